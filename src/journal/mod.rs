@@ -1,0 +1,11 @@
+//! The journal: every exchange of a run, appended as it happens.
+//!
+//! It is written as JSON Lines beside the reports, so a run that is killed still leaves a
+//! readable journal, and memory stays flat however many requests the sandbox takes: checks
+//! read it back in one pass ([`read`]) and keep only the state each rule needs.
+
+mod record;
+mod writer;
+
+pub use record::*;
+pub use writer::{read, read_path, Journal, JournalError};

@@ -1,0 +1,322 @@
+//! What one journal line holds.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How much of a body the journal keeps. Larger bodies are cut (their full size is kept), so a
+/// 10 MB body from a misbehaving integration cannot blow up the journal or the reports.
+pub const BODY_KEEP_BYTES: usize = 64 * 1024;
+
+/// One line of the journal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Entry {
+    /// A scenario begins; everything until its `ScenarioEnd` is tagged with its id.
+    ScenarioStart(ScenarioStart),
+    Exchange(Box<Exchange>),
+    ScenarioEnd(ScenarioEnd),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioStart {
+    pub scenario: String,
+    pub title: String,
+    /// Milliseconds since the run started.
+    pub at_ms: f64,
+    /// Whether the token lifetime of this scenario is realistic (minutes): token reuse is
+    /// judged only there (see "Judging fairly").
+    #[serde(default)]
+    pub token_lifetime_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioEnd {
+    pub scenario: String,
+    pub at_ms: f64,
+    /// Why the scenario could not be driven to its end, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Which way an exchange went.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The integration (or the shopper's browser) called the simulated provider.
+    ToSandbox,
+    /// The harness called the integration: a trigger, a callback, a webhook, a probe.
+    ToTarget,
+    /// The simulated provider called out on its own (e.g. a notification).
+    FromSandbox,
+}
+
+/// Who sent a request, in the payment journey's words.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// The integration's server, calling the provider's API.
+    Integration,
+    /// The shopper's browser (played by the harness).
+    Browser,
+    /// The harness in the provider's role (a webhook call, an event acknowledgement).
+    Provider,
+    /// The harness itself: triggers, order probes, readiness probes.
+    Harness,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Body {
+    /// The body as text (lossy UTF-8), cut at [`BODY_KEEP_BYTES`].
+    pub text: String,
+    /// The full size in bytes as received.
+    pub size: usize,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl Body {
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let keep = bytes.len().min(BODY_KEEP_BYTES);
+        Body {
+            text: String::from_utf8_lossy(&bytes[..keep]).into_owned(),
+            size: bytes.len(),
+            truncated: bytes.len() > keep,
+        }
+    }
+
+    pub fn json(&self) -> Option<Value> {
+        if self.truncated || self.text.trim().is_empty() {
+            return None;
+        }
+        serde_json::from_str(&self.text).ok()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Request {
+    pub method: String,
+    /// Path and query as sent (`/payment/ABC/status?partnerReference=...`).
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+/// A token as the sandbox saw it: a fingerprint, never the value, so reports can show reuse.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IssuedToken {
+    pub fingerprint: String,
+    pub lifetime_s: f64,
+    /// Milliseconds since the run started at which the token stops being valid.
+    pub expires_at_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    Valid,
+    Expired,
+    /// A token the sandbox never issued.
+    Unknown,
+    Missing,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenUse {
+    pub fingerprint: Option<String>,
+    pub state: TokenState,
+    /// How long the token had left when used (negative once expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_s: Option<f64>,
+}
+
+/// What the sandbox (or the driver) knew about an exchange in the payment domain. Checks read
+/// these instead of re-parsing each provider's wire format, so one check kind serves every
+/// provider whose profile fills them in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Facts {
+    /// The provider operation this request was (`issue_token`, `payment_status`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_issued: Option<IssuedToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_used: Option<TokenUse>,
+    /// Request fields the operation does not know, as the provider would list them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unrecognized_fields: Vec<String>,
+    /// Where the request broke the operation's request schema.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_errors: Vec<String>,
+    /// A fault the sandbox injected instead of answering normally (`500/0099`, `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected: Option<String>,
+    /// The payment this exchange is about (uniqueReference, transactionId, paymentId).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<String>,
+    /// The shop's order this exchange is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// What the order probe said: does the shop consider the order paid?
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_paid: Option<bool>,
+    /// The payment state the provider reported in this exchange (CAPTURED, Reserved, ...), or
+    /// the result a callback carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_state: Option<String>,
+    /// Whether a callback was forged by the harness (no payment behind it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forged: bool,
+    /// Anything else a profile wants checks to see (idempotency key, pollDelayInMs, ...).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+/// One HTTP exchange, whoever made it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Exchange {
+    /// Position in the journal, from 1: evidence refers to exchanges by it.
+    pub seq: u64,
+    /// The scenario that was running, or "" outside any (start-up, readiness).
+    pub scenario: String,
+    pub direction: Direction,
+    pub actor: Actor,
+    /// What the exchange is in the journey: `api`, `trigger:start_payment`, `ewallet`,
+    /// `callback`, `forged_callback`, `order_probe`, `ready_probe`, `webhook`, `event`...
+    pub role: String,
+    /// Milliseconds since the run started.
+    pub at_ms: f64,
+    /// Wall-clock time, RFC 3339 UTC.
+    pub at: String,
+    pub duration_ms: f64,
+    pub request: Request,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Response>,
+    /// A transport failure instead of a response (refused, reset, timed out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub facts: Facts,
+}
+
+impl Exchange {
+    pub fn operation(&self) -> Option<&str> {
+        self.facts.operation.as_deref()
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        self.response.as_ref().map(|r| r.status)
+    }
+
+    /// The path without the query.
+    pub fn path(&self) -> &str {
+        self.request.url.split('?').next().unwrap_or("")
+    }
+
+    /// A query parameter's first value, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let query = self.request.url.split_once('?')?.1;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// Every value of a request header (names compare case-insensitively).
+    pub fn request_headers<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        header_values(&self.request.headers, name)
+    }
+
+    pub fn request_header(&self, name: &str) -> Option<&str> {
+        header_values(&self.request.headers, name).next()
+    }
+
+    pub fn request_json(&self) -> Option<Value> {
+        self.request.body.json()
+    }
+
+    pub fn response_json(&self) -> Option<Value> {
+        self.response.as_ref().and_then(|r| r.body.json())
+    }
+
+    /// Whether the exchange ended in a 2xx answer.
+    pub fn succeeded(&self) -> bool {
+        matches!(self.status(), Some(200..=299))
+    }
+
+    /// A one-line description for failure messages: `#12 POST /user/u1/issue → 200`.
+    pub fn brief(&self) -> String {
+        let outcome = match (&self.response, &self.error) {
+            (Some(r), _) => r.status.to_string(),
+            (None, Some(e)) => format!("error: {e}"),
+            (None, None) => "no answer".to_string(),
+        };
+        format!(
+            "#{} {} {} → {}",
+            self.seq,
+            self.request.method,
+            self.path(),
+            outcome
+        )
+    }
+}
+
+pub fn header_values<'a, 'n>(
+    headers: &'a [(String, String)],
+    name: &'n str,
+) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+    headers
+        .iter()
+        .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_cut_but_its_size_kept() {
+        let big = vec![b'a'; BODY_KEEP_BYTES + 10];
+        let body = Body::from_bytes(&big);
+        assert_eq!(body.size, BODY_KEEP_BYTES + 10);
+        assert!(body.truncated);
+        assert_eq!(body.text.len(), BODY_KEEP_BYTES);
+        assert_eq!(body.json(), None);
+    }
+
+    #[test]
+    fn query_and_headers_are_read_case_insensitively() {
+        let ex = Exchange {
+            seq: 1,
+            scenario: "s".into(),
+            direction: Direction::ToSandbox,
+            actor: Actor::Integration,
+            role: "api".into(),
+            at_ms: 0.0,
+            at: String::new(),
+            duration_ms: 0.0,
+            request: Request {
+                method: "GET".into(),
+                url: "/payment/X/status?partnerReference=a%20b&localDate=2024-01-01".into(),
+                headers: vec![("x-auth-token".into(), "t".into())],
+                body: Body::default(),
+            },
+            response: None,
+            error: None,
+            facts: Facts::default(),
+        };
+        assert_eq!(ex.path(), "/payment/X/status");
+        assert_eq!(ex.query_param("partnerReference").as_deref(), Some("a b"));
+        assert_eq!(ex.request_header("X-Auth-Token"), Some("t"));
+        assert_eq!(ex.brief(), "#1 GET /payment/X/status → no answer");
+    }
+}

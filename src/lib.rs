@@ -1,0 +1,6 @@
+//! golive: plays a payment provider's sandbox, drives a merchant's integration through real
+//! payment journeys, records every exchange, judges the traffic against a go-live checklist,
+//! and writes JUnit and a report a reviewer can read.
+
+pub mod journal;
+pub mod report;

@@ -1,0 +1,46 @@
+//! What the runner says while it runs. The terminal display listens; the runner does not care
+//! who does (nextest's split between the runner and its reporters).
+
+/// One thing that happened during a run.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// The sandbox is up and the target is being started or attached to.
+    Starting {
+        suite: String,
+        target: String,
+        sandbox_url: String,
+        scenarios: usize,
+    },
+    /// The target answered its readiness probe.
+    TargetReady { base_url: String, after_ms: f64 },
+    ScenarioStarted {
+        index: usize,
+        id: String,
+        title: String,
+    },
+    /// A step of the running scenario finished (`trigger start_payment`, `wait for payment_status`).
+    StepFinished {
+        scenario: String,
+        step: String,
+        ok: bool,
+    },
+    ScenarioFinished {
+        id: String,
+        error: Option<String>,
+        duration_ms: f64,
+    },
+    /// Every scenario has run; the checks are being evaluated.
+    Judging { checks: usize },
+}
+
+/// Receives run events. Implementations must be cheap: they are called on the runner's task.
+pub trait EventSink: Send + Sync {
+    fn event(&self, event: &RunEvent);
+}
+
+/// Listens to nothing: for tests and library use.
+pub struct Silent;
+
+impl EventSink for Silent {
+    fn event(&self, _: &RunEvent) {}
+}

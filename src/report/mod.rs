@@ -1,0 +1,7 @@
+//! Reports: everything a run leaves for CI, the team and the provider's reviewer.
+
+pub mod events;
+pub mod model;
+
+pub use events::{EventSink, RunEvent, Silent};
+pub use model::*;

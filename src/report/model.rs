@@ -1,0 +1,189 @@
+//! The result of a run, as every reporter sees it.
+//!
+//! It is built once from the journal and the check findings (see `report::build`), with every
+//! secret already masked, so no reporter can leak what another one hides.
+
+use serde::{Deserialize, Serialize};
+
+use crate::journal::Exchange;
+
+/// Version of the JSON report's layout (`schemas/report.schema.json`).
+pub const REPORT_FORMAT_VERSION: &str = "1";
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Blocks go-live.
+    Critical,
+    /// Must be fixed before go-live, but a reviewer may accept a plan.
+    Major,
+    /// Good practice.
+    Minor,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Major => "major",
+            Severity::Minor => "minor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// Nothing in the traffic for the rule to judge (the reason says why).
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check passed (some may have been skipped).
+    Passed,
+    /// At least one check failed.
+    Failed,
+    /// The run could not be made (the target did not start, ...): no verdict on the rules.
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SuiteInfo {
+    pub id: String,
+    pub title: String,
+    pub provider: String,
+    /// Where the suite was read from (a path, or `built-in:<name>`).
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetInfo {
+    pub name: String,
+    pub source: String,
+    /// Where the integration was reached.
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Counts {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioResult {
+    pub id: String,
+    pub title: String,
+    pub started_ms: f64,
+    pub ended_ms: f64,
+    /// Why the scenario could not be driven to its end (the checks still judge what happened).
+    pub error: Option<String>,
+    /// Every exchange of the scenario, in order, by sequence number (see `RunReport::exchanges`).
+    pub exchanges: Vec<u64>,
+    /// Exchanges of the scenario left out of the report because there were too many.
+    pub exchanges_omitted: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckResult {
+    /// The check's id in the suite (`KC-TOKEN-REUSE`).
+    pub id: String,
+    pub title: String,
+    /// The rule in words.
+    pub description: String,
+    pub severity: Severity,
+    /// Where the rule comes from: a seed section, or "inferred".
+    pub source: String,
+    pub kind: String,
+    /// The scenario this verdict is for, when the check is judged per scenario.
+    pub scenario: Option<String>,
+    pub outcome: Outcome,
+    /// Why: for a failure, what was wrong and where; for a pass, what was seen.
+    pub message: String,
+    /// The exchanges that prove the verdict, in order, by sequence number.
+    pub evidence: Vec<u64>,
+}
+
+impl CheckResult {
+    /// The name that identifies this verdict among the run's: `id` or `id [scenario]`.
+    pub fn name(&self) -> String {
+        match &self.scenario {
+            Some(s) => format!("{} [{}]", self.id, s),
+            None => self.id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunReport {
+    pub format_version: String,
+    pub tool: Tool,
+    pub suite: SuiteInfo,
+    pub target: TargetInfo,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub verdict: Verdict,
+    pub counts: Counts,
+    /// Why the run could not be made, when the verdict is `error`.
+    pub run_error: Option<String>,
+    pub scenarios: Vec<ScenarioResult>,
+    /// Failures first, by severity, then passes, then skips (see `sort_checks`).
+    pub checks: Vec<CheckResult>,
+    /// The exchanges referred to by scenarios and evidence, masked, ordered by sequence number.
+    pub exchanges: Vec<Exchange>,
+    /// The journal file, relative to the reports folder when it is inside it.
+    pub journal: Option<String>,
+}
+
+impl RunReport {
+    pub fn exchange(&self, seq: u64) -> Option<&Exchange> {
+        self.exchanges
+            .binary_search_by_key(&seq, |e| e.seq)
+            .ok()
+            .map(|i| &self.exchanges[i])
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Failed)
+    }
+}
+
+/// Failures first (critical before major before minor), then passes, then skips; within a
+/// group, the suite's order is kept (the sort is stable).
+pub fn sort_checks(checks: &mut [CheckResult]) {
+    checks.sort_by_key(|c| match c.outcome {
+        Outcome::Failed => (0, c.severity),
+        Outcome::Passed => (1, Severity::Critical),
+        Outcome::Skipped => (2, Severity::Critical),
+    });
+}
+
+pub fn count(checks: &[CheckResult]) -> Counts {
+    let mut counts = Counts {
+        total: checks.len(),
+        ..Counts::default()
+    };
+    for c in checks {
+        match c.outcome {
+            Outcome::Passed => counts.passed += 1,
+            Outcome::Failed => counts.failed += 1,
+            Outcome::Skipped => counts.skipped += 1,
+        }
+    }
+    counts
+}
