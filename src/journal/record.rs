@@ -269,6 +269,15 @@ impl Exchange {
     }
 }
 
+/// A short, stable stand-in for a secret (a token, a key): the same secret always gives the same
+/// fingerprint, so reports can show reuse without showing the value.
+pub fn fingerprint(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(secret.as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("fp:{hex}")
+}
+
 pub fn header_values<'a, 'n>(
     headers: &'a [(String, String)],
     name: &'n str,
@@ -282,6 +291,13 @@ pub fn header_values<'a, 'n>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_are_short_and_stable() {
+        assert_eq!(fingerprint("abc"), fingerprint("abc"));
+        assert_ne!(fingerprint("abc"), fingerprint("abd"));
+        assert_eq!(fingerprint("abc").len(), 11);
+    }
 
     #[test]
     fn body_is_cut_but_its_size_kept() {
