@@ -3,4 +3,5 @@
 //! and writes JUnit and a report a reviewer can read.
 
 pub mod journal;
+pub mod suite;
 pub mod report;

@@ -1,0 +1,359 @@
+//! Reading suites and targets: YAML → positioned tree → JSON Schema → typed model → the
+//! cross-file rules no schema can say (a trigger the suite uses must exist in the target).
+//! Every mistake found is reported, each with file:line:column, not just the first.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::Validator;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::model::{Step, Suite, Target};
+use super::yaml::{self, Node, Pos, Problem, Problems};
+
+pub const SUITE_SCHEMA: &str = include_str!("../../schemas/suite.schema.json");
+pub const TARGET_SCHEMA: &str = include_str!("../../schemas/target.schema.json");
+
+/// A file read and validated, with its positioned tree kept for later messages.
+#[derive(Debug, Clone)]
+pub struct Loaded<T> {
+    pub file: PathBuf,
+    pub node: Node,
+    pub value: T,
+}
+
+impl<T> Loaded<T> {
+    /// A problem at the place a JSON pointer names in this file.
+    pub fn problem_at(&self, pointer: &str, message: impl Into<String>) -> Problem {
+        Problem {
+            file: self.file.clone(),
+            pos: self.node.pos_for(pointer),
+            message: message.into(),
+        }
+    }
+}
+
+fn compiled(cell: &'static OnceLock<Validator>, text: &str) -> &'static Validator {
+    cell.get_or_init(|| {
+        let schema: Value = serde_json::from_str(text).expect("bundled schema is JSON");
+        jsonschema::validator_for(&schema).expect("bundled schema compiles")
+    })
+}
+
+pub fn suite_validator() -> &'static Validator {
+    static CELL: OnceLock<Validator> = OnceLock::new();
+    compiled(&CELL, SUITE_SCHEMA)
+}
+
+pub fn target_validator() -> &'static Validator {
+    static CELL: OnceLock<Validator> = OnceLock::new();
+    compiled(&CELL, TARGET_SCHEMA)
+}
+
+fn read(path: &Path) -> Result<String, Problems> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Problems(vec![Problem {
+            file: path.to_owned(),
+            pos: Pos::default(),
+            message: format!("cannot read the file: {e}"),
+        }])
+    })
+}
+
+pub fn load_suite(path: &Path) -> Result<Loaded<Suite>, Problems> {
+    parse_suite(&read(path)?, path)
+}
+
+pub fn load_target(path: &Path) -> Result<Loaded<Target>, Problems> {
+    parse_target(&read(path)?, path)
+}
+
+pub fn parse_suite(text: &str, file: &Path) -> Result<Loaded<Suite>, Problems> {
+    let loaded: Loaded<Suite> = parse_document(text, file, suite_validator(), SUITE_SCHEMA, "suite")?;
+    let problems = suite_rules(&loaded);
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+pub fn parse_target(text: &str, file: &Path) -> Result<Loaded<Target>, Problems> {
+    parse_document(text, file, target_validator(), TARGET_SCHEMA, "target")
+}
+
+/// YAML, then schema, then the typed model.
+pub fn parse_document<T: DeserializeOwned>(
+    text: &str,
+    file: &Path,
+    validator: &Validator,
+    schema_text: &str,
+    what: &str,
+) -> Result<Loaded<T>, Problems> {
+    let node = yaml::parse(text, file)?;
+    let json = node.to_json();
+    let mut problems: Vec<Problem> = validator
+        .iter_errors(&json)
+        .map(|e| schema_problem(&node, file, schema_text, &e))
+        .collect();
+    if problems.is_empty() {
+        match serde_json::from_value::<T>(json) {
+            Ok(value) => {
+                return Ok(Loaded {
+                    file: file.to_owned(),
+                    node,
+                    value,
+                })
+            }
+            // The schema and the model agree, so this is rare: say what the model wanted.
+            Err(e) => problems.push(Problem {
+                file: file.to_owned(),
+                pos: node.pos,
+                message: format!("not a valid {what}: {e}"),
+            }),
+        }
+    }
+    problems.sort_by_key(|p| (p.pos.line, p.pos.column));
+    problems.dedup();
+    Err(Problems(problems))
+}
+
+fn schema_problem(
+    node: &Node,
+    file: &Path,
+    schema_text: &str,
+    e: &jsonschema::ValidationError<'_>,
+) -> Problem {
+    let pointer = e.instance_path().to_string();
+    let place = if pointer.is_empty() {
+        "the document".to_string()
+    } else {
+        format!("`{}`", pointer.trim_start_matches('/').replace('/', "."))
+    };
+    let (pos, message) = match e.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            // Point at the unknown key itself, not at the mapping that holds it.
+            let key = unexpected.first().cloned().unwrap_or_default();
+            let at = node.at(&pointer);
+            let pos = at
+                .and_then(|n| n.key_pos(&key))
+                .unwrap_or_else(|| node.pos_for(&pointer));
+            let allowed = expected_keys(e, schema_text);
+            let list = unexpected
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                pos,
+                format!("unknown key {list} in {place}{allowed}"),
+            )
+        }
+        ValidationErrorKind::Type { .. } => (
+            node.pos_for(&pointer),
+            format!("wrong type at {place}: {}", e),
+        ),
+        _ => (node.pos_for(&pointer), format!("{place}: {e}")),
+    };
+    Problem {
+        file: file.to_owned(),
+        pos,
+        message,
+    }
+}
+
+/// The keys the schema allows where an unknown key was found, as "; expected one of: a, b".
+fn expected_keys(e: &jsonschema::ValidationError<'_>, schema_text: &str) -> String {
+    let schema_path = e.schema_path().to_string();
+    // The schema path ends in /additionalProperties; its parent holds "properties".
+    let parent = schema_path
+        .strip_suffix("/additionalProperties")
+        .unwrap_or(&schema_path);
+    let lookup = |text: &str| -> Option<Vec<String>> {
+        let schema: Value = serde_json::from_str(text).ok()?;
+        let props = schema.pointer(&format!("{parent}/properties"))?.as_object()?;
+        Some(props.keys().cloned().collect())
+    };
+    match lookup(schema_text) {
+        Some(k) if !k.is_empty() => format!("; expected one of: {}", k.join(", ")),
+        _ => String::new(),
+    }
+}
+
+/// Rules within a suite that the schema cannot say.
+fn suite_rules(loaded: &Loaded<Suite>) -> Vec<Problem> {
+    let suite = &loaded.value;
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, s) in suite.scenarios.iter().enumerate() {
+        if !seen.insert(s.id.as_str()) {
+            problems.push(loaded.problem_at(
+                &format!("/scenarios/{i}/id"),
+                format!("scenario id `{}` is used twice; ids must be unique", s.id),
+            ));
+        }
+    }
+    let mut seen_checks = std::collections::HashSet::new();
+    for (i, c) in suite.checks.iter().enumerate() {
+        if !seen_checks.insert(c.id.as_str()) {
+            problems.push(loaded.problem_at(
+                &format!("/checks/{i}/id"),
+                format!("check id `{}` is used twice; ids must be unique", c.id),
+            ));
+        }
+        for (j, s) in c.scenarios.iter().flatten().enumerate() {
+            if !seen.contains(s.as_str()) {
+                problems.push(loaded.problem_at(
+                    &format!("/checks/{i}/scenarios/{j}"),
+                    format!(
+                        "check `{}` names scenario `{s}`, which the suite does not have; expected one of: {}",
+                        c.id,
+                        suite.scenarios.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The triggers a suite fires, each with where it is fired first.
+pub fn triggers_used(suite: &Loaded<Suite>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, s) in suite.value.scenarios.iter().enumerate() {
+        for (j, step) in s.steps.iter().enumerate() {
+            if let Step::Trigger(t) = step {
+                if !out.iter().any(|(n, _)| *n == t.name) {
+                    out.push((
+                        t.name.clone(),
+                        format!("/scenarios/{i}/steps/{j}/trigger/name"),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Rules between a suite and a target: every trigger the suite fires must be mapped, the
+/// target's provider (if it names one) must be the suite's, and an order probe must exist
+/// when the suite probes orders.
+pub fn cross_rules(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let t = &target.value;
+    for (name, pointer) in triggers_used(suite) {
+        if !t.triggers.contains_key(&name) {
+            let known = t.triggers.keys().cloned().collect::<Vec<_>>().join(", ");
+            let mut p = target.problem_at(
+                "/triggers",
+                format!(
+                    "the suite fires trigger `{name}` (at {}:{}), but the target does not map it; expected a `triggers.{name}` entry{}",
+                    suite.file.display(),
+                    suite.node.pos_for(&pointer),
+                    if known.is_empty() { String::new() } else { format!(" (the target maps: {known})") }
+                ),
+            );
+            if let Some(pos) = target.node.key_pos("triggers") {
+                p.pos = pos;
+            }
+            problems.push(p);
+        }
+    }
+    if let Some(p) = &t.provider {
+        if !p.eq_ignore_ascii_case(&suite.value.provider) {
+            problems.push(target.problem_at(
+                "/provider",
+                format!(
+                    "the target is for provider `{p}`, but the suite is for `{}`",
+                    suite.value.provider
+                ),
+            ));
+        }
+    }
+    let probes = suite
+        .value
+        .scenarios
+        .iter()
+        .flat_map(|s| s.steps.iter())
+        .any(|s| matches!(s, Step::ProbeOrder(_)));
+    if probes && t.order_probe.is_none() {
+        problems.push(target.problem_at(
+            "",
+            "the suite probes orders (probe_order steps), but the target has no `order_probe`; expected an `order_probe` with `path` and `paid_when`",
+        ));
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUITE: &str = r#"golive: 1
+id: mini
+title: Mini
+provider: kontocloud
+scenarios:
+  - id: pay
+    title: Pay
+    steps:
+      - trigger: { name: start_payment }
+      - probe_order: {}
+checks:
+  - id: C1
+    title: t
+    description: d
+    severity: critical
+    source: inferred
+    kind: assertion
+"#;
+
+    #[test]
+    fn a_good_suite_loads() {
+        let s = parse_suite(SUITE, Path::new("s.yaml")).unwrap();
+        assert_eq!(s.value.scenarios[0].steps.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_points_at_the_key() {
+        let text = SUITE.replace("    title: Pay\n", "    title: Pay\n    stepz: []\n");
+        let err = parse_suite(&text, Path::new("s.yaml")).unwrap_err();
+        let p = &err.0[0];
+        assert_eq!((p.pos.line, p.pos.column), (8, 5), "{err}");
+        assert!(p.message.contains("unknown key `stepz`"), "{err}");
+        assert!(p.message.contains("expected one of"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_has_a_place() {
+        let text = SUITE.replace("severity: critical", "severity: 3");
+        let err = parse_suite(&text, Path::new("s.yaml")).unwrap_err();
+        assert_eq!(err.0[0].pos.line, 15, "{err}");
+        assert!(err.0[0].message.contains("critical"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let text = SUITE
+            .replace("severity: critical", "severity: urgent")
+            .replace("title: Pay", "titel: Pay");
+        let err = parse_suite(&text, Path::new("s.yaml")).unwrap_err();
+        assert!(err.0.len() >= 2, "{err}");
+    }
+
+    #[test]
+    fn missing_trigger_in_target_is_named() {
+        let suite = parse_suite(SUITE, Path::new("s.yaml")).unwrap();
+        let target = parse_target(
+            "golive: 1\nname: shop\nbase_url: http://127.0.0.1:1\ntriggers:\n  other: { path: /x }\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        let problems = cross_rules(&suite, &target);
+        assert!(problems[0].message.contains("`start_payment`"), "{problems:?}");
+        assert_eq!(problems[0].pos.line, 4);
+        assert!(problems[1].message.contains("order_probe"));
+    }
+}

@@ -1,0 +1,271 @@
+//! The suite and target, as the runner uses them once validated.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::report::Severity;
+
+/// A provider's go-live checklist: journeys to drive and rules the traffic must follow.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// Format version of the file (1).
+    pub golive: u32,
+    pub id: String,
+    pub title: String,
+    /// The provider profile whose sandbox this suite drives (`kontocloud`).
+    pub provider: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub settings: SuiteSettings,
+    pub scenarios: Vec<Scenario>,
+    pub checks: Vec<CheckSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SuiteSettings {
+    /// Token lifetime the sandbox grants unless a scenario says otherwise. Realistic (minutes),
+    /// so that token reuse can be judged fairly.
+    pub token_lifetime_s: f64,
+    /// How long a `wait_for` step waits unless it says otherwise.
+    pub wait_timeout_s: f64,
+    /// How long one request of the harness to the target may take.
+    pub request_timeout_s: f64,
+    /// Multiplies the provider's own clocks (pending windows, retry pacing) and the time
+    /// windows of rules: 0.01 runs a "3 minutes" rule in 1.8 s. Tests use it; real
+    /// assessments keep 1.
+    pub time_scale: f64,
+    /// Profile settings the sandbox starts every scenario with (see the profile's docs).
+    pub sandbox: serde_json::Map<String, Value>,
+}
+
+impl Default for SuiteSettings {
+    fn default() -> Self {
+        SuiteSettings {
+            token_lifetime_s: 600.0,
+            wait_timeout_s: 10.0,
+            request_timeout_s: 30.0,
+            time_scale: 1.0,
+            sandbox: serde_json::Map::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Variables the scenario's triggers can use (`amount`, `payment_type`, ...). `order_id`
+    /// is always there, new for each scenario.
+    #[serde(default)]
+    pub vars: serde_json::Map<String, Value>,
+    pub steps: Vec<Step>,
+}
+
+/// One thing the harness does in a journey.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Call one of the target's named triggers (its own HTTP endpoints).
+    Trigger(TriggerStep),
+    /// Act as the shopper (browser, widget, app): provider-specific, see the profile.
+    Shopper(Value),
+    /// Act as the provider calling the integration (webhook, notification): provider-specific.
+    Provider(Value),
+    /// Change how the sandbox behaves from now on in this scenario (token lifetime, injected
+    /// faults, scripted statuses): provider-specific keys, see the profile.
+    Sandbox(serde_json::Map<String, Value>),
+    /// Wait until the integration makes a call.
+    WaitFor(WaitFor),
+    /// Ask the shop whether it considers the order paid (the target's `order_probe`).
+    ProbeOrder(ProbeOrder),
+    /// Let time pass (scaled by `time_scale`).
+    Sleep(Sleep),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerStep {
+    pub name: String,
+    /// Variables for this call, on top of the scenario's.
+    #[serde(default)]
+    pub with: serde_json::Map<String, Value>,
+    /// Fail the step (and record it) unless the target answers with a 2xx or 3xx.
+    #[serde(default = "yes")]
+    pub expect_success: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitFor {
+    /// The sandbox operation to wait for (`payment_status`).
+    pub operation: String,
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+    /// How many such calls to wait for (default 1).
+    #[serde(default = "one")]
+    pub count: usize,
+    /// Whether the scenario goes on (the checks will judge) when the call never comes.
+    #[serde(default = "yes")]
+    pub optional: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeOrder {
+    /// Probe again until the shop says paid or this long has passed (for shops that verify
+    /// in the background). 0 probes once.
+    #[serde(default)]
+    pub settle_s: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sleep {
+    pub seconds: f64,
+}
+
+/// A rule of the checklist.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    pub id: String,
+    pub title: String,
+    /// The rule in words, for the reviewer.
+    pub description: String,
+    pub severity: Severity,
+    /// Where the rule comes from: a seed section (`seed 000 §3`), or `inferred`.
+    pub source: String,
+    pub kind: String,
+    /// Only these scenarios (default: every scenario the kind applies to).
+    #[serde(default)]
+    pub scenarios: Option<Vec<String>>,
+    #[serde(default)]
+    pub params: Value,
+}
+
+/// How to reach and drive the team's integration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub golive: u32,
+    pub name: String,
+    /// The provider this integration talks to; checked against the suite's when given.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// How to start the integration; without it, golive attaches to `base_url`.
+    #[serde(default)]
+    pub start: Option<StartCommand>,
+    /// Where the integration listens (templated: `http://127.0.0.1:{{ port }}`).
+    pub base_url: String,
+    #[serde(default)]
+    pub ready: Ready,
+    pub triggers: BTreeMap<String, HttpCall>,
+    #[serde(default)]
+    pub order_probe: Option<OrderProbe>,
+    /// Paths of the integration's own endpoints the provider calls (webhooks), by name.
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartCommand {
+    /// The program and its arguments; a single string is run by `sh -c`.
+    pub command: CommandLine,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Environment handed to the integration (templated with `sandbox.url`,
+    /// `credentials.*`, `port`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum CommandLine {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ready {
+    /// A path that answers 2xx once the integration can take traffic.
+    pub path: String,
+    pub timeout_s: f64,
+}
+
+impl Default for Ready {
+    fn default() -> Self {
+        Ready {
+            path: "/".into(),
+            timeout_s: 30.0,
+        }
+    }
+}
+
+/// A request to the integration, templated from the scenario's variables.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCall {
+    #[serde(default = "post")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A JSON body; a string that is exactly one `{{ var }}` keeps the variable's type.
+    #[serde(default)]
+    pub json: Option<Value>,
+    /// A form body (application/x-www-form-urlencoded).
+    #[serde(default)]
+    pub form: Option<BTreeMap<String, String>>,
+    /// Variables to take from the answer, by JSON pointer (`{transaction_id: /transactionId}`).
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderProbe {
+    #[serde(default = "get")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// When the answer means "paid".
+    pub paid_when: PaidWhen,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaidWhen {
+    /// A JSON pointer into the answer (`/status`).
+    pub pointer: String,
+    /// The values that mean paid (compared as JSON values; strings case-insensitively).
+    #[serde(rename = "in")]
+    pub any_of: Vec<Value>,
+}

@@ -1,0 +1,344 @@
+//! YAML with positions: a suite or target file is read into a tree that remembers where each
+//! key and value stood, so a schema error found later still names its line and column.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+/// A place in a file, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// A mistake in an input file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub pos: Pos,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pos.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.pos, self.message)
+        }
+    }
+}
+
+/// Every mistake found in one or more files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// A YAML value with the position of the value and, inside mappings, of each key.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub pos: Pos,
+    pub kind: NodeKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Seq(Vec<Node>),
+    /// Keys in file order, each with its position.
+    Map(Vec<(String, Pos, Node)>),
+}
+
+/// What deserializing a bare value gives; positions are added by [`Spanned`].
+enum Bare {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Seq(Vec<Node>),
+    Map(Vec<(String, Pos, Node)>),
+}
+
+fn pos_of(loc: &serde_saphyr::Location) -> Pos {
+    Pos {
+        line: loc.line() as u32,
+        column: loc.column() as u32,
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spanned = Spanned::<Bare>::deserialize(d)?;
+        let pos = pos_of(&spanned.referenced);
+        let kind = match spanned.value {
+            Bare::Null => NodeKind::Null,
+            Bare::Bool(b) => NodeKind::Bool(b),
+            Bare::Number(n) => NodeKind::Number(n),
+            Bare::String(s) => NodeKind::String(s),
+            Bare::Seq(v) => NodeKind::Seq(v),
+            Bare::Map(m) => NodeKind::Map(m),
+        };
+        Ok(Node { pos, kind })
+    }
+}
+
+impl<'de> Deserialize<'de> for Bare {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(BareVisitor)
+    }
+}
+
+struct BareVisitor;
+
+impl<'de> Visitor<'de> for BareVisitor {
+    type Value = Bare;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<Bare, E> {
+        Ok(Bare::Null)
+    }
+    fn visit_none<E>(self) -> Result<Bare, E> {
+        Ok(Bare::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Bare, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Bare, E> {
+        Ok(Bare::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Bare, E> {
+        Ok(Bare::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Bare, E> {
+        Ok(Bare::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bare, E> {
+        serde_json::Number::from_f64(v)
+            .map(Bare::Number)
+            .ok_or_else(|| E::custom("a number that JSON can hold (not NaN or infinity)"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Bare, E> {
+        Ok(Bare::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Bare, E> {
+        Ok(Bare::String(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bare, A::Error> {
+        let mut items = Vec::new();
+        while let Some(n) = seq.next_element::<Node>()? {
+            items.push(n);
+        }
+        Ok(Bare::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Bare, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Spanned<KeyString>>()? {
+            let value = map.next_value::<Node>()?;
+            entries.push((key.value.0, pos_of(&key.referenced), value));
+        }
+        Ok(Bare::Map(entries))
+    }
+}
+
+/// A mapping key: suites and targets only use scalar keys, read as text.
+struct KeyString(String);
+
+impl<'de> Deserialize<'de> for KeyString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = KeyString;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a text or number key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<KeyString, E> {
+                Ok(KeyString(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<KeyString, E> {
+                Ok(KeyString(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<KeyString, E> {
+                Ok(KeyString(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<KeyString, E> {
+                Ok(KeyString(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<KeyString, E> {
+                Ok(KeyString(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Node {
+    /// The plain JSON value, for schema validation and typed deserialization.
+    pub fn to_json(&self) -> Value {
+        match &self.kind {
+            NodeKind::Null => Value::Null,
+            NodeKind::Bool(b) => Value::Bool(*b),
+            NodeKind::Number(n) => Value::Number(n.clone()),
+            NodeKind::String(s) => Value::String(s.clone()),
+            NodeKind::Seq(v) => Value::Array(v.iter().map(Node::to_json).collect()),
+            NodeKind::Map(m) => Value::Object(
+                m.iter()
+                    .map(|(k, _, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The node at a JSON pointer (`/scenarios/2/steps/0`), if there is one.
+    pub fn at(&self, pointer: &str) -> Option<&Node> {
+        let mut node = self;
+        for token in pointer.split('/').skip(1) {
+            let token = token.replace("~1", "/").replace("~0", "~");
+            node = match &node.kind {
+                NodeKind::Seq(v) => v.get(token.parse::<usize>().ok()?)?,
+                NodeKind::Map(m) => &m.iter().find(|(k, _, _)| *k == token)?.2,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// Where a mapping's key stands (for "unknown key" errors, which point at the key).
+    pub fn key_pos(&self, key: &str) -> Option<Pos> {
+        match &self.kind {
+            NodeKind::Map(m) => m.iter().find(|(k, _, _)| k == key).map(|(_, p, _)| *p),
+            _ => None,
+        }
+    }
+
+    /// The closest position for a pointer: the node itself, or its nearest existing parent.
+    pub fn pos_for(&self, pointer: &str) -> Pos {
+        let mut p = pointer.to_owned();
+        loop {
+            if let Some(n) = self.at(&p) {
+                return n.pos;
+            }
+            match p.rfind('/') {
+                Some(i) => p.truncate(i),
+                None => return self.pos,
+            }
+        }
+    }
+}
+
+/// Reads YAML text into a positioned tree. Duplicate keys and syntax errors are problems with
+/// their position.
+pub fn parse(text: &str, file: &Path) -> Result<Node, Problems> {
+    // Duplicate keys are an error (serde-saphyr's default): a suite where a check is defined
+    // twice under one key must not silently keep one of them.
+    serde_saphyr::from_str::<Node>(text).map_err(|e| {
+        let pos = e
+            .location()
+            .map(|l| pos_of(&l))
+            .unwrap_or_default();
+        let message = e.without_snippet().to_string();
+        // The library's message may end with its own " at line X column Y"; we print ours first.
+        let message = strip_location_suffix(&message);
+        Problems(vec![Problem {
+            file: file.to_owned(),
+            pos,
+            message,
+        }])
+    })
+}
+
+fn strip_location_suffix(message: &str) -> String {
+    let re = regex::Regex::new(r"(?i)\s*(,\s*)?at line \d+,? column \d+\s*$").expect("valid regex");
+    let first_line = message.lines().next().unwrap_or(message);
+    re.replace(first_line, "").trim().to_owned()
+}
+
+/// Collects the keys of every mapping in the tree with their positions (for tests and tools).
+pub fn key_positions(node: &Node) -> BTreeMap<String, Pos> {
+    fn walk(node: &Node, path: &str, out: &mut BTreeMap<String, Pos>) {
+        match &node.kind {
+            NodeKind::Map(m) => {
+                for (k, pos, v) in m {
+                    let p = format!("{path}/{k}");
+                    out.insert(p.clone(), *pos);
+                    walk(v, &p, out);
+                }
+            }
+            NodeKind::Seq(v) => {
+                for (i, n) in v.iter().enumerate() {
+                    walk(n, &format!("{path}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(node, "", &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Node {
+        parse(text, Path::new("t.yaml")).expect("parses")
+    }
+
+    #[test]
+    fn positions_of_keys_and_values() {
+        let node = parse_ok("id: demo\nscenarios:\n  - id: a\n    steps: [1, 2]\n");
+        assert_eq!(node.key_pos("scenarios"), Some(Pos { line: 2, column: 1 }));
+        assert_eq!(node.at("/scenarios/0/id").unwrap().pos, Pos { line: 3, column: 9 });
+        assert_eq!(node.at("/scenarios/0/steps/1").unwrap().pos.line, 4);
+        assert_eq!(
+            node.to_json(),
+            serde_json::json!({"id": "demo", "scenarios": [{"id": "a", "steps": [1, 2]}]})
+        );
+        assert_eq!(node.pos_for("/scenarios/0/nothing/here").line, 3);
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_with_their_place() {
+        let err = parse("id: a\nchecks: []\nid: b\n", Path::new("s.yaml")).unwrap_err();
+        let p = &err.0[0];
+        assert_eq!(p.pos.line, 3, "{p}");
+        assert!(p.message.to_lowercase().contains("duplicate"), "{p}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_place() {
+        let err = parse("id: a\nchecks: [1, 2\n", Path::new("s.yaml")).unwrap_err();
+        assert!(err.0[0].pos.line >= 2, "{}", err);
+    }
+}
