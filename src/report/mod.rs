@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod model;
+pub mod redact;
 
 pub use events::{EventSink, RunEvent, Silent};
 pub use model::*;

@@ -1,0 +1,871 @@
+//! Masking secrets and card numbers before anything leaves the run.
+//!
+//! Reports go to reviewers outside the merchant's team, so credentials, tokens and card numbers
+//! are masked in every one of them. A masked token or secret is replaced by its
+//! [`fingerprint`] (`fp:1a2b3c4d`): the same token always gives the same fingerprint, so a
+//! reviewer still sees that one token was reused across calls (or that a new one was fetched
+//! per call) without seeing the token.
+//!
+//! What is masked:
+//! - header values of `Authorization`/`Proxy-Authorization` (the scheme is kept:
+//!   `Bearer fp:1a2b3c4d`, `Basic fp:…`), token headers (`X-Auth-Token`, `X-Access-Token`,
+//!   `X-Api-Key`, `X-IBM-Client-Secret`), every cookie value of `Cookie` and the value of
+//!   `Set-Cookie`;
+//! - JSON fields at any depth named like `token`, `access_token`, `password`, `client_secret`,
+//!   `merchantKey`, ... ([`SECRET_FIELDS`]; names compare case-insensitively and ignoring `_`
+//!   and `-`, so `accessToken` is `access_token`), whether the body parses or was cut;
+//! - the same names as form fields and query parameters (`client_secret=…&password=…`);
+//! - `Bearer …`/`Basic …` credentials and `user:password@` in URLs anywhere in text;
+//! - every known secret value anywhere in any string: those the runner passes in (passwords,
+//!   client secrets, merchant keys — a client id such as `X-IBM-Client-Id` only when listed)
+//!   and those found by the rules above in the exchanges of the report;
+//! - card numbers: a run of 13–19 digits (single spaces, dashes, `+` or `%20` allowed between
+//!   digits) that starts with 2–6 (the card networks' major industry identifiers) and passes
+//!   the Luhn check. It is shown with at most its first six and last four digits, the rest as
+//!   `*`, separators dropped: `411111******1111`. Numbers of 13–15 digits keep only their first
+//!   four, so that at least five digits are always hidden. Epoch milliseconds (starting with 1),
+//!   dates and most order ids fail one of these tests and are left alone; a Luhn-valid
+//!   reference that looks like a card is masked — the safe side of the error.
+
+use std::collections::BTreeMap;
+use std::sync::{LazyLock, OnceLock};
+
+use base64::Engine;
+use regex::{Captures, Regex};
+
+use crate::journal::{fingerprint, Exchange};
+
+/// JSON, form and query field names whose values are secrets, normalised (lower case, no `_`
+/// or `-`).
+pub const SECRET_FIELDS: &[&str] = &[
+    "token",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "checkouttoken",
+    "password",
+    "clientsecret",
+    "merchantkey",
+    "authenticationkey",
+    "secret",
+    "apikey",
+];
+
+/// Headers whose whole value is a credential.
+const TOKEN_HEADERS: &[&str] = &[
+    "x-auth-token",
+    "x-access-token",
+    "x-api-key",
+    "api-key",
+    "x-ibm-client-secret",
+];
+
+/// Headers carrying `<scheme> <credentials>`.
+const AUTH_HEADERS: &[&str] = &["authorization", "proxy-authorization"];
+
+/// Secrets the runner hands in are masked everywhere from this length on; shorter ones would
+/// mangle ordinary words of the report.
+const MIN_KNOWN_LEN: usize = 4;
+/// Values found by rule are masked where they were found whatever their length, and everywhere
+/// else from this length on (a cookie `lang=en` must not turn every "en" into a fingerprint).
+const MIN_FOUND_LEN: usize = 8;
+
+fn is_secret_field(name: &str) -> bool {
+    let normal: String = name
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_FIELDS.contains(&normal.as_str())
+}
+
+/// `"name": "value"` or `"name": 123` anywhere in a text, so bodies cut by the journal (no
+/// longer valid JSON) are masked as well as whole ones.
+static JSON_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#""((?:[^"\\]|\\.){1,64})"(\s*:\s*)("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+\-]*)"#)
+        .expect("valid regex")
+});
+
+/// `name=value` at the start of a text or after `?`, `&` or `;` (forms, queries).
+static FORM_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(^|[?&;])([A-Za-z0-9_.\-]{1,64})=([^&#\s"'<>]*)"#).expect("valid regex")
+});
+
+/// `Bearer <token>` / `Basic <credentials>` inside any text (an echoed header, an error).
+/// Credentials are taken to hold a digit, so prose such as "Basic authentication" is kept.
+static INLINE_AUTH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(Bearer|Basic)(\s+)([A-Za-z._~+/=\-]*[0-9][A-Za-z0-9._~+/=\-]*)")
+        .expect("valid regex")
+});
+
+/// `scheme://user:password@` in URLs.
+static URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]+:)([^@\s/]+)@").expect("valid regex")
+});
+
+/// Digit runs with optional single separators, the candidates for card numbers.
+static DIGIT_RUN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[0-9](?:(?: |-|\+|%20)?[0-9])*").expect("valid regex"));
+
+/// The secrets of one run: those the runner knows (passwords, client secrets, merchant and
+/// authentication keys) and those found by rule in the traffic (tokens, cookies, ...).
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// Every way a secret may be written (as is, form-encoded, JSON-escaped) → its fingerprint.
+    variants: BTreeMap<String, String>,
+    /// One alternation over `variants`, longest first, built on first use.
+    matcher: OnceLock<Option<Regex>>,
+}
+
+impl Secrets {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Secrets the runner knows, e.g. from the target's test credentials.
+    pub fn with<I, S>(values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut secrets = Self::new();
+        for v in values {
+            secrets.add(v.as_ref());
+        }
+        secrets
+    }
+
+    /// Adds a known secret value: it will be masked wherever it appears.
+    pub fn add(&mut self, value: &str) {
+        self.add_min(value, MIN_KNOWN_LEN);
+    }
+
+    /// How many distinct secret spellings are known.
+    pub fn len(&self) -> usize {
+        self.variants.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.variants.is_empty()
+    }
+
+    fn add_min(&mut self, value: &str, min_len: usize) {
+        let value = value.trim();
+        if value.chars().count() < min_len || value.starts_with("fp:") {
+            return;
+        }
+        let fp = fingerprint(value);
+        let form: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        let json = serde_json::to_string(value).unwrap_or_default();
+        let json = json.trim_matches('"').to_string();
+        let mut changed = false;
+        for variant in [value.to_string(), form, json] {
+            if !self.variants.contains_key(&variant) {
+                self.variants.insert(variant, fp.clone());
+                changed = true;
+            }
+        }
+        if changed {
+            self.matcher = OnceLock::new();
+        }
+    }
+
+    fn matcher(&self) -> Option<&Regex> {
+        self.matcher
+            .get_or_init(|| {
+                if self.variants.is_empty() {
+                    return None;
+                }
+                let mut keys: Vec<&String> = self.variants.keys().collect();
+                // Longest first, so a secret that contains another is replaced whole.
+                keys.sort_by_key(|k| std::cmp::Reverse(k.len()));
+                let pattern = keys
+                    .iter()
+                    .map(|k| regex::escape(k))
+                    .collect::<Vec<_>>()
+                    .join("|");
+                Regex::new(&pattern).ok()
+            })
+            .as_ref()
+    }
+
+    /// Learns the secrets an exchange reveals by rule (a token in a header or a JSON answer,
+    /// a password in a form, a cookie), so they are masked wherever else they appear: in a
+    /// URL, a later body, a check message. Call it for every exchange before masking any.
+    pub fn learn_from(&mut self, ex: &Exchange) {
+        let mut found = Vec::new();
+        for (name, value) in ex
+            .request
+            .headers
+            .iter()
+            .chain(ex.response.iter().flat_map(|r| r.headers.iter()))
+        {
+            header_secrets(name, value, &mut found);
+            text_secrets(value, &mut found);
+        }
+        text_secrets(&ex.request.url, &mut found);
+        text_secrets(&ex.request.body.text, &mut found);
+        if let Some(r) = &ex.response {
+            text_secrets(&r.body.text, &mut found);
+        }
+        for value in found {
+            self.add_min(&value, MIN_FOUND_LEN);
+        }
+    }
+
+    /// Masks an exchange in place: headers, URL, bodies, the transport error and the facts.
+    pub fn mask_exchange(&self, ex: &mut Exchange) {
+        ex.request.url = self.mask_text(&ex.request.url);
+        for (name, value) in &mut ex.request.headers {
+            *value = self.mask_header(name, value);
+        }
+        ex.request.body.text = self.mask_text(&ex.request.body.text);
+        if let Some(r) = &mut ex.response {
+            for (name, value) in &mut r.headers {
+                *value = self.mask_header(name, value);
+            }
+            r.body.text = self.mask_text(&r.body.text);
+        }
+        if let Some(e) = &mut ex.error {
+            *e = self.mask_text(e);
+        }
+        let facts = &mut ex.facts;
+        for s in [
+            &mut facts.payment,
+            &mut facts.order,
+            &mut facts.payment_state,
+            &mut facts.injected,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *s = self.mask_text(s);
+        }
+        for s in facts
+            .unrecognized_fields
+            .iter_mut()
+            .chain(facts.schema_errors.iter_mut())
+        {
+            *s = self.mask_text(s);
+        }
+        for (key, value) in facts.extra.iter_mut() {
+            if is_secret_field(key) {
+                if let Some(s) = value.as_str() {
+                    *value = serde_json::Value::String(fingerprint(s));
+                    continue;
+                }
+            }
+            self.mask_json_value(value);
+        }
+    }
+
+    fn mask_json_value(&self, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => *s = self.mask_text(s),
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|v| self.mask_json_value(v))
+            }
+            serde_json::Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    match v {
+                        serde_json::Value::String(s) if is_secret_field(k) => *s = fingerprint(s),
+                        _ => self.mask_json_value(v),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Masks one header value by its name, then as any text.
+    pub fn mask_header(&self, name: &str, value: &str) -> String {
+        let lower = name.to_ascii_lowercase();
+        let by_name = if AUTH_HEADERS.contains(&lower.as_str()) {
+            match value.trim().split_once(char::is_whitespace) {
+                Some((scheme, cred)) => format!("{scheme} {}", fingerprint(cred.trim())),
+                None => fingerprint(value.trim()),
+            }
+        } else if TOKEN_HEADERS.contains(&lower.as_str()) {
+            fingerprint(value.trim())
+        } else if lower == "cookie" {
+            value
+                .split(';')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, v)) => format!("{k}={}", fingerprint(v.trim())),
+                    None => pair.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(";")
+        } else if lower == "set-cookie" {
+            // Only the cookie's own value is secret; its attributes (Path, HttpOnly) help a
+            // reviewer judge the integration.
+            match value.split_once(';') {
+                Some((pair, attrs)) => format!("{};{attrs}", mask_cookie_pair(pair)),
+                None => mask_cookie_pair(value),
+            }
+        } else {
+            value.to_string()
+        };
+        self.mask_text(&by_name)
+    }
+
+    /// Masks any text: secret fields (JSON, form, query), inline credentials, known secret
+    /// values and card numbers.
+    pub fn mask_text(&self, text: &str) -> String {
+        if text.is_empty() {
+            return String::new();
+        }
+        let text = mask_json_fields(text, 0);
+        let text = FORM_FIELD.replace_all(&text, |c: &Captures| {
+            if !is_secret_field(&c[2]) || c[3].is_empty() {
+                return c[0].to_string();
+            }
+            format!("{}{}={}", &c[1], &c[2], fingerprint(&form_decode(&c[3])))
+        });
+        let text = INLINE_AUTH.replace_all(&text, |c: &Captures| {
+            if c[3].starts_with("fp:") {
+                return c[0].to_string();
+            }
+            format!("{}{}{}", &c[1], &c[2], fingerprint(&c[3]))
+        });
+        let text = URL_USERINFO.replace_all(&text, |c: &Captures| {
+            format!("{}{}@", &c[1], fingerprint(&c[2]))
+        });
+        let text = match self.matcher() {
+            Some(m) => m
+                .replace_all(&text, |c: &Captures| self.variants[&c[0]].clone())
+                .into_owned(),
+            None => text.into_owned(),
+        };
+        mask_card_numbers(&text)
+    }
+}
+
+fn mask_cookie_pair(pair: &str) -> String {
+    match pair.split_once('=') {
+        Some((k, v)) => format!("{k}={}", fingerprint(v.trim())),
+        None => pair.to_string(),
+    }
+}
+
+/// Replaces the values of secret JSON fields by their fingerprints. A string value that holds
+/// JSON itself (`"payload":"{\"password\":\"…\"}"`) is searched too, a few levels deep.
+fn mask_json_fields(text: &str, depth: usize) -> String {
+    JSON_FIELD
+        .replace_all(text, |c: &Captures| {
+            let key = json_unescape(&c[1]);
+            if is_secret_field(&key) {
+                let fp = fingerprint(&json_scalar(&c[3]));
+                return format!("\"{}\"{}\"{fp}\"", &c[1], &c[2]);
+            }
+            if depth < 3 && c[3].starts_with('"') && c[3].contains("\\\"") {
+                let inner = json_scalar(&c[3]);
+                let masked = mask_json_fields(&inner, depth + 1);
+                if masked != inner {
+                    let quoted = serde_json::to_string(&masked).unwrap_or_default();
+                    return format!("\"{}\"{}{quoted}", &c[1], &c[2]);
+                }
+            }
+            c[0].to_string()
+        })
+        .into_owned()
+}
+
+/// Values a header reveals by its name.
+fn header_secrets(name: &str, value: &str, found: &mut Vec<String>) {
+    let lower = name.to_ascii_lowercase();
+    if AUTH_HEADERS.contains(&lower.as_str()) {
+        if let Some((scheme, cred)) = value.trim().split_once(char::is_whitespace) {
+            let cred = cred.trim();
+            found.push(cred.to_string());
+            if scheme.eq_ignore_ascii_case("basic") {
+                basic_secrets(cred, found);
+            }
+        }
+    } else if TOKEN_HEADERS.contains(&lower.as_str()) {
+        found.push(value.trim().to_string());
+    } else if lower == "cookie" || lower == "set-cookie" {
+        let pairs: Vec<&str> = if lower == "cookie" {
+            value.split(';').collect()
+        } else {
+            value.split(';').take(1).collect()
+        };
+        for pair in pairs {
+            if let Some((_, v)) = pair.split_once('=') {
+                found.push(v.trim().to_string());
+            }
+        }
+    }
+}
+
+/// A Basic credential's password, so it is masked if it also appears decoded elsewhere.
+fn basic_secrets(cred: &str, found: &mut Vec<String>) {
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(cred) else {
+        return;
+    };
+    let decoded = String::from_utf8_lossy(&bytes);
+    if let Some((_, password)) = decoded.split_once(':') {
+        found.push(password.to_string());
+    }
+}
+
+fn json_secrets(text: &str, found: &mut Vec<String>, depth: usize) {
+    for c in JSON_FIELD.captures_iter(text) {
+        if is_secret_field(&json_unescape(&c[1])) {
+            found.push(json_scalar(&c[3]));
+        } else if depth < 3 && c[3].starts_with('"') && c[3].contains("\\\"") {
+            json_secrets(&json_scalar(&c[3]), found, depth + 1);
+        }
+    }
+}
+
+/// Values any text reveals by field name or inline credential.
+fn text_secrets(text: &str, found: &mut Vec<String>) {
+    json_secrets(text, found, 0);
+    for c in FORM_FIELD.captures_iter(text) {
+        if is_secret_field(&c[2]) {
+            found.push(form_decode(&c[3]));
+        }
+    }
+    for c in INLINE_AUTH.captures_iter(text) {
+        found.push(c[3].to_string());
+        if c[1].eq_ignore_ascii_case("basic") {
+            basic_secrets(&c[3], found);
+        }
+    }
+    for c in URL_USERINFO.captures_iter(text) {
+        found.push(c[2].to_string());
+    }
+}
+
+fn json_unescape(quoted_inner: &str) -> String {
+    serde_json::from_str::<String>(&format!("\"{quoted_inner}\""))
+        .unwrap_or_else(|_| quoted_inner.to_string())
+}
+
+/// The value of a JSON scalar as the application saw it: a string unescaped, a number as
+/// written (so `"apiKey": 12345678` and `X-Api-Key: 12345678` share a fingerprint).
+fn json_scalar(raw: &str) -> String {
+    match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) => json_unescape(inner),
+        None => raw.to_string(),
+    }
+}
+
+fn form_decode(raw: &str) -> String {
+    form_urlencoded::parse(format!("v={raw}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| raw.to_string())
+}
+
+/// Whether a digit string passes the Luhn check (the card number's check digit).
+pub fn luhn_valid(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(*d);
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+fn looks_like_card(digits: &[u8]) -> bool {
+    (13..=19).contains(&digits.len()) && (2..=6).contains(&digits[0]) && luhn_valid(digits)
+}
+
+/// The shown form of a card number: first six (four for 13–15 digits) and last four digits.
+pub fn mask_pan(digits: &[u8]) -> String {
+    let head = if digits.len() >= 16 { 6 } else { 4 };
+    let tail = 4;
+    digits
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            if i < head || i >= digits.len() - tail {
+                char::from(b'0' + d)
+            } else {
+                '*'
+            }
+        })
+        .collect()
+}
+
+/// Masks every card number in a text (see the module comment for what counts as one).
+pub fn mask_card_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for m in DIGIT_RUN.find_iter(text) {
+        let run = m.as_str();
+        // Groups of digits and where they sit in the text.
+        let mut groups: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+        let mut i = 0;
+        let bytes = run.as_bytes();
+        while i < bytes.len() {
+            if bytes[i].is_ascii_digit() {
+                let start = i;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let digits = bytes[start..i].iter().map(|b| b - b'0').collect();
+                groups.push((m.start() + start, m.start() + i, digits));
+            } else if bytes[i..].starts_with(b"%20") {
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        // Longest span of whole groups first, so `4111 1111 1111 1111 2024` masks the card
+        // and keeps the year.
+        let mut g = 0;
+        while g < groups.len() {
+            let mut matched = None;
+            for end in (g..groups.len()).rev() {
+                let digits: Vec<u8> = groups[g..=end]
+                    .iter()
+                    .flat_map(|(_, _, d)| d.iter().copied())
+                    .collect();
+                if looks_like_card(&digits) {
+                    matched = Some((end, digits));
+                    break;
+                }
+            }
+            match matched {
+                Some((end, digits)) => {
+                    out.push_str(&text[last..groups[g].0]);
+                    out.push_str(&mask_pan(&digits));
+                    last = groups[end].1;
+                    g = end + 1;
+                }
+                None => g += 1,
+            }
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Actor, Body, Direction, Facts, Request, Response};
+
+    const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.c2hvcC10b2tlbg.sig42";
+    const PASSWORD: &str = "S3cret-Pa55word!";
+
+    fn exchange(
+        url: &str,
+        req_headers: &[(&str, &str)],
+        req_body: &str,
+        resp_body: &str,
+    ) -> Exchange {
+        let headers = |h: &[(&str, &str)]| {
+            h.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Exchange {
+            seq: 1,
+            scenario: "purchase_captured".into(),
+            direction: Direction::ToSandbox,
+            actor: Actor::Integration,
+            role: "api".into(),
+            at_ms: 0.0,
+            at: String::new(),
+            duration_ms: 1.0,
+            request: Request {
+                method: "POST".into(),
+                url: url.into(),
+                headers: headers(req_headers),
+                body: Body::from_bytes(req_body.as_bytes()),
+            },
+            response: Some(Response {
+                status: 200,
+                headers: vec![],
+                body: Body::from_bytes(resp_body.as_bytes()),
+            }),
+            error: None,
+            facts: Facts::default(),
+        }
+    }
+
+    fn all_text(ex: &Exchange) -> String {
+        serde_json::to_string(ex).unwrap()
+    }
+
+    #[test]
+    fn bearer_keeps_its_scheme_and_token_headers_become_fingerprints() {
+        let s = Secrets::new();
+        assert_eq!(
+            s.mask_header("Authorization", &format!("Bearer {TOKEN}")),
+            format!("Bearer {}", fingerprint(TOKEN))
+        );
+        assert_eq!(s.mask_header("x-auth-token", TOKEN), fingerprint(TOKEN));
+        assert_eq!(s.mask_header("X-Access-Token", TOKEN), fingerprint(TOKEN));
+        assert_eq!(s.mask_header("Accept-Language", "en-US"), "en-US");
+    }
+
+    #[test]
+    fn basic_credentials_and_their_password_are_masked() {
+        let cred = base64::engine::general_purpose::STANDARD.encode(format!("shop:{PASSWORD}"));
+        let mut ex = exchange(
+            "/oauth/token",
+            &[("Authorization", &format!("Basic {cred}"))],
+            &format!("echo {PASSWORD}"),
+            "",
+        );
+        let mut s = Secrets::new();
+        s.learn_from(&ex);
+        s.mask_exchange(&mut ex);
+        let text = all_text(&ex);
+        assert!(!text.contains(&cred), "{text}");
+        assert!(!text.contains(PASSWORD), "{text}");
+        assert!(text.contains(&format!("Basic {}", fingerprint(&cred))));
+    }
+
+    #[test]
+    fn cookies_keep_names_and_attributes() {
+        let s = Secrets::new();
+        assert_eq!(
+            s.mask_header("Cookie", "session=abc123456; lang=en"),
+            format!(
+                "session={}; lang={}",
+                fingerprint("abc123456"),
+                fingerprint("en")
+            )
+        );
+        assert_eq!(
+            s.mask_header("Set-Cookie", "session=abc123456; Path=/; HttpOnly"),
+            format!("session={}; Path=/; HttpOnly", fingerprint("abc123456"))
+        );
+    }
+
+    #[test]
+    fn json_fields_are_masked_at_any_depth_and_case() {
+        let s = Secrets::new();
+        let body = format!(
+            r#"{{"user":"u1","password":"{PASSWORD}","nested":{{"deeper":[{{"AccessToken":"{TOKEN}"}}]}},"apiKey":12345678,"partnerReference":"ref-1"}}"#
+        );
+        let masked = s.mask_text(&body);
+        assert!(
+            !masked.contains(PASSWORD) && !masked.contains(TOKEN) && !masked.contains("12345678")
+        );
+        let v: serde_json::Value = serde_json::from_str(&masked).expect("still JSON");
+        assert_eq!(v["password"], fingerprint(PASSWORD));
+        assert_eq!(v["nested"]["deeper"][0]["AccessToken"], fingerprint(TOKEN));
+        assert_eq!(v["apiKey"], fingerprint("12345678"));
+        assert_eq!(v["partnerReference"], "ref-1");
+        assert_eq!(v["user"], "u1");
+    }
+
+    #[test]
+    fn json_inside_json_strings_is_masked() {
+        let mut s = Secrets::new();
+        let body = format!(r#"{{"payload":"{{\"password\":\"{PASSWORD}\"}}","n":1}}"#);
+        let ex = exchange("/", &[], &body, "");
+        s.learn_from(&ex);
+        let masked = s.mask_text(&body);
+        assert!(!masked.contains(PASSWORD), "{masked}");
+        let v: serde_json::Value = serde_json::from_str(&masked).expect("still JSON");
+        let inner: serde_json::Value =
+            serde_json::from_str(v["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(inner["password"], fingerprint(PASSWORD));
+        assert_eq!(s.mask_text(PASSWORD), fingerprint(PASSWORD));
+    }
+
+    #[test]
+    fn prose_about_credentials_is_kept() {
+        let s = Secrets::new();
+        let text = "Basic authentication and Bearer tokens are described here";
+        assert_eq!(s.mask_text(text), text);
+    }
+
+    #[test]
+    fn cut_json_bodies_are_masked_too() {
+        let s = Secrets::new();
+        let cut = format!(r#"{{"items":[1,2],"client_secret" : "{PASSWORD}", "more": "…"#);
+        let masked = s.mask_text(&cut);
+        assert!(!masked.contains(PASSWORD), "{masked}");
+        assert!(masked.contains(&fingerprint(PASSWORD)));
+    }
+
+    #[test]
+    fn form_bodies_and_query_strings_are_masked() {
+        let s = Secrets::new();
+        let form = "grant_type=client_credentials&client_id=shop&client_secret=s%40cr3t%2Fvalue";
+        let masked = s.mask_text(form);
+        assert_eq!(
+            masked,
+            format!(
+                "grant_type=client_credentials&client_id=shop&client_secret={}",
+                fingerprint("s@cr3t/value")
+            )
+        );
+        let url = "/cb?paymentResult=OK&token=abcdef123&uniqueReference=U1";
+        assert_eq!(
+            s.mask_text(url),
+            format!(
+                "/cb?paymentResult=OK&token={}&uniqueReference=U1",
+                fingerprint("abcdef123")
+            )
+        );
+    }
+
+    #[test]
+    fn secrets_found_by_rule_are_masked_everywhere_else() {
+        // The token is issued in a JSON answer, then shows up in a URL path and an error.
+        let mut issue = exchange(
+            "/user/u1/issue",
+            &[],
+            "{}",
+            &format!(r#"{{"token":"{TOKEN}"}}"#),
+        );
+        let mut leak = exchange(&format!("/debug/{TOKEN}"), &[], "", "");
+        leak.error = Some(format!("refused while sending {TOKEN}"));
+        let mut s = Secrets::new();
+        s.learn_from(&issue);
+        s.learn_from(&leak);
+        s.mask_exchange(&mut issue);
+        s.mask_exchange(&mut leak);
+        for ex in [&issue, &leak] {
+            let text = all_text(ex);
+            assert!(!text.contains(TOKEN), "{text}");
+            assert!(text.contains(&fingerprint(TOKEN)), "{text}");
+        }
+        assert_eq!(
+            s.mask_text(&format!("token {TOKEN} reused")),
+            format!("token {} reused", fingerprint(TOKEN))
+        );
+    }
+
+    #[test]
+    fn known_secrets_are_masked_in_every_spelling() {
+        let s = Secrets::with(["p@ss word!", "ibm-client-id-77"]);
+        let text =
+            "password=p%40ss+word%21 and \"p@ss word!\" and X-IBM-Client-Id: ibm-client-id-77";
+        let masked = s.mask_text(text);
+        assert!(
+            !masked.contains("p%40ss")
+                && !masked.contains("p@ss")
+                && !masked.contains("ibm-client-id-77"),
+            "{masked}"
+        );
+        assert_eq!(
+            masked.matches(&fingerprint("p@ss word!")).count(),
+            2,
+            "{masked}"
+        );
+        assert!(s
+            .mask_header("X-IBM-Client-Id", "ibm-client-id-77")
+            .starts_with("fp:"));
+        // A client id not listed is not a secret.
+        assert_eq!(
+            Secrets::new().mask_header("X-IBM-Client-Id", "abc-client"),
+            "abc-client"
+        );
+    }
+
+    #[test]
+    fn short_values_found_by_rule_are_not_masked_everywhere() {
+        let mut s = Secrets::new();
+        let ex = exchange("/", &[("Cookie", "lang=en")], "", "");
+        s.learn_from(&ex);
+        assert!(s.is_empty());
+        assert_eq!(s.mask_text("open the gate"), "open the gate");
+    }
+
+    #[test]
+    fn card_numbers_are_masked_keeping_six_and_four() {
+        assert_eq!(
+            mask_card_numbers("pan 4111111111111111."),
+            "pan 411111******1111."
+        );
+        assert_eq!(mask_card_numbers("4111 1111 1111 1111"), "411111******1111");
+        assert_eq!(mask_card_numbers("5555-5555-5555-4444"), "555555******4444");
+        assert_eq!(
+            mask_card_numbers("card=4111+1111+1111+1111&x=1"),
+            "card=411111******1111&x=1"
+        );
+        assert_eq!(
+            mask_card_numbers("card=4111%201111%201111%201111"),
+            "card=411111******1111"
+        );
+        // Amex, 15 digits: first four only, so five stay hidden.
+        assert_eq!(mask_card_numbers("378282246310005"), "3782*******0005");
+        // A card followed by a year in the same run of groups.
+        assert_eq!(
+            mask_card_numbers("4111 1111 1111 1111 2024"),
+            "411111******1111 2024"
+        );
+        assert_eq!(
+            mask_card_numbers("\"pan\":\"5555555555554444\""),
+            "\"pan\":\"555555******4444\""
+        );
+    }
+
+    #[test]
+    fn order_ids_and_timestamps_are_left_alone() {
+        for text in [
+            // Epoch milliseconds (13 digits starting with 1; this one is even Luhn-valid).
+            "at 1718000000006",
+            // A date-time as digits.
+            "localDate 20240611 localTime 143055, sysDate 20240611143055",
+            // Order ids that fail Luhn.
+            "order 4111111111111112, ref 5555555555554445",
+            // Too short, too long.
+            "411111111111 and 41111111111111111111111",
+            // An amount and a phone number.
+            "amount 1234.56 EUR, phone +49 30 1234 5678",
+        ] {
+            assert_eq!(mask_card_numbers(text), text);
+        }
+        assert!(luhn_valid(&[1, 7, 1, 8, 0, 0, 0, 0, 0, 0, 0, 0, 6]));
+    }
+
+    #[test]
+    fn masking_is_stable_and_idempotent() {
+        let s = Secrets::with([PASSWORD]);
+        let once = s.mask_text(&format!("Bearer {TOKEN} {PASSWORD} 4111111111111111"));
+        assert_eq!(s.mask_text(&once), once);
+        assert_eq!(
+            once,
+            format!(
+                "Bearer {} {} 411111******1111",
+                fingerprint(TOKEN),
+                fingerprint(PASSWORD)
+            )
+        );
+    }
+
+    #[test]
+    fn userinfo_in_urls_is_masked() {
+        let s = Secrets::new();
+        assert_eq!(
+            s.mask_text("https://shop:hunter22@api.example/x"),
+            format!("https://shop:{}@api.example/x", fingerprint("hunter22"))
+        );
+    }
+
+    #[test]
+    fn facts_are_masked() {
+        let mut ex = exchange("/", &[], "", "");
+        ex.facts.extra.insert("idempotencyKey".into(), "k-1".into());
+        ex.facts.extra.insert("checkoutToken".into(), TOKEN.into());
+        ex.facts.extra.insert(
+            "card".into(),
+            serde_json::json!({"pan": "4111111111111111"}),
+        );
+        Secrets::new().mask_exchange(&mut ex);
+        let text = all_text(&ex);
+        assert!(
+            !text.contains(TOKEN) && !text.contains("4111111111111111"),
+            "{text}"
+        );
+        assert!(text.contains("k-1"));
+    }
+}
