@@ -1,0 +1,366 @@
+//! Completing a run's report from its journal: the one place where redaction happens.
+//!
+//! The runner hands over a [`RunReport`] with everything but the traffic; [`complete`] reads the
+//! journal once, picks the exchanges worth showing (each scenario's, up to a cap, and every
+//! piece of evidence), masks them and every free text with the run's [`Secrets`], and sorts the
+//! checks. Every reporter reads only the completed report, so none of them can leak what
+//! another one hides.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use crate::journal::{self, Body, Entry, Exchange, JournalError};
+
+use super::model::{count, sort_checks, RunReport};
+use super::redact::Secrets;
+
+/// Exchanges of one scenario shown in the report; the rest are counted as omitted (the journal
+/// keeps them all). Evidence is always kept, over the cap.
+pub const MAX_EXCHANGES_PER_SCENARIO: usize = 300;
+
+/// How much of a body the report keeps. The journal keeps up to 64 KiB; hundreds of those
+/// would make a report nobody can open.
+pub const REPORT_BODY_KEEP_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// Fills `scenarios[].exchanges`, `scenarios[].exchanges_omitted` and `exchanges` from the
+/// journal, masks every exchange and free text (check messages, scenario and run errors, the
+/// target's URL), sorts the checks (failures first) and recounts them.
+pub fn complete(
+    report: &mut RunReport,
+    journal: &Path,
+    secrets: &Secrets,
+) -> Result<(), BuildError> {
+    let evidence: BTreeSet<u64> = report
+        .checks
+        .iter()
+        .flat_map(|c| c.evidence.iter().copied())
+        .collect();
+    let scenario_index: HashMap<String, usize> = report
+        .scenarios
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.clone(), i))
+        .collect();
+    for s in &mut report.scenarios {
+        s.exchanges.clear();
+        s.exchanges_omitted = 0;
+    }
+    let mut shown_per_scenario = vec![0usize; report.scenarios.len()];
+    let mut kept: Vec<Exchange> = Vec::new();
+
+    for entry in journal::read_path(journal)? {
+        let Entry::Exchange(ex) = entry? else {
+            continue;
+        };
+        let is_evidence = evidence.contains(&ex.seq);
+        let keep = match scenario_index.get(&ex.scenario) {
+            Some(&i) => {
+                let scenario = &mut report.scenarios[i];
+                if shown_per_scenario[i] < MAX_EXCHANGES_PER_SCENARIO || is_evidence {
+                    shown_per_scenario[i] += 1;
+                    scenario.exchanges.push(ex.seq);
+                    true
+                } else {
+                    scenario.exchanges_omitted += 1;
+                    false
+                }
+            }
+            // Outside any scenario (start-up, readiness) or of a scenario the runner did not
+            // list: shown only when a check points at it.
+            None => is_evidence,
+        };
+        if keep {
+            kept.push(*ex);
+        }
+    }
+
+    // Learn every secret the kept traffic reveals before masking any of it, so a token issued
+    // in exchange 12 is masked in the URL of exchange 3 as well.
+    let mut secrets = secrets.clone();
+    for ex in &kept {
+        secrets.learn_from(ex);
+    }
+    for ex in &mut kept {
+        secrets.mask_exchange(ex);
+        cut_body(&mut ex.request.body);
+        if let Some(r) = &mut ex.response {
+            cut_body(&mut r.body);
+        }
+    }
+    kept.sort_by_key(|e| e.seq);
+    kept.dedup_by_key(|e| e.seq);
+    report.exchanges = kept;
+    for s in &mut report.scenarios {
+        s.exchanges.sort_unstable();
+        s.exchanges.dedup();
+        if let Some(e) = &mut s.error {
+            *e = secrets.mask_text(e);
+        }
+    }
+
+    for c in &mut report.checks {
+        c.message = secrets.mask_text(&c.message);
+    }
+    if let Some(e) = &mut report.run_error {
+        *e = secrets.mask_text(e);
+    }
+    report.target.base_url = secrets.mask_text(&report.target.base_url);
+    sort_checks(&mut report.checks);
+    report.counts = count(&report.checks);
+    Ok(())
+}
+
+/// Cuts a (masked) body to [`REPORT_BODY_KEEP_BYTES`] at a character boundary. Masking comes
+/// first so a card number or token cut in half cannot slip past the rules.
+fn cut_body(body: &mut Body) {
+    if body.text.len() <= REPORT_BODY_KEEP_BYTES {
+        return;
+    }
+    let mut end = REPORT_BODY_KEEP_BYTES;
+    while !body.text.is_char_boundary(end) {
+        end -= 1;
+    }
+    body.text.truncate(end);
+    body.truncated = true;
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::journal::{
+        fingerprint, Actor, Direction, Facts, Journal, Request, Response, ScenarioEnd,
+        ScenarioStart,
+    };
+    use crate::report::model::*;
+
+    pub(crate) fn exchange(method: &str, url: &str, status: u16, body: &str) -> Exchange {
+        Exchange {
+            seq: 0,
+            scenario: String::new(),
+            direction: Direction::ToSandbox,
+            actor: Actor::Integration,
+            role: "api".into(),
+            at_ms: 0.0,
+            at: String::new(),
+            duration_ms: 3.0,
+            request: Request {
+                method: method.into(),
+                url: url.into(),
+                headers: vec![],
+                body: Body::from_bytes(body.as_bytes()),
+            },
+            response: Some(Response {
+                status,
+                headers: vec![],
+                body: Body::default(),
+            }),
+            error: None,
+            facts: Facts::default(),
+        }
+    }
+
+    pub(crate) fn check(
+        id: &str,
+        outcome: Outcome,
+        severity: Severity,
+        evidence: &[u64],
+    ) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            title: format!("{id} title"),
+            description: format!("{id} rule"),
+            severity,
+            source: "seed 000".into(),
+            kind: "token_reuse".into(),
+            scenario: None,
+            outcome,
+            message: format!("{id} message"),
+            evidence: evidence.to_vec(),
+        }
+    }
+
+    pub(crate) fn empty_report(scenarios: &[&str], checks: Vec<CheckResult>) -> RunReport {
+        RunReport {
+            format_version: REPORT_FORMAT_VERSION.into(),
+            tool: Tool {
+                name: "golive".into(),
+                version: "0.1.0".into(),
+            },
+            suite: SuiteInfo {
+                id: "kontocloud".into(),
+                title: "KontoCloud go-live".into(),
+                provider: "kontocloud".into(),
+                source: "built-in:kontocloud".into(),
+            },
+            target: TargetInfo {
+                name: "demo-shop".into(),
+                source: "target.yaml".into(),
+                base_url: "http://127.0.0.1:8080".into(),
+            },
+            started_at: "2024-06-11T12:00:00Z".into(),
+            duration_ms: 1000.0,
+            verdict: Verdict::Failed,
+            counts: Counts::default(),
+            run_error: None,
+            scenarios: scenarios
+                .iter()
+                .map(|id| ScenarioResult {
+                    id: id.to_string(),
+                    title: id.to_string(),
+                    started_ms: 0.0,
+                    ended_ms: 10.0,
+                    error: None,
+                    exchanges: vec![],
+                    exchanges_omitted: 0,
+                })
+                .collect(),
+            checks,
+            exchanges: vec![],
+            journal: None,
+        }
+    }
+
+    fn start(j: &Journal, id: &str) {
+        j.start_scenario(ScenarioStart {
+            scenario: id.into(),
+            title: id.into(),
+            at_ms: 0.0,
+            token_lifetime_s: None,
+        });
+    }
+
+    fn end(j: &Journal, id: &str) {
+        j.end_scenario(ScenarioEnd {
+            scenario: id.into(),
+            at_ms: 0.0,
+            error: None,
+        });
+    }
+
+    #[test]
+    fn scenarios_are_capped_but_evidence_and_outside_evidence_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let j = Journal::create(&path).unwrap();
+        // 1: readiness probe outside any scenario, used as evidence.
+        j.record(exchange("GET", "/health", 200, ""));
+        // 2: outside, not evidence: left out.
+        j.record(exchange("GET", "/health", 200, ""));
+        start(&j, "flood");
+        let first = j.last_seq() + 1;
+        for _ in 0..MAX_EXCHANGES_PER_SCENARIO + 20 {
+            j.record(exchange("GET", "/payment/P1/status", 200, ""));
+        }
+        let last = j.last_seq();
+        end(&j, "flood");
+        start(&j, "small");
+        let small = j.record(exchange("POST", "/checkout", 200, ""));
+        end(&j, "small");
+        j.flush().unwrap();
+
+        let mut report = empty_report(
+            &["flood", "small"],
+            vec![
+                check("A", Outcome::Passed, Severity::Minor, &[1]),
+                check("B", Outcome::Failed, Severity::Major, &[last]),
+            ],
+        );
+        complete(&mut report, &path, &Secrets::new()).unwrap();
+
+        let flood = &report.scenarios[0];
+        assert_eq!(flood.exchanges.len(), MAX_EXCHANGES_PER_SCENARIO + 1);
+        assert_eq!(flood.exchanges_omitted, 19);
+        assert_eq!(flood.exchanges[0], first);
+        assert_eq!(*flood.exchanges.last().unwrap(), last);
+        assert_eq!(report.scenarios[1].exchanges, vec![small]);
+        assert!(
+            report.exchange(1).is_some(),
+            "evidence outside scenarios shown"
+        );
+        assert!(report.exchange(2).is_none());
+        assert!(report.exchange(last).is_some());
+        assert!(report.exchange(last - 1).is_none());
+        let seqs: Vec<u64> = report.exchanges.iter().map(|e| e.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+        // Failures first, and counts match the checks.
+        assert_eq!(report.checks[0].id, "B");
+        assert_eq!(report.counts.failed, 1);
+        assert_eq!(report.counts.passed, 1);
+    }
+
+    #[test]
+    fn traffic_and_texts_are_masked_and_bodies_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let j = Journal::create(&path).unwrap();
+        start(&j, "s");
+        let token = "tok-0123456789abcdef";
+        let mut issue = exchange(
+            "POST",
+            "/user/u1/issue",
+            200,
+            r#"{"password":"hunter2hunter2"}"#,
+        );
+        issue.response.as_mut().unwrap().body =
+            Body::from_bytes(format!(r#"{{"token":"{token}"}}"#).as_bytes());
+        j.record(issue);
+        let big = format!(
+            "{{\"pan\":\"4111111111111111\",\"pad\":\"{}\"}}",
+            "x".repeat(40_000)
+        );
+        let mut status = exchange("GET", &format!("/payment/U1/status?t={token}"), 200, &big);
+        status
+            .request
+            .headers
+            .push(("X-Auth-Token".into(), token.into()));
+        j.record(status);
+        end(&j, "s");
+        j.flush().unwrap();
+
+        let mut report = empty_report(
+            &["s"],
+            vec![check("A", Outcome::Failed, Severity::Critical, &[2])],
+        );
+        report.checks[0].message = format!("token {token} sent with card 4111111111111111");
+        report.run_error = Some("merchantKey=mk-secret-1 rejected".into());
+        report.scenarios[0].error = Some("login with S3cr3tMerchant failed".into());
+        complete(&mut report, &path, &Secrets::with(["S3cr3tMerchant"])).unwrap();
+
+        let text = serde_json::to_string(&report).unwrap();
+        for secret in [
+            token,
+            "hunter2hunter2",
+            "4111111111111111",
+            "mk-secret-1",
+            "S3cr3tMerchant",
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked");
+        }
+        assert!(text.contains(&fingerprint(token)));
+        let body = &report.exchange(2).unwrap().request.body;
+        assert!(body.truncated);
+        assert!(body.text.len() <= REPORT_BODY_KEEP_BYTES);
+        assert_eq!(body.size, big.len());
+        assert!(body.text.contains("411111******1111"));
+    }
+
+    #[test]
+    fn a_missing_journal_is_an_error() {
+        let mut report = empty_report(&[], vec![]);
+        let err = complete(
+            &mut report,
+            Path::new("/nonexistent/journal.jsonl"),
+            &Secrets::new(),
+        );
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/journal.jsonl"));
+    }
+}
