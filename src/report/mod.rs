@@ -1,9 +1,205 @@
 //! Reports: everything a run leaves for CI, the team and the provider's reviewer.
 
-pub mod events;
 pub mod build;
+pub mod events;
+pub mod junit;
 pub mod model;
 pub mod redact;
 
+pub use build::complete;
 pub use events::{EventSink, RunEvent, Silent};
 pub use model::*;
+pub use redact::Secrets;
+
+use std::path::{Path, PathBuf};
+
+use crate::journal::{Body, Exchange};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Junit(#[from] junit::JunitError),
+}
+
+/// Where [`write_all`] put the reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub junit: PathBuf,
+    pub html: PathBuf,
+    pub json: PathBuf,
+}
+
+/// Writes `junit.xml` into `dir` (created if needed). The report must have been
+/// [`complete`]d: reporters mask nothing themselves.
+pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let written = Written {
+        junit: dir.join("junit.xml"),
+        html: dir.join("report.html"),
+        json: dir.join("report.json"),
+    };
+    junit::write(report, &written.junit)?;
+    Ok(written)
+}
+
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    std::fs::write(path, bytes).map_err(|source| ReportError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// How much of a body the HTML report and JUnit show per exchange of evidence.
+pub const EVIDENCE_BODY_BYTES: usize = 8 * 1024;
+
+/// `12.034 s`: run-relative times as reviewers read them.
+pub(crate) fn secs(ms: f64) -> String {
+    format!("{:.3} s", ms / 1000.0)
+}
+
+pub(crate) fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("").trim_end()
+}
+
+/// The first `limit` bytes of a text (at a character boundary), and whether it was cut.
+pub(crate) fn cut(text: &str, limit: usize) -> (&str, bool) {
+    if text.len() <= limit {
+        return (text, false);
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+/// A body as a reviewer wants to read it: pretty-printed when it is JSON, cut at `limit` with
+/// a note saying how much there was.
+pub(crate) fn show_body(body: &Body, limit: usize) -> String {
+    let pretty = body
+        .json()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| body.text.clone());
+    let (shown, was_cut) = cut(&pretty, limit);
+    if was_cut || body.truncated {
+        format!(
+            "{shown}\n… (cut: {} of {} bytes shown)",
+            shown.len().min(body.size),
+            body.size
+        )
+    } else {
+        shown.to_string()
+    }
+}
+
+/// One line per piece of evidence: `#12 POST /user/u1/issue → 200 at 1.203 s (45 ms)`.
+pub(crate) fn evidence_line(report: &RunReport, seq: u64) -> String {
+    match report.exchange(seq) {
+        Some(ex) => format!(
+            "{} at {} ({:.0} ms)",
+            ex.brief(),
+            secs(ex.at_ms),
+            ex.duration_ms
+        ),
+        None => format!("#{seq} (not in the journal)"),
+    }
+}
+
+/// An exchange in full, as plain text: request line, headers, body, then the answer.
+pub(crate) fn exchange_text(ex: &Exchange, limit: usize) -> String {
+    let mut out = format!(
+        "#{} {} {} ({} → {}, {}, at {}, {:.0} ms)\n",
+        ex.seq,
+        ex.request.method,
+        ex.request.url,
+        actor_name(ex),
+        peer_name(ex),
+        ex.role,
+        secs(ex.at_ms),
+        ex.duration_ms
+    );
+    for (k, v) in &ex.request.headers {
+        out.push_str(&format!("  > {k}: {v}\n"));
+    }
+    if ex.request.body.size > 0 {
+        for line in show_body(&ex.request.body, limit).lines() {
+            out.push_str(&format!("  > {line}\n"));
+        }
+    }
+    match (&ex.response, &ex.error) {
+        (Some(r), _) => {
+            out.push_str(&format!("  < {}\n", r.status));
+            for (k, v) in &r.headers {
+                out.push_str(&format!("  < {k}: {v}\n"));
+            }
+            if r.body.size > 0 {
+                for line in show_body(&r.body, limit).lines() {
+                    out.push_str(&format!("  < {line}\n"));
+                }
+            }
+        }
+        (None, Some(e)) => out.push_str(&format!("  ! {e}\n")),
+        (None, None) => out.push_str("  ! no answer\n"),
+    }
+    out
+}
+
+/// Who sent an exchange, as a lane of the sequence diagram.
+pub(crate) fn actor_name(ex: &Exchange) -> &'static str {
+    lanes(ex).0.name()
+}
+
+/// Who answered an exchange.
+pub(crate) fn peer_name(ex: &Exchange) -> &'static str {
+    lanes(ex).1.name()
+}
+
+/// The parties of a payment journey, left to right in the sequence diagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    Browser = 0,
+    Harness = 1,
+    Integration = 2,
+    Sandbox = 3,
+}
+
+impl Lane {
+    pub(crate) const ALL: [Lane; 4] = [
+        Lane::Browser,
+        Lane::Harness,
+        Lane::Integration,
+        Lane::Sandbox,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Lane::Browser => "Browser",
+            Lane::Harness => "Harness",
+            Lane::Integration => "Integration",
+            Lane::Sandbox => "Sandbox",
+        }
+    }
+}
+
+/// From which lane to which an exchange goes.
+pub(crate) fn lanes(ex: &Exchange) -> (Lane, Lane) {
+    use crate::journal::{Actor, Direction};
+    match (ex.direction, ex.actor) {
+        (Direction::ToSandbox, Actor::Browser) => (Lane::Browser, Lane::Sandbox),
+        (Direction::ToSandbox, Actor::Harness | Actor::Provider) => (Lane::Harness, Lane::Sandbox),
+        (Direction::ToSandbox, Actor::Integration) => (Lane::Integration, Lane::Sandbox),
+        (Direction::ToTarget, Actor::Browser) => (Lane::Browser, Lane::Integration),
+        // The harness in the provider's role (a webhook) speaks for the sandbox.
+        (Direction::ToTarget, Actor::Provider) => (Lane::Sandbox, Lane::Integration),
+        (Direction::ToTarget, _) => (Lane::Harness, Lane::Integration),
+        (Direction::FromSandbox, _) => (Lane::Sandbox, Lane::Integration),
+    }
+}

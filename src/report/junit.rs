@@ -1,0 +1,381 @@
+//! JUnit XML for CI: one `<testsuite>` per suite run, one `<testcase>` per check verdict.
+//!
+//! The output must validate against the Jenkins junit-10 XSD (`schemas/junit-10.xsd`), which is
+//! stricter than what quick-junit writes by default:
+//! - `<testsuites>` allows only `name`, `time`, `tests`, `failures` and `errors`: quick-junit
+//!   always adds `skipped`, so it is taken out again ([`conform`]); the skipped count stays on
+//!   each `<testsuite>`, where the XSD allows it;
+//! - `<testcase>` has no `<properties>` and no `timestamp`/`assertions` attributes, so each
+//!   check's properties (id, severity, source, kind, scenario) are written as `key: value`
+//!   lines at the top of its `<system-out>`, and the run's as `<properties>` of the testsuite;
+//! - `<testsuite>` needs `name`, `tests`, `failures` and `errors`; its `time` must have at
+//!   most three decimals (quick-junit writes `{:.3}`) and `timestamp` is a free string (set as
+//!   an extra attribute, so no date library is needed here);
+//! - `<skipped>`, `<failure>` and `<error>` take `message` and `type` attributes and text.
+//!
+//! Control characters and ANSI escapes are removed by quick-junit's `XmlString`; the
+//! non-characters U+FFFE/U+FFFF (not allowed in XML either) are removed here; `<`, `>` and `&`
+//! are escaped as entities, so `]]>` in a body comes out as `]]&gt;`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite, XmlString,
+};
+use regex::Regex;
+
+use super::model::{CheckResult, Outcome, RunReport, Verdict};
+use super::{evidence_line, exchange_text, first_line, EVIDENCE_BODY_BYTES};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JunitError {
+    #[error("cannot write JUnit XML: {0}")]
+    Serialize(#[from] quick_junit::SerializeError),
+    #[error("cannot read the JUnit file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a JUnit file golive can merge: {source}")]
+    Parse {
+        path: PathBuf,
+        source: quick_junit::DeserializeError,
+    },
+}
+
+/// The report as JUnit XML.
+pub fn to_string(report: &RunReport) -> Result<String, JunitError> {
+    let mut junit = Report::new("golive");
+    junit.add_test_suite(test_suite(report));
+    serialize(&junit)
+}
+
+/// Several golive JUnit files (e.g. one per provider) as one, under one `<testsuites>` whose
+/// counts are the sums of theirs.
+pub fn merge(files: &[PathBuf]) -> Result<String, JunitError> {
+    let mut merged = Report::new("golive");
+    for path in files {
+        let xml = std::fs::read_to_string(path).map_err(|source| JunitError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let parsed = Report::deserialize_from_str(&xml).map_err(|source| JunitError::Parse {
+            path: path.clone(),
+            source,
+        })?;
+        // Re-adding each suite sums the counts from the suites themselves rather than trusting
+        // each file's root totals.
+        merged.add_test_suites(parsed.test_suites);
+    }
+    serialize(&merged)
+}
+
+fn serialize(junit: &Report) -> Result<String, JunitError> {
+    Ok(conform(junit.to_string()?))
+}
+
+/// Takes out what quick-junit writes but the junit-10 XSD does not allow: the `skipped`
+/// attribute of the root `<testsuites>`.
+fn conform(xml: String) -> String {
+    static ROOT_SKIPPED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"(<testsuites\b[^>]*?) skipped="[0-9]+""#).expect("valid regex")
+    });
+    ROOT_SKIPPED.replacen(&xml, 1, "$1").into_owned()
+}
+
+/// Text as XML can carry it (see the module comment).
+fn xml_text(text: &str) -> XmlString {
+    XmlString::new(text.replace(['\u{fffe}', '\u{ffff}'], ""))
+}
+
+fn test_suite(report: &RunReport) -> TestSuite {
+    let suite_id = &report.suite.id;
+    let mut suite = TestSuite::new(xml_text(suite_id));
+    suite.set_time(Duration::from_secs_f64(
+        report.duration_ms.max(0.0) / 1000.0,
+    ));
+    suite
+        .extra
+        .insert(XmlString::new("timestamp"), xml_text(&report.started_at));
+    suite.add_properties([
+        Property::new("provider", xml_text(&report.suite.provider)),
+        Property::new("suite", xml_text(&report.suite.title)),
+        Property::new("suite.source", xml_text(&report.suite.source)),
+        Property::new("target", xml_text(&report.target.name)),
+        Property::new("target.base_url", xml_text(&report.target.base_url)),
+        Property::new(
+            "tool",
+            xml_text(&format!("{} {}", report.tool.name, report.tool.version)),
+        ),
+        Property::new("verdict", verdict_word(report.verdict)),
+    ]);
+    if let Some(journal) = &report.journal {
+        suite.add_property(Property::new("journal", xml_text(journal)));
+    }
+
+    if report.verdict == Verdict::Error {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        let error = report
+            .run_error
+            .as_deref()
+            .unwrap_or("the run could not be made");
+        status
+            .set_message(xml_text(first_line(error)))
+            .set_type("run_error")
+            .set_description(xml_text(error));
+        let mut case = TestCase::new("run", status);
+        case.set_classname(xml_text(&format!("golive.{suite_id}.run")));
+        suite.add_test_case(case);
+    }
+
+    let mut seen = HashSet::new();
+    for check in &report.checks {
+        let classname = format!("golive.{suite_id}.{}", check.id);
+        // Two verdicts with one name would make CI tools merge or drop one; number the extras.
+        let mut name = check.name();
+        let mut n = 2;
+        while !seen.insert((classname.clone(), name.clone())) {
+            name = format!("{} #{n}", check.name());
+            n += 1;
+        }
+        let mut case = TestCase::new(xml_text(&name), status(report, check));
+        case.set_classname(xml_text(&classname));
+        if let Some(t) = evidence_span(report, check) {
+            case.set_time(t);
+        }
+        case.set_system_out(xml_text(&system_out(report, check)));
+        suite.add_test_case(case);
+    }
+    suite
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Passed => "passed",
+        Verdict::Failed => "failed",
+        Verdict::Error => "error",
+    }
+}
+
+/// `[critical] KC-TOKEN-REUSE: Tokens are reused: a new token per call (#4, #7)`.
+pub fn failure_message(check: &CheckResult) -> String {
+    format!(
+        "[{}] {}: {}: {}",
+        check.severity.as_str(),
+        check.id,
+        check.title,
+        first_line(&check.message)
+    )
+}
+
+fn status(report: &RunReport, check: &CheckResult) -> TestCaseStatus {
+    match check.outcome {
+        Outcome::Passed => TestCaseStatus::success(),
+        Outcome::Skipped => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(xml_text(first_line(&check.message)));
+            s
+        }
+        Outcome::Failed => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(xml_text(&failure_message(check)))
+                .set_type(xml_text(&check.kind))
+                .set_description(xml_text(&failure_text(report, check)));
+            s
+        }
+    }
+}
+
+/// The failure's body: the rule, where it comes from, what was wrong, and the evidence in
+/// order, each exchange in full (masked, bodies cut).
+fn failure_text(report: &RunReport, check: &CheckResult) -> String {
+    let mut out = format!(
+        "Rule: {}\nSource: {}\n\n{}\n",
+        check.description, check.source, check.message
+    );
+    if !check.evidence.is_empty() {
+        out.push_str("\nEvidence:\n");
+        for seq in &check.evidence {
+            match report.exchange(*seq) {
+                Some(ex) => out.push_str(&exchange_text(ex, EVIDENCE_BODY_BYTES)),
+                None => out.push_str(&format!("#{seq} (not in the journal)\n")),
+            }
+        }
+    }
+    out
+}
+
+/// What a CI page shows next to the verdict: the check's properties (the XSD has no
+/// `<properties>` in a testcase) and the evidence, one line each.
+fn system_out(report: &RunReport, check: &CheckResult) -> String {
+    let mut out = format!(
+        "check: {}\nseverity: {}\nsource: {}\nkind: {}\nscenario: {}\noutcome: {}\n",
+        check.id,
+        check.severity.as_str(),
+        check.source,
+        check.kind,
+        check.scenario.as_deref().unwrap_or("(whole run)"),
+        match check.outcome {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    );
+    out.push_str(&format!("\n{}\n", check.message));
+    if !check.evidence.is_empty() {
+        out.push_str("\nEvidence:\n");
+        for seq in &check.evidence {
+            out.push_str(&format!("  {}\n", evidence_line(report, *seq)));
+        }
+    }
+    out
+}
+
+/// From the first piece of evidence to the end of the last: how long the judged traffic took.
+fn evidence_span(report: &RunReport, check: &CheckResult) -> Option<Duration> {
+    let exchanges: Vec<_> = check
+        .evidence
+        .iter()
+        .filter_map(|s| report.exchange(*s))
+        .collect();
+    let start = exchanges.iter().map(|e| e.at_ms).reduce(f64::min)?;
+    let end = exchanges
+        .iter()
+        .map(|e| e.at_ms + e.duration_ms)
+        .reduce(f64::max)?;
+    Some(Duration::from_secs_f64(((end - start) / 1000.0).max(0.0)))
+}
+
+/// Writes the report's JUnit XML to `path`.
+pub fn write(report: &RunReport, path: &Path) -> Result<(), super::ReportError> {
+    let xml = to_string(report)?;
+    super::write_file(path, xml.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::build::tests::{check, empty_report, exchange};
+    use crate::report::model::Severity;
+
+    fn report() -> RunReport {
+        let mut r = empty_report(
+            &["purchase_captured"],
+            vec![
+                check(
+                    "KC-TOKEN-REUSE",
+                    Outcome::Failed,
+                    Severity::Critical,
+                    &[1, 2],
+                ),
+                check("KC-PARTNER-REF", Outcome::Passed, Severity::Major, &[1]),
+                check("KC-POLL-DELAY", Outcome::Skipped, Severity::Minor, &[]),
+            ],
+        );
+        r.checks[0].message = "a new token per call\nsecond line".into();
+        r.checks[2].message = "no polling in this run".into();
+        let mut a = exchange(
+            "POST",
+            "/user/u1/issue",
+            200,
+            "{\"a\":\"\u{1b}[31mred\u{1b}[0m ]]> \u{7}\"}",
+        );
+        a.seq = 1;
+        a.at_ms = 1000.0;
+        let mut b = exchange("POST", "/user/u1/issue", 200, "");
+        b.seq = 2;
+        b.at_ms = 2000.0;
+        r.exchanges = vec![a, b];
+        r.counts = crate::report::count(&r.checks);
+        r
+    }
+
+    #[test]
+    fn root_has_no_skipped_attribute_but_suite_does() {
+        let xml = to_string(&report()).unwrap();
+        let root = xml.lines().find(|l| l.contains("<testsuites")).unwrap();
+        assert!(!root.contains("skipped="), "{root}");
+        let suite = xml.lines().find(|l| l.contains("<testsuite ")).unwrap();
+        assert!(suite.contains(r#"skipped="1""#), "{suite}");
+        assert!(
+            suite.contains(r#"timestamp="2024-06-11T12:00:00Z""#),
+            "{suite}"
+        );
+    }
+
+    #[test]
+    fn failures_name_the_rule_and_carry_the_evidence() {
+        let xml = to_string(&report()).unwrap();
+        assert!(xml.contains(
+            r#"<failure message="[critical] KC-TOKEN-REUSE: KC-TOKEN-REUSE title: a new token per call" type="token_reuse">"#
+        ), "{xml}");
+        assert!(xml.contains("#1 POST /user/u1/issue"));
+        assert!(xml.contains(r#"classname="golive.kontocloud.KC-TOKEN-REUSE""#));
+        assert!(
+            xml.contains(r#"<skipped message="no polling in this run"/>"#),
+            "{xml}"
+        );
+        // Control characters and ANSI escapes are gone, `]]>` escaped.
+        assert!(!xml.contains('\u{1b}') && !xml.contains('\u{7}'));
+        assert!(xml.contains("red ]]&gt;"), "{xml}");
+        assert!(!xml.contains("<properties>\n            <property name=\"check\""));
+    }
+
+    #[test]
+    fn duplicate_names_are_numbered() {
+        let mut r = report();
+        r.checks.push(r.checks[1].clone());
+        let xml = to_string(&r).unwrap();
+        assert!(xml.contains(r#"name="KC-PARTNER-REF #2""#), "{xml}");
+    }
+
+    #[test]
+    fn a_run_error_is_one_error_testcase() {
+        let mut r = empty_report(&[], vec![]);
+        r.verdict = Verdict::Error;
+        r.run_error = Some("the target did not start: exit 1\nlog tail".into());
+        let xml = to_string(&r).unwrap();
+        assert!(
+            xml.contains(r#"<testcase name="run" classname="golive.kontocloud.run">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<error message="the target did not start: exit 1" type="run_error">"#),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"errors="1""#));
+    }
+
+    #[test]
+    fn merge_sums_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.xml");
+        let b = dir.path().join("b.xml");
+        std::fs::write(&a, to_string(&report()).unwrap()).unwrap();
+        let mut other = report();
+        other.suite.id = "paynow".into();
+        other.checks.truncate(2);
+        std::fs::write(&b, to_string(&other).unwrap()).unwrap();
+        let merged = merge(&[a, b]).unwrap();
+        let root = merged.lines().find(|l| l.contains("<testsuites")).unwrap();
+        assert!(
+            root.contains(r#"tests="5""#) && root.contains(r#"failures="2""#),
+            "{root}"
+        );
+        assert!(!root.contains("skipped="));
+        assert_eq!(merged.matches("<testsuite ").count(), 2);
+        assert!(merged.contains("golive.paynow.KC-TOKEN-REUSE"));
+    }
+
+    #[test]
+    fn merge_names_a_bad_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.xml");
+        std::fs::write(&bad, "<html>").unwrap();
+        let err = merge(&[bad]).unwrap_err().to_string();
+        assert!(err.contains("bad.xml"), "{err}");
+    }
+}
