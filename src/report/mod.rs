@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod events;
+pub mod json;
 pub mod junit;
 pub mod model;
 pub mod redact;
@@ -24,6 +25,8 @@ pub enum ReportError {
     },
     #[error(transparent)]
     Junit(#[from] junit::JunitError),
+    #[error("cannot write the JSON report: {0}")]
+    Json(serde_json::Error),
 }
 
 /// Where [`write_all`] put the reports.
@@ -34,7 +37,7 @@ pub struct Written {
     pub json: PathBuf,
 }
 
-/// Writes `junit.xml` into `dir` (created if needed). The report must have been
+/// Writes `junit.xml`, `report.json` into `dir` (created if needed). The report must have been
 /// [`complete`]d: reporters mask nothing themselves.
 pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
@@ -47,6 +50,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, ReportError>
         json: dir.join("report.json"),
     };
     junit::write(report, &written.junit)?;
+    json::write(report, &written.json)?;
     Ok(written)
 }
 
