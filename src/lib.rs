@@ -2,6 +2,9 @@
 //! payment journeys, records every exchange, judges the traffic against a go-live checklist,
 //! and writes JUnit and a report a reviewer can read.
 
+pub mod checks;
+pub mod driver;
 pub mod journal;
+pub mod sandbox;
 pub mod suite;
 pub mod report;

@@ -1,0 +1,249 @@
+//! `bounded_retries`: after a failed call (5xx, a timeout, the provider's "unexpected error")
+//! the integration retries a bounded number of times, and (where the API says so) never
+//! repeats a request the provider refused with a 4xx.
+//!
+//! A retry is the same request sent again: the same identity (the payment it is about, its
+//! idempotency key, or the same method, path and body) right after a failed answer. A new
+//! operation after a 4xx (a new idempotency key) is not a retry, even with the same body.
+//! Scenarios are judged apart: a call in one never counts as a retry of one in another.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::field::Field;
+use super::scope::PerScenario;
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry, Exchange};
+
+pub const KIND: Kind = Kind {
+    name: "bounded_retries",
+    summary: "retries after 5xx/timeouts are bounded; none after a 4xx where the API forbids it",
+    build,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    operations: Option<Vec<String>>,
+    /// Retries allowed after the first failed attempt.
+    max_retries: usize,
+    /// What makes two requests the same: `payment`, `request`, or a field locator
+    /// (`header:x-mobilepay-idempotency-key`).
+    #[serde(default = "request")]
+    identity: String,
+    #[serde(default)]
+    none_after_4xx: bool,
+}
+
+fn request() -> String {
+    "request".into()
+}
+
+enum Identity {
+    Payment,
+    Request,
+    Field(Field),
+}
+
+#[derive(Default)]
+struct Chain {
+    first_failure: u64,
+    last_failed: Option<Failure>,
+    retries: usize,
+    seqs: Vec<u64>,
+    reported: bool,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Failure {
+    Server,
+    Client,
+}
+
+#[derive(Default)]
+struct Scenario {
+    chains: HashMap<String, Chain>,
+    failures_seen: usize,
+    problems: Vec<(String, Vec<u64>)>,
+    retry_evidence: Vec<u64>,
+}
+
+struct BoundedRetries {
+    params: Params,
+    identity: Identity,
+    scenarios: PerScenario<Scenario>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    let params: Params = ctx.params()?;
+    let identity = match params.identity.as_str() {
+        "payment" => Identity::Payment,
+        "request" => Identity::Request,
+        other => Identity::Field(Field::parse(other).map_err(|e| format!("`identity`: {e}"))?),
+    };
+    Ok(Box::new(BoundedRetries { params, identity, scenarios: PerScenario::default() }))
+}
+
+fn failure(ex: &Exchange) -> Option<Failure> {
+    match ex.status() {
+        None => Some(Failure::Server),
+        Some(s) if s >= 500 => Some(Failure::Server),
+        Some(s) if s >= 400 => Some(Failure::Client),
+        _ if ex.facts.injected.is_some() => Some(Failure::Server),
+        _ => None,
+    }
+}
+
+impl BoundedRetries {
+    fn key(&self, ex: &Exchange) -> Option<String> {
+        let op = ex.operation()?;
+        let id = match &self.identity {
+            Identity::Payment => ex.facts.payment.clone().unwrap_or_default(),
+            Identity::Request => format!("{} {} {}", ex.request.method, ex.path(), ex.request.body.text),
+            Identity::Field(f) => f.get(ex)?,
+        };
+        Some(format!("{op}\u{1f}{id}"))
+    }
+}
+
+impl Rule for BoundedRetries {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        let Some(op) = ex.operation() else { return };
+        if let Some(ops) = &self.params.operations {
+            if !ops.iter().any(|o| o == op) {
+                return;
+            }
+        }
+        let Some(key) = self.key(ex) else { return };
+        let max = self.params.max_retries;
+        let none_after_4xx = self.params.none_after_4xx;
+        let s = self.scenarios.get(&ex.scenario);
+        let failed = failure(ex);
+        let chain = s.chains.entry(key).or_default();
+        if let Some(previous) = chain.last_failed {
+            chain.retries += 1;
+            chain.seqs.push(ex.seq);
+            if s.retry_evidence.len() < 12 {
+                s.retry_evidence.push(ex.seq);
+            }
+            if previous == Failure::Client && none_after_4xx {
+                let before = chain.seqs[chain.seqs.len().saturating_sub(2)];
+                s.problems.push((
+                    format!("{} repeats #{before}, which the provider refused with a 4xx", ex.brief()),
+                    vec![before, ex.seq],
+                ));
+            }
+            if chain.retries > max && !chain.reported {
+                chain.reported = true;
+                s.problems.push((
+                    format!(
+                        "`{op}` was retried more than {max} time(s) after the failure in #{} (retry #{} is {})",
+                        chain.first_failure,
+                        chain.retries,
+                        ex.brief()
+                    ),
+                    chain.seqs.clone(),
+                ));
+            }
+        }
+        match failed {
+            Some(f) => {
+                if chain.last_failed.is_none() {
+                    chain.first_failure = ex.seq;
+                    chain.retries = 0;
+                    chain.seqs = vec![ex.seq];
+                    chain.reported = false;
+                    s.failures_seen += 1;
+                }
+                chain.last_failed = Some(f);
+            }
+            None => chain.last_failed = None,
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for (scenario, s) in self.scenarios.into_iter() {
+            if s.failures_seen == 0 {
+                continue;
+            }
+            let f = if s.problems.is_empty() {
+                let most = s.chains.values().map(|c| c.retries).max().unwrap_or(0);
+                Finding::pass(
+                    format!(
+                        "{} failed call(s); at most {most} retr{} of one request (allowed: {})",
+                        s.failures_seen,
+                        if most == 1 { "y" } else { "ies" },
+                        self.params.max_retries
+                    ),
+                    s.retry_evidence,
+                )
+            } else {
+                let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
+                let mut evidence: Vec<u64> = s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
+                evidence.sort_unstable();
+                evidence.dedup();
+                evidence.truncate(20);
+                Finding::fail(super::list_some(&messages, 3), evidence)
+            };
+            findings.push(f.in_scenario(&scenario));
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    fn status(code: u16) -> ExchangeBuilder {
+        api("payment_status", "GET", "/payment/U/status", "").status(code).facts(|f| f.payment = Some("U".into()))
+    }
+
+    #[test]
+    fn three_retries_pass_four_fail() {
+        let params = json!({"max_retries": 3, "identity": "payment"});
+        let j = journal(vec![status(500), status(500), status(500), status(500)]);
+        let f = judge("bounded_retries", params.clone(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed]);
+        let j = journal(vec![status(500), status(500), status(500), status(500), status(500)]);
+        let f = judge("bounded_retries", params, &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_success_ends_the_chain_and_no_failure_is_not_judged() {
+        let params = json!({"max_retries": 1, "identity": "payment"});
+        let j = journal(vec![status(500), status(200), status(500), status(200)]);
+        assert_eq!(outcomes(&judge("bounded_retries", params.clone(), &j)), vec![Outcome::Passed]);
+        let j = journal(vec![status(200), status(200)]);
+        assert!(judge("bounded_retries", params, &j).is_empty());
+    }
+
+    #[test]
+    fn repeating_a_4xx_fails_but_a_new_key_does_not() {
+        let params = json!({"max_retries": 5, "identity": "header:idem", "none_after_4xx": true});
+        let call = |key: &str, code: u16| api("initiate", "POST", "/p", "{}").header("idem", key).status(code);
+        let j = journal(vec![call("k1", 409), call("k1", 409)]);
+        assert_eq!(outcomes(&judge("bounded_retries", params.clone(), &j)), vec![Outcome::Failed]);
+        let j = journal(vec![call("k1", 409), call("k2", 200)]);
+        assert_eq!(outcomes(&judge("bounded_retries", params, &j)), vec![Outcome::Passed]);
+    }
+
+    #[test]
+    fn scenarios_are_apart() {
+        let params = json!({"max_retries": 1, "identity": "payment"});
+        let j = journal(vec![status(500), status(500).scenario("s2"), status(500).scenario("s2")]);
+        let f = judge("bounded_retries", params, &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Passed]);
+    }
+}

@@ -1,0 +1,144 @@
+//! Field locators: where in a request a value lives, written the same way in every suite.
+//!
+//! `body:/partnerReference` (JSON pointer into a JSON body, or a form field name in a form
+//! body), `query:localDate`, `header:X-Auth-Token`, `form:grant_type`, `path` (the URL path).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::journal::Exchange;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Body(String),
+    Query(String),
+    Header(String),
+    Form(String),
+    Path,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Field::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Field {
+    pub fn parse(s: &str) -> Result<Field, String> {
+        let bad = || {
+            format!(
+                "`{s}` is not a field locator; expected `body:/pointer`, `query:name`, `header:Name`, `form:name` or `path`"
+            )
+        };
+        if s == "path" {
+            return Ok(Field::Path);
+        }
+        let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        Ok(match kind {
+            "body" => Field::Body(rest.to_owned()),
+            "query" => Field::Query(rest.to_owned()),
+            "header" => Field::Header(rest.to_owned()),
+            "form" => Field::Form(rest.to_owned()),
+            _ => return Err(bad()),
+        })
+    }
+
+    /// The field's value in a request, as text (numbers and booleans as written in JSON).
+    pub fn get(&self, ex: &Exchange) -> Option<String> {
+        match self {
+            Field::Body(pointer) => {
+                if let Some(json) = ex.request_json() {
+                    let p = if pointer.starts_with('/') {
+                        pointer.clone()
+                    } else {
+                        format!("/{pointer}")
+                    };
+                    return json.pointer(&p).map(as_text);
+                }
+                // A form body: the pointer's last segment is the field name.
+                let name = pointer.trim_start_matches('/');
+                form_field(&ex.request.body.text, name)
+            }
+            Field::Form(name) => form_field(&ex.request.body.text, name),
+            Field::Query(name) => ex.query_param(name),
+            Field::Header(name) => ex.request_header(name).map(str::to_owned),
+            Field::Path => Some(ex.path().to_owned()),
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Body(p) => write!(f, "body:{p}"),
+            Field::Query(n) => write!(f, "query:{n}"),
+            Field::Header(n) => write!(f, "header:{n}"),
+            Field::Form(n) => write!(f, "form:{n}"),
+            Field::Path => write!(f, "path"),
+        }
+    }
+}
+
+fn form_field(body: &str, name: &str) -> Option<String> {
+    if body.trim_start().starts_with('{') {
+        return None;
+    }
+    form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The first of several locators that has a value.
+pub fn first_of(fields: &[Field], ex: &Exchange) -> Option<(String, Field)> {
+    fields
+        .iter()
+        .find_map(|f| f.get(ex).map(|v| (v, f.clone())))
+}
+
+/// One locator or a list of them, in params.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Fields {
+    One(Field),
+    Many(Vec<Field>),
+}
+
+impl Fields {
+    pub fn list(&self) -> Vec<Field> {
+        match self {
+            Fields::One(f) => vec![f.clone()],
+            Fields::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::api;
+
+    #[test]
+    fn locators_read_body_query_header_and_form() {
+        let ex = api("issue_token", "POST", "/user/u/issue?x=1", r#"{"partnerReference":"p-1","n":2}"#)
+            .header("X-Auth-Token", "t")
+            .build();
+        assert_eq!(Field::parse("body:/partnerReference").unwrap().get(&ex).as_deref(), Some("p-1"));
+        assert_eq!(Field::parse("body:/n").unwrap().get(&ex).as_deref(), Some("2"));
+        assert_eq!(Field::parse("query:x").unwrap().get(&ex).as_deref(), Some("1"));
+        assert_eq!(Field::parse("header:x-auth-token").unwrap().get(&ex).as_deref(), Some("t"));
+        let form = api("token", "POST", "/t", "grant_type=client_credentials&a=b").build();
+        assert_eq!(Field::parse("form:grant_type").unwrap().get(&form).as_deref(), Some("client_credentials"));
+        assert!(Field::parse("nope").is_err());
+    }
+}

@@ -1,0 +1,159 @@
+//! `local_time`: the request's local date and time (KontoCloud's `localDate` `YYYY-MM-DD`
+//! and `localTime` `HHMMSS`) are well-formed and near the real clock. "Local" means the
+//! merchant's time zone, so any whole-quarter-hour offset from UTC between −12 h and +14 h is
+//! accepted; what is left over must be within the allowed skew.
+
+use regex::Regex;
+use serde::Deserialize;
+
+use super::field::{first_of, Fields};
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry};
+
+pub const KIND: Kind = Kind {
+    name: "local_time",
+    summary: "local date/time fields are well-formed and near the real clock (any time zone)",
+    build,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    date: Fields,
+    time: Fields,
+    #[serde(default = "date_pattern")]
+    date_pattern: String,
+    #[serde(default = "time_pattern")]
+    time_pattern: String,
+    #[serde(default = "skew")]
+    max_skew_s: f64,
+    #[serde(default)]
+    operations: Option<Vec<String>>,
+}
+
+fn date_pattern() -> String {
+    r"^\d{4}-\d{2}-\d{2}$".into()
+}
+fn time_pattern() -> String {
+    r"^\d{6}$".into()
+}
+fn skew() -> f64 {
+    300.0
+}
+
+struct LocalTime {
+    params: Params,
+    date_re: Regex,
+    time_re: Regex,
+    checked: usize,
+    worst_skew_s: f64,
+    bad: Vec<(String, u64)>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    let params: Params = ctx.params()?;
+    let date_re = Regex::new(&params.date_pattern).map_err(|e| format!("`date_pattern`: {e}"))?;
+    let time_re = Regex::new(&params.time_pattern).map_err(|e| format!("`time_pattern`: {e}"))?;
+    Ok(Box::new(LocalTime { params, date_re, time_re, checked: 0, worst_skew_s: 0.0, bad: Vec::new() }))
+}
+
+/// Seconds between the local date/time and the UTC instant, after removing the nearest
+/// time-zone offset; None when the values do not parse.
+fn skew_s(date: &str, time: &str, utc: &str) -> Option<f64> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour][minute][second]");
+    let local = time::PrimitiveDateTime::parse(&format!("{date} {time}"), &fmt).ok()?;
+    let utc = time::OffsetDateTime::parse(utc, &time::format_description::well_known::Rfc3339).ok()?;
+    let diff = (local.assume_utc() - utc).as_seconds_f64();
+    let quarter = 900.0;
+    let offset = (diff / quarter).round().clamp(-12.0 * 4.0, 14.0 * 4.0) * quarter;
+    Some((diff - offset).abs())
+}
+
+impl Rule for LocalTime {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        let Some(op) = ex.operation() else { return };
+        if let Some(ops) = &self.params.operations {
+            if !ops.iter().any(|o| o == op) {
+                return;
+            }
+        }
+        self.checked += 1;
+        let date = first_of(&self.params.date.list(), ex).map(|(v, _)| v);
+        let time = first_of(&self.params.time.list(), ex).map(|(v, _)| v);
+        let problem = match (date, time) {
+            (None, _) | (_, None) => Some("no local date or time".to_string()),
+            (Some(d), Some(t)) => {
+                if !self.date_re.is_match(&d) {
+                    Some(format!("local date `{d}` is not of the form `{}`", self.date_re.as_str()))
+                } else if !self.time_re.is_match(&t) {
+                    Some(format!("local time `{t}` is not of the form `{}`", self.time_re.as_str()))
+                } else {
+                    match skew_s(&d, &t, &ex.at) {
+                        None => Some(format!("`{d} {t}` is not a real date and time")),
+                        Some(s) if s > self.params.max_skew_s => Some(format!(
+                            "`{d} {t}` is {s:.0} s away from the real clock in any time zone (at most {:.0} s)",
+                            self.params.max_skew_s
+                        )),
+                        Some(s) => {
+                            self.worst_skew_s = self.worst_skew_s.max(s);
+                            None
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(p) = problem {
+            self.bad.push((format!("{}: {p}", ex.brief()), ex.seq));
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        if self.checked == 0 {
+            return vec![Finding::skip("no request of the operations in scope was made")];
+        }
+        if self.bad.is_empty() {
+            return vec![Finding::pass(
+                format!("{} requests with well-formed local date and time, at most {:.0} s off", self.checked, self.worst_skew_s),
+                vec![],
+            )];
+        }
+        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
+        vec![Finding::fail(
+            format!("{} of {} requests: {}", self.bad.len(), self.checked, super::list_some(&messages, 3)),
+            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skew_s;
+    use crate::checks::testing::*;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    #[test]
+    fn any_time_zone_is_fair_but_not_a_wrong_clock() {
+        let at = "2024-05-01T10:00:00Z";
+        assert_eq!(skew_s("2024-05-01", "100000", at), Some(0.0));
+        assert_eq!(skew_s("2024-05-01", "123010", at), Some(10.0)); // UTC+2:30, 10 s off
+        assert_eq!(skew_s("2024-04-30", "233000", at), Some(0.0)); // UTC-10:30
+        assert!(skew_s("2024-05-01", "100700", at).unwrap() > 300.0);
+        assert_eq!(skew_s("2024-02-30", "100000", at), None);
+    }
+
+    #[test]
+    fn formats_are_checked() {
+        let params = json!({"date": "body:/localDate", "time": "body:/localTime"});
+        let mut ex = api("i", "POST", "/i", r#"{"localDate":"2024-05-01","localTime":"10:00:00"}"#).build();
+        ex.at = "2024-05-01T10:00:00Z".into();
+        let j = journal(vec![ExchangeBuilder::from(ex)]);
+        let f = judge("local_time", params, &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(f[0].message.contains("10:00:00"), "{}", f[0].message);
+    }
+}

@@ -1,0 +1,207 @@
+//! Checks: pure functions of the journal. Each kind reads the entries once, in order, keeps
+//! only the state its rule needs, and yields verdicts with the exchanges that prove them.
+//! One file per kind; every kind is usable from any provider's suite.
+
+mod assertion;
+mod bounded_retries;
+pub mod field;
+mod local_time;
+mod no_unrecognized_fields;
+mod order_outcome;
+mod request_schema;
+mod required_headers;
+pub mod scope;
+mod status_verified;
+mod token_reuse;
+mod token_valid;
+mod unique_field;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::journal::Entry;
+use crate::report::{CheckResult, Outcome};
+use crate::suite::{CheckSpec, Suite};
+
+/// One verdict of a check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The scenario judged, for checks judged per scenario.
+    pub scenario: Option<String>,
+    pub outcome: Outcome,
+    pub message: String,
+    /// Sequence numbers of the exchanges that prove it, in order.
+    pub evidence: Vec<u64>,
+}
+
+impl Finding {
+    pub fn pass(message: impl Into<String>, evidence: Vec<u64>) -> Self {
+        Finding {
+            scenario: None,
+            outcome: Outcome::Passed,
+            message: message.into(),
+            evidence,
+        }
+    }
+    pub fn fail(message: impl Into<String>, evidence: Vec<u64>) -> Self {
+        Finding {
+            scenario: None,
+            outcome: Outcome::Failed,
+            message: message.into(),
+            evidence,
+        }
+    }
+    pub fn skip(message: impl Into<String>) -> Self {
+        Finding {
+            scenario: None,
+            outcome: Outcome::Skipped,
+            message: message.into(),
+            evidence: Vec::new(),
+        }
+    }
+    pub fn in_scenario(mut self, scenario: &str) -> Self {
+        self.scenario = Some(scenario.to_owned());
+        self
+    }
+}
+
+/// A rule being evaluated over one pass of the journal.
+pub trait Rule: Send {
+    fn observe(&mut self, entry: &Entry);
+    fn finish(self: Box<Self>) -> Vec<Finding>;
+}
+
+/// What a kind is given to build its rule.
+pub struct BuildContext<'a> {
+    pub spec: &'a CheckSpec,
+    pub suite: &'a Suite,
+}
+
+impl BuildContext<'_> {
+    /// The check's `params` as the kind's typed parameters (absent params are `{}`).
+    pub fn params<T: DeserializeOwned>(&self) -> Result<T, String> {
+        let value = match &self.spec.params {
+            Value::Null => Value::Object(Default::default()),
+            v => v.clone(),
+        };
+        serde_json::from_value(value).map_err(|e| format!("params of kind `{}`: {e}", self.spec.kind))
+    }
+
+    /// The time scale of the run: rule windows in provider time are multiplied by it.
+    pub fn time_scale(&self) -> f64 {
+        self.suite.settings.time_scale
+    }
+}
+
+/// A check kind golive knows.
+pub struct Kind {
+    pub name: &'static str,
+    /// One line for `golive kinds` and the docs.
+    pub summary: &'static str,
+    pub build: fn(&BuildContext) -> Result<Box<dyn Rule>, String>,
+}
+
+/// Every check kind.
+pub fn kinds() -> &'static [Kind] {
+    &[
+        token_reuse::KIND,
+        token_valid::KIND,
+        unique_field::KIND,
+        status_verified::KIND,
+        order_outcome::KIND,
+        no_unrecognized_fields::KIND,
+        request_schema::KIND,
+        required_headers::KIND,
+        local_time::KIND,
+        bounded_retries::KIND,
+        assertion::KIND,
+    ]
+}
+
+pub fn kind(name: &str) -> Option<&'static Kind> {
+    kinds().iter().find(|k| k.name == name)
+}
+
+/// Builds every check of a suite; the errors name the check (index, id) and what was wrong.
+pub fn build_all(suite: &Suite) -> Result<Vec<Box<dyn Rule>>, Vec<(usize, String)>> {
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    for (i, spec) in suite.checks.iter().enumerate() {
+        match build(spec, suite) {
+            Ok(r) => rules.push(r),
+            Err(e) => errors.push((i, e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(errors)
+    }
+}
+
+pub fn build(spec: &CheckSpec, suite: &Suite) -> Result<Box<dyn Rule>, String> {
+    let kind = kind(&spec.kind).ok_or_else(|| {
+        format!(
+            "unknown check kind `{}`; expected one of: {}",
+            spec.kind,
+            kinds().iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let rule = (kind.build)(&BuildContext { spec, suite })?;
+    Ok(match &spec.scenarios {
+        Some(list) => Box::new(scope::Scoped::new(rule, list.clone())),
+        None => rule,
+    })
+}
+
+/// Evaluates every check over the journal in one pass.
+pub fn evaluate(
+    suite: &Suite,
+    entries: impl Iterator<Item = Entry>,
+) -> Result<Vec<CheckResult>, Vec<(usize, String)>> {
+    let mut rules = build_all(suite)?;
+    for entry in entries {
+        for rule in rules.iter_mut() {
+            rule.observe(&entry);
+        }
+    }
+    let mut results = Vec::new();
+    for (spec, rule) in suite.checks.iter().zip(rules) {
+        let mut findings = rule.finish();
+        if findings.is_empty() {
+            findings.push(Finding::skip("nothing in the traffic for this rule to judge"));
+        }
+        for f in findings {
+            results.push(CheckResult {
+                id: spec.id.clone(),
+                title: spec.title.clone(),
+                description: spec.description.clone(),
+                severity: spec.severity,
+                source: spec.source.clone(),
+                kind: spec.kind.clone(),
+                scenario: f.scenario,
+                outcome: f.outcome,
+                message: f.message,
+                evidence: f.evidence,
+            });
+        }
+    }
+    Ok(results)
+}
+
+/// Lists at most `n` items, then "and N more".
+pub(crate) fn list_some<T: std::fmt::Display>(items: &[T], n: usize) -> String {
+    let mut s = items
+        .iter()
+        .take(n)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if items.len() > n {
+        s.push_str(&format!("; and {} more", items.len() - n));
+    }
+    s
+}
+
+#[cfg(test)]
+pub(crate) mod testing;

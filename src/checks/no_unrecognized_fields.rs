@@ -1,0 +1,79 @@
+//! `no_unrecognized_fields`: the integration sends no field the API does not know. The
+//! sandbox lists them the way the provider does (`additionalInformation.unrecognizedFields`).
+
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry};
+
+pub const KIND: Kind = Kind {
+    name: "no_unrecognized_fields",
+    summary: "no request carries a field the operation does not know",
+    build,
+};
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Params {}
+
+struct NoUnrecognized {
+    checked: usize,
+    bad: Vec<(String, u64)>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    let _: Params = ctx.params()?;
+    Ok(Box::new(NoUnrecognized { checked: 0, bad: Vec::new() }))
+}
+
+impl Rule for NoUnrecognized {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration || ex.operation().is_none() {
+            return;
+        }
+        self.checked += 1;
+        if !ex.facts.unrecognized_fields.is_empty() {
+            self.bad.push((
+                format!(
+                    "{} sent {} to `{}`",
+                    ex.brief(),
+                    ex.facts.unrecognized_fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "),
+                    ex.operation().unwrap_or("?")
+                ),
+                ex.seq,
+            ));
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        if self.checked == 0 {
+            return vec![Finding::skip("the integration made no API call")];
+        }
+        if self.bad.is_empty() {
+            return vec![Finding::pass(format!("{} API calls, no unrecognized field", self.checked), vec![])];
+        }
+        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
+        vec![Finding::fail(
+            format!("{} of {} API calls carried fields the API does not know: {}", self.bad.len(), self.checked, super::list_some(&messages, 3)),
+            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_fail() {
+        let j = journal(vec![
+            api("issue_token", "POST", "/i", "{}"),
+            api("issue_token", "POST", "/i", "{}").facts(|f| f.unrecognized_fields = vec!["note".into()]),
+        ]);
+        let f = judge("no_unrecognized_fields", json!({}), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(f[0].message.contains("`note`"));
+        assert_eq!(f[0].evidence, vec![2]);
+    }
+}

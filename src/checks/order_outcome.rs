@@ -1,0 +1,161 @@
+//! `order_outcome`: what the shop did with the order, by its own order probe. A forged or
+//! failed callback, an unconfirmed payment, a BlockAmount authorised for less than the order:
+//! none of these may leave the order paid; a confirmed payment must.
+
+use serde::Deserialize;
+
+use super::scope::PerScenario;
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::Entry;
+
+pub const KIND: Kind = Kind {
+    name: "order_outcome",
+    summary: "the shop's order ends paid or unpaid as the scenario's payment deserves (by its order probe)",
+    build,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// `paid` or `unpaid`.
+    expect: Expect,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Expect {
+    Paid,
+    Unpaid,
+}
+
+#[derive(Default)]
+struct Scenario {
+    last_probe: Option<(u64, Option<bool>, Option<String>)>,
+    error: Option<String>,
+    evidence: Vec<u64>,
+}
+
+struct OrderOutcome {
+    expect: Expect,
+    scenarios: PerScenario<Scenario>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    let p: Params = ctx.params()?;
+    Ok(Box::new(OrderOutcome {
+        expect: p.expect,
+        scenarios: PerScenario::default(),
+    }))
+}
+
+impl Rule for OrderOutcome {
+    fn observe(&mut self, entry: &Entry) {
+        match entry {
+            Entry::ScenarioStart(s) => {
+                self.scenarios.get(&s.scenario);
+            }
+            Entry::ScenarioEnd(e) => {
+                if let Some(err) = &e.error {
+                    self.scenarios.get(&e.scenario).error = Some(err.clone());
+                }
+            }
+            Entry::Exchange(ex) => {
+                if ex.scenario.is_empty() {
+                    return;
+                }
+                let s = self.scenarios.get(&ex.scenario);
+                // The journey's key moments, for the reviewer: what the browser and the
+                // provider said before the shop decided.
+                if ex.role.starts_with("callback")
+                    || ex.role.starts_with("forged")
+                    || ex.role.starts_with("trigger")
+                    || (ex.operation().is_some() && ex.role == "api" && ex.facts.payment.is_some())
+                {
+                    if s.evidence.len() < 12 {
+                        s.evidence.push(ex.seq);
+                    }
+                }
+                if ex.role == "order_probe" {
+                    s.last_probe = Some((ex.seq, ex.facts.order_paid, ex.error.clone()));
+                }
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        let want = match self.expect {
+            Expect::Paid => "paid",
+            Expect::Unpaid => "unpaid",
+        };
+        let mut findings = Vec::new();
+        for (scenario, s) in self.scenarios.into_iter() {
+            if scenario.is_empty() {
+                continue;
+            }
+            let mut evidence = s.evidence;
+            let finding = match s.last_probe {
+                None => Finding::fail(
+                    format!(
+                        "the order was never probed, so the shop's decision is unknown{}",
+                        s.error.map(|e| format!(" (the scenario stopped: {e})")).unwrap_or_default()
+                    ),
+                    evidence,
+                ),
+                Some((seq, paid, error)) => {
+                    evidence.push(seq);
+                    match paid {
+                        None => Finding::fail(
+                            format!(
+                                "the order probe #{seq} gave no usable answer{}; expected the order {want}",
+                                error.map(|e| format!(" ({e})")).unwrap_or_default()
+                            ),
+                            evidence,
+                        ),
+                        Some(paid) => {
+                            let is = if paid { "paid" } else { "unpaid" };
+                            if (self.expect == Expect::Paid) == paid {
+                                Finding::pass(format!("the shop considers the order {is} (#{seq})"), evidence)
+                            } else {
+                                Finding::fail(
+                                    format!("the shop considers the order {is} (#{seq}); expected {want}"),
+                                    evidence,
+                                )
+                            }
+                        }
+                    }
+                }
+            };
+            findings.push(finding.in_scenario(&scenario));
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    fn probe(paid: bool) -> ExchangeBuilder {
+        harness("order_probe", "GET", "/orders/1").facts(move |f| f.order_paid = Some(paid))
+    }
+
+    #[test]
+    fn paid_when_unpaid_expected_fails() {
+        let j = journal(vec![harness("forged_callback", "POST", "/cb"), probe(true)]);
+        let f = judge("order_outcome", json!({"expect": "unpaid"}), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![1, 2]);
+        let f = judge("order_outcome", json!({"expect": "paid"}), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed]);
+    }
+
+    #[test]
+    fn the_last_probe_decides_and_a_missing_probe_fails() {
+        let j = journal(vec![probe(false), probe(true)]);
+        assert_eq!(outcomes(&judge("order_outcome", json!({"expect": "paid"}), &j)), vec![Outcome::Passed]);
+        let j = journal(vec![harness("callback", "POST", "/cb")]);
+        assert_eq!(outcomes(&judge("order_outcome", json!({"expect": "paid"}), &j)), vec![Outcome::Failed]);
+    }
+}

@@ -1,0 +1,78 @@
+//! `request_schema`: every request body the integration sends is valid against the
+//! operation's request schema (required fields, types, lengths). Unknown fields are the
+//! business of `no_unrecognized_fields`.
+
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry};
+
+pub const KIND: Kind = Kind {
+    name: "request_schema",
+    summary: "every request is valid against its operation's request schema",
+    build,
+};
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Params {
+    /// Only these operations (default: all).
+    operations: Option<Vec<String>>,
+}
+
+struct RequestSchema {
+    params: Params,
+    checked: usize,
+    bad: Vec<(String, u64)>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    Ok(Box::new(RequestSchema { params: ctx.params()?, checked: 0, bad: Vec::new() }))
+}
+
+impl Rule for RequestSchema {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        let Some(op) = ex.operation() else { return };
+        if let Some(ops) = &self.params.operations {
+            if !ops.iter().any(|o| o == op) {
+                return;
+            }
+        }
+        self.checked += 1;
+        if !ex.facts.schema_errors.is_empty() {
+            self.bad.push((format!("{}: {}", ex.brief(), ex.facts.schema_errors.join("; ")), ex.seq));
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        if self.checked == 0 {
+            return vec![Finding::skip("no request of the operations in scope was made")];
+        }
+        if self.bad.is_empty() {
+            return vec![Finding::pass(format!("{} requests, all valid against their schema", self.checked), vec![])];
+        }
+        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
+        vec![Finding::fail(
+            format!("{} of {} requests broke their schema: {}", self.bad.len(), self.checked, super::list_some(&messages, 3)),
+            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    #[test]
+    fn schema_errors_fail() {
+        let j = journal(vec![api("x", "POST", "/i", "{}").facts(|f| f.schema_errors = vec!["password: required".into()])]);
+        let f = judge("request_schema", json!({}), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        let j = journal(vec![api("x", "POST", "/i", "{}")]);
+        assert_eq!(outcomes(&judge("request_schema", json!({}), &j)), vec![Outcome::Passed]);
+    }
+}

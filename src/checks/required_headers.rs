@@ -1,0 +1,142 @@
+//! `required_headers`: the headers an API requires are on every call, well-formed, and (where
+//! the API says so) exactly once. Names compare case-insensitively, as HTTP says.
+
+use regex::Regex;
+use serde::Deserialize;
+
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry};
+
+pub const KIND: Kind = Kind {
+    name: "required_headers",
+    summary: "required headers are present, well-formed and not repeated",
+    build,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    headers: Vec<HeaderRule>,
+    /// Only these operations (default: every API call except those in `except`).
+    #[serde(default)]
+    operations: Option<Vec<String>>,
+    #[serde(default)]
+    except: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderRule {
+    name: String,
+    /// The value must match this regex (e.g. `^application/json` for Content-Type).
+    #[serde(default)]
+    pattern: Option<String>,
+    /// The header must appear exactly once.
+    #[serde(default)]
+    exactly_once: bool,
+    /// Required only on requests with a body (Content-Type on a GET is not).
+    #[serde(default)]
+    only_with_body: bool,
+}
+
+struct RequiredHeaders {
+    params: Params,
+    patterns: Vec<Option<Regex>>,
+    checked: usize,
+    bad: Vec<(String, u64)>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    let params: Params = ctx.params()?;
+    let patterns = params
+        .headers
+        .iter()
+        .map(|h| match &h.pattern {
+            Some(p) => Regex::new(p).map(Some).map_err(|e| format!("pattern of `{}` is not a regex: {e}", h.name)),
+            None => Ok(None),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Box::new(RequiredHeaders { params, patterns, checked: 0, bad: Vec::new() }))
+}
+
+impl Rule for RequiredHeaders {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        let Some(op) = ex.operation() else { return };
+        if op == "unknown" || self.params.except.iter().any(|e| e == op) {
+            return;
+        }
+        if let Some(ops) = &self.params.operations {
+            if !ops.iter().any(|o| o == op) {
+                return;
+            }
+        }
+        self.checked += 1;
+        let mut problems = Vec::new();
+        for (rule, pattern) in self.params.headers.iter().zip(&self.patterns) {
+            if rule.only_with_body && ex.request.body.size == 0 {
+                continue;
+            }
+            let values: Vec<&str> = ex.request_headers(&rule.name).collect();
+            if values.is_empty() {
+                problems.push(format!("no `{}`", rule.name));
+                continue;
+            }
+            if rule.exactly_once && values.len() > 1 {
+                problems.push(format!("`{}` {} times", rule.name, values.len()));
+            }
+            if let Some(re) = pattern {
+                for v in &values {
+                    if !re.is_match(v) {
+                        problems.push(format!("`{}: {v}` does not match `{}`", rule.name, re.as_str()));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            self.bad.push((format!("{}: {}", ex.brief(), problems.join(", ")), ex.seq));
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        if self.checked == 0 {
+            return vec![Finding::skip("no request of the operations in scope was made")];
+        }
+        let names: Vec<&str> = self.params.headers.iter().map(|h| h.name.as_str()).collect();
+        if self.bad.is_empty() {
+            return vec![Finding::pass(format!("{} requests carried {}", self.checked, names.join(", ")), vec![])];
+        }
+        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
+        vec![Finding::fail(
+            format!("{} of {} requests broke the header rules: {}", self.bad.len(), self.checked, super::list_some(&messages, 3)),
+            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    #[test]
+    fn headers_compare_case_insensitively_and_count() {
+        let params = json!({"headers": [
+            {"name": "X-Auth-Token"},
+            {"name": "Accept-Language", "pattern": "^[a-z]{2}(-[A-Z]{2})?$"},
+            {"name": "x-version", "exactly_once": true}
+        ]});
+        let good = api("s", "GET", "/p", "").header("x-auth-token", "t").header("accept-language", "en-US").header("X-Version", "1.0.0");
+        assert_eq!(outcomes(&judge("required_headers", params.clone(), &journal(vec![good]))), vec![Outcome::Passed]);
+        let bad = api("s", "GET", "/p", "").header("Accept-Language", "english").header("x-version", "1").header("x-version", "2");
+        let f = judge("required_headers", params, &journal(vec![bad]));
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(f[0].message.contains("no `X-Auth-Token`"), "{}", f[0].message);
+        assert!(f[0].message.contains("2 times"), "{}", f[0].message);
+        assert!(f[0].message.contains("english"), "{}", f[0].message);
+    }
+}

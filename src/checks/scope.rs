@@ -1,0 +1,68 @@
+//! Scenario scoping: a check limited to some scenarios sees only their entries, and a
+//! per-scenario rule keeps its state apart for each.
+
+use std::collections::HashSet;
+
+use super::{Finding, Rule};
+use crate::journal::Entry;
+
+/// Passes a rule only the entries of the named scenarios.
+pub struct Scoped {
+    inner: Box<dyn Rule>,
+    scenarios: HashSet<String>,
+}
+
+impl Scoped {
+    pub fn new(inner: Box<dyn Rule>, scenarios: Vec<String>) -> Self {
+        Scoped {
+            inner,
+            scenarios: scenarios.into_iter().collect(),
+        }
+    }
+}
+
+pub fn entry_scenario(entry: &Entry) -> &str {
+    match entry {
+        Entry::ScenarioStart(s) => &s.scenario,
+        Entry::ScenarioEnd(s) => &s.scenario,
+        Entry::Exchange(e) => &e.scenario,
+    }
+}
+
+impl Rule for Scoped {
+    fn observe(&mut self, entry: &Entry) {
+        if self.scenarios.contains(entry_scenario(entry)) {
+            self.inner.observe(entry);
+        }
+    }
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        self.inner.finish()
+    }
+}
+
+/// State kept per scenario, in the order scenarios appeared.
+#[derive(Debug)]
+pub struct PerScenario<S> {
+    items: Vec<(String, S)>,
+}
+
+impl<S> Default for PerScenario<S> {
+    fn default() -> Self {
+        PerScenario { items: Vec::new() }
+    }
+}
+
+impl<S: Default> PerScenario<S> {
+    /// The state of a scenario ("" is outside any scenario), created on first use.
+    pub fn get(&mut self, scenario: &str) -> &mut S {
+        if let Some(i) = self.items.iter().position(|(s, _)| s == scenario) {
+            return &mut self.items[i].1;
+        }
+        self.items.push((scenario.to_owned(), S::default()));
+        &mut self.items.last_mut().expect("just pushed").1
+    }
+
+    pub fn into_iter(self) -> impl Iterator<Item = (String, S)> {
+        self.items.into_iter()
+    }
+}

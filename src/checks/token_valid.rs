@@ -1,0 +1,123 @@
+//! `token_valid`: every authenticated call carries a token the provider issued and that has
+//! not expired. Short token lifetimes in a scenario exist to test exactly this rule.
+
+use serde::Deserialize;
+
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry, TokenState};
+
+pub const KIND: Kind = Kind {
+    name: "token_valid",
+    summary: "no call carries an expired, unknown or missing token",
+    build,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Params {
+    /// Which token states fail the rule.
+    fail_on: Vec<TokenState>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            fail_on: vec![TokenState::Expired, TokenState::Unknown, TokenState::Missing],
+        }
+    }
+}
+
+struct TokenValid {
+    params: Params,
+    checked: usize,
+    bad: Vec<(String, u64)>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    Ok(Box::new(TokenValid {
+        params: ctx.params()?,
+        checked: 0,
+        bad: Vec::new(),
+    }))
+}
+
+fn state_words(s: TokenState) -> &'static str {
+    match s {
+        TokenState::Valid => "a valid token",
+        TokenState::Expired => "an expired token",
+        TokenState::Unknown => "a token the provider never issued",
+        TokenState::Missing => "no token",
+    }
+}
+
+impl Rule for TokenValid {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        let Some(used) = &ex.facts.token_used else { return };
+        self.checked += 1;
+        if self.params.fail_on.contains(&used.state) {
+            let late = match (used.state, used.remaining_s) {
+                (TokenState::Expired, Some(r)) => format!(" ({:.1} s after it expired)", -r),
+                _ => String::new(),
+            };
+            self.bad.push((
+                format!(
+                    "{} sent {}{late}",
+                    ex.brief(),
+                    state_words(used.state)
+                ),
+                ex.seq,
+            ));
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        if self.checked == 0 {
+            return vec![Finding::skip("no authenticated call was made")];
+        }
+        if self.bad.is_empty() {
+            return vec![Finding::pass(
+                format!("all {} authenticated calls carried a valid token", self.checked),
+                vec![],
+            )];
+        }
+        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
+        vec![Finding::fail(
+            format!(
+                "{} of {} authenticated calls carried a bad token: {}",
+                self.bad.len(),
+                self.checked,
+                super::list_some(&messages, 3)
+            ),
+            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::journal::{TokenState, TokenUse};
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    fn call(state: TokenState) -> ExchangeBuilder {
+        api("payment_status", "GET", "/p", "").facts(move |f| {
+            f.token_used = Some(TokenUse { fingerprint: None, state, remaining_s: Some(-3.0) })
+        })
+    }
+
+    #[test]
+    fn expired_tokens_fail_and_valid_ones_pass() {
+        let j = journal(vec![call(TokenState::Valid), call(TokenState::Expired)]);
+        let f = judge("token_valid", json!({}), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![2]);
+        assert!(f[0].message.contains("3.0 s after it expired"), "{}", f[0].message);
+        let j = journal(vec![call(TokenState::Valid)]);
+        assert_eq!(outcomes(&judge("token_valid", json!({}), &j)), vec![Outcome::Passed]);
+    }
+}

@@ -1,0 +1,458 @@
+//! The driver: runs each scenario's steps against the target and the sandbox.
+
+pub mod browser;
+pub mod http;
+pub mod process;
+pub mod template;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+pub use http::{HttpOutcome, Outgoing, Recorder};
+
+use crate::journal::{Actor, Direction, Facts, Journal, ScenarioEnd, ScenarioStart};
+use crate::report::{EventSink, RunEvent};
+use crate::sandbox::{Act, Sandbox};
+use crate::suite::{HttpCall, OrderProbe, Scenario, Step, Suite, Target};
+
+/// What a step can reach: the scenario's variables, the target, the sandbox, the journal.
+/// Provider profiles get it in their `shopper:` and `provider:` steps.
+pub struct StepContext {
+    pub scenario: String,
+    /// The scenario's variables: `order_id`, the suite's `vars`, what triggers captured.
+    pub vars: Map<String, Value>,
+    pub http: Recorder,
+    pub sandbox_url: String,
+    pub target_url: String,
+    /// The target's last answer to a trigger, for the browser to follow.
+    pub last_trigger: Option<HttpOutcome>,
+    /// How long one request to the target may take.
+    pub request_timeout: Duration,
+    /// How long a wait for the integration may take.
+    pub wait_timeout: Duration,
+    pub time_scale: f64,
+    target: Arc<Target>,
+}
+
+impl StepContext {
+    pub fn journal(&self) -> &Journal {
+        self.http.journal()
+    }
+
+    /// The variables as a template context, with the order id and run facts.
+    pub fn template_vars(&self) -> Value {
+        let mut v = self.vars.clone();
+        v.insert("sandbox".into(), json!({ "url": self.sandbox_url }));
+        Value::Object(v)
+    }
+
+    pub fn var_str(&self, name: &str) -> Option<String> {
+        match self.vars.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// Fires one of the target's named triggers.
+    pub async fn fire_trigger(
+        &mut self,
+        name: &str,
+        with: &Map<String, Value>,
+    ) -> Result<HttpOutcome, String> {
+        let call = self
+            .target
+            .triggers
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("the target has no trigger `{name}`"))?;
+        for (k, v) in with {
+            self.vars.insert(k.clone(), v.clone());
+        }
+        let outcome = self
+            .call_target(&call, &format!("trigger:{name}"), Facts::default())
+            .await?;
+        for (var, pointer) in &call.capture {
+            if let Some(v) = outcome.json().and_then(|j| j.pointer(pointer).cloned()) {
+                self.vars.insert(var.clone(), v);
+            }
+        }
+        self.last_trigger = Some(outcome.clone());
+        Ok(outcome)
+    }
+
+    async fn call_target(
+        &self,
+        call: &HttpCall,
+        role: &str,
+        mut facts: Facts,
+    ) -> Result<HttpOutcome, String> {
+        let vars = self.template_vars();
+        let path = template::render(&call.path, &vars)?;
+        let mut out = Outgoing::new(
+            Actor::Harness,
+            role,
+            &call.method,
+            self.target_url(&path),
+            self.request_timeout,
+        );
+        for (k, v) in &call.headers {
+            out = out.header(k, &template::render(v, &vars)?);
+        }
+        if let Some(body) = &call.json {
+            out = out.json(&template::render_value(body, &vars)?);
+        } else if let Some(form) = &call.form {
+            let fields = form
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), template::render(v, &vars)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            out = out.form(&fields);
+        }
+        facts.order = self.var_str("order_id");
+        out.facts = facts;
+        self.http.send(out).await
+    }
+
+    /// A URL on the target.
+    pub fn target_url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{}", self.target_url.trim_end_matches('/'), path)
+        }
+    }
+
+    /// The path of one of the target's webhooks (`webhooks:` in the target file).
+    pub fn webhook(&self, name: &str) -> Option<String> {
+        self.target.webhooks.get(name).cloned()
+    }
+
+    /// Sends a request as the given actor. Requests to the sandbox are marked with the actor
+    /// and journaled by the sandbox; requests elsewhere are journaled here.
+    pub async fn send(&self, mut out: Outgoing) -> Result<HttpOutcome, String> {
+        if out.url.starts_with(&self.sandbox_url) {
+            out.record = false;
+            let actor = match out.actor {
+                Actor::Browser => "browser",
+                Actor::Provider => "provider",
+                _ => "harness",
+            };
+            out = out.header(crate::sandbox::ACTOR_HEADER, actor);
+        }
+        if out.facts.order.is_none() {
+            out.facts.order = self.var_str("order_id");
+        }
+        self.http.send(out).await
+    }
+
+    /// The browser follows one navigation (a redirect, a form).
+    pub async fn navigate(
+        &self,
+        nav: &browser::Navigation,
+        role: &str,
+        facts: Facts,
+    ) -> Result<HttpOutcome, String> {
+        let mut out = Outgoing::new(
+            Actor::Browser,
+            role,
+            &nav.method,
+            nav.url.clone(),
+            self.request_timeout,
+        );
+        if nav.method == "GET" && !nav.fields.is_empty() {
+            let mut url = url::Url::parse(&nav.url).map_err(|e| format!("bad URL {}: {e}", nav.url))?;
+            url.query_pairs_mut().extend_pairs(nav.fields.iter());
+            out.url = url.to_string();
+        } else if !nav.fields.is_empty() || nav.method == "POST" {
+            out = out.form(&nav.fields);
+        }
+        out.facts = facts;
+        self.send(out).await
+    }
+
+    /// Waits (scaled) for `seconds` of provider time.
+    pub async fn sleep_scaled(&self, seconds: f64) {
+        tokio::time::sleep(Duration::from_secs_f64((seconds * self.time_scale).max(0.0))).await;
+    }
+}
+
+/// Why a scenario stopped early.
+pub type StepResult = Result<(), String>;
+
+/// Drives one scenario to its end (or to its first failed step) and tags the journal.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_scenario(
+    index: usize,
+    scenario: &Scenario,
+    suite: &Suite,
+    target: Arc<Target>,
+    target_url: &str,
+    sandbox: &Sandbox,
+    recorder: &Recorder,
+    events: &dyn EventSink,
+) -> Option<String> {
+    let journal = recorder.journal();
+    let core = &sandbox.core;
+    core.faults.clear();
+    core.set_settings(crate::sandbox::ScenarioSettings {
+        token_lifetime_s: suite.settings.token_lifetime_s,
+        time_scale: suite.settings.time_scale,
+    });
+    let mut error = sandbox
+        .profile
+        .begin_scenario(&suite.settings.sandbox)
+        .err()
+        .map(|e| format!("the sandbox refused the suite's settings: {e}"));
+    let started = journal.now_ms();
+    let token_lifetime = first_token_lifetime(scenario).unwrap_or(suite.settings.token_lifetime_s);
+    journal.start_scenario(ScenarioStart {
+        scenario: scenario.id.clone(),
+        title: scenario.title.clone(),
+        at_ms: started,
+        token_lifetime_s: Some(token_lifetime),
+    });
+    events.event(&RunEvent::ScenarioStarted {
+        index,
+        id: scenario.id.clone(),
+        title: scenario.title.clone(),
+    });
+
+    let mut vars = scenario.vars.clone();
+    vars.insert(
+        "order_id".into(),
+        Value::String(format!("{}-{}", scenario.id, short_id())),
+    );
+    vars.insert("scenario".into(), Value::String(scenario.id.clone()));
+    let mut ctx = StepContext {
+        scenario: scenario.id.clone(),
+        vars,
+        http: recorder.clone(),
+        sandbox_url: sandbox.base_url(),
+        target_url: target_url.to_owned(),
+        last_trigger: None,
+        request_timeout: Duration::from_secs_f64(suite.settings.request_timeout_s),
+        wait_timeout: Duration::from_secs_f64(suite.settings.wait_timeout_s),
+        time_scale: suite.settings.time_scale,
+        target,
+    };
+
+    if error.is_none() {
+        for (i, step) in scenario.steps.iter().enumerate() {
+            let label = step_label(step);
+            let result = run_step(step, &mut ctx, sandbox).await;
+            events.event(&RunEvent::StepFinished {
+                scenario: scenario.id.clone(),
+                step: label.clone(),
+                ok: result.is_ok(),
+            });
+            if let Err(e) = result {
+                error = Some(format!("step {} ({label}): {e}", i + 1));
+                break;
+            }
+        }
+    }
+    settle(journal).await;
+    let ended = journal.now_ms();
+    journal.end_scenario(ScenarioEnd {
+        scenario: scenario.id.clone(),
+        at_ms: ended,
+        error: error.clone(),
+    });
+    events.event(&RunEvent::ScenarioFinished {
+        id: scenario.id.clone(),
+        error: error.clone(),
+        duration_ms: ended - started,
+    });
+    error
+}
+
+fn first_token_lifetime(scenario: &Scenario) -> Option<f64> {
+    scenario.steps.iter().find_map(|s| match s {
+        Step::Sandbox(m) => m.get("token_lifetime_s").and_then(Value::as_f64),
+        _ => None,
+    })
+}
+
+/// Lets calls the integration makes in the background (a status check after it answered the
+/// callback) land in the scenario that caused them: waits until the sandbox has been quiet for
+/// a moment, at most one second.
+async fn settle(journal: &Journal) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let last = journal.last_seq();
+        let quiet = tokio::time::Instant::now() + Duration::from_millis(150);
+        let next = journal.wait_for(last, quiet.min(deadline), |_| true).await;
+        if next.is_none() || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+    }
+}
+
+fn short_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+pub fn step_label(step: &Step) -> String {
+    match step {
+        Step::Trigger(t) => format!("trigger {}", t.name),
+        Step::Shopper(_) => "shopper".into(),
+        Step::Provider(_) => "provider".into(),
+        Step::Sandbox(_) => "sandbox".into(),
+        Step::WaitFor(w) => format!("wait for {}", w.operation),
+        Step::ProbeOrder(_) => "probe order".into(),
+        Step::Sleep(s) => format!("sleep {} s", s.seconds),
+    }
+}
+
+async fn run_step(step: &Step, ctx: &mut StepContext, sandbox: &Sandbox) -> StepResult {
+    match step {
+        Step::Trigger(t) => {
+            let outcome = ctx.fire_trigger(&t.name, &t.with).await?;
+            if t.expect_success && !outcome.is_success() {
+                return Err(format!(
+                    "the target answered {} to trigger `{}`",
+                    outcome.status, t.name
+                ));
+            }
+            Ok(())
+        }
+        Step::Shopper(params) => sandbox.profile.act(Act::Shopper, params, ctx).await,
+        Step::Provider(params) => sandbox.profile.act(Act::Provider, params, ctx).await,
+        Step::Sandbox(settings) => {
+            let rest = sandbox.core.configure_generic(settings)?;
+            sandbox.profile.configure(&rest)
+        }
+        Step::WaitFor(w) => {
+            let timeout = w
+                .timeout_s
+                .map(Duration::from_secs_f64)
+                .unwrap_or(ctx.wait_timeout);
+            let deadline = tokio::time::Instant::now() + timeout;
+            let journal = ctx.journal().clone();
+            let mut after = 0;
+            for n in 0..w.count {
+                let found = journal
+                    .wait_for(after, deadline, |e| {
+                        e.direction == Direction::ToSandbox
+                            && e.actor == Actor::Integration
+                            && e.operation() == Some(w.operation.as_str())
+                    })
+                    .await;
+                match found {
+                    Some(e) => after = e.seq,
+                    None if w.optional => return Ok(()),
+                    None => {
+                        return Err(format!(
+                            "the integration made {n} of {} expected `{}` call(s) within {:.1} s",
+                            w.count,
+                            w.operation,
+                            timeout.as_secs_f64()
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        }
+        Step::ProbeOrder(p) => probe_order(ctx, p).await,
+        Step::Sleep(s) => {
+            ctx.sleep_scaled(s.seconds).await;
+            Ok(())
+        }
+    }
+}
+
+/// Asks the shop whether the order is paid, recording the answer as a fact.
+async fn probe_order(ctx: &mut StepContext, p: &crate::suite::ProbeOrder) -> StepResult {
+    let probe: OrderProbe = ctx
+        .target
+        .order_probe
+        .clone()
+        .ok_or("the target has no order_probe")?;
+    let call = HttpCall {
+        method: probe.method.clone(),
+        path: probe.path.clone(),
+        headers: probe.headers.clone(),
+        json: None,
+        form: None,
+        capture: Default::default(),
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(p.settle_s);
+    loop {
+        // The verdict goes into the journal with the probe: a second, fact-only record would
+        // double the exchange, so the probe is sent unrecorded and recorded once judged.
+        let vars = ctx.template_vars();
+        let path = template::render(&call.path, &vars)?;
+        let mut out = Outgoing::new(
+            Actor::Harness,
+            "order_probe",
+            &call.method,
+            ctx.target_url(&path),
+            ctx.request_timeout,
+        );
+        for (k, v) in &call.headers {
+            out = out.header(k, &template::render(v, &vars)?);
+        }
+        out.record = false;
+        let at_ms = ctx.journal().now_ms();
+        let started = std::time::Instant::now();
+        let result = ctx.http.send(out.clone()).await;
+        let paid = result
+            .as_ref()
+            .ok()
+            .filter(|o| (200..300).contains(&o.status))
+            .and_then(|o| o.json())
+            .map(|j| is_paid(&j, &probe));
+        let journal = ctx.journal();
+        let (response, error) = match &result {
+            Ok(o) => (
+                Some(crate::journal::Response {
+                    status: o.status,
+                    headers: o.headers.clone(),
+                    body: crate::journal::Body::from_bytes(&o.body),
+                }),
+                None,
+            ),
+            Err(e) => (None, Some(e.clone())),
+        };
+        journal.record(crate::journal::Exchange {
+            seq: 0,
+            scenario: String::new(),
+            direction: Direction::ToTarget,
+            actor: Actor::Harness,
+            role: "order_probe".into(),
+            at_ms,
+            at: journal.wall(at_ms),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            request: crate::journal::Request {
+                method: out.method.clone(),
+                url: out.url.clone(),
+                headers: out.headers.clone(),
+                body: Default::default(),
+            },
+            response,
+            error,
+            facts: Facts {
+                order: ctx.var_str("order_id"),
+                order_paid: paid,
+                ..Facts::default()
+            },
+        });
+        if paid == Some(true) || tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether the probe's answer means paid (strings compare case-insensitively).
+pub fn is_paid(answer: &Value, probe: &OrderProbe) -> bool {
+    let Some(v) = answer.pointer(&probe.paid_when.pointer) else {
+        return false;
+    };
+    probe.paid_when.any_of.iter().any(|want| match (want, v) {
+        (Value::String(a), Value::String(b)) => a.eq_ignore_ascii_case(b),
+        (a, b) => a == b,
+    })
+}

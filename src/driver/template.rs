@@ -1,0 +1,96 @@
+//! Templating of target files: `{{ sandbox.url }}`, `{{ credentials.user_id }}`,
+//! `{{ port }}`, and a scenario's variables (`{{ order_id }}`, `{{ amount }}`).
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::Value;
+
+fn env() -> Environment<'static> {
+    let mut env = Environment::new();
+    // A misspelt variable must be an error, not an empty string sent to the shop.
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+}
+
+/// Renders a string template.
+pub fn render(template: &str, vars: &Value) -> Result<String, String> {
+    if !template.contains("{{") && !template.contains("{%") {
+        return Ok(template.to_owned());
+    }
+    env()
+        .render_str(template, vars)
+        .map_err(|e| format!("cannot fill in `{template}`: {}", describe(&e)))
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    match e.detail() {
+        Some(d) => format!("{} ({d})", e.kind()),
+        None => e.kind().to_string(),
+    }
+}
+
+/// Renders every string in a JSON value. A string that is exactly one `{{ expr }}` takes the
+/// variable's own JSON type, so `amount: "{{ amount }}"` stays a number when `amount` is one.
+pub fn render_value(value: &Value, vars: &Value) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(s) => {
+            let t = s.trim();
+            if let Some(expr) = t
+                .strip_prefix("{{")
+                .and_then(|r| r.strip_suffix("}}"))
+                .filter(|e| !e.contains("{{") && !e.contains("}}"))
+            {
+                let expr = expr.trim();
+                let compiled = env();
+                let e = compiled
+                    .compile_expression(expr)
+                    .map_err(|e| format!("cannot fill in `{s}`: {}", describe(&e)))?;
+                let v = e
+                    .eval(vars)
+                    .map_err(|e| format!("cannot fill in `{s}`: {}", describe(&e)))?;
+                if v.is_undefined() {
+                    return Err(format!("cannot fill in `{s}`: `{expr}` is not defined"));
+                }
+                serde_json::to_value(&v).map_err(|e| format!("cannot fill in `{s}`: {e}"))?
+            } else {
+                Value::String(render(s, vars)?)
+            }
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_value(v, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_value(v, vars)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strings_and_typed_values() {
+        let vars = json!({"order_id": "o-1", "amount": 80.5, "sandbox": {"url": "http://x"}});
+        assert_eq!(render("{{ sandbox.url }}/a", &vars).unwrap(), "http://x/a");
+        let v = render_value(
+            &json!({"id": "{{ order_id }}", "amount": "{{ amount }}", "note": "n {{ amount }}"}),
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(v, json!({"id": "o-1", "amount": 80.5, "note": "n 80.5"}));
+    }
+
+    #[test]
+    fn an_unknown_variable_is_an_error() {
+        let err = render("{{ ammount }}", &json!({"amount": 1})).unwrap_err();
+        assert!(err.contains("{{ ammount }}"), "{err}");
+        assert!(render_value(&json!("{{ nope }}"), &json!({})).is_err());
+    }
+}

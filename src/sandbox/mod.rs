@@ -1,0 +1,173 @@
+//! The simulated provider: one axum server on loopback per run, one profile per provider.
+//!
+//! Every request that reaches it is captured whole (method, path, query, headers, body, the
+//! answer, timings) and appended to the journal with the running scenario's tag and the facts
+//! the profile knew (operation, token state, unrecognised fields...). Profiles only answer.
+
+mod capture;
+mod faults;
+pub mod request_schema;
+mod server;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+pub use capture::{with_facts, FactsExt, ACTOR_HEADER, MAX_REQUEST_BODY};
+pub use faults::{Fault, FaultPlan};
+pub use server::{Sandbox, SandboxError};
+
+use crate::driver::StepContext;
+use crate::journal::Journal;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What every profile shares: the journal, the clock, the run's settings and the faults the
+/// scenario asked for. Profiles keep their own API state beside it.
+pub struct SandboxCore {
+    pub journal: Journal,
+    base_url: Mutex<String>,
+    scenario: Mutex<ScenarioSettings>,
+    pub faults: FaultPlan,
+}
+
+/// The generic part of a scenario's sandbox behaviour; the rest is the profile's.
+#[derive(Debug, Clone)]
+pub struct ScenarioSettings {
+    pub token_lifetime_s: f64,
+    pub time_scale: f64,
+}
+
+impl SandboxCore {
+    pub fn new(journal: Journal) -> Arc<Self> {
+        Arc::new(SandboxCore {
+            journal,
+            base_url: Mutex::new(String::new()),
+            scenario: Mutex::new(ScenarioSettings {
+                token_lifetime_s: 600.0,
+                time_scale: 1.0,
+            }),
+            faults: FaultPlan::default(),
+        })
+    }
+
+    /// Where the sandbox listens (`http://127.0.0.1:PORT`), once it does.
+    pub fn base_url(&self) -> String {
+        lock(&self.base_url).clone()
+    }
+
+    pub(crate) fn set_base_url(&self, url: String) {
+        *lock(&self.base_url) = url;
+    }
+
+    pub fn settings(&self) -> ScenarioSettings {
+        lock(&self.scenario).clone()
+    }
+
+    pub fn set_settings(&self, settings: ScenarioSettings) {
+        *lock(&self.scenario) = settings;
+    }
+
+    pub fn token_lifetime_s(&self) -> f64 {
+        lock(&self.scenario).token_lifetime_s
+    }
+
+    /// Milliseconds since the run started (the journal's clock).
+    pub fn now_ms(&self) -> f64 {
+        self.journal.now_ms()
+    }
+
+    /// Applies the generic keys of a `sandbox:` step (`token_lifetime_s`, `inject`) and returns
+    /// the rest for the profile.
+    pub fn configure_generic(
+        &self,
+        settings: &serde_json::Map<String, Value>,
+    ) -> Result<serde_json::Map<String, Value>, String> {
+        let mut rest = settings.clone();
+        if let Some(v) = rest.remove("token_lifetime_s") {
+            let secs = v
+                .as_f64()
+                .filter(|s| *s > 0.0)
+                .ok_or("`token_lifetime_s` must be a number of seconds above 0")?;
+            lock(&self.scenario).token_lifetime_s = secs;
+        }
+        if let Some(v) = rest.remove("inject") {
+            let faults: Vec<Fault> = serde_json::from_value(v)
+                .map_err(|e| format!("`inject` must be a list of faults: {e}"))?;
+            for f in faults {
+                self.faults.add(f);
+            }
+        }
+        Ok(rest)
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Which provider-specific step is being acted out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// The shopper's browser, widget or app.
+    Shopper,
+    /// The provider calling the integration (webhook, notification).
+    Provider,
+}
+
+/// A provider: its simulated API, what a step in its suites may say, and its reference
+/// integrations. Adding a provider is one implementation of this trait (plus its schemas and
+/// its suite), not a change to the runner.
+pub trait Provider: Send + Sync {
+    /// The id suites name (`kontocloud`).
+    fn id(&self) -> &'static str;
+    fn title(&self) -> &'static str;
+    /// A fresh sandbox for one run.
+    fn sandbox(&self, core: Arc<SandboxCore>) -> Arc<dyn ProviderSandbox>;
+    /// Checks the provider-specific part of a step before anything runs; the error says what
+    /// was expected.
+    fn validate_step(&self, act: StepKind, params: &Value) -> Result<(), String>;
+}
+
+/// The provider-specific step kinds a suite may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Shopper,
+    Provider,
+    Sandbox,
+}
+
+/// One run's simulated provider.
+pub trait ProviderSandbox: Send + Sync {
+    /// The provider's API, mounted at the sandbox's root. The capture layer wraps it.
+    fn router(self: Arc<Self>) -> axum::Router;
+    /// The test account handed to the integration (`user_id`, `password`, `client_id`...):
+    /// the target's environment templates read them as `credentials.<name>`.
+    fn credentials(&self) -> BTreeMap<String, String>;
+    /// Values that must never reach a report (passwords, secrets, keys).
+    fn secrets(&self) -> Vec<String> {
+        self.credentials()
+            .into_iter()
+            .filter(|(k, _)| {
+                let k = k.to_ascii_lowercase();
+                k.contains("password") || k.contains("secret") || k.contains("key")
+            })
+            .map(|(_, v)| v)
+            .collect()
+    }
+    /// A scenario starts: forget the last one's scripted behaviour, then apply the suite's
+    /// default profile settings.
+    fn begin_scenario(&self, defaults: &serde_json::Map<String, Value>) -> Result<(), String>;
+    /// A `sandbox:` step's profile-specific keys (the generic ones are already applied).
+    fn configure(&self, settings: &serde_json::Map<String, Value>) -> Result<(), String>;
+    /// A `shopper:` or `provider:` step.
+    fn act<'a>(
+        &'a self,
+        act: Act,
+        params: &'a Value,
+        ctx: &'a mut StepContext,
+    ) -> BoxFuture<'a, Result<(), String>>;
+}

@@ -1,0 +1,167 @@
+//! Each operation's request schema: the sandbox validates what the integration sends against
+//! it, and lists the fields the schema does not know the way the real API does
+//! (`additionalInformation.unrecognizedFields`).
+
+use std::collections::HashMap;
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::Validator;
+use serde_json::Value;
+
+/// An operation's request schema, compiled once.
+pub struct RequestSchema {
+    schema: Value,
+    validator: Validator,
+}
+
+/// What the sandbox found in one request.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RequestFindings {
+    /// Fields the operation does not know, as dotted paths (`payment.foo`).
+    pub unrecognized: Vec<String>,
+    /// Everything else the schema rejects (missing fields, wrong types, too long...).
+    pub errors: Vec<String>,
+}
+
+impl RequestSchema {
+    /// Compiles a bundled schema; a broken bundled schema is a bug in golive, so it panics at
+    /// start-up (tests compile every one).
+    pub fn bundled(text: &str) -> Self {
+        let schema: Value = serde_json::from_str(text).expect("bundled request schema is JSON");
+        let validator = jsonschema::validator_for(&schema).expect("bundled request schema compiles");
+        RequestSchema { schema, validator }
+    }
+
+    pub fn check(&self, instance: &Value) -> RequestFindings {
+        let mut findings = RequestFindings::default();
+        unknown_fields(&self.schema, &self.schema, instance, "", &mut findings.unrecognized);
+        for e in self.validator.iter_errors(instance) {
+            // Unknown fields are reported on their own, as the provider does.
+            if matches!(e.kind(), ValidationErrorKind::AdditionalProperties { .. }) {
+                continue;
+            }
+            let path = e.instance_path().to_string();
+            let at = if path.is_empty() {
+                "body".to_string()
+            } else {
+                path.trim_start_matches('/').replace('/', ".")
+            };
+            findings.errors.push(format!("{at}: {e}"));
+        }
+        findings
+    }
+}
+
+fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) if r.starts_with("#/") => root.pointer(&r[1..]).unwrap_or(schema),
+        _ => schema,
+    }
+}
+
+/// Walks the instance beside the schema's `properties` and collects keys no schema level knows.
+fn unknown_fields(root: &Value, schema: &Value, instance: &Value, at: &str, out: &mut Vec<String>) {
+    let schema = resolve(root, schema);
+    match instance {
+        Value::Object(map) => {
+            let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+                return;
+            };
+            for (k, v) in map {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                match props.get(k) {
+                    Some(s) => unknown_fields(root, s, v, &path, out),
+                    None => out.push(path),
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    unknown_fields(root, item_schema, v, &format!("{at}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A set of operation schemas by operation id.
+#[derive(Default)]
+pub struct OperationSchemas {
+    by_operation: HashMap<&'static str, RequestSchema>,
+}
+
+impl OperationSchemas {
+    pub fn with(mut self, operation: &'static str, text: &str) -> Self {
+        self.by_operation
+            .insert(operation, RequestSchema::bundled(text));
+        self
+    }
+
+    pub fn check(&self, operation: &str, instance: &Value) -> RequestFindings {
+        self.by_operation
+            .get(operation)
+            .map(|s| s.check(instance))
+            .unwrap_or_default()
+    }
+}
+
+/// A query string as a JSON object, for checking query parameters against a schema. Every
+/// value is a string, as on the wire.
+pub fn query_object(query: Option<&str>) -> Value {
+    let mut map = serde_json::Map::new();
+    if let Some(q) = query {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            map.insert(k.into_owned(), Value::String(v.into_owned()));
+        }
+    }
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SCHEMA: &str = r##"{
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["password"],
+        "properties": {
+            "password": {"type": "string"},
+            "payment": {"$ref": "#/$defs/payment"}
+        },
+        "$defs": {"payment": {"type": "object", "additionalProperties": false,
+            "properties": {"amount": {"type": "number"}}}}
+    }"##;
+
+    #[test]
+    fn unknown_fields_are_listed_at_every_depth_and_not_doubled_as_errors() {
+        let s = RequestSchema::bundled(SCHEMA);
+        let f = s.check(&json!({"password": "p", "note": 1, "payment": {"amount": 1, "tip": 2}}));
+        assert_eq!(f.unrecognized, vec!["note", "payment.tip"]);
+        assert!(f.errors.is_empty(), "{:?}", f.errors);
+    }
+
+    #[test]
+    fn schema_errors_name_the_field() {
+        let s = RequestSchema::bundled(SCHEMA);
+        let f = s.check(&json!({"payment": {"amount": "ten"}}));
+        assert_eq!(f.errors.len(), 2, "{:?}", f.errors);
+        assert!(f.errors.iter().any(|e| e.starts_with("payment.amount")));
+        assert!(f.errors.iter().any(|e| e.contains("password")));
+    }
+
+    #[test]
+    fn query_strings_become_objects() {
+        assert_eq!(
+            query_object(Some("a=1&b=x%20y")),
+            json!({"a": "1", "b": "x y"})
+        );
+    }
+}
