@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod events;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod model;
@@ -27,6 +28,8 @@ pub enum ReportError {
     Junit(#[from] junit::JunitError),
     #[error("cannot write the JSON report: {0}")]
     Json(serde_json::Error),
+    #[error("cannot render the HTML report: {0}")]
+    Html(minijinja::Error),
 }
 
 /// Where [`write_all`] put the reports.
@@ -37,7 +40,7 @@ pub struct Written {
     pub json: PathBuf,
 }
 
-/// Writes `junit.xml`, `report.json` into `dir` (created if needed). The report must have been
+/// Writes `junit.xml`, `report.html` and `report.json` into `dir` (created if needed). The report must have been
 /// [`complete`]d: reporters mask nothing themselves.
 pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
@@ -51,6 +54,7 @@ pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, ReportError>
     };
     junit::write(report, &written.junit)?;
     json::write(report, &written.json)?;
+    html::write(report, &written.html)?;
     Ok(written)
 }
 

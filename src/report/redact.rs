@@ -160,8 +160,8 @@ impl Secrets {
         let json = json.trim_matches('"').to_string();
         let mut changed = false;
         for variant in [value.to_string(), form, json] {
-            if !self.variants.contains_key(&variant) {
-                self.variants.insert(variant, fp.clone());
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.variants.entry(variant) {
+                slot.insert(fp.clone());
                 changed = true;
             }
         }
