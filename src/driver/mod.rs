@@ -357,7 +357,11 @@ async fn run_step(step: &Step, ctx: &mut StepContext, sandbox: &Sandbox) -> Step
         }
         Step::ProbeOrder(p) => probe_order(ctx, p).await,
         Step::Sleep(s) => {
-            ctx.sleep_scaled(s.seconds).await;
+            if s.scaled {
+                ctx.sleep_scaled(s.seconds).await;
+            } else {
+                tokio::time::sleep(Duration::from_secs_f64(s.seconds)).await;
+            }
             Ok(())
         }
     }

@@ -6,6 +6,7 @@
 
 mod capture;
 mod faults;
+pub mod kontocloud;
 pub mod request_schema;
 mod server;
 
@@ -170,4 +171,14 @@ pub trait ProviderSandbox: Send + Sync {
         params: &'a Value,
         ctx: &'a mut StepContext,
     ) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// Every provider golive can play.
+pub fn providers() -> Vec<&'static dyn Provider> {
+    vec![&kontocloud::KontoCloud]
+}
+
+/// The provider a suite names.
+pub fn provider(id: &str) -> Option<&'static dyn Provider> {
+    providers().into_iter().find(|p| p.id().eq_ignore_ascii_case(id))
 }

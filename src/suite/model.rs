@@ -86,7 +86,7 @@ pub enum Step {
     WaitFor(WaitFor),
     /// Ask the shop whether it considers the order paid (the target's `order_probe`).
     ProbeOrder(ProbeOrder),
-    /// Let time pass (scaled by `time_scale`).
+    /// Let time pass: real seconds (token lifetimes are real), unless `scaled`.
     Sleep(Sleep),
 }
 
@@ -138,6 +138,9 @@ pub struct ProbeOrder {
 #[serde(deny_unknown_fields)]
 pub struct Sleep {
     pub seconds: f64,
+    /// Multiply by the suite's `time_scale` (for waits in the provider's own time).
+    #[serde(default)]
+    pub scaled: bool,
 }
 
 /// A rule of the checklist.
