@@ -1,0 +1,678 @@
+//! The reports from the outside: a hand-made run with secrets planted in its traffic goes
+//! through `complete` and `write_all`, then each file is read back raw and by the tools that
+//! will read it in real life — xmllint with the Jenkins XSD, Python's junitparser, the JSON
+//! schema, headless Chromium.
+//!
+//! These tools are required: when one is missing the test fails and says to run
+//! `scripts/test-deps`, so a machine without them cannot pass by skipping.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use golive::journal::{
+    Actor, Body, Direction, Exchange, Facts, Journal, Request, Response, ScenarioEnd, ScenarioStart,
+};
+use golive::report::{
+    self, junit, CheckResult, Counts, Outcome, RunReport, ScenarioResult, Secrets, Severity,
+    SuiteInfo, TargetInfo, Tool, Verdict,
+};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+// The secrets planted in the traffic. None may appear in any report.
+const TOKEN: &str = "tok-PLANTED-9f8e7d6c5b4a3921";
+const BEARER: &str = "eyJhbGciOiJIUzI1NiJ9.UExBTlRFRC1iZWFyZXI.PLANTED77";
+const PASSWORD: &str = "Pl4nted-Passw0rd!";
+const CLIENT_SECRET: &str = "PLANTED-client-secret-42";
+const MERCHANT_KEY: &str = "PLANTED-merchant-key-0042";
+const PAN_SPACED: &str = "4111 1111 1111 1111";
+const PAN_VISA: &str = "4111111111111111";
+const PAN_MC: &str = "5555555555554444";
+
+fn planted() -> Vec<&'static str> {
+    vec![
+        TOKEN,
+        BEARER,
+        PASSWORD,
+        CLIENT_SECRET,
+        MERCHANT_KEY,
+        PAN_SPACED,
+        PAN_VISA,
+        PAN_MC,
+        // Their spellings in forms and JSON.
+        "Pl4nted-Passw0rd%21",
+        "4111+1111+1111+1111",
+        "4111-1111-1111-1111",
+    ]
+}
+
+fn tool(path: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    assert!(
+        p.exists(),
+        "{path} is missing: run scripts/test-deps (it installs xmllint, chromium and the junitparser venv)"
+    );
+    p
+}
+
+fn xmllint() -> PathBuf {
+    tool("/usr/bin/xmllint")
+}
+
+fn chromium() -> PathBuf {
+    tool("/usr/bin/chromium")
+}
+
+fn venv_python() -> PathBuf {
+    tool(&format!("{ROOT}/target/test-venv/bin/python"))
+}
+
+struct Ex {
+    direction: Direction,
+    actor: Actor,
+    role: &'static str,
+    method: &'static str,
+    url: String,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    status: Option<u16>,
+    response: String,
+}
+
+impl Ex {
+    fn api(method: &'static str, url: impl Into<String>) -> Self {
+        Ex {
+            direction: Direction::ToSandbox,
+            actor: Actor::Integration,
+            role: "api",
+            method,
+            url: url.into(),
+            headers: vec![("Content-Type", "application/json".into())],
+            body: String::new(),
+            status: Some(200),
+            response: String::new(),
+        }
+    }
+
+    fn to_target(actor: Actor, role: &'static str, method: &'static str, url: &str) -> Self {
+        Ex {
+            direction: Direction::ToTarget,
+            actor,
+            role,
+            ..Ex::api(method, url)
+        }
+    }
+
+    fn record(self, journal: &Journal, facts: Facts) -> u64 {
+        let at_ms = journal.now_ms();
+        journal.record(Exchange {
+            seq: 0,
+            scenario: String::new(),
+            direction: self.direction,
+            actor: self.actor,
+            role: self.role.into(),
+            at_ms,
+            at: journal.wall(at_ms),
+            duration_ms: 12.0,
+            request: Request {
+                method: self.method.into(),
+                url: self.url,
+                headers: self
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                body: Body::from_bytes(self.body.as_bytes()),
+            },
+            response: self.status.map(|status| Response {
+                status,
+                headers: vec![(
+                    "Set-Cookie".into(),
+                    format!("sid={TOKEN}; Path=/; HttpOnly"),
+                )],
+                body: Body::from_bytes(self.response.as_bytes()),
+            }),
+            error: if self.status.is_none() {
+                Some(format!("connection reset while sending {BEARER}"))
+            } else {
+                None
+            },
+            facts,
+        })
+    }
+}
+
+fn op(name: &str) -> Facts {
+    Facts {
+        operation: Some(name.into()),
+        ..Facts::default()
+    }
+}
+
+/// Records a run's journal with secrets in every place they turn up in real traffic, and
+/// returns the report the runner would hand over (no exchanges yet).
+fn run(dir: &Path, suite_id: &str) -> RunReport {
+    let journal_path = dir.join(format!("{suite_id}-journal.jsonl"));
+    let j = Journal::create(&journal_path).unwrap();
+
+    // Outside any scenario: the readiness probe, evidence of a check.
+    let ready =
+        Ex::to_target(Actor::Harness, "ready_probe", "GET", "/health").record(&j, Facts::default());
+
+    j.start_scenario(ScenarioStart {
+        scenario: "purchase_captured".into(),
+        title: "A captured purchase".into(),
+        at_ms: j.now_ms(),
+        token_lifetime_s: Some(300.0),
+    });
+    let mut trigger = Ex::to_target(Actor::Harness, "trigger:start_payment", "POST", "/checkout");
+    trigger.body = format!(r#"{{"amount":1000,"currency":"EUR","card":"{PAN_SPACED}"}}"#);
+    trigger.status = Some(303);
+    trigger.record(&j, Facts::default());
+
+    let mut issue = Ex::api("POST", "/user/u1/issue");
+    issue.body = format!(
+        r#"{{"password":"{PASSWORD}","partnerReference":"ref-1","localDate":"2024-06-11","localTime":"120000"}}"#
+    );
+    issue.response = format!(
+        r#"{{"token":"{TOKEN}","validUntil":"2024-06-11T12:05:00Z","responseCode":"0000"}}"#
+    );
+    let issue1 = issue.record(&j, op("issue_token"));
+
+    let mut oauth = Ex::api("POST", "/oauth/token");
+    oauth.headers = vec![
+        ("Content-Type", "application/x-www-form-urlencoded".into()),
+        ("X-IBM-Client-Id", MERCHANT_KEY.into()),
+    ];
+    oauth.body = format!(
+        "grant_type=client_credentials&client_id=shop&client_secret={CLIENT_SECRET}&password=Pl4nted-Passw0rd%21"
+    );
+    oauth.response = format!(r#"{{"access_token":"{BEARER}","expires_in":300}}"#);
+    oauth.record(&j, op("oauth_token"));
+
+    let mut issue_again = Ex::api("POST", "/user/u1/issue");
+    issue_again.body = format!(r#"{{"password":"{PASSWORD}","partnerReference":"ref-2"}}"#);
+    issue_again.response = format!(r#"{{"token":"{TOKEN}-2"}}"#);
+    let issue2 = issue_again.record(&j, op("issue_token"));
+
+    let mut status = Ex::api(
+        "GET",
+        format!("/payment/U1/status?partnerReference=ref-3&pan={PAN_MC}"),
+    );
+    status.headers.push(("X-Auth-Token", TOKEN.into()));
+    status
+        .headers
+        .push(("Authorization", format!("Bearer {BEARER}")));
+    status
+        .headers
+        .push(("Cookie", format!("sid={TOKEN}; lang=en")));
+    // A hostile body: markup, ANSI, control characters, a CDATA end, and card numbers.
+    status.response = format!(
+        "{{\"statusCode\":\"CAPTURED\",\"note\":\"<script>alert(1)</script> \u{1b}[31mred\u{1b}[0m \u{7}bell ]]> done\",\"accno\":\"{PAN_VISA}\"}}"
+    );
+    let status_seq = status.record(&j, op("payment_status"));
+
+    let mut callback = Ex::to_target(
+        Actor::Browser,
+        "callback",
+        "POST",
+        "/return?paymentResult=OK&uniqueReference=U1",
+    );
+    callback.status = Some(302);
+    callback.record(&j, Facts::default());
+
+    let probe = Ex::to_target(Actor::Harness, "order_probe", "GET", "/orders/o-1").record(
+        &j,
+        Facts {
+            order_paid: Some(true),
+            ..Facts::default()
+        },
+    );
+    j.end_scenario(ScenarioEnd {
+        scenario: "purchase_captured".into(),
+        at_ms: j.now_ms(),
+        error: None,
+    });
+
+    j.start_scenario(ScenarioStart {
+        scenario: "provider_5xx".into(),
+        title: "The provider answers 500".into(),
+        at_ms: j.now_ms(),
+        token_lifetime_s: None,
+    });
+    let mut broken = Ex::api("GET", "/payment/U2/status");
+    broken.status = None;
+    let broken_seq = broken.record(&j, op("payment_status"));
+    j.end_scenario(ScenarioEnd {
+        scenario: "provider_5xx".into(),
+        at_ms: j.now_ms(),
+        error: Some(format!("gave up after {MERCHANT_KEY} was refused")),
+    });
+    j.flush().unwrap();
+
+    let check = |id: &str,
+                 severity,
+                 outcome,
+                 scenario: Option<&str>,
+                 message: String,
+                 evidence: Vec<u64>| CheckResult {
+        id: id.into(),
+        title: format!("{id} holds"),
+        description: format!("The rule behind {id}, in words."),
+        severity,
+        source: if id.ends_with("RETRY") {
+            "inferred".into()
+        } else {
+            "seed 000".into()
+        },
+        kind: id.to_lowercase(),
+        scenario: scenario.map(str::to_string),
+        outcome,
+        message,
+        evidence,
+    };
+    let checks = vec![
+        check("KC-PARTNER-REF", Severity::Minor, Outcome::Passed, None, "every partnerReference differs".into(), vec![issue1, issue2]),
+        check(
+            "KC-TOKEN-REUSE",
+            Severity::Critical,
+            Outcome::Failed,
+            None,
+            format!("token {TOKEN} was replaced after 0.1 s of 300 s\nsecond line with card {PAN_SPACED}"),
+            vec![issue1, issue2],
+        ),
+        check(
+            "KC-STATUS-AFTER-CALLBACK",
+            Severity::Major,
+            Outcome::Failed,
+            Some("purchase_captured"),
+            format!("order marked paid; status query carried {PAN_MC} and <b>markup</b>"),
+            vec![status_seq, probe],
+        ),
+        check("KC-READY", Severity::Minor, Outcome::Passed, None, "the shop answered its readiness probe".into(), vec![ready]),
+        check("KC-5XX-RETRY", Severity::Major, Outcome::Skipped, Some("provider_5xx"), "no 5xx was answered in this run".into(), vec![broken_seq]),
+    ];
+    RunReport {
+        format_version: report::REPORT_FORMAT_VERSION.into(),
+        tool: Tool {
+            name: "golive".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        suite: SuiteInfo {
+            id: suite_id.into(),
+            title: format!("{suite_id} go-live assessment"),
+            provider: suite_id.into(),
+            source: format!("built-in:{suite_id}"),
+        },
+        target: TargetInfo {
+            name: "demo-shop".into(),
+            source: "examples/demo-shop.yaml".into(),
+            base_url: format!("http://shop:{PASSWORD}@127.0.0.1:8080"),
+        },
+        started_at: "2024-06-11T12:00:00Z".into(),
+        duration_ms: 4321.0,
+        verdict: Verdict::Failed,
+        counts: Counts::default(),
+        run_error: None,
+        scenarios: vec![
+            ScenarioResult {
+                id: "purchase_captured".into(),
+                title: "A captured purchase".into(),
+                started_ms: 0.0,
+                ended_ms: 50.0,
+                error: None,
+                exchanges: vec![],
+                exchanges_omitted: 0,
+            },
+            ScenarioResult {
+                id: "provider_5xx".into(),
+                title: "The provider answers 500".into(),
+                started_ms: 50.0,
+                ended_ms: 60.0,
+                error: Some(format!("gave up after {MERCHANT_KEY} was refused")),
+                exchanges: vec![],
+                exchanges_omitted: 0,
+            },
+        ],
+        checks,
+        exchanges: vec![],
+        journal: Some(journal_path.display().to_string()),
+    }
+}
+
+fn secrets() -> Secrets {
+    Secrets::with([PASSWORD, CLIENT_SECRET, MERCHANT_KEY])
+}
+
+/// Runs `suite_id` into `dir/<suite_id>/`, returning the completed report and the files.
+fn written(dir: &Path, suite_id: &str) -> (RunReport, report::Written) {
+    let mut r = run(dir, suite_id);
+    let journal = PathBuf::from(r.journal.clone().unwrap());
+    report::complete(&mut r, &journal, &secrets()).unwrap();
+    let files = report::write_all(&r, &dir.join(suite_id)).unwrap();
+    // To look at the reports of a test run: GOLIVE_TEST_KEEP=/some/dir cargo test --test it
+    if let Some(keep) = std::env::var_os("GOLIVE_TEST_KEEP") {
+        let keep = Path::new(&keep).join(suite_id);
+        std::fs::create_dir_all(&keep).unwrap();
+        for f in [&files.junit, &files.html, &files.json] {
+            std::fs::copy(f, keep.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    (r, files)
+}
+
+#[test]
+fn no_planted_secret_or_card_number_reaches_any_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, files) = written(dir.path(), "kontocloud");
+    // The journal keeps them (it must prove verdicts); the reports must not.
+    let journal = std::fs::read_to_string(r.journal.as_ref().unwrap()).unwrap();
+    assert!(
+        journal.contains(TOKEN) && journal.contains(PAN_MC),
+        "the plant worked"
+    );
+    let summary = report::console::summary(&r, &dir.path().join("kontocloud"), false);
+    for (name, bytes) in [
+        ("junit.xml", std::fs::read(&files.junit).unwrap()),
+        ("report.html", std::fs::read(&files.html).unwrap()),
+        ("report.json", std::fs::read(&files.json).unwrap()),
+        ("summary", summary.into_bytes()),
+    ] {
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in planted() {
+            assert!(!text.contains(secret), "{secret} leaked into {name}");
+        }
+        // Reuse stays visible: the token's fingerprint is there instead.
+        assert!(
+            text.contains(&golive::journal::fingerprint(TOKEN)),
+            "{name} lost the token fingerprint"
+        );
+    }
+    let json = std::fs::read_to_string(&files.json).unwrap();
+    assert!(json.contains("411111******1111") && json.contains("555555******4444"));
+}
+
+#[test]
+fn junit_validates_against_the_jenkins_xsd() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, files) = written(dir.path(), "kontocloud");
+    let out = Command::new(xmllint())
+        .arg("--noout")
+        .arg("--schema")
+        .arg(format!("{ROOT}/schemas/junit-10.xsd"))
+        .arg(&files.junit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "xmllint: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(&files.junit).unwrap()
+    );
+    let xml = std::fs::read_to_string(&files.junit).unwrap();
+    assert!(!xml.contains('\u{1b}') && !xml.contains('\u{7}'));
+    assert!(xml.contains("]]&gt; done"));
+}
+
+#[test]
+fn junit_parses_in_junitparser() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, files) = written(dir.path(), "kontocloud");
+    let script = r#"
+import json, sys
+from junitparser import JUnitXml, Failure, Skipped, Error
+xml = JUnitXml.fromfile(sys.argv[1])
+out = {"suites": [], "cases": []}
+for suite in xml:
+    out["suites"].append({"name": suite.name, "tests": suite.tests, "failures": suite.failures,
+                          "errors": suite.errors, "skipped": suite.skipped})
+    for case in suite:
+        kinds = [type(r).__name__ for r in case.result]
+        messages = [r.message for r in case.result]
+        out["cases"].append({"classname": case.classname, "name": case.name, "kinds": kinds,
+                             "messages": messages, "system_out": case.system_out})
+print(json.dumps(out))
+"#;
+    let out = Command::new(venv_python())
+        .arg("-c")
+        .arg(script)
+        .arg(&files.junit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "junitparser: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let suite = &parsed["suites"][0];
+    assert_eq!(suite["name"], "kontocloud");
+    assert_eq!(suite["tests"], 5);
+    assert_eq!(suite["failures"], 2);
+    assert_eq!(suite["skipped"], 1);
+    assert_eq!(suite["errors"], 0);
+    let cases = parsed["cases"].as_array().unwrap();
+    // Failures first, most severe first.
+    assert_eq!(cases[0]["classname"], "golive.kontocloud.KC-TOKEN-REUSE");
+    assert_eq!(cases[0]["kinds"][0], "Failure");
+    assert_eq!(
+        cases[0]["messages"][0],
+        format!(
+            "[critical] KC-TOKEN-REUSE: KC-TOKEN-REUSE holds: token {} was replaced after 0.1 s of 300 s",
+            golive::journal::fingerprint(TOKEN)
+        )
+    );
+    assert_eq!(
+        cases[1]["name"],
+        "KC-STATUS-AFTER-CALLBACK [purchase_captured]"
+    );
+    assert!(cases[1]["system_out"]
+        .as_str()
+        .unwrap()
+        .contains("severity: major"));
+    let skipped = cases.iter().find(|c| c["kinds"][0] == "Skipped").unwrap();
+    assert_eq!(skipped["messages"][0], "no 5xx was answered in this run");
+    let names: std::collections::HashSet<(String, String)> = cases
+        .iter()
+        .map(|c| (c["classname"].to_string(), c["name"].to_string()))
+        .collect();
+    assert_eq!(names.len(), cases.len(), "classname+name pairs are unique");
+}
+
+#[test]
+fn json_validates_against_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, files) = written(dir.path(), "kontocloud");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files.json).unwrap()).unwrap();
+    assert_eq!(report::json::schema_errors(&doc), Vec::<String>::new());
+    // And it reads back as the report it was written from.
+    let back: RunReport = serde_json::from_value(doc).unwrap();
+    assert_eq!(back, r);
+    // The schema file on disk is the one the crate publishes.
+    assert_eq!(
+        std::fs::read_to_string(format!("{ROOT}/schemas/report.schema.json")).unwrap(),
+        report::json::SCHEMA
+    );
+}
+
+fn chromium_run(args: &[&str], page: &Path) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn html_renders_failures_and_evidence_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, files) = written(dir.path(), "kontocloud");
+    let out = chromium_run(&["--dump-dom"], &files.html);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("KC-TOKEN-REUSE") && dom.contains("KC-STATUS-AFTER-CALLBACK"));
+    for (i, check) in r.checks.iter().enumerate() {
+        if check.outcome != Outcome::Failed {
+            continue;
+        }
+        assert!(
+            dom.contains(&format!(">{}</b>", check.id)),
+            "{} in the DOM",
+            check.id
+        );
+        for seq in &check.evidence {
+            let ex = r.exchange(*seq).unwrap();
+            let at = dom
+                .find(&format!("id=\"check-{i}-ex-{seq}\""))
+                .unwrap_or_else(|| panic!("evidence #{seq} of {} in the DOM", check.id));
+            let summary = &dom[at..at + 400.min(dom.len() - at)];
+            assert!(
+                summary.contains(&format!(
+                    "<b>{}</b> <code>{}</code>",
+                    ex.request.method,
+                    ex.request.url.replace('&', "&amp;")
+                )),
+                "{summary}"
+            );
+        }
+    }
+    assert!(
+        dom.contains("/payment/U1/status?partnerReference=ref-3&amp;pan=555555******4444"),
+        "evidence URL in the DOM"
+    );
+    // The planted markup stayed text: no element was made of it.
+    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!dom.contains("<script>alert(1)"));
+    assert!(!dom.contains("<b>markup</b>"));
+    // The script ran (the toolbar shows) and the failed checks are open.
+    assert!(
+        dom.contains(r#"<span class="toolbar">"#),
+        "toolbar unhidden by the inline script"
+    );
+    assert!(dom.contains(r#"<details class="check outcome-failed" id="check-0" open="">"#));
+}
+
+/// The RGB of one pixel of a PNG.
+fn pixel(png_path: &Path, x: u32, y: u32) -> [u8; 3] {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    assert_eq!(info.bit_depth, png::BitDepth::Eight);
+    let i = (y as usize * info.line_size) + x as usize * channels;
+    [buf[i], buf[i + 1], buf[i + 2]]
+}
+
+#[test]
+fn html_banner_shows_the_failed_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, files) = written(dir.path(), "kontocloud");
+    let shot = dir.path().join("shot.png");
+    chromium_run(
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1200,900",
+        ],
+        &files.html,
+    );
+    // Inside the banner, left of its text. `--failed: #cf222e` in the template.
+    let [r, g, b] = pixel(&shot, 6, 6);
+    let failed = [0xcf, 0x22, 0x2e];
+    let close = |a: u8, b: u8| a.abs_diff(b) <= 6;
+    assert!(
+        close(r, failed[0]) && close(g, failed[1]) && close(b, failed[2]),
+        "banner is rgb({r},{g},{b}), not the failed colour"
+    );
+    // Below the banner the page is white.
+    assert_eq!(pixel(&shot, 6, 400), [255, 255, 255]);
+}
+
+#[test]
+fn merged_junit_validates_and_sums_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, a) = written(dir.path(), "kontocloud");
+    let (_, b) = written(dir.path(), "paynow");
+    let merged = junit::merge(&[a.junit, b.junit]).unwrap();
+    let path = dir.path().join("merged.xml");
+    std::fs::write(&path, &merged).unwrap();
+    let out = Command::new(xmllint())
+        .arg("--noout")
+        .arg("--schema")
+        .arg(format!("{ROOT}/schemas/junit-10.xsd"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "xmllint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = merged.lines().find(|l| l.contains("<testsuites")).unwrap();
+    assert!(
+        root.contains(r#"tests="10""#)
+            && root.contains(r#"failures="4""#)
+            && root.contains(r#"errors="0""#),
+        "{root}"
+    );
+    assert!(
+        merged.contains(r#"<testsuite name="kontocloud""#)
+            && merged.contains(r#"<testsuite name="paynow""#)
+    );
+    for secret in planted() {
+        assert!(!merged.contains(secret));
+    }
+}
+
+#[test]
+fn a_run_that_could_not_be_made_is_one_junit_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = run(dir.path(), "kontocloud");
+    r.verdict = Verdict::Error;
+    r.checks.clear();
+    r.run_error = Some(format!(
+        "the target did not start: password {PASSWORD} rejected"
+    ));
+    let journal = PathBuf::from(r.journal.clone().unwrap());
+    report::complete(&mut r, &journal, &secrets()).unwrap();
+    let files = report::write_all(&r, &dir.path().join("out")).unwrap();
+    let xml = std::fs::read_to_string(&files.junit).unwrap();
+    assert!(!xml.contains(PASSWORD));
+    assert!(
+        xml.contains(r#"<testcase name="run" classname="golive.kontocloud.run">"#),
+        "{xml}"
+    );
+    let out = Command::new(xmllint())
+        .args(["--noout", "--schema"])
+        .arg(format!("{ROOT}/schemas/junit-10.xsd"))
+        .arg(&files.junit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "xmllint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(html.contains(r#"class="banner verdict-error""#));
+}
