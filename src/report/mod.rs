@@ -122,18 +122,19 @@ pub(crate) fn evidence_line(report: &RunReport, seq: u64) -> String {
     }
 }
 
-/// An exchange in full, as plain text: request line, headers, body, then the answer.
+/// An exchange in full, as plain text: the evidence line, then the request (full URL,
+/// headers, body) and the answer.
 pub(crate) fn exchange_text(ex: &Exchange, limit: usize) -> String {
     let mut out = format!(
-        "#{} {} {} ({} → {}, {}, at {}, {:.0} ms)\n",
-        ex.seq,
-        ex.request.method,
-        ex.request.url,
+        "{} at {} ({:.0} ms) · {} → {} · {}\n  > {} {}\n",
+        ex.brief(),
+        secs(ex.at_ms),
+        ex.duration_ms,
         actor_name(ex),
         peer_name(ex),
         ex.role,
-        secs(ex.at_ms),
-        ex.duration_ms
+        ex.request.method,
+        ex.request.url,
     );
     for (k, v) in &ex.request.headers {
         out.push_str(&format!("  > {k}: {v}\n"));
@@ -210,5 +211,67 @@ pub(crate) fn lanes(ex: &Exchange) -> (Lane, Lane) {
         (Direction::ToTarget, Actor::Provider) => (Lane::Sandbox, Lane::Integration),
         (Direction::ToTarget, _) => (Lane::Harness, Lane::Integration),
         (Direction::FromSandbox, _) => (Lane::Sandbox, Lane::Integration),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::build::tests::exchange;
+
+    #[test]
+    fn json_bodies_are_pretty_and_long_ones_cut_with_a_note() {
+        let body = Body::from_bytes(br#"{"a":1,"b":[true]}"#);
+        assert_eq!(
+            show_body(&body, 100),
+            "{\n  \"a\": 1,\n  \"b\": [\n    true\n  ]\n}"
+        );
+        let long = Body::from_bytes("é".repeat(100).as_bytes());
+        let shown = show_body(&long, 51);
+        assert!(
+            shown.starts_with(&"é".repeat(25)),
+            "cut at a character boundary"
+        );
+        assert!(shown.ends_with("… (cut: 50 of 200 bytes shown)"), "{shown}");
+    }
+
+    #[test]
+    fn an_exchange_as_text_leads_with_its_evidence_line() {
+        let mut ex = exchange(
+            "POST",
+            "/user/u1/issue?x=1",
+            200,
+            r#"{"partnerReference":"r1"}"#,
+        );
+        ex.seq = 12;
+        ex.at_ms = 1203.0;
+        ex.request
+            .headers
+            .push(("Content-Type".into(), "application/json".into()));
+        let text = exchange_text(&ex, 1000);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "#12 POST /user/u1/issue → 200 at 1.203 s (3 ms) · Integration → Sandbox · api"
+        );
+        assert_eq!(lines[1], "  > POST /user/u1/issue?x=1");
+        assert_eq!(lines[2], "  > Content-Type: application/json");
+        assert!(text.contains("  >   \"partnerReference\": \"r1\""));
+        assert!(text.contains("  < 200"));
+    }
+
+    #[test]
+    fn write_all_puts_three_files_in_a_new_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = crate::report::build::tests::empty_report(&[], vec![]);
+        let written = write_all(&report, &dir.path().join("a/b")).unwrap();
+        for path in [&written.junit, &written.html, &written.json] {
+            assert!(
+                std::fs::metadata(path).unwrap().len() > 100,
+                "{}",
+                path.display()
+            );
+        }
+        assert_eq!(written.html, dir.path().join("a/b/report.html"));
     }
 }
