@@ -3,8 +3,13 @@
 //! and writes JUnit and a report a reviewer can read.
 
 pub mod checks;
+pub mod cli;
 pub mod driver;
 pub mod journal;
+pub mod reference;
 pub mod sandbox;
 pub mod suite;
 pub mod report;
+pub mod exit;
+pub mod run;
+pub mod validate;

@@ -157,9 +157,7 @@ impl RunReport {
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &CheckResult> {
-        self.checks
-            .iter()
-            .filter(|c| c.outcome == Outcome::Failed)
+        self.checks.iter().filter(|c| c.outcome == Outcome::Failed)
     }
 }
 

@@ -1,0 +1,367 @@
+//! The command line: raw arguments are turned into a validated run before anything starts.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit;
+use crate::reference::{self, ShopConfig};
+use crate::report::{self, console, EventSink, Secrets};
+use crate::run::{self, RunConfig, TargetSpec};
+use crate::suite::{self, Problems};
+
+#[derive(Parser)]
+#[command(
+    name = "golive",
+    version,
+    about = "Pass a payment provider's Go-Live Assessment before the reviewer looks",
+    long_about = "golive plays a payment provider's sandbox, drives your integration through real payment journeys, records every exchange, judges the traffic against the provider's go-live checklist, and writes JUnit (for CI) and an HTML report a reviewer can read.\n\nExit codes: 0 every check passed, 1 a check failed, 2 the run could not be made."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a suite against your integration (a target file) or a built-in reference shop.
+    Run(RunArgs),
+    /// Run bundled suites against the built-in reference shops: needs nothing but golive.
+    Demo(DemoArgs),
+    /// Check suite and target files against the schemas and each other, without running.
+    Validate(ValidateArgs),
+    /// Serve a built-in reference shop (what `targets/*-reference.yaml` starts).
+    Reference(ReferenceArgs),
+    /// List the check kinds a suite can use.
+    Kinds,
+    /// List the built-in reference shops, their styles and flaws.
+    References,
+    /// Merge several golive JUnit files (e.g. one per provider) into one.
+    JunitMerge {
+        /// Where to write the merged file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The JUnit files to merge.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The suite file (a provider's go-live checklist).
+    #[arg(long)]
+    suite: PathBuf,
+    /// Your target file: how to start and drive your integration.
+    #[arg(long, conflicts_with = "reference")]
+    target: Option<PathBuf>,
+    /// Instead of a target, drive the built-in reference shop of the suite's provider.
+    #[arg(long)]
+    reference: bool,
+    /// The reference shop's style (with --reference).
+    #[arg(long, requires = "reference")]
+    style: Option<String>,
+    /// Switch on a reference shop mistake (with --reference); repeatable.
+    #[arg(long = "flaw", requires = "reference")]
+    flaws: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Where to write junit.xml, report.html, report.json and the journal.
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
+    /// Run the provider's clocks faster (0.01 turns "3 minutes" into 1.8 s). Assessments use 1.
+    #[arg(long)]
+    time_scale: Option<f64>,
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// The provider whose suite and reference shop to run, or `all`.
+    #[arg(long, default_value = "kontocloud")]
+    provider: String,
+    /// The reference shop's style.
+    #[arg(long)]
+    style: Option<String>,
+    /// Switch on a mistake in the reference shop; repeatable.
+    #[arg(long = "flaw")]
+    flaws: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// Suite files to check.
+    #[arg(long = "suite")]
+    suites: Vec<PathBuf>,
+    /// Target files to check (against every suite given).
+    #[arg(long = "target")]
+    targets: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReferenceArgs {
+    /// The provider (`kontocloud`...).
+    provider: String,
+    /// The port to listen on (127.0.0.1).
+    #[arg(long)]
+    port: u16,
+    #[arg(long)]
+    style: Option<String>,
+    #[arg(long = "flaw")]
+    flaws: Vec<String>,
+}
+
+/// Parses the arguments, runs, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("golive: cannot start: {e}");
+            return exit::RUN_FAILED;
+        }
+    };
+    runtime.block_on(dispatch(cli.command))
+}
+
+async fn dispatch(command: Command) -> i32 {
+    match command {
+        Command::Run(args) => run_command(args).await,
+        Command::Demo(args) => demo(args).await,
+        Command::Validate(args) => validate(args),
+        Command::Reference(args) => serve_reference(args).await,
+        Command::Kinds => {
+            for k in crate::checks::kinds() {
+                println!("{:<24} {}", k.name, k.summary);
+            }
+            exit::PASSED
+        }
+        Command::References => {
+            for r in reference::references() {
+                println!("{} (styles: {})", r.provider, r.styles.join(", "));
+                for f in r.flaws {
+                    println!("  --flaw {:<28} {} (caught by {})", f.name, f.description, f.caught_by.join(", "));
+                }
+            }
+            exit::PASSED
+        }
+        Command::JunitMerge { output, files } => match report::junit::merge(&files) {
+            Ok(xml) => match std::fs::write(&output, xml) {
+                Ok(()) => exit::PASSED,
+                Err(e) => fail(&format!("cannot write {}: {e}", output.display())),
+            },
+            Err(e) => fail(&e.to_string()),
+        },
+    }
+}
+
+fn fail(message: &str) -> i32 {
+    eprintln!("golive: {message}");
+    exit::RUN_FAILED
+}
+
+fn problems(p: &Problems) -> i32 {
+    eprintln!("{p}");
+    eprintln!("golive: {} problem(s); nothing was run", p.0.len());
+    exit::RUN_FAILED
+}
+
+/// Loads a suite and checks everything that can be checked before a run.
+fn load_suite(path: &Path) -> Result<suite::Loaded<suite::Suite>, Problems> {
+    let s = suite::load_suite(path)?;
+    let p = crate::validate::suite_problems(&s);
+    if p.is_empty() {
+        Ok(s)
+    } else {
+        Err(Problems(p))
+    }
+}
+
+async fn run_command(args: RunArgs) -> i32 {
+    let suite = match load_suite(&args.suite) {
+        Ok(s) => s,
+        Err(p) => return problems(&p),
+    };
+    let target = if args.reference {
+        match TargetSpec::reference(&suite.value.provider, args.style.as_deref(), &args.flaws) {
+            Ok(t) => t,
+            Err(e) => return fail(&e),
+        }
+    } else {
+        let Some(path) = &args.target else {
+            return fail("give --target <file> (your integration) or --reference (the built-in reference shop)");
+        };
+        let target = match suite::load_target(path) {
+            Ok(t) => t,
+            Err(p) => return problems(&p),
+        };
+        let p = crate::validate::pair_problems(&suite, &target);
+        if !p.is_empty() {
+            return problems(&Problems(p));
+        }
+        TargetSpec::File(target)
+    };
+    execute(suite, target, &args.common).await
+}
+
+async fn execute(suite: suite::Loaded<suite::Suite>, target: TargetSpec, common: &Common) -> i32 {
+    let quiet = common.quiet;
+    let make_sink = move |secrets: Secrets| -> Box<dyn EventSink> {
+        if quiet {
+            Box::new(report::Silent)
+        } else {
+            Box::new(console::Progress::new(secrets))
+        }
+    };
+    let outcome = run::run(
+        RunConfig {
+            suite,
+            target,
+            reports_dir: common.reports.clone(),
+            time_scale: common.time_scale,
+        },
+        &make_sink,
+    )
+    .await;
+    let summary = console::summary(&outcome.report, &common.reports, console::use_color());
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{summary}");
+    if let Some(e) = &outcome.report_error {
+        eprintln!("golive: the reports could not be written: {e}");
+        return exit::RUN_FAILED;
+    }
+    outcome.exit_code
+}
+
+async fn demo(args: DemoArgs) -> i32 {
+    let providers: Vec<&str> = if args.provider == "all" {
+        reference::references()
+            .iter()
+            .map(|r| r.provider)
+            .filter(|p| run::bundled_suite(p).is_some())
+            .collect()
+    } else {
+        vec![args.provider.as_str()]
+    };
+    let mut worst = exit::PASSED;
+    let mut junits = Vec::new();
+    for provider in &providers {
+        let suite = match run::load_bundled_suite(provider) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        };
+        let target = match TargetSpec::reference(provider, args.style.as_deref(), &args.flaws) {
+            Ok(t) => t,
+            Err(e) => return fail(&e),
+        };
+        let mut common = Common {
+            reports: args.common.reports.clone(),
+            time_scale: args.common.time_scale,
+            quiet: args.common.quiet,
+        };
+        if providers.len() > 1 {
+            common.reports = args.common.reports.join(provider);
+        }
+        let code = execute(suite, target, &common).await;
+        junits.push(common.reports.join("junit.xml"));
+        worst = worst.max(code);
+    }
+    if providers.len() > 1 {
+        let merged = args.common.reports.join("junit.xml");
+        match report::junit::merge(&junits) {
+            Ok(xml) => {
+                if let Err(e) = std::fs::write(&merged, xml) {
+                    return fail(&format!("cannot write {}: {e}", merged.display()));
+                }
+                println!("All providers' results: {}", merged.display());
+            }
+            Err(e) => return fail(&e.to_string()),
+        }
+    }
+    worst
+}
+
+fn validate(args: ValidateArgs) -> i32 {
+    if args.suites.is_empty() && args.targets.is_empty() {
+        return fail("give at least one --suite or --target file");
+    }
+    let mut all = Vec::new();
+    let mut suites = Vec::new();
+    for path in &args.suites {
+        match load_suite(path) {
+            Ok(s) => suites.push(s),
+            Err(p) => all.extend(p.0),
+        }
+    }
+    for path in &args.targets {
+        match suite::load_target(path) {
+            Ok(t) => {
+                for s in &suites {
+                    all.extend(crate::validate::pair_problems(s, &t));
+                }
+            }
+            Err(p) => all.extend(p.0),
+        }
+    }
+    if all.is_empty() {
+        println!(
+            "ok: {} suite(s) and {} target(s) are valid",
+            args.suites.len(),
+            args.targets.len()
+        );
+        exit::PASSED
+    } else {
+        problems(&Problems(all))
+    }
+}
+
+async fn serve_reference(args: ReferenceArgs) -> i32 {
+    let Some(r) = reference::reference(&args.provider) else {
+        return fail(&format!(
+            "no reference shop for `{}`; expected one of: {}",
+            args.provider,
+            reference::references().iter().map(|r| r.provider).collect::<Vec<_>>().join(", ")
+        ));
+    };
+    let style = args.style.unwrap_or_else(|| r.styles[0].to_owned());
+    let flaws: BTreeSet<String> = args.flaws.into_iter().collect();
+    if let Err(e) = r.validate(&style, &flaws) {
+        return fail(&e);
+    }
+    let prefix = r.env_prefix;
+    let sandbox_url = match std::env::var(format!("{prefix}_BASE_URL")) {
+        Ok(v) => v,
+        Err(_) => return fail(&format!("set {prefix}_BASE_URL to the sandbox's URL")),
+    };
+    // Every `<PREFIX>_<NAME>` variable is a credential (`KONTOCLOUD_USER_ID` → `user_id`).
+    let credentials = std::env::vars()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix(&format!("{prefix}_"))?;
+            (name != "BASE_URL").then(|| (name.to_ascii_lowercase(), v))
+        })
+        .collect();
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
+        Ok(l) => l,
+        Err(e) => return fail(&format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
+    };
+    let config = ShopConfig {
+        sandbox_url,
+        credentials,
+        style,
+        flaws,
+        public_url: format!("http://127.0.0.1:{}", args.port),
+    };
+    eprintln!("golive: {} reference shop on {}", r.provider, config.public_url);
+    (r.serve)(config, listener).await;
+    exit::PASSED
+}

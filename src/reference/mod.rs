@@ -1,0 +1,155 @@
+//! Reference integrations built into the binary: for each provider, shops that do it right (in
+//! more than one legitimate style) and shops with the usual mistakes, switchable one by one.
+//! `golive demo` runs the bundled suites against them; the tests use them as real targets.
+
+pub mod kontocloud;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// What a reference shop is told when it starts: where the provider is and who it is.
+#[derive(Debug, Clone)]
+pub struct ShopConfig {
+    /// The sandbox's base URL.
+    pub sandbox_url: String,
+    /// The test account (`user_id`, `password`, `client_id`...).
+    pub credentials: BTreeMap<String, String>,
+    /// One of the shop's compliant styles.
+    pub style: String,
+    /// Mistakes switched on.
+    pub flaws: BTreeSet<String>,
+    /// The shop's own base URL (for callback URLs it hands out).
+    pub public_url: String,
+}
+
+/// One switchable mistake and the checks that must catch it.
+#[derive(Debug, Clone, Copy)]
+pub struct Flaw {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Ids of the bundled suite's checks that fail when this flaw is on (and only these).
+    pub caught_by: &'static [&'static str],
+}
+
+pub type ServeFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A provider's reference integration.
+pub struct Reference {
+    pub provider: &'static str,
+    /// Compliant styles; the first is the default.
+    pub styles: &'static [&'static str],
+    pub flaws: &'static [Flaw],
+    /// The target file that drives this shop (its `start` runs `golive reference ...`).
+    pub target_yaml: &'static str,
+    /// Serves the shop on the listener until the future is dropped.
+    pub serve: fn(ShopConfig, TcpListener) -> ServeFuture,
+    /// How the shop reads its configuration from the environment when run as a process.
+    pub env_prefix: &'static str,
+}
+
+pub fn references() -> &'static [Reference] {
+    &[kontocloud::REFERENCE]
+}
+
+pub fn reference(provider: &str) -> Option<&'static Reference> {
+    references().iter().find(|r| r.provider.eq_ignore_ascii_case(provider))
+}
+
+impl Reference {
+    pub fn flaw(&self, name: &str) -> Option<&'static Flaw> {
+        self.flaws.iter().find(|f| f.name == name)
+    }
+
+    /// Checks a style and flaw names, saying what exists when they do not.
+    pub fn validate(&self, style: &str, flaws: &BTreeSet<String>) -> Result<(), String> {
+        if !self.styles.contains(&style) {
+            return Err(format!(
+                "the {} reference shop has no style `{style}`; expected one of: {}",
+                self.provider,
+                self.styles.join(", ")
+            ));
+        }
+        for f in flaws {
+            if self.flaw(f).is_none() {
+                return Err(format!(
+                    "the {} reference shop has no flaw `{f}`; expected one of: {}",
+                    self.provider,
+                    self.flaws.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A reference shop running inside this process.
+pub struct RunningShop {
+    pub base_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningShop {
+    /// Starts the shop on a free loopback port.
+    pub async fn start(
+        reference: &Reference,
+        mut config: ShopConfig,
+    ) -> std::io::Result<RunningShop> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        config.public_url = base_url.clone();
+        let serve = (reference.serve)(config, listener);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                _ = serve => {}
+                _ = stopped => {}
+            }
+        });
+        Ok(RunningShop {
+            base_url,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
+        }
+    }
+}
+
+impl Drop for RunningShop {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Serves an axum app on a listener (what every reference shop's `serve` does).
+pub fn serve_app(app: axum::Router, listener: TcpListener) -> ServeFuture {
+    Box::pin(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("reference shop stopped: {e}");
+        }
+    })
+}
+
+/// Today's local date and time in KontoCloud's formats, for the shops.
+pub fn local_date_time(utc_offset_minutes: i64) -> (String, String) {
+    let now = time::OffsetDateTime::now_utc() + time::Duration::minutes(utc_offset_minutes);
+    (
+        format!("{:04}-{:02}-{:02}", now.year(), u8::from(now.month()), now.day()),
+        format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
+    )
+}
