@@ -78,6 +78,10 @@ struct Common {
     /// Run the provider's clocks faster (0.01 turns "3 minutes" into 1.8 s). Assessments use 1.
     #[arg(long)]
     time_scale: Option<f64>,
+    /// How long to wait for a call the integration should make (overrides the suite's
+    /// `wait_timeout_s`).
+    #[arg(long)]
+    wait_timeout: Option<f64>,
     /// No progress display.
     #[arg(long, short)]
     quiet: bool,
@@ -171,7 +175,12 @@ fn fail(message: &str) -> i32 {
 }
 
 fn problems(p: &Problems) -> i32 {
-    eprintln!("{p}");
+    // In file order, as an editor would list them.
+    let mut sorted = p.clone();
+    sorted
+        .0
+        .sort_by(|a, b| (&a.file, a.pos.line, a.pos.column).cmp(&(&b.file, b.pos.line, b.pos.column)));
+    eprintln!("{sorted}");
     eprintln!("golive: {} problem(s); nothing was run", p.0.len());
     exit::RUN_FAILED
 }
@@ -229,6 +238,7 @@ async fn execute(suite: suite::Loaded<suite::Suite>, target: TargetSpec, common:
             target,
             reports_dir: common.reports.clone(),
             time_scale: common.time_scale,
+            wait_timeout_s: common.wait_timeout,
         },
         &make_sink,
     )
@@ -267,6 +277,7 @@ async fn demo(args: DemoArgs) -> i32 {
         let mut common = Common {
             reports: args.common.reports.clone(),
             time_scale: args.common.time_scale,
+            wait_timeout: args.common.wait_timeout,
             quiet: args.common.quiet,
         };
         if providers.len() > 1 {
@@ -298,8 +309,13 @@ fn validate(args: ValidateArgs) -> i32 {
     let mut all = Vec::new();
     let mut suites = Vec::new();
     for path in &args.suites {
-        match load_suite(path) {
-            Ok(s) => suites.push(s),
+        // Schema problems stop a file; golive's own rules and the pairing with targets are
+        // still checked on a suite that got past the schema, so one run names every mistake.
+        match suite::load_suite(path) {
+            Ok(s) => {
+                all.extend(crate::validate::suite_problems(&s));
+                suites.push(s);
+            }
             Err(p) => all.extend(p.0),
         }
     }

@@ -82,6 +82,9 @@ pub struct RunConfig {
     pub reports_dir: PathBuf,
     /// Overrides the suite's `time_scale` (tests run provider time faster).
     pub time_scale: Option<f64>,
+    /// Overrides the suite's `wait_timeout_s`: how long to wait for a call the integration
+    /// should make. A flawed integration that never makes it costs this much per wait.
+    pub wait_timeout_s: Option<f64>,
 }
 
 /// What a run produced.
@@ -98,10 +101,13 @@ pub struct RunOutcome {
 /// target: what goes wrong becomes a failed check or the run's error.
 pub async fn run(
     mut config: RunConfig,
-    make_sink: &dyn Fn(Secrets) -> Box<dyn EventSink>,
+    make_sink: &(dyn Fn(Secrets) -> Box<dyn EventSink> + Sync),
 ) -> RunOutcome {
     if let Some(scale) = config.time_scale {
         config.suite.value.settings.time_scale = scale;
+    }
+    if let Some(wait) = config.wait_timeout_s {
+        config.suite.value.settings.wait_timeout_s = wait;
     }
     let started = Instant::now();
     let suite = config.suite.value.clone();

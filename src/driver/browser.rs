@@ -112,6 +112,16 @@ pub fn parse_form(html: &str) -> Option<Form> {
     })
 }
 
+/// A page's visible text, tags removed and entities decoded, cut at `max` characters: for
+/// error messages that quote what the browser saw.
+pub fn page_text(html: &str, max: usize) -> String {
+    static TAG: OnceLock<Regex> = OnceLock::new();
+    let text = re(&TAG, r"(?s)<[^>]*>").replace_all(html, " ");
+    let text = unescape(&text);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    text.chars().take(max).collect()
+}
+
 /// Resolves a link found on a page against the page's URL.
 pub fn resolve(base: &str, link: &str) -> String {
     match url::Url::parse(base).and_then(|b| b.join(link)) {
@@ -211,6 +221,11 @@ mod tests {
         let nav = next_navigation("http://shop/a", &page(307, &[("location", "http://s/x")], ""))
             .unwrap();
         assert_eq!(nav.method, "POST");
+    }
+
+    #[test]
+    fn page_text_drops_tags() {
+        assert_eq!(page_text("<h1>E-wallet</h1><p>Bad: &quot;x&quot;</p>", 100), "E-wallet Bad: \"x\"");
     }
 
     #[test]

@@ -249,6 +249,15 @@ pub async fn run_scenario(
             });
             if let Err(e) = result {
                 error = Some(format!("step {} ({label}): {e}", i + 1));
+                // The journey broke off, but what the shop made of it still counts: ask it
+                // about the order if the scenario meant to.
+                if let Some(Step::ProbeOrder(p)) = scenario.steps[i + 1..]
+                    .iter()
+                    .rev()
+                    .find(|s| matches!(s, Step::ProbeOrder(_)))
+                {
+                    let _ = probe_order(&mut ctx, p).await;
+                }
                 break;
             }
         }

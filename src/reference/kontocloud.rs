@@ -85,6 +85,16 @@ pub const FLAWS: &[Flaw] = &[
         caught_by: &["KC-HEADERS"],
     },
     Flaw {
+        name: "status_without_local_time",
+        description: "leaves localDate and localTime out of Get Payment Status, which KontoCloud refuses (0001), so no payment is ever confirmed",
+        caught_by: &["KC-REQUEST-SCHEMA", "KC-LOCAL-TIME", "KC-PAID-WHEN-CONFIRMED"],
+    },
+    Flaw {
+        name: "incomplete_ewallet_request",
+        description: "leaves partnerReference out of the e-wallet form, which the e-wallet refuses, so no shopper can pay",
+        caught_by: &["KC-EWALLET-REDIRECT", "KC-PAID-WHEN-CONFIRMED"],
+    },
+    Flaw {
         name: "skewed_clock",
         description: "sends localDate/localTime from a clock 37 minutes off",
         caught_by: &["KC-LOCAL-TIME"],
@@ -249,11 +259,7 @@ impl Shop {
             let answer = self
                 .with_headers(self.http.get(&url))
                 .header("X-Auth-Token", token)
-                .query(&[
-                    ("partnerReference", self.partner_reference("STATUS", order_id)),
-                    ("localDate", local_date),
-                    ("localTime", local_time),
-                ])
+                .query(&self.status_query(order_id, local_date, local_time))
                 .send()
                 .await;
             let Ok(answer) = answer else {
@@ -280,6 +286,15 @@ impl Shop {
             }
             return self.judge(order_id, &json);
         }
+    }
+
+    fn status_query(&self, order_id: &str, local_date: String, local_time: String) -> Vec<(&'static str, String)> {
+        let mut q = vec![("partnerReference", self.partner_reference("STATUS", order_id))];
+        if !self.flawed("status_without_local_time") {
+            q.push(("localDate", local_date));
+            q.push(("localTime", local_time));
+        }
+        q
     }
 
     /// What the shop does when the provider did not confirm the payment.
@@ -374,7 +389,7 @@ async fn checkout(State(shop): State<Arc<Shop>>, Json(c): Json<Checkout>) -> Res
     } else {
         format!("{}/kontocloud/return", shop.config.public_url)
     };
-    let fields = [
+    let mut fields = vec![
         ("merchantTransactionId", c.order_id.clone()),
         ("amount", format!("{amount:.2}")),
         ("currency", c.currency.clone()),
@@ -383,6 +398,9 @@ async fn checkout(State(shop): State<Arc<Shop>>, Json(c): Json<Checkout>) -> Res
         ("partnerReference", shop.partner_reference("PAY", &c.order_id)),
         ("language", "en".into()),
     ];
+    if shop.flawed("incomplete_ewallet_request") {
+        fields.retain(|(k, _)| *k != "partnerReference");
+    }
     let inputs: String = fields
         .iter()
         .map(|(k, v)| format!(r#"<input type="hidden" name="{k}" value="{}">"#, escape(v)))

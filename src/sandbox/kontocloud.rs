@@ -582,7 +582,11 @@ impl KontoCloudSandbox {
             current = answer;
         };
         if !(200..300).contains(&landing.status) {
-            return Err(format!("the e-wallet refused the shop's payment request ({}): {}", landing.status, landing.text().chars().take(300).collect::<String>()));
+            return Err(format!(
+                "the e-wallet refused the shop's payment request ({}): {}",
+                landing.status,
+                browser::page_text(&landing.text(), 300)
+            ));
         }
         // The e-wallet's pay page: submit it with the scripted outcome.
         let mut pay = browser::next_navigation(&landing.url, &landing).ok_or("the e-wallet page has no pay form")?;

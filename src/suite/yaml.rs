@@ -268,7 +268,11 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, Problems> {
             .unwrap_or_default();
         let message = e.without_snippet().to_string();
         // The library's message may end with its own " at line X column Y"; we print ours first.
-        let message = strip_location_suffix(&message);
+        let message = strip_location_suffix(&message)
+            .replace(
+                ", set DuplicateKeyPolicy in Options if acceptable",
+                "; a key may appear only once in a mapping",
+            );
         Problems(vec![Problem {
             file: file.to_owned(),
             pos,

@@ -1,1 +1,8 @@
+//! golive's integration tests: one binary (as ripgrep does), one module per area. Every test
+//! drives real HTTP servers on loopback: the sandbox, the built-in reference shops, and
+//! misbehaving targets made here.
+
+mod cli;
+mod kontocloud;
 mod report;
+mod support;

@@ -17,7 +17,7 @@ use golive::report::{
     SuiteInfo, TargetInfo, Tool, Verdict,
 };
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use crate::support::{chromium, venv_python, xmllint, ROOT};
 
 // The secrets planted in the traffic. None may appear in any report.
 const TOKEN: &str = "tok-PLANTED-9f8e7d6c5b4a3921";
@@ -44,27 +44,6 @@ fn planted() -> Vec<&'static str> {
         "4111+1111+1111+1111",
         "4111-1111-1111-1111",
     ]
-}
-
-fn tool(path: &str) -> PathBuf {
-    let p = PathBuf::from(path);
-    assert!(
-        p.exists(),
-        "{path} is missing: run scripts/test-deps (it installs xmllint, chromium and the junitparser venv)"
-    );
-    p
-}
-
-fn xmllint() -> PathBuf {
-    tool("/usr/bin/xmllint")
-}
-
-fn chromium() -> PathBuf {
-    tool("/usr/bin/chromium")
-}
-
-fn venv_python() -> PathBuf {
-    tool(&format!("{ROOT}/target/test-venv/bin/python"))
 }
 
 struct Ex {

@@ -1,0 +1,78 @@
+//! What several test modules share: the external tools the tests drive, and running a suite
+//! against a reference shop inside the test process.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use golive::run::{self, RunConfig, RunOutcome, TargetSpec};
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A tool the tests need; a missing one fails the test (no silent skip).
+pub fn tool(path: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    assert!(
+        p.exists(),
+        "{path} is missing: run scripts/test-deps (it installs xmllint, chromium and the junitparser venv)"
+    );
+    p
+}
+
+pub fn xmllint() -> PathBuf {
+    tool("/usr/bin/xmllint")
+}
+
+pub fn chromium() -> PathBuf {
+    tool("/usr/bin/chromium")
+}
+
+pub fn venv_python() -> PathBuf {
+    tool(&format!("{ROOT}/target/test-venv/bin/python"))
+}
+
+/// Asserts that a JUnit file validates against the Jenkins junit-10 XSD.
+pub fn assert_junit_valid(junit: &Path) {
+    let out = Command::new(xmllint())
+        .arg("--noout")
+        .arg("--schema")
+        .arg(format!("{ROOT}/schemas/junit-10.xsd"))
+        .arg(junit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "xmllint: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(junit).unwrap_or_default()
+    );
+}
+
+/// Runs a provider's bundled suite against its built-in reference shop.
+pub async fn run_reference(
+    provider: &str,
+    style: Option<&str>,
+    flaws: &[&str],
+    reports: &Path,
+    time_scale: Option<f64>,
+) -> RunOutcome {
+    let flaws: Vec<String> = flaws.iter().map(|f| f.to_string()).collect();
+    run::run(
+        RunConfig {
+            suite: run::load_bundled_suite(provider).expect("the bundled suite loads"),
+            target: TargetSpec::reference(provider, style, &flaws).expect("a known reference"),
+            reports_dir: reports.to_owned(),
+            time_scale,
+            // The reference shops call within milliseconds; a flawed one that never calls
+            // should not cost the suite's full wait.
+            wait_timeout_s: Some(3.0),
+        },
+        &|_| Box::new(golive::report::Silent),
+    )
+    .await
+}
+
+/// The ids of the checks that failed.
+pub fn failing(outcome: &RunOutcome) -> BTreeSet<String> {
+    run::failing_ids(&outcome.report)
+}
