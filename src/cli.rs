@@ -128,7 +128,10 @@ struct ReferenceArgs {
 /// Parses the arguments, runs, and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("golive: cannot start: {e}");
@@ -154,7 +157,12 @@ async fn dispatch(command: Command) -> i32 {
             for r in reference::references() {
                 println!("{} (styles: {})", r.provider, r.styles.join(", "));
                 for f in r.flaws {
-                    println!("  --flaw {:<28} {} (caught by {})", f.name, f.description, f.caught_by.join(", "));
+                    println!(
+                        "  --flaw {:<28} {} (caught by {})",
+                        f.name,
+                        f.description,
+                        f.caught_by.join(", ")
+                    );
                 }
             }
             exit::PASSED
@@ -177,9 +185,9 @@ fn fail(message: &str) -> i32 {
 fn problems(p: &Problems) -> i32 {
     // In file order, as an editor would list them.
     let mut sorted = p.clone();
-    sorted
-        .0
-        .sort_by(|a, b| (&a.file, a.pos.line, a.pos.column).cmp(&(&b.file, b.pos.line, b.pos.column)));
+    sorted.0.sort_by(|a, b| {
+        (&a.file, a.pos.line, a.pos.column).cmp(&(&b.file, b.pos.line, b.pos.column))
+    });
     eprintln!("{sorted}");
     eprintln!("golive: {} problem(s); nothing was run", p.0.len());
     exit::RUN_FAILED
@@ -218,7 +226,7 @@ async fn run_command(args: RunArgs) -> i32 {
         if !p.is_empty() {
             return problems(&Problems(p));
         }
-        TargetSpec::File(target)
+        TargetSpec::File(Box::new(target))
     };
     execute(suite, target, &args.common).await
 }
@@ -346,7 +354,11 @@ async fn serve_reference(args: ReferenceArgs) -> i32 {
         return fail(&format!(
             "no reference shop for `{}`; expected one of: {}",
             args.provider,
-            reference::references().iter().map(|r| r.provider).collect::<Vec<_>>().join(", ")
+            reference::references()
+                .iter()
+                .map(|r| r.provider)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     };
     let style = args.style.unwrap_or_else(|| r.styles[0].to_owned());
@@ -377,7 +389,10 @@ async fn serve_reference(args: ReferenceArgs) -> i32 {
         flaws,
         public_url: format!("http://127.0.0.1:{}", args.port),
     };
-    eprintln!("golive: {} reference shop on {}", r.provider, config.public_url);
+    eprintln!(
+        "golive: {} reference shop on {}",
+        r.provider, config.public_url
+    );
     (r.serve)(config, listener).await;
     exit::PASSED
 }

@@ -5,11 +5,11 @@
 pub mod checks;
 pub mod cli;
 pub mod driver;
+pub mod exit;
 pub mod journal;
 pub mod reference;
+pub mod report;
+pub mod run;
 pub mod sandbox;
 pub mod suite;
-pub mod report;
-pub mod exit;
-pub mod run;
 pub mod validate;

@@ -22,7 +22,7 @@ use crate::suite::{Loaded, Suite, Target};
 /// How the integration under test is reached.
 pub enum TargetSpec {
     /// A team's target file: start its command (or attach to its base URL).
-    File(Loaded<Target>),
+    File(Box<Loaded<Target>>),
     /// A built-in reference shop, run inside this process.
     Reference {
         reference: &'static Reference,
@@ -33,23 +33,35 @@ pub enum TargetSpec {
 
 impl TargetSpec {
     /// A reference shop by provider, style and flaws, checked.
-    pub fn reference(provider: &str, style: Option<&str>, flaws: &[String]) -> Result<Self, String> {
+    pub fn reference(
+        provider: &str,
+        style: Option<&str>,
+        flaws: &[String],
+    ) -> Result<Self, String> {
         let reference = reference::reference(provider).ok_or_else(|| {
             format!(
                 "there is no reference shop for provider `{provider}`; expected one of: {}",
-                reference::references().iter().map(|r| r.provider).collect::<Vec<_>>().join(", ")
+                reference::references()
+                    .iter()
+                    .map(|r| r.provider)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })?;
         let style = style.unwrap_or(reference.styles[0]).to_owned();
         let flaws: BTreeSet<String> = flaws.iter().cloned().collect();
         reference.validate(&style, &flaws)?;
-        Ok(TargetSpec::Reference { reference, style, flaws })
+        Ok(TargetSpec::Reference {
+            reference,
+            style,
+            flaws,
+        })
     }
 
     /// The target model: the file's, or the reference's bundled target file.
     pub fn target(&self) -> Result<Loaded<Target>, String> {
         match self {
-            TargetSpec::File(t) => Ok(t.clone()),
+            TargetSpec::File(t) => Ok((**t).clone()),
             TargetSpec::Reference { reference, .. } => crate::suite::parse_target(
                 reference.target_yaml,
                 Path::new(&format!("built-in:{}-reference.yaml", reference.provider)),
@@ -61,14 +73,24 @@ impl TargetSpec {
     fn label(&self) -> (String, String) {
         match self {
             TargetSpec::File(t) => (t.value.name.clone(), t.file.display().to_string()),
-            TargetSpec::Reference { reference, style, flaws } => {
+            TargetSpec::Reference {
+                reference,
+                style,
+                flaws,
+            } => {
                 let flaws = if flaws.is_empty() {
                     "compliant".to_string()
                 } else {
-                    format!("flaws: {}", flaws.iter().cloned().collect::<Vec<_>>().join(", "))
+                    format!(
+                        "flaws: {}",
+                        flaws.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )
                 };
                 (
-                    format!("{} reference shop (style {style}, {flaws})", reference.provider),
+                    format!(
+                        "{} reference shop (style {style}, {flaws})",
+                        reference.provider
+                    ),
                     format!("built-in:{}", reference.provider),
                 )
             }
@@ -151,20 +173,43 @@ pub async fn run(
     };
     report.started_at = journal.wall(0.0);
     let Some(provider) = provider else {
-        report.run_error = Some(format!("the suite's provider `{}` is not one golive can play", suite.provider));
-        return finish(report, Some(&journal_path), &config.reports_dir, Secrets::new(), started);
+        report.run_error = Some(format!(
+            "the suite's provider `{}` is not one golive can play",
+            suite.provider
+        ));
+        return finish(
+            report,
+            Some(&journal_path),
+            &config.reports_dir,
+            Secrets::new(),
+            started,
+        );
     };
 
     let sandbox = match Sandbox::start(provider, journal.clone()).await {
         Ok(s) => s,
         Err(e) => {
             report.run_error = Some(e.to_string());
-            return finish(report, Some(&journal_path), &config.reports_dir, Secrets::new(), started);
+            return finish(
+                report,
+                Some(&journal_path),
+                &config.reports_dir,
+                Secrets::new(),
+                started,
+            );
         }
     };
     let secrets = Secrets::with(sandbox.profile.secrets());
     let sink = make_sink(secrets.clone());
-    let result = drive(&config, &suite, &sandbox, &journal, &mut report, sink.as_ref()).await;
+    let result = drive(
+        &config,
+        &suite,
+        &sandbox,
+        &journal,
+        &mut report,
+        sink.as_ref(),
+    )
+    .await;
     sandbox.stop().await;
     if let Err(e) = result {
         report.run_error = Some(e);
@@ -173,13 +218,21 @@ pub async fn run(
         report.run_error.get_or_insert(e.to_string());
     }
     if report.run_error.is_none() {
-        sink.event(&RunEvent::Judging { checks: suite.checks.len() });
+        sink.event(&RunEvent::Judging {
+            checks: suite.checks.len(),
+        });
         match judge(&suite, &journal_path) {
             Ok(checks) => report.checks = checks,
             Err(e) => report.run_error = Some(e),
         }
     }
-    finish(report, Some(&journal_path), &config.reports_dir, secrets, started)
+    finish(
+        report,
+        Some(&journal_path),
+        &config.reports_dir,
+        secrets,
+        started,
+    )
 }
 
 /// Starts the target, waits for it, runs every scenario, stops the target.
@@ -213,7 +266,11 @@ async fn drive(
     let mut shop: Option<RunningShop> = None;
     let mut child: Option<process::TargetProcess> = None;
     let base_url = match &config.target {
-        TargetSpec::Reference { reference, style, flaws } => {
+        TargetSpec::Reference {
+            reference,
+            style,
+            flaws,
+        } => {
             let running = RunningShop::start(
                 reference,
                 ShopConfig {
@@ -258,7 +315,17 @@ async fn drive(
             let target = Arc::new(target.value.clone());
             for (i, scenario) in suite.scenarios.iter().enumerate() {
                 let started = journal.now_ms();
-                let error = driver::run_scenario(i, scenario, suite, target.clone(), &base_url, sandbox, &recorder, sink).await;
+                let error = driver::run_scenario(
+                    i,
+                    scenario,
+                    suite,
+                    target.clone(),
+                    &base_url,
+                    sandbox,
+                    &recorder,
+                    sink,
+                )
+                .await;
                 report.scenarios.push(ScenarioResult {
                     id: scenario.id.clone(),
                     title: scenario.title.clone(),
@@ -380,6 +447,8 @@ pub const BUNDLED_SUITES: &[(&str, &str, &str)] = &[(
 
 /// Loads a bundled suite (they are tested to load; a failure here is a bug).
 pub fn load_bundled_suite(provider: &str) -> Result<Loaded<Suite>, String> {
-    let (name, text) = bundled_suite(provider).ok_or_else(|| format!("no bundled suite for provider `{provider}`"))?;
-    crate::suite::parse_suite(text, Path::new(&format!("built-in:{name}"))).map_err(|e| e.to_string())
+    let (name, text) = bundled_suite(provider)
+        .ok_or_else(|| format!("no bundled suite for provider `{provider}`"))?;
+    crate::suite::parse_suite(text, Path::new(&format!("built-in:{name}")))
+        .map_err(|e| e.to_string())
 }

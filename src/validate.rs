@@ -35,7 +35,11 @@ pub fn suite_problems(suite: &Loaded<Suite>) -> Vec<Problem> {
             )),
             Some(_) => {
                 if let Err(e) = checks::build(spec, s) {
-                    let at = if spec.params.is_null() { format!("/checks/{i}") } else { format!("/checks/{i}/params") };
+                    let at = if spec.params.is_null() {
+                        format!("/checks/{i}")
+                    } else {
+                        format!("/checks/{i}/params")
+                    };
                     problems.push(suite.problem_at(&at, format!("check `{}`: {e}", spec.id)));
                 }
             }
@@ -50,8 +54,12 @@ pub fn suite_problems(suite: &Loaded<Suite>) -> Vec<Problem> {
             for (j, step) in sc.steps.iter().enumerate() {
                 let at = format!("/scenarios/{i}/steps/{j}");
                 let result = match step {
-                    Step::Shopper(v) => p.validate_step(StepKind::Shopper, v).map_err(|e| (format!("{at}/shopper"), e)),
-                    Step::Provider(v) => p.validate_step(StepKind::Provider, v).map_err(|e| (format!("{at}/provider"), e)),
+                    Step::Shopper(v) => p
+                        .validate_step(StepKind::Shopper, v)
+                        .map_err(|e| (format!("{at}/shopper"), e)),
+                    Step::Provider(v) => p
+                        .validate_step(StepKind::Provider, v)
+                        .map_err(|e| (format!("{at}/provider"), e)),
                     Step::Sandbox(m) => {
                         let mut rest = m.clone();
                         let generic = generic_sandbox_keys(&mut rest);
@@ -62,7 +70,14 @@ pub fn suite_problems(suite: &Loaded<Suite>) -> Vec<Problem> {
                     _ => Ok(()),
                 };
                 if let Err((pointer, e)) = result {
-                    problems.push(suite.problem_at(&pointer, format!("{} step of scenario `{}`: {e}", crate::driver::step_label(step), sc.id)));
+                    problems.push(suite.problem_at(
+                        &pointer,
+                        format!(
+                            "{} step of scenario `{}`: {e}",
+                            crate::driver::step_label(step),
+                            sc.id
+                        ),
+                    ));
                 }
             }
         }

@@ -25,7 +25,8 @@ use crate::journal::{Actor, Direction, Entry, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "assertion",
-    summary: "a selector over recorded exchanges, a count and predicates every selected one must meet",
+    summary:
+        "a selector over recorded exchanges, a count and predicates every selected one must meet",
     build,
 };
 
@@ -142,7 +143,12 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
             _ => Ok(None),
         })
         .collect::<Result<_, _>>()?;
-    Ok(Box::new(Assertion { params, path_re, patterns, scenarios: PerScenario::default() }))
+    Ok(Box::new(Assertion {
+        params,
+        path_re,
+        patterns,
+        scenarios: PerScenario::default(),
+    }))
 }
 
 fn value_matches(v: &Value, pattern: &Option<Regex>, equals: &Option<Value>) -> Option<String> {
@@ -172,9 +178,16 @@ impl Assertion {
                 Some(prefix) => ex.role.starts_with(prefix),
                 None => ex.role == r,
             })
-            && s.operation.as_deref().is_none_or(|o| ex.operation() == Some(o))
-            && s.method.as_deref().is_none_or(|m| ex.request.method.eq_ignore_ascii_case(m))
-            && self.path_re.as_ref().is_none_or(|re| re.is_match(ex.path()))
+            && s.operation
+                .as_deref()
+                .is_none_or(|o| ex.operation() == Some(o))
+            && s.method
+                .as_deref()
+                .is_none_or(|m| ex.request.method.eq_ignore_ascii_case(m))
+            && self
+                .path_re
+                .as_ref()
+                .is_none_or(|re| re.is_match(ex.path()))
     }
 
     fn problems(&self, ex: &Exchange) -> Vec<String> {
@@ -184,7 +197,10 @@ impl Assertion {
                 Predicate::StatusIn(codes) => match ex.status() {
                     Some(s) if codes.contains(&s) => {}
                     Some(s) => out.push(format!("status {s}, expected one of {codes:?}")),
-                    None => out.push(format!("no answer ({})", ex.error.as_deref().unwrap_or("none"))),
+                    None => out.push(format!(
+                        "no answer ({})",
+                        ex.error.as_deref().unwrap_or("none")
+                    )),
                 },
                 Predicate::Header(h) => {
                     let v = ex.request_header(&h.name);
@@ -210,7 +226,9 @@ impl Assertion {
                     (None, false) => {}
                 },
                 Predicate::Response(r) => {
-                    let v = ex.response_json().and_then(|j| j.pointer(&r.pointer).cloned());
+                    let v = ex
+                        .response_json()
+                        .and_then(|j| j.pointer(&r.pointer).cloned());
                     match (v, r.present) {
                         (None, true) => out.push(format!("the answer has no `{}`", r.pointer)),
                         (Some(_), false) => out.push(format!("the answer has `{}`", r.pointer)),
@@ -246,7 +264,8 @@ impl Rule for Assertion {
                 let s = self.scenarios.get(&key);
                 s.selected.push(ex.seq);
                 if !problems.is_empty() {
-                    s.bad.push((format!("{}: {}", ex.brief(), problems.join(", ")), ex.seq));
+                    s.bad
+                        .push((format!("{}: {}", ex.brief(), problems.join(", ")), ex.seq));
                 }
             }
             _ => {}
@@ -284,11 +303,21 @@ impl Rule for Assertion {
                 if n == 0 && count.is_none() {
                     Finding::skip("no exchange matched the selector")
                 } else {
-                    Finding::pass(format!("{n} matching exchange(s), all as expected"), s.selected.into_iter().take(10).collect())
+                    Finding::pass(
+                        format!("{n} matching exchange(s), all as expected"),
+                        s.selected.into_iter().take(10).collect(),
+                    )
                 }
             } else {
-                let evidence = if s.bad.is_empty() { s.selected } else { s.bad.iter().map(|(_, q)| *q).collect() };
-                Finding::fail(super::list_some(&problems, 3), evidence.into_iter().take(10).collect())
+                let evidence = if s.bad.is_empty() {
+                    s.selected
+                } else {
+                    s.bad.iter().map(|(_, q)| *q).collect()
+                };
+                Finding::fail(
+                    super::list_some(&problems, 3),
+                    evidence.into_iter().take(10).collect(),
+                )
             };
             findings.push(if per { f.in_scenario(&scenario) } else { f });
         }
@@ -309,21 +338,32 @@ mod tests {
             "count": {"min": 1},
             "expect": [{"status_in": [200]}, {"response": {"pointer": "/responseCode", "equals": "0000"}}]
         });
-        let good = api("payment_status", "GET", "/p", "").response_body(r#"{"responseCode":"0000"}"#);
-        assert_eq!(outcomes(&judge("assertion", params.clone(), &journal(vec![good]))), vec![Outcome::Passed]);
-        let bad = api("payment_status", "GET", "/p", "").status(500).response_body(r#"{"responseCode":"0099"}"#);
+        let good =
+            api("payment_status", "GET", "/p", "").response_body(r#"{"responseCode":"0000"}"#);
+        assert_eq!(
+            outcomes(&judge("assertion", params.clone(), &journal(vec![good]))),
+            vec![Outcome::Passed]
+        );
+        let bad = api("payment_status", "GET", "/p", "")
+            .status(500)
+            .response_body(r#"{"responseCode":"0099"}"#);
         let f = judge("assertion", params.clone(), &journal(vec![bad]));
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert!(f[0].message.contains("status 500"), "{}", f[0].message);
         assert!(f[0].message.contains("\"0099\""), "{}", f[0].message);
         let none = api("issue_token", "POST", "/i", "");
         let f = judge("assertion", params, &journal(vec![none]));
-        assert!(f[0].message.contains("expected at least 1"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("expected at least 1"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
     fn per_scenario_judges_each() {
-        let params = json!({"select": {"role": "trigger:*"}, "per_scenario": true, "count": {"max": 1}});
+        let params =
+            json!({"select": {"role": "trigger:*"}, "per_scenario": true, "count": {"max": 1}});
         let t = |s: &str| harness("trigger:start_payment", "POST", "/c").scenario(s);
         let f = judge("assertion", params, &journal(vec![t("a"), t("b"), t("b")]));
         assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Failed]);

@@ -83,7 +83,11 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
         "request" => Identity::Request,
         other => Identity::Field(Field::parse(other).map_err(|e| format!("`identity`: {e}"))?),
     };
-    Ok(Box::new(BoundedRetries { params, identity, scenarios: PerScenario::default() }))
+    Ok(Box::new(BoundedRetries {
+        params,
+        identity,
+        scenarios: PerScenario::default(),
+    }))
 }
 
 fn failure(ex: &Exchange) -> Option<Failure> {
@@ -101,7 +105,12 @@ impl BoundedRetries {
         let op = ex.operation()?;
         let id = match &self.identity {
             Identity::Payment => ex.facts.payment.clone().unwrap_or_default(),
-            Identity::Request => format!("{} {} {}", ex.request.method, ex.path(), ex.request.body.text),
+            Identity::Request => format!(
+                "{} {} {}",
+                ex.request.method,
+                ex.path(),
+                ex.request.body.text
+            ),
             Identity::Field(f) => f.get(ex)?,
         };
         Some(format!("{op}\u{1f}{id}"))
@@ -135,7 +144,10 @@ impl Rule for BoundedRetries {
             if previous == Failure::Client && none_after_4xx {
                 let before = chain.seqs[chain.seqs.len().saturating_sub(2)];
                 s.problems.push((
-                    format!("{} repeats #{before}, which the provider refused with a 4xx", ex.brief()),
+                    format!(
+                        "{} repeats #{before}, which the provider refused with a 4xx",
+                        ex.brief()
+                    ),
                     vec![before, ex.seq],
                 ));
             }
@@ -186,7 +198,8 @@ impl Rule for BoundedRetries {
                 )
             } else {
                 let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
-                let mut evidence: Vec<u64> = s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
+                let mut evidence: Vec<u64> =
+                    s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
                 evidence.sort_unstable();
                 evidence.dedup();
                 evidence.truncate(20);
@@ -205,7 +218,9 @@ mod tests {
     use serde_json::json;
 
     fn status(code: u16) -> ExchangeBuilder {
-        api("payment_status", "GET", "/payment/U/status", "").status(code).facts(|f| f.payment = Some("U".into()))
+        api("payment_status", "GET", "/payment/U/status", "")
+            .status(code)
+            .facts(|f| f.payment = Some("U".into()))
     }
 
     #[test]
@@ -214,7 +229,13 @@ mod tests {
         let j = journal(vec![status(500), status(500), status(500), status(500)]);
         let f = judge("bounded_retries", params.clone(), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Passed]);
-        let j = journal(vec![status(500), status(500), status(500), status(500), status(500)]);
+        let j = journal(vec![
+            status(500),
+            status(500),
+            status(500),
+            status(500),
+            status(500),
+        ]);
         let f = judge("bounded_retries", params, &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert_eq!(f[0].evidence, vec![1, 2, 3, 4, 5]);
@@ -224,7 +245,10 @@ mod tests {
     fn a_success_ends_the_chain_and_no_failure_is_not_judged() {
         let params = json!({"max_retries": 1, "identity": "payment"});
         let j = journal(vec![status(500), status(200), status(500), status(200)]);
-        assert_eq!(outcomes(&judge("bounded_retries", params.clone(), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("bounded_retries", params.clone(), &j)),
+            vec![Outcome::Passed]
+        );
         let j = journal(vec![status(200), status(200)]);
         assert!(judge("bounded_retries", params, &j).is_empty());
     }
@@ -232,17 +256,42 @@ mod tests {
     #[test]
     fn repeating_a_4xx_fails_but_a_new_key_does_not() {
         let params = json!({"max_retries": 5, "identity": "header:idem", "none_after_4xx": true});
-        let call = |key: &str, code: u16| api("initiate", "POST", "/p", "{}").header("idem", key).status(code);
+        let call = |key: &str, code: u16| {
+            api("initiate", "POST", "/p", "{}")
+                .header("idem", key)
+                .status(code)
+        };
         let j = journal(vec![call("k1", 409), call("k1", 409)]);
-        assert_eq!(outcomes(&judge("bounded_retries", params.clone(), &j)), vec![Outcome::Failed]);
+        assert_eq!(
+            outcomes(&judge("bounded_retries", params.clone(), &j)),
+            vec![Outcome::Failed]
+        );
         let j = journal(vec![call("k1", 409), call("k2", 200)]);
-        assert_eq!(outcomes(&judge("bounded_retries", params, &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("bounded_retries", params, &j)),
+            vec![Outcome::Passed]
+        );
+    }
+
+    #[test]
+    fn a_timeout_counts_as_a_failure_to_retry() {
+        let params = json!({"max_retries": 1, "identity": "payment"});
+        let timeout = || status(200).no_answer("no answer within 2.0 s");
+        let j = journal(vec![timeout(), timeout(), timeout()]);
+        assert_eq!(
+            outcomes(&judge("bounded_retries", params, &j)),
+            vec![Outcome::Failed]
+        );
     }
 
     #[test]
     fn scenarios_are_apart() {
         let params = json!({"max_retries": 1, "identity": "payment"});
-        let j = journal(vec![status(500), status(500).scenario("s2"), status(500).scenario("s2")]);
+        let j = journal(vec![
+            status(500),
+            status(500).scenario("s2"),
+            status(500).scenario("s2"),
+        ]);
         let f = judge("bounded_retries", params, &j);
         assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Passed]);
     }

@@ -130,15 +130,44 @@ mod tests {
 
     #[test]
     fn locators_read_body_query_header_and_form() {
-        let ex = api("issue_token", "POST", "/user/u/issue?x=1", r#"{"partnerReference":"p-1","n":2}"#)
-            .header("X-Auth-Token", "t")
-            .build();
-        assert_eq!(Field::parse("body:/partnerReference").unwrap().get(&ex).as_deref(), Some("p-1"));
-        assert_eq!(Field::parse("body:/n").unwrap().get(&ex).as_deref(), Some("2"));
-        assert_eq!(Field::parse("query:x").unwrap().get(&ex).as_deref(), Some("1"));
-        assert_eq!(Field::parse("header:x-auth-token").unwrap().get(&ex).as_deref(), Some("t"));
+        let ex = api(
+            "issue_token",
+            "POST",
+            "/user/u/issue?x=1",
+            r#"{"partnerReference":"p-1","n":2}"#,
+        )
+        .header("X-Auth-Token", "t")
+        .build();
+        assert_eq!(
+            Field::parse("body:/partnerReference")
+                .unwrap()
+                .get(&ex)
+                .as_deref(),
+            Some("p-1")
+        );
+        assert_eq!(
+            Field::parse("body:/n").unwrap().get(&ex).as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            Field::parse("query:x").unwrap().get(&ex).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            Field::parse("header:x-auth-token")
+                .unwrap()
+                .get(&ex)
+                .as_deref(),
+            Some("t")
+        );
         let form = api("token", "POST", "/t", "grant_type=client_credentials&a=b").build();
-        assert_eq!(Field::parse("form:grant_type").unwrap().get(&form).as_deref(), Some("client_credentials"));
+        assert_eq!(
+            Field::parse("form:grant_type")
+                .unwrap()
+                .get(&form)
+                .as_deref(),
+            Some("client_credentials")
+        );
         assert!(Field::parse("nope").is_err());
     }
 }

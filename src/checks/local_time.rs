@@ -54,7 +54,14 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
     let date_re = Regex::new(&params.date_pattern).map_err(|e| format!("`date_pattern`: {e}"))?;
     let time_re = Regex::new(&params.time_pattern).map_err(|e| format!("`time_pattern`: {e}"))?;
-    Ok(Box::new(LocalTime { params, date_re, time_re, checked: 0, worst_skew_s: 0.0, bad: Vec::new() }))
+    Ok(Box::new(LocalTime {
+        params,
+        date_re,
+        time_re,
+        checked: 0,
+        worst_skew_s: 0.0,
+        bad: Vec::new(),
+    }))
 }
 
 /// Seconds between the local date/time and the UTC instant, after removing the nearest
@@ -62,7 +69,8 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 fn skew_s(date: &str, time: &str, utc: &str) -> Option<f64> {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour][minute][second]");
     let local = time::PrimitiveDateTime::parse(&format!("{date} {time}"), &fmt).ok()?;
-    let utc = time::OffsetDateTime::parse(utc, &time::format_description::well_known::Rfc3339).ok()?;
+    let utc =
+        time::OffsetDateTime::parse(utc, &time::format_description::well_known::Rfc3339).ok()?;
     let diff = (local.assume_utc() - utc).as_seconds_f64();
     let quarter = 900.0;
     let offset = (diff / quarter).round().clamp(-12.0 * 4.0, 14.0 * 4.0) * quarter;
@@ -88,9 +96,15 @@ impl Rule for LocalTime {
             (None, _) | (_, None) => Some("no local date or time".to_string()),
             (Some(d), Some(t)) => {
                 if !self.date_re.is_match(&d) {
-                    Some(format!("local date `{d}` is not of the form `{}`", self.date_re.as_str()))
+                    Some(format!(
+                        "local date `{d}` is not of the form `{}`",
+                        self.date_re.as_str()
+                    ))
                 } else if !self.time_re.is_match(&t) {
-                    Some(format!("local time `{t}` is not of the form `{}`", self.time_re.as_str()))
+                    Some(format!(
+                        "local time `{t}` is not of the form `{}`",
+                        self.time_re.as_str()
+                    ))
                 } else {
                     match skew_s(&d, &t, &ex.at) {
                         None => Some(format!("`{d} {t}` is not a real date and time")),
@@ -113,17 +127,27 @@ impl Rule for LocalTime {
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
         if self.checked == 0 {
-            return vec![Finding::skip("no request of the operations in scope was made")];
+            return vec![Finding::skip(
+                "no request of the operations in scope was made",
+            )];
         }
         if self.bad.is_empty() {
             return vec![Finding::pass(
-                format!("{} requests with well-formed local date and time, at most {:.0} s off", self.checked, self.worst_skew_s),
+                format!(
+                    "{} requests with well-formed local date and time, at most {:.0} s off",
+                    self.checked, self.worst_skew_s
+                ),
                 vec![],
             )];
         }
         let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
         vec![Finding::fail(
-            format!("{} of {} requests: {}", self.bad.len(), self.checked, super::list_some(&messages, 3)),
+            format!(
+                "{} of {} requests: {}",
+                self.bad.len(),
+                self.checked,
+                super::list_some(&messages, 3)
+            ),
             self.bad.iter().take(10).map(|(_, s)| *s).collect(),
         )]
     }
@@ -149,7 +173,13 @@ mod tests {
     #[test]
     fn formats_are_checked() {
         let params = json!({"date": "body:/localDate", "time": "body:/localTime"});
-        let mut ex = api("i", "POST", "/i", r#"{"localDate":"2024-05-01","localTime":"10:00:00"}"#).build();
+        let mut ex = api(
+            "i",
+            "POST",
+            "/i",
+            r#"{"localDate":"2024-05-01","localTime":"10:00:00"}"#,
+        )
+        .build();
         ex.at = "2024-05-01T10:00:00Z".into();
         let j = journal(vec![ExchangeBuilder::from(ex)]);
         let f = judge("local_time", params, &j);

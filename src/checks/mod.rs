@@ -84,7 +84,8 @@ impl BuildContext<'_> {
             Value::Null => Value::Object(Default::default()),
             v => v.clone(),
         };
-        serde_json::from_value(value).map_err(|e| format!("params of kind `{}`: {e}", self.spec.kind))
+        serde_json::from_value(value)
+            .map_err(|e| format!("params of kind `{}`: {e}", self.spec.kind))
     }
 
     /// The time scale of the run: rule windows in provider time are multiplied by it.
@@ -122,8 +123,11 @@ pub fn kind(name: &str) -> Option<&'static Kind> {
     kinds().iter().find(|k| k.name == name)
 }
 
+/// Problems building checks: the check's index in the suite and what was wrong.
+pub type BuildErrors = Vec<(usize, String)>;
+
 /// Builds every check of a suite; the errors name the check (index, id) and what was wrong.
-pub fn build_all(suite: &Suite) -> Result<Vec<Box<dyn Rule>>, Vec<(usize, String)>> {
+pub fn build_all(suite: &Suite) -> Result<Vec<Box<dyn Rule>>, BuildErrors> {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     for (i, spec) in suite.checks.iter().enumerate() {
@@ -144,7 +148,11 @@ pub fn build(spec: &CheckSpec, suite: &Suite) -> Result<Box<dyn Rule>, String> {
         format!(
             "unknown check kind `{}`; expected one of: {}",
             spec.kind,
-            kinds().iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+            kinds()
+                .iter()
+                .map(|k| k.name)
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })?;
     let rule = (kind.build)(&BuildContext { spec, suite })?;
@@ -158,7 +166,7 @@ pub fn build(spec: &CheckSpec, suite: &Suite) -> Result<Box<dyn Rule>, String> {
 pub fn evaluate(
     suite: &Suite,
     entries: impl Iterator<Item = Entry>,
-) -> Result<Vec<CheckResult>, Vec<(usize, String)>> {
+) -> Result<Vec<CheckResult>, BuildErrors> {
     let mut rules = build_all(suite)?;
     for entry in entries {
         for rule in rules.iter_mut() {
@@ -169,7 +177,9 @@ pub fn evaluate(
     for (spec, rule) in suite.checks.iter().zip(rules) {
         let mut findings = rule.finish();
         if findings.is_empty() {
-            findings.push(Finding::skip("nothing in the traffic for this rule to judge"));
+            findings.push(Finding::skip(
+                "nothing in the traffic for this rule to judge",
+            ));
         }
         for f in findings {
             results.push(CheckResult {

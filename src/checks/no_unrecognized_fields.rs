@@ -21,7 +21,10 @@ struct NoUnrecognized {
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let _: Params = ctx.params()?;
-    Ok(Box::new(NoUnrecognized { checked: 0, bad: Vec::new() }))
+    Ok(Box::new(NoUnrecognized {
+        checked: 0,
+        bad: Vec::new(),
+    }))
 }
 
 impl Rule for NoUnrecognized {
@@ -36,7 +39,12 @@ impl Rule for NoUnrecognized {
                 format!(
                     "{} sent {} to `{}`",
                     ex.brief(),
-                    ex.facts.unrecognized_fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "),
+                    ex.facts
+                        .unrecognized_fields
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     ex.operation().unwrap_or("?")
                 ),
                 ex.seq,
@@ -49,11 +57,19 @@ impl Rule for NoUnrecognized {
             return vec![Finding::skip("the integration made no API call")];
         }
         if self.bad.is_empty() {
-            return vec![Finding::pass(format!("{} API calls, no unrecognized field", self.checked), vec![])];
+            return vec![Finding::pass(
+                format!("{} API calls, no unrecognized field", self.checked),
+                vec![],
+            )];
         }
         let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
         vec![Finding::fail(
-            format!("{} of {} API calls carried fields the API does not know: {}", self.bad.len(), self.checked, super::list_some(&messages, 3)),
+            format!(
+                "{} of {} API calls carried fields the API does not know: {}",
+                self.bad.len(),
+                self.checked,
+                super::list_some(&messages, 3)
+            ),
             self.bad.iter().take(10).map(|(_, s)| *s).collect(),
         )]
     }
@@ -69,7 +85,8 @@ mod tests {
     fn unknown_fields_fail() {
         let j = journal(vec![
             api("issue_token", "POST", "/i", "{}"),
-            api("issue_token", "POST", "/i", "{}").facts(|f| f.unrecognized_fields = vec!["note".into()]),
+            api("issue_token", "POST", "/i", "{}")
+                .facts(|f| f.unrecognized_fields = vec!["note".into()]),
         ]);
         let f = judge("no_unrecognized_fields", json!({}), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);

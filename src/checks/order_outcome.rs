@@ -66,14 +66,12 @@ impl Rule for OrderOutcome {
                 let s = self.scenarios.get(&ex.scenario);
                 // The journey's key moments, for the reviewer: what the browser and the
                 // provider said before the shop decided.
-                if ex.role.starts_with("callback")
+                let key_moment = ex.role.starts_with("callback")
                     || ex.role.starts_with("forged")
                     || ex.role.starts_with("trigger")
-                    || (ex.operation().is_some() && ex.role == "api" && ex.facts.payment.is_some())
-                {
-                    if s.evidence.len() < 12 {
-                        s.evidence.push(ex.seq);
-                    }
+                    || (ex.operation().is_some() && ex.role == "api" && ex.facts.payment.is_some());
+                if key_moment && s.evidence.len() < 12 {
+                    s.evidence.push(ex.seq);
                 }
                 if ex.role == "order_probe" {
                     s.last_probe = Some((ex.seq, ex.facts.order_paid, ex.error.clone()));
@@ -97,7 +95,9 @@ impl Rule for OrderOutcome {
                 None => Finding::fail(
                     format!(
                         "the order was never probed, so the shop's decision is unknown{}",
-                        s.error.map(|e| format!(" (the scenario stopped: {e})")).unwrap_or_default()
+                        s.error
+                            .map(|e| format!(" (the scenario stopped: {e})"))
+                            .unwrap_or_default()
                     ),
                     evidence,
                 ),
@@ -154,8 +154,14 @@ mod tests {
     #[test]
     fn the_last_probe_decides_and_a_missing_probe_fails() {
         let j = journal(vec![probe(false), probe(true)]);
-        assert_eq!(outcomes(&judge("order_outcome", json!({"expect": "paid"}), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("order_outcome", json!({"expect": "paid"}), &j)),
+            vec![Outcome::Passed]
+        );
         let j = journal(vec![harness("callback", "POST", "/cb")]);
-        assert_eq!(outcomes(&judge("order_outcome", json!({"expect": "paid"}), &j)), vec![Outcome::Failed]);
+        assert_eq!(
+            outcomes(&judge("order_outcome", json!({"expect": "paid"}), &j)),
+            vec![Outcome::Failed]
+        );
     }
 }

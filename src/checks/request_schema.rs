@@ -25,7 +25,11 @@ struct RequestSchema {
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(RequestSchema { params: ctx.params()?, checked: 0, bad: Vec::new() }))
+    Ok(Box::new(RequestSchema {
+        params: ctx.params()?,
+        checked: 0,
+        bad: Vec::new(),
+    }))
 }
 
 impl Rule for RequestSchema {
@@ -42,20 +46,33 @@ impl Rule for RequestSchema {
         }
         self.checked += 1;
         if !ex.facts.schema_errors.is_empty() {
-            self.bad.push((format!("{}: {}", ex.brief(), ex.facts.schema_errors.join("; ")), ex.seq));
+            self.bad.push((
+                format!("{}: {}", ex.brief(), ex.facts.schema_errors.join("; ")),
+                ex.seq,
+            ));
         }
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
         if self.checked == 0 {
-            return vec![Finding::skip("no request of the operations in scope was made")];
+            return vec![Finding::skip(
+                "no request of the operations in scope was made",
+            )];
         }
         if self.bad.is_empty() {
-            return vec![Finding::pass(format!("{} requests, all valid against their schema", self.checked), vec![])];
+            return vec![Finding::pass(
+                format!("{} requests, all valid against their schema", self.checked),
+                vec![],
+            )];
         }
         let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
         vec![Finding::fail(
-            format!("{} of {} requests broke their schema: {}", self.bad.len(), self.checked, super::list_some(&messages, 3)),
+            format!(
+                "{} of {} requests broke their schema: {}",
+                self.bad.len(),
+                self.checked,
+                super::list_some(&messages, 3)
+            ),
             self.bad.iter().take(10).map(|(_, s)| *s).collect(),
         )]
     }
@@ -69,10 +86,14 @@ mod tests {
 
     #[test]
     fn schema_errors_fail() {
-        let j = journal(vec![api("x", "POST", "/i", "{}").facts(|f| f.schema_errors = vec!["password: required".into()])]);
+        let j = journal(vec![api("x", "POST", "/i", "{}")
+            .facts(|f| f.schema_errors = vec!["password: required".into()])]);
         let f = judge("request_schema", json!({}), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         let j = journal(vec![api("x", "POST", "/i", "{}")]);
-        assert_eq!(outcomes(&judge("request_schema", json!({}), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("request_schema", json!({}), &j)),
+            vec![Outcome::Passed]
+        );
     }
 }

@@ -52,11 +52,18 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
         .headers
         .iter()
         .map(|h| match &h.pattern {
-            Some(p) => Regex::new(p).map(Some).map_err(|e| format!("pattern of `{}` is not a regex: {e}", h.name)),
+            Some(p) => Regex::new(p)
+                .map(Some)
+                .map_err(|e| format!("pattern of `{}` is not a regex: {e}", h.name)),
             None => Ok(None),
         })
         .collect::<Result<_, _>>()?;
-    Ok(Box::new(RequiredHeaders { params, patterns, checked: 0, bad: Vec::new() }))
+    Ok(Box::new(RequiredHeaders {
+        params,
+        patterns,
+        checked: 0,
+        bad: Vec::new(),
+    }))
 }
 
 impl Rule for RequiredHeaders {
@@ -91,27 +98,47 @@ impl Rule for RequiredHeaders {
             if let Some(re) = pattern {
                 for v in &values {
                     if !re.is_match(v) {
-                        problems.push(format!("`{}: {v}` does not match `{}`", rule.name, re.as_str()));
+                        problems.push(format!(
+                            "`{}: {v}` does not match `{}`",
+                            rule.name,
+                            re.as_str()
+                        ));
                     }
                 }
             }
         }
         if !problems.is_empty() {
-            self.bad.push((format!("{}: {}", ex.brief(), problems.join(", ")), ex.seq));
+            self.bad
+                .push((format!("{}: {}", ex.brief(), problems.join(", ")), ex.seq));
         }
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
         if self.checked == 0 {
-            return vec![Finding::skip("no request of the operations in scope was made")];
+            return vec![Finding::skip(
+                "no request of the operations in scope was made",
+            )];
         }
-        let names: Vec<&str> = self.params.headers.iter().map(|h| h.name.as_str()).collect();
+        let names: Vec<&str> = self
+            .params
+            .headers
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect();
         if self.bad.is_empty() {
-            return vec![Finding::pass(format!("{} requests carried {}", self.checked, names.join(", ")), vec![])];
+            return vec![Finding::pass(
+                format!("{} requests carried {}", self.checked, names.join(", ")),
+                vec![],
+            )];
         }
         let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
         vec![Finding::fail(
-            format!("{} of {} requests broke the header rules: {}", self.bad.len(), self.checked, super::list_some(&messages, 3)),
+            format!(
+                "{} of {} requests broke the header rules: {}",
+                self.bad.len(),
+                self.checked,
+                super::list_some(&messages, 3)
+            ),
             self.bad.iter().take(10).map(|(_, s)| *s).collect(),
         )]
     }
@@ -130,12 +157,29 @@ mod tests {
             {"name": "Accept-Language", "pattern": "^[a-z]{2}(-[A-Z]{2})?$"},
             {"name": "x-version", "exactly_once": true}
         ]});
-        let good = api("s", "GET", "/p", "").header("x-auth-token", "t").header("accept-language", "en-US").header("X-Version", "1.0.0");
-        assert_eq!(outcomes(&judge("required_headers", params.clone(), &journal(vec![good]))), vec![Outcome::Passed]);
-        let bad = api("s", "GET", "/p", "").header("Accept-Language", "english").header("x-version", "1").header("x-version", "2");
+        let good = api("s", "GET", "/p", "")
+            .header("x-auth-token", "t")
+            .header("accept-language", "en-US")
+            .header("X-Version", "1.0.0");
+        assert_eq!(
+            outcomes(&judge(
+                "required_headers",
+                params.clone(),
+                &journal(vec![good])
+            )),
+            vec![Outcome::Passed]
+        );
+        let bad = api("s", "GET", "/p", "")
+            .header("Accept-Language", "english")
+            .header("x-version", "1")
+            .header("x-version", "2");
         let f = judge("required_headers", params, &journal(vec![bad]));
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("no `X-Auth-Token`"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("no `X-Auth-Token`"),
+            "{}",
+            f[0].message
+        );
         assert!(f[0].message.contains("2 times"), "{}", f[0].message);
         assert!(f[0].message.contains("english"), "{}", f[0].message);
     }

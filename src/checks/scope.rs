@@ -61,8 +61,13 @@ impl<S: Default> PerScenario<S> {
         self.items.push((scenario.to_owned(), S::default()));
         &mut self.items.last_mut().expect("just pushed").1
     }
+}
 
-    pub fn into_iter(self) -> impl Iterator<Item = (String, S)> {
+impl<S> IntoIterator for PerScenario<S> {
+    type Item = (String, S);
+    type IntoIter = std::vec::IntoIter<(String, S)>;
+
+    fn into_iter(self) -> Self::IntoIter {
         self.items.into_iter()
     }
 }

@@ -10,7 +10,8 @@ use crate::journal::{Actor, Direction, Entry};
 
 pub const KIND: Kind = Kind {
     name: "status_verified",
-    summary: "every successful callback is followed by a status query, and no order is paid before one",
+    summary:
+        "every successful callback is followed by a status query, and no order is paid before one",
     build,
 };
 
@@ -40,6 +41,8 @@ impl Default for Params {
 
 #[derive(Default)]
 struct Scenario {
+    /// Every callback of the scenario, forged or failed too: context for the evidence.
+    all_callbacks: Vec<u64>,
     callbacks: Vec<(u64, f64, Option<String>)>,
     queries: Vec<(u64, f64, Option<String>, bool)>,
     paid_probes: Vec<(u64, f64)>,
@@ -62,13 +65,22 @@ impl Rule for StatusVerified {
         let Entry::Exchange(ex) = entry else { return };
         let p = &self.params;
         let s = self.scenarios.get(&ex.scenario);
-        if ex.direction == Direction::ToTarget
-            && !ex.facts.forged
-            && p.callback_roles.iter().any(|r| ex.role.starts_with(r.as_str()))
-        {
+        let is_callback = ex.direction == Direction::ToTarget
+            && (ex.facts.forged
+                || p.callback_roles
+                    .iter()
+                    .any(|r| ex.role.starts_with(r.as_str())));
+        if is_callback {
+            s.all_callbacks.push(ex.seq);
+        }
+        if is_callback && !ex.facts.forged {
             let result = ex.facts.payment_state.as_deref().unwrap_or("");
-            if p.success_results.iter().any(|r| r.eq_ignore_ascii_case(result)) {
-                s.callbacks.push((ex.seq, ex.at_ms, ex.facts.payment.clone()));
+            if p.success_results
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(result))
+            {
+                s.callbacks
+                    .push((ex.seq, ex.at_ms, ex.facts.payment.clone()));
             }
         }
         if ex.actor == Actor::Integration && ex.operation() == Some(p.status_operation.as_str()) {
@@ -104,7 +116,10 @@ impl Rule for StatusVerified {
                     }
                     None => problems.push(format!(
                         "callback #{seq}{} was not followed by `{op}` within {:.0} s{}",
-                        payment.as_deref().map(|p| format!(" (payment {p})")).unwrap_or_default(),
+                        payment
+                            .as_deref()
+                            .map(|p| format!(" (payment {p})"))
+                            .unwrap_or_default(),
                         self.params.within_s,
                         if s.queries.is_empty() {
                             String::from(": the integration never asked for the status")
@@ -115,6 +130,9 @@ impl Rule for StatusVerified {
                 }
             }
             let first_callback = s.callbacks.first().map(|c| c.1).unwrap_or(f64::MIN);
+            if !s.paid_probes.is_empty() {
+                evidence.extend(&s.all_callbacks);
+            }
             for (seq, at) in &s.paid_probes {
                 evidence.push(*seq);
                 let verified = s
@@ -134,7 +152,11 @@ impl Rule for StatusVerified {
                     format!(
                         "{} callback(s), each confirmed by `{op}`{}",
                         s.callbacks.len(),
-                        if s.paid_probes.is_empty() { "" } else { " before the order was paid" }
+                        if s.paid_probes.is_empty() {
+                            ""
+                        } else {
+                            " before the order was paid"
+                        }
                     ),
                     evidence,
                 )
@@ -154,16 +176,22 @@ mod tests {
     use serde_json::json;
 
     fn callback(at: f64) -> ExchangeBuilder {
-        harness("callback", "POST", "/cb?paymentResult=OK").at(at).facts(|f| {
-            f.payment = Some("U1".into());
-            f.payment_state = Some("OK".into());
-        })
+        harness("callback", "POST", "/cb?paymentResult=OK")
+            .at(at)
+            .facts(|f| {
+                f.payment = Some("U1".into());
+                f.payment_state = Some("OK".into());
+            })
     }
     fn status(at: f64) -> ExchangeBuilder {
-        api("payment_status", "GET", "/payment/U1/status", "").at(at).facts(|f| f.payment = Some("U1".into()))
+        api("payment_status", "GET", "/payment/U1/status", "")
+            .at(at)
+            .facts(|f| f.payment = Some("U1".into()))
     }
     fn probe(at: f64, paid: bool) -> ExchangeBuilder {
-        harness("order_probe", "GET", "/orders/1").at(at).facts(move |f| f.order_paid = Some(paid))
+        harness("order_probe", "GET", "/orders/1")
+            .at(at)
+            .facts(move |f| f.order_paid = Some(paid))
     }
 
     #[test]
@@ -181,13 +209,20 @@ mod tests {
         let f = judge("status_verified", json!({}), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert!(f[0].message.contains("never asked"), "{}", f[0].message);
-        assert!(f[0].message.contains("without a successful"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("without a successful"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
     fn a_status_query_before_the_callback_does_not_count() {
         let j = journal(vec![status(0.0), callback(5.0), probe(10.0, true)]);
-        assert_eq!(outcomes(&judge("status_verified", json!({}), &j)), vec![Outcome::Failed]);
+        assert_eq!(
+            outcomes(&judge("status_verified", json!({}), &j)),
+            vec![Outcome::Failed]
+        );
     }
 
     #[test]

@@ -103,7 +103,11 @@ pub fn journal(exchanges: Vec<ExchangeBuilder>) -> Vec<Entry> {
         e.seq = i as u64 + 1;
         if current.as_deref() != Some(e.scenario.as_str()) {
             if let Some(c) = current.take() {
-                out.push(Entry::ScenarioEnd(ScenarioEnd { scenario: c, at_ms: e.at_ms, error: None }));
+                out.push(Entry::ScenarioEnd(ScenarioEnd {
+                    scenario: c,
+                    at_ms: e.at_ms,
+                    error: None,
+                }));
             }
             out.push(Entry::ScenarioStart(ScenarioStart {
                 scenario: e.scenario.clone(),
@@ -116,7 +120,11 @@ pub fn journal(exchanges: Vec<ExchangeBuilder>) -> Vec<Entry> {
         out.push(Entry::Exchange(Box::new(e)));
     }
     if let Some(c) = current {
-        out.push(Entry::ScenarioEnd(ScenarioEnd { scenario: c, at_ms: 0.0, error: None }));
+        out.push(Entry::ScenarioEnd(ScenarioEnd {
+            scenario: c,
+            at_ms: 0.0,
+            error: None,
+        }));
     }
     out
 }
@@ -126,7 +134,12 @@ pub fn judge(kind: &str, params: Value, entries: &[Entry]) -> Vec<Finding> {
     judge_scoped(kind, params, None, entries)
 }
 
-pub fn judge_scoped(kind: &str, params: Value, scenarios: Option<Vec<&str>>, entries: &[Entry]) -> Vec<Finding> {
+pub fn judge_scoped(
+    kind: &str,
+    params: Value,
+    scenarios: Option<Vec<&str>>,
+    entries: &[Entry],
+) -> Vec<Finding> {
     let suite = Suite {
         golive: 1,
         id: "t".into(),

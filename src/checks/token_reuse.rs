@@ -74,7 +74,9 @@ impl Rule for TokenReuse {
                 last.first_use_seq.get_or_insert(ex.seq);
             }
         }
-        let Some(new) = &ex.facts.token_issued else { return };
+        let Some(new) = &ex.facts.token_issued else {
+            return;
+        };
         // A token request that failed issues nothing.
         if !ex.succeeded() {
             return;
@@ -165,23 +167,36 @@ mod tests {
     use serde_json::json;
 
     fn issue(at: f64, lifetime: f64) -> ExchangeBuilder {
-        api("issue_token", "POST", "/user/u/issue", "{}").at(at).facts(move |f| {
-            f.token_issued = Some(IssuedToken {
-                fingerprint: format!("fp:{at}"),
-                lifetime_s: lifetime,
-                expires_at_ms: at + lifetime * 1000.0,
+        api("issue_token", "POST", "/user/u/issue", "{}")
+            .at(at)
+            .facts(move |f| {
+                f.token_issued = Some(IssuedToken {
+                    fingerprint: format!("fp:{at}"),
+                    lifetime_s: lifetime,
+                    expires_at_ms: at + lifetime * 1000.0,
+                })
             })
-        })
     }
     fn call(at: f64) -> ExchangeBuilder {
-        api("payment_status", "GET", "/payment/x/status", "").at(at).facts(|f| {
-            f.token_used = Some(TokenUse { fingerprint: Some("fp".into()), state: TokenState::Valid, remaining_s: None })
-        })
+        api("payment_status", "GET", "/payment/x/status", "")
+            .at(at)
+            .facts(|f| {
+                f.token_used = Some(TokenUse {
+                    fingerprint: Some("fp".into()),
+                    state: TokenState::Valid,
+                    remaining_s: None,
+                })
+            })
     }
 
     #[test]
     fn a_token_per_call_fails() {
-        let j = journal(vec![issue(0.0, 600.0), call(10.0), issue(20.0, 600.0), call(30.0)]);
+        let j = journal(vec![
+            issue(0.0, 600.0),
+            call(10.0),
+            issue(20.0, 600.0),
+            call(30.0),
+        ]);
         let f = judge("token_reuse", json!({}), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert_eq!(f[0].evidence, vec![1, 2, 3]);
@@ -191,19 +206,33 @@ mod tests {
     #[test]
     fn renewing_early_but_past_half_is_fine() {
         // Renewed with 60 s of 600 s left, like an OAuth client's early refresh.
-        let j = journal(vec![issue(0.0, 600.0), call(10.0), issue(540_000.0, 600.0), call(540_010.0)]);
-        assert_eq!(outcomes(&judge("token_reuse", json!({}), &j)), vec![Outcome::Passed]);
+        let j = journal(vec![
+            issue(0.0, 600.0),
+            call(10.0),
+            issue(540_000.0, 600.0),
+            call(540_010.0),
+        ]);
+        assert_eq!(
+            outcomes(&judge("token_reuse", json!({}), &j)),
+            vec![Outcome::Passed]
+        );
     }
 
     #[test]
     fn short_lifetimes_are_not_judged() {
         let j = journal(vec![issue(0.0, 2.0), call(10.0), issue(20.0, 2.0)]);
-        assert_eq!(outcomes(&judge("token_reuse", json!({}), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("token_reuse", json!({}), &j)),
+            vec![Outcome::Passed]
+        );
     }
 
     #[test]
     fn no_token_at_all_is_not_judged() {
         let j = journal(vec![call(10.0)]);
-        assert_eq!(outcomes(&judge("token_reuse", json!({}), &j)), vec![Outcome::Skipped]);
+        assert_eq!(
+            outcomes(&judge("token_reuse", json!({}), &j)),
+            vec![Outcome::Skipped]
+        );
     }
 }

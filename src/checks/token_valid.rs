@@ -22,7 +22,11 @@ struct Params {
 impl Default for Params {
     fn default() -> Self {
         Params {
-            fail_on: vec![TokenState::Expired, TokenState::Unknown, TokenState::Missing],
+            fail_on: vec![
+                TokenState::Expired,
+                TokenState::Unknown,
+                TokenState::Missing,
+            ],
         }
     }
 }
@@ -56,7 +60,9 @@ impl Rule for TokenValid {
         if ex.actor != Actor::Integration {
             return;
         }
-        let Some(used) = &ex.facts.token_used else { return };
+        let Some(used) = &ex.facts.token_used else {
+            return;
+        };
         self.checked += 1;
         if self.params.fail_on.contains(&used.state) {
             let late = match (used.state, used.remaining_s) {
@@ -64,11 +70,7 @@ impl Rule for TokenValid {
                 _ => String::new(),
             };
             self.bad.push((
-                format!(
-                    "{} sent {}{late}",
-                    ex.brief(),
-                    state_words(used.state)
-                ),
+                format!("{} sent {}{late}", ex.brief(), state_words(used.state)),
                 ex.seq,
             ));
         }
@@ -80,7 +82,10 @@ impl Rule for TokenValid {
         }
         if self.bad.is_empty() {
             return vec![Finding::pass(
-                format!("all {} authenticated calls carried a valid token", self.checked),
+                format!(
+                    "all {} authenticated calls carried a valid token",
+                    self.checked
+                ),
                 vec![],
             )];
         }
@@ -106,7 +111,11 @@ mod tests {
 
     fn call(state: TokenState) -> ExchangeBuilder {
         api("payment_status", "GET", "/p", "").facts(move |f| {
-            f.token_used = Some(TokenUse { fingerprint: None, state, remaining_s: Some(-3.0) })
+            f.token_used = Some(TokenUse {
+                fingerprint: None,
+                state,
+                remaining_s: Some(-3.0),
+            })
         })
     }
 
@@ -116,8 +125,27 @@ mod tests {
         let f = judge("token_valid", json!({}), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert_eq!(f[0].evidence, vec![2]);
-        assert!(f[0].message.contains("3.0 s after it expired"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("3.0 s after it expired"),
+            "{}",
+            f[0].message
+        );
         let j = journal(vec![call(TokenState::Valid)]);
-        assert_eq!(outcomes(&judge("token_valid", json!({}), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("token_valid", json!({}), &j)),
+            vec![Outcome::Passed]
+        );
+    }
+
+    #[test]
+    fn only_the_integration_is_judged() {
+        // The harness's own browser carries no token; that is not the integration's doing.
+        let j = journal(vec![
+            call(TokenState::Missing).actor(crate::journal::Actor::Browser)
+        ]);
+        assert_eq!(
+            outcomes(&judge("token_valid", json!({}), &j)),
+            vec![Outcome::Skipped]
+        );
     }
 }

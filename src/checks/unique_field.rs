@@ -13,7 +13,8 @@ use crate::journal::{Actor, Entry};
 
 pub const KIND: Kind = Kind {
     name: "unique_field",
-    summary: "a field is present, well-formed and different on every request (retries may repeat it)",
+    summary:
+        "a field is present, well-formed and different on every request (retries may repeat it)",
     build,
 };
 
@@ -96,7 +97,15 @@ impl Rule for UniqueField {
         let Some((value, field)) = first_of(&fields, ex) else {
             if self.params.required {
                 self.problems.push((
-                    format!("{} has no {}", ex.brief(), fields.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(" or ")),
+                    format!(
+                        "{} has no {}",
+                        ex.brief(),
+                        fields
+                            .iter()
+                            .map(|f| f.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
                     vec![ex.seq],
                 ));
             }
@@ -105,7 +114,11 @@ impl Rule for UniqueField {
         if let Some(max) = self.params.max_length {
             if value.chars().count() > max {
                 self.problems.push((
-                    format!("{} has {field} of {} characters (at most {max})", ex.brief(), value.chars().count()),
+                    format!(
+                        "{} has {field} of {} characters (at most {max})",
+                        ex.brief(),
+                        value.chars().count()
+                    ),
                     vec![ex.seq],
                 ));
             }
@@ -113,7 +126,11 @@ impl Rule for UniqueField {
         if let Some(re) = &self.pattern {
             if !re.is_match(&value) {
                 self.problems.push((
-                    format!("{} has {field} `{value}`, which does not match `{}`", ex.brief(), re.as_str()),
+                    format!(
+                        "{} has {field} `{value}`, which does not match `{}`",
+                        ex.brief(),
+                        re.as_str()
+                    ),
                     vec![ex.seq],
                 ));
             }
@@ -128,7 +145,10 @@ impl Rule for UniqueField {
         let key = (scope, value.clone());
         match self.seen.get(&key) {
             Some(first) if !is_retry => self.problems.push((
-                format!("{} repeats {field} `{value}` first sent in #{first}", ex.brief()),
+                format!(
+                    "{} repeats {field} `{value}` first sent in #{first}",
+                    ex.brief()
+                ),
                 vec![*first, ex.seq],
             )),
             Some(_) => {}
@@ -141,16 +161,26 @@ impl Rule for UniqueField {
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
         if self.checked == 0 {
-            return vec![Finding::skip("no request of the operations in scope was made")];
+            return vec![Finding::skip(
+                "no request of the operations in scope was made",
+            )];
         }
         if self.problems.is_empty() {
             return vec![Finding::pass(
-                format!("{} requests, each with its own well-formed value", self.checked),
+                format!(
+                    "{} requests, each with its own well-formed value",
+                    self.checked
+                ),
                 vec![],
             )];
         }
         let messages: Vec<String> = self.problems.iter().map(|(m, _)| m.clone()).collect();
-        let mut evidence: Vec<u64> = self.problems.iter().take(6).flat_map(|(_, e)| e.clone()).collect();
+        let mut evidence: Vec<u64> = self
+            .problems
+            .iter()
+            .take(6)
+            .flat_map(|(_, e)| e.clone())
+            .collect();
         evidence.sort_unstable();
         evidence.dedup();
         vec![Finding::fail(
@@ -172,29 +202,43 @@ mod tests {
     use serde_json::json;
 
     fn req(pr: &str) -> ExchangeBuilder {
-        api("issue_token", "POST", "/i", &format!(r#"{{"partnerReference":"{pr}"}}"#))
+        api(
+            "issue_token",
+            "POST",
+            "/i",
+            &format!(r#"{{"partnerReference":"{pr}"}}"#),
+        )
     }
 
     #[test]
     fn repeats_fail_unless_a_retry() {
         let params = json!({"field": "body:/partnerReference", "max_length": 64});
         let j = journal(vec![req("a"), req("b")]);
-        assert_eq!(outcomes(&judge("unique_field", params.clone(), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("unique_field", params.clone(), &j)),
+            vec![Outcome::Passed]
+        );
         let j = journal(vec![req("a"), req("a")]);
         let f = judge("unique_field", params.clone(), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert_eq!(f[0].evidence, vec![1, 2]);
         let j = journal(vec![req("a").status(500), req("a")]);
-        assert_eq!(outcomes(&judge("unique_field", params, &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("unique_field", params, &j)),
+            vec![Outcome::Passed]
+        );
     }
 
     #[test]
     fn missing_and_too_long_fail() {
-        let params = json!({"field": ["body:/partnerReference", "query:partnerReference"], "max_length": 4});
+        let params =
+            json!({"field": ["body:/partnerReference", "query:partnerReference"], "max_length": 4});
         let j = journal(vec![api("x", "GET", "/s?partnerReference=abcdef", "")]);
         let f = judge("unique_field", params.clone(), &j);
         assert!(f[0].message.contains("6 characters"), "{}", f[0].message);
         let j = journal(vec![api("x", "GET", "/s", "")]);
-        assert!(judge("unique_field", params, &j)[0].message.contains("has no"));
+        assert!(judge("unique_field", params, &j)[0]
+            .message
+            .contains("has no"));
     }
 }

@@ -91,11 +91,16 @@ pub fn parse_form(html: &str) -> Option<Form> {
         // is what a shopper clicks.
         let is_button = c[1].eq_ignore_ascii_case("button") || kind == "submit";
         if let Some(name) = attr(t, "name") {
-            if is_button && fields.iter().any(|(n, _): &(String, String)| n == "__clicked") {
+            if is_button
+                && fields
+                    .iter()
+                    .any(|(n, _): &(String, String)| n == "__clicked")
+            {
                 continue;
             }
             if kind == "checkbox" || kind == "radio" {
-                let checked = Regex::new(r"(?i)\bchecked\b").expect("valid").is_match(t);
+                static CHECKED: OnceLock<Regex> = OnceLock::new();
+                let checked = re(&CHECKED, r"(?i)\bchecked\b").is_match(t);
                 if !checked {
                     continue;
                 }
@@ -217,15 +222,24 @@ mod tests {
             &page(303, &[("Location", "/pay?o=1")], ""),
         )
         .unwrap();
-        assert_eq!((nav.method.as_str(), nav.url.as_str()), ("GET", "http://shop/pay?o=1"));
-        let nav = next_navigation("http://shop/a", &page(307, &[("location", "http://s/x")], ""))
-            .unwrap();
+        assert_eq!(
+            (nav.method.as_str(), nav.url.as_str()),
+            ("GET", "http://shop/pay?o=1")
+        );
+        let nav = next_navigation(
+            "http://shop/a",
+            &page(307, &[("location", "http://s/x")], ""),
+        )
+        .unwrap();
         assert_eq!(nav.method, "POST");
     }
 
     #[test]
     fn page_text_drops_tags() {
-        assert_eq!(page_text("<h1>E-wallet</h1><p>Bad: &quot;x&quot;</p>", 100), "E-wallet Bad: \"x\"");
+        assert_eq!(
+            page_text("<h1>E-wallet</h1><p>Bad: &quot;x&quot;</p>", 100),
+            "E-wallet Bad: \"x\""
+        );
     }
 
     #[test]

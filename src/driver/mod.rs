@@ -162,7 +162,8 @@ impl StepContext {
             self.request_timeout,
         );
         if nav.method == "GET" && !nav.fields.is_empty() {
-            let mut url = url::Url::parse(&nav.url).map_err(|e| format!("bad URL {}: {e}", nav.url))?;
+            let mut url =
+                url::Url::parse(&nav.url).map_err(|e| format!("bad URL {}: {e}", nav.url))?;
             url.query_pairs_mut().extend_pairs(nav.fields.iter());
             out.url = url.to_string();
         } else if !nav.fields.is_empty() || nav.method == "POST" {
@@ -174,7 +175,10 @@ impl StepContext {
 
     /// Waits (scaled) for `seconds` of provider time.
     pub async fn sleep_scaled(&self, seconds: f64) {
-        tokio::time::sleep(Duration::from_secs_f64((seconds * self.time_scale).max(0.0))).await;
+        tokio::time::sleep(Duration::from_secs_f64(
+            (seconds * self.time_scale).max(0.0),
+        ))
+        .await;
     }
 }
 

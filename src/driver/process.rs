@@ -178,7 +178,13 @@ pub async fn wait_ready(
         match client.get(&url).send().await {
             Ok(r) if r.status().is_success() => return Ok(started.elapsed()),
             Ok(r) => last = format!("answered {}", r.status()),
-            Err(e) => last = if e.is_connect() { "connection refused".into() } else { e.to_string() },
+            Err(e) => {
+                last = if e.is_connect() {
+                    "connection refused".into()
+                } else {
+                    e.to_string()
+                }
+            }
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(format!(

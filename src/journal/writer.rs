@@ -225,7 +225,10 @@ impl Journal {
 }
 
 /// Reads a journal back, one entry at a time, without holding it all in memory.
-pub fn read(reader: impl BufRead, path: PathBuf) -> impl Iterator<Item = Result<Entry, JournalError>> {
+pub fn read(
+    reader: impl BufRead,
+    path: PathBuf,
+) -> impl Iterator<Item = Result<Entry, JournalError>> {
     reader.lines().enumerate().filter_map(move |(i, line)| {
         let line = match line {
             Ok(l) => l,

@@ -155,7 +155,9 @@ impl Shop {
         if self.flawed("constant_partner_reference") {
             return "SHOP-REFERENCE".into();
         }
-        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.style_b() {
             uuid::Uuid::new_v4().simple().to_string()
         } else {
@@ -214,7 +216,12 @@ impl Shop {
         if self.flawed("unknown_field") {
             body["merchantNote"] = json!("go-live rehearsal");
         }
-        let user = self.config.credentials.get("user_id").cloned().unwrap_or_default();
+        let user = self
+            .config
+            .credentials
+            .get("user_id")
+            .cloned()
+            .unwrap_or_default();
         let answer = self
             .with_headers(self.http.post(format!("{}/user/{user}/issue", self.base())))
             .json(&body)
@@ -226,10 +233,15 @@ impl Shop {
         if !status.is_success() || json["responseCode"] != "0000" {
             return Err(format!("Issue Token failed: {status} {json}"));
         }
-        let value = json["token"].as_str().ok_or("no token in the answer")?.to_owned();
+        let value = json["token"]
+            .as_str()
+            .ok_or("no token in the answer")?
+            .to_owned();
         let valid_until = json["validUntil"]
             .as_str()
-            .and_then(|v| time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok())
+            .and_then(|v| {
+                time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok()
+            })
             .ok_or("no validUntil in the answer")?;
         *cached = Some(Token {
             value: value.clone(),
@@ -288,8 +300,16 @@ impl Shop {
         }
     }
 
-    fn status_query(&self, order_id: &str, local_date: String, local_time: String) -> Vec<(&'static str, String)> {
-        let mut q = vec![("partnerReference", self.partner_reference("STATUS", order_id))];
+    fn status_query(
+        &self,
+        order_id: &str,
+        local_date: String,
+        local_time: String,
+    ) -> Vec<(&'static str, String)> {
+        let mut q = vec![(
+            "partnerReference",
+            self.partner_reference("STATUS", order_id),
+        )];
         if !self.flawed("status_without_local_time") {
             q.push(("localDate", local_date));
             q.push(("localTime", local_time));
@@ -308,11 +328,19 @@ impl Shop {
     }
 
     fn judge(&self, order_id: &str, status: &Value) -> OrderStatus {
-        let Some(order) = self.orders.lock().unwrap_or_else(|p| p.into_inner()).get(order_id).cloned() else {
+        let Some(order) = self
+            .orders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(order_id)
+            .cloned()
+        else {
             return OrderStatus::Failed;
         };
         let code = status["statusCode"].as_str().unwrap_or("");
-        let amount_cents = status["presentationAmount"].as_f64().map(|a| (a * 100.0).round() as i64);
+        let amount_cents = status["presentationAmount"]
+            .as_f64()
+            .map(|a| (a * 100.0).round() as i64);
         if order.payment_type == "BlockAmount" {
             if self.flawed("lenient_block_amount") {
                 return if matches!(code, "DECLINED" | "FAILED" | "CANCELLED") {
@@ -323,7 +351,11 @@ impl Shop {
             }
             if self.flawed("rejects_block_amount") {
                 // The mistake: Purchase logic applied to BlockAmount.
-                return if code == "CAPTURED" { OrderStatus::Authorized } else { OrderStatus::Pending };
+                return if code == "CAPTURED" {
+                    OrderStatus::Authorized
+                } else {
+                    OrderStatus::Pending
+                };
             }
             if code == "AUTHORIZED" && amount_cents == Some(order.amount_cents) {
                 return OrderStatus::Authorized;
@@ -338,7 +370,12 @@ impl Shop {
     }
 
     fn set_status(&self, order_id: &str, status: OrderStatus) {
-        if let Some(o) = self.orders.lock().unwrap_or_else(|p| p.into_inner()).get_mut(order_id) {
+        if let Some(o) = self
+            .orders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(order_id)
+        {
             o.status = status;
         }
     }
@@ -363,7 +400,10 @@ fn purchase() -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn checkout(State(shop): State<Arc<Shop>>, Json(c): Json<Checkout>) -> Response {
@@ -375,15 +415,18 @@ async fn checkout(State(shop): State<Arc<Shop>>, Json(c): Json<Checkout>) -> Res
     if amount <= 0.0 {
         return (StatusCode::BAD_REQUEST, "amount must be above 0").into_response();
     }
-    shop.orders.lock().unwrap_or_else(|p| p.into_inner()).insert(
-        c.order_id.clone(),
-        Order {
-            amount_cents: (amount * 100.0).round() as i64,
-            currency: c.currency.clone(),
-            payment_type: c.payment_type.clone(),
-            status: OrderStatus::Pending,
-        },
-    );
+    shop.orders
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            c.order_id.clone(),
+            Order {
+                amount_cents: (amount * 100.0).round() as i64,
+                currency: c.currency.clone(),
+                payment_type: c.payment_type.clone(),
+                status: OrderStatus::Pending,
+            },
+        );
     let callback = if shop.style_b() {
         format!("{}/payment/return/{}", shop.config.public_url, c.order_id)
     } else {
@@ -395,7 +438,10 @@ async fn checkout(State(shop): State<Arc<Shop>>, Json(c): Json<Checkout>) -> Res
         ("currency", c.currency.clone()),
         ("paymentType", c.payment_type.clone()),
         ("callBackUrl", callback),
-        ("partnerReference", shop.partner_reference("PAY", &c.order_id)),
+        (
+            "partnerReference",
+            shop.partner_reference("PAY", &c.order_id),
+        ),
         ("language", "en".into()),
     ];
     if shop.flawed("incomplete_ewallet_request") {
@@ -427,7 +473,12 @@ struct Return {
 }
 
 async fn handle_return(shop: Arc<Shop>, order_id: String, r: Return) -> Response {
-    let known = shop.orders.lock().unwrap_or_else(|p| p.into_inner()).get(&order_id).cloned();
+    let known = shop
+        .orders
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&order_id)
+        .cloned();
     let Some(order) = known else {
         return (StatusCode::NOT_FOUND, Html("<p>Unknown order.</p>")).into_response();
     };
@@ -458,7 +509,11 @@ async fn handle_return(shop: Arc<Shop>, order_id: String, r: Return) -> Response
     }
     let status = shop.verify(&order_id, &unique_reference).await;
     shop.set_status(&order_id, status);
-    (StatusCode::SEE_OTHER, [("location", format!("/orders/{order_id}/thanks"))]).into_response()
+    (
+        StatusCode::SEE_OTHER,
+        [("location", format!("/orders/{order_id}/thanks"))],
+    )
+        .into_response()
 }
 
 async fn return_a(State(shop): State<Arc<Shop>>, Query(r): Query<Return>) -> Response {
@@ -466,14 +521,30 @@ async fn return_a(State(shop): State<Arc<Shop>>, Query(r): Query<Return>) -> Res
     handle_return(shop, order_id, r).await
 }
 
-async fn return_b(State(shop): State<Arc<Shop>>, Path(order_id): Path<String>, Query(r): Query<Return>) -> Response {
+async fn return_b(
+    State(shop): State<Arc<Shop>>,
+    Path(order_id): Path<String>,
+    Query(r): Query<Return>,
+) -> Response {
     handle_return(shop, order_id, r).await
 }
 
 async fn order(State(shop): State<Arc<Shop>>, Path(order_id): Path<String>) -> Response {
-    match shop.orders.lock().unwrap_or_else(|p| p.into_inner()).get(&order_id) {
-        Some(o) => Json(json!({"orderId": order_id, "status": o.status.as_str(), "currency": o.currency})).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({"error": "unknown order"}))).into_response(),
+    match shop
+        .orders
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&order_id)
+    {
+        Some(o) => {
+            Json(json!({"orderId": order_id, "status": o.status.as_str(), "currency": o.currency}))
+                .into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown order"})),
+        )
+            .into_response(),
     }
 }
 

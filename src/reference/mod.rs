@@ -57,7 +57,9 @@ pub fn references() -> &'static [Reference] {
 }
 
 pub fn reference(provider: &str) -> Option<&'static Reference> {
-    references().iter().find(|r| r.provider.eq_ignore_ascii_case(provider))
+    references()
+        .iter()
+        .find(|r| r.provider.eq_ignore_ascii_case(provider))
 }
 
 impl Reference {
@@ -79,7 +81,11 @@ impl Reference {
                 return Err(format!(
                     "the {} reference shop has no flaw `{f}`; expected one of: {}",
                     self.provider,
-                    self.flaws.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+                    self.flaws
+                        .iter()
+                        .map(|f| f.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
         }
@@ -149,7 +155,12 @@ pub fn serve_app(app: axum::Router, listener: TcpListener) -> ServeFuture {
 pub fn local_date_time(utc_offset_minutes: i64) -> (String, String) {
     let now = time::OffsetDateTime::now_utc() + time::Duration::minutes(utc_offset_minutes);
     (
-        format!("{:04}-{:02}-{:02}", now.year(), u8::from(now.month()), now.day()),
+        format!(
+            "{:04}-{:02}-{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        ),
         format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
     )
 }

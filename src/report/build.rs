@@ -95,15 +95,29 @@ pub fn complete(
     }
     kept.sort_by_key(|e| e.seq);
     kept.dedup_by_key(|e| e.seq);
-    report.exchanges = kept;
+    // Exchanges are numbered as they end; a callback that waits for the shop's status query
+    // ends after it. Scenarios and evidence read in the order things began, as a reviewer
+    // follows a journey: who called whom, when.
+    let began: HashMap<u64, f64> = kept.iter().map(|e| (e.seq, e.at_ms)).collect();
+    let by_start = |seqs: &mut Vec<u64>| {
+        seqs.sort_by(|a, b| {
+            let ka = (began.get(a).copied().unwrap_or(f64::MAX), *a);
+            let kb = (began.get(b).copied().unwrap_or(f64::MAX), *b);
+            ka.partial_cmp(&kb).unwrap_or(std::cmp::Ordering::Equal)
+        });
+        seqs.dedup();
+    };
+    for c in &mut report.checks {
+        by_start(&mut c.evidence);
+    }
     for s in &mut report.scenarios {
-        s.exchanges.sort_unstable();
-        s.exchanges.dedup();
+        by_start(&mut s.exchanges);
         if let Some(e) = &mut s.error {
             *e = secrets.mask_text(e);
         }
     }
 
+    report.exchanges = kept;
     for c in &mut report.checks {
         c.message = secrets.mask_text(&c.message);
     }

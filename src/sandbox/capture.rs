@@ -85,7 +85,10 @@ pub(crate) async fn capture(
             recorded.body = Body::from_bytes(&bytes);
             let request = Request::from_parts(parts, AxumBody::from(bytes));
             let mut response = next.run(request).await;
-            let facts = response.extensions_mut().remove::<Facts>().unwrap_or_default();
+            let facts = response
+                .extensions_mut()
+                .remove::<Facts>()
+                .unwrap_or_default();
             (response, facts)
         }
         Err(_) => {
@@ -103,9 +106,7 @@ pub(crate) async fn capture(
             )
                 .into_response();
             let facts = Facts {
-                schema_errors: vec![format!(
-                    "request body larger than {MAX_REQUEST_BODY} bytes"
-                )],
+                schema_errors: vec![format!("request body larger than {MAX_REQUEST_BODY} bytes")],
                 ..Facts::default()
             };
             (answer, facts)

@@ -150,7 +150,12 @@ fn random_ref(len: usize) -> String {
 fn sys_now() -> (String, String) {
     let now = time::OffsetDateTime::now_utc();
     (
-        format!("{:04}-{:02}-{:02}", now.year(), u8::from(now.month()), now.day()),
+        format!(
+            "{:04}-{:02}-{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        ),
         format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
     )
 }
@@ -162,9 +167,18 @@ impl KontoCloudSandbox {
             user_id: "golive-merchant-01".into(),
             password: format!("sbx-{}", random_ref(20)),
             schemas: OperationSchemas::default()
-                .with(OP_ISSUE_TOKEN, include_str!("../../schemas/kontocloud/issue_token.request.json"))
-                .with(OP_PAYMENT_STATUS, include_str!("../../schemas/kontocloud/payment_status.query.json"))
-                .with(OP_EWALLET, include_str!("../../schemas/kontocloud/ewallet.form.json")),
+                .with(
+                    OP_ISSUE_TOKEN,
+                    include_str!("../../schemas/kontocloud/issue_token.request.json"),
+                )
+                .with(
+                    OP_PAYMENT_STATUS,
+                    include_str!("../../schemas/kontocloud/payment_status.query.json"),
+                )
+                .with(
+                    OP_EWALLET,
+                    include_str!("../../schemas/kontocloud/ewallet.form.json"),
+                ),
             state: Mutex::new(State_ {
                 tokens: HashMap::new(),
                 sessions: HashMap::new(),
@@ -202,12 +216,31 @@ impl KontoCloudSandbox {
         (status, Json(Value::Object(body))).into_response()
     }
 
-    fn error(&self, status: StatusCode, pr: Option<&str>, code: &str, description: &str, unrecognized: &[String]) -> Response {
-        self.envelope(status, pr, code, description, unrecognized, serde_json::Map::new())
+    fn error(
+        &self,
+        status: StatusCode,
+        pr: Option<&str>,
+        code: &str,
+        description: &str,
+        unrecognized: &[String],
+    ) -> Response {
+        self.envelope(
+            status,
+            pr,
+            code,
+            description,
+            unrecognized,
+            serde_json::Map::new(),
+        )
     }
 
     /// Checks the X-Auth-Token; the answer when it is not good enough.
-    fn authenticate(&self, headers: &HeaderMap, facts: &mut Facts, pr: Option<&str>) -> Result<(), Response> {
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        facts: &mut Facts,
+        pr: Option<&str>,
+    ) -> Result<(), Box<Response>> {
         let token = headers.get("x-auth-token").and_then(|v| v.to_str().ok());
         let now = self.core.now_ms();
         let (state, remaining) = match token {
@@ -231,14 +264,37 @@ impl KontoCloudSandbox {
         });
         match state {
             TokenState::Valid => Ok(()),
-            TokenState::Missing => Err(self.error(StatusCode::UNAUTHORIZED, pr, "0001", "Required parameter missing: X-Auth-Token.", &[])),
-            TokenState::Expired => Err(self.error(StatusCode::UNAUTHORIZED, pr, "0002", "Invalid parameter: X-Auth-Token has expired.", &[])),
-            TokenState::Unknown => Err(self.error(StatusCode::UNAUTHORIZED, pr, "0002", "Invalid parameter: X-Auth-Token.", &[])),
+            TokenState::Missing => Err(Box::new(self.error(
+                StatusCode::UNAUTHORIZED,
+                pr,
+                "0001",
+                "Required parameter missing: X-Auth-Token.",
+                &[],
+            ))),
+            TokenState::Expired => Err(Box::new(self.error(
+                StatusCode::UNAUTHORIZED,
+                pr,
+                "0002",
+                "Invalid parameter: X-Auth-Token has expired.",
+                &[],
+            ))),
+            TokenState::Unknown => Err(Box::new(self.error(
+                StatusCode::UNAUTHORIZED,
+                pr,
+                "0002",
+                "Invalid parameter: X-Auth-Token.",
+                &[],
+            ))),
         }
     }
 
     /// A fault the scenario injected for this operation, as KontoCloud would answer it.
-    async fn injected(&self, operation: &str, facts: &mut Facts, pr: Option<&str>) -> Option<Response> {
+    async fn injected(
+        &self,
+        operation: &str,
+        facts: &mut Facts,
+        pr: Option<&str>,
+    ) -> Option<Response> {
         let fault = self.core.faults.take(operation)?;
         if let Some(ms) = fault.delay_ms {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
@@ -249,7 +305,8 @@ impl KontoCloudSandbox {
         }
         facts.injected = Some(fault.label("0099"));
         let code = fault.code.clone().unwrap_or_else(|| "0099".into());
-        let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Some(self.error(status, pr, &code, "Unexpected server error occurred.", &[]))
     }
 }
@@ -265,26 +322,62 @@ async fn issue_token(
     };
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
         facts.schema_errors = vec!["body: not JSON".into()];
-        return sb.error(StatusCode::BAD_REQUEST, None, "0001", "Request body is not valid JSON.", &[]).facts(facts);
+        return sb
+            .error(
+                StatusCode::BAD_REQUEST,
+                None,
+                "0001",
+                "Request body is not valid JSON.",
+                &[],
+            )
+            .facts(facts);
     };
     let findings = sb.schemas.check(OP_ISSUE_TOKEN, &json);
     facts.unrecognized_fields = findings.unrecognized.clone();
     facts.schema_errors = findings.errors.clone();
-    let pr = json.get("partnerReference").and_then(Value::as_str).map(str::to_owned);
+    let pr = json
+        .get("partnerReference")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let pr = pr.as_deref();
     if let Some(r) = sb.injected(OP_ISSUE_TOKEN, &mut facts, pr).await {
         return r.facts(facts);
     }
     if user_id != sb.user_id {
-        return sb.error(StatusCode::NOT_FOUND, pr, "0018", "Unknown user.", &findings.unrecognized).facts(facts);
+        return sb
+            .error(
+                StatusCode::NOT_FOUND,
+                pr,
+                "0018",
+                "Unknown user.",
+                &findings.unrecognized,
+            )
+            .facts(facts);
     }
     if json.get("password").and_then(Value::as_str).is_none() || !findings.errors.is_empty() {
         return sb
-            .error(StatusCode::BAD_REQUEST, pr, "0001", &format!("Required parameter missing or badly formatted: {}", findings.errors.join("; ")), &findings.unrecognized)
+            .error(
+                StatusCode::BAD_REQUEST,
+                pr,
+                "0001",
+                &format!(
+                    "Required parameter missing or badly formatted: {}",
+                    findings.errors.join("; ")
+                ),
+                &findings.unrecognized,
+            )
             .facts(facts);
     }
     if json.get("password").and_then(Value::as_str) != Some(sb.password.as_str()) {
-        return sb.error(StatusCode::UNAUTHORIZED, pr, "0002", "Invalid parameter: password.", &findings.unrecognized).facts(facts);
+        return sb
+            .error(
+                StatusCode::UNAUTHORIZED,
+                pr,
+                "0002",
+                "Invalid parameter: password.",
+                &findings.unrecognized,
+            )
+            .facts(facts);
     }
     let token = format!("kc.{}", random_ref(48));
     let lifetime = sb.core.token_lifetime_s();
@@ -302,8 +395,15 @@ async fn issue_token(
     let mut body = serde_json::Map::new();
     body.insert("token".into(), json!(token));
     body.insert("validUntil".into(), json!(valid_until));
-    sb.envelope(StatusCode::OK, pr, "0000", "Successful execution", &findings.unrecognized, body)
-        .facts(facts)
+    sb.envelope(
+        StatusCode::OK,
+        pr,
+        "0000",
+        "Successful execution",
+        &findings.unrecognized,
+        body,
+    )
+    .facts(facts)
 }
 
 async fn payment_status(
@@ -321,23 +421,41 @@ async fn payment_status(
     let findings = sb.schemas.check(OP_PAYMENT_STATUS, &q);
     facts.unrecognized_fields = findings.unrecognized.clone();
     facts.schema_errors = findings.errors.clone();
-    let pr = q.get("partnerReference").and_then(Value::as_str).map(str::to_owned);
+    let pr = q
+        .get("partnerReference")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let pr = pr.as_deref();
     if let Err(r) = sb.authenticate(&headers, &mut facts, pr) {
-        return r.facts(facts);
+        return (*r).facts(facts);
     }
     if let Some(r) = sb.injected(OP_PAYMENT_STATUS, &mut facts, pr).await {
         return r.facts(facts);
     }
     if !findings.errors.is_empty() {
         return sb
-            .error(StatusCode::BAD_REQUEST, pr, "0001", &format!("Required parameter missing or badly formatted: {}", findings.errors.join("; ")), &findings.unrecognized)
+            .error(
+                StatusCode::BAD_REQUEST,
+                pr,
+                "0001",
+                &format!(
+                    "Required parameter missing or badly formatted: {}",
+                    findings.errors.join("; ")
+                ),
+                &findings.unrecognized,
+            )
             .facts(facts);
     }
     let payment = lock(&sb.state).payments.get(&unique_reference).cloned();
     let Some(p) = payment else {
         return sb
-            .error(StatusCode::BAD_REQUEST, pr, "0002", "Invalid parameter: uniqueReference.", &findings.unrecognized)
+            .error(
+                StatusCode::BAD_REQUEST,
+                pr,
+                "0002",
+                "Invalid parameter: uniqueReference.",
+                &findings.unrecognized,
+            )
             .facts(facts);
     };
     facts.payment_state = Some(p.status.clone());
@@ -365,9 +483,18 @@ async fn payment_status(
         "localDate": local_date,
         "localTime": local_time,
     });
-    let Value::Object(body) = body else { unreachable!("a JSON object literal") };
-    sb.envelope(StatusCode::OK, pr, "0000", "Successful execution", &findings.unrecognized, body)
-        .facts(facts)
+    let Value::Object(body) = body else {
+        unreachable!("a JSON object literal")
+    };
+    sb.envelope(
+        StatusCode::OK,
+        pr,
+        "0000",
+        "Successful execution",
+        &findings.unrecognized,
+        body,
+    )
+    .facts(facts)
 }
 
 /// The e-wallet's landing page: what the shop's form posts through the shopper's browser.
@@ -382,7 +509,9 @@ async fn ewallet(
     } else {
         String::from_utf8_lossy(&body).into_owned()
     };
-    let fields: BTreeMap<String, String> = form_urlencoded::parse(text.as_bytes()).into_owned().collect();
+    let fields: BTreeMap<String, String> = form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect();
     let as_json = Value::Object(fields.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
     let findings = sb.schemas.check(OP_EWALLET, &as_json);
     let mut facts = Facts {
@@ -406,7 +535,12 @@ async fn ewallet(
     {
         let mut st = lock(&sb.state);
         st.callback_url = fields.get("callBackUrl").cloned();
-        st.sessions.insert(session.clone(), Session { fields: fields.clone() });
+        st.sessions.insert(
+            session.clone(),
+            Session {
+                fields: fields.clone(),
+            },
+        );
     }
     facts.extra.insert("session".into(), json!(session));
     let page = format!(
@@ -429,13 +563,20 @@ struct Complete {
 }
 
 /// The shopper pays (or fails to): the e-wallet sends the browser back to the shop.
-async fn ewallet_complete(State(sb): State<Arc<KontoCloudSandbox>>, Form(form): Form<Complete>) -> Response {
+async fn ewallet_complete(
+    State(sb): State<Arc<KontoCloudSandbox>>,
+    Form(form): Form<Complete>,
+) -> Response {
     let mut facts = Facts {
         operation: Some(OP_EWALLET_COMPLETE.into()),
         ..Facts::default()
     };
     let Some(session) = lock(&sb.state).sessions.remove(&form.session) else {
-        return (StatusCode::BAD_REQUEST, Html("<p>Unknown or finished e-wallet session.</p>".to_string())).facts(facts);
+        return (
+            StatusCode::BAD_REQUEST,
+            Html("<p>Unknown or finished e-wallet session.</p>".to_string()),
+        )
+            .facts(facts);
     };
     let f = &session.fields;
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
@@ -445,7 +586,11 @@ async fn ewallet_complete(State(sb): State<Arc<KontoCloudSandbox>>, Form(form): 
     let mut url = match url::Url::parse(&callback) {
         Ok(u) => u,
         Err(_) => {
-            return (StatusCode::BAD_REQUEST, Html("<p>The callBackUrl is not a URL.</p>".to_string())).facts(facts);
+            return (
+                StatusCode::BAD_REQUEST,
+                Html("<p>The callBackUrl is not a URL.</p>".to_string()),
+            )
+                .facts(facts);
         }
     };
     {
@@ -459,11 +604,13 @@ async fn ewallet_complete(State(sb): State<Arc<KontoCloudSandbox>>, Form(form): 
         let mut st = lock(&sb.state);
         let paid: f64 = get("amount").parse().unwrap_or(0.0);
         let block = get("paymentType") == "BlockAmount";
-        let status = st
-            .script
-            .status
-            .clone()
-            .unwrap_or_else(|| if block { "AUTHORIZED".into() } else { "CAPTURED".into() });
+        let status = st.script.status.clone().unwrap_or_else(|| {
+            if block {
+                "AUTHORIZED".into()
+            } else {
+                "CAPTURED".into()
+            }
+        });
         let amount = st.script.amount.unwrap_or(paid);
         st.payments.insert(
             reference.clone(),
@@ -476,7 +623,8 @@ async fn ewallet_complete(State(sb): State<Arc<KontoCloudSandbox>>, Form(form): 
             },
         );
         st.last_payment = Some(reference.clone());
-        url.query_pairs_mut().append_pair("uniqueReference", &reference);
+        url.query_pairs_mut()
+            .append_pair("uniqueReference", &reference);
         facts.payment = Some(reference);
     }
     (StatusCode::OK, Html(auto_submit(url.as_str(), &[]))).facts(facts)
@@ -485,7 +633,13 @@ async fn ewallet_complete(State(sb): State<Arc<KontoCloudSandbox>>, Form(form): 
 fn auto_submit(action: &str, fields: &[(String, String)]) -> String {
     let inputs: String = fields
         .iter()
-        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, html_escape(k), html_escape(v)))
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                html_escape(k),
+                html_escape(v)
+            )
+        })
         .collect();
     format!(
         r#"<!doctype html><html><body onload="document.forms[0].submit()">
@@ -530,19 +684,26 @@ impl ProviderSandbox for KontoCloudSandbox {
     }
 
     fn configure(&self, settings: &serde_json::Map<String, Value>) -> Result<(), String> {
-        let s: SandboxSettings = serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
+        let s: SandboxSettings =
+            serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
         if let Some(p) = s.payment {
             lock(&self.state).script = p;
         }
         Ok(())
     }
 
-    fn act<'a>(&'a self, act: Act, params: &'a Value, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<(), String>> {
+    fn act<'a>(
+        &'a self,
+        act: Act,
+        params: &'a Value,
+        ctx: &'a mut StepContext,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             if act == Act::Provider {
                 return Err("KontoCloud has no provider-initiated steps".into());
             }
-            let step: ShopperStep = serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
+            let step: ShopperStep =
+                serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
             match step {
                 ShopperStep::Pay(outcome) => self.pay(ctx, &outcome).await,
                 ShopperStep::ForgeCallback(forge) => self.forge(ctx, &forge).await,
@@ -589,14 +750,18 @@ impl KontoCloudSandbox {
             ));
         }
         // The e-wallet's pay page: submit it with the scripted outcome.
-        let mut pay = browser::next_navigation(&landing.url, &landing).ok_or("the e-wallet page has no pay form")?;
+        let mut pay = browser::next_navigation(&landing.url, &landing)
+            .ok_or("the e-wallet page has no pay form")?;
         for f in pay.fields.iter_mut() {
             if f.0 == "outcome" {
                 f.1 = outcome.to_owned();
             }
         }
-        let back = ctx.navigate(&pay, OP_EWALLET_COMPLETE, Facts::default()).await?;
-        let to_shop = browser::next_navigation(&back.url, &back).ok_or("the e-wallet did not send the browser back")?;
+        let back = ctx
+            .navigate(&pay, OP_EWALLET_COMPLETE, Facts::default())
+            .await?;
+        let to_shop = browser::next_navigation(&back.url, &back)
+            .ok_or("the e-wallet did not send the browser back")?;
         let reference = url_param(&to_shop.url, "uniqueReference");
         let facts = Facts {
             payment: reference,
@@ -618,10 +783,14 @@ impl KontoCloudSandbox {
                 .ok_or("no real payment in this scenario to forge a callback for")?,
             other => other.to_owned(),
         };
-        let mut url = url::Url::parse(&callback).map_err(|e| format!("the shop's callBackUrl `{callback}` is not a URL: {e}"))?;
+        let mut url = url::Url::parse(&callback)
+            .map_err(|e| format!("the shop's callBackUrl `{callback}` is not a URL: {e}"))?;
         url.query_pairs_mut()
             .append_pair("paymentResult", &forge.payment_result)
-            .append_pair("merchantTransactionId", &ctx.var_str("order_id").unwrap_or_default())
+            .append_pair(
+                "merchantTransactionId",
+                &ctx.var_str("order_id").unwrap_or_default(),
+            )
             .append_pair("uniqueReference", &reference);
         let nav = Navigation {
             method: "POST".into(),
@@ -644,8 +813,12 @@ impl KontoCloudSandbox {
         if let Some(u) = lock(&self.state).callback_url.clone() {
             return Ok(u);
         }
-        let page = ctx.last_trigger.as_ref().ok_or("no shop page to take the callBackUrl from")?;
-        let nav = browser::next_navigation(&page.url, page).ok_or("the shop's page has no form or redirect with a callBackUrl")?;
+        let page = ctx
+            .last_trigger
+            .as_ref()
+            .ok_or("no shop page to take the callBackUrl from")?;
+        let nav = browser::next_navigation(&page.url, page)
+            .ok_or("the shop's page has no form or redirect with a callBackUrl")?;
         nav.fields
             .iter()
             .find(|(k, _)| k == "callBackUrl")
@@ -670,7 +843,9 @@ mod tests {
     use crate::sandbox::Sandbox;
 
     async fn start() -> (Sandbox, reqwest::Client) {
-        let sb = Sandbox::start(&KontoCloud, Journal::in_memory()).await.unwrap();
+        let sb = Sandbox::start(&KontoCloud, Journal::in_memory())
+            .await
+            .unwrap();
         (sb, reqwest::Client::new())
     }
 
@@ -685,12 +860,20 @@ mod tests {
             .send().await.unwrap().json().await.unwrap();
         assert_eq!(answer["responseCode"], "0000");
         assert_eq!(answer["partnerReference"], "p1");
-        assert_eq!(answer["additionalInformation"]["unrecognizedFields"], json!(["extra"]));
+        assert_eq!(
+            answer["additionalInformation"]["unrecognizedFields"],
+            json!(["extra"])
+        );
         let token = answer["token"].as_str().unwrap();
         let r = http
-            .get(format!("{}/payment/NOPE/status?partnerReference=p2&localDate=2024-01-01&localTime=120000", sb.base_url()))
+            .get(format!(
+                "{}/payment/NOPE/status?partnerReference=p2&localDate=2024-01-01&localTime=120000",
+                sb.base_url()
+            ))
             .header("X-Auth-Token", token)
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["responseCode"], "0002");
@@ -698,26 +881,41 @@ mod tests {
         let live = sb.core.journal.live();
         assert_eq!(live.len(), 2);
         assert!(live[0].facts.token_issued.is_some());
-        assert_eq!(live[1].facts.token_used.as_ref().unwrap().state, TokenState::Valid);
+        assert_eq!(
+            live[1].facts.token_used.as_ref().unwrap().state,
+            TokenState::Valid
+        );
     }
 
     #[tokio::test]
     async fn a_wrong_token_and_garbage_get_the_api_error_not_a_crash() {
         let (sb, http) = start().await;
         let r = http
-            .get(format!("{}/payment/X/status?partnerReference=p", sb.base_url()))
+            .get(format!(
+                "{}/payment/X/status?partnerReference=p",
+                sb.base_url()
+            ))
             .header("X-Auth-Token", "made-up")
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
         let r = http
             .post(format!("{}/user/golive-merchant-01/issue", sb.base_url()))
             .body("{not json")
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["responseCode"], "0001");
         let big = vec![b'a'; crate::sandbox::MAX_REQUEST_BODY + 10];
-        let r = http.post(format!("{}/user/golive-merchant-01/issue", sb.base_url())).body(big).send().await.unwrap();
+        let r = http
+            .post(format!("{}/user/golive-merchant-01/issue", sb.base_url()))
+            .body(big)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 413);
         let live = sb.core.journal.live();
         assert_eq!(live.len(), 3);
@@ -727,12 +925,25 @@ mod tests {
     #[tokio::test]
     async fn injected_0099_answers_with_the_error_envelope() {
         let (sb, http) = start().await;
-        sb.core.faults.add(serde_json::from_value(json!({"operation": "issue_token", "times": 1})).unwrap());
-        let r = http.post(format!("{}/user/golive-merchant-01/issue", sb.base_url())).json(&json!({})).send().await.unwrap();
+        sb.core
+            .faults
+            .add(serde_json::from_value(json!({"operation": "issue_token", "times": 1})).unwrap());
+        let r = http
+            .post(format!("{}/user/golive-merchant-01/issue", sb.base_url()))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 500);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["responseCode"], "0099");
-        assert_eq!(body["responseDescription"], "Unexpected server error occurred.");
-        assert_eq!(sb.core.journal.live()[0].facts.injected.as_deref(), Some("500/0099"));
+        assert_eq!(
+            body["responseDescription"],
+            "Unexpected server error occurred."
+        );
+        assert_eq!(
+            sb.core.journal.live()[0].facts.injected.as_deref(),
+            Some("500/0099")
+        );
     }
 }

@@ -180,5 +180,7 @@ pub fn providers() -> Vec<&'static dyn Provider> {
 
 /// The provider a suite names.
 pub fn provider(id: &str) -> Option<&'static dyn Provider> {
-    providers().into_iter().find(|p| p.id().eq_ignore_ascii_case(id))
+    providers()
+        .into_iter()
+        .find(|p| p.id().eq_ignore_ascii_case(id))
 }

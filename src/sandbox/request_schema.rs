@@ -28,13 +28,20 @@ impl RequestSchema {
     /// start-up (tests compile every one).
     pub fn bundled(text: &str) -> Self {
         let schema: Value = serde_json::from_str(text).expect("bundled request schema is JSON");
-        let validator = jsonschema::validator_for(&schema).expect("bundled request schema compiles");
+        let validator =
+            jsonschema::validator_for(&schema).expect("bundled request schema compiles");
         RequestSchema { schema, validator }
     }
 
     pub fn check(&self, instance: &Value) -> RequestFindings {
         let mut findings = RequestFindings::default();
-        unknown_fields(&self.schema, &self.schema, instance, "", &mut findings.unrecognized);
+        unknown_fields(
+            &self.schema,
+            &self.schema,
+            instance,
+            "",
+            &mut findings.unrecognized,
+        );
         for e in self.validator.iter_errors(instance) {
             // Unknown fields are reported on their own, as the provider does.
             if matches!(e.kind(), ValidationErrorKind::AdditionalProperties { .. }) {

@@ -71,7 +71,8 @@ pub fn load_target(path: &Path) -> Result<Loaded<Target>, Problems> {
 }
 
 pub fn parse_suite(text: &str, file: &Path) -> Result<Loaded<Suite>, Problems> {
-    let loaded: Loaded<Suite> = parse_document(text, file, suite_validator(), SUITE_SCHEMA, "suite")?;
+    let loaded: Loaded<Suite> =
+        parse_document(text, file, suite_validator(), SUITE_SCHEMA, "suite")?;
     let problems = suite_rules(&loaded);
     if problems.is_empty() {
         Ok(loaded)
@@ -146,10 +147,7 @@ fn schema_problem(
                 .map(|k| format!("`{k}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            (
-                pos,
-                format!("unknown key {list} in {place}{allowed}"),
-            )
+            (pos, format!("unknown key {list} in {place}{allowed}"))
         }
         ValidationErrorKind::Type { .. } => (
             node.pos_for(&pointer),
@@ -173,7 +171,9 @@ fn expected_keys(e: &jsonschema::ValidationError<'_>, schema_text: &str) -> Stri
         .unwrap_or(&schema_path);
     let lookup = |text: &str| -> Option<Vec<String>> {
         let schema: Value = serde_json::from_str(text).ok()?;
-        let props = schema.pointer(&format!("{parent}/properties"))?.as_object()?;
+        let props = schema
+            .pointer(&format!("{parent}/properties"))?
+            .as_object()?;
         Some(props.keys().cloned().collect())
     };
     match lookup(schema_text) {
@@ -352,7 +352,10 @@ checks:
         )
         .unwrap();
         let problems = cross_rules(&suite, &target);
-        assert!(problems[0].message.contains("`start_payment`"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("`start_payment`"),
+            "{problems:?}"
+        );
         assert_eq!(problems[0].pos.line, 4);
         assert!(problems[1].message.contains("order_probe"));
     }

@@ -211,11 +211,9 @@ impl Node {
             NodeKind::Number(n) => Value::Number(n.clone()),
             NodeKind::String(s) => Value::String(s.clone()),
             NodeKind::Seq(v) => Value::Array(v.iter().map(Node::to_json).collect()),
-            NodeKind::Map(m) => Value::Object(
-                m.iter()
-                    .map(|(k, _, v)| (k.clone(), v.to_json()))
-                    .collect(),
-            ),
+            NodeKind::Map(m) => {
+                Value::Object(m.iter().map(|(k, _, v)| (k.clone(), v.to_json())).collect())
+            }
         }
     }
 
@@ -262,17 +260,13 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, Problems> {
     // Duplicate keys are an error (serde-saphyr's default): a suite where a check is defined
     // twice under one key must not silently keep one of them.
     serde_saphyr::from_str::<Node>(text).map_err(|e| {
-        let pos = e
-            .location()
-            .map(|l| pos_of(&l))
-            .unwrap_or_default();
+        let pos = e.location().map(|l| pos_of(&l)).unwrap_or_default();
         let message = e.without_snippet().to_string();
         // The library's message may end with its own " at line X column Y"; we print ours first.
-        let message = strip_location_suffix(&message)
-            .replace(
-                ", set DuplicateKeyPolicy in Options if acceptable",
-                "; a key may appear only once in a mapping",
-            );
+        let message = strip_location_suffix(&message).replace(
+            ", set DuplicateKeyPolicy in Options if acceptable",
+            "; a key may appear only once in a mapping",
+        );
         Problems(vec![Problem {
             file: file.to_owned(),
             pos,
@@ -323,7 +317,10 @@ mod tests {
     fn positions_of_keys_and_values() {
         let node = parse_ok("id: demo\nscenarios:\n  - id: a\n    steps: [1, 2]\n");
         assert_eq!(node.key_pos("scenarios"), Some(Pos { line: 2, column: 1 }));
-        assert_eq!(node.at("/scenarios/0/id").unwrap().pos, Pos { line: 3, column: 9 });
+        assert_eq!(
+            node.at("/scenarios/0/id").unwrap().pos,
+            Pos { line: 3, column: 9 }
+        );
         assert_eq!(node.at("/scenarios/0/steps/1").unwrap().pos.line, 4);
         assert_eq!(
             node.to_json(),

@@ -96,7 +96,16 @@ fn validate_finds_what_the_schema_cannot() {
         "golive: 1\nname: shop\nbase_url: http://127.0.0.1:9\ntriggers:\n  begin: { path: /pay }\n",
     )
     .unwrap();
-    let out = golive(&["validate", "--suite", "suite.yaml", "--target", "target.yaml"], dir.path());
+    let out = golive(
+        &[
+            "validate",
+            "--suite",
+            "suite.yaml",
+            "--target",
+            "target.yaml",
+        ],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     insta::assert_snapshot!("validate_semantic_errors", text(&out));
 }
@@ -104,9 +113,11 @@ fn validate_finds_what_the_schema_cannot() {
 #[test]
 fn a_duplicate_key_is_an_error_with_its_place() {
     let dir = tempfile::tempdir().unwrap();
-    let suite = std::fs::read_to_string(suite_path())
-        .unwrap()
-        .replacen("title: KontoCloud Go-Live Assessment\n", "title: KontoCloud Go-Live Assessment\ntitle: again\n", 1);
+    let suite = std::fs::read_to_string(suite_path()).unwrap().replacen(
+        "title: KontoCloud Go-Live Assessment\n",
+        "title: KontoCloud Go-Live Assessment\ntitle: again\n",
+        1,
+    );
     std::fs::write(dir.path().join("dup.yaml"), suite).unwrap();
     let out = golive(&["run", "--suite", "dup.yaml", "--reference"], dir.path());
     assert_eq!(out.status.code(), Some(2));
@@ -114,13 +125,22 @@ fn a_duplicate_key_is_an_error_with_its_place() {
     assert!(t.contains("dup.yaml:8:1"), "{t}");
     assert!(t.contains("appear only once"), "{t}");
     assert!(t.to_lowercase().contains("duplicate"), "{t}");
-    assert!(!dir.path().join("reports").exists(), "nothing runs on a bad suite");
+    assert!(
+        !dir.path().join("reports").exists(),
+        "nothing runs on a bad suite"
+    );
 }
 
 #[test]
 fn the_bundled_files_are_valid() {
     let out = golive(
-        &["validate", "--suite", "suites/kontocloud-go-live.yaml", "--target", "targets/kontocloud-reference.yaml"],
+        &[
+            "validate",
+            "--suite",
+            "suites/kontocloud-go-live.yaml",
+            "--target",
+            "targets/kontocloud-reference.yaml",
+        ],
         Path::new(ROOT),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -132,13 +152,28 @@ fn run_starts_the_target_command_and_writes_every_report() {
     let dir = tempfile::tempdir().unwrap();
     let target = Path::new(ROOT).join("targets/kontocloud-reference.yaml");
     let out = golive(
-        &["run", "--suite", suite_path().to_str().unwrap(), "--target", target.to_str().unwrap(), "--reports", "out", "-q"],
+        &[
+            "run",
+            "--suite",
+            suite_path().to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+            "--reports",
+            "out",
+            "-q",
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("PASSED"), "{t}");
-    for f in ["junit.xml", "report.html", "report.json", "journal.jsonl", "target.log"] {
+    for f in [
+        "junit.xml",
+        "report.html",
+        "report.json",
+        "journal.jsonl",
+        "target.log",
+    ] {
         assert!(dir.path().join("out").join(f).exists(), "{f} missing");
     }
     assert_junit_valid(&dir.path().join("out/junit.xml"));
@@ -148,7 +183,17 @@ fn run_starts_the_target_command_and_writes_every_report() {
 fn a_flawed_reference_exits_1_and_names_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let out = golive(
-        &["run", "--suite", suite_path().to_str().unwrap(), "--reference", "--flaw", "trust_callback", "--reports", "out", "-q"],
+        &[
+            "run",
+            "--suite",
+            suite_path().to_str().unwrap(),
+            "--reference",
+            "--flaw",
+            "trust_callback",
+            "--reports",
+            "out",
+            "-q",
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -188,7 +233,16 @@ fn a_target_that_never_becomes_ready_is_a_run_error_with_reports() {
     let dir = tempfile::tempdir().unwrap();
     let target = write_target(dir.path(), "\"sleep 30\"", 1.0);
     let out = golive(
-        &["run", "--suite", suite_path().to_str().unwrap(), "--target", target.to_str().unwrap(), "--reports", "out", "-q"],
+        &[
+            "run",
+            "--suite",
+            suite_path().to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+            "--reports",
+            "out",
+            "-q",
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -204,7 +258,16 @@ fn a_target_that_exits_at_start_is_named_with_its_output() {
     let dir = tempfile::tempdir().unwrap();
     let target = write_target(dir.path(), "\"echo cannot bind port; exit 3\"", 10.0);
     let out = golive(
-        &["run", "--suite", suite_path().to_str().unwrap(), "--target", target.to_str().unwrap(), "--reports", "out", "-q"],
+        &[
+            "run",
+            "--suite",
+            suite_path().to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+            "--reports",
+            "out",
+            "-q",
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -223,12 +286,24 @@ fn a_target_that_dies_mid_run_fails_checks_and_does_not_hang() {
         10.0,
     );
     let out = golive(
-        &["run", "--suite", suite_path().to_str().unwrap(), "--target", target.to_str().unwrap(), "--reports", "out", "-q"],
+        &[
+            "run",
+            "--suite",
+            suite_path().to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+            "--reports",
+            "out",
+            "-q",
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let json = std::fs::read_to_string(dir.path().join("out/report.json")).unwrap();
-    assert!(json.contains("connection failed"), "the refused calls are in the evidence");
+    assert!(
+        json.contains("connection failed"),
+        "the refused calls are in the evidence"
+    );
     assert_junit_valid(&dir.path().join("out/junit.xml"));
 }
 
@@ -239,7 +314,10 @@ async fn a_target_answering_garbage_gets_failed_checks_not_a_crash() {
     use axum::routing::{get, post};
     let app = axum::Router::new()
         .route("/health", get(|| async { "ok" }))
-        .route("/checkout", post(|| async { vec![0xffu8; 10 * 1024 * 1024] }))
+        .route(
+            "/checkout",
+            post(|| async { vec![0xffu8; 10 * 1024 * 1024] }),
+        )
         .route("/orders/{id}", get(|| async { "<<not json>>" }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -248,20 +326,28 @@ async fn a_target_answering_garbage_gets_failed_checks_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = std::fs::read_to_string(Path::new(ROOT).join("targets/kontocloud-reference.yaml"))
         .unwrap()
-        .replace("base_url: \"http://127.0.0.1:{{ port }}\"", &format!("base_url: \"http://{addr}\""));
+        .replace(
+            "base_url: \"http://127.0.0.1:{{ port }}\"",
+            &format!("base_url: \"http://{addr}\""),
+        );
     // Attach: no start command.
-    let yaml = yaml
-        .split("start:")
-        .next()
-        .unwrap()
-        .to_string()
-        + &yaml[yaml.find("base_url:").unwrap()..];
+    let yaml =
+        yaml.split("start:").next().unwrap().to_string() + &yaml[yaml.find("base_url:").unwrap()..];
     std::fs::write(dir.path().join("target.yaml"), yaml).unwrap();
     let suite = suite_path();
     let cwd = dir.path().to_owned();
     let out = tokio::task::spawn_blocking(move || {
         golive(
-            &["run", "--suite", suite.to_str().unwrap(), "--target", "target.yaml", "--reports", "out", "-q"],
+            &[
+                "run",
+                "--suite",
+                suite.to_str().unwrap(),
+                "--target",
+                "target.yaml",
+                "--reports",
+                "out",
+                "-q",
+            ],
             &cwd,
         )
     })
@@ -269,8 +355,14 @@ async fn a_target_answering_garbage_gets_failed_checks_not_a_crash() {
     .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let journal = std::fs::read_to_string(dir.path().join("out/journal.jsonl")).unwrap();
-    assert!(journal.contains("\"truncated\":true"), "the 10 MB answer is cut in the journal");
-    assert!(journal.len() < 20 * 1024 * 1024, "the journal keeps bodies bounded");
+    assert!(
+        journal.contains("\"truncated\":true"),
+        "the 10 MB answer is cut in the journal"
+    );
+    assert!(
+        journal.len() < 20 * 1024 * 1024,
+        "the journal keeps bodies bounded"
+    );
     let t = text(&out);
     assert!(t.contains("KC-PAID-WHEN-CONFIRMED"), "{t}");
 }

@@ -68,7 +68,11 @@ async fn each_flaw_fails_exactly_the_checks_that_should_catch_it() {
         // The failures carry their evidence: the exchanges are in the report.
         for c in outcome.report.failures() {
             for seq in &c.evidence {
-                assert!(outcome.report.exchange(*seq).is_some(), "{}: evidence #{seq} missing", c.name());
+                assert!(
+                    outcome.report.exchange(*seq).is_some(),
+                    "{}: evidence #{seq} missing",
+                    c.name()
+                );
             }
         }
         assert_junit_valid(&dir.path().join("junit.xml"));
@@ -81,7 +85,11 @@ fn every_check_of_the_suite_is_caught_by_some_flaw() {
     // A check no flawed shop can fail would be a check that never fails.
     let suite = golive::run::load_bundled_suite("kontocloud").unwrap();
     let r = reference::reference("kontocloud").unwrap();
-    let caught: BTreeSet<&str> = r.flaws.iter().flat_map(|f| f.caught_by.iter().copied()).collect();
+    let caught: BTreeSet<&str> = r
+        .flaws
+        .iter()
+        .flat_map(|f| f.caught_by.iter().copied())
+        .collect();
     let missing: Vec<&str> = suite
         .value
         .checks
@@ -91,6 +99,9 @@ fn every_check_of_the_suite_is_caught_by_some_flaw() {
         .collect();
     assert!(missing.is_empty(), "no flaw exercises {missing:?}");
     for id in &caught {
-        assert!(suite.value.checks.iter().any(|c| c.id == *id), "flaw names unknown check {id}");
+        assert!(
+            suite.value.checks.iter().any(|c| c.id == *id),
+            "flaw names unknown check {id}"
+        );
     }
 }
