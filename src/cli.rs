@@ -38,6 +38,18 @@ enum Command {
     Kinds,
     /// List the built-in reference shops, their styles and flaws.
     References,
+    /// Measure the sandbox's throughput, the checks' speed and memory, and print the figures.
+    Bench {
+        /// Requests to send to the sandbox.
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Where to write the bench's journal and reports.
+        #[arg(long, default_value = "target/bench")]
+        dir: PathBuf,
+    },
     /// Merge several golive JUnit files (e.g. one per provider) into one.
     JunitMerge {
         /// Where to write the merged file.
@@ -167,6 +179,22 @@ async fn dispatch(command: Command) -> i32 {
             }
             exit::PASSED
         }
+        Command::Bench {
+            requests,
+            concurrency,
+            dir,
+        } => match crate::bench::run(
+            crate::bench::BenchConfig {
+                requests,
+                concurrency,
+            },
+            &dir,
+        )
+        .await
+        {
+            Ok(()) => exit::PASSED,
+            Err(e) => fail(&e),
+        },
         Command::JunitMerge { output, files } => match report::junit::merge(&files) {
             Ok(xml) => match std::fs::write(&output, xml) {
                 Ok(()) => exit::PASSED,

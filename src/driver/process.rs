@@ -13,6 +13,9 @@ use crate::suite::{CommandLine, Ready, StartCommand};
 /// A target process golive started. Dropping it kills the process group.
 pub struct TargetProcess {
     child: Child,
+    /// The process group the target leads, kept from the start: the command's shell may exit
+    /// while the server it started lives on in the group.
+    group: Option<u32>,
     pub log: PathBuf,
 }
 
@@ -95,6 +98,7 @@ pub fn start(
         source,
     })?;
     Ok(TargetProcess {
+        group: child.id(),
         child,
         log: log.to_owned(),
     })
@@ -119,29 +123,46 @@ impl TargetProcess {
 
     /// Asks the process group to stop, then kills it if it has not within two seconds.
     pub async fn stop(mut self) {
-        #[cfg(unix)]
-        if let Some(pid) = self.child.id() {
-            // SAFETY-free: `kill` via the shell keeps us off libc; the group id is the pid.
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(format!("-{pid}"))
-                .stderr(Stdio::null())
-                .status();
+        if let Some(group) = self.group {
+            signal_group(group, libc::SIGTERM);
         }
         if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
             .await
             .is_err()
         {
-            #[cfg(unix)]
-            if let Some(pid) = self.child.id() {
-                let _ = std::process::Command::new("kill")
-                    .arg("-KILL")
-                    .arg(format!("-{pid}"))
-                    .stderr(Stdio::null())
-                    .status();
-            }
             let _ = self.child.kill().await;
         }
+        // Whatever of the group ignored the request to stop.
+        if let Some(group) = self.group.take() {
+            signal_group(group, libc::SIGKILL);
+        }
+    }
+}
+
+impl Drop for TargetProcess {
+    fn drop(&mut self) {
+        // A run that ends without `stop` (an early error) must not leave the target behind.
+        if let Some(group) = self.group.take() {
+            signal_group(group, libc::SIGKILL);
+        }
+    }
+}
+
+/// Signals the process group the target leads (it was started with `process_group(0)`, so
+/// its group id is its pid). Shelling out to `kill -TERM -PID` is not safe: some procps
+/// versions misread the negative id and signal far more than the group.
+fn signal_group(pid: u32, signal: libc::c_int) {
+    // Never 0, 1 or a negative number: those address this process's group, init, or every
+    // process there is.
+    let Ok(pgid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    if pgid <= 1 {
+        return;
+    }
+    // SAFETY: killpg only sends a signal; the group id is the target's own (checked above).
+    unsafe {
+        libc::killpg(pgid, signal);
     }
 }
 

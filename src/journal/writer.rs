@@ -1,5 +1,6 @@
 //! Appending to the journal, and reading it back.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use super::record::{Entry, Exchange, ScenarioEnd, ScenarioStart};
 
 /// How many exchanges of the running scenario stay in memory for the driver's waits. An
 /// integration that floods the sandbox cannot grow memory past this; the file keeps everything.
-const LIVE_WINDOW: usize = 10_000;
+const LIVE_WINDOW: usize = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -38,7 +39,7 @@ struct Inner {
     out: Option<BufWriter<File>>,
     next_seq: u64,
     scenario: String,
-    live: Vec<Arc<Exchange>>,
+    live: VecDeque<Arc<Exchange>>,
     write_error: Option<String>,
 }
 
@@ -79,7 +80,7 @@ impl Journal {
                 out,
                 next_seq: 1,
                 scenario: String::new(),
-                live: Vec::new(),
+                live: VecDeque::new(),
                 write_error: None,
             })),
             notify: Arc::new(Notify::new()),
@@ -140,9 +141,9 @@ impl Journal {
             let exchange = Arc::new(exchange);
             Self::write(&mut inner, &Entry::Exchange(Box::new((*exchange).clone())));
             if inner.live.len() >= LIVE_WINDOW {
-                inner.live.remove(0);
+                inner.live.pop_front();
             }
-            inner.live.push(exchange.clone());
+            inner.live.push_back(exchange.clone());
             exchange.seq
         };
         self.notify.notify_waiters();
@@ -151,7 +152,7 @@ impl Journal {
 
     /// The running scenario's exchanges so far (at most the last [`LIVE_WINDOW`]).
     pub fn live(&self) -> Vec<Arc<Exchange>> {
-        self.lock().live.clone()
+        self.lock().live.iter().cloned().collect()
     }
 
     /// Waits until an exchange of the running scenario with a sequence number above `after`
