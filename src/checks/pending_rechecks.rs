@@ -30,6 +30,9 @@ struct Params {
     window_s: f64,
     /// Slack on the window, in provider seconds.
     tolerance_s: f64,
+    /// When set, only payments this operation created in the same scenario are judged, so a
+    /// shop still re-checking an earlier scenario's payment cannot blur this one's verdict.
+    origin_operation: Option<String>,
 }
 
 impl Default for Params {
@@ -40,6 +43,7 @@ impl Default for Params {
             max_rechecks: 3,
             window_s: 180.0,
             tolerance_s: 20.0,
+            origin_operation: None,
         }
     }
 }
@@ -58,6 +62,8 @@ struct Scenario {
     /// The last status answer of the scenario: (seq, pending?).
     last_answer: Option<(u64, bool)>,
     paid_while_pending: Vec<(u64, u64)>,
+    /// Payments the origin operation created in this scenario.
+    own: Vec<String>,
 }
 
 struct PendingRechecks {
@@ -85,10 +91,21 @@ impl Rule for PendingRechecks {
             }
             return;
         }
-        if ex.actor != Actor::Integration || ex.operation() != Some(p.status_operation.as_str()) {
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        if let (Some(origin), Some(payment)) = (&p.origin_operation, &ex.facts.payment) {
+            if ex.operation() == Some(origin.as_str()) && ex.succeeded() {
+                s.own.push(payment.clone());
+            }
+        }
+        if ex.operation() != Some(p.status_operation.as_str()) {
             return;
         }
         let payment = ex.facts.payment.clone().unwrap_or_default();
+        if p.origin_operation.is_some() && !s.own.contains(&payment) {
+            return;
+        }
         let state = ex.facts.payment_state.as_deref().filter(|_| ex.succeeded());
         let pending = state.is_some_and(|st| p.pending_states.iter().any(|ps| ps.eq_ignore_ascii_case(st)));
         if let Some(chain) = s.chains.iter_mut().find(|c| c.payment == payment && !c.resolved) {
@@ -231,6 +248,16 @@ mod tests {
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert!(f[0].message.contains("still pending"), "{}", f[0].message);
         assert_eq!(f[0].evidence, vec![1, 2]);
+    }
+
+    #[test]
+    fn with_an_origin_only_this_scenarios_payments_count() {
+        let created = api("create_checkout", "POST", "/payment/creation", "{}").facts(|f| f.payment = Some("T2".into()));
+        // A re-check of an earlier payment T1 (still pending) lands here, then T2 is paid.
+        let t2 = status(2.0, "CAPTURED").facts(|f| f.payment = Some("T2".into()));
+        let j = journal(vec![created, status(1.0, P), t2, probe(3.0, true)]);
+        assert!(judge("pending_rechecks", json!({"origin_operation": "create_checkout"}), &j).is_empty());
+        assert_eq!(outcomes(&judge("pending_rechecks", json!({}), &j)), vec![Outcome::Passed]);
     }
 
     #[test]
