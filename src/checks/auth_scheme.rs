@@ -11,7 +11,8 @@ use crate::journal::{Actor, Entry};
 
 pub const KIND: Kind = Kind {
     name: "auth_scheme",
-    summary: "every API call carries an Authorization of an allowed scheme, the same scheme throughout",
+    summary:
+        "every API call carries an Authorization of an allowed scheme, the same scheme throughout",
     build,
 };
 
@@ -28,7 +29,11 @@ struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { schemes: vec!["Basic".into(), "Bearer".into()], except: Vec::new(), consistent: true }
+        Params {
+            schemes: vec!["Basic".into(), "Bearer".into()],
+            except: Vec::new(),
+            consistent: true,
+        }
     }
 }
 
@@ -40,7 +45,12 @@ struct AuthScheme {
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(AuthScheme { params: ctx.params()?, first: None, checked: 0, problems: Vec::new() }))
+    Ok(Box::new(AuthScheme {
+        params: ctx.params()?,
+        first: None,
+        checked: 0,
+        problems: Vec::new(),
+    }))
 }
 
 impl Rule for AuthScheme {
@@ -59,12 +69,24 @@ impl Rule for AuthScheme {
             .and_then(|v| v.split_whitespace().next())
             .map(str::to_owned);
         let Some(scheme) = scheme else {
-            self.problems.push((format!("{} carries no Authorization", ex.brief()), vec![ex.seq]));
+            self.problems.push((
+                format!("{} carries no Authorization", ex.brief()),
+                vec![ex.seq],
+            ));
             return;
         };
-        let Some(allowed) = self.params.schemes.iter().find(|s| s.eq_ignore_ascii_case(&scheme)) else {
+        let Some(allowed) = self
+            .params
+            .schemes
+            .iter()
+            .find(|s| s.eq_ignore_ascii_case(&scheme))
+        else {
             self.problems.push((
-                format!("{} authenticates with `{scheme}`; expected {}", ex.brief(), self.params.schemes.join(" or ")),
+                format!(
+                    "{} authenticates with `{scheme}`; expected {}",
+                    ex.brief(),
+                    self.params.schemes.join(" or ")
+                ),
                 vec![ex.seq],
             ));
             return;
@@ -81,18 +103,33 @@ impl Rule for AuthScheme {
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
         if self.checked == 0 {
-            return vec![Finding::skip("the integration made no authenticated API call")];
+            return vec![Finding::skip(
+                "the integration made no authenticated API call",
+            )];
         }
         if self.problems.is_empty() {
             let scheme = self.first.map(|(s, _)| s).unwrap_or_default();
-            return vec![Finding::pass(format!("all {} API calls authenticated with {scheme}", self.checked), vec![])];
+            return vec![Finding::pass(
+                format!("all {} API calls authenticated with {scheme}", self.checked),
+                vec![],
+            )];
         }
         let messages: Vec<String> = self.problems.iter().map(|(m, _)| m.clone()).collect();
-        let mut evidence: Vec<u64> = self.problems.iter().take(6).flat_map(|(_, e)| e.clone()).collect();
+        let mut evidence: Vec<u64> = self
+            .problems
+            .iter()
+            .take(6)
+            .flat_map(|(_, e)| e.clone())
+            .collect();
         evidence.sort_unstable();
         evidence.dedup();
         vec![Finding::fail(
-            format!("{} of {} API calls broke the rule: {}", self.problems.len(), self.checked, super::list_some(&messages, 3)),
+            format!(
+                "{} of {} API calls broke the rule: {}",
+                self.problems.len(),
+                self.checked,
+                super::list_some(&messages, 3)
+            ),
             evidence,
         )]
     }
@@ -110,11 +147,26 @@ mod tests {
 
     #[test]
     fn one_scheme_throughout_passes_whichever_it_is() {
-        let token = api("oauth_token", "POST", "/oauth2/token", "grant_type=client_credentials");
+        let token = api(
+            "oauth_token",
+            "POST",
+            "/oauth2/token",
+            "grant_type=client_credentials",
+        );
         let j = journal(vec![token, call("Bearer a.b.c"), call("bearer a.b.c")]);
-        assert_eq!(outcomes(&judge("auth_scheme", json!({"except": ["oauth_token"]}), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge(
+                "auth_scheme",
+                json!({"except": ["oauth_token"]}),
+                &j
+            )),
+            vec![Outcome::Passed]
+        );
         let j = journal(vec![call("Basic eDp5"), call("Basic eDp5")]);
-        assert_eq!(outcomes(&judge("auth_scheme", json!({}), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("auth_scheme", json!({}), &j)),
+            vec![Outcome::Passed]
+        );
     }
 
     #[test]
@@ -123,11 +175,21 @@ mod tests {
         let f = judge("auth_scheme", json!({}), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert_eq!(f[0].evidence, vec![1, 2]);
-        let j = journal(vec![api("payment_status", "GET", "/p", ""), call("Digest x")]);
+        let j = journal(vec![
+            api("payment_status", "GET", "/p", ""),
+            call("Digest x"),
+        ]);
         let f = judge("auth_scheme", json!({}), &j);
-        assert!(f[0].message.contains("no Authorization") && f[0].message.contains("Digest"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("no Authorization") && f[0].message.contains("Digest"),
+            "{}",
+            f[0].message
+        );
         // Without `consistent`, mixing is allowed.
         let j = journal(vec![call("Bearer a.b.c"), call("Basic eDp5")]);
-        assert_eq!(outcomes(&judge("auth_scheme", json!({"consistent": false}), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("auth_scheme", json!({"consistent": false}), &j)),
+            vec![Outcome::Passed]
+        );
     }
 }

@@ -14,7 +14,8 @@ use crate::journal::{Actor, Entry, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "idempotent_retry",
-    summary: "a retry after a 5xx or timeout carries the same idempotency key as the failed request",
+    summary:
+        "a retry after a 5xx or timeout carries the same idempotency key as the failed request",
     build,
 };
 
@@ -41,7 +42,10 @@ struct IdempotentRetry {
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(IdempotentRetry { params: ctx.params()?, scenarios: PerScenario::default() }))
+    Ok(Box::new(IdempotentRetry {
+        params: ctx.params()?,
+        scenarios: PerScenario::default(),
+    }))
 }
 
 fn retryable_failure(ex: &Exchange) -> bool {
@@ -67,7 +71,11 @@ impl Rule for IdempotentRetry {
         let key = self.params.key.get(ex);
         let field = self.params.key.to_string();
         let s = self.scenarios.get(&ex.scenario);
-        if let Some(i) = s.open.iter().position(|(o, p, _, _)| o == op && *p == payment) {
+        if let Some(i) = s
+            .open
+            .iter()
+            .position(|(o, p, _, _)| o == op && *p == payment)
+        {
             let (_, _, failed_key, failed_seq) = s.open.remove(i);
             s.retries.push(ex.seq);
             if key != failed_key || key.is_none() {
@@ -94,10 +102,19 @@ impl Rule for IdempotentRetry {
                 continue;
             }
             let f = if s.problems.is_empty() {
-                Finding::pass(format!("{} retr{} kept the failed request's {}", s.retries.len(), if s.retries.len() == 1 { "y" } else { "ies" }, self.params.key), s.retries)
+                Finding::pass(
+                    format!(
+                        "{} retr{} kept the failed request's {}",
+                        s.retries.len(),
+                        if s.retries.len() == 1 { "y" } else { "ies" },
+                        self.params.key
+                    ),
+                    s.retries,
+                )
             } else {
                 let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
-                let mut evidence: Vec<u64> = s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
+                let mut evidence: Vec<u64> =
+                    s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
                 evidence.sort_unstable();
                 evidence.dedup();
                 Finding::fail(super::list_some(&messages, 3), evidence)
@@ -115,9 +132,14 @@ mod tests {
     use serde_json::json;
 
     fn capture(id: &str, status: u16) -> ExchangeBuilder {
-        api("capture", "POST", "/payment/T/capture", &format!(r#"{{"modificationId":"{id}"}}"#))
-            .status(status)
-            .facts(|f| f.payment = Some("T".into()))
+        api(
+            "capture",
+            "POST",
+            "/payment/T/capture",
+            &format!(r#"{{"modificationId":"{id}"}}"#),
+        )
+        .status(status)
+        .facts(|f| f.payment = Some("T".into()))
     }
     fn params() -> serde_json::Value {
         json!({"key": "body:/modificationId", "operations": ["capture", "refund"]})
@@ -132,23 +154,46 @@ mod tests {
         let f = judge("idempotent_retry", params(), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert_eq!(f[0].evidence, vec![1, 2]);
-        assert!(f[0].message.contains("`m2` instead of `m1`"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("`m2` instead of `m1`"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
     fn timeouts_count_as_failures_but_4xx_and_successes_do_not() {
-        let j = journal(vec![capture("m1", 200).no_answer("timed out"), capture("m2", 200)]);
-        assert_eq!(outcomes(&judge("idempotent_retry", params(), &j)), vec![Outcome::Failed]);
+        let j = journal(vec![
+            capture("m1", 200).no_answer("timed out"),
+            capture("m2", 200),
+        ]);
+        assert_eq!(
+            outcomes(&judge("idempotent_retry", params(), &j)),
+            vec![Outcome::Failed]
+        );
         // A new modification after a refusal is a new operation; so is one after a success.
-        let j = journal(vec![capture("m1", 422), capture("m2", 200), capture("m3", 200)]);
+        let j = journal(vec![
+            capture("m1", 422),
+            capture("m2", 200),
+            capture("m3", 200),
+        ]);
         assert!(judge("idempotent_retry", params(), &j).is_empty());
     }
 
     #[test]
     fn other_payments_and_scenarios_are_apart() {
-        let other = api("capture", "POST", "/payment/U/capture", r#"{"modificationId":"x"}"#).facts(|f| f.payment = Some("U".into()));
+        let other = api(
+            "capture",
+            "POST",
+            "/payment/U/capture",
+            r#"{"modificationId":"x"}"#,
+        )
+        .facts(|f| f.payment = Some("U".into()));
         let j = journal(vec![capture("m1", 500), other, capture("m1", 200)]);
-        assert_eq!(outcomes(&judge("idempotent_retry", params(), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("idempotent_retry", params(), &j)),
+            vec![Outcome::Passed]
+        );
         let j = journal(vec![capture("m1", 500), capture("m2", 200).scenario("s2")]);
         assert!(judge("idempotent_retry", params(), &j).is_empty());
     }

@@ -77,7 +77,11 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     if params.window_s <= 0.0 || params.tolerance_s < 0.0 {
         return Err("`window_s` must be above 0 and `tolerance_s` at least 0".into());
     }
-    Ok(Box::new(PendingRechecks { params, scale: ctx.time_scale(), scenarios: PerScenario::default() }))
+    Ok(Box::new(PendingRechecks {
+        params,
+        scale: ctx.time_scale(),
+        scenarios: PerScenario::default(),
+    }))
 }
 
 impl Rule for PendingRechecks {
@@ -107,14 +111,28 @@ impl Rule for PendingRechecks {
             return;
         }
         let state = ex.facts.payment_state.as_deref().filter(|_| ex.succeeded());
-        let pending = state.is_some_and(|st| p.pending_states.iter().any(|ps| ps.eq_ignore_ascii_case(st)));
-        if let Some(chain) = s.chains.iter_mut().find(|c| c.payment == payment && !c.resolved) {
+        let pending = state.is_some_and(|st| {
+            p.pending_states
+                .iter()
+                .any(|ps| ps.eq_ignore_ascii_case(st))
+        });
+        if let Some(chain) = s
+            .chains
+            .iter_mut()
+            .find(|c| c.payment == payment && !c.resolved)
+        {
             chain.rechecks.push((ex.seq, ex.at_ms));
             if state.is_some() && !pending {
                 chain.resolved = true;
             }
         } else if pending {
-            s.chains.push(Chain { payment, first_seq: ex.seq, first_at: ex.at_ms, rechecks: Vec::new(), resolved: false });
+            s.chains.push(Chain {
+                payment,
+                first_seq: ex.seq,
+                first_at: ex.at_ms,
+                rechecks: Vec::new(),
+                resolved: false,
+            });
         }
         if let Some(_st) = state {
             s.last_answer = Some((ex.seq, pending));
@@ -148,7 +166,9 @@ impl Rule for PendingRechecks {
                     .rechecks
                     .iter()
                     .filter(|(_, at)| at - c.first_at > limit_ms)
-                    .map(|(seq, at)| format!("#{seq} at {:.0} s", (at - c.first_at) / 1000.0 / self.scale))
+                    .map(|(seq, at)| {
+                        format!("#{seq} at {:.0} s", (at - c.first_at) / 1000.0 / self.scale)
+                    })
                     .collect();
                 if !late.is_empty() {
                     problems.push(format!(
@@ -163,7 +183,11 @@ impl Rule for PendingRechecks {
                     "payment {}: {} re-check(s){}",
                     c.payment,
                     c.rechecks.len(),
-                    if c.resolved { ", resolved" } else { ", then stopped" }
+                    if c.resolved {
+                        ", resolved"
+                    } else {
+                        ", then stopped"
+                    }
                 ));
             }
             for (status_seq, probe_seq) in &s.paid_while_pending {
@@ -176,7 +200,15 @@ impl Rule for PendingRechecks {
             evidence.dedup();
             evidence.truncate(20);
             let f = if problems.is_empty() {
-                Finding::pass(format!("{} (at most {} within {:.0} s)", summary.join("; "), p.max_rechecks, p.window_s), evidence)
+                Finding::pass(
+                    format!(
+                        "{} (at most {} within {:.0} s)",
+                        summary.join("; "),
+                        p.max_rechecks,
+                        p.window_s
+                    ),
+                    evidence,
+                )
             } else {
                 Finding::fail(problems.join("; "), evidence)
             };
@@ -194,19 +226,29 @@ mod tests {
 
     fn status(at_s: f64, state: &str) -> ExchangeBuilder {
         let state = state.to_owned();
-        api("payment_status", "GET", "/payment/status/T1", "").at(at_s * 1000.0).facts(move |f| {
-            f.payment = Some("T1".into());
-            f.payment_state = Some(state);
-        })
+        api("payment_status", "GET", "/payment/status/T1", "")
+            .at(at_s * 1000.0)
+            .facts(move |f| {
+                f.payment = Some("T1".into());
+                f.payment_state = Some(state);
+            })
     }
     fn probe(at_s: f64, paid: bool) -> ExchangeBuilder {
-        harness("order_probe", "GET", "/orders/1").at(at_s * 1000.0).facts(move |f| f.order_paid = Some(paid))
+        harness("order_probe", "GET", "/orders/1")
+            .at(at_s * 1000.0)
+            .facts(move |f| f.order_paid = Some(paid))
     }
     const P: &str = "AUTHORIZATION_PENDING";
 
     #[test]
     fn three_rechecks_at_a_60_s_pace_pass_even_just_after_180_s() {
-        let j = journal(vec![status(0.0, P), status(60.1, P), status(120.2, P), status(180.4, P), probe(200.0, false)]);
+        let j = journal(vec![
+            status(0.0, P),
+            status(60.1, P),
+            status(120.2, P),
+            status(180.4, P),
+            probe(200.0, false),
+        ]);
         let f = judge("pending_rechecks", json!({}), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
         assert_eq!(f[0].evidence, vec![1, 2, 3, 4]);
@@ -214,7 +256,13 @@ mod tests {
 
     #[test]
     fn a_fourth_recheck_fails() {
-        let j = journal(vec![status(0.0, P), status(10.0, P), status(20.0, P), status(30.0, P), status(40.0, P)]);
+        let j = journal(vec![
+            status(0.0, P),
+            status(10.0, P),
+            status(20.0, P),
+            status(30.0, P),
+            status(40.0, P),
+        ]);
         let f = judge("pending_rechecks", json!({}), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert!(f[0].message.contains("4 times"), "{}", f[0].message);
@@ -238,7 +286,10 @@ mod tests {
             status(500.0, "CAPTURED"),
             probe(510.0, true),
         ]);
-        assert_eq!(outcomes(&judge("pending_rechecks", json!({}), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("pending_rechecks", json!({}), &j)),
+            vec![Outcome::Passed]
+        );
     }
 
     #[test]
@@ -252,19 +303,33 @@ mod tests {
 
     #[test]
     fn with_an_origin_only_this_scenarios_payments_count() {
-        let created = api("create_checkout", "POST", "/payment/creation", "{}").facts(|f| f.payment = Some("T2".into()));
+        let created = api("create_checkout", "POST", "/payment/creation", "{}")
+            .facts(|f| f.payment = Some("T2".into()));
         // A re-check of an earlier payment T1 (still pending) lands here, then T2 is paid.
         let t2 = status(2.0, "CAPTURED").facts(|f| f.payment = Some("T2".into()));
         let j = journal(vec![created, status(1.0, P), t2, probe(3.0, true)]);
-        assert!(judge("pending_rechecks", json!({"origin_operation": "create_checkout"}), &j).is_empty());
-        assert_eq!(outcomes(&judge("pending_rechecks", json!({}), &j)), vec![Outcome::Passed]);
+        assert!(judge(
+            "pending_rechecks",
+            json!({"origin_operation": "create_checkout"}),
+            &j
+        )
+        .is_empty());
+        assert_eq!(
+            outcomes(&judge("pending_rechecks", json!({}), &j)),
+            vec![Outcome::Passed]
+        );
     }
 
     #[test]
     fn no_pending_answer_is_not_judged_and_scenarios_are_apart() {
         let j = journal(vec![status(0.0, "CAPTURED"), probe(1.0, true)]);
         assert!(judge("pending_rechecks", json!({}), &j).is_empty());
-        let j = journal(vec![status(0.0, P), status(1.0, P), status(2.0, P).scenario("s2"), status(3.0, P).scenario("s2")]);
+        let j = journal(vec![
+            status(0.0, P),
+            status(1.0, P),
+            status(2.0, P).scenario("s2"),
+            status(3.0, P).scenario("s2"),
+        ]);
         let f = judge("pending_rechecks", json!({"max_rechecks": 1}), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Passed]);
     }

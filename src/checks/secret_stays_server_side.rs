@@ -58,7 +58,14 @@ struct SecretServerSide {
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
     let fields = params.secrets.list();
-    Ok(Box::new(SecretServerSide { params, fields, secrets: Vec::new(), pages: Vec::new(), browser_calls: Vec::new(), checked_pages: 0 }))
+    Ok(Box::new(SecretServerSide {
+        params,
+        fields,
+        secrets: Vec::new(),
+        pages: Vec::new(),
+        browser_calls: Vec::new(),
+        checked_pages: 0,
+    }))
 }
 
 impl Rule for SecretServerSide {
@@ -66,14 +73,21 @@ impl Rule for SecretServerSide {
         let Entry::Exchange(ex) = entry else { return };
         if ex.direction == Direction::ToSandbox {
             if let Some(op) = ex.operation() {
-                if ex.actor == Actor::Browser && self.params.server_only_operations.iter().any(|o| o == op) {
-                    self.browser_calls.push((format!("{} was called from the shopper's browser", ex.brief()), ex.seq));
+                if ex.actor == Actor::Browser
+                    && self.params.server_only_operations.iter().any(|o| o == op)
+                {
+                    self.browser_calls.push((
+                        format!("{} was called from the shopper's browser", ex.brief()),
+                        ex.seq,
+                    ));
                 }
             }
             if ex.actor == Actor::Integration {
                 for f in &self.fields {
                     if let Some(v) = f.get(ex) {
-                        if v.chars().count() >= self.params.min_length && !self.secrets.iter().any(|(s, _, _)| *s == v) {
+                        if v.chars().count() >= self.params.min_length
+                            && !self.secrets.iter().any(|(s, _, _)| *s == v)
+                        {
                             self.secrets.push((v, f.to_string(), ex.seq));
                         }
                     }
@@ -81,7 +95,13 @@ impl Rule for SecretServerSide {
             }
             return;
         }
-        if ex.direction == Direction::ToTarget && self.params.page_roles.iter().any(|r| ex.role.starts_with(r.as_str())) {
+        if ex.direction == Direction::ToTarget
+            && self
+                .params
+                .page_roles
+                .iter()
+                .any(|r| ex.role.starts_with(r.as_str()))
+        {
             if let Some(r) = &ex.response {
                 self.checked_pages += 1;
                 if self.pages.len() < MAX_PAGES {
@@ -92,10 +112,23 @@ impl Rule for SecretServerSide {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let mut problems: Vec<(String, Vec<u64>)> = self.browser_calls.iter().map(|(m, s)| (m.clone(), vec![*s])).collect();
+        let mut problems: Vec<(String, Vec<u64>)> = self
+            .browser_calls
+            .iter()
+            .map(|(m, s)| (m.clone(), vec![*s]))
+            .collect();
         for (seq, text) in &self.pages {
-            if let Some((_, field, from)) = self.secrets.iter().find(|(s, _, _)| text.contains(s.as_str())) {
-                problems.push((format!("the shop's page #{seq} contains the secret sent as {field} in #{from}"), vec![*from, *seq]));
+            if let Some((_, field, from)) = self
+                .secrets
+                .iter()
+                .find(|(s, _, _)| text.contains(s.as_str()))
+            {
+                problems.push((
+                    format!(
+                        "the shop's page #{seq} contains the secret sent as {field} in #{from}"
+                    ),
+                    vec![*from, *seq],
+                ));
             }
         }
         if self.checked_pages == 0 && self.browser_calls.is_empty() {
@@ -108,10 +141,21 @@ impl Rule for SecretServerSide {
             )];
         }
         let messages: Vec<String> = problems.iter().map(|(m, _)| m.clone()).collect();
-        let mut evidence: Vec<u64> = problems.iter().take(6).flat_map(|(_, e)| e.clone()).collect();
+        let mut evidence: Vec<u64> = problems
+            .iter()
+            .take(6)
+            .flat_map(|(_, e)| e.clone())
+            .collect();
         evidence.sort_unstable();
         evidence.dedup();
-        vec![Finding::fail(format!("{} leak(s): {}", problems.len(), super::list_some(&messages, 3)), evidence)]
+        vec![Finding::fail(
+            format!(
+                "{} leak(s): {}",
+                problems.len(),
+                super::list_some(&messages, 3)
+            ),
+            evidence,
+        )]
     }
 }
 
@@ -125,7 +169,12 @@ mod tests {
     const KEY: &str = "48c4e923-e88c-464b-a4e7-ccb2c6d3775e";
 
     fn checkout() -> ExchangeBuilder {
-        api("create_checkout", "POST", "/payment/creation", &format!(r#"{{"merchantKey":"{KEY}"}}"#))
+        api(
+            "create_checkout",
+            "POST",
+            "/payment/creation",
+            &format!(r#"{{"merchantKey":"{KEY}"}}"#),
+        )
     }
     fn page(body: &str) -> ExchangeBuilder {
         harness("trigger:start_payment", "POST", "/checkout").response_body(body)
@@ -136,18 +185,30 @@ mod tests {
 
     #[test]
     fn a_page_with_the_key_fails_wherever_it_comes_in_the_run() {
-        let j = journal(vec![checkout(), page(&format!(r#"{{"checkoutToken":"t","merchantKey":"{KEY}"}}"#))]);
+        let j = journal(vec![
+            checkout(),
+            page(&format!(r#"{{"checkoutToken":"t","merchantKey":"{KEY}"}}"#)),
+        ]);
         let f = judge("secret_stays_server_side", params(), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert_eq!(f[0].evidence, vec![1, 2]);
         let j = journal(vec![page(&format!("<div data-key='{KEY}'>")), checkout()]);
-        assert_eq!(outcomes(&judge("secret_stays_server_side", params(), &j)), vec![Outcome::Failed]);
+        assert_eq!(
+            outcomes(&judge("secret_stays_server_side", params(), &j)),
+            vec![Outcome::Failed]
+        );
     }
 
     #[test]
     fn pages_without_the_key_pass_and_browser_checkouts_fail() {
-        let j = journal(vec![checkout(), page(r#"{"checkoutToken":"KwlJmj1QoJL4oFPaCYnNCTW8"}"#)]);
-        assert_eq!(outcomes(&judge("secret_stays_server_side", params(), &j)), vec![Outcome::Passed]);
+        let j = journal(vec![
+            checkout(),
+            page(r#"{"checkoutToken":"KwlJmj1QoJL4oFPaCYnNCTW8"}"#),
+        ]);
+        assert_eq!(
+            outcomes(&judge("secret_stays_server_side", params(), &j)),
+            vec![Outcome::Passed]
+        );
         let j = journal(vec![page("<p>pay</p>"), checkout().actor(Actor::Browser)]);
         let f = judge("secret_stays_server_side", params(), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);

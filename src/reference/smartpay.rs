@@ -167,7 +167,15 @@ fn cut(s: &str, max: usize) -> String {
 
 /// Keeps only the characters SmartPay allows in references.
 fn reference_safe(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.:".contains(c) { c } else { '-' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.:".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 impl Shop {
@@ -180,7 +188,11 @@ impl Shop {
     }
 
     fn cred(&self, name: &str) -> String {
-        self.config.credentials.get(name).cloned().unwrap_or_default()
+        self.config
+            .credentials
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn base(&self) -> &str {
@@ -188,11 +200,20 @@ impl Shop {
     }
 
     fn order(&self, id: &str) -> Option<Order> {
-        self.orders.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.orders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     fn set_status(&self, id: &str, status: OrderStatus) {
-        if let Some(o) = self.orders.lock().unwrap_or_else(|p| p.into_inner()).get_mut(id) {
+        if let Some(o) = self
+            .orders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(id)
+        {
             o.status = status;
         }
     }
@@ -225,7 +246,10 @@ impl Shop {
             .await
             .map_err(|e| e.to_string())?;
         let json: Value = answer.json().await.map_err(|e| e.to_string())?;
-        let value = json["access_token"].as_str().ok_or_else(|| format!("no access_token: {json}"))?.to_owned();
+        let value = json["access_token"]
+            .as_str()
+            .ok_or_else(|| format!("no access_token: {json}"))?
+            .to_owned();
         let lifetime = json["expires_in"].as_f64().unwrap_or(0.0);
         *cached = Some(Token {
             value: value.clone(),
@@ -235,19 +259,42 @@ impl Shop {
     }
 
     fn basic(&self) -> String {
-        let raw = format!("{}:{}", self.cred("merchant_key"), self.cred("authentication_key"));
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        let raw = format!(
+            "{}:{}",
+            self.cred("merchant_key"),
+            self.cred("authentication_key")
+        );
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
     }
 
     /// Calls the API with the shop's authentication; a refused Bearer token is renewed once.
-    async fn api(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(StatusCode, Value), String> {
-        let basic = self.style_b() || (self.flawed("basic_and_bearer") && path.starts_with("/payment/status/"));
+    async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), String> {
+        let basic = self.style_b()
+            || (self.flawed("basic_and_bearer") && path.starts_with("/payment/status/"));
         let mut renewed = false;
         loop {
-            let auth = if basic { self.basic() } else { format!("Bearer {}", self.bearer().await?) };
-            let mut request = self.http.request(method.clone(), format!("{}{path}", self.base())).header("Authorization", auth);
+            let auth = if basic {
+                self.basic()
+            } else {
+                format!("Bearer {}", self.bearer().await?)
+            };
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base()))
+                .header("Authorization", auth);
             if !self.flawed("missing_headers") {
-                request = request.header("Accept-Language", if self.style_b() { "de-DE" } else { "en-US" });
+                request = request.header(
+                    "Accept-Language",
+                    if self.style_b() { "de-DE" } else { "en-US" },
+                );
             }
             if let Some(b) = body {
                 request = request.json(b);
@@ -264,9 +311,23 @@ impl Shop {
         }
     }
 
-    async fn create_checkout(&self, order_id: &str, amount: f64, currency: &str, item: &str) -> Result<(String, String), String> {
-        let description = if self.style_b() { format!("{item} (order {order_id})") } else { format!("Order {order_id}: {item}") };
-        let description = if self.flawed("long_description") { description } else { cut(&description, 127) };
+    async fn create_checkout(
+        &self,
+        order_id: &str,
+        amount: f64,
+        currency: &str,
+        item: &str,
+    ) -> Result<(String, String), String> {
+        let description = if self.style_b() {
+            format!("{item} (order {order_id})")
+        } else {
+            format!("Order {order_id}: {item}")
+        };
+        let description = if self.flawed("long_description") {
+            description
+        } else {
+            cut(&description, 127)
+        };
         let partner_reference = if self.style_b() {
             format!("gl:{}", uuid::Uuid::new_v4().simple())
         } else {
@@ -282,18 +343,33 @@ impl Shop {
         if self.flawed("unknown_field") {
             body["orderNumber"] = json!(order_id);
         }
-        let (status, json) = self.api(reqwest::Method::POST, "/payment/creation", Some(&body)).await?;
+        let (status, json) = self
+            .api(reqwest::Method::POST, "/payment/creation", Some(&body))
+            .await?;
         if !status.is_success() {
             return Err(format!("Create Checkout failed: {status} {json}"));
         }
-        let tx = json["transactionId"].as_str().ok_or("no transactionId")?.to_owned();
-        let token = json["checkoutToken"].as_str().ok_or("no checkoutToken")?.to_owned();
+        let tx = json["transactionId"]
+            .as_str()
+            .ok_or("no transactionId")?
+            .to_owned();
+        let token = json["checkoutToken"]
+            .as_str()
+            .ok_or("no checkoutToken")?
+            .to_owned();
         Ok((tx, token))
     }
 
     /// One Get Payment Status, judged.
     async fn check_status(&self, order_id: &str, transaction_id: &str) -> Verdict {
-        let Ok((status, json)) = self.api(reqwest::Method::GET, &format!("/payment/status/{transaction_id}"), None).await else {
+        let Ok((status, json)) = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/payment/status/{transaction_id}"),
+                None,
+            )
+            .await
+        else {
             return Verdict::Unconfirmed;
         };
         if !status.is_success() || json["transactionId"].as_str() != Some(transaction_id) {
@@ -302,10 +378,14 @@ impl Shop {
         let Some(order) = self.order(order_id) else {
             return Verdict::Unconfirmed;
         };
-        let amount_ok = json["transactionOverview"]["amount"].as_f64().is_some_and(|a| (a - order.amount).abs() < 0.005);
+        let amount_ok = json["transactionOverview"]["amount"]
+            .as_f64()
+            .is_some_and(|a| (a - order.amount).abs() < 0.005);
         match json["paymentStatus"].as_str().unwrap_or("") {
             "CAPTURED" | "SETTLED" if amount_ok => Verdict::Settled(OrderStatus::Paid),
-            "AUTHORIZATION_COMPLETED" if amount_ok && !self.flawed("captured_only") => Verdict::Settled(OrderStatus::Authorized),
+            "AUTHORIZATION_COMPLETED" if amount_ok && !self.flawed("captured_only") => {
+                Verdict::Settled(OrderStatus::Authorized)
+            }
             s if PENDING.contains(&s) => {
                 if self.flawed("paid_while_pending") {
                     Verdict::Settled(OrderStatus::Paid)
@@ -343,7 +423,9 @@ impl Shop {
                 tokio::spawn(self.clone().recheck(order_id.clone(), transaction_id));
             }
         }
-        self.order(&order_id).map(|o| o.status).unwrap_or(OrderStatus::Pending)
+        self.order(&order_id)
+            .map(|o| o.status)
+            .unwrap_or(OrderStatus::Pending)
     }
 
     fn modification_id(&self, order_id: &str, op: &str) -> String {
@@ -360,13 +442,16 @@ impl Shop {
 
     /// Capture or refund, retried after a 5xx or a lost answer with the same modificationId.
     async fn modify(&self, order_id: &str, op: &str) -> Result<Value, (StatusCode, String)> {
-        let order = self.order(order_id).ok_or((StatusCode::NOT_FOUND, "unknown order".to_string()))?;
+        let order = self
+            .order(order_id)
+            .ok_or((StatusCode::NOT_FOUND, "unknown order".to_string()))?;
         let mut id = self.modification_id(order_id, op);
         let path = format!("/payment/{}/{op}", order.transaction_id);
         let mut last = String::new();
         for attempt in 0..=3 {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(if self.style_b() { 80 } else { 30 })).await;
+                tokio::time::sleep(Duration::from_millis(if self.style_b() { 80 } else { 30 }))
+                    .await;
                 if self.flawed("new_modification_id_on_retry") {
                     id = self.modification_id(order_id, op);
                 }
@@ -374,12 +459,20 @@ impl Shop {
             let body = json!({"modificationId": id, "amount": order.amount});
             match self.api(reqwest::Method::POST, &path, Some(&body)).await {
                 Ok((status, json)) if status.is_success() => return Ok(json),
-                Ok((status, json)) if status.is_client_error() => return Err((StatusCode::CONFLICT, format!("SmartPay refused the {op}: {status} {json}"))),
+                Ok((status, json)) if status.is_client_error() => {
+                    return Err((
+                        StatusCode::CONFLICT,
+                        format!("SmartPay refused the {op}: {status} {json}"),
+                    ))
+                }
                 Ok((status, json)) => last = format!("{status} {json}"),
                 Err(e) => last = e,
             }
         }
-        Err((StatusCode::BAD_GATEWAY, format!("the {op} failed after 3 retries: {last}")))
+        Err((
+            StatusCode::BAD_GATEWAY,
+            format!("the {op} failed after 3 retries: {last}"),
+        ))
     }
 }
 
@@ -399,10 +492,17 @@ fn eur() -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
-async fn checkout(State(shop): State<Arc<Shop>>, headers: HeaderMap, Json(c): Json<Checkout>) -> Response {
+async fn checkout(
+    State(shop): State<Arc<Shop>>,
+    headers: HeaderMap,
+    Json(c): Json<Checkout>,
+) -> Response {
     let amount: f64 = match &c.amount {
         Value::Number(n) => n.as_f64().unwrap_or(0.0),
         Value::String(s) => s.parse().unwrap_or(0.0),
@@ -417,18 +517,46 @@ async fn checkout(State(shop): State<Arc<Shop>>, headers: HeaderMap, Json(c): Js
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|s| *s > 0.0 && *s <= 10.0)
         .unwrap_or(1.0);
-    let item = c.item.clone().unwrap_or_else(|| "golive demo basket".into());
-    let (tx, token) = match shop.create_checkout(&c.order_id, amount, &c.currency, &item).await {
+    let item = c
+        .item
+        .clone()
+        .unwrap_or_else(|| "golive demo basket".into());
+    let (tx, token) = match shop
+        .create_checkout(&c.order_id, amount, &c.currency, &item)
+        .await
+    {
         Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_GATEWAY, Html(format!("<p>Payment is not available right now: {}</p>", escape(&e)))).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                Html(format!(
+                    "<p>Payment is not available right now: {}</p>",
+                    escape(&e)
+                )),
+            )
+                .into_response()
+        }
     };
-    shop.orders.lock().unwrap_or_else(|p| p.into_inner()).insert(
-        c.order_id.clone(),
-        Order { amount, currency: c.currency.clone(), transaction_id: tx.clone(), status: OrderStatus::Pending, time_scale },
-    );
-    let leak = shop.flawed("leak_merchant_key").then(|| shop.cred("merchant_key"));
+    shop.orders
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(
+            c.order_id.clone(),
+            Order {
+                amount,
+                currency: c.currency.clone(),
+                transaction_id: tx.clone(),
+                status: OrderStatus::Pending,
+                time_scale,
+            },
+        );
+    let leak = shop
+        .flawed("leak_merchant_key")
+        .then(|| shop.cred("merchant_key"));
     if shop.style_b() {
-        let key_attr = leak.map(|k| format!(r#" data-merchant-key="{}""#, escape(&k))).unwrap_or_default();
+        let key_attr = leak
+            .map(|k| format!(r#" data-merchant-key="{}""#, escape(&k)))
+            .unwrap_or_default();
         let page = format!(
             r##"<!doctype html><html><head><title>Checkout</title><script src="https://widget.smartpay.example/sdk.js"></script></head><body>
 <h1>Pay {amount:.2} {currency}</h1>
@@ -463,10 +591,18 @@ struct Finished {
 /// The page reports the widget's callback.
 async fn finished(State(shop): State<Arc<Shop>>, Json(f): Json<Finished>) -> Response {
     let Some(order) = shop.order(&f.order_id) else {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "unknown order"}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown order"})),
+        )
+            .into_response();
     };
     if shop.flawed("trust_widget") {
-        let status = if f.result == "success" { OrderStatus::Paid } else { OrderStatus::Failed };
+        let status = if f.result == "success" {
+            OrderStatus::Paid
+        } else {
+            OrderStatus::Failed
+        };
         shop.set_status(&f.order_id, status);
         return Json(json!({"orderId": f.order_id, "status": status.as_str()})).into_response();
     }
@@ -478,12 +614,23 @@ async fn finished(State(shop): State<Arc<Shop>>, Json(f): Json<Finished>) -> Res
         // Whatever the page says, the shop verifies the transaction it created itself.
         let bg = shop.clone();
         tokio::spawn(bg.verify(f.order_id.clone(), order.transaction_id.clone()));
-        return (StatusCode::ACCEPTED, Json(json!({"orderId": f.order_id, "status": "verifying"}))).into_response();
+        return (
+            StatusCode::ACCEPTED,
+            Json(json!({"orderId": f.order_id, "status": "verifying"})),
+        )
+            .into_response();
     }
     if f.transaction_id.as_deref() != Some(order.transaction_id.as_str()) {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "this transaction does not belong to the order"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "this transaction does not belong to the order"})),
+        )
+            .into_response();
     }
-    let status = shop.clone().verify(f.order_id.clone(), order.transaction_id.clone()).await;
+    let status = shop
+        .clone()
+        .verify(f.order_id.clone(), order.transaction_id.clone())
+        .await;
     Json(json!({"orderId": f.order_id, "status": status.as_str()})).into_response()
 }
 
@@ -501,7 +648,8 @@ async fn refund(State(shop): State<Arc<Shop>>, Path(order_id): Path<String>) -> 
     match shop.modify(&order_id, "refund").await {
         Ok(answer) => {
             shop.set_status(&order_id, OrderStatus::Refunded);
-            Json(json!({"orderId": order_id, "status": "refunded", "smartpay": answer})).into_response()
+            Json(json!({"orderId": order_id, "status": "refunded", "smartpay": answer}))
+                .into_response()
         }
         Err((status, e)) => (status, Json(json!({"error": e}))).into_response(),
     }

@@ -118,9 +118,16 @@ fn parse_shopper(params: &Value) -> Result<ShopperStep, String> {
     let step: ShopperStep = serde_json::from_value(params.clone())
         .map_err(|e| format!("{e}; expected `widget: success|error` or `forge_success: {{transaction_id: unknown|other}}`"))?;
     match &step {
-        ShopperStep::Widget(r) if r != "success" && r != "error" => Err(format!("`widget: {r}`: expected `success` or `error`")),
-        ShopperStep::ForgeSuccess(f) if f.transaction_id != "unknown" && f.transaction_id != "other" => {
-            Err(format!("`forge_success.transaction_id: {}`: expected `unknown` or `other`", f.transaction_id))
+        ShopperStep::Widget(r) if r != "success" && r != "error" => {
+            Err(format!("`widget: {r}`: expected `success` or `error`"))
+        }
+        ShopperStep::ForgeSuccess(f)
+            if f.transaction_id != "unknown" && f.transaction_id != "other" =>
+        {
+            Err(format!(
+                "`forge_success.transaction_id: {}`: expected `unknown` or `other`",
+                f.transaction_id
+            ))
         }
         _ => Ok(step),
     }
@@ -143,7 +150,10 @@ impl SandboxSettings {
                 return Err("`status_sequence` needs at least one status".into());
             }
             if let Some(bad) = seq.iter().find(|s| !KNOWN_STATUSES.contains(&s.as_str())) {
-                return Err(format!("`status_sequence`: unknown status `{bad}`; expected one of: {}", KNOWN_STATUSES.join(", ")));
+                return Err(format!(
+                    "`status_sequence`: unknown status `{bad}`; expected one of: {}",
+                    KNOWN_STATUSES.join(", ")
+                ));
             }
         }
         Ok(())
@@ -184,7 +194,10 @@ impl Transaction {
             Some(false) => "FAILED".into(),
             Some(true) => self.overridden.clone().unwrap_or_else(|| {
                 let i = self.queries.min(self.sequence.len().saturating_sub(1));
-                self.sequence.get(i).cloned().unwrap_or_else(|| "CAPTURED".into())
+                self.sequence
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "CAPTURED".into())
             }),
         }
     }
@@ -193,8 +206,14 @@ impl Transaction {
     fn current_status(&self) -> String {
         match self.widget_success {
             Some(true) if self.overridden.is_none() => {
-                let i = self.queries.saturating_sub(1).min(self.sequence.len().saturating_sub(1));
-                self.sequence.get(i).cloned().unwrap_or_else(|| "CAPTURED".into())
+                let i = self
+                    .queries
+                    .saturating_sub(1)
+                    .min(self.sequence.len().saturating_sub(1));
+                self.sequence
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "CAPTURED".into())
             }
             _ => self.next_status(),
         }
@@ -234,7 +253,9 @@ fn random_token(len: usize) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn now_rfc3339() -> String {
@@ -262,7 +283,10 @@ fn jwt_shaped(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
     parts.len() == 3
         && parts[..2].iter().all(|p| !p.is_empty())
-        && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && parts.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 impl SmartPaySandbox {
@@ -274,11 +298,26 @@ impl SmartPaySandbox {
             client_id: random_token(26).to_ascii_lowercase(),
             client_secret: format!("sbx-secret-{}", random_token(32)),
             schemas: OperationSchemas::default()
-                .with(OP_OAUTH_TOKEN, include_str!("../../schemas/smartpay/oauth_token.form.json"))
-                .with(OP_CREATE_CHECKOUT, include_str!("../../schemas/smartpay/create_checkout.request.json"))
-                .with(OP_CAPTURE, include_str!("../../schemas/smartpay/modification.request.json"))
-                .with(OP_REFUND, include_str!("../../schemas/smartpay/modification.request.json"))
-                .with(OP_CANCEL, include_str!("../../schemas/smartpay/modification.request.json")),
+                .with(
+                    OP_OAUTH_TOKEN,
+                    include_str!("../../schemas/smartpay/oauth_token.form.json"),
+                )
+                .with(
+                    OP_CREATE_CHECKOUT,
+                    include_str!("../../schemas/smartpay/create_checkout.request.json"),
+                )
+                .with(
+                    OP_CAPTURE,
+                    include_str!("../../schemas/smartpay/modification.request.json"),
+                )
+                .with(
+                    OP_REFUND,
+                    include_str!("../../schemas/smartpay/modification.request.json"),
+                )
+                .with(
+                    OP_CANCEL,
+                    include_str!("../../schemas/smartpay/modification.request.json"),
+                ),
             state: Mutex::new(State_ {
                 tokens: HashMap::new(),
                 transactions: HashMap::new(),
@@ -304,8 +343,13 @@ impl SmartPaySandbox {
     }
 
     /// Checks the Authorization header (Basic or Bearer) and the optional X-Access-Token.
+    // The error is the answer itself, sent at once; boxing it would only add noise.
+    #[allow(clippy::result_large_err)]
     fn authenticate(&self, headers: &HeaderMap, facts: &mut Facts) -> Result<(), Response> {
-        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::trim);
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
         let (scheme, credential) = match auth.and_then(|a| a.split_once(' ')) {
             Some((s, c)) => (s.to_ascii_lowercase(), c.trim().to_owned()),
             None => (auth.unwrap_or("").to_ascii_lowercase(), String::new()),
@@ -329,7 +373,14 @@ impl SmartPaySandbox {
                 None => (TokenState::Unknown, None),
                 Some(expires) => {
                     let remaining = (expires - now) / 1000.0;
-                    (if remaining > 0.0 { TokenState::Valid } else { TokenState::Expired }, Some(remaining))
+                    (
+                        if remaining > 0.0 {
+                            TokenState::Valid
+                        } else {
+                            TokenState::Expired
+                        },
+                        Some(remaining),
+                    )
                 }
             },
             _ => (TokenState::Unknown, None),
@@ -353,15 +404,26 @@ impl SmartPaySandbox {
         if let Some(idkit) = headers.get("x-access-token") {
             let v = String::from_utf8_lossy(idkit.as_bytes()).into_owned();
             let problem = if v.chars().count() > 512 {
-                Some(format!("header X-Access-Token: {} characters (at most 512)", v.chars().count()))
+                Some(format!(
+                    "header X-Access-Token: {} characters (at most 512)",
+                    v.chars().count()
+                ))
             } else if !jwt_shaped(&v) {
-                Some("header X-Access-Token: not a JWT (three base64url parts separated by dots)".to_string())
+                Some(
+                    "header X-Access-Token: not a JWT (three base64url parts separated by dots)"
+                        .to_string(),
+                )
             } else {
                 None
             };
             if let Some(p) = problem {
                 facts.schema_errors.push(p.clone());
-                return Err(self.error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "The X-Access-Token header is not a valid Identity Kit token.", &[p]));
+                return Err(self.error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "The X-Access-Token header is not a valid Identity Kit token.",
+                    &[p],
+                ));
             }
         }
         Ok(())
@@ -377,17 +439,32 @@ impl SmartPaySandbox {
         if fault.then_succeed {
             return None;
         }
-        let code = fault.code.clone().unwrap_or_else(|| "INTERNAL_ERROR".into());
-        let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Some(self.error(status, &code, "An unexpected error occurred; please retry.", &[]))
+        let code = fault
+            .code
+            .clone()
+            .unwrap_or_else(|| "INTERNAL_ERROR".into());
+        let status =
+            StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Some(self.error(
+            status,
+            &code,
+            "An unexpected error occurred; please retry.",
+            &[],
+        ))
     }
 
+    #[allow(clippy::result_large_err)]
     fn parse_json(&self, body: &[u8], facts: &mut Facts) -> Result<Value, Response> {
         match serde_json::from_slice::<Value>(body) {
             Ok(v) if v.is_object() => Ok(v),
             _ => {
                 facts.schema_errors = vec!["body: not a JSON object".into()];
-                Err(self.error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "The request body is not a JSON object.", &[]))
+                Err(self.error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "The request body is not a JSON object.",
+                    &[],
+                ))
             }
         }
     }
@@ -416,15 +493,29 @@ async fn oauth_token(State(sb): State<Arc<SmartPaySandbox>>, body: axum::body::B
     }
     // OAuth 2.0 errors (RFC 6749 §5.2), as the token endpoint answers them.
     let oauth_error = |status: StatusCode, error: &str, description: &str| {
-        (status, Json(json!({"error": error, "error_description": description}))).into_response()
+        (
+            status,
+            Json(json!({"error": error, "error_description": description})),
+        )
+            .into_response()
     };
     if fields.get("grant_type").and_then(Value::as_str) != Some("client_credentials") {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be client_credentials").facts(facts);
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant_type must be client_credentials",
+        )
+        .facts(facts);
     }
     let id = fields.get("client_id").and_then(Value::as_str);
     let secret = fields.get("client_secret").and_then(Value::as_str);
     if id != Some(sb.client_id.as_str()) || secret != Some(sb.client_secret.as_str()) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "Client authentication failed").facts(facts);
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Client authentication failed",
+        )
+        .facts(facts);
     }
     let lifetime = sb.core.token_lifetime_s();
     let token = jwt(&sb.client_id, lifetime);
@@ -439,7 +530,11 @@ async fn oauth_token(State(sb): State<Arc<SmartPaySandbox>>, body: axum::body::B
     Json(json!({"access_token": token, "expires_in": lifetime.round() as u64, "token_type": "Bearer"})).facts(facts)
 }
 
-async fn create_checkout(State(sb): State<Arc<SmartPaySandbox>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn create_checkout(
+    State(sb): State<Arc<SmartPaySandbox>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let mut facts = Facts {
         operation: Some(OP_CREATE_CHECKOUT.into()),
         ..Facts::default()
@@ -464,10 +559,24 @@ async fn create_checkout(State(sb): State<Arc<SmartPaySandbox>>, headers: Header
         return r.facts(facts);
     }
     if !findings.errors.is_empty() {
-        return sb.error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "The request is incomplete or badly formatted.", &findings.errors).facts(facts);
+        return sb
+            .error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "The request is incomplete or badly formatted.",
+                &findings.errors,
+            )
+            .facts(facts);
     }
     if json.get("merchantKey").and_then(Value::as_str) != Some(sb.merchant_key.as_str()) {
-        return sb.error(StatusCode::FORBIDDEN, "INVALID_MERCHANT", "The merchantKey is not this merchant's.", &[]).facts(facts);
+        return sb
+            .error(
+                StatusCode::FORBIDDEN,
+                "INVALID_MERCHANT",
+                "The merchantKey is not this merchant's.",
+                &[],
+            )
+            .facts(facts);
     }
     let payment = &json["payment"];
     let tx = Transaction {
@@ -487,7 +596,10 @@ async fn create_checkout(State(sb): State<Arc<SmartPaySandbox>>, headers: Header
     };
     facts.payment = Some(tx.id.clone());
     facts.payment_state = Some("CREATED".into());
-    facts.extra.insert("checkout_token".into(), json!(fingerprint(&tx.checkout_token)));
+    facts.extra.insert(
+        "checkout_token".into(),
+        json!(fingerprint(&tx.checkout_token)),
+    );
     let answer = json!({
         "transactionId": tx.id,
         "checkoutToken": tx.checkout_token,
@@ -502,7 +614,11 @@ async fn create_checkout(State(sb): State<Arc<SmartPaySandbox>>, headers: Header
     Json(with_unrecognized(answer, &findings.unrecognized)).facts(facts)
 }
 
-async fn payment_status(State(sb): State<Arc<SmartPaySandbox>>, Path(transaction_id): Path<String>, headers: HeaderMap) -> Response {
+async fn payment_status(
+    State(sb): State<Arc<SmartPaySandbox>>,
+    Path(transaction_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let mut facts = Facts {
         operation: Some(OP_PAYMENT_STATUS.into()),
         payment: Some(transaction_id.clone()),
@@ -525,7 +641,14 @@ async fn payment_status(State(sb): State<Arc<SmartPaySandbox>>, Path(transaction
         })
     };
     let Some((t, status)) = found else {
-        return sb.error(StatusCode::NOT_FOUND, "TRANSACTION_NOT_FOUND", "No transaction with this transactionId.", &[]).facts(facts);
+        return sb
+            .error(
+                StatusCode::NOT_FOUND,
+                "TRANSACTION_NOT_FOUND",
+                "No transaction with this transactionId.",
+                &[],
+            )
+            .facts(facts);
     };
     facts.payment_state = Some(status.clone());
     let modifications: Vec<Value> = t
@@ -551,7 +674,13 @@ async fn payment_status(State(sb): State<Arc<SmartPaySandbox>>, Path(transaction
     .facts(facts)
 }
 
-async fn modify(sb: Arc<SmartPaySandbox>, op: &'static str, transaction_id: String, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn modify(
+    sb: Arc<SmartPaySandbox>,
+    op: &'static str,
+    transaction_id: String,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let mut facts = Facts {
         operation: Some(op.into()),
         payment: Some(transaction_id.clone()),
@@ -567,7 +696,10 @@ async fn modify(sb: Arc<SmartPaySandbox>, op: &'static str, transaction_id: Stri
     let findings = sb.schemas.check(op, &json);
     facts.unrecognized_fields = findings.unrecognized.clone();
     facts.schema_errors = findings.errors.clone();
-    let modification_id = json.get("modificationId").and_then(Value::as_str).map(str::to_owned);
+    let modification_id = json
+        .get("modificationId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     if let Some(id) = &modification_id {
         facts.extra.insert("modification_id".into(), json!(id));
     }
@@ -578,7 +710,14 @@ async fn modify(sb: Arc<SmartPaySandbox>, op: &'static str, transaction_id: Stri
         return r.facts(facts);
     }
     let Some(modification_id) = modification_id.filter(|_| findings.errors.is_empty()) else {
-        return sb.error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "The request is incomplete or badly formatted.", &findings.errors).facts(facts);
+        return sb
+            .error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "The request is incomplete or badly formatted.",
+                &findings.errors,
+            )
+            .facts(facts);
     };
     let kind: &'static str = match op {
         OP_CAPTURE => "CAPTURE",
@@ -588,10 +727,21 @@ async fn modify(sb: Arc<SmartPaySandbox>, op: &'static str, transaction_id: Stri
     let mut st = lock(&sb.state);
     let Some(t) = st.transactions.get_mut(&transaction_id) else {
         drop(st);
-        return sb.error(StatusCode::NOT_FOUND, "TRANSACTION_NOT_FOUND", "No transaction with this transactionId.", &[]).facts(facts);
+        return sb
+            .error(
+                StatusCode::NOT_FOUND,
+                "TRANSACTION_NOT_FOUND",
+                "No transaction with this transactionId.",
+                &[],
+            )
+            .facts(facts);
     };
     // Idempotent on repeat: the same modificationId gets the answer it got the first time.
-    if let Some((_, m)) = t.modifications.iter().find(|(id, _)| *id == modification_id) {
+    if let Some((_, m)) = t
+        .modifications
+        .iter()
+        .find(|(id, _)| *id == modification_id)
+    {
         let m = m.clone();
         drop(st);
         facts.extra.insert("repeated".into(), json!(true));
@@ -608,10 +758,21 @@ async fn modify(sb: Arc<SmartPaySandbox>, op: &'static str, transaction_id: Stri
     let amount = json.get("amount").and_then(Value::as_f64);
     let refundable = t.amount - t.refunded();
     let refusal = match kind {
-        "CAPTURE" | "CANCEL" if current != "AUTHORIZATION_COMPLETED" => Some(format!("the payment is {current}; a {kind} needs AUTHORIZATION_COMPLETED")),
-        "REFUND" if current != "CAPTURED" && current != "SETTLED" => Some(format!("the payment is {current}; a REFUND needs CAPTURED or SETTLED")),
-        "REFUND" if amount.unwrap_or(refundable) > refundable + 1e-9 => Some(format!("the refund of {} exceeds the {refundable} left to refund", amount.unwrap_or(refundable))),
-        "CAPTURE" if amount.unwrap_or(t.amount) > t.amount + 1e-9 => Some(format!("the capture of {} exceeds the authorised {}", amount.unwrap_or(t.amount), t.amount)),
+        "CAPTURE" | "CANCEL" if current != "AUTHORIZATION_COMPLETED" => Some(format!(
+            "the payment is {current}; a {kind} needs AUTHORIZATION_COMPLETED"
+        )),
+        "REFUND" if current != "CAPTURED" && current != "SETTLED" => Some(format!(
+            "the payment is {current}; a REFUND needs CAPTURED or SETTLED"
+        )),
+        "REFUND" if amount.unwrap_or(refundable) > refundable + 1e-9 => Some(format!(
+            "the refund of {} exceeds the {refundable} left to refund",
+            amount.unwrap_or(refundable)
+        )),
+        "CAPTURE" if amount.unwrap_or(t.amount) > t.amount + 1e-9 => Some(format!(
+            "the capture of {} exceeds the authorised {}",
+            amount.unwrap_or(t.amount),
+            t.amount
+        )),
         _ => None,
     };
     let (status, body) = match refusal {
@@ -628,7 +789,11 @@ async fn modify(sb: Arc<SmartPaySandbox>, op: &'static str, transaction_id: Stri
             if kind != "REFUND" {
                 t.overridden = Some(new_status.clone());
             }
-            let amount = amount.unwrap_or(if kind == "REFUND" { refundable } else { t.amount });
+            let amount = amount.unwrap_or(if kind == "REFUND" {
+                refundable
+            } else {
+                t.amount
+            });
             (
                 StatusCode::OK,
                 json!({
@@ -644,24 +809,53 @@ async fn modify(sb: Arc<SmartPaySandbox>, op: &'static str, transaction_id: Stri
             )
         }
     };
-    t.modifications.push((modification_id, Modification { kind, status: status.as_u16(), body: body.clone() }));
+    t.modifications.push((
+        modification_id,
+        Modification {
+            kind,
+            status: status.as_u16(),
+            body: body.clone(),
+        },
+    ));
     drop(st);
     facts.payment_state = body["paymentStatus"].as_str().map(str::to_owned);
-    (status, Json(with_unrecognized(body, &findings.unrecognized))).facts(facts)
+    (
+        status,
+        Json(with_unrecognized(body, &findings.unrecognized)),
+    )
+        .facts(facts)
 }
 
-async fn capture(State(sb): State<Arc<SmartPaySandbox>>, Path(tx): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn capture(
+    State(sb): State<Arc<SmartPaySandbox>>,
+    Path(tx): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     modify(sb, OP_CAPTURE, tx, headers, body).await
 }
-async fn refund(State(sb): State<Arc<SmartPaySandbox>>, Path(tx): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn refund(
+    State(sb): State<Arc<SmartPaySandbox>>,
+    Path(tx): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     modify(sb, OP_REFUND, tx, headers, body).await
 }
-async fn cancel(State(sb): State<Arc<SmartPaySandbox>>, Path(tx): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn cancel(
+    State(sb): State<Arc<SmartPaySandbox>>,
+    Path(tx): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     modify(sb, OP_CANCEL, tx, headers, body).await
 }
 
 /// The widget starts in the shopper's browser with the checkout token the page gave it.
-async fn widget_session(State(sb): State<Arc<SmartPaySandbox>>, RawQuery(query): RawQuery) -> Response {
+async fn widget_session(
+    State(sb): State<Arc<SmartPaySandbox>>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let mut facts = Facts {
         operation: Some(OP_WIDGET_SESSION.into()),
         ..Facts::default()
@@ -669,9 +863,20 @@ async fn widget_session(State(sb): State<Arc<SmartPaySandbox>>, RawQuery(query):
     let q = query_object(query.as_deref());
     let token = q.get("checkoutToken").and_then(Value::as_str).unwrap_or("");
     let st = lock(&sb.state);
-    let Some(t) = st.transactions.values().find(|t| !token.is_empty() && t.checkout_token == token) else {
+    let Some(t) = st
+        .transactions
+        .values()
+        .find(|t| !token.is_empty() && t.checkout_token == token)
+    else {
         drop(st);
-        return sb.error(StatusCode::NOT_FOUND, "INVALID_CHECKOUT_TOKEN", "The widget was given no checkout token SmartPay issued.", &[]).facts(facts);
+        return sb
+            .error(
+                StatusCode::NOT_FOUND,
+                "INVALID_CHECKOUT_TOKEN",
+                "The widget was given no checkout token SmartPay issued.",
+                &[],
+            )
+            .facts(facts);
     };
     facts.payment = Some(t.id.clone());
     let answer = json!({
@@ -700,17 +905,42 @@ async fn widget_pay(State(sb): State<Arc<SmartPaySandbox>>, body: axum::body::By
         ..Facts::default()
     };
     let Ok(pay) = serde_json::from_slice::<WidgetPay>(&body) else {
-        return sb.error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "Expected {checkoutToken, result}.", &[]).facts(facts);
+        return sb
+            .error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "Expected {checkoutToken, result}.",
+                &[],
+            )
+            .facts(facts);
     };
     let mut st = lock(&sb.state);
     let sequence = st.sequence.clone();
-    let Some(t) = st.transactions.values_mut().find(|t| t.checkout_token == pay.checkout_token) else {
+    let Some(t) = st
+        .transactions
+        .values_mut()
+        .find(|t| t.checkout_token == pay.checkout_token)
+    else {
         drop(st);
-        return sb.error(StatusCode::NOT_FOUND, "INVALID_CHECKOUT_TOKEN", "Unknown checkout token.", &[]).facts(facts);
+        return sb
+            .error(
+                StatusCode::NOT_FOUND,
+                "INVALID_CHECKOUT_TOKEN",
+                "Unknown checkout token.",
+                &[],
+            )
+            .facts(facts);
     };
     if t.widget_success.is_some() {
         drop(st);
-        return sb.error(StatusCode::CONFLICT, "CHECKOUT_COMPLETED", "This checkout was already paid or failed.", &[]).facts(facts);
+        return sb
+            .error(
+                StatusCode::CONFLICT,
+                "CHECKOUT_COMPLETED",
+                "This checkout was already paid or failed.",
+                &[],
+            )
+            .facts(facts);
     }
     let success = pay.result == "success";
     t.widget_success = Some(success);
@@ -722,7 +952,8 @@ async fn widget_pay(State(sb): State<Arc<SmartPaySandbox>>, body: axum::body::By
     drop(st);
     facts.payment = Some(id.clone());
     facts.payment_state = Some(pay.result.clone());
-    Json(json!({"transactionId": id, "result": if success { "success" } else { "error" }})).facts(facts)
+    Json(json!({"transactionId": id, "result": if success { "success" } else { "error" }}))
+        .facts(facts)
 }
 
 /// Finds the checkout token a page hands to the widget: a JSON field, a JavaScript property
@@ -733,7 +964,10 @@ pub fn find_checkout_token(page: &str) -> Option<String> {
             return Some(t);
         }
     }
-    let re = regex::Regex::new(r#"(?i)(?:checkout[_-]?token)["']?\s*[:=]\s*["']([A-Za-z0-9._~+/=-]{16,})["']"#).expect("valid regex");
+    let re = regex::Regex::new(
+        r#"(?i)(?:checkout[_-]?token)["']?\s*[:=]\s*["']([A-Za-z0-9._~+/=-]{16,})["']"#,
+    )
+    .expect("valid regex");
     re.captures(page).map(|c| c[1].to_owned())
 }
 
@@ -766,7 +1000,10 @@ impl ProviderSandbox for SmartPaySandbox {
     fn credentials(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("merchant_key".to_string(), self.merchant_key.clone()),
-            ("authentication_key".to_string(), self.authentication_key.clone()),
+            (
+                "authentication_key".to_string(),
+                self.authentication_key.clone(),
+            ),
             ("client_id".to_string(), self.client_id.clone()),
             ("client_secret".to_string(), self.client_secret.clone()),
         ])
@@ -782,7 +1019,8 @@ impl ProviderSandbox for SmartPaySandbox {
     }
 
     fn configure(&self, settings: &Map<String, Value>) -> Result<(), String> {
-        let s: SandboxSettings = serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
+        let s: SandboxSettings =
+            serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
         s.check()?;
         if let Some(seq) = s.status_sequence {
             lock(&self.state).sequence = seq;
@@ -790,7 +1028,12 @@ impl ProviderSandbox for SmartPaySandbox {
         Ok(())
     }
 
-    fn act<'a>(&'a self, act: Act, params: &'a Value, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<(), String>> {
+    fn act<'a>(
+        &'a self,
+        act: Act,
+        params: &'a Value,
+        ctx: &'a mut StepContext,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             if act == Act::Provider {
                 return Err("SmartPay has no provider-initiated steps".into());
@@ -819,7 +1062,10 @@ impl SmartPaySandbox {
         })?;
         let issued = {
             let st = lock(&self.state);
-            st.scenario_checkouts.last().and_then(|id| st.transactions.get(id)).map(|t| (t.id.clone(), t.checkout_token.clone()))
+            st.scenario_checkouts
+                .last()
+                .and_then(|id| st.transactions.get(id))
+                .map(|t| (t.id.clone(), t.checkout_token.clone()))
         };
         match issued {
             None => return Err("the page carries a checkout token, but the shop's server made no Create Checkout in this scenario".into()),
@@ -833,16 +1079,34 @@ impl SmartPaySandbox {
             Some(_) => {}
         }
         let base = ctx.sandbox_url.trim_end_matches('/').to_owned();
-        let mut url = url::Url::parse(&format!("{base}/widget/session")).map_err(|e| e.to_string())?;
+        let mut url =
+            url::Url::parse(&format!("{base}/widget/session")).map_err(|e| e.to_string())?;
         url.query_pairs_mut().append_pair("checkoutToken", &token);
-        let session = ctx.send(Outgoing::new(Actor::Browser, OP_WIDGET_SESSION, "GET", url.to_string(), ctx.request_timeout)).await?;
+        let session = ctx
+            .send(Outgoing::new(
+                Actor::Browser,
+                OP_WIDGET_SESSION,
+                "GET",
+                url.to_string(),
+                ctx.request_timeout,
+            ))
+            .await?;
         if !(200..300).contains(&session.status) {
-            return Err(format!("the widget could not start with the page's checkout token ({})", session.status));
+            return Err(format!(
+                "the widget could not start with the page's checkout token ({})",
+                session.status
+            ));
         }
         let pay = ctx
             .send(
-                Outgoing::new(Actor::Browser, OP_WIDGET_PAY, "POST", format!("{base}/widget/pay"), ctx.request_timeout)
-                    .json(&json!({"checkoutToken": token, "result": result})),
+                Outgoing::new(
+                    Actor::Browser,
+                    OP_WIDGET_PAY,
+                    "POST",
+                    format!("{base}/widget/pay"),
+                    ctx.request_timeout,
+                )
+                .json(&json!({"checkoutToken": token, "result": result})),
             )
             .await?;
         let transaction_id = pay
@@ -868,7 +1132,13 @@ impl SmartPaySandbox {
     }
 
     /// The widget's callback fired: the page tells the shop's server (`payment_finished`).
-    async fn tell_shop(&self, ctx: &mut StepContext, transaction_id: &str, result: &str, forged: bool) -> Result<(), String> {
+    async fn tell_shop(
+        &self,
+        ctx: &mut StepContext,
+        transaction_id: &str,
+        result: &str,
+        forged: bool,
+    ) -> Result<(), String> {
         let mut with = Map::new();
         with.insert("transaction_id".into(), json!(transaction_id));
         with.insert("widget_result".into(), json!(result));
@@ -878,7 +1148,8 @@ impl SmartPaySandbox {
             forged,
             ..Facts::default()
         };
-        ctx.fire_trigger_with(FINISHED_TRIGGER, &with, facts).await?;
+        ctx.fire_trigger_with(FINISHED_TRIGGER, &with, facts)
+            .await?;
         Ok(())
     }
 }
@@ -890,13 +1161,18 @@ mod tests {
     use crate::sandbox::Sandbox;
 
     async fn start() -> (Sandbox, reqwest::Client) {
-        let sb = Sandbox::start(&SmartPay, Journal::in_memory()).await.unwrap();
+        let sb = Sandbox::start(&SmartPay, Journal::in_memory())
+            .await
+            .unwrap();
         (sb, reqwest::Client::new())
     }
 
     fn basic(creds: &BTreeMap<String, String>) -> String {
         let raw = format!("{}:{}", creds["merchant_key"], creds["authentication_key"]);
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
     }
 
     fn checkout_body(creds: &BTreeMap<String, String>) -> Value {
@@ -916,12 +1192,27 @@ mod tests {
         let base = sb.base_url();
         let token: Value = http
             .post(format!("{base}/oauth2/token"))
-            .form(&[("client_id", creds["client_id"].as_str()), ("client_secret", creds["client_secret"].as_str()), ("grant_type", "client_credentials")])
-            .send().await.unwrap().json().await.unwrap();
+            .form(&[
+                ("client_id", creds["client_id"].as_str()),
+                ("client_secret", creds["client_secret"].as_str()),
+                ("grant_type", "client_credentials"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(token["token_type"], "Bearer");
         let access = token["access_token"].as_str().unwrap();
         assert!(jwt_shaped(access), "{access}");
-        sb.profile.configure(json!({"status_sequence": ["AUTHORIZATION_PENDING", "CAPTURED"]}).as_object().unwrap()).unwrap();
+        sb.profile
+            .configure(
+                json!({"status_sequence": ["AUTHORIZATION_PENDING", "CAPTURED"]})
+                    .as_object()
+                    .unwrap(),
+            )
+            .unwrap();
         let mut body = checkout_body(&creds);
         body["orderNote"] = json!("x");
         let created: Value = http
@@ -929,29 +1220,67 @@ mod tests {
             .bearer_auth(access)
             .header("Accept-Language", "en-US")
             .json(&body)
-            .send().await.unwrap().json().await.unwrap();
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(created["paymentStatus"], "CREATED");
         assert_eq!(created["unrecognizedFields"], json!(["orderNote"]));
         let tx = created["transactionId"].as_str().unwrap().to_owned();
         assert_eq!(tx.len(), 36);
         let checkout_token = created["checkoutToken"].as_str().unwrap().to_owned();
         let status = |http: reqwest::Client, url: String, auth: String| async move {
-            let v: Value = http.get(url).header("Authorization", auth).send().await.unwrap().json().await.unwrap();
+            let v: Value = http
+                .get(url)
+                .header("Authorization", auth)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             v["paymentStatus"].as_str().unwrap().to_owned()
         };
         let url = format!("{base}/payment/status/{tx}");
-        assert_eq!(status(http.clone(), url.clone(), basic(&creds)).await, "CREATED");
-        http.post(format!("{base}/widget/pay")).json(&json!({"checkoutToken": checkout_token, "result": "success"})).send().await.unwrap();
-        assert_eq!(status(http.clone(), url.clone(), format!("Bearer {access}")).await, "AUTHORIZATION_PENDING");
-        assert_eq!(status(http.clone(), url.clone(), basic(&creds)).await, "CAPTURED");
-        assert_eq!(status(http.clone(), url.clone(), basic(&creds)).await, "CAPTURED");
+        assert_eq!(
+            status(http.clone(), url.clone(), basic(&creds)).await,
+            "CREATED"
+        );
+        http.post(format!("{base}/widget/pay"))
+            .json(&json!({"checkoutToken": checkout_token, "result": "success"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            status(http.clone(), url.clone(), format!("Bearer {access}")).await,
+            "AUTHORIZATION_PENDING"
+        );
+        assert_eq!(
+            status(http.clone(), url.clone(), basic(&creds)).await,
+            "CAPTURED"
+        );
+        assert_eq!(
+            status(http.clone(), url.clone(), basic(&creds)).await,
+            "CAPTURED"
+        );
         let live = sb.core.journal.live();
         assert!(live[0].facts.token_issued.is_some());
         assert_eq!(live[1].facts.unrecognized_fields, vec!["orderNote"]);
-        assert_eq!(live[1].facts.token_used.as_ref().unwrap().state, TokenState::Valid);
+        assert_eq!(
+            live[1].facts.token_used.as_ref().unwrap().state,
+            TokenState::Valid
+        );
         assert_eq!(live[2].facts.extra["auth_scheme"], "basic");
-        assert_eq!(live[2].facts.token_used.as_ref().unwrap().state, TokenState::Valid);
-        assert_eq!(live[4].facts.payment_state.as_deref(), Some("AUTHORIZATION_PENDING"));
+        assert_eq!(
+            live[2].facts.token_used.as_ref().unwrap().state,
+            TokenState::Valid
+        );
+        assert_eq!(
+            live[4].facts.payment_state.as_deref(),
+            Some("AUTHORIZATION_PENDING")
+        );
     }
 
     #[tokio::test]
@@ -959,44 +1288,114 @@ mod tests {
         let (sb, http) = start().await;
         let creds = sb.profile.credentials();
         let base = sb.base_url();
-        let r = http.get(format!("{base}/payment/status/x")).header("Authorization", "Basic bm9wZTpub3Bl").send().await.unwrap();
+        let r = http
+            .get(format!("{base}/payment/status/x"))
+            .header("Authorization", "Basic bm9wZTpub3Bl")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["errorCode"], "UNAUTHORIZED");
-        let r = http.get(format!("{base}/payment/status/x")).send().await.unwrap();
+        let r = http
+            .get(format!("{base}/payment/status/x"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
-        let r = http.get(format!("{base}/payment/status/x")).bearer_auth("made.up.token").send().await.unwrap();
+        let r = http
+            .get(format!("{base}/payment/status/x"))
+            .bearer_auth("made.up.token")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
         // An expired Bearer token.
-        sb.core.set_settings(crate::sandbox::ScenarioSettings { token_lifetime_s: 0.05, time_scale: 1.0 });
+        sb.core.set_settings(crate::sandbox::ScenarioSettings {
+            token_lifetime_s: 0.05,
+            time_scale: 1.0,
+        });
         let token: Value = http
             .post(format!("{base}/oauth2/token"))
-            .form(&[("client_id", creds["client_id"].as_str()), ("client_secret", creds["client_secret"].as_str()), ("grant_type", "client_credentials")])
-            .send().await.unwrap().json().await.unwrap();
+            .form(&[
+                ("client_id", creds["client_id"].as_str()),
+                ("client_secret", creds["client_secret"].as_str()),
+                ("grant_type", "client_credentials"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(120)).await;
-        let r = http.get(format!("{base}/payment/status/x")).bearer_auth(token["access_token"].as_str().unwrap()).send().await.unwrap();
+        let r = http
+            .get(format!("{base}/payment/status/x"))
+            .bearer_auth(token["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
-        assert_eq!(r.json::<Value>().await.unwrap()["errorCode"], "TOKEN_EXPIRED");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["errorCode"],
+            "TOKEN_EXPIRED"
+        );
         // Garbage bodies and a bad client secret.
-        let r = http.post(format!("{base}/payment/creation")).header("Authorization", basic(&creds)).body("{not json").send().await.unwrap();
+        let r = http
+            .post(format!("{base}/payment/creation"))
+            .header("Authorization", basic(&creds))
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
-        let r = http.post(format!("{base}/oauth2/token")).form(&[("client_id", "x"), ("client_secret", "y"), ("grant_type", "client_credentials")]).send().await.unwrap();
+        let r = http
+            .post(format!("{base}/oauth2/token"))
+            .form(&[
+                ("client_id", "x"),
+                ("client_secret", "y"),
+                ("grant_type", "client_credentials"),
+            ])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
         let big = vec![b'a'; crate::sandbox::MAX_REQUEST_BODY + 10];
-        let r = http.post(format!("{base}/payment/creation")).body(big).send().await.unwrap();
+        let r = http
+            .post(format!("{base}/payment/creation"))
+            .body(big)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 413);
         // X-Access-Token must look like a JWT of at most 512 characters.
         let r = http
             .get(format!("{base}/payment/status/x"))
             .header("Authorization", basic(&creds))
             .header("X-Access-Token", "a".repeat(600))
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         let live = sb.core.journal.live();
-        let states: Vec<TokenState> = live.iter().take(3).map(|e| e.facts.token_used.as_ref().unwrap().state).collect();
-        assert_eq!(states, vec![TokenState::Unknown, TokenState::Missing, TokenState::Unknown]);
-        assert_eq!(live[4].facts.token_used.as_ref().unwrap().state, TokenState::Expired);
+        let states: Vec<TokenState> = live
+            .iter()
+            .take(3)
+            .map(|e| e.facts.token_used.as_ref().unwrap().state)
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                TokenState::Unknown,
+                TokenState::Missing,
+                TokenState::Unknown
+            ]
+        );
+        assert_eq!(
+            live[4].facts.token_used.as_ref().unwrap().state,
+            TokenState::Expired
+        );
         assert!(live.last().unwrap().facts.schema_errors[0].contains("512"));
     }
 
@@ -1007,13 +1406,25 @@ mod tests {
         let mut body = checkout_body(&creds);
         body["payment"]["description"] = json!("x".repeat(128));
         body["partnerReference"] = json!("order #1");
-        let r = http.post(format!("{}/payment/creation", sb.base_url())).header("Authorization", basic(&creds)).json(&body).send().await.unwrap();
+        let r = http
+            .post(format!("{}/payment/creation", sb.base_url()))
+            .header("Authorization", basic(&creds))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["errorCode"], "INVALID_REQUEST");
         let errors = &sb.core.journal.live()[0].facts.schema_errors;
-        assert!(errors.iter().any(|e| e.starts_with("payment.description")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.starts_with("partnerReference")), "{errors:?}");
+        assert!(
+            errors.iter().any(|e| e.starts_with("payment.description")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.starts_with("partnerReference")),
+            "{errors:?}"
+        );
     }
 
     #[tokio::test]
@@ -1021,14 +1432,42 @@ mod tests {
         let (sb, http) = start().await;
         let creds = sb.profile.credentials();
         let base = sb.base_url();
-        sb.profile.configure(json!({"status_sequence": ["AUTHORIZATION_COMPLETED"]}).as_object().unwrap()).unwrap();
-        let created: Value = http.post(format!("{base}/payment/creation")).header("Authorization", basic(&creds)).json(&checkout_body(&creds)).send().await.unwrap().json().await.unwrap();
+        sb.profile
+            .configure(
+                json!({"status_sequence": ["AUTHORIZATION_COMPLETED"]})
+                    .as_object()
+                    .unwrap(),
+            )
+            .unwrap();
+        let created: Value = http
+            .post(format!("{base}/payment/creation"))
+            .header("Authorization", basic(&creds))
+            .json(&checkout_body(&creds))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let tx = created["transactionId"].as_str().unwrap();
-        http.post(format!("{base}/widget/pay")).json(&json!({"checkoutToken": created["checkoutToken"], "result": "success"})).send().await.unwrap();
-        http.get(format!("{base}/payment/status/{tx}")).header("Authorization", basic(&creds)).send().await.unwrap();
-        sb.core.faults.add(serde_json::from_value(json!({"operation": "capture", "times": 1})).unwrap());
+        http.post(format!("{base}/widget/pay"))
+            .json(&json!({"checkoutToken": created["checkoutToken"], "result": "success"}))
+            .send()
+            .await
+            .unwrap();
+        http.get(format!("{base}/payment/status/{tx}"))
+            .header("Authorization", basic(&creds))
+            .send()
+            .await
+            .unwrap();
+        sb.core
+            .faults
+            .add(serde_json::from_value(json!({"operation": "capture", "times": 1})).unwrap());
         let post = |path: &str, id: &str| {
-            http.post(format!("{base}/payment/{tx}/{path}")).header("Authorization", basic(&creds)).json(&json!({"modificationId": id, "amount": 10.99})).send()
+            http.post(format!("{base}/payment/{tx}/{path}"))
+                .header("Authorization", basic(&creds))
+                .json(&json!({"modificationId": id, "amount": 10.99}))
+                .send()
         };
         assert_eq!(post("capture", "m-1").await.unwrap().status(), 500);
         let first: Value = post("capture", "m-1").await.unwrap().json().await.unwrap();
@@ -1041,25 +1480,54 @@ mod tests {
         assert_eq!(post("refund", "m-3").await.unwrap().status(), 422);
         assert_eq!(post("capture", "m-4").await.unwrap().status(), 422);
         let live = sb.core.journal.live();
-        assert_eq!(live[3].facts.injected.as_deref(), Some("500/INTERNAL_ERROR"));
+        assert_eq!(
+            live[3].facts.injected.as_deref(),
+            Some("500/INTERNAL_ERROR")
+        );
         assert_eq!(live[4].facts.extra["modification_id"], "m-1");
     }
 
     #[test]
     fn checkout_tokens_are_found_in_json_scripts_and_attributes() {
         let t = "KwlJmj1QoJL4oFPaCYnNCTW8cC8ZsLvQg16erCzx7hlU0rxLi3TdAKBLAN6md2Ik";
-        assert_eq!(find_checkout_token(&format!(r#"{{"order":{{"checkoutToken":"{t}"}}}}"#)).as_deref(), Some(t));
-        assert_eq!(find_checkout_token(&format!(r#"<div id="w" data-checkout-token="{t}"></div>"#)).as_deref(), Some(t));
-        assert_eq!(find_checkout_token(&format!("SmartPay.init({{ checkoutToken: '{t}' }})")).as_deref(), Some(t));
+        assert_eq!(
+            find_checkout_token(&format!(r#"{{"order":{{"checkoutToken":"{t}"}}}}"#)).as_deref(),
+            Some(t)
+        );
+        assert_eq!(
+            find_checkout_token(&format!(r#"<div id="w" data-checkout-token="{t}"></div>"#))
+                .as_deref(),
+            Some(t)
+        );
+        assert_eq!(
+            find_checkout_token(&format!("SmartPay.init({{ checkoutToken: '{t}' }})")).as_deref(),
+            Some(t)
+        );
         assert_eq!(find_checkout_token("<p>no token</p>"), None);
     }
 
     #[test]
     fn steps_are_validated() {
-        assert!(SmartPay.validate_step(StepKind::Shopper, &json!({"widget": "success"})).is_ok());
-        assert!(SmartPay.validate_step(StepKind::Shopper, &json!({"widget": "maybe"})).is_err());
-        assert!(SmartPay.validate_step(StepKind::Shopper, &json!({"forge_success": {"transaction_id": "other"}})).is_ok());
-        assert!(SmartPay.validate_step(StepKind::Sandbox, &json!({"status_sequence": ["AUTHORIZATION_PENDING", "CAPTURED"]})).is_ok());
-        assert!(SmartPay.validate_step(StepKind::Sandbox, &json!({"status_sequence": ["PAID"]})).is_err());
+        assert!(SmartPay
+            .validate_step(StepKind::Shopper, &json!({"widget": "success"}))
+            .is_ok());
+        assert!(SmartPay
+            .validate_step(StepKind::Shopper, &json!({"widget": "maybe"}))
+            .is_err());
+        assert!(SmartPay
+            .validate_step(
+                StepKind::Shopper,
+                &json!({"forge_success": {"transaction_id": "other"}})
+            )
+            .is_ok());
+        assert!(SmartPay
+            .validate_step(
+                StepKind::Sandbox,
+                &json!({"status_sequence": ["AUTHORIZATION_PENDING", "CAPTURED"]})
+            )
+            .is_ok());
+        assert!(SmartPay
+            .validate_step(StepKind::Sandbox, &json!({"status_sequence": ["PAID"]}))
+            .is_err());
     }
 }

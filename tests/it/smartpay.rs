@@ -14,9 +14,15 @@ const TIME_SCALE: f64 = 0.01;
 
 /// Runs the suite against the reference shop on a thread of its own (the run's future is not
 /// `Send`, so runs go side by side as threads rather than as spawned tasks).
-fn spawn_run(style: Option<&'static str>, flaws: Vec<&'static str>) -> std::thread::JoinHandle<RunOutcome> {
+fn spawn_run(
+    style: Option<&'static str>,
+    flaws: Vec<&'static str>,
+) -> std::thread::JoinHandle<RunOutcome> {
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         runtime.block_on(run_reference(style, &flaws, dir.path()))
     })
@@ -39,19 +45,42 @@ async fn run_reference(style: Option<&str>, flaws: &[&str], reports: &Path) -> R
 #[test]
 fn every_compliant_style_passes_every_check() {
     let r = reference::reference("smartpay").unwrap();
-    let runs: Vec<_> = r.styles.iter().map(|style| (style, spawn_run(Some(style), vec![]))).collect();
+    let runs: Vec<_> = r
+        .styles
+        .iter()
+        .map(|style| (style, spawn_run(Some(style), vec![])))
+        .collect();
     for (style, run) in runs {
         let outcome = run.join().unwrap();
-        let failures: Vec<String> = outcome.report.failures().map(|c| format!("{}: {}", c.name(), c.message)).collect();
+        let failures: Vec<String> = outcome
+            .report
+            .failures()
+            .map(|c| format!("{}: {}", c.name(), c.message))
+            .collect();
         assert_eq!(outcome.report.run_error, None, "style {style}");
         assert!(failures.is_empty(), "style {style} failed: {failures:#?}");
         assert_eq!(outcome.exit_code, exit::PASSED, "style {style}");
-        let broken: Vec<String> = outcome.report.scenarios.iter().filter_map(|s| s.error.clone()).collect();
+        let broken: Vec<String> = outcome
+            .report
+            .scenarios
+            .iter()
+            .filter_map(|s| s.error.clone())
+            .collect();
         assert!(broken.is_empty(), "style {style}: {broken:?}");
         // Every check was judged; style b authenticates with Basic, so no token is issued
         // and token reuse has nothing to judge there.
-        let skipped: BTreeSet<&str> = outcome.report.checks.iter().filter(|c| c.outcome == Outcome::Skipped).map(|c| c.id.as_str()).collect();
-        let allowed: BTreeSet<&str> = if *style == "b" { ["SP-TOKEN-REUSE"].into() } else { BTreeSet::new() };
+        let skipped: BTreeSet<&str> = outcome
+            .report
+            .checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Skipped)
+            .map(|c| c.id.as_str())
+            .collect();
+        let allowed: BTreeSet<&str> = if *style == "b" {
+            ["SP-TOKEN-REUSE"].into()
+        } else {
+            BTreeSet::new()
+        };
         assert_eq!(skipped, allowed, "style {style}");
     }
 }
@@ -59,7 +88,11 @@ fn every_compliant_style_passes_every_check() {
 #[test]
 fn each_flaw_fails_exactly_the_checks_that_should_catch_it() {
     let r = reference::reference("smartpay").unwrap();
-    let runs: Vec<_> = r.flaws.iter().map(|flaw| (flaw, spawn_run(None, vec![flaw.name]))).collect();
+    let runs: Vec<_> = r
+        .flaws
+        .iter()
+        .map(|flaw| (flaw, spawn_run(None, vec![flaw.name])))
+        .collect();
     let mut mismatches = Vec::new();
     for (flaw, run) in runs {
         let outcome = run.join().unwrap();
@@ -67,15 +100,31 @@ fn each_flaw_fails_exactly_the_checks_that_should_catch_it() {
         let expected: BTreeSet<String> = flaw.caught_by.iter().map(|s| s.to_string()).collect();
         let got = run::failing_ids(&outcome.report);
         if got != expected {
-            let detail: Vec<String> = outcome.report.failures().map(|c| format!("{}: {}", c.name(), c.message)).collect();
-            mismatches.push(format!("{}: expected {expected:?}, got {got:?}: {detail:#?}", flaw.name));
+            let detail: Vec<String> = outcome
+                .report
+                .failures()
+                .map(|c| format!("{}: {}", c.name(), c.message))
+                .collect();
+            mismatches.push(format!(
+                "{}: expected {expected:?}, got {got:?}: {detail:#?}",
+                flaw.name
+            ));
         }
         assert_eq!(outcome.exit_code, exit::CHECKS_FAILED, "flaw {}", flaw.name);
         assert_eq!(outcome.report.verdict, Verdict::Failed);
         for c in outcome.report.failures() {
-            assert!(!c.evidence.is_empty() || c.message.contains("never"), "{}: a failure without evidence: {}", c.name(), c.message);
+            assert!(
+                !c.evidence.is_empty() || c.message.contains("never"),
+                "{}: a failure without evidence: {}",
+                c.name(),
+                c.message
+            );
             for seq in &c.evidence {
-                assert!(outcome.report.exchange(*seq).is_some(), "{}: evidence #{seq} missing", c.name());
+                assert!(
+                    outcome.report.exchange(*seq).is_some(),
+                    "{}: evidence #{seq} missing",
+                    c.name()
+                );
             }
         }
     }
@@ -86,13 +135,31 @@ fn each_flaw_fails_exactly_the_checks_that_should_catch_it() {
 fn the_other_style_catches_the_flaws_it_can_have_too() {
     // Style b (Basic, background verification, 45 s pace) with the flaws that do not depend
     // on Bearer tokens: the checks judge the behaviour, not the style.
-    let flaws = ["trust_widget", "pending_forever", "new_modification_id_on_retry", "leak_merchant_key"];
-    let runs: Vec<_> = flaws.iter().map(|flaw| (flaw, spawn_run(Some("b"), vec![flaw]))).collect();
+    let flaws = [
+        "trust_widget",
+        "pending_forever",
+        "new_modification_id_on_retry",
+        "leak_merchant_key",
+    ];
+    let runs: Vec<_> = flaws
+        .iter()
+        .map(|flaw| (flaw, spawn_run(Some("b"), vec![flaw])))
+        .collect();
     let r = reference::reference("smartpay").unwrap();
     for (flaw, run) in runs {
         let outcome = run.join().unwrap();
-        let expected: BTreeSet<String> = r.flaw(flaw).unwrap().caught_by.iter().map(|s| s.to_string()).collect();
-        assert_eq!(run::failing_ids(&outcome.report), expected, "style b, flaw {flaw}");
+        let expected: BTreeSet<String> = r
+            .flaw(flaw)
+            .unwrap()
+            .caught_by
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            run::failing_ids(&outcome.report),
+            expected,
+            "style b, flaw {flaw}"
+        );
     }
 }
 
@@ -100,11 +167,24 @@ fn the_other_style_catches_the_flaws_it_can_have_too() {
 fn every_check_of_the_suite_is_caught_by_some_flaw() {
     let suite = run::load_bundled_suite("smartpay").unwrap();
     let r = reference::reference("smartpay").unwrap();
-    let caught: BTreeSet<&str> = r.flaws.iter().flat_map(|f| f.caught_by.iter().copied()).collect();
-    let missing: Vec<&str> = suite.value.checks.iter().map(|c| c.id.as_str()).filter(|id| !caught.contains(id)).collect();
+    let caught: BTreeSet<&str> = r
+        .flaws
+        .iter()
+        .flat_map(|f| f.caught_by.iter().copied())
+        .collect();
+    let missing: Vec<&str> = suite
+        .value
+        .checks
+        .iter()
+        .map(|c| c.id.as_str())
+        .filter(|id| !caught.contains(id))
+        .collect();
     assert!(missing.is_empty(), "no flaw exercises {missing:?}");
     for id in &caught {
-        assert!(suite.value.checks.iter().any(|c| c.id == *id), "flaw names unknown check {id}");
+        assert!(
+            suite.value.checks.iter().any(|c| c.id == *id),
+            "flaw names unknown check {id}"
+        );
     }
 }
 
@@ -155,7 +235,19 @@ async fn a_shop_that_answers_garbage_fails_checks_without_hanging() {
     assert_eq!(outcome.exit_code, exit::CHECKS_FAILED);
     let failing = run::failing_ids(&outcome.report);
     assert!(failing.contains("SP-PAID-WHEN-CONFIRMED"), "{failing:?}");
-    let errors: Vec<String> = outcome.report.scenarios.iter().filter_map(|s| s.error.clone()).collect();
-    assert!(errors.iter().any(|e| e.contains("no checkout token")), "{errors:?}");
-    assert!(started.elapsed().as_secs() < 30, "took {:?}", started.elapsed());
+    let errors: Vec<String> = outcome
+        .report
+        .scenarios
+        .iter()
+        .filter_map(|s| s.error.clone())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("no checkout token")),
+        "{errors:?}"
+    );
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "took {:?}",
+        started.elapsed()
+    );
 }
