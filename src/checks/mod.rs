@@ -3,14 +3,18 @@
 //! One file per kind; every kind is usable from any provider's suite.
 
 mod assertion;
+mod auth_scheme;
 mod bounded_retries;
 pub mod field;
+mod idempotent_retry;
 mod local_time;
 mod no_unrecognized_fields;
 mod order_outcome;
+mod pending_rechecks;
 mod request_schema;
 mod required_headers;
 pub mod scope;
+mod secret_stays_server_side;
 mod status_verified;
 mod token_reuse;
 mod token_valid;
@@ -116,6 +120,10 @@ pub fn kinds() -> &'static [Kind] {
         local_time::KIND,
         bounded_retries::KIND,
         assertion::KIND,
+        pending_rechecks::KIND,
+        idempotent_retry::KIND,
+        auth_scheme::KIND,
+        secret_stays_server_side::KIND,
     ]
 }
 

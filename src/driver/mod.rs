@@ -45,6 +45,9 @@ impl StepContext {
     pub fn template_vars(&self) -> Value {
         let mut v = self.vars.clone();
         v.insert("sandbox".into(), json!({ "url": self.sandbox_url }));
+        // Lets a target hand the run's time scale to a shop that paces itself in provider
+        // time (the reference shops' re-check pacing), as `{{ time_scale }}`.
+        v.entry("time_scale").or_insert(json!(self.time_scale));
         Value::Object(v)
     }
 
@@ -62,6 +65,18 @@ impl StepContext {
         name: &str,
         with: &Map<String, Value>,
     ) -> Result<HttpOutcome, String> {
+        self.fire_trigger_with(name, with, Facts::default()).await
+    }
+
+    /// Fires a trigger on behalf of a profile that knows what it means in payment terms (the
+    /// page telling the shop that the widget reported payment X as successful): the facts go
+    /// into the journal with the exchange, so checks such as `status_verified` can read them.
+    pub async fn fire_trigger_with(
+        &mut self,
+        name: &str,
+        with: &Map<String, Value>,
+        facts: Facts,
+    ) -> Result<HttpOutcome, String> {
         let call = self
             .target
             .triggers
@@ -72,7 +87,7 @@ impl StepContext {
             self.vars.insert(k.clone(), v.clone());
         }
         let outcome = self
-            .call_target(&call, &format!("trigger:{name}"), Facts::default())
+            .call_target(&call, &format!("trigger:{name}"), facts)
             .await?;
         for (var, pointer) in &call.capture {
             if let Some(v) = outcome.json().and_then(|j| j.pointer(pointer).cloned()) {

@@ -5,4 +5,5 @@
 mod cli;
 mod kontocloud;
 mod report;
+mod smartpay;
 mod support;

@@ -1,0 +1,200 @@
+//! `idempotent_retry`: a request retried after a 5xx or a timeout carries the same
+//! idempotency key (SmartPay's `modificationId`), so the provider can tell the retry from a
+//! second capture. A new key is fine after a success or a 4xx: that is a new operation.
+//!
+//! Per scenario: a failed request opens a retry window for the same operation on the same
+//! payment; the next such request is its retry and must carry the same key.
+
+use serde::Deserialize;
+
+use super::field::Field;
+use super::scope::PerScenario;
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry, Exchange};
+
+pub const KIND: Kind = Kind {
+    name: "idempotent_retry",
+    summary:
+        "a retry after a 5xx or timeout carries the same idempotency key as the failed request",
+    build,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Where the key is (`body:/modificationId`, `header:Idempotency-Key`).
+    key: Field,
+    #[serde(default)]
+    operations: Option<Vec<String>>,
+}
+
+#[derive(Default)]
+struct Scenario {
+    /// Failed requests awaiting their retry: (operation, payment, key, seq).
+    open: Vec<(String, String, Option<String>, u64)>,
+    retries: Vec<u64>,
+    problems: Vec<(String, Vec<u64>)>,
+}
+
+struct IdempotentRetry {
+    params: Params,
+    scenarios: PerScenario<Scenario>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    Ok(Box::new(IdempotentRetry {
+        params: ctx.params()?,
+        scenarios: PerScenario::default(),
+    }))
+}
+
+fn retryable_failure(ex: &Exchange) -> bool {
+    match ex.status() {
+        None => true,
+        Some(s) => s >= 500,
+    }
+}
+
+impl Rule for IdempotentRetry {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        let Some(op) = ex.operation() else { return };
+        if let Some(ops) = &self.params.operations {
+            if !ops.iter().any(|o| o == op) {
+                return;
+            }
+        }
+        let payment = ex.facts.payment.clone().unwrap_or_default();
+        let key = self.params.key.get(ex);
+        let field = self.params.key.to_string();
+        let s = self.scenarios.get(&ex.scenario);
+        if let Some(i) = s
+            .open
+            .iter()
+            .position(|(o, p, _, _)| o == op && *p == payment)
+        {
+            let (_, _, failed_key, failed_seq) = s.open.remove(i);
+            s.retries.push(ex.seq);
+            if key != failed_key || key.is_none() {
+                s.problems.push((
+                    format!(
+                        "{} retries #{failed_seq} (which failed) with {field} {} instead of {}: the provider sees a new {op}, not a retry",
+                        ex.brief(),
+                        key.as_deref().map(|k| format!("`{k}`")).unwrap_or_else(|| "missing".into()),
+                        failed_key.as_deref().map(|k| format!("`{k}`")).unwrap_or_else(|| "none".into())
+                    ),
+                    vec![failed_seq, ex.seq],
+                ));
+            }
+        }
+        if retryable_failure(ex) {
+            s.open.push((op.to_owned(), payment, key, ex.seq));
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for (scenario, s) in self.scenarios.into_iter() {
+            if s.retries.is_empty() {
+                continue;
+            }
+            let f = if s.problems.is_empty() {
+                Finding::pass(
+                    format!(
+                        "{} retr{} kept the failed request's {}",
+                        s.retries.len(),
+                        if s.retries.len() == 1 { "y" } else { "ies" },
+                        self.params.key
+                    ),
+                    s.retries,
+                )
+            } else {
+                let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
+                let mut evidence: Vec<u64> =
+                    s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
+                evidence.sort_unstable();
+                evidence.dedup();
+                Finding::fail(super::list_some(&messages, 3), evidence)
+            };
+            findings.push(f.in_scenario(&scenario));
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    fn capture(id: &str, status: u16) -> ExchangeBuilder {
+        api(
+            "capture",
+            "POST",
+            "/payment/T/capture",
+            &format!(r#"{{"modificationId":"{id}"}}"#),
+        )
+        .status(status)
+        .facts(|f| f.payment = Some("T".into()))
+    }
+    fn params() -> serde_json::Value {
+        json!({"key": "body:/modificationId", "operations": ["capture", "refund"]})
+    }
+
+    #[test]
+    fn a_retry_with_the_same_key_passes_and_a_new_key_fails() {
+        let j = journal(vec![capture("m1", 500), capture("m1", 200)]);
+        let f = judge("idempotent_retry", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed]);
+        let j = journal(vec![capture("m1", 500), capture("m2", 200)]);
+        let f = judge("idempotent_retry", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![1, 2]);
+        assert!(
+            f[0].message.contains("`m2` instead of `m1`"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn timeouts_count_as_failures_but_4xx_and_successes_do_not() {
+        let j = journal(vec![
+            capture("m1", 200).no_answer("timed out"),
+            capture("m2", 200),
+        ]);
+        assert_eq!(
+            outcomes(&judge("idempotent_retry", params(), &j)),
+            vec![Outcome::Failed]
+        );
+        // A new modification after a refusal is a new operation; so is one after a success.
+        let j = journal(vec![
+            capture("m1", 422),
+            capture("m2", 200),
+            capture("m3", 200),
+        ]);
+        assert!(judge("idempotent_retry", params(), &j).is_empty());
+    }
+
+    #[test]
+    fn other_payments_and_scenarios_are_apart() {
+        let other = api(
+            "capture",
+            "POST",
+            "/payment/U/capture",
+            r#"{"modificationId":"x"}"#,
+        )
+        .facts(|f| f.payment = Some("U".into()));
+        let j = journal(vec![capture("m1", 500), other, capture("m1", 200)]);
+        assert_eq!(
+            outcomes(&judge("idempotent_retry", params(), &j)),
+            vec![Outcome::Passed]
+        );
+        let j = journal(vec![capture("m1", 500), capture("m2", 200).scenario("s2")]);
+        assert!(judge("idempotent_retry", params(), &j).is_empty());
+    }
+}

@@ -1,0 +1,217 @@
+//! `secret_stays_server_side`: a secret the integration's server sends the provider (a
+//! merchant key, an API key) never reaches the shopper's browser, and the operations that need
+//! it are called from the server only. SmartPay: "Must be called by the merchant's server,
+//! never the browser (the merchant key is secret)".
+//!
+//! The secrets are learnt from the traffic (the values at the given locators of the
+//! integration's API calls); the pages are what the shop answered the harness playing the
+//! browser (triggers, callbacks). Pages are kept (cut, as in the journal) until the end,
+//! because a browser-side integration serves its page before any server call shows the key.
+
+use serde::Deserialize;
+
+use super::field::{Field, Fields};
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Direction, Entry};
+
+pub const KIND: Kind = Kind {
+    name: "secret_stays_server_side",
+    summary: "secrets the server sends the API never appear in the shop's pages; server-only operations never come from the browser",
+    build,
+};
+
+/// How many pages are kept for the end of the pass (each at most the journal's body cut).
+const MAX_PAGES: usize = 256;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Where the secrets are in the integration's API calls.
+    secrets: Fields,
+    /// Operations only the merchant's server may call.
+    #[serde(default)]
+    server_only_operations: Vec<String>,
+    /// Roles (prefixes) of the harness's exchanges whose answers are pages.
+    #[serde(default = "page_roles")]
+    page_roles: Vec<String>,
+    /// Shorter values are not treated as secrets (they would match by chance).
+    #[serde(default = "min_len")]
+    min_length: usize,
+}
+
+fn page_roles() -> Vec<String> {
+    vec!["trigger:".into(), "callback".into()]
+}
+fn min_len() -> usize {
+    8
+}
+
+struct SecretServerSide {
+    params: Params,
+    fields: Vec<Field>,
+    secrets: Vec<(String, String, u64)>,
+    pages: Vec<(u64, String)>,
+    browser_calls: Vec<(String, u64)>,
+    checked_pages: usize,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    let params: Params = ctx.params()?;
+    let fields = params.secrets.list();
+    Ok(Box::new(SecretServerSide {
+        params,
+        fields,
+        secrets: Vec::new(),
+        pages: Vec::new(),
+        browser_calls: Vec::new(),
+        checked_pages: 0,
+    }))
+}
+
+impl Rule for SecretServerSide {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.direction == Direction::ToSandbox {
+            if let Some(op) = ex.operation() {
+                if ex.actor == Actor::Browser
+                    && self.params.server_only_operations.iter().any(|o| o == op)
+                {
+                    self.browser_calls.push((
+                        format!("{} was called from the shopper's browser", ex.brief()),
+                        ex.seq,
+                    ));
+                }
+            }
+            if ex.actor == Actor::Integration {
+                for f in &self.fields {
+                    if let Some(v) = f.get(ex) {
+                        if v.chars().count() >= self.params.min_length
+                            && !self.secrets.iter().any(|(s, _, _)| *s == v)
+                        {
+                            self.secrets.push((v, f.to_string(), ex.seq));
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        if ex.direction == Direction::ToTarget
+            && self
+                .params
+                .page_roles
+                .iter()
+                .any(|r| ex.role.starts_with(r.as_str()))
+        {
+            if let Some(r) = &ex.response {
+                self.checked_pages += 1;
+                if self.pages.len() < MAX_PAGES {
+                    self.pages.push((ex.seq, r.body.text.clone()));
+                }
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        let mut problems: Vec<(String, Vec<u64>)> = self
+            .browser_calls
+            .iter()
+            .map(|(m, s)| (m.clone(), vec![*s]))
+            .collect();
+        for (seq, text) in &self.pages {
+            if let Some((_, field, from)) = self
+                .secrets
+                .iter()
+                .find(|(s, _, _)| text.contains(s.as_str()))
+            {
+                problems.push((
+                    format!(
+                        "the shop's page #{seq} contains the secret sent as {field} in #{from}"
+                    ),
+                    vec![*from, *seq],
+                ));
+            }
+        }
+        if self.checked_pages == 0 && self.browser_calls.is_empty() {
+            return vec![Finding::skip("no page of the shop was recorded")];
+        }
+        if problems.is_empty() {
+            return vec![Finding::pass(
+                format!("{} page(s) of the shop, none with any of the {} secret value(s) its server sent; no server-only call from the browser", self.checked_pages, self.secrets.len()),
+                vec![],
+            )];
+        }
+        let messages: Vec<String> = problems.iter().map(|(m, _)| m.clone()).collect();
+        let mut evidence: Vec<u64> = problems
+            .iter()
+            .take(6)
+            .flat_map(|(_, e)| e.clone())
+            .collect();
+        evidence.sort_unstable();
+        evidence.dedup();
+        vec![Finding::fail(
+            format!(
+                "{} leak(s): {}",
+                problems.len(),
+                super::list_some(&messages, 3)
+            ),
+            evidence,
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::journal::Actor;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    const KEY: &str = "48c4e923-e88c-464b-a4e7-ccb2c6d3775e";
+
+    fn checkout() -> ExchangeBuilder {
+        api(
+            "create_checkout",
+            "POST",
+            "/payment/creation",
+            &format!(r#"{{"merchantKey":"{KEY}"}}"#),
+        )
+    }
+    fn page(body: &str) -> ExchangeBuilder {
+        harness("trigger:start_payment", "POST", "/checkout").response_body(body)
+    }
+    fn params() -> serde_json::Value {
+        json!({"secrets": ["body:/merchantKey"], "server_only_operations": ["create_checkout"]})
+    }
+
+    #[test]
+    fn a_page_with_the_key_fails_wherever_it_comes_in_the_run() {
+        let j = journal(vec![
+            checkout(),
+            page(&format!(r#"{{"checkoutToken":"t","merchantKey":"{KEY}"}}"#)),
+        ]);
+        let f = judge("secret_stays_server_side", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![1, 2]);
+        let j = journal(vec![page(&format!("<div data-key='{KEY}'>")), checkout()]);
+        assert_eq!(
+            outcomes(&judge("secret_stays_server_side", params(), &j)),
+            vec![Outcome::Failed]
+        );
+    }
+
+    #[test]
+    fn pages_without_the_key_pass_and_browser_checkouts_fail() {
+        let j = journal(vec![
+            checkout(),
+            page(r#"{"checkoutToken":"KwlJmj1QoJL4oFPaCYnNCTW8"}"#),
+        ]);
+        assert_eq!(
+            outcomes(&judge("secret_stays_server_side", params(), &j)),
+            vec![Outcome::Passed]
+        );
+        let j = journal(vec![page("<p>pay</p>"), checkout().actor(Actor::Browser)]);
+        let f = judge("secret_stays_server_side", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(f[0].message.contains("browser"), "{}", f[0].message);
+    }
+}
