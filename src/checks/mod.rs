@@ -4,10 +4,16 @@
 
 mod assertion;
 mod bounded_retries;
+mod capture_after_reserved;
 pub mod field;
+mod header_unless_claim;
+mod idempotency_keys;
 mod local_time;
 mod no_unrecognized_fields;
 mod order_outcome;
+mod poll_interval;
+mod preceded_by;
+mod recovery_sequence;
 mod request_schema;
 mod required_headers;
 pub mod scope;
@@ -115,6 +121,12 @@ pub fn kinds() -> &'static [Kind] {
         local_time::KIND,
         bounded_retries::KIND,
         assertion::KIND,
+        idempotency_keys::KIND,
+        poll_interval::KIND,
+        capture_after_reserved::KIND,
+        recovery_sequence::KIND,
+        preceded_by::KIND,
+        header_unless_claim::KIND,
     ]
 }
 
