@@ -200,6 +200,8 @@ struct ApiState {
     script: Script,
     /// Payments initiated in this scenario, newest last (the app acts on the newest).
     scenario_payments: Vec<String>,
+    /// Stale payments `already_active` planted; they do not outlive their scenario.
+    planted: Vec<String>,
 }
 
 pub struct MobilePaySandbox {
@@ -835,6 +837,7 @@ async fn start_payment(
         facts
             .extra
             .insert("planted_active_payment".into(), json!(stale.payment_id));
+        st.planted.push(stale.payment_id.clone());
         st.payments.insert(stale.payment_id.clone(), stale);
     }
     for p in st.payments.values_mut() {
@@ -1378,6 +1381,16 @@ impl ProviderSandbox for MobilePaySandbox {
             let mut st = lock(&self.state);
             st.script = Script::default();
             st.scenario_payments.clear();
+            // A scripted stale payment is the scenario's prop: expire it so that a till that
+            // never cleaned it up does not fail every later scenario with 1301.
+            let planted = std::mem::take(&mut st.planted);
+            for id in planted {
+                if let Some(p) = st.payments.get_mut(&id) {
+                    if ACTIVE.contains(&p.status.as_str()) {
+                        p.status = "ExpiredAndCancelled".into();
+                    }
+                }
+            }
         }
         self.configure(defaults)
     }
