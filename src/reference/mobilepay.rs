@@ -100,6 +100,26 @@ pub const FLAWS: &[Flaw] = &[
         caught_by: &["MP-ACTIVE-PAYMENT"],
     },
     Flaw {
+        name: "paid_on_initiate",
+        description: "closes the order as paid once the payment is initiated, whatever the customer does later",
+        caught_by: &["MP-CANCELLED-NOT-PAID"],
+    },
+    Flaw {
+        name: "order_left_open",
+        description: "captures the payment but never closes the order as paid (it waits for a Captured poll it never makes)",
+        caught_by: &["MP-PAYMENT-COMPLETED"],
+    },
+    Flaw {
+        name: "vat_header_missing_on_lookup",
+        description: "uses a token without merchant_vat and forgets x-mobilepay-merchant-vat-number when it looks up active payments (400 1151)",
+        caught_by: &["MP-MERCHANT-VAT", "MP-ACTIVE-PAYMENT"],
+    },
+    Flaw {
+        name: "refund_label_too_long",
+        description: "sends a merchantRefundLabel longer than 36 characters (the refund is refused)",
+        caught_by: &["MP-REQUEST-SCHEMA", "MP-REFUND-COMPLETED", "MP-REFUND-CANCELLED"],
+    },
+    Flaw {
         name: "unknown_field",
         description: "sends a field Initiate Payment does not know (tipAmount)",
         caught_by: &["MP-UNRECOGNIZED-FIELDS"],
@@ -256,7 +276,7 @@ impl Shop {
         let basic = base64::engine::general_purpose::STANDARD
             .encode(format!("{client_id}:{}", self.cred("client_secret")));
         let mut form = vec![("grant_type", "client_credentials".to_string())];
-        if !self.style_b() {
+        if !self.style_b() && !self.flawed("vat_header_missing_on_lookup") {
             form.push(("merchant_vat", self.cred("merchant_vat")));
         }
         let answer = self
@@ -314,7 +334,12 @@ impl Shop {
             // The refund module's client has the header as a default and adds it again.
             r = r.header("x-mobilepay-client-system-version", version);
         }
-        if self.style_b() {
+        if self.flawed("vat_header_missing_on_lookup") {
+            // The mistake: the payment look-up builds its request without the merchant's VAT.
+            if !path.starts_with("/pos/v10/payments?") {
+                r = r.header("x-mobilepay-merchant-vat-number", self.cred("merchant_vat"));
+            }
+        } else if self.style_b() {
             r = r.header("x-mobilepay-merchant-vat-number", self.cred("merchant_vat"));
         }
         if let Some(k) = key {
@@ -544,6 +569,13 @@ impl Shop {
 
     fn set_status(&self, order_id: &str, status: OrderStatus) {
         if let Some(o) = lock(&self.orders).get_mut(order_id) {
+            if self.flawed("paid_on_initiate") && o.status == OrderStatus::Paid {
+                // The mistake: what the customer does after the receipt is printed is ignored.
+                return;
+            }
+            if self.flawed("order_left_open") && status == OrderStatus::Paid {
+                return;
+            }
             o.status = status;
         }
     }
@@ -648,6 +680,11 @@ impl Shop {
         };
         let body = json!({"paymentId": payment_id, "refundOrderId": format!("R-{order_id}").chars().take(36).collect::<String>(),
                           "amount": amount, "currencyCode": order.currency});
+        let mut body = body;
+        if self.flawed("refund_label_too_long") {
+            body["merchantRefundLabel"] =
+                json!(format!("Refund of order {order_id} at the golive till"));
+        }
         let answer = self
             .post_with_retries("/pos/v10/refunds", &body, key, true)
             .await?;
@@ -759,6 +796,9 @@ async fn start_payment(State(shop): State<Arc<Shop>>, Json(p): Json<StartPayment
     );
     match shop.start_payment(&p.order_id, amount, &p.currency).await {
         Ok((payment_id, delay)) => {
+            if shop.flawed("paid_on_initiate") {
+                shop.set_status(&p.order_id, OrderStatus::Paid);
+            }
             let follower = shop.clone();
             let order_id = p.order_id.clone();
             let pid = payment_id.clone();
