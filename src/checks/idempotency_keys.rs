@@ -289,6 +289,26 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_after_no_answer_needs_the_same_key() {
+        let j = journal(vec![
+            create("k1", "{}").no_answer("timed out"),
+            create("k2", "{}"),
+        ]);
+        assert_eq!(
+            outcomes(&judge("idempotency_keys", params(), &j)),
+            vec![Outcome::Failed]
+        );
+        let j = journal(vec![
+            create("k1", "{}").no_answer("timed out"),
+            create("k1", "{}"),
+        ]);
+        assert_eq!(
+            outcomes(&judge("idempotency_keys", params(), &j)),
+            vec![Outcome::Passed]
+        );
+    }
+
+    #[test]
     fn a_key_reused_for_another_body_or_missing_fails() {
         let j = journal(vec![create("k1", r#"{"a":1}"#), create("k1", r#"{"a":2}"#)]);
         assert_eq!(

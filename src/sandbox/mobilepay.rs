@@ -11,6 +11,10 @@
 //! The customer's MobilePay app is played by the harness through `/golive/app/...`, an
 //! endpoint of this simulator only (the real app talks to MobilePay, never to the PoS).
 
+// Handlers return the API's error answer as the `Err` of their steps: an axum `Response` is
+// large, but boxing every refusal would only add noise to the handlers.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -744,8 +748,10 @@ async fn pos_lookup(State(sb): Sb, RawQuery(query): RawQuery, headers: HeaderMap
 }
 
 async fn pos_create(State(sb): Sb, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let mut facts = Facts::default();
-    facts.operation = Some(OP_POS_CREATE.into());
+    let mut facts = Facts {
+        operation: Some(OP_POS_CREATE.into()),
+        ..Facts::default()
+    };
     let json = match json_body(&body, &mut facts) {
         Ok(j) => j,
         Err(r) => return r.facts(facts),
@@ -795,8 +801,10 @@ async fn start_payment(
     body: axum::body::Bytes,
     operation: &'static str,
 ) -> Response {
-    let mut facts = Facts::default();
-    facts.operation = Some(operation.into());
+    let mut facts = Facts {
+        operation: Some(operation.into()),
+        ..Facts::default()
+    };
     let json = match json_body(&body, &mut facts) {
         Ok(j) => j,
         Err(r) => return r.facts(facts),
