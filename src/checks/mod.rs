@@ -5,12 +5,18 @@
 mod assertion;
 mod auth_scheme;
 mod bounded_retries;
+mod capture_after_reserved;
 pub mod field;
+mod header_unless_claim;
+mod idempotency_keys;
 mod idempotent_retry;
 mod local_time;
 mod no_unrecognized_fields;
 mod order_outcome;
 mod pending_rechecks;
+mod poll_interval;
+mod preceded_by;
+mod recovery_sequence;
 mod request_schema;
 mod required_headers;
 pub mod scope;
@@ -124,6 +130,12 @@ pub fn kinds() -> &'static [Kind] {
         idempotent_retry::KIND,
         auth_scheme::KIND,
         secret_stays_server_side::KIND,
+        idempotency_keys::KIND,
+        poll_interval::KIND,
+        capture_after_reserved::KIND,
+        recovery_sequence::KIND,
+        preceded_by::KIND,
+        header_unless_claim::KIND,
     ]
 }
 

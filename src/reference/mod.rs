@@ -3,6 +3,7 @@
 //! `golive demo` runs the bundled suites against them; the tests use them as real targets.
 
 pub mod kontocloud;
+pub mod mobilepay;
 pub mod smartpay;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -54,7 +55,7 @@ pub struct Reference {
 }
 
 pub fn references() -> &'static [Reference] {
-    &[kontocloud::REFERENCE, smartpay::REFERENCE]
+    &[kontocloud::REFERENCE, smartpay::REFERENCE, mobilepay::REFERENCE]
 }
 
 pub fn reference(provider: &str) -> Option<&'static Reference> {

@@ -7,6 +7,7 @@
 mod capture;
 mod faults;
 pub mod kontocloud;
+pub mod mobilepay;
 pub mod smartpay;
 pub mod request_schema;
 mod server;
@@ -176,7 +177,7 @@ pub trait ProviderSandbox: Send + Sync {
 
 /// Every provider golive can play.
 pub fn providers() -> Vec<&'static dyn Provider> {
-    vec![&kontocloud::KontoCloud, &smartpay::SmartPay]
+    vec![&kontocloud::KontoCloud, &smartpay::SmartPay, &mobilepay::MobilePay]
 }
 
 /// The provider a suite names.

@@ -5,5 +5,6 @@
 mod cli;
 mod kontocloud;
 mod report;
+mod mobilepay;
 mod smartpay;
 mod support;

@@ -1,0 +1,202 @@
+//! `capture_after_reserved`: a payment (or refund) is captured only after a poll of it
+//! returned the reserved state, and never for more than the reserved amount.
+//!
+//! The sandbox notes each poll's state (`facts.payment_state`) and amount
+//! (`facts.extra.amount`) and the resource (`facts.extra.resource`, else `facts.payment`). A
+//! partial capture (less than reserved) is allowed. Reservations are remembered over the whole
+//! run (ids are unique); verdicts are given per scenario.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::field::Field;
+use super::poll_interval::resource;
+use super::scope::PerScenario;
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry};
+
+pub const KIND: Kind = Kind {
+    name: "capture_after_reserved",
+    summary: "capture only after a poll returned Reserved, and never above the reserved amount",
+    build,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    poll_operations: Vec<String>,
+    capture_operations: Vec<String>,
+    #[serde(default = "reserved")]
+    reserved_state: String,
+    /// Where the capture request carries its amount.
+    #[serde(default = "amount_field")]
+    amount: Field,
+}
+
+fn reserved() -> String {
+    "Reserved".into()
+}
+fn amount_field() -> Field {
+    Field::Body("/amount".into())
+}
+
+#[derive(Default)]
+struct Scenario {
+    captures: usize,
+    problems: Vec<(String, Vec<u64>)>,
+    evidence: Vec<u64>,
+}
+
+struct CaptureAfterReserved {
+    params: Params,
+    /// resource → (reserved amount, the poll that showed it)
+    reserved: HashMap<String, (Option<f64>, u64)>,
+    scenarios: PerScenario<Scenario>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    Ok(Box::new(CaptureAfterReserved {
+        params: ctx.params()?,
+        reserved: HashMap::new(),
+        scenarios: PerScenario::default(),
+    }))
+}
+
+impl Rule for CaptureAfterReserved {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        let Some(op) = ex.operation() else { return };
+        let Some(res) = resource(ex) else { return };
+        if self.params.poll_operations.iter().any(|o| o == op) && ex.succeeded() {
+            if ex.facts.payment_state.as_deref() == Some(self.params.reserved_state.as_str()) {
+                let amount = ex.facts.extra.get("amount").and_then(|v| v.as_f64());
+                self.reserved.insert(res, (amount, ex.seq));
+            }
+            return;
+        }
+        if !self.params.capture_operations.iter().any(|o| o == op) {
+            return;
+        }
+        let s = self.scenarios.get(&ex.scenario);
+        s.captures += 1;
+        let Some((reserved_amount, poll)) = self.reserved.get(&res) else {
+            s.problems.push((
+                format!(
+                    "{} captures {res} before any poll returned {}",
+                    ex.brief(),
+                    self.params.reserved_state
+                ),
+                vec![ex.seq],
+            ));
+            return;
+        };
+        let amount = self
+            .params
+            .amount
+            .get(ex)
+            .and_then(|v| v.parse::<f64>().ok());
+        match (amount, reserved_amount) {
+            (Some(a), Some(r)) if (a * 100.0).round() > (r * 100.0).round() => s.problems.push((
+                format!(
+                    "{} captures {a} of {res}, but #{poll} showed {r} reserved",
+                    ex.brief()
+                ),
+                vec![*poll, ex.seq],
+            )),
+            (None, _) => s.problems.push((
+                format!("{} has no amount at {}", ex.brief(), self.params.amount),
+                vec![ex.seq],
+            )),
+            _ => s.evidence.extend([*poll, ex.seq]),
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for (scenario, s) in self.scenarios.into_iter() {
+            if s.captures == 0 {
+                continue;
+            }
+            let f = if s.problems.is_empty() {
+                Finding::pass(format!("{} capture(s), each after a poll showed it reserved and within the reserved amount", s.captures), s.evidence)
+            } else {
+                let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
+                let mut evidence: Vec<u64> =
+                    s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
+                evidence.sort_unstable();
+                evidence.dedup();
+                Finding::fail(super::list_some(&messages, 3), evidence)
+            };
+            findings.push(f.in_scenario(&scenario));
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    fn params() -> serde_json::Value {
+        json!({"poll_operations": ["payment_poll"], "capture_operations": ["payment_capture"]})
+    }
+    fn poll(state: &str, amount: f64) -> ExchangeBuilder {
+        let state = state.to_owned();
+        api("payment_poll", "GET", "/pos/v10/payments/p", "").facts(move |f| {
+            f.payment = Some("p".into());
+            f.payment_state = Some(state);
+            f.extra.insert("amount".into(), json!(amount));
+        })
+    }
+    fn capture(amount: &str) -> ExchangeBuilder {
+        api(
+            "payment_capture",
+            "POST",
+            "/pos/v10/payments/p/capture",
+            &format!(r#"{{"amount":{amount}}}"#),
+        )
+        .facts(|f| f.payment = Some("p".into()))
+    }
+
+    #[test]
+    fn full_and_partial_captures_after_reserved_pass() {
+        let j = journal(vec![
+            poll("IssuedToUser", 100.0),
+            poll("Reserved", 100.0),
+            capture("100.00"),
+        ]);
+        assert_eq!(
+            outcomes(&judge("capture_after_reserved", params(), &j)),
+            vec![Outcome::Passed]
+        );
+        let j = journal(vec![poll("Reserved", 100.0), capture("60.5")]);
+        assert_eq!(
+            outcomes(&judge("capture_after_reserved", params(), &j)),
+            vec![Outcome::Passed]
+        );
+    }
+
+    #[test]
+    fn capture_before_reserved_or_above_it_fails() {
+        let j = journal(vec![poll("IssuedToUser", 100.0), capture("100")]);
+        let f = judge("capture_after_reserved", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(f[0].message.contains("before any poll"), "{}", f[0].message);
+        let j = journal(vec![poll("Reserved", 100.0), capture("105")]);
+        let f = judge("capture_after_reserved", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![1, 2]);
+    }
+
+    #[test]
+    fn no_capture_is_not_judged() {
+        let j = journal(vec![poll("Reserved", 100.0)]);
+        assert!(judge("capture_after_reserved", params(), &j).is_empty());
+    }
+}

@@ -1,0 +1,188 @@
+//! `header_unless_claim`: a header is required on every call whose access token does not
+//! carry a given claim (MobilePay: `x-mobilepay-merchant-vat-number` when the token has no
+//! `merchant_vat` claim), and then exactly once and well-formed. `required_headers` cannot
+//! say "unless": the sandbox notes the claims of the token each call used in
+//! `facts.extra.token_claims`. Only calls with a valid token are judged (an expired or unknown
+//! token is `token_valid`'s business, and its claims are unknown).
+
+use regex::Regex;
+use serde::Deserialize;
+
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry, TokenState};
+
+pub const KIND: Kind = Kind {
+    name: "header_unless_claim",
+    summary: "a header is on every call whose token lacks a claim, once and well-formed",
+    build,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    header: String,
+    unless_claim: String,
+    #[serde(default)]
+    pattern: Option<String>,
+    #[serde(default)]
+    except: Vec<String>,
+}
+
+struct HeaderUnlessClaim {
+    params: Params,
+    pattern: Option<Regex>,
+    with_claim: usize,
+    without_claim: usize,
+    bad: Vec<(String, u64)>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    let params: Params = ctx.params()?;
+    let pattern = params
+        .pattern
+        .as_deref()
+        .map(|p| Regex::new(p).map_err(|e| format!("`pattern` is not a regex: {e}")))
+        .transpose()?;
+    Ok(Box::new(HeaderUnlessClaim {
+        params,
+        pattern,
+        with_claim: 0,
+        without_claim: 0,
+        bad: Vec::new(),
+    }))
+}
+
+impl Rule for HeaderUnlessClaim {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        let Some(op) = ex.operation() else { return };
+        if self.params.except.iter().any(|e| e == op) {
+            return;
+        }
+        if ex.facts.token_used.as_ref().map(|t| t.state) != Some(TokenState::Valid) {
+            return;
+        }
+        let has_claim = ex
+            .facts
+            .extra
+            .get("token_claims")
+            .and_then(|c| c.as_array())
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|x| x.as_str() == Some(self.params.unless_claim.as_str()))
+            });
+        if has_claim {
+            self.with_claim += 1;
+            return;
+        }
+        self.without_claim += 1;
+        let values: Vec<&str> = ex.request_headers(&self.params.header).collect();
+        let problem = match values.as_slice() {
+            [] => Some(format!("no `{}`", self.params.header)),
+            [v] => self
+                .pattern
+                .as_ref()
+                .filter(|re| !re.is_match(v))
+                .map(|re| {
+                    format!(
+                        "`{}: {v}` does not match `{}`",
+                        self.params.header,
+                        re.as_str()
+                    )
+                }),
+            many => Some(format!("`{}` {} times", self.params.header, many.len())),
+        };
+        if let Some(p) = problem {
+            self.bad.push((
+                format!(
+                    "{} (token without `{}`): {p}",
+                    ex.brief(),
+                    self.params.unless_claim
+                ),
+                ex.seq,
+            ));
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        if self.with_claim + self.without_claim == 0 {
+            return vec![Finding::skip("no call with a valid token was made")];
+        }
+        if self.bad.is_empty() {
+            return vec![Finding::pass(
+                format!(
+                    "{} call(s) with a `{}` claim on the token; {} without it, each with `{}`",
+                    self.with_claim,
+                    self.params.unless_claim,
+                    self.without_claim,
+                    self.params.header
+                ),
+                vec![],
+            )];
+        }
+        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
+        vec![Finding::fail(
+            format!(
+                "{} of {} call(s) without the claim broke the rule: {}",
+                self.bad.len(),
+                self.without_claim,
+                super::list_some(&messages, 3)
+            ),
+            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::journal::{TokenState, TokenUse};
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    fn params() -> serde_json::Value {
+        json!({"header": "x-mobilepay-merchant-vat-number", "unless_claim": "merchant_vat", "pattern": "^(DK|FI)[0-9]{8}$"})
+    }
+    fn call(claim: bool) -> ExchangeBuilder {
+        api("payment_poll", "GET", "/p", "").facts(move |f| {
+            f.token_used = Some(TokenUse {
+                fingerprint: Some("fp".into()),
+                state: TokenState::Valid,
+                remaining_s: None,
+            });
+            if claim {
+                f.extra
+                    .insert("token_claims".into(), json!(["merchant_vat"]));
+            }
+        })
+    }
+
+    #[test]
+    fn either_the_claim_or_the_header_passes() {
+        let j = journal(vec![
+            call(true),
+            call(false).header("X-MobilePay-Merchant-VAT-Number", "DK12345678"),
+        ]);
+        assert_eq!(
+            outcomes(&judge("header_unless_claim", params(), &j)),
+            vec![Outcome::Passed]
+        );
+    }
+
+    #[test]
+    fn neither_or_a_bad_header_fails() {
+        let f = judge("header_unless_claim", params(), &journal(vec![call(false)]));
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        let f = judge(
+            "header_unless_claim",
+            params(),
+            &journal(vec![
+                call(false).header("x-mobilepay-merchant-vat-number", "SE1")
+            ]),
+        );
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+    }
+}

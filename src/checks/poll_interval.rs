@@ -1,0 +1,209 @@
+//! `poll_interval`: the integration waits at least the last `pollDelayInMs` the provider
+//! answered before it polls the same payment (or refund) again.
+//!
+//! The sandbox notes the delay it answered in `facts.extra.poll_delay_ms` and the polled
+//! resource in `facts.extra.resource` (else `facts.payment`). The wait is measured from the
+//! end of the answer that set the delay to the start of the next poll, with a small
+//! tolerance. The delay on the wire is already in the run's time scale, so the rule needs no
+//! scaling of its own. Scenarios are judged apart.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::scope::PerScenario;
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry, Exchange};
+
+pub const KIND: Kind = Kind {
+    name: "poll_interval",
+    summary: "polls of one payment are no closer together than the pollDelayInMs last answered",
+    build,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// The polling operations.
+    operations: Vec<String>,
+    /// Absolute slack in milliseconds.
+    #[serde(default = "default_tolerance_ms")]
+    tolerance_ms: f64,
+    /// Relative slack (0.05 = a poll may come 5% early).
+    #[serde(default = "default_tolerance_share")]
+    tolerance_share: f64,
+}
+
+fn default_tolerance_ms() -> f64 {
+    5.0
+}
+fn default_tolerance_share() -> f64 {
+    0.05
+}
+
+#[derive(Default)]
+struct Scenario {
+    /// resource → (earliest next poll, the delay, the exchange that set it)
+    next_allowed: HashMap<String, (f64, f64, u64)>,
+    polls: usize,
+    problems: Vec<(String, Vec<u64>)>,
+    evidence: Vec<u64>,
+}
+
+struct PollInterval {
+    params: Params,
+    scenarios: PerScenario<Scenario>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    let params: Params = ctx.params()?;
+    if !(0.0..1.0).contains(&params.tolerance_share) || params.tolerance_ms < 0.0 {
+        return Err("`tolerance_share` must be in [0, 1) and `tolerance_ms` at least 0".into());
+    }
+    Ok(Box::new(PollInterval {
+        params,
+        scenarios: PerScenario::default(),
+    }))
+}
+
+pub(crate) fn resource(ex: &Exchange) -> Option<String> {
+    ex.facts
+        .extra
+        .get("resource")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .or_else(|| ex.facts.payment.clone())
+}
+
+impl Rule for PollInterval {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        let Some(res) = resource(ex) else { return };
+        let is_poll = ex
+            .operation()
+            .is_some_and(|op| self.params.operations.iter().any(|o| o == op));
+        let (tol_ms, tol_share) = (self.params.tolerance_ms, self.params.tolerance_share);
+        let s = self.scenarios.get(&ex.scenario);
+        if is_poll {
+            s.polls += 1;
+            if let Some((allowed, delay, set_by)) = s.next_allowed.get(&res) {
+                let started_after = delay - (allowed - ex.at_ms);
+                if ex.at_ms + tol_ms + delay * tol_share < *allowed {
+                    s.problems.push((
+                        format!("{} came {:.0} ms after the answer of #{set_by}, which asked for {:.0} ms", ex.brief(), started_after.max(0.0), delay),
+                        vec![*set_by, ex.seq],
+                    ));
+                } else if s.evidence.len() < 10 {
+                    s.evidence.push(ex.seq);
+                }
+            }
+        }
+        if let Some(delay) = ex.facts.extra.get("poll_delay_ms").and_then(|v| v.as_f64()) {
+            if ex.succeeded() {
+                s.next_allowed
+                    .insert(res, (ex.at_ms + ex.duration_ms + delay, delay, ex.seq));
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for (scenario, s) in self.scenarios.into_iter() {
+            if s.polls == 0 {
+                continue;
+            }
+            let f = if s.problems.is_empty() {
+                Finding::pass(
+                    format!(
+                        "{} poll(s), none sooner than the pollDelayInMs answered before it",
+                        s.polls
+                    ),
+                    s.evidence,
+                )
+            } else {
+                let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
+                let mut evidence: Vec<u64> = s
+                    .problems
+                    .iter()
+                    .take(8)
+                    .flat_map(|(_, e)| e.clone())
+                    .collect();
+                evidence.sort_unstable();
+                evidence.dedup();
+                Finding::fail(
+                    format!(
+                        "{} of {} poll(s) too soon: {}",
+                        s.problems.len(),
+                        s.polls,
+                        super::list_some(&messages, 3)
+                    ),
+                    evidence,
+                )
+            };
+            findings.push(f.in_scenario(&scenario));
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    fn params() -> serde_json::Value {
+        json!({"operations": ["payment_poll"]})
+    }
+    fn with_delay(op: &str, at: f64, delay: f64, payment: &str) -> ExchangeBuilder {
+        let p = payment.to_owned();
+        api(op, "GET", "/pos/v10/payments/p", "")
+            .at(at)
+            .facts(move |f| {
+                f.payment = Some(p);
+                f.extra.insert("poll_delay_ms".into(), json!(delay));
+            })
+    }
+
+    #[test]
+    fn polls_at_the_delay_or_slower_pass() {
+        // duration_ms is 1 in the hand-made journal: the answer ends 1 ms after it starts.
+        let j = journal(vec![
+            with_delay("payment_initiate", 0.0, 1000.0, "p"),
+            with_delay("payment_poll", 1001.0, 1000.0, "p"),
+            with_delay("payment_poll", 2600.0, 500.0, "p"),
+            with_delay("payment_poll", 3101.0, 500.0, "p"),
+        ]);
+        assert_eq!(
+            outcomes(&judge("poll_interval", params(), &j)),
+            vec![Outcome::Passed]
+        );
+    }
+
+    #[test]
+    fn a_poll_sooner_than_asked_fails() {
+        let j = journal(vec![
+            with_delay("payment_initiate", 0.0, 1000.0, "p"),
+            with_delay("payment_poll", 300.0, 1000.0, "p"),
+        ]);
+        let f = judge("poll_interval", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![1, 2]);
+    }
+
+    #[test]
+    fn payments_and_scenarios_are_apart() {
+        let j = journal(vec![
+            with_delay("payment_poll", 0.0, 1000.0, "p1"),
+            with_delay("payment_poll", 10.0, 1000.0, "p2"),
+            with_delay("payment_poll", 20.0, 1000.0, "p1").scenario("s2"),
+        ]);
+        assert_eq!(
+            outcomes(&judge("poll_interval", params(), &j)),
+            vec![Outcome::Passed, Outcome::Passed]
+        );
+    }
+}
