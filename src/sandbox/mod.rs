@@ -7,6 +7,7 @@
 mod capture;
 mod faults;
 pub mod kontocloud;
+pub mod ppaas;
 pub mod request_schema;
 mod server;
 
@@ -175,7 +176,7 @@ pub trait ProviderSandbox: Send + Sync {
 
 /// Every provider golive can play.
 pub fn providers() -> Vec<&'static dyn Provider> {
-    vec![&kontocloud::KontoCloud]
+    vec![&kontocloud::KontoCloud, &ppaas::PPaaS]
 }
 
 /// The provider a suite names.
