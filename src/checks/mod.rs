@@ -4,10 +4,13 @@
 
 mod assertion;
 mod bounded_retries;
+mod event_sequence;
+mod final_event;
 pub mod field;
 mod local_time;
 mod no_unrecognized_fields;
 mod order_outcome;
+mod redelivery;
 mod request_schema;
 mod required_headers;
 pub mod scope;
@@ -15,6 +18,7 @@ mod status_verified;
 mod token_reuse;
 mod token_valid;
 mod unique_field;
+mod webhook_response;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -115,6 +119,10 @@ pub fn kinds() -> &'static [Kind] {
         local_time::KIND,
         bounded_retries::KIND,
         assertion::KIND,
+        webhook_response::KIND,
+        event_sequence::KIND,
+        final_event::KIND,
+        redelivery::KIND,
     ]
 }
 
