@@ -366,11 +366,10 @@ pub fn bundled_suite(provider: &str) -> Option<(&'static str, &'static str)> {
 }
 
 /// (provider, file name, text) of every bundled suite.
-pub const BUNDLED_SUITES: &[(&str, &str, &str)] = &[(
-    "kontocloud",
-    "suites/kontocloud-go-live.yaml",
-    include_str!("../suites/kontocloud-go-live.yaml"),
-)];
+pub const BUNDLED_SUITES: &[(&str, &str, &str)] = &[
+    ("kontocloud", "suites/kontocloud-go-live.yaml", include_str!("../suites/kontocloud-go-live.yaml")),
+    ("ppaas", "suites/ppaas-go-live.yaml", include_str!("../suites/ppaas-go-live.yaml")),
+];
 
 /// Loads a bundled suite (they are tested to load; a failure here is a bug).
 pub fn load_bundled_suite(provider: &str) -> Result<Loaded<Suite>, String> {

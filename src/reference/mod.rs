@@ -3,6 +3,7 @@
 //! `golive demo` runs the bundled suites against them; the tests use them as real targets.
 
 pub mod kontocloud;
+pub mod ppaas;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -53,7 +54,7 @@ pub struct Reference {
 }
 
 pub fn references() -> &'static [Reference] {
-    &[kontocloud::REFERENCE]
+    &[kontocloud::REFERENCE, ppaas::REFERENCE]
 }
 
 pub fn reference(provider: &str) -> Option<&'static Reference> {
