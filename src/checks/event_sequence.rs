@@ -82,7 +82,10 @@ pub(super) struct Journey {
 
 impl Journey {
     pub fn observe(&mut self, locate: &Locate, ex: &Exchange) {
-        if ex.direction == Direction::ToTarget && ex.actor == Actor::Provider && ex.role.starts_with(locate.webhook_role.as_str()) {
+        if ex.direction == Direction::ToTarget
+            && ex.actor == Actor::Provider
+            && ex.role.starts_with(locate.webhook_role.as_str())
+        {
             if let Some(t) = &ex.facts.payment {
                 self.asked.insert(
                     t.clone(),
@@ -94,7 +97,10 @@ impl Journey {
                 );
             }
         }
-        if ex.direction == Direction::ToSandbox && ex.actor == Actor::Integration && ex.operation() == Some(locate.event_operation.as_str()) {
+        if ex.direction == Direction::ToSandbox
+            && ex.actor == Actor::Integration
+            && ex.operation() == Some(locate.event_operation.as_str())
+        {
             self.events.push(Event {
                 seq: ex.seq,
                 at_ms: ex.at_ms,
@@ -123,7 +129,10 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     if params.locate.terminal_events.is_empty() {
         return Err("`terminal_events` must name at least one event type".into());
     }
-    Ok(Box::new(EventSequence { locate: params.locate, scenarios: PerScenario::default() }))
+    Ok(Box::new(EventSequence {
+        locate: params.locate,
+        scenarios: PerScenario::default(),
+    }))
 }
 
 impl Rule for EventSequence {
@@ -146,7 +155,10 @@ impl Rule for EventSequence {
             // The terminal event of each transaction: (event id, seq, type).
             let mut terminal: HashMap<String, (String, u64, String)> = HashMap::new();
             for e in &j.events {
-                let asked = e.transaction.as_ref().and_then(|t| j.asked.get(t).map(|a| (t, a)));
+                let asked = e
+                    .transaction
+                    .as_ref()
+                    .and_then(|t| j.asked.get(t).map(|a| (t, a)));
                 let Some((t, asked)) = asked else {
                     problems.push((
                         format!(
@@ -161,12 +173,19 @@ impl Rule for EventSequence {
                 if e.refused {
                     continue;
                 }
-                let is_terminal = self.locate.terminal_events.iter().any(|k| *k == e.kind);
+                let is_terminal = self.locate.terminal_events.contains(&e.kind);
                 match terminal.get(t) {
                     Some((id, seq, kind)) if *id != e.id => {
-                        let what = if is_terminal { "a second terminal event" } else { "an event" };
+                        let what = if is_terminal {
+                            "a second terminal event"
+                        } else {
+                            "an event"
+                        };
                         problems.push((
-                            format!("{} sends {what} ({}) after the terminal event {kind} of #{seq}", e.brief, e.kind),
+                            format!(
+                                "{} sends {what} ({}) after the terminal event {kind} of #{seq}",
+                                e.brief, e.kind
+                            ),
                             vec![*seq, e.seq],
                         ));
                     }
@@ -236,14 +255,19 @@ pub(super) mod tests {
 
     pub fn event(transaction: &str, id: &str, kind: &str, at: f64, status: u16) -> ExchangeBuilder {
         let (t, id, kind) = (transaction.to_owned(), id.to_owned(), kind.to_owned());
-        api("transaction_event", "POST", &format!("/qrcode-payment/v1/transactions/{t}/events"), "{}")
-            .status(status)
-            .at(at)
-            .facts(move |f| {
-                f.payment = Some(t);
-                f.payment_state = Some(kind);
-                f.extra.insert("event_id".into(), json!(id));
-            })
+        api(
+            "transaction_event",
+            "POST",
+            &format!("/qrcode-payment/v1/transactions/{t}/events"),
+            "{}",
+        )
+        .status(status)
+        .at(at)
+        .facts(move |f| {
+            f.payment = Some(t);
+            f.payment_state = Some(kind);
+            f.extra.insert("event_id".into(), json!(id));
+        })
     }
 
     fn params() -> serde_json::Value {
@@ -261,7 +285,10 @@ pub(super) mod tests {
             event("t1", "e2", "PAYMENT_SUCCEEDED", 60.0, 200),
             event("t1", "e2", "PAYMENT_SUCCEEDED", 70.0, 500),
         ]);
-        assert_eq!(outcomes(&judge("event_sequence", params(), &j)), vec![Outcome::Passed]);
+        assert_eq!(
+            outcomes(&judge("event_sequence", params(), &j)),
+            vec![Outcome::Passed]
+        );
     }
 
     #[test]
@@ -273,25 +300,47 @@ pub(super) mod tests {
         ]);
         let f = judge("event_sequence", params(), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("after the terminal event PAYMENT_SUCCEEDED of #2"), "{}", f[0].message);
+        assert!(
+            f[0].message
+                .contains("after the terminal event PAYMENT_SUCCEEDED of #2"),
+            "{}",
+            f[0].message
+        );
         assert_eq!(f[0].evidence, vec![2, 3]);
         let j = journal(vec![
             webhook("t1", 0.0, 10.0, 200),
             event("t1", "e2", "PAYMENT_FAILED", 50.0, 200),
             event("t1", "e3", "PAYMENT_SUCCEEDED", 60.0, 200),
         ]);
-        assert!(judge("event_sequence", params(), &j)[0].message.contains("a second terminal event"));
+        assert!(judge("event_sequence", params(), &j)[0]
+            .message
+            .contains("a second terminal event"));
     }
 
     #[test]
     fn a_terminal_event_before_the_answer_or_about_another_transaction_fails() {
-        let j = journal(vec![webhook("t1", 0.0, 100.0, 200), event("t1", "e1", "PAYMENT_SUCCEEDED", 50.0, 200)]);
+        let j = journal(vec![
+            webhook("t1", 0.0, 100.0, 200),
+            event("t1", "e1", "PAYMENT_SUCCEEDED", 50.0, 200),
+        ]);
         let f = judge("event_sequence", params(), &j);
-        assert!(f[0].message.contains("before the webhook call #1 was answered"), "{}", f[0].message);
-        let j = journal(vec![webhook("t1", 0.0, 10.0, 200), event("own-id", "e1", "PAYMENT_SUCCEEDED", 50.0, 404)]);
+        assert!(
+            f[0].message
+                .contains("before the webhook call #1 was answered"),
+            "{}",
+            f[0].message
+        );
+        let j = journal(vec![
+            webhook("t1", 0.0, 10.0, 200),
+            event("own-id", "e1", "PAYMENT_SUCCEEDED", 50.0, 404),
+        ]);
         let f = judge("event_sequence", params(), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("never asked about"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("never asked about"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::journal::Entry;
 
 pub const KIND: Kind = Kind {
     name: "final_event",
-    summary: "each transaction the provider could show ends with the terminal event the scenario expects",
+    summary:
+        "each transaction the provider could show ends with the terminal event the scenario expects",
     build,
 };
 
@@ -41,7 +42,10 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     if params.expect.is_empty() {
         return Err("`expect` must map at least one scenario to its terminal event types".into());
     }
-    Ok(Box::new(FinalEvent { params, scenarios: PerScenario::default() }))
+    Ok(Box::new(FinalEvent {
+        params,
+        scenarios: PerScenario::default(),
+    }))
 }
 
 impl Rule for FinalEvent {
@@ -60,16 +64,26 @@ impl Rule for FinalEvent {
         let mut findings = Vec::new();
         for (scenario, j) in self.scenarios.into_iter() {
             let expected = &self.params.expect[&scenario];
-            let usable: Vec<(&String, u64)> = j.asked.iter().filter(|(_, a)| a.usable).map(|(t, a)| (t, a.seq)).collect();
+            let usable: Vec<(&String, u64)> = j
+                .asked
+                .iter()
+                .filter(|(_, a)| a.usable)
+                .map(|(t, a)| (t, a.seq))
+                .collect();
             if usable.is_empty() {
-                findings.push(Finding::skip("no transaction in this scenario reached the consumer").in_scenario(&scenario));
+                findings.push(
+                    Finding::skip("no transaction in this scenario reached the consumer")
+                        .in_scenario(&scenario),
+                );
                 continue;
             }
             let mut problems: Vec<(String, Vec<u64>)> = Vec::new();
             let mut evidence = Vec::new();
             for (t, webhook_seq) in usable {
                 let last = j.events.iter().find(|e| {
-                    e.transaction.as_ref() == Some(t) && !e.refused && self.params.locate.terminal_events.contains(&e.kind)
+                    e.transaction.as_ref() == Some(t)
+                        && !e.refused
+                        && self.params.locate.terminal_events.contains(&e.kind)
                 });
                 match last {
                     None => problems.push((
@@ -87,10 +101,16 @@ impl Rule for FinalEvent {
                 }
             }
             let f = if problems.is_empty() {
-                Finding::pass(format!("every transaction ended with {}", expected.join(" or ")), evidence)
+                Finding::pass(
+                    format!("every transaction ended with {}", expected.join(" or ")),
+                    evidence,
+                )
             } else {
                 let messages: Vec<String> = problems.iter().map(|(m, _)| m.clone()).collect();
-                Finding::fail(super::list_some(&messages, 3), problems.into_iter().flat_map(|(_, e)| e).take(10).collect())
+                Finding::fail(
+                    super::list_some(&messages, 3),
+                    problems.into_iter().flat_map(|(_, e)| e).take(10).collect(),
+                )
             };
             findings.push(f.in_scenario(&scenario));
         }
@@ -132,24 +152,39 @@ mod tests {
         let j = journal(vec![webhook("t2", 0.0, 10.0, 200).scenario("abandoned")]);
         let f = judge("final_event", params(), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("no terminal event"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("no terminal event"),
+            "{}",
+            f[0].message
+        );
         let j = journal(vec![
             webhook("t1", 0.0, 10.0, 200).scenario("paid"),
             event("t1", "e2", "PAYMENT_FAILED", 30.0, 200).scenario("paid"),
         ]);
         let f = judge("final_event", params(), &j);
-        assert!(f[0].message.contains("with PAYMENT_FAILED, expected PAYMENT_SUCCEEDED"), "{}", f[0].message);
+        assert!(
+            f[0].message
+                .contains("with PAYMENT_FAILED, expected PAYMENT_SUCCEEDED"),
+            "{}",
+            f[0].message
+        );
         // Events about another transaction do not count for the one asked about.
         let j = journal(vec![
             webhook("t1", 0.0, 10.0, 200).scenario("paid"),
             event("mine", "e2", "PAYMENT_SUCCEEDED", 30.0, 404).scenario("paid"),
         ]);
-        assert_eq!(outcomes(&judge("final_event", params(), &j)), vec![Outcome::Failed]);
+        assert_eq!(
+            outcomes(&judge("final_event", params(), &j)),
+            vec![Outcome::Failed]
+        );
     }
 
     #[test]
     fn a_webhook_the_provider_could_not_use_is_not_judged() {
         let j = journal(vec![webhook("t1", 0.0, 10.0, 400).scenario("paid")]);
-        assert_eq!(outcomes(&judge("final_event", params(), &j)), vec![Outcome::Skipped]);
+        assert_eq!(
+            outcomes(&judge("final_event", params(), &j)),
+            vec![Outcome::Skipped]
+        );
     }
 }

@@ -84,7 +84,11 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
         "request" => None,
         other => Some(Field::parse(other).map_err(|e| format!("`identity`: {e}"))?),
     };
-    Ok(Box::new(Redelivery { params, field, scenarios: PerScenario::default() }))
+    Ok(Box::new(Redelivery {
+        params,
+        field,
+        scenarios: PerScenario::default(),
+    }))
 }
 
 impl Rule for Redelivery {
@@ -94,7 +98,12 @@ impl Rule for Redelivery {
             return;
         }
         let Some(op) = ex.operation() else { return };
-        if self.params.operations.as_ref().is_some_and(|ops| !ops.iter().any(|o| o == op)) {
+        if self
+            .params
+            .operations
+            .as_ref()
+            .is_some_and(|ops| !ops.iter().any(|o| o == op))
+        {
             return;
         }
         let id = match &self.field {
@@ -102,7 +111,12 @@ impl Rule for Redelivery {
                 Some(v) => v,
                 None => return,
             },
-            None => format!("{} {} {}", ex.request.method, ex.path(), ex.request.body.text),
+            None => format!(
+                "{} {} {}",
+                ex.request.method,
+                ex.path(),
+                ex.request.body.text
+            ),
         };
         let key = format!("{op}\u{1f}{id}");
         let got = answer(ex);
@@ -118,7 +132,12 @@ impl Rule for Redelivery {
                     s.unacknowledged += 1;
                     s.chains.insert(
                         key,
-                        Chain { retries: 0, last: got, seqs: vec![ex.seq], brief: ex.brief() },
+                        Chain {
+                            retries: 0,
+                            last: got,
+                            seqs: vec![ex.seq],
+                            brief: ex.brief(),
+                        },
                     );
                 } else if let Some(c) = existing {
                     c.last = got;
@@ -150,8 +169,17 @@ impl Rule for Redelivery {
                 .collect();
             problems.sort_by_key(|(_, seqs)| seqs[0]);
             let f = if problems.is_empty() {
-                let evidence: Vec<u64> = s.chains.values().flat_map(|c| c.seqs.clone()).take(12).collect();
-                let delivered = s.chains.values().filter(|c| c.last == Answer::Acknowledged).count();
+                let evidence: Vec<u64> = s
+                    .chains
+                    .values()
+                    .flat_map(|c| c.seqs.clone())
+                    .take(12)
+                    .collect();
+                let delivered = s
+                    .chains
+                    .values()
+                    .filter(|c| c.last == Answer::Acknowledged)
+                    .count();
                 Finding::pass(
                     format!(
                         "{} unacknowledged request(s), each sent again: {delivered} acknowledged in the end, the rest retried at least {min} time(s)",
@@ -182,7 +210,13 @@ mod tests {
     use serde_json::json;
 
     fn event(id: &str, status: u16) -> ExchangeBuilder {
-        api("transaction_event", "POST", "/t/x/events", &format!(r#"{{"eventId":"{id}"}}"#)).status(status)
+        api(
+            "transaction_event",
+            "POST",
+            "/t/x/events",
+            &format!(r#"{{"eventId":"{id}"}}"#),
+        )
+        .status(status)
     }
 
     fn params(min: usize) -> serde_json::Value {
@@ -191,13 +225,36 @@ mod tests {
 
     #[test]
     fn retried_until_acknowledged_or_long_enough_passes() {
-        let j = journal(vec![event("e1", 500), event("e1", 503), event("e1", 200), event("e2", 200)]);
-        assert_eq!(outcomes(&judge("redelivery", params(3), &j)), vec![Outcome::Passed]);
-        let j = journal(vec![event("e1", 500), event("e1", 500), event("e1", 500), event("e1", 500)]);
-        assert_eq!(outcomes(&judge("redelivery", params(3), &j)), vec![Outcome::Passed]);
+        let j = journal(vec![
+            event("e1", 500),
+            event("e1", 503),
+            event("e1", 200),
+            event("e2", 200),
+        ]);
+        assert_eq!(
+            outcomes(&judge("redelivery", params(3), &j)),
+            vec![Outcome::Passed]
+        );
+        let j = journal(vec![
+            event("e1", 500),
+            event("e1", 500),
+            event("e1", 500),
+            event("e1", 500),
+        ]);
+        assert_eq!(
+            outcomes(&judge("redelivery", params(3), &j)),
+            vec![Outcome::Passed]
+        );
         // A timeout is no acknowledgement either; a 4xx needs no retry.
-        let j = journal(vec![event("e1", 200).no_answer("timed out"), event("e1", 200), event("e2", 400)]);
-        assert_eq!(outcomes(&judge("redelivery", params(1), &j)), vec![Outcome::Passed]);
+        let j = journal(vec![
+            event("e1", 200).no_answer("timed out"),
+            event("e1", 200),
+            event("e2", 400),
+        ]);
+        assert_eq!(
+            outcomes(&judge("redelivery", params(1), &j)),
+            vec![Outcome::Passed]
+        );
     }
 
     #[test]
@@ -205,16 +262,26 @@ mod tests {
         let j = journal(vec![event("e1", 500), event("e2", 500)]);
         let f = judge("redelivery", params(1), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("sent again only 0 time(s)"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("sent again only 0 time(s)"),
+            "{}",
+            f[0].message
+        );
         assert_eq!(f[0].evidence, vec![1, 2]);
         let j = journal(vec![event("e1", 500), event("e1", 500), event("e1", 500)]);
-        assert_eq!(outcomes(&judge("redelivery", params(3), &j)), vec![Outcome::Failed]);
+        assert_eq!(
+            outcomes(&judge("redelivery", params(3), &j)),
+            vec![Outcome::Failed]
+        );
     }
 
     #[test]
     fn a_new_id_is_not_a_retry_and_scenarios_are_apart() {
         let j = journal(vec![event("e1", 500), event("e1-again", 200)]);
-        assert_eq!(outcomes(&judge("redelivery", params(1), &j)), vec![Outcome::Failed]);
+        assert_eq!(
+            outcomes(&judge("redelivery", params(1), &j)),
+            vec![Outcome::Failed]
+        );
         let j = journal(vec![event("e1", 500), event("e1", 200).scenario("s2")]);
         let f = judge("redelivery", params(1), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);

@@ -62,7 +62,11 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
         return Err("`deadline_s` must be above 0 and `tolerance` at least 0".into());
     }
     let deadline_ms = params.deadline_s * 1000.0 * ctx.time_scale();
-    Ok(Box::new(WebhookResponse { params, deadline_ms, scenarios: PerScenario::default() }))
+    Ok(Box::new(WebhookResponse {
+        params,
+        deadline_ms,
+        scenarios: PerScenario::default(),
+    }))
 }
 
 /// What the profile found wrong with the answer's body (`extra.answer_errors`).
@@ -94,17 +98,26 @@ impl WebhookResponse {
             None => (200..300).contains(&status),
         };
         if !ok {
-            out.push(format!("answered {status}, expected {}", match &self.params.status_in {
-                Some(l) => format!("one of {l:?}"),
-                None => "a 2xx".into(),
-            }));
+            out.push(format!(
+                "answered {status}, expected {}",
+                match &self.params.status_in {
+                    Some(l) => format!("one of {l:?}"),
+                    None => "a 2xx".into(),
+                }
+            ));
         }
         if ex.duration_ms > self.deadline_ms * (1.0 + self.params.tolerance) {
-            out.push(format!("answered after {:.0} ms (deadline {:.0} ms)", ex.duration_ms, self.deadline_ms));
+            out.push(format!(
+                "answered after {:.0} ms (deadline {:.0} ms)",
+                ex.duration_ms, self.deadline_ms
+            ));
         }
         let errors = answer_errors(ex);
         if ok && !errors.is_empty() {
-            out.push(format!("the answer is not well-formed: {}", super::list_some(&errors, 3)));
+            out.push(format!(
+                "the answer is not well-formed: {}",
+                super::list_some(&errors, 3)
+            ));
         }
         out
     }
@@ -113,7 +126,10 @@ impl WebhookResponse {
 impl Rule for WebhookResponse {
     fn observe(&mut self, entry: &Entry) {
         let Entry::Exchange(ex) = entry else { return };
-        if ex.direction != Direction::ToTarget || ex.actor != Actor::Provider || !ex.role.starts_with(self.params.role.as_str()) {
+        if ex.direction != Direction::ToTarget
+            || ex.actor != Actor::Provider
+            || !ex.role.starts_with(self.params.role.as_str())
+        {
             return;
         }
         let problems = self.problems(ex);
@@ -121,7 +137,8 @@ impl Rule for WebhookResponse {
         s.calls.push(ex.seq);
         s.slowest_ms = s.slowest_ms.max(ex.duration_ms);
         if !problems.is_empty() {
-            s.problems.push((format!("{}: {}", ex.brief(), problems.join(", ")), ex.seq));
+            s.problems
+                .push((format!("{}: {}", ex.brief(), problems.join(", ")), ex.seq));
         }
     }
 
@@ -158,7 +175,9 @@ mod tests {
 
     fn webhook(status: u16, ms: f64, errors: &[&str]) -> ExchangeBuilder {
         let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        let mut b = harness("webhook", "POST", "/ppaas/qrcode-payment/v1/transactions").status(status).actor(Actor::Provider);
+        let mut b = harness("webhook", "POST", "/ppaas/qrcode-payment/v1/transactions")
+            .status(status)
+            .actor(Actor::Provider);
         b = b.facts(move |f| {
             f.extra.insert("answer_errors".into(), json!(errors));
         });
@@ -174,8 +193,15 @@ mod tests {
 
     #[test]
     fn any_prompt_well_formed_2xx_passes() {
-        let j = journal(vec![webhook(200, 40.0, &[]), webhook(201, 4900.0, &[]), webhook(202, 5400.0, &[])]);
-        assert_eq!(outcomes(&judge("webhook_response", params(), &j)), vec![Outcome::Passed]);
+        let j = journal(vec![
+            webhook(200, 40.0, &[]),
+            webhook(201, 4900.0, &[]),
+            webhook(202, 5400.0, &[]),
+        ]);
+        assert_eq!(
+            outcomes(&judge("webhook_response", params(), &j)),
+            vec![Outcome::Passed]
+        );
     }
 
     #[test]
@@ -183,8 +209,14 @@ mod tests {
         for (b, words) in [
             (webhook(200, 6000.0, &[]), "after 6000 ms"),
             (webhook(500, 10.0, &[]), "answered 500"),
-            (webhook(200, 10.0, &["qrCode: missing"]), "not well-formed: qrCode: missing"),
-            (webhook(200, 10_000.0, &[]).no_answer("no answer within 10.0 s"), "no answer"),
+            (
+                webhook(200, 10.0, &["qrCode: missing"]),
+                "not well-formed: qrCode: missing",
+            ),
+            (
+                webhook(200, 10_000.0, &[]).no_answer("no answer within 10.0 s"),
+                "no answer",
+            ),
         ] {
             let f = judge("webhook_response", params(), &journal(vec![b]));
             assert_eq!(outcomes(&f), vec![Outcome::Failed]);

@@ -44,17 +44,20 @@ pub const REFERENCE: Reference = Reference {
 pub const FLAWS: &[Flaw] = &[
     Flaw {
         name: "slow_webhook",
-        description: "answers the webhook only after 6 s (it calls a slow back end before answering)",
+        description:
+            "answers the webhook only after 6 s (it calls a slow back end before answering)",
         caught_by: &["PP-WEBHOOK-ANSWER"],
     },
     Flaw {
         name: "malformed_webhook_answer",
-        description: "answers the webhook with its own field names (qr_code_url) and no clientTransactionId",
+        description:
+            "answers the webhook with its own field names (qr_code_url) and no clientTransactionId",
         caught_by: &["PP-WEBHOOK-ANSWER"],
     },
     Flaw {
         name: "rejects_unknown_fields",
-        description: "refuses (400) a webhook call carrying a field it does not know, instead of ignoring it",
+        description:
+            "refuses (400) a webhook call carrying a field it does not know, instead of ignoring it",
         caught_by: &["PP-WEBHOOK-ANSWER"],
     },
     Flaw {
@@ -69,7 +72,8 @@ pub const FLAWS: &[Flaw] = &[
     },
     Flaw {
         name: "wrong_transaction_id",
-        description: "sends its events under its own transaction id instead of PPaaS's clientTransactionId",
+        description:
+            "sends its events under its own transaction id instead of PPaaS's clientTransactionId",
         caught_by: &["PP-EVENT-SEQUENCE", "PP-EVENT-OUTCOME"],
     },
     Flaw {
@@ -104,7 +108,8 @@ pub const FLAWS: &[Flaw] = &[
     },
     Flaw {
         name: "timestamp_without_zone",
-        description: "stamps events with a local time without a zone, so PPaaS refuses them as invalid",
+        description:
+            "stamps events with a local time without a zone, so PPaaS refuses them as invalid",
         caught_by: &["PP-REQUEST-SCHEMA", "PP-EVENT-OUTCOME"],
     },
 ];
@@ -149,7 +154,11 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({"errorCode": "INVALID_REQUEST", "message": message}))).into_response()
+    (
+        status,
+        Json(json!({"errorCode": "INVALID_REQUEST", "message": message})),
+    )
+        .into_response()
 }
 
 impl ServiceProvider {
@@ -166,7 +175,11 @@ impl ServiceProvider {
     }
 
     fn credential(&self, name: &str) -> String {
-        self.config.credentials.get(name).cloned().unwrap_or_default()
+        self.config
+            .credentials
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// A token good for the next call: the cached one while it has enough life left.
@@ -187,11 +200,18 @@ impl ServiceProvider {
                 return Ok(t.value.clone());
             }
         }
-        let url = format!("{}/auth/realms/{}/protocol/openid-connect/token", self.base(), self.credential("realm"));
+        let url = format!(
+            "{}/auth/realms/{}/protocol/openid-connect/token",
+            self.base(),
+            self.credential("realm")
+        );
         let request = if self.style_b() {
             self.http
                 .post(url)
-                .basic_auth(self.credential("client_id"), Some(self.credential("client_secret")))
+                .basic_auth(
+                    self.credential("client_id"),
+                    Some(self.credential("client_secret")),
+                )
                 .form(&[("grant_type", "client_credentials")])
         } else {
             self.http.post(url).form(&[
@@ -206,9 +226,16 @@ impl ServiceProvider {
         if !status.is_success() {
             return Err(format!("token endpoint answered {status}: {json}"));
         }
-        let value = json["access_token"].as_str().ok_or("no access_token in the answer")?.to_owned();
+        let value = json["access_token"]
+            .as_str()
+            .ok_or("no access_token in the answer")?
+            .to_owned();
         let lifetime = Duration::from_secs_f64(json["expires_in"].as_f64().unwrap_or(0.0).max(0.0));
-        *cached = Some(Token { value: value.clone(), obtained: Instant::now(), lifetime });
+        *cached = Some(Token {
+            value: value.clone(),
+            obtained: Instant::now(),
+            lifetime,
+        });
         Ok(value)
     }
 
@@ -219,20 +246,29 @@ impl ServiceProvider {
     fn timestamp(&self) -> String {
         let now = time::OffsetDateTime::now_utc();
         if self.flawed("timestamp_without_zone") {
-            let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+            let f =
+                time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
             return now.format(&f).unwrap_or_default();
         }
         if self.style_b() {
             let f = time::macros::format_description!(
                 "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory]:[offset_minute]"
             );
-            return now.to_offset(time::macros::offset!(+1)).format(&f).unwrap_or_default();
+            return now
+                .to_offset(time::macros::offset!(+1))
+                .format(&f)
+                .unwrap_or_default();
         }
-        now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+        now.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
     }
 
     fn event(&self, client_transaction_id: &str, tx: &Transaction, kind: &str) -> (String, Value) {
-        let about = if self.flawed("wrong_transaction_id") { tx.own_id.clone() } else { client_transaction_id.to_owned() };
+        let about = if self.flawed("wrong_transaction_id") {
+            tx.own_id.clone()
+        } else {
+            client_transaction_id.to_owned()
+        };
         let mut event = json!({
             "eventId": uuid::Uuid::new_v4().to_string(),
             "eventType": kind,
@@ -270,7 +306,10 @@ impl ServiceProvider {
         } else {
             5
         };
-        let url = format!("{}/qrcode-payment/v1/transactions/{about}/events", self.base());
+        let url = format!(
+            "{}/qrcode-payment/v1/transactions/{about}/events",
+            self.base()
+        );
         let mut retries = 0;
         let mut renewed = false;
         let mut sent_twice = false;
@@ -331,16 +370,36 @@ async fn webhook(State(sp): State<Arc<ServiceProvider>>, body: axum::body::Bytes
             return error(StatusCode::BAD_REQUEST, &format!("unknown field `{k}`"));
         }
     }
-    let id = call.get("clientTransactionId").and_then(Value::as_str).unwrap_or("").to_owned();
-    let amount = whole.pointer("/paymentAmount/amount").and_then(Value::as_i64).unwrap_or(0);
-    let currency = whole.pointer("/paymentAmount/currency").and_then(Value::as_str).unwrap_or("").to_owned();
-    if id.is_empty() || amount <= 0 || currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+    let id = call
+        .get("clientTransactionId")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let amount = whole
+        .pointer("/paymentAmount/amount")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let currency = whole
+        .pointer("/paymentAmount/currency")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if id.is_empty()
+        || amount <= 0
+        || currency.len() != 3
+        || !currency.bytes().all(|b| b.is_ascii_uppercase())
+    {
         return error(StatusCode::BAD_REQUEST, "clientTransactionId, paymentAmount.amount (> 0) and paymentAmount.currency are required");
     }
     let own_id = uuid::Uuid::new_v4().to_string();
     locked(&sp.transactions).insert(
         id.clone(),
-        Transaction { amount, currency, own_id: own_id.clone(), status: "QR_CODE_CREATED" },
+        Transaction {
+            amount,
+            currency,
+            own_id: own_id.clone(),
+            status: "QR_CODE_CREATED",
+        },
     );
     if sp.flawed("slow_webhook") {
         tokio::time::sleep(Duration::from_secs(6)).await;
@@ -390,7 +449,12 @@ async fn consumer(
         "declines" => ("DECLINED", vec!["QR_CODE_SCANNED", "PAYMENT_FAILED"]),
         "abandons" if sp.flawed("no_expiry_event") => ("EXPIRED", vec![]),
         "abandons" => ("EXPIRED", vec!["PAYMENT_EXPIRED"]),
-        other => return error(StatusCode::BAD_REQUEST, &format!("unknown action `{other}`")),
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("unknown action `{other}`"),
+            )
+        }
     };
     if let Some(t) = locked(&sp.transactions).get_mut(&id) {
         t.status = status;
@@ -403,7 +467,11 @@ async fn consumer(
     if sp.style_b() {
         let bg = sp.clone();
         tokio::spawn(async move { bg.deliver_all(events).await });
-        return (StatusCode::ACCEPTED, Json(json!({"status": status, "events": n}))).into_response();
+        return (
+            StatusCode::ACCEPTED,
+            Json(json!({"status": status, "events": n})),
+        )
+            .into_response();
     }
     sp.deliver_all(events).await;
     Json(json!({"status": status, "events": n})).into_response()

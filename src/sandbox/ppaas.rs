@@ -27,8 +27,8 @@ use super::request_schema::{OperationSchemas, RequestSchema};
 use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
 use crate::driver::{Outgoing, StepContext};
 use crate::journal::{
-    fingerprint, Actor, Body, Direction, Exchange, Facts, IssuedToken, Request, Response as JResponse, TokenState,
-    TokenUse,
+    fingerprint, Actor, Body, Direction, Exchange, Facts, IssuedToken, Request,
+    Response as JResponse, TokenState, TokenUse,
 };
 
 pub const ID: &str = "ppaas";
@@ -49,7 +49,12 @@ pub mod inferred {
     /// Event types. The seed says only that events "inform about the payment process flow".
     pub const NON_TERMINAL_EVENTS: &[&str] = &["QR_CODE_SCANNED", "PAYMENT_PENDING"];
     /// Event types that end a transaction: nothing follows them.
-    pub const TERMINAL_EVENTS: &[&str] = &["PAYMENT_SUCCEEDED", "PAYMENT_FAILED", "PAYMENT_EXPIRED", "PAYMENT_CANCELLED"];
+    pub const TERMINAL_EVENTS: &[&str] = &[
+        "PAYMENT_SUCCEEDED",
+        "PAYMENT_FAILED",
+        "PAYMENT_EXPIRED",
+        "PAYMENT_CANCELLED",
+    ];
     /// Names of the data PPaaS adds to the terminal's call ("such as merchant ID and acquirer").
     pub const ENRICHMENT: &[(&str, &str)] = &[
         ("merchantId", "MERCHANT-GOLIVE-0001"),
@@ -242,7 +247,9 @@ fn random_text(len: usize) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::rng();
-    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn now_rfc3339() -> String {
@@ -265,7 +272,11 @@ fn jwt(claims: Value) -> String {
 
 /// Keycloak's OAuth error answer.
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (status, Json(json!({ "error": error, "error_description": description }))).into_response()
+    (
+        status,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
 }
 
 /// The events API's error answer (INFERRED envelope, see [`inferred::ERROR_FIELDS`]).
@@ -286,10 +297,21 @@ impl PPaaSSandbox {
             client_id: "golive-service-provider".into(),
             client_secret: format!("sbx-{}", random_text(32)),
             schemas: OperationSchemas::default()
-                .with(OP_TOKEN, include_str!("../../schemas/ppaas/token.form.json"))
-                .with(OP_EVENT, include_str!("../../schemas/ppaas/transaction_event.request.json"))
-                .with(OP_QRCODE_PAYMENT, include_str!("../../schemas/ppaas/qrcode_payment.request.json")),
-            answer_schema: RequestSchema::bundled(include_str!("../../schemas/ppaas/qrcode_payment.answer.json")),
+                .with(
+                    OP_TOKEN,
+                    include_str!("../../schemas/ppaas/token.form.json"),
+                )
+                .with(
+                    OP_EVENT,
+                    include_str!("../../schemas/ppaas/transaction_event.request.json"),
+                )
+                .with(
+                    OP_QRCODE_PAYMENT,
+                    include_str!("../../schemas/ppaas/qrcode_payment.request.json"),
+                ),
+            answer_schema: RequestSchema::bundled(include_str!(
+                "../../schemas/ppaas/qrcode_payment.answer.json"
+            )),
             state: Mutex::new(State_ {
                 tokens: HashMap::new(),
                 transactions: HashMap::new(),
@@ -302,13 +324,15 @@ impl PPaaSSandbox {
     }
 
     /// Checks the Bearer token of an API call; the answer when it is not good enough.
-    fn authenticate(&self, headers: &HeaderMap, facts: &mut Facts) -> Result<(), Response> {
+    fn authenticate(&self, headers: &HeaderMap, facts: &mut Facts) -> Option<Response> {
         let token = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned())
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| rest.trim().to_owned())
             });
         let now = self.core.now_ms();
         let (state, remaining) = match &token {
@@ -317,14 +341,22 @@ impl PPaaSSandbox {
                 None => (TokenState::Unknown, None),
                 Some(expires) => {
                     let remaining = (expires - now) / 1000.0;
-                    let state = if remaining > 0.0 { TokenState::Valid } else { TokenState::Expired };
+                    let state = if remaining > 0.0 {
+                        TokenState::Valid
+                    } else {
+                        TokenState::Expired
+                    };
                     (state, Some(remaining))
                 }
             },
         };
-        facts.token_used = Some(TokenUse { fingerprint: token.as_deref().map(fingerprint), state, remaining_s: remaining });
+        facts.token_used = Some(TokenUse {
+            fingerprint: token.as_deref().map(fingerprint),
+            state,
+            remaining_s: remaining,
+        });
         let description = match state {
-            TokenState::Valid => return Ok(()),
+            TokenState::Valid => return None,
             TokenState::Missing => "Bearer token missing",
             TokenState::Expired => "Token is not active",
             TokenState::Unknown => "Invalid token",
@@ -333,24 +365,33 @@ impl PPaaSSandbox {
         if let Ok(v) = format!(r#"Bearer realm="{}", error="invalid_token""#, self.realm).parse() {
             r.headers_mut().insert("www-authenticate", v);
         }
-        Err(r)
+        Some(r)
     }
 
     /// Client authentication: HTTP Basic, or client_id/client_secret in the form.
-    fn client_of(&self, headers: &HeaderMap, form: &BTreeMap<String, String>) -> (Option<String>, Option<String>) {
+    fn client_of(
+        &self,
+        headers: &HeaderMap,
+        form: &BTreeMap<String, String>,
+    ) -> (Option<String>, Option<String>) {
         let basic = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_owned())
+                scheme
+                    .eq_ignore_ascii_case("basic")
+                    .then(|| rest.trim().to_owned())
             })
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())));
         match basic {
             Some((id, secret)) => (Some(id), Some(secret)),
-            None => (form.get("client_id").cloned(), form.get("client_secret").cloned()),
+            None => (
+                form.get("client_id").cloned(),
+                form.get("client_secret").cloned(),
+            ),
         }
     }
 }
@@ -361,9 +402,14 @@ async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let mut facts = Facts { operation: Some(OP_TOKEN.into()), ..Facts::default() };
+    let mut facts = Facts {
+        operation: Some(OP_TOKEN.into()),
+        ..Facts::default()
+    };
     let text = String::from_utf8_lossy(&body);
-    let form: BTreeMap<String, String> = form_urlencoded::parse(text.as_bytes()).into_owned().collect();
+    let form: BTreeMap<String, String> = form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect();
     let as_json = Value::Object(form.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
     let findings = sb.schemas.check(OP_TOKEN, &as_json);
     facts.unrecognized_fields = findings.unrecognized.clone();
@@ -374,23 +420,45 @@ async fn token(
         }
         facts.injected = Some(fault.label("unknown_error"));
         if !fault.then_succeed {
-            let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let code = fault.code.clone().unwrap_or_else(|| "unknown_error".into());
             return oauth_error(status, &code, "Unexpected error").facts(facts);
         }
     }
     if realm != sb.realm {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "Realm does not exist"}))).facts(facts);
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "Realm does not exist"})),
+        )
+            .facts(facts);
     }
     let Some(grant) = form.get("grant_type") else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing form parameter: grant_type").facts(facts);
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing form parameter: grant_type",
+        )
+        .facts(facts);
     };
     let (client_id, secret) = sb.client_of(&headers, &form);
-    if client_id.as_deref() != Some(sb.client_id.as_str()) || secret.as_deref() != Some(sb.client_secret.as_str()) {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Invalid client or Invalid client credentials").facts(facts);
+    if client_id.as_deref() != Some(sb.client_id.as_str())
+        || secret.as_deref() != Some(sb.client_secret.as_str())
+    {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Invalid client or Invalid client credentials",
+        )
+        .facts(facts);
     }
     if grant != "client_credentials" {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Unsupported grant_type").facts(facts);
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Unsupported grant_type",
+        )
+        .facts(facts);
     }
     let lifetime = sb.core.token_lifetime_s();
     let now = sb.core.now_ms();
@@ -406,7 +474,11 @@ async fn token(
         "scope": "email profile",
     }));
     lock(&sb.state).tokens.insert(access_token.clone(), expires);
-    facts.token_issued = Some(IssuedToken { fingerprint: fingerprint(&access_token), lifetime_s: lifetime, expires_at_ms: expires });
+    facts.token_issued = Some(IssuedToken {
+        fingerprint: fingerprint(&access_token),
+        lifetime_s: lifetime,
+        expires_at_ms: expires,
+    });
     (
         StatusCode::OK,
         Json(json!({
@@ -425,8 +497,11 @@ async fn token(
 
 /// The seed's resource example: a list of countries, for a client to try its token.
 async fn countries(State(sb): State<Arc<PPaaSSandbox>>, headers: HeaderMap) -> Response {
-    let mut facts = Facts { operation: Some(OP_COUNTRIES.into()), ..Facts::default() };
-    if let Err(r) = sb.authenticate(&headers, &mut facts) {
+    let mut facts = Facts {
+        operation: Some(OP_COUNTRIES.into()),
+        ..Facts::default()
+    };
+    if let Some(r) = sb.authenticate(&headers, &mut facts) {
         return r.facts(facts);
     }
     Json(json!([
@@ -453,17 +528,25 @@ async fn transaction_event(
     };
     let json = serde_json::from_slice::<Value>(&body).ok();
     if let Some(j) = &json {
-        facts.payment_state = j.get("eventType").and_then(Value::as_str).map(str::to_owned);
+        facts.payment_state = j
+            .get("eventType")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if let Some(id) = j.get("eventId").and_then(Value::as_str) {
             facts.extra.insert("event_id".into(), json!(id));
         }
     }
-    if let Err(r) = sb.authenticate(&headers, &mut facts) {
+    if let Some(r) = sb.authenticate(&headers, &mut facts) {
         return r.facts(facts);
     }
     let Some(json) = json else {
         facts.schema_errors = vec!["body: not JSON".into()];
-        return api_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "The request body is not valid JSON.").facts(facts);
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "The request body is not valid JSON.",
+        )
+        .facts(facts);
     };
     let findings = sb.schemas.check(OP_EVENT, &json);
     facts.unrecognized_fields = findings.unrecognized.clone();
@@ -479,7 +562,10 @@ async fn transaction_event(
         let message = format!("Invalid event: {}", facts.schema_errors.join("; "));
         return api_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", &message).facts(facts);
     }
-    if !lock(&sb.state).transactions.contains_key(&client_transaction_id) {
+    if !lock(&sb.state)
+        .transactions
+        .contains_key(&client_transaction_id)
+    {
         return api_error(
             StatusCode::NOT_FOUND,
             "TRANSACTION_NOT_FOUND",
@@ -494,9 +580,18 @@ async fn transaction_event(
         }
         facts.injected = Some(fault.label("INTERNAL_ERROR"));
         if !fault.then_succeed {
-            let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let code = fault.code.clone().unwrap_or_else(|| "INTERNAL_ERROR".into());
-            return api_error(status, &code, "The event could not be processed; send it again later.").facts(facts);
+            let status =
+                StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let code = fault
+                .code
+                .clone()
+                .unwrap_or_else(|| "INTERNAL_ERROR".into());
+            return api_error(
+                status,
+                &code,
+                "The event could not be processed; send it again later.",
+            )
+            .facts(facts);
         }
     }
     let refuse = {
@@ -504,7 +599,9 @@ async fn transaction_event(
         let refuse = match st.ack {
             AckScript::Mode(AckMode::Always) => None,
             AckScript::Mode(AckMode::Never) => Some(500),
-            AckScript::FailFirst { fail_first, status } => (st.acks_refused < fail_first).then_some(status),
+            AckScript::FailFirst { fail_first, status } => {
+                (st.acks_refused < fail_first).then_some(status)
+            }
         };
         if refuse.is_some() {
             st.acks_refused += 1;
@@ -514,7 +611,12 @@ async fn transaction_event(
     if let Some((status, n)) = refuse {
         facts.injected = Some(format!("ack refused {status} (#{n})"));
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return api_error(status, "INTERNAL_ERROR", "The event could not be processed; send it again later.").facts(facts);
+        return api_error(
+            status,
+            "INTERNAL_ERROR",
+            "The event could not be processed; send it again later.",
+        )
+        .facts(facts);
     }
     let mut answer = json!({
         "eventId": json.get("eventId").cloned().unwrap_or(Value::Null),
@@ -531,9 +633,15 @@ async fn transaction_event(
 impl ProviderSandbox for PPaaSSandbox {
     fn router(self: Arc<Self>) -> Router {
         Router::new()
-            .route("/auth/realms/{realm}/protocol/openid-connect/token", post(token))
+            .route(
+                "/auth/realms/{realm}/protocol/openid-connect/token",
+                post(token),
+            )
             .route("/resources/v1/countries", get(countries))
-            .route("/qrcode-payment/v1/transactions/{client_transaction_id}/events", post(transaction_event))
+            .route(
+                "/qrcode-payment/v1/transactions/{client_transaction_id}/events",
+                post(transaction_event),
+            )
             .with_state(self)
     }
 
@@ -557,7 +665,8 @@ impl ProviderSandbox for PPaaSSandbox {
     }
 
     fn configure(&self, settings: &serde_json::Map<String, Value>) -> Result<(), String> {
-        let s: SandboxSettings = serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
+        let s: SandboxSettings =
+            serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
         let mut st = lock(&self.state);
         if let Some(a) = s.ack {
             st.ack = a;
@@ -572,15 +681,22 @@ impl ProviderSandbox for PPaaSSandbox {
         Ok(())
     }
 
-    fn act<'a>(&'a self, act: Act, params: &'a Value, ctx: &'a mut StepContext) -> BoxFuture<'a, Result<(), String>> {
+    fn act<'a>(
+        &'a self,
+        act: Act,
+        params: &'a Value,
+        ctx: &'a mut StepContext,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             match act {
                 Act::Provider => {
-                    let ProviderStep::QrcodePayment(p) = serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
+                    let ProviderStep::QrcodePayment(p) =
+                        serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
                     self.qrcode_payment(ctx, &p).await
                 }
                 Act::Shopper => {
-                    let ShopperStep::Consumer(action) = serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
+                    let ShopperStep::Consumer(action) =
+                        serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
                     self.consumer(ctx, action).await
                 }
             }
@@ -609,7 +725,12 @@ impl PPaaSSandbox {
     }
 
     /// Whether the terminal can display the answer, and what is wrong with it otherwise.
-    fn judge_answer(&self, status: u16, body: &[u8], client_transaction_id: &str) -> (Vec<String>, Vec<String>) {
+    fn judge_answer(
+        &self,
+        status: u16,
+        body: &[u8],
+        client_transaction_id: &str,
+    ) -> (Vec<String>, Vec<String>) {
         if !(200..300).contains(&status) {
             return (Vec::new(), Vec::new());
         }
@@ -654,9 +775,13 @@ impl PPaaSSandbox {
         out.record = false;
         lock(&self.state).transactions.insert(
             client_transaction_id.clone(),
-            Transaction { displayed: false, problem: Some("no answer yet".into()) },
+            Transaction {
+                displayed: false,
+                problem: Some("no answer yet".into()),
+            },
         );
-        ctx.vars.insert("client_transaction_id".into(), json!(client_transaction_id));
+        ctx.vars
+            .insert("client_transaction_id".into(), json!(client_transaction_id));
 
         // Recorded once judged (like the order probe): the journal gets one exchange with
         // what PPaaS made of the answer.
@@ -671,27 +796,46 @@ impl PPaaSSandbox {
             order: Some(order_id),
             ..Facts::default()
         };
-        facts.extra.insert("timeout_ms".into(), json!(timeout.as_secs_f64() * 1000.0));
+        facts
+            .extra
+            .insert("timeout_ms".into(), json!(timeout.as_secs_f64() * 1000.0));
         let (response, error, problem) = match &result {
             Ok(o) => {
-                let (errors, unrecognized) = self.judge_answer(o.status, &o.body, &client_transaction_id);
+                let (errors, unrecognized) =
+                    self.judge_answer(o.status, &o.body, &client_transaction_id);
                 let problem = if !(200..300).contains(&o.status) {
                     Some(format!("the service provider answered {}", o.status))
                 } else if !errors.is_empty() {
-                    Some(format!("the answer is not a QR code the terminal can show: {}", errors.join("; ")))
+                    Some(format!(
+                        "the answer is not a QR code the terminal can show: {}",
+                        errors.join("; ")
+                    ))
                 } else {
                     None
                 };
                 facts.extra.insert("answer_errors".into(), json!(errors));
                 if !unrecognized.is_empty() {
-                    facts.extra.insert("answer_unrecognized".into(), json!(unrecognized));
+                    facts
+                        .extra
+                        .insert("answer_unrecognized".into(), json!(unrecognized));
                 }
-                let response = JResponse { status: o.status, headers: o.headers.clone(), body: Body::from_bytes(&o.body) };
+                let response = JResponse {
+                    status: o.status,
+                    headers: o.headers.clone(),
+                    body: Body::from_bytes(&o.body),
+                };
                 (Some(response), None, problem)
             }
             Err(e) => (None, Some(e.clone()), Some(format!("no answer: {e}"))),
         };
-        facts.payment_state = Some(if problem.is_none() { inferred::QR_DISPLAYED } else { inferred::QR_NOT_DISPLAYED }.into());
+        facts.payment_state = Some(
+            if problem.is_none() {
+                inferred::QR_DISPLAYED
+            } else {
+                inferred::QR_NOT_DISPLAYED
+            }
+            .into(),
+        );
         journal.record(Exchange {
             seq: 0,
             scenario: String::new(),
@@ -701,7 +845,12 @@ impl PPaaSSandbox {
             at_ms,
             at: journal.wall(at_ms),
             duration_ms,
-            request: Request { method: out.method.clone(), url: out.url.clone(), headers: out.headers.clone(), body: Body::from_bytes(&out.body) },
+            request: Request {
+                method: out.method.clone(),
+                url: out.url.clone(),
+                headers: out.headers.clone(),
+                body: Body::from_bytes(&out.body),
+            },
             response,
             error,
             facts,
@@ -709,7 +858,10 @@ impl PPaaSSandbox {
         let mut st = lock(&self.state);
         st.transactions.insert(
             client_transaction_id.clone(),
-            Transaction { displayed: problem.is_none(), problem },
+            Transaction {
+                displayed: problem.is_none(),
+                problem,
+            },
         );
         st.last_transaction = Some(client_transaction_id);
         // A refused or late answer is for the checks to judge; the journey goes on.
@@ -724,7 +876,11 @@ impl PPaaSSandbox {
                 .last_transaction
                 .clone()
                 .ok_or("no QR code payment in this scenario yet: a `provider: {qrcode_payment: ...}` step comes first")?;
-            let tx = st.transactions.get(&id).cloned().ok_or("the scenario's QR code payment is unknown")?;
+            let tx = st
+                .transactions
+                .get(&id)
+                .cloned()
+                .ok_or("the scenario's QR code payment is unknown")?;
             (id, tx)
         };
         if !tx.displayed {
@@ -779,7 +935,13 @@ mod tests {
     impl Handle {
         fn register(&self, id: &str) {
             let p = lock(&self.0).clone().expect("started");
-            lock(&p.state).transactions.insert(id.to_owned(), Transaction { displayed: true, problem: None });
+            lock(&p.state).transactions.insert(
+                id.to_owned(),
+                Transaction {
+                    displayed: true,
+                    problem: None,
+                },
+            );
         }
     }
 
@@ -791,19 +953,35 @@ mod tests {
     async fn start_with_handle() -> (Sandbox, Handle, reqwest::Client) {
         let handle = Handle::default();
         let sb = Sandbox::start(&handle, Journal::in_memory()).await.unwrap();
-        (sb, handle, reqwest::Client::builder().no_proxy().build().unwrap())
+        (
+            sb,
+            handle,
+            reqwest::Client::builder().no_proxy().build().unwrap(),
+        )
     }
 
     fn token_url(sb: &Sandbox, realm: &str) -> String {
-        format!("{}/auth/realms/{realm}/protocol/openid-connect/token", sb.base_url())
+        format!(
+            "{}/auth/realms/{realm}/protocol/openid-connect/token",
+            sb.base_url()
+        )
     }
 
     async fn get_token(sb: &Sandbox, http: &reqwest::Client) -> String {
         let creds = sb.profile.credentials();
         let answer: Value = http
             .post(token_url(sb, &creds["realm"]))
-            .form(&[("grant_type", "client_credentials"), ("client_id", &creds["client_id"]), ("client_secret", &creds["client_secret"])])
-            .send().await.unwrap().json().await.unwrap();
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &creds["client_id"]),
+                ("client_secret", &creds["client_secret"]),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         answer["access_token"].as_str().unwrap().to_owned()
     }
 
@@ -815,22 +993,35 @@ mod tests {
             .post(token_url(&sb, &creds["realm"]))
             .basic_auth(&creds["client_id"], Some(&creds["client_secret"]))
             .form(&[("grant_type", "client_credentials")])
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let answer: Value = r.json().await.unwrap();
         assert_eq!(answer["token_type"], "Bearer");
         assert_eq!(answer["expires_in"], 600);
         assert_eq!(answer["refresh_expires_in"], 0);
         assert!(answer["not-before-policy"].is_number());
-        assert_eq!(answer["access_token"].as_str().unwrap().split('.').count(), 3);
+        assert_eq!(
+            answer["access_token"].as_str().unwrap().split('.').count(),
+            3
+        );
         let token = get_token(&sb, &http).await;
-        let r = http.get(format!("{}/resources/v1/countries", sb.base_url())).bearer_auth(&token).send().await.unwrap();
+        let r = http
+            .get(format!("{}/resources/v1/countries", sb.base_url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let list: Value = r.json().await.unwrap();
         assert!(list.as_array().unwrap().iter().any(|c| c["code"] == "BG"));
         let live = sb.core.journal.live();
         assert!(live[0].facts.token_issued.is_some());
-        assert_eq!(live[2].facts.token_used.as_ref().unwrap().state, TokenState::Valid);
+        assert_eq!(
+            live[2].facts.token_used.as_ref().unwrap().state,
+            TokenState::Valid
+        );
     }
 
     #[tokio::test]
@@ -839,56 +1030,117 @@ mod tests {
         let creds = sb.profile.credentials();
         let r = http
             .post(token_url(&sb, &creds["realm"]))
-            .form(&[("grant_type", "client_credentials"), ("client_id", &creds["client_id"]), ("client_secret", "wrong")])
-            .send().await.unwrap();
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &creds["client_id"]),
+                ("client_secret", "wrong"),
+            ])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
-        let r = http.post(token_url(&sb, &creds["realm"])).body("{not a form").send().await.unwrap();
+        let r = http
+            .post(token_url(&sb, &creds["realm"]))
+            .body("{not a form")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
-        let r = http.post(token_url(&sb, "other")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+        let r = http
+            .post(token_url(&sb, "other"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 404);
         let r = http
-            .post(format!("{}/qrcode-payment/v1/transactions/x/events", sb.base_url()))
+            .post(format!(
+                "{}/qrcode-payment/v1/transactions/x/events",
+                sb.base_url()
+            ))
             .bearer_auth("made-up")
             .json(&json!({}))
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
         assert!(r.headers().get("www-authenticate").is_some());
         let token = get_token(&sb, &http).await;
         let r = http
-            .post(format!("{}/qrcode-payment/v1/transactions/x/events", sb.base_url()))
+            .post(format!(
+                "{}/qrcode-payment/v1/transactions/x/events",
+                sb.base_url()
+            ))
             .bearer_auth(&token)
             .body("garbage")
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
-        assert_eq!(r.json::<Value>().await.unwrap()["errorCode"], "INVALID_REQUEST");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["errorCode"],
+            "INVALID_REQUEST"
+        );
         let big = vec![b'a'; crate::sandbox::MAX_REQUEST_BODY + 10];
-        let r = http.post(token_url(&sb, "x")).body(big).send().await.unwrap();
+        let r = http
+            .post(token_url(&sb, "x"))
+            .body(big)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 413);
         let live = sb.core.journal.live();
-        assert_eq!(live[3].facts.token_used.as_ref().unwrap().state, TokenState::Unknown);
-        assert_eq!(live[5].facts.schema_errors, vec!["body: not JSON".to_string()]);
+        assert_eq!(
+            live[3].facts.token_used.as_ref().unwrap().state,
+            TokenState::Unknown
+        );
+        assert_eq!(
+            live[5].facts.schema_errors,
+            vec!["body: not JSON".to_string()]
+        );
     }
 
     #[tokio::test]
     async fn expired_tokens_are_refused() {
         let (sb, http) = start().await;
-        sb.core.configure_generic(json!({"token_lifetime_s": 0.05}).as_object().unwrap()).unwrap();
+        sb.core
+            .configure_generic(json!({"token_lifetime_s": 0.05}).as_object().unwrap())
+            .unwrap();
         let token = get_token(&sb, &http).await;
         tokio::time::sleep(Duration::from_millis(80)).await;
-        let r = http.get(format!("{}/resources/v1/countries", sb.base_url())).bearer_auth(&token).send().await.unwrap();
+        let r = http
+            .get(format!("{}/resources/v1/countries", sb.base_url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
         let live = sb.core.journal.live();
-        assert_eq!(live[1].facts.token_used.as_ref().unwrap().state, TokenState::Expired);
+        assert_eq!(
+            live[1].facts.token_used.as_ref().unwrap().state,
+            TokenState::Expired
+        );
     }
 
-    async fn post_event(sb: &Sandbox, http: &reqwest::Client, token: &str, id: &str, event: Value) -> (u16, Value) {
+    async fn post_event(
+        sb: &Sandbox,
+        http: &reqwest::Client,
+        token: &str,
+        id: &str,
+        event: Value,
+    ) -> (u16, Value) {
         let r = http
-            .post(format!("{}/qrcode-payment/v1/transactions/{id}/events", sb.base_url()))
+            .post(format!(
+                "{}/qrcode-payment/v1/transactions/{id}/events",
+                sb.base_url()
+            ))
             .bearer_auth(token)
             .json(&event)
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
@@ -902,13 +1154,21 @@ mod tests {
         let token = get_token(&sb, &http).await;
         let id = uuid::Uuid::new_v4().to_string();
         // A transaction PPaaS never forwarded.
-        let (status, body) = post_event(&sb, &http, &token, &id, event(&id, "e0", "QR_CODE_SCANNED")).await;
-        assert_eq!((status, body["errorCode"].as_str()), (404, Some("TRANSACTION_NOT_FOUND")));
+        let (status, body) =
+            post_event(&sb, &http, &token, &id, event(&id, "e0", "QR_CODE_SCANNED")).await;
+        assert_eq!(
+            (status, body["errorCode"].as_str()),
+            (404, Some("TRANSACTION_NOT_FOUND"))
+        );
         // Stand in for the webhook step: the sandbox now knows the transaction.
         handle.register(&id);
-        sb.profile.begin_scenario(json!({"ack": {"fail_first": 2}}).as_object().unwrap()).unwrap();
-        let (s1, b1) = post_event(&sb, &http, &token, &id, event(&id, "e1", "QR_CODE_SCANNED")).await;
-        let (s2, _) = post_event(&sb, &http, &token, &id, event(&id, "e1", "QR_CODE_SCANNED")).await;
+        sb.profile
+            .begin_scenario(json!({"ack": {"fail_first": 2}}).as_object().unwrap())
+            .unwrap();
+        let (s1, b1) =
+            post_event(&sb, &http, &token, &id, event(&id, "e1", "QR_CODE_SCANNED")).await;
+        let (s2, _) =
+            post_event(&sb, &http, &token, &id, event(&id, "e1", "QR_CODE_SCANNED")).await;
         let (s3, b3) = post_event(&sb, &http, &token, &id, json!({"eventId": "e1", "eventType": "QR_CODE_SCANNED", "clientTransactionId": id, "timestamp": "2024-05-01T12:00:00+02:00", "note": 1})).await;
         assert_eq!((s1, s2, s3), (500, 500, 200));
         assert_eq!(b1["errorCode"], "INTERNAL_ERROR");
@@ -918,17 +1178,43 @@ mod tests {
         let (s4, _) = post_event(&sb, &http, &token, &id, json!({"eventId": "e2", "eventType": "PAYMENT_SUCCEEDED", "clientTransactionId": "other", "timestamp": "2024-05-01T12:00:00"})).await;
         assert_eq!(s4, 400);
         let live = sb.core.journal.live();
-        let events: Vec<_> = live.iter().filter(|e| e.operation() == Some(OP_EVENT)).collect();
-        assert_eq!(events[1].facts.injected.as_deref(), Some("ack refused 500 (#1)"));
+        let events: Vec<_> = live
+            .iter()
+            .filter(|e| e.operation() == Some(OP_EVENT))
+            .collect();
+        assert_eq!(
+            events[1].facts.injected.as_deref(),
+            Some("ack refused 500 (#1)")
+        );
         assert_eq!(events[1].facts.extra["event_id"], "e1");
         assert_eq!(events[1].facts.payment.as_deref(), Some(id.as_str()));
-        assert_eq!(events[1].facts.payment_state.as_deref(), Some("QR_CODE_SCANNED"));
-        assert_eq!(events[3].facts.unrecognized_fields, vec!["note".to_string()]);
-        assert_eq!(events[4].facts.schema_errors.len(), 2, "{:?}", events[4].facts.schema_errors);
+        assert_eq!(
+            events[1].facts.payment_state.as_deref(),
+            Some("QR_CODE_SCANNED")
+        );
+        assert_eq!(
+            events[3].facts.unrecognized_fields,
+            vec!["note".to_string()]
+        );
+        assert_eq!(
+            events[4].facts.schema_errors.len(),
+            2,
+            "{:?}",
+            events[4].facts.schema_errors
+        );
 
-        sb.profile.configure(json!({"ack": "never"}).as_object().unwrap()).unwrap();
+        sb.profile
+            .configure(json!({"ack": "never"}).as_object().unwrap())
+            .unwrap();
         for _ in 0..3 {
-            let (s, _) = post_event(&sb, &http, &token, &id, event(&id, "e9", "PAYMENT_SUCCEEDED")).await;
+            let (s, _) = post_event(
+                &sb,
+                &http,
+                &token,
+                &id,
+                event(&id, "e9", "PAYMENT_SUCCEEDED"),
+            )
+            .await;
             assert_eq!(s, 500);
         }
     }
@@ -936,7 +1222,9 @@ mod tests {
     #[test]
     fn the_webhook_body_is_valid_against_its_published_schema() {
         let sb = PPaaSSandbox::new(SandboxCore::new(Journal::in_memory()));
-        let p: QrPayment = serde_json::from_value(json!({"extra_fields": {"loyalty": {"programme": "x"}}})).unwrap();
+        let p: QrPayment =
+            serde_json::from_value(json!({"extra_fields": {"loyalty": {"programme": "x"}}}))
+                .unwrap();
         let body = sb.webhook_body(&p, &uuid::Uuid::new_v4().to_string(), "order-1");
         let f = sb.schemas.check(OP_QRCODE_PAYMENT, &body);
         assert!(f.errors.is_empty(), "{:?}", f.errors);
@@ -953,22 +1241,49 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(unrecognized, vec!["extra".to_string()]);
         let image = json!({"clientTransactionId": "t1", "qrCode": {"type": "IMAGE", "value": "https://not-a-data-url"}});
-        assert_eq!(sb.judge_answer(201, image.to_string().as_bytes(), "t1").0.len(), 1);
+        assert_eq!(
+            sb.judge_answer(201, image.to_string().as_bytes(), "t1")
+                .0
+                .len(),
+            1
+        );
         let other = json!({"clientTransactionId": "t2", "qrCode": {"type": "URL", "value": "https://sp/t2"}});
-        assert!(sb.judge_answer(200, other.to_string().as_bytes(), "t1").0[0].contains("asked about"));
-        assert_eq!(sb.judge_answer(200, b"<html>", "t1").0, vec!["the answer is not JSON".to_string()]);
+        assert!(
+            sb.judge_answer(200, other.to_string().as_bytes(), "t1").0[0].contains("asked about")
+        );
+        assert_eq!(
+            sb.judge_answer(200, b"<html>", "t1").0,
+            vec!["the answer is not JSON".to_string()]
+        );
         assert!(sb.judge_answer(400, b"<html>", "t1").0.is_empty());
     }
 
     #[test]
     fn steps_and_settings_are_validated() {
         let p = PPaaS;
-        assert!(p.validate_step(StepKind::Provider, &json!({"qrcode_payment": {"amount": 100}})).is_ok());
-        assert!(p.validate_step(StepKind::Provider, &json!({"qrcode_payment": {"amt": 100}})).is_err());
-        assert!(p.validate_step(StepKind::Shopper, &json!({"consumer": "pays"})).is_ok());
-        assert!(p.validate_step(StepKind::Shopper, &json!({"consumer": "dances"})).is_err());
-        assert!(p.validate_step(StepKind::Sandbox, &json!({"ack": "never"})).is_ok());
-        assert!(p.validate_step(StepKind::Sandbox, &json!({"ack": {"fail_first": 2}})).is_ok());
-        assert!(p.validate_step(StepKind::Sandbox, &json!({"ack": "sometimes"})).is_err());
+        assert!(p
+            .validate_step(
+                StepKind::Provider,
+                &json!({"qrcode_payment": {"amount": 100}})
+            )
+            .is_ok());
+        assert!(p
+            .validate_step(StepKind::Provider, &json!({"qrcode_payment": {"amt": 100}}))
+            .is_err());
+        assert!(p
+            .validate_step(StepKind::Shopper, &json!({"consumer": "pays"}))
+            .is_ok());
+        assert!(p
+            .validate_step(StepKind::Shopper, &json!({"consumer": "dances"}))
+            .is_err());
+        assert!(p
+            .validate_step(StepKind::Sandbox, &json!({"ack": "never"}))
+            .is_ok());
+        assert!(p
+            .validate_step(StepKind::Sandbox, &json!({"ack": {"fail_first": 2}}))
+            .is_ok());
+        assert!(p
+            .validate_step(StepKind::Sandbox, &json!({"ack": "sometimes"}))
+            .is_err());
     }
 }

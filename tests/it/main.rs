@@ -1,2 +1,2 @@
-mod report;
 mod ppaas;
+mod report;

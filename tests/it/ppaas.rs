@@ -37,7 +37,8 @@ async fn drive(case: &Case) -> Verdict {
     let outcome = run(
         RunConfig {
             suite: load_bundled_suite("ppaas").expect("the bundled PPaaS suite loads"),
-            target: TargetSpec::reference("ppaas", Some(case.style), &case.flaws).expect("a known style and flaws"),
+            target: TargetSpec::reference("ppaas", Some(case.style), &case.flaws)
+                .expect("a known style and flaws"),
             reports_dir: dir.path().to_owned(),
             time_scale: Some(TIME_SCALE),
         },
@@ -49,9 +50,26 @@ async fn drive(case: &Case) -> Verdict {
         .checks
         .iter()
         .filter(|c| c.outcome == golive::report::Outcome::Failed)
-        .map(|c| format!("  {} [{}]: {}", c.id, c.scenario.as_deref().unwrap_or("run"), c.message))
-        .chain(outcome.report.scenarios.iter().filter_map(|s| s.error.as_ref().map(|e| format!("  scenario {}: {e}", s.id))))
-        .chain(outcome.report.run_error.iter().map(|e| format!("  run error: {e}")))
+        .map(|c| {
+            format!(
+                "  {} [{}]: {}",
+                c.id,
+                c.scenario.as_deref().unwrap_or("run"),
+                c.message
+            )
+        })
+        .chain(outcome.report.scenarios.iter().filter_map(|s| {
+            s.error
+                .as_ref()
+                .map(|e| format!("  scenario {}: {e}", s.id))
+        }))
+        .chain(
+            outcome
+                .report
+                .run_error
+                .iter()
+                .map(|e| format!("  run error: {e}")),
+        )
         .collect::<Vec<_>>()
         .join("\n");
     Verdict {
@@ -68,11 +86,21 @@ async fn drive(case: &Case) -> Verdict {
 async fn ppaas_reference_styles_pass_and_each_flaw_fails_exactly_its_checks() {
     let r = reference::reference("ppaas").expect("a PPaaS reference service provider");
     assert!(r.styles.len() >= 2, "more than one compliant style");
-    let mut cases: Vec<Case> = r.styles.iter().map(|s| Case { style: s, flaws: Vec::new() }).collect();
+    let mut cases: Vec<Case> = r
+        .styles
+        .iter()
+        .map(|s| Case {
+            style: s,
+            flaws: Vec::new(),
+        })
+        .collect();
     // Flaws alternate between the styles: a flaw is caught whatever the legitimate style
     // around it.
     for (i, f) in r.flaws.iter().enumerate() {
-        cases.push(Case { style: r.styles[i % r.styles.len()], flaws: vec![f.name.to_owned()] });
+        cases.push(Case {
+            style: r.styles[i % r.styles.len()],
+            flaws: vec![f.name.to_owned()],
+        });
     }
     let started = Instant::now();
     let gate = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
@@ -102,14 +130,32 @@ async fn ppaas_reference_styles_pass_and_each_flaw_fails_exactly_its_checks() {
         .await;
     results.sort_by_key(|(i, _, _)| *i);
 
+    let secret = regex::Regex::new(r"sbx-[A-Za-z0-9]{32}").expect("a regex");
     let mut problems = Vec::new();
     for (_, case, v) in &results {
-        let label = format!("style {} {}", case.style, if case.flaws.is_empty() { "compliant".to_string() } else { format!("flaw {}", case.flaws.join("+")) });
-        eprintln!("{label}: exit {} in {:.1} s, failing {:?}", v.exit_code, v.seconds, v.failing);
+        let label = format!(
+            "style {} {}",
+            case.style,
+            if case.flaws.is_empty() {
+                "compliant".to_string()
+            } else {
+                format!("flaw {}", case.flaws.join("+"))
+            }
+        );
+        eprintln!(
+            "{label}: exit {} in {:.1} s, failing {:?}",
+            v.exit_code, v.seconds, v.failing
+        );
         let expected: BTreeSet<String> = case
             .flaws
             .iter()
-            .flat_map(|f| r.flaw(f).expect("a known flaw").caught_by.iter().map(|c| c.to_string()))
+            .flat_map(|f| {
+                r.flaw(f)
+                    .expect("a known flaw")
+                    .caught_by
+                    .iter()
+                    .map(|c| c.to_string())
+            })
             .collect();
         let expected_exit = if expected.is_empty() { 0 } else { 1 };
         if v.exit_code != expected_exit || v.failing != expected {
@@ -119,8 +165,10 @@ async fn ppaas_reference_styles_pass_and_each_flaw_fails_exactly_its_checks() {
             ));
         }
         // The client secret (`sbx-` and 32 characters) never reaches a report.
-        let secret = regex::Regex::new(r"sbx-[A-Za-z0-9]{32}").expect("a regex");
-        for (name, text) in [("report.json", &v.report_json), ("report.html", &v.report_html)] {
+        for (name, text) in [
+            ("report.json", &v.report_json),
+            ("report.html", &v.report_html),
+        ] {
             if text.is_empty() {
                 problems.push(format!("{label}: no {name}"));
             } else if secret.is_match(text) {
@@ -128,6 +176,10 @@ async fn ppaas_reference_styles_pass_and_each_flaw_fails_exactly_its_checks() {
             }
         }
     }
-    eprintln!("{} runs in {:.1} s", results.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "{} runs in {:.1} s",
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
