@@ -447,6 +447,7 @@ pub const BUNDLED_SUITES: &[(&str, &str, &str)] = &[
     ),
     ("smartpay", "suites/smartpay-go-live.yaml", include_str!("../suites/smartpay-go-live.yaml")),
     ("mobilepay", "suites/mobilepay-go-live.yaml", include_str!("../suites/mobilepay-go-live.yaml")),
+    ("ppaas", "suites/ppaas-go-live.yaml", include_str!("../suites/ppaas-go-live.yaml")),
 ];
 
 /// Loads a bundled suite (they are tested to load; a failure here is a bug).

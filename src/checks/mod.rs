@@ -6,6 +6,8 @@ mod assertion;
 mod auth_scheme;
 mod bounded_retries;
 mod capture_after_reserved;
+mod event_sequence;
+mod final_event;
 pub mod field;
 mod header_unless_claim;
 mod idempotency_keys;
@@ -17,6 +19,7 @@ mod pending_rechecks;
 mod poll_interval;
 mod preceded_by;
 mod recovery_sequence;
+mod redelivery;
 mod request_schema;
 mod required_headers;
 pub mod scope;
@@ -25,6 +28,7 @@ mod status_verified;
 mod token_reuse;
 mod token_valid;
 mod unique_field;
+mod webhook_response;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -136,6 +140,10 @@ pub fn kinds() -> &'static [Kind] {
         recovery_sequence::KIND,
         preceded_by::KIND,
         header_unless_claim::KIND,
+        webhook_response::KIND,
+        event_sequence::KIND,
+        final_event::KIND,
+        redelivery::KIND,
     ]
 }
 

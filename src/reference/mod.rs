@@ -4,6 +4,7 @@
 
 pub mod kontocloud;
 pub mod mobilepay;
+pub mod ppaas;
 pub mod smartpay;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,7 +56,12 @@ pub struct Reference {
 }
 
 pub fn references() -> &'static [Reference] {
-    &[kontocloud::REFERENCE, smartpay::REFERENCE, mobilepay::REFERENCE]
+    &[
+        kontocloud::REFERENCE,
+        smartpay::REFERENCE,
+        mobilepay::REFERENCE,
+        ppaas::REFERENCE,
+    ]
 }
 
 pub fn reference(provider: &str) -> Option<&'static Reference> {

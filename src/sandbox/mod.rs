@@ -8,6 +8,7 @@ mod capture;
 mod faults;
 pub mod kontocloud;
 pub mod mobilepay;
+pub mod ppaas;
 pub mod smartpay;
 pub mod request_schema;
 mod server;
@@ -177,7 +178,12 @@ pub trait ProviderSandbox: Send + Sync {
 
 /// Every provider golive can play.
 pub fn providers() -> Vec<&'static dyn Provider> {
-    vec![&kontocloud::KontoCloud, &smartpay::SmartPay, &mobilepay::MobilePay]
+    vec![
+        &kontocloud::KontoCloud,
+        &smartpay::SmartPay,
+        &mobilepay::MobilePay,
+        &ppaas::PPaaS,
+    ]
 }
 
 /// The provider a suite names.

@@ -4,7 +4,8 @@
 
 mod cli;
 mod kontocloud;
-mod report;
 mod mobilepay;
+mod ppaas;
+mod report;
 mod smartpay;
 mod support;

@@ -1,0 +1,358 @@
+//! `event_sequence`: the events an integration sends the provider about a transaction (PPaaS
+//! QR code payments: the service provider's asynchronous events) are about a transaction the
+//! provider asked about, and come in a valid order: at most one terminal event, none before
+//! the webhook was answered, and nothing after it.
+//!
+//! A redelivery of an event (the same event id, after the provider did not acknowledge it) is
+//! the same event: it neither counts as a second terminal event nor as "after" it. Non-terminal
+//! events are not judged against the webhook's answer time: a service provider may send its
+//! first event as it answers, and which arrives first is a race, not a mistake. Judged per
+//! scenario, once the scenario is over (an event may be recorded before the webhook exchange
+//! whose answer it follows).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+use super::scope::PerScenario;
+use super::webhook_response::answer_usable;
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Direction, Entry, Exchange};
+
+pub const KIND: Kind = Kind {
+    name: "event_sequence",
+    summary: "events are about a transaction the provider asked about, at most one terminal event, none before the webhook's answer, nothing after it",
+    build,
+};
+
+/// Where to find the webhook calls and the events (shared with `final_event`).
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Locate {
+    /// The role of the provider's webhook calls (their `payment` fact is the transaction).
+    #[serde(default = "webhook")]
+    pub webhook_role: String,
+    /// The sandbox operation of the events (their `payment` fact is the transaction, their
+    /// `payment_state` the event type, `extra.event_id` the event id).
+    #[serde(default = "event_operation")]
+    pub event_operation: String,
+    /// Event types that end a transaction.
+    pub terminal_events: Vec<String>,
+}
+
+fn webhook() -> String {
+    "webhook".into()
+}
+fn event_operation() -> String {
+    "transaction_event".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(flatten)]
+    locate: Locate,
+}
+
+pub(super) struct Asked {
+    pub seq: u64,
+    /// When the answer was complete (run milliseconds), if one came.
+    pub answered_at_ms: Option<f64>,
+    /// Whether the provider could use the answer (a 2xx, well-formed).
+    pub usable: bool,
+}
+
+pub(super) struct Event {
+    pub seq: u64,
+    pub at_ms: f64,
+    pub transaction: Option<String>,
+    pub id: String,
+    pub kind: String,
+    /// The provider refused it as invalid (a 4xx): it never became part of the journey.
+    pub refused: bool,
+    pub brief: String,
+}
+
+/// One scenario's webhook calls and events.
+#[derive(Default)]
+pub(super) struct Journey {
+    pub asked: BTreeMap<String, Asked>,
+    pub events: Vec<Event>,
+}
+
+impl Journey {
+    pub fn observe(&mut self, locate: &Locate, ex: &Exchange) {
+        if ex.direction == Direction::ToTarget
+            && ex.actor == Actor::Provider
+            && ex.role.starts_with(locate.webhook_role.as_str())
+        {
+            if let Some(t) = &ex.facts.payment {
+                self.asked.insert(
+                    t.clone(),
+                    Asked {
+                        seq: ex.seq,
+                        answered_at_ms: ex.response.as_ref().map(|_| ex.at_ms + ex.duration_ms),
+                        usable: answer_usable(ex),
+                    },
+                );
+            }
+        }
+        if ex.direction == Direction::ToSandbox
+            && ex.actor == Actor::Integration
+            && ex.operation() == Some(locate.event_operation.as_str())
+        {
+            self.events.push(Event {
+                seq: ex.seq,
+                at_ms: ex.at_ms,
+                transaction: ex.facts.payment.clone(),
+                id: ex
+                    .facts
+                    .extra
+                    .get("event_id")
+                    .map(super::field::as_text)
+                    .unwrap_or_else(|| format!("#{}", ex.seq)),
+                kind: ex.facts.payment_state.clone().unwrap_or_default(),
+                refused: matches!(ex.status(), Some(400..=499)),
+                brief: ex.brief(),
+            });
+        }
+    }
+}
+
+struct EventSequence {
+    locate: Locate,
+    scenarios: PerScenario<Journey>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    let params: Params = ctx.params()?;
+    if params.locate.terminal_events.is_empty() {
+        return Err("`terminal_events` must name at least one event type".into());
+    }
+    Ok(Box::new(EventSequence {
+        locate: params.locate,
+        scenarios: PerScenario::default(),
+    }))
+}
+
+impl Rule for EventSequence {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        // Outside a scenario nothing was asked: stray traffic there cannot be judged fairly.
+        if ex.scenario.is_empty() {
+            return;
+        }
+        self.scenarios.get(&ex.scenario).observe(&self.locate, ex);
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for (scenario, j) in self.scenarios.into_iter() {
+            if j.events.is_empty() {
+                continue;
+            }
+            let mut problems: Vec<(String, Vec<u64>)> = Vec::new();
+            // The terminal event of each transaction: (event id, seq, type).
+            let mut terminal: HashMap<String, (String, u64, String)> = HashMap::new();
+            for e in &j.events {
+                let asked = e
+                    .transaction
+                    .as_ref()
+                    .and_then(|t| j.asked.get(t).map(|a| (t, a)));
+                let Some((t, asked)) = asked else {
+                    problems.push((
+                        format!(
+                            "{} is about transaction `{}`, which the provider never asked about in this scenario",
+                            e.brief,
+                            e.transaction.as_deref().unwrap_or("(none)")
+                        ),
+                        vec![e.seq],
+                    ));
+                    continue;
+                };
+                if e.refused {
+                    continue;
+                }
+                let is_terminal = self.locate.terminal_events.contains(&e.kind);
+                match terminal.get(t) {
+                    Some((id, seq, kind)) if *id != e.id => {
+                        let what = if is_terminal {
+                            "a second terminal event"
+                        } else {
+                            "an event"
+                        };
+                        problems.push((
+                            format!(
+                                "{} sends {what} ({}) after the terminal event {kind} of #{seq}",
+                                e.brief, e.kind
+                            ),
+                            vec![*seq, e.seq],
+                        ));
+                    }
+                    Some(_) => {}
+                    None if is_terminal => {
+                        if let Some(answered) = asked.answered_at_ms {
+                            if e.at_ms < answered {
+                                problems.push((
+                                    format!(
+                                        "{} sends the terminal event {} before the webhook call #{} was answered",
+                                        e.brief, e.kind, asked.seq
+                                    ),
+                                    vec![asked.seq, e.seq],
+                                ));
+                            }
+                        }
+                        terminal.insert(t.clone(), (e.id.clone(), e.seq, e.kind.clone()));
+                    }
+                    None => {}
+                }
+            }
+            let f = if problems.is_empty() {
+                Finding::pass(
+                    format!(
+                        "{} event(s) about {} transaction(s) the provider asked about, in order: at most one terminal event each, nothing after it",
+                        j.events.len(),
+                        j.events.iter().filter_map(|e| e.transaction.as_ref()).collect::<std::collections::BTreeSet<_>>().len()
+                    ),
+                    j.events.iter().map(|e| e.seq).take(10).collect(),
+                )
+            } else {
+                let messages: Vec<String> = problems.iter().map(|(m, _)| m.clone()).collect();
+                let mut evidence: Vec<u64> = problems.iter().flat_map(|(_, e)| e.clone()).collect();
+                evidence.sort_unstable();
+                evidence.dedup();
+                evidence.truncate(12);
+                Finding::fail(super::list_some(&messages, 3), evidence)
+            };
+            findings.push(f.in_scenario(&scenario));
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use crate::checks::testing::*;
+    use crate::journal::{Actor, Direction};
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    pub fn webhook(transaction: &str, at: f64, ms: f64, status: u16) -> ExchangeBuilder {
+        let t = transaction.to_owned();
+        let mut e = harness("webhook", "POST", "/webhook")
+            .actor(Actor::Provider)
+            .status(status)
+            .at(at)
+            .facts(move |f| {
+                f.payment = Some(t);
+                f.extra.insert("answer_errors".into(), json!([]));
+            })
+            .build();
+        e.duration_ms = ms;
+        e.direction = Direction::ToTarget;
+        e.into()
+    }
+
+    pub fn event(transaction: &str, id: &str, kind: &str, at: f64, status: u16) -> ExchangeBuilder {
+        let (t, id, kind) = (transaction.to_owned(), id.to_owned(), kind.to_owned());
+        api(
+            "transaction_event",
+            "POST",
+            &format!("/qrcode-payment/v1/transactions/{t}/events"),
+            "{}",
+        )
+        .status(status)
+        .at(at)
+        .facts(move |f| {
+            f.payment = Some(t);
+            f.payment_state = Some(kind);
+            f.extra.insert("event_id".into(), json!(id));
+        })
+    }
+
+    fn params() -> serde_json::Value {
+        json!({"terminal_events": ["PAYMENT_SUCCEEDED", "PAYMENT_FAILED", "PAYMENT_EXPIRED"]})
+    }
+
+    #[test]
+    fn in_order_events_pass_even_with_redeliveries_and_an_early_first_event() {
+        // The first event lands while the webhook's answer is still on its way (recorded
+        // before the webhook exchange), the terminal event is redelivered after a 500.
+        let j = journal(vec![
+            event("t1", "e1", "QR_CODE_SCANNED", 5.0, 200),
+            webhook("t1", 0.0, 10.0, 200),
+            event("t1", "e2", "PAYMENT_SUCCEEDED", 50.0, 500),
+            event("t1", "e2", "PAYMENT_SUCCEEDED", 60.0, 200),
+            event("t1", "e2", "PAYMENT_SUCCEEDED", 70.0, 500),
+        ]);
+        assert_eq!(
+            outcomes(&judge("event_sequence", params(), &j)),
+            vec![Outcome::Passed]
+        );
+    }
+
+    #[test]
+    fn events_after_the_terminal_one_fail() {
+        let j = journal(vec![
+            webhook("t1", 0.0, 10.0, 200),
+            event("t1", "e2", "PAYMENT_SUCCEEDED", 50.0, 200),
+            event("t1", "e1", "QR_CODE_SCANNED", 60.0, 200),
+        ]);
+        let f = judge("event_sequence", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(
+            f[0].message
+                .contains("after the terminal event PAYMENT_SUCCEEDED of #2"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[0].evidence, vec![2, 3]);
+        let j = journal(vec![
+            webhook("t1", 0.0, 10.0, 200),
+            event("t1", "e2", "PAYMENT_FAILED", 50.0, 200),
+            event("t1", "e3", "PAYMENT_SUCCEEDED", 60.0, 200),
+        ]);
+        assert!(judge("event_sequence", params(), &j)[0]
+            .message
+            .contains("a second terminal event"));
+    }
+
+    #[test]
+    fn a_terminal_event_before_the_answer_or_about_another_transaction_fails() {
+        let j = journal(vec![
+            webhook("t1", 0.0, 100.0, 200),
+            event("t1", "e1", "PAYMENT_SUCCEEDED", 50.0, 200),
+        ]);
+        let f = judge("event_sequence", params(), &j);
+        assert!(
+            f[0].message
+                .contains("before the webhook call #1 was answered"),
+            "{}",
+            f[0].message
+        );
+        let j = journal(vec![
+            webhook("t1", 0.0, 10.0, 200),
+            event("own-id", "e1", "PAYMENT_SUCCEEDED", 50.0, 404),
+        ]);
+        let f = judge("event_sequence", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(
+            f[0].message.contains("never asked about"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn scenarios_are_apart_and_stray_traffic_outside_them_is_not_judged() {
+        let j = journal(vec![
+            webhook("t1", 0.0, 10.0, 200),
+            event("t1", "e1", "PAYMENT_SUCCEEDED", 50.0, 200).scenario("s1"),
+            event("t1", "e9", "PAYMENT_SUCCEEDED", 60.0, 200).scenario("s2"),
+            event("t1", "e1", "PAYMENT_SUCCEEDED", 70.0, 500).scenario(""),
+        ]);
+        let f = judge("event_sequence", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Failed]);
+        assert_eq!(f[1].scenario.as_deref(), Some("s2"));
+    }
+}
