@@ -445,9 +445,21 @@ pub const BUNDLED_SUITES: &[(&str, &str, &str)] = &[
         "suites/kontocloud-go-live.yaml",
         include_str!("../suites/kontocloud-go-live.yaml"),
     ),
-    ("smartpay", "suites/smartpay-go-live.yaml", include_str!("../suites/smartpay-go-live.yaml")),
-    ("mobilepay", "suites/mobilepay-go-live.yaml", include_str!("../suites/mobilepay-go-live.yaml")),
-    ("ppaas", "suites/ppaas-go-live.yaml", include_str!("../suites/ppaas-go-live.yaml")),
+    (
+        "smartpay",
+        "suites/smartpay-go-live.yaml",
+        include_str!("../suites/smartpay-go-live.yaml"),
+    ),
+    (
+        "mobilepay",
+        "suites/mobilepay-go-live.yaml",
+        include_str!("../suites/mobilepay-go-live.yaml"),
+    ),
+    (
+        "ppaas",
+        "suites/ppaas-go-live.yaml",
+        include_str!("../suites/ppaas-go-live.yaml"),
+    ),
 ];
 
 /// Loads a bundled suite (they are tested to load; a failure here is a bug).

@@ -27,11 +27,7 @@ pub fn suite_problems(suite: &Loaded<Suite>) -> Vec<Problem> {
         match checks::kind(&spec.kind) {
             None => problems.push(suite.problem_at(
                 &format!("/checks/{i}/kind"),
-                format!(
-                    "unknown check kind `{}`; expected one of: {}",
-                    spec.kind,
-                    checks::kinds().iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
-                ),
+                checks::unknown_kind(&spec.kind),
             )),
             Some(_) => {
                 if let Err(e) = checks::build(spec, s) {

@@ -7,8 +7,8 @@ mod auth_scheme;
 mod bounded_retries;
 mod capture_after_reserved;
 mod event_sequence;
-mod final_event;
 pub mod field;
+mod final_event;
 mod header_unless_claim;
 mod idempotency_keys;
 mod idempotent_retry;
@@ -154,6 +154,43 @@ pub fn kind(name: &str) -> Option<&'static Kind> {
 /// Problems building checks: the check's index in the suite and what was wrong.
 pub type BuildErrors = Vec<(usize, String)>;
 
+/// "unknown check kind" with the closest known kind, if one is close: the full list is long
+/// (`golive kinds` prints it).
+pub fn unknown_kind(name: &str) -> String {
+    let closest = kinds()
+        .iter()
+        .map(|k| (edit_distance(name, k.name), k.name))
+        .min()
+        .filter(|(d, _)| *d <= 3);
+    match closest {
+        Some((_, k)) => format!(
+            "unknown check kind `{name}`; did you mean `{k}`? (`golive kinds` lists them all)"
+        ),
+        None => {
+            format!("unknown check kind `{name}`; `golive kinds` lists the kinds a suite can use")
+        }
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(row[j + 1])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// Builds every check of a suite; the errors name the check (index, id) and what was wrong.
 pub fn build_all(suite: &Suite) -> Result<Vec<Box<dyn Rule>>, BuildErrors> {
     let mut rules = Vec::new();
@@ -172,17 +209,7 @@ pub fn build_all(suite: &Suite) -> Result<Vec<Box<dyn Rule>>, BuildErrors> {
 }
 
 pub fn build(spec: &CheckSpec, suite: &Suite) -> Result<Box<dyn Rule>, String> {
-    let kind = kind(&spec.kind).ok_or_else(|| {
-        format!(
-            "unknown check kind `{}`; expected one of: {}",
-            spec.kind,
-            kinds()
-                .iter()
-                .map(|k| k.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })?;
+    let kind = kind(&spec.kind).ok_or_else(|| unknown_kind(&spec.kind))?;
     let rule = (kind.build)(&BuildContext { spec, suite })?;
     Ok(match &spec.scenarios {
         Some(list) => Box::new(scope::Scoped::new(rule, list.clone())),
@@ -243,3 +270,15 @@ pub(crate) fn list_some<T: std::fmt::Display>(items: &[T], n: usize) -> String {
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_kind_suggests_the_closest() {
+        assert!(unknown_kind("token_reuze").contains("did you mean `token_reuse`?"));
+        assert!(!unknown_kind("completely_else").contains("did you mean"));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

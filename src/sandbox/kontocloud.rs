@@ -47,9 +47,16 @@ impl Provider for KontoCloud {
 
     fn validate_step(&self, kind: StepKind, params: &Value) -> Result<(), String> {
         match kind {
-            StepKind::Shopper => serde_json::from_value::<ShopperStep>(params.clone())
-                .map(|_| ())
-                .map_err(|e| format!("{e}; expected `pay: <OK or an error text>` or `forge_callback: {{...}}`")),
+            StepKind::Shopper => {
+                const EXPECTED: &str = "expected exactly one of `pay: <OK or an error text>` or `forge_callback: {...}`";
+                if let Some(map) = params.as_object().filter(|m| m.len() != 1) {
+                    let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                    return Err(format!("{EXPECTED}; found keys {}", keys.join(", ")));
+                }
+                serde_json::from_value::<ShopperStep>(params.clone())
+                    .map(|_| ())
+                    .map_err(|e| format!("{e}; {EXPECTED}"))
+            }
             StepKind::Sandbox => serde_json::from_value::<SandboxSettings>(params.clone())
                 .map(|_| ())
                 .map_err(|e| e.to_string()),

@@ -9,9 +9,9 @@ mod faults;
 pub mod kontocloud;
 pub mod mobilepay;
 pub mod ppaas;
-pub mod smartpay;
 pub mod request_schema;
 mod server;
+pub mod smartpay;
 
 use std::collections::BTreeMap;
 use std::future::Future;
