@@ -289,7 +289,15 @@ async fn execute(suite: suite::Loaded<suite::Suite>, target: TargetSpec, common:
     outcome.exit_code
 }
 
+/// How fast provider clocks run in `golive demo` unless `--time-scale` says otherwise.
+const DEMO_TIME_SCALE: f64 = 0.1;
+
 async fn demo(args: DemoArgs) -> i32 {
+    if args.common.time_scale.is_none() && !args.common.quiet {
+        eprintln!(
+            "golive demo: provider clocks run at {DEMO_TIME_SCALE}× real time (--time-scale 1 for real pacing)"
+        );
+    }
     let providers: Vec<&str> = if args.provider == "all" {
         reference::references()
             .iter()
@@ -312,7 +320,10 @@ async fn demo(args: DemoArgs) -> i32 {
         };
         let mut common = Common {
             reports: args.common.reports.clone(),
-            time_scale: args.common.time_scale,
+            // The demo shows the journeys, not the waiting: provider clocks ("three re-checks
+            // within 3 minutes") run at a tenth unless asked otherwise. Assessments with
+            // `golive run` keep real time.
+            time_scale: Some(args.common.time_scale.unwrap_or(DEMO_TIME_SCALE)),
             wait_timeout: args.common.wait_timeout,
             quiet: args.common.quiet,
         };

@@ -497,6 +497,14 @@ pub fn mask_pan(digits: &[u8]) -> String {
 }
 
 /// Masks every card number in a text (see the module comment for what counts as one).
+/// Whether the text span touches a letter on either side.
+fn glued(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    before.is_some_and(|c| c.is_ascii_alphabetic())
+        || after.is_some_and(|c| c.is_ascii_alphabetic())
+}
+
 pub fn mask_card_numbers(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
@@ -530,7 +538,10 @@ pub fn mask_card_numbers(text: &str) -> String {
                     .iter()
                     .flat_map(|(_, _, d)| d.iter().copied())
                     .collect();
-                if looks_like_card(&digits) {
+                // A card number stands alone: digits glued to letters are part of an id
+                // (a UUID's `…-3975-1234-5678-1343ee1b…`), not a PAN.
+                let alone = !glued(text, groups[g].0, groups[end].1);
+                if alone && looks_like_card(&digits) {
                     matched = Some((end, digits));
                     break;
                 }
@@ -777,6 +788,17 @@ mod tests {
         s.learn_from(&ex);
         assert!(s.is_empty());
         assert_eq!(s.mask_text("open the gate"), "open the gate");
+    }
+
+    #[test]
+    fn digits_inside_an_id_are_not_a_card_number() {
+        // A UUID whose digit groups happen to spell a Luhn-valid number.
+        let id = "3e1c14e4-4111-1111-1111-1111ee1bd801";
+        assert_eq!(mask_card_numbers(id), id);
+        assert_eq!(
+            mask_card_numbers("pan=4111111111111111&x"),
+            "pan=411111******1111&x"
+        );
     }
 
     #[test]

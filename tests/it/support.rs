@@ -57,7 +57,7 @@ pub async fn run_reference(
     time_scale: Option<f64>,
 ) -> RunOutcome {
     let flaws: Vec<String> = flaws.iter().map(|f| f.to_string()).collect();
-    run::run(
+    let outcome = run::run(
         RunConfig {
             suite: run::load_bundled_suite(provider).expect("the bundled suite loads"),
             target: TargetSpec::reference(provider, style, &flaws).expect("a known reference"),
@@ -69,7 +69,33 @@ pub async fn run_reference(
         },
         &|_| Box::new(golive::report::Silent),
     )
-    .await
+    .await;
+    // What CI sees must be what golive decided: the JUnit file fails the same checks.
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).expect("junit.xml written");
+    let suite_id = &outcome.report.suite.id;
+    assert_eq!(
+        junit_failures(&junit, suite_id),
+        run::failing_ids(&outcome.report),
+        "junit.xml and the run disagree"
+    );
+    outcome
+}
+
+/// The check ids of the failed testcases of a golive JUnit file.
+pub fn junit_failures(xml: &str, suite_id: &str) -> BTreeSet<String> {
+    let prefix = format!("classname=\"golive.{suite_id}.");
+    xml.split("<testcase ")
+        .skip(1)
+        .filter(|case| {
+            let end = case.find("</testcase>").unwrap_or(case.len());
+            case[..end].contains("<failure")
+        })
+        .filter_map(|case| {
+            let start = case.find(&prefix)? + prefix.len();
+            let len = case[start..].find('"')?;
+            Some(case[start..start + len].to_string())
+        })
+        .collect()
 }
 
 /// The ids of the checks that failed.
