@@ -120,6 +120,11 @@ pub const FLAWS: &[Flaw] = &[
         caught_by: &["MP-REQUEST-SCHEMA", "MP-REFUND-COMPLETED", "MP-REFUND-CANCELLED"],
     },
     Flaw {
+        name: "cancel_only_on_till",
+        description: "cancels on the till without telling MobilePay, so the customer can still pay",
+        caught_by: &["MP-CANCEL"],
+    },
+    Flaw {
         name: "unknown_field",
         description: "sends a field Initiate Payment does not know (tipAmount)",
         caught_by: &["MP-UNRECOGNIZED-FIELDS"],
@@ -823,6 +828,11 @@ async fn cancel_payment(State(shop): State<Arc<Shop>>, Path(order_id): Path<Stri
     let Some(payment_id) = payment_id else {
         return failure(StatusCode::NOT_FOUND, "no payment for this order");
     };
+    if shop.flawed("cancel_only_on_till") {
+        // The mistake: the till forgets the payment, MobilePay does not.
+        shop.set_status(&order_id, OrderStatus::Cancelled);
+        return Json(json!({"orderId": order_id, "status": "cancelled"})).into_response();
+    }
     match shop
         .call(
             reqwest::Method::POST,

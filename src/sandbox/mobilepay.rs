@@ -1389,14 +1389,14 @@ impl ProviderSandbox for MobilePaySandbox {
             let mut st = lock(&self.state);
             st.script = Script::default();
             st.scenario_payments.clear();
-            // A scripted stale payment is the scenario's prop: expire it so that a till that
-            // never cleaned it up does not fail every later scenario with 1301.
-            let planted = std::mem::take(&mut st.planted);
-            for id in planted {
-                if let Some(p) = st.payments.get_mut(&id) {
-                    if ACTIVE.contains(&p.status.as_str()) {
-                        p.status = "ExpiredAndCancelled".into();
-                    }
+            // Scenarios are judged apart: a payment the last scenario left active (a scripted
+            // stale payment, or one a till forgot to cancel) expires before the next one
+            // starts, as MobilePay's own expiry would, so a mistake fails the checks of the
+            // scenario that made it and not every later one with 1301.
+            st.planted.clear();
+            for p in st.payments.values_mut() {
+                if ACTIVE.contains(&p.status.as_str()) {
+                    p.status = "ExpiredAndCancelled".into();
                 }
             }
         }
