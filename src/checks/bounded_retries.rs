@@ -93,6 +93,9 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 fn failure(ex: &Exchange) -> Option<Failure> {
     match ex.status() {
         None => Some(Failure::Server),
+        // A 401 asks for new credentials: the same request again with a new token is what
+        // the provider wants, not a forbidden retry after a client error (still bounded).
+        Some(401) => Some(Failure::Server),
         Some(s) if s >= 500 => Some(Failure::Server),
         Some(s) if s >= 400 => Some(Failure::Client),
         _ if ex.facts.injected.is_some() => Some(Failure::Server),

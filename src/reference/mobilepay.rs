@@ -120,6 +120,11 @@ pub const FLAWS: &[Flaw] = &[
         caught_by: &["MP-REQUEST-SCHEMA", "MP-REFUND-COMPLETED", "MP-REFUND-CANCELLED"],
     },
     Flaw {
+        name: "ignore_token_expiry",
+        description: "keeps using its access token after expires_in (and renews only when refused)",
+        caught_by: &["MP-TOKEN-VALID"],
+    },
+    Flaw {
         name: "cancel_only_on_till",
         description: "cancels on the till without telling MobilePay, so the customer can still pay",
         caught_by: &["MP-CANCEL"],
@@ -268,6 +273,8 @@ impl Shop {
             let age = t.issued.elapsed();
             let keep = if self.flawed("token_per_call") {
                 false
+            } else if self.flawed("ignore_token_expiry") {
+                true
             } else if self.style_b() {
                 age < t.lifetime.mul_f64(0.8)
             } else {
@@ -314,6 +321,26 @@ impl Shop {
 
     /// One call to the PoS API with every header V10 asks for.
     async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+        refund_client: bool,
+    ) -> Result<Answer, String> {
+        let answer = self
+            .call_once(method.clone(), path, body, key, refund_client)
+            .await?;
+        if answer.status == 401 && self.flawed("ignore_token_expiry") {
+            // The till notices only when MobilePay refuses the token: it gets a new one and
+            // sends the call again.
+            *self.token.lock().await = None;
+            return self.call_once(method, path, body, key, refund_client).await;
+        }
+        Ok(answer)
+    }
+
+    async fn call_once(
         &self,
         method: reqwest::Method,
         path: &str,
