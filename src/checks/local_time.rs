@@ -126,30 +126,16 @@ impl Rule for LocalTime {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        if self.checked == 0 {
-            return vec![Finding::skip(
-                "no request of the operations in scope was made",
-            )];
-        }
-        if self.bad.is_empty() {
-            return vec![Finding::pass(
-                format!(
-                    "{} requests with well-formed local date and time, at most {:.0} s off",
-                    self.checked, self.worst_skew_s
-                ),
-                vec![],
-            )];
-        }
-        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
-        vec![Finding::fail(
+        super::per_request_verdict(
+            self.checked,
+            &self.bad,
+            "no request of the operations in scope was made",
             format!(
-                "{} of {} requests: {}",
-                self.bad.len(),
-                self.checked,
-                super::list_some(&messages, 3)
+                "{} requests with well-formed local date and time, at most {:.0} s off",
+                self.checked, self.worst_skew_s
             ),
-            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
-        )]
+            "requests had a wrong local date or time",
+        )
     }
 }
 

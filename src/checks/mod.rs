@@ -254,6 +254,32 @@ pub fn evaluate(
     Ok(results)
 }
 
+/// The verdict of a rule judged request by request: skipped when no request was in scope,
+/// passed when none broke it, failed naming the first offenders (their exchanges as evidence).
+pub(crate) fn per_request_verdict(
+    checked: usize,
+    bad: &[(String, u64)],
+    none_in_scope: &str,
+    passed: String,
+    failed: &str,
+) -> Vec<Finding> {
+    if checked == 0 {
+        return vec![Finding::skip(none_in_scope)];
+    }
+    if bad.is_empty() {
+        return vec![Finding::pass(passed, vec![])];
+    }
+    let messages: Vec<&str> = bad.iter().map(|(m, _)| m.as_str()).collect();
+    vec![Finding::fail(
+        format!(
+            "{} of {checked} {failed}: {}",
+            bad.len(),
+            list_some(&messages, 3)
+        ),
+        bad.iter().take(10).map(|(_, seq)| *seq).collect(),
+    )]
+}
+
 /// Lists at most `n` items, then "and N more".
 pub(crate) fn list_some<T: std::fmt::Display>(items: &[T], n: usize) -> String {
     let mut s = items

@@ -53,25 +53,13 @@ impl Rule for NoUnrecognized {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        if self.checked == 0 {
-            return vec![Finding::skip("the integration made no API call")];
-        }
-        if self.bad.is_empty() {
-            return vec![Finding::pass(
-                format!("{} API calls, no unrecognized field", self.checked),
-                vec![],
-            )];
-        }
-        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
-        vec![Finding::fail(
-            format!(
-                "{} of {} API calls carried fields the API does not know: {}",
-                self.bad.len(),
-                self.checked,
-                super::list_some(&messages, 3)
-            ),
-            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
-        )]
+        super::per_request_verdict(
+            self.checked,
+            &self.bad,
+            "the integration made no API call",
+            format!("{} API calls, no unrecognized field", self.checked),
+            "API calls carried fields the API does not know",
+        )
     }
 }
 

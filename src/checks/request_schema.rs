@@ -54,27 +54,13 @@ impl Rule for RequestSchema {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        if self.checked == 0 {
-            return vec![Finding::skip(
-                "no request of the operations in scope was made",
-            )];
-        }
-        if self.bad.is_empty() {
-            return vec![Finding::pass(
-                format!("{} requests, all valid against their schema", self.checked),
-                vec![],
-            )];
-        }
-        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
-        vec![Finding::fail(
-            format!(
-                "{} of {} requests broke their schema: {}",
-                self.bad.len(),
-                self.checked,
-                super::list_some(&messages, 3)
-            ),
-            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
-        )]
+        super::per_request_verdict(
+            self.checked,
+            &self.bad,
+            "no request of the operations in scope was made",
+            format!("{} requests, all valid against their schema", self.checked),
+            "requests broke their schema",
+        )
     }
 }
 

@@ -114,33 +114,19 @@ impl Rule for RequiredHeaders {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        if self.checked == 0 {
-            return vec![Finding::skip(
-                "no request of the operations in scope was made",
-            )];
-        }
         let names: Vec<&str> = self
             .params
             .headers
             .iter()
             .map(|h| h.name.as_str())
             .collect();
-        if self.bad.is_empty() {
-            return vec![Finding::pass(
-                format!("{} requests carried {}", self.checked, names.join(", ")),
-                vec![],
-            )];
-        }
-        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
-        vec![Finding::fail(
-            format!(
-                "{} of {} requests broke the header rules: {}",
-                self.bad.len(),
-                self.checked,
-                super::list_some(&messages, 3)
-            ),
-            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
-        )]
+        super::per_request_verdict(
+            self.checked,
+            &self.bad,
+            "no request of the operations in scope was made",
+            format!("{} requests carried {}", self.checked, names.join(", ")),
+            "requests broke the header rules",
+        )
     }
 }
 

@@ -77,28 +77,16 @@ impl Rule for TokenValid {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        if self.checked == 0 {
-            return vec![Finding::skip("no authenticated call was made")];
-        }
-        if self.bad.is_empty() {
-            return vec![Finding::pass(
-                format!(
-                    "all {} authenticated calls carried a valid token",
-                    self.checked
-                ),
-                vec![],
-            )];
-        }
-        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
-        vec![Finding::fail(
+        super::per_request_verdict(
+            self.checked,
+            &self.bad,
+            "no authenticated call was made",
             format!(
-                "{} of {} authenticated calls carried a bad token: {}",
-                self.bad.len(),
-                self.checked,
-                super::list_some(&messages, 3)
+                "all {} authenticated calls carried a valid token",
+                self.checked
             ),
-            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
-        )]
+            "authenticated calls carried a bad token",
+        )
     }
 }
 

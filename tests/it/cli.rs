@@ -228,10 +228,10 @@ order_probe:
     path
 }
 
-#[test]
-fn a_target_that_never_becomes_ready_is_a_run_error_with_reports() {
+/// Runs the KontoCloud suite against a target file whose shop is started by `start`.
+fn run_troubled(start: &str, ready_timeout: f64) -> (tempfile::TempDir, Output) {
     let dir = tempfile::tempdir().unwrap();
-    let target = write_target(dir.path(), "\"sleep 30\"", 1.0);
+    let target = write_target(dir.path(), start, ready_timeout);
     let out = golive(
         &[
             "run",
@@ -245,6 +245,12 @@ fn a_target_that_never_becomes_ready_is_a_run_error_with_reports() {
         ],
         dir.path(),
     );
+    (dir, out)
+}
+
+#[test]
+fn a_target_that_never_becomes_ready_is_a_run_error_with_reports() {
+    let (dir, out) = run_troubled("\"sleep 30\"", 1.0);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("not ready within 1 s"), "{t}");
@@ -255,21 +261,7 @@ fn a_target_that_never_becomes_ready_is_a_run_error_with_reports() {
 
 #[test]
 fn a_target_that_exits_at_start_is_named_with_its_output() {
-    let dir = tempfile::tempdir().unwrap();
-    let target = write_target(dir.path(), "\"echo cannot bind port; exit 3\"", 10.0);
-    let out = golive(
-        &[
-            "run",
-            "--suite",
-            suite_path().to_str().unwrap(),
-            "--target",
-            target.to_str().unwrap(),
-            "--reports",
-            "out",
-            "-q",
-        ],
-        dir.path(),
-    );
+    let (_dir, out) = run_troubled("\"echo cannot bind port; exit 3\"", 10.0);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("exited"), "{t}");
@@ -278,25 +270,10 @@ fn a_target_that_exits_at_start_is_named_with_its_output() {
 
 #[test]
 fn a_target_that_dies_mid_run_fails_checks_and_does_not_hang() {
-    let dir = tempfile::tempdir().unwrap();
     // The reference shop, killed two seconds into the run.
-    let target = write_target(
-        dir.path(),
+    let (dir, out) = run_troubled(
         "\"{{ golive }} reference kontocloud --port {{ port }} & sleep 2; kill $!\"",
         10.0,
-    );
-    let out = golive(
-        &[
-            "run",
-            "--suite",
-            suite_path().to_str().unwrap(),
-            "--target",
-            target.to_str().unwrap(),
-            "--reports",
-            "out",
-            "-q",
-        ],
-        dir.path(),
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let json = std::fs::read_to_string(dir.path().join("out/report.json")).unwrap();
