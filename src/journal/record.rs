@@ -214,9 +214,15 @@ impl Exchange {
         self.response.as_ref().map(|r| r.status)
     }
 
-    /// The path without the query.
+    /// The path without the query (and without scheme and host, for the absolute URLs of
+    /// requests the harness sent to the target).
     pub fn path(&self) -> &str {
-        self.request.url.split('?').next().unwrap_or("")
+        let url = self.request.url.as_str();
+        let url = match url.split_once("://") {
+            Some((_, rest)) => rest.find('/').map(|i| &rest[i..]).unwrap_or("/"),
+            None => url,
+        };
+        url.split('?').next().unwrap_or("")
     }
 
     /// A query parameter's first value, percent-decoded.
@@ -331,6 +337,9 @@ mod tests {
             facts: Facts::default(),
         };
         assert_eq!(ex.path(), "/payment/X/status");
+        let mut shop = ex.clone();
+        shop.request.url = "http://127.0.0.1:8080/orders/o-1?x=1".into();
+        assert_eq!(shop.path(), "/orders/o-1");
         assert_eq!(ex.query_param("partnerReference").as_deref(), Some("a b"));
         assert_eq!(ex.request_header("X-Auth-Token"), Some("t"));
         assert_eq!(ex.brief(), "#1 GET /payment/X/status → no answer");
