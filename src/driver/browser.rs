@@ -43,6 +43,16 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     })
 }
 
+/// Escapes text for HTML content and attribute values (pages the simulated providers and the
+/// reference shops serve).
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 /// Decodes the HTML entities that appear in attribute values.
 pub fn unescape(s: &str) -> String {
     if !s.contains('&') {

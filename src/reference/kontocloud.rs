@@ -399,13 +399,6 @@ fn purchase() -> String {
     "Purchase".into()
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 async fn checkout(State(shop): State<Arc<Shop>>, Json(c): Json<Checkout>) -> Response {
     let amount: f64 = match &c.amount {
         Value::Number(n) => n.as_f64().unwrap_or(0.0),
@@ -449,7 +442,12 @@ async fn checkout(State(shop): State<Arc<Shop>>, Json(c): Json<Checkout>) -> Res
     }
     let inputs: String = fields
         .iter()
-        .map(|(k, v)| format!(r#"<input type="hidden" name="{k}" value="{}">"#, escape(v)))
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{k}" value="{}">"#,
+                crate::driver::browser::escape_html(v)
+            )
+        })
         .collect();
     let action = format!("{}/ewallet", shop.base());
     let page = if shop.style_b() {
@@ -549,7 +547,10 @@ async fn order(State(shop): State<Arc<Shop>>, Path(order_id): Path<String>) -> R
 }
 
 async fn thanks(Path(order_id): Path<String>) -> Html<String> {
-    Html(format!("<p>Order {} received.</p>", escape(&order_id)))
+    Html(format!(
+        "<p>Order {} received.</p>",
+        crate::driver::browser::escape_html(&order_id)
+    ))
 }
 
 fn serve(config: ShopConfig, listener: TcpListener) -> ServeFuture {

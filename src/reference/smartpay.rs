@@ -491,13 +491,6 @@ fn eur() -> String {
     "EUR".into()
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 async fn checkout(
     State(shop): State<Arc<Shop>>,
     headers: HeaderMap,
@@ -531,7 +524,7 @@ async fn checkout(
                 StatusCode::BAD_GATEWAY,
                 Html(format!(
                     "<p>Payment is not available right now: {}</p>",
-                    escape(&e)
+                    crate::driver::browser::escape_html(&e)
                 )),
             )
                 .into_response()
@@ -555,7 +548,12 @@ async fn checkout(
         .then(|| shop.cred("merchant_key"));
     if shop.style_b() {
         let key_attr = leak
-            .map(|k| format!(r#" data-merchant-key="{}""#, escape(&k)))
+            .map(|k| {
+                format!(
+                    r#" data-merchant-key="{}""#,
+                    crate::driver::browser::escape_html(&k)
+                )
+            })
             .unwrap_or_default();
         let page = format!(
             r##"<!doctype html><html><head><title>Checkout</title><script src="https://widget.smartpay.example/sdk.js"></script></head><body>
@@ -566,9 +564,9 @@ SmartPay.init({{ element: "#smartpay-widget",
   successHandler: function (r) {{ fetch("/smartpay/finished", {{method: "POST", headers: {{"Content-Type": "application/json"}}, body: JSON.stringify({{orderId: "{order}", transactionId: r.transactionId, result: "success"}})}}); }},
   errorHandler: function (r) {{ fetch("/smartpay/finished", {{method: "POST", headers: {{"Content-Type": "application/json"}}, body: JSON.stringify({{orderId: "{order}", transactionId: r.transactionId, result: "error"}})}}); }} }});
 </script></body></html>"##,
-            currency = escape(&c.currency),
-            token = escape(&token),
-            order = escape(&c.order_id),
+            currency = crate::driver::browser::escape_html(&c.currency),
+            token = crate::driver::browser::escape_html(&token),
+            order = crate::driver::browser::escape_html(&c.order_id),
         );
         return Html(page).into_response();
     }

@@ -18,8 +18,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::request_schema::{query_object, OperationSchemas};
-use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
-use crate::driver::browser::{self, Navigation};
+use super::{
+    lock, random_text, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind,
+};
+use crate::driver::browser::{self, escape_html, Navigation};
 use crate::driver::StepContext;
 use crate::journal::{fingerprint, Facts, IssuedToken, TokenState, TokenUse};
 
@@ -145,15 +147,6 @@ pub struct KontoCloudSandbox {
     state: Mutex<State_>,
 }
 
-fn random_ref(len: usize) -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
 fn sys_now() -> (String, String) {
     let now = time::OffsetDateTime::now_utc();
     (
@@ -172,7 +165,7 @@ impl KontoCloudSandbox {
         KontoCloudSandbox {
             core,
             user_id: "golive-merchant-01".into(),
-            password: format!("sbx-{}", random_ref(20)),
+            password: format!("sbx-{}", random_text(20)),
             schemas: OperationSchemas::default()
                 .with(
                     OP_ISSUE_TOKEN,
@@ -386,7 +379,7 @@ async fn issue_token(
             )
             .facts(facts);
     }
-    let token = format!("kc.{}", random_ref(48));
+    let token = format!("kc.{}", random_text(48));
     let lifetime = sb.core.token_lifetime_s();
     let now = sb.core.now_ms();
     let expires = now + lifetime * 1000.0;
@@ -533,12 +526,12 @@ async fn ewallet(
             StatusCode::BAD_REQUEST,
             Html(format!(
                 "<html><body><h1>KontoCloud e-wallet</h1><p>The payment request is incomplete: {}</p></body></html>",
-                html_escape(&findings.errors.join("; "))
+                escape_html(&findings.errors.join("; "))
             )),
         )
             .facts(facts);
     }
-    let session = random_ref(16);
+    let session = random_text(16);
     {
         let mut st = lock(&sb.state);
         st.callback_url = fields.get("callBackUrl").cloned();
@@ -557,8 +550,8 @@ async fn ewallet(
 <input type="hidden" name="session" value="{session}">
 <input type="hidden" name="outcome" value="OK">
 <button type="submit">Pay</button></form></body></html>"#,
-        amount = html_escape(fields.get("amount").map(String::as_str).unwrap_or("")),
-        currency = html_escape(fields.get("currency").map(String::as_str).unwrap_or("")),
+        amount = escape_html(fields.get("amount").map(String::as_str).unwrap_or("")),
+        currency = escape_html(fields.get("currency").map(String::as_str).unwrap_or("")),
     );
     (StatusCode::OK, Html(page)).facts(facts)
 }
@@ -607,7 +600,7 @@ async fn ewallet_complete(
     }
     facts.payment_state = Some(form.outcome.clone());
     if form.outcome == "OK" {
-        let reference = random_ref(22);
+        let reference = random_text(22);
         let mut st = lock(&sb.state);
         let paid: f64 = get("amount").parse().unwrap_or(0.0);
         let block = get("paymentType") == "BlockAmount";
@@ -643,24 +636,16 @@ fn auto_submit(action: &str, fields: &[(String, String)]) -> String {
         .map(|(k, v)| {
             format!(
                 r#"<input type="hidden" name="{}" value="{}">"#,
-                html_escape(k),
-                html_escape(v)
+                escape_html(k),
+                escape_html(v)
             )
         })
         .collect();
     format!(
         r#"<!doctype html><html><body onload="document.forms[0].submit()">
 <form method="post" action="{}">{inputs}<noscript><button type="submit">Back to the shop</button></noscript></form></body></html>"#,
-        html_escape(action)
+        escape_html(action)
     )
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 impl ProviderSandbox for KontoCloudSandbox {
@@ -783,7 +768,7 @@ impl KontoCloudSandbox {
     async fn forge(&self, ctx: &mut StepContext, forge: &ForgeCallback) -> Result<(), String> {
         let callback = self.callback_url_for(ctx)?;
         let reference = match forge.unique_reference.as_str() {
-            "unknown" => random_ref(22),
+            "unknown" => random_text(22),
             "last" => lock(&self.state)
                 .last_payment
                 .clone()

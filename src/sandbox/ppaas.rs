@@ -243,21 +243,6 @@ pub struct PPaaSSandbox {
     state: Mutex<State_>,
 }
 
-fn random_text(len: usize) -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// A JWT-shaped access token, like Keycloak's (the signature is random: nobody verifies it
 /// but the sandbox, which keeps the tokens it issued).
 fn jwt(claims: Value) -> String {
@@ -266,7 +251,7 @@ fn jwt(claims: Value) -> String {
         "{}.{}.{}",
         b64.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
         b64.encode(claims.to_string()),
-        random_text(43)
+        super::random_text(43)
     )
 }
 
@@ -295,7 +280,7 @@ impl PPaaSSandbox {
             core,
             realm: "sandbox-sp".into(),
             client_id: "golive-service-provider".into(),
-            client_secret: format!("sbx-{}", random_text(32)),
+            client_secret: format!("sbx-{}", super::random_text(32)),
             schemas: OperationSchemas::default()
                 .with(
                     OP_TOKEN,
@@ -622,7 +607,7 @@ async fn transaction_event(
         "eventId": json.get("eventId").cloned().unwrap_or(Value::Null),
         "clientTransactionId": client_transaction_id,
         "status": "ACKNOWLEDGED",
-        "receivedAt": now_rfc3339(),
+        "receivedAt": super::now_rfc3339(),
     });
     if !findings.unrecognized.is_empty() {
         answer["unrecognizedFields"] = json!(findings.unrecognized);

@@ -249,21 +249,6 @@ pub struct SmartPaySandbox {
     state: Mutex<State_>,
 }
 
-fn random_token(len: usize) -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -276,7 +261,7 @@ fn jwt(client_id: &str, lifetime_s: f64) -> String {
             .to_string()
             .as_bytes(),
     );
-    format!("{header}.{payload}.{}", random_token(86))
+    format!("{header}.{payload}.{}", super::random_text(86))
 }
 
 fn jwt_shaped(s: &str) -> bool {
@@ -294,9 +279,9 @@ impl SmartPaySandbox {
         SmartPaySandbox {
             core,
             merchant_key: uuid::Uuid::new_v4().to_string(),
-            authentication_key: format!("sbx-auth-{}", random_token(24)),
-            client_id: random_token(26).to_ascii_lowercase(),
-            client_secret: format!("sbx-secret-{}", random_token(32)),
+            authentication_key: format!("sbx-auth-{}", super::random_text(24)),
+            client_id: super::random_text(26).to_ascii_lowercase(),
+            client_secret: format!("sbx-secret-{}", super::random_text(32)),
             schemas: OperationSchemas::default()
                 .with(
                     OP_OAUTH_TOKEN,
@@ -334,7 +319,7 @@ impl SmartPaySandbox {
             "status": status.as_u16(),
             "errorCode": code,
             "message": message,
-            "requestTime": now_rfc3339(),
+            "requestTime": super::now_rfc3339(),
         });
         if !details.is_empty() {
             body["details"] = json!(details);
@@ -582,12 +567,12 @@ async fn create_checkout(
     let tx = Transaction {
         id: uuid::Uuid::new_v4().to_string(),
         // "512 bits checkout token": 86 base62 characters carry a little more.
-        checkout_token: random_token(86),
+        checkout_token: super::random_text(86),
         amount: payment["amount"].as_f64().unwrap_or(0.0),
         currency: payment["currencyCode"].as_str().unwrap_or("").to_owned(),
         description: payment["description"].as_str().unwrap_or("").to_owned(),
-        reconciliation: random_token(21),
-        created: now_rfc3339(),
+        reconciliation: super::random_text(21),
+        created: super::now_rfc3339(),
         widget_success: None,
         sequence: Vec::new(),
         queries: 0,
@@ -604,7 +589,7 @@ async fn create_checkout(
         "transactionId": tx.id,
         "checkoutToken": tx.checkout_token,
         "paymentStatus": "CREATED",
-        "requestTime": now_rfc3339(),
+        "requestTime": super::now_rfc3339(),
     });
     {
         let mut st = lock(&sb.state);
@@ -778,7 +763,7 @@ async fn modify(
     let (status, body) = match refusal {
         Some(why) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"status": 422, "errorCode": "MODIFICATION_NOT_ALLOWED", "message": why, "requestTime": now_rfc3339()}),
+            json!({"status": 422, "errorCode": "MODIFICATION_NOT_ALLOWED", "message": why, "requestTime": super::now_rfc3339()}),
         ),
         None => {
             let new_status = match kind {
@@ -804,7 +789,7 @@ async fn modify(
                     "currencyCode": t.currency,
                     "status": "SUCCESS",
                     "paymentStatus": new_status,
-                    "requestTime": now_rfc3339(),
+                    "requestTime": super::now_rfc3339(),
                 }),
             )
         }
