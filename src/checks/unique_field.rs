@@ -50,7 +50,10 @@ fn run_scope() -> String {
 struct UniqueField {
     params: Params,
     pattern: Option<Regex>,
-    seen: HashMap<(String, String), u64>,
+    /// A 64-bit hash of (scope, value) → the request that first sent it. The values are not
+    /// kept: a run of a million requests would otherwise hold a million strings. (Two values
+    /// sharing a hash is a 1-in-10^9 event at a million requests.)
+    seen: HashMap<u64, u64>,
     /// The last request per operation, its value and whether it failed: a retry repeats it.
     last: HashMap<String, (String, bool)>,
     checked: usize,
@@ -138,11 +141,16 @@ impl Rule for UniqueField {
         let is_retry = self.params.allow_on_retry
             && matches!(self.last.get(op), Some((v, true)) if *v == value);
         let scope = if self.params.unique_within == "scenario" {
-            ex.scenario.clone()
+            ex.scenario.as_str()
         } else {
-            String::new()
+            ""
         };
-        let key = (scope, value.clone());
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (scope, value.as_str()).hash(&mut h);
+            h.finish()
+        };
         match self.seen.get(&key) {
             Some(first) if !is_retry => self.problems.push((
                 format!(
