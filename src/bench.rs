@@ -2,7 +2,10 @@
 //! asserted in tests: machines here are shared and noisy). It drives the real KontoCloud
 //! sandbox over loopback, then judges and reports the journal that produced.
 
+use std::io::Write;
 use std::path::Path;
+
+use crate::cli::out;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -129,11 +132,11 @@ pub async fn run(config: BenchConfig, dir: &Path) -> Result<(), String> {
     let journal_mib = std::fs::metadata(&journal_path)
         .map(|m| m.len() as f64 / 1048576.0)
         .unwrap_or(0.0);
-    println!(
+    out!(
         "sandbox (KontoCloud Get Payment Status over loopback, {} in flight)",
         config.concurrency
     );
-    println!(
+    out!(
         "  {} requests in {:.2} s: {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms",
         latencies.len(),
         elapsed.as_secs_f64(),
@@ -141,7 +144,7 @@ pub async fn run(config: BenchConfig, dir: &Path) -> Result<(), String> {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99)
     );
-    println!(
+    out!(
         "  journal {journal_mib:.1} MiB on disk; resident memory {rss_before:.1} → {rss_after:.1} MiB (the journal is not kept in memory)"
     );
 
@@ -150,11 +153,11 @@ pub async fn run(config: BenchConfig, dir: &Path) -> Result<(), String> {
     let started = Instant::now();
     let checks = crate::run::judge(&suite.value, &journal_path)?;
     let judged = started.elapsed();
-    println!(
+    out!(
         "checks ({} rules of the KontoCloud suite)",
         suite.value.checks.len()
     );
-    println!(
+    out!(
         "  {} exchanges judged in {:.2} s: {:.0} exchanges/s; {} verdicts",
         latencies.len() + 1,
         judged.as_secs_f64(),
@@ -209,13 +212,13 @@ pub async fn run(config: BenchConfig, dir: &Path) -> Result<(), String> {
     let html = std::fs::metadata(&written.html)
         .map(|m| m.len() as f64 / 1024.0)
         .unwrap_or(0.0);
-    println!("reports");
-    println!(
+    out!("reports");
+    out!(
         "  built and written in {:.2} s (HTML {html:.0} KiB, {} exchanges shown)",
         started.elapsed().as_secs_f64(),
         run_report.exchanges.len()
     );
-    println!(
+    out!(
         "peak resident memory of the whole bench: {:.1} MiB",
         peak_rss_mib()
     );

@@ -6,6 +6,22 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+/// Prints a line to stdout. A reader that went away (`golive kinds | head`) is not an error
+/// worth a panic: what it did not read is simply not written.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Prints a line to stderr, ignoring a closed stream likewise.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use out;
+
 use crate::exit;
 use crate::reference::{self, ShopConfig};
 use crate::report::{self, console, EventSink, Secrets};
@@ -146,7 +162,7 @@ pub fn main() -> i32 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("golive: cannot start: {e}");
+            err!("golive: cannot start: {e}");
             return exit::RUN_FAILED;
         }
     };
@@ -161,15 +177,15 @@ async fn dispatch(command: Command) -> i32 {
         Command::Reference(args) => serve_reference(args).await,
         Command::Kinds => {
             for k in crate::checks::kinds() {
-                println!("{:<24} {}", k.name, k.summary);
+                out!("{:<24} {}", k.name, k.summary);
             }
             exit::PASSED
         }
         Command::References => {
             for r in reference::references() {
-                println!("{} (styles: {})", r.provider, r.styles.join(", "));
+                out!("{} (styles: {})", r.provider, r.styles.join(", "));
                 for f in r.flaws {
-                    println!(
+                    out!(
                         "  --flaw {:<28} {} (caught by {})",
                         f.name,
                         f.description,
@@ -206,7 +222,7 @@ async fn dispatch(command: Command) -> i32 {
 }
 
 fn fail(message: &str) -> i32 {
-    eprintln!("golive: {message}");
+    err!("golive: {message}");
     exit::RUN_FAILED
 }
 
@@ -216,8 +232,8 @@ fn problems(p: &Problems) -> i32 {
     sorted.0.sort_by(|a, b| {
         (&a.file, a.pos.line, a.pos.column).cmp(&(&b.file, b.pos.line, b.pos.column))
     });
-    eprintln!("{sorted}");
-    eprintln!("golive: {} problem(s); nothing was run", p.0.len());
+    err!("{sorted}");
+    err!("golive: {} problem(s); nothing was run", p.0.len());
     exit::RUN_FAILED
 }
 
@@ -283,7 +299,7 @@ async fn execute(suite: suite::Loaded<suite::Suite>, target: TargetSpec, common:
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{summary}");
     if let Some(e) = &outcome.report_error {
-        eprintln!("golive: the reports could not be written: {e}");
+        err!("golive: the reports could not be written: {e}");
         return exit::RUN_FAILED;
     }
     outcome.exit_code
@@ -294,7 +310,7 @@ const DEMO_TIME_SCALE: f64 = 0.1;
 
 async fn demo(args: DemoArgs) -> i32 {
     if args.common.time_scale.is_none() && !args.common.quiet {
-        eprintln!(
+        err!(
             "golive demo: provider clocks run at {DEMO_TIME_SCALE}× real time (--time-scale 1 for real pacing)"
         );
     }
@@ -341,7 +357,7 @@ async fn demo(args: DemoArgs) -> i32 {
                 if let Err(e) = std::fs::write(&merged, xml) {
                     return fail(&format!("cannot write {}: {e}", merged.display()));
                 }
-                println!("All providers' results: {}", merged.display());
+                out!("All providers' results: {}", merged.display());
             }
             Err(e) => return fail(&e.to_string()),
         }
@@ -377,7 +393,7 @@ fn validate(args: ValidateArgs) -> i32 {
         }
     }
     if all.is_empty() {
-        println!(
+        out!(
             "ok: {} suite(s) and {} target(s) are valid",
             args.suites.len(),
             args.targets.len()
@@ -428,9 +444,10 @@ async fn serve_reference(args: ReferenceArgs) -> i32 {
         flaws,
         public_url: format!("http://127.0.0.1:{}", args.port),
     };
-    eprintln!(
+    err!(
         "golive: {} reference shop on {}",
-        r.provider, config.public_url
+        r.provider,
+        config.public_url
     );
     (r.serve)(config, listener).await;
     exit::PASSED
