@@ -343,3 +343,19 @@ async fn a_target_answering_garbage_gets_failed_checks_not_a_crash() {
     let t = text(&out);
     assert!(t.contains("KC-PAID-WHEN-CONFIRMED"), "{t}");
 }
+
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    // `golive references | head -1`: the reader goes away before golive has written.
+    let mut child = Command::new(GOLIVE)
+        .arg("references")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0));
+}
