@@ -149,6 +149,25 @@ fn schema_problem(
                 .join(", ");
             (pos, format!("unknown key {list} in {place}{allowed}"))
         }
+        ValidationErrorKind::MaxProperties { limit } => {
+            let keys = match node.at(&pointer).map(|n| &n.kind) {
+                Some(super::yaml::NodeKind::Map(m)) => m
+                    .iter()
+                    .map(|(k, _, _)| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => String::new(),
+            };
+            let hint = if pointer.contains("/steps/") {
+                " (a step does one thing: write two steps)"
+            } else {
+                ""
+            };
+            (
+                node.pos_for(&pointer),
+                format!("{place} has the keys {keys}; expected at most {limit}{hint}"),
+            )
+        }
         ValidationErrorKind::Type { .. } => (
             node.pos_for(&pointer),
             format!("wrong type at {place}: {}", e),
@@ -324,6 +343,19 @@ checks:
         assert_eq!((p.pos.line, p.pos.column), (8, 5), "{err}");
         assert!(p.message.contains("unknown key `stepz`"), "{err}");
         assert!(p.message.contains("expected one of"), "{err}");
+    }
+
+    #[test]
+    fn a_step_with_two_actions_names_them() {
+        let text = SUITE.replace(
+            "      - probe_order: {}\n",
+            "      - probe_order: {}\n        sleep: { seconds: 1 }\n",
+        );
+        let err = parse_suite(&text, Path::new("s.yaml")).unwrap_err();
+        let p = &err.0[0];
+        assert_eq!(p.pos.line, 10, "{err}");
+        assert!(p.message.contains("`probe_order`, `sleep`"), "{err}");
+        assert!(p.message.contains("a step does one thing"), "{err}");
     }
 
     #[test]
