@@ -102,6 +102,7 @@ impl Rule for StatusVerified {
             }
             let mut problems = Vec::new();
             let mut evidence = Vec::new();
+            let mut unverified: Vec<String> = Vec::new();
             for (seq, at, payment) in &s.callbacks {
                 evidence.push(*seq);
                 let found = s.queries.iter().find(|(_, qat, qp, _)| {
@@ -110,29 +111,30 @@ impl Rule for StatusVerified {
                         && (payment.is_none() || qp.is_none() || qp == payment)
                 });
                 match found {
-                    Some((qseq, qat, _, _)) => {
-                        evidence.push(*qseq);
-                        let _ = qat;
-                    }
-                    None => problems.push(format!(
-                        "callback #{seq}{} was not followed by `{op}` within {:.0} s{}",
-                        payment
-                            .as_deref()
-                            .map(|p| format!(" (payment {p})"))
-                            .unwrap_or_default(),
-                        self.params.within_s,
-                        if s.queries.is_empty() {
-                            String::from(": the integration never asked for the status")
-                        } else {
-                            String::new()
-                        }
-                    )),
+                    Some((qseq, _, _, _)) => evidence.push(*qseq),
+                    None => unverified.push(match payment {
+                        Some(p) => format!("#{seq} (payment {p})"),
+                        None => format!("#{seq}"),
+                    }),
                 }
+            }
+            if !unverified.is_empty() {
+                problems.push(format!(
+                    "callback {} not followed by `{op}` within {:.0} s{}",
+                    unverified.join(", "),
+                    self.params.within_s,
+                    if s.queries.is_empty() {
+                        ": the integration never asked for the status"
+                    } else {
+                        ""
+                    }
+                ));
             }
             let first_callback = s.callbacks.first().map(|c| c.1).unwrap_or(f64::MIN);
             if !s.paid_probes.is_empty() {
                 evidence.extend(&s.all_callbacks);
             }
+            let mut paid_unverified = Vec::new();
             for (seq, at) in &s.paid_probes {
                 evidence.push(*seq);
                 let verified = s
@@ -140,10 +142,14 @@ impl Rule for StatusVerified {
                     .iter()
                     .any(|(_, qat, _, ok)| *ok && *qat < *at && *qat >= first_callback);
                 if !verified {
-                    problems.push(format!(
-                        "the shop said the order was paid (#{seq}) without a successful `{op}` before it"
-                    ));
+                    paid_unverified.push(format!("#{seq}"));
                 }
+            }
+            if !paid_unverified.is_empty() {
+                problems.push(format!(
+                    "the shop said the order was paid ({}) without a successful `{op}` before it",
+                    paid_unverified.join(", ")
+                ));
             }
             evidence.sort_unstable();
             evidence.dedup();
