@@ -93,6 +93,15 @@ pub fn parse_document<T: DeserializeOwned>(
     schema_text: &str,
     what: &str,
 ) -> Result<Loaded<T>, Problems> {
+    if text.trim().is_empty() {
+        return Err(Problems(vec![Problem {
+            file: file.to_owned(),
+            pos: Pos { line: 1, column: 1 },
+            message: format!(
+                "the file is empty; expected a {what} (see schemas/{what}.schema.json)"
+            ),
+        }]));
+    }
     let node = yaml::parse(text, file)?;
     let json = node.to_json();
     let mut problems: Vec<Problem> = validator
@@ -328,6 +337,15 @@ checks:
     source: inferred
     kind: assertion
 "#;
+
+    #[test]
+    fn an_empty_file_says_so() {
+        let err = parse_target("\n  \n", Path::new("t.yaml")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.yaml:1:1: the file is empty; expected a target (see schemas/target.schema.json)"
+        );
+    }
 
     #[test]
     fn a_good_suite_loads() {
