@@ -117,6 +117,16 @@ impl Recorder {
 
     /// Sends and records. A transport failure is recorded and returned as the error text.
     pub async fn send(&self, out: Outgoing) -> Result<HttpOutcome, String> {
+        self.send_judged(out, |_, _| {}).await
+    }
+
+    /// Sends, lets `judge` add what the answer means to the exchange's facts (an order probe's
+    /// "paid", a webhook answer's verdict), then records the exchange once, with them.
+    pub async fn send_judged(
+        &self,
+        mut out: Outgoing,
+        judge: impl FnOnce(&Result<HttpOutcome, String>, &mut Facts),
+    ) -> Result<HttpOutcome, String> {
         let at_ms = self.journal.now_ms();
         let started = Instant::now();
         let result = tokio::time::timeout(out.timeout, self.exchange(&out)).await;
@@ -128,16 +138,18 @@ impl Recorder {
                 out.timeout.as_secs_f64()
             )),
         };
-        let mut seq = None;
+        let size = result.as_ref().map(|(_, size)| *size).unwrap_or(0);
+        let mut result = result.map(|(o, _)| o);
+        judge(&result, &mut out.facts);
         if out.record {
             let (response, error) = match &result {
-                Ok((o, size)) => (
+                Ok(o) => (
                     Some(Response {
                         status: o.status,
                         headers: o.headers.clone(),
                         body: Body {
-                            size: *size,
-                            truncated: *size > o.body.len(),
+                            size,
+                            truncated: size > o.body.len(),
                             ..Body::from_bytes(&o.body)
                         },
                     }),
@@ -145,30 +157,30 @@ impl Recorder {
                 ),
                 Err(e) => (None, Some(e.clone())),
             };
-            seq = Some(self.journal.record(Exchange {
+            let seq = self.journal.record(Exchange {
                 seq: 0,
                 scenario: String::new(),
                 direction: Direction::ToTarget,
                 actor: out.actor,
-                role: out.role.clone(),
+                role: out.role,
                 at_ms,
                 at: self.journal.wall(at_ms),
                 duration_ms,
                 request: Request {
-                    method: out.method.clone(),
-                    url: out.url.clone(),
-                    headers: out.headers.clone(),
+                    method: out.method,
+                    url: out.url,
+                    headers: out.headers,
                     body: Body::from_bytes(&out.body),
                 },
                 response,
                 error,
-                facts: out.facts.clone(),
-            }));
+                facts: out.facts,
+            });
+            if let Ok(o) = &mut result {
+                o.seq = Some(seq);
+            }
         }
-        result.map(|(mut o, _)| {
-            o.seq = seq;
-            o
-        })
+        result
     }
 
     async fn exchange(&self, out: &Outgoing) -> Result<(HttpOutcome, usize), String> {

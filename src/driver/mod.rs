@@ -412,8 +412,7 @@ async fn probe_order(ctx: &mut StepContext, p: &crate::suite::ProbeOrder) -> Ste
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(p.settle_s);
     loop {
-        // The verdict goes into the journal with the probe: a second, fact-only record would
-        // double the exchange, so the probe is sent unrecorded and recorded once judged.
+        // The verdict goes into the journal with the probe itself, as its facts.
         let vars = ctx.template_vars();
         let path = template::render(&call.path, &vars)?;
         let mut out = Outgoing::new(
@@ -426,51 +425,20 @@ async fn probe_order(ctx: &mut StepContext, p: &crate::suite::ProbeOrder) -> Ste
         for (k, v) in &call.headers {
             out = out.header(k, &template::render(v, &vars)?);
         }
-        out.record = false;
-        let at_ms = ctx.journal().now_ms();
-        let started = std::time::Instant::now();
-        let result = ctx.http.send(out.clone()).await;
-        let paid = result
-            .as_ref()
-            .ok()
-            .filter(|o| (200..300).contains(&o.status))
-            .and_then(|o| o.json())
-            .map(|j| is_paid(&j, &probe));
-        let journal = ctx.journal();
-        let (response, error) = match &result {
-            Ok(o) => (
-                Some(crate::journal::Response {
-                    status: o.status,
-                    headers: o.headers.clone(),
-                    body: crate::journal::Body::from_bytes(&o.body),
-                }),
-                None,
-            ),
-            Err(e) => (None, Some(e.clone())),
-        };
-        journal.record(crate::journal::Exchange {
-            seq: 0,
-            scenario: String::new(),
-            direction: Direction::ToTarget,
-            actor: Actor::Harness,
-            role: "order_probe".into(),
-            at_ms,
-            at: journal.wall(at_ms),
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            request: crate::journal::Request {
-                method: out.method.clone(),
-                url: out.url.clone(),
-                headers: out.headers.clone(),
-                body: Default::default(),
-            },
-            response,
-            error,
-            facts: Facts {
-                order: ctx.var_str("order_id"),
-                order_paid: paid,
-                ..Facts::default()
-            },
-        });
+        out.facts.order = ctx.var_str("order_id");
+        let mut paid = None;
+        let _ = ctx
+            .http
+            .send_judged(out, |result, facts| {
+                paid = result
+                    .as_ref()
+                    .ok()
+                    .filter(|o| (200..300).contains(&o.status))
+                    .and_then(|o| o.json())
+                    .map(|j| is_paid(&j, &probe));
+                facts.order_paid = paid;
+            })
+            .await;
         if paid == Some(true) || tokio::time::Instant::now() >= deadline {
             return Ok(());
         }

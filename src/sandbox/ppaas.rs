@@ -26,10 +26,7 @@ use serde_json::{json, Value};
 use super::request_schema::{OperationSchemas, RequestSchema};
 use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
 use crate::driver::{Outgoing, StepContext};
-use crate::journal::{
-    fingerprint, Actor, Body, Direction, Exchange, Facts, IssuedToken, Request,
-    Response as JResponse, TokenState, TokenUse,
-};
+use crate::journal::{fingerprint, Actor, Facts, IssuedToken, TokenState, TokenUse};
 
 pub const ID: &str = "ppaas";
 
@@ -757,7 +754,6 @@ impl PPaaSSandbox {
             .json(&body)
             .header("authorization", &format!("Bearer {terminal_token}"))
             .header("x-request-id", &uuid::Uuid::new_v4().to_string());
-        out.record = false;
         lock(&self.state).transactions.insert(
             client_transaction_id.clone(),
             Transaction {
@@ -770,76 +766,53 @@ impl PPaaSSandbox {
 
         // Recorded once judged (like the order probe): the journal gets one exchange with
         // what PPaaS made of the answer.
-        let journal = ctx.journal().clone();
-        let at_ms = journal.now_ms();
-        let started = std::time::Instant::now();
-        let result = ctx.http.send(out.clone()).await;
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let mut facts = Facts {
+        out.facts = Facts {
             operation: Some(OP_QRCODE_PAYMENT.into()),
             payment: Some(client_transaction_id.clone()),
             order: Some(order_id),
             ..Facts::default()
         };
-        facts
+        out.facts
             .extra
             .insert("timeout_ms".into(), json!(timeout.as_secs_f64() * 1000.0));
-        let (response, error, problem) = match &result {
-            Ok(o) => {
-                let (errors, unrecognized) =
-                    self.judge_answer(o.status, &o.body, &client_transaction_id);
-                let problem = if !(200..300).contains(&o.status) {
-                    Some(format!("the service provider answered {}", o.status))
-                } else if !errors.is_empty() {
-                    Some(format!(
-                        "the answer is not a QR code the terminal can show: {}",
-                        errors.join("; ")
-                    ))
-                } else {
-                    None
+        let mut problem = None;
+        let _ = ctx
+            .http
+            .send_judged(out, |result, facts| {
+                problem = match result {
+                    Ok(o) => {
+                        let (errors, unrecognized) =
+                            self.judge_answer(o.status, &o.body, &client_transaction_id);
+                        let problem = if !(200..300).contains(&o.status) {
+                            Some(format!("the service provider answered {}", o.status))
+                        } else if !errors.is_empty() {
+                            Some(format!(
+                                "the answer is not a QR code the terminal can show: {}",
+                                errors.join("; ")
+                            ))
+                        } else {
+                            None
+                        };
+                        facts.extra.insert("answer_errors".into(), json!(errors));
+                        if !unrecognized.is_empty() {
+                            facts
+                                .extra
+                                .insert("answer_unrecognized".into(), json!(unrecognized));
+                        }
+                        problem
+                    }
+                    Err(e) => Some(format!("no answer: {e}")),
                 };
-                facts.extra.insert("answer_errors".into(), json!(errors));
-                if !unrecognized.is_empty() {
-                    facts
-                        .extra
-                        .insert("answer_unrecognized".into(), json!(unrecognized));
-                }
-                let response = JResponse {
-                    status: o.status,
-                    headers: o.headers.clone(),
-                    body: Body::from_bytes(&o.body),
-                };
-                (Some(response), None, problem)
-            }
-            Err(e) => (None, Some(e.clone()), Some(format!("no answer: {e}"))),
-        };
-        facts.payment_state = Some(
-            if problem.is_none() {
-                inferred::QR_DISPLAYED
-            } else {
-                inferred::QR_NOT_DISPLAYED
-            }
-            .into(),
-        );
-        journal.record(Exchange {
-            seq: 0,
-            scenario: String::new(),
-            direction: Direction::ToTarget,
-            actor: Actor::Provider,
-            role: ROLE_WEBHOOK.into(),
-            at_ms,
-            at: journal.wall(at_ms),
-            duration_ms,
-            request: Request {
-                method: out.method.clone(),
-                url: out.url.clone(),
-                headers: out.headers.clone(),
-                body: Body::from_bytes(&out.body),
-            },
-            response,
-            error,
-            facts,
-        });
+                facts.payment_state = Some(
+                    if problem.is_none() {
+                        inferred::QR_DISPLAYED
+                    } else {
+                        inferred::QR_NOT_DISPLAYED
+                    }
+                    .into(),
+                );
+            })
+            .await;
         let mut st = lock(&self.state);
         st.transactions.insert(
             client_transaction_id.clone(),
