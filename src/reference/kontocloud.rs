@@ -22,7 +22,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use super::{local_date_time, serve_app, Flaw, Reference, ServeFuture, ShopConfig};
+use super::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
+use crate::sandbox::kontocloud::date_and_time;
 
 pub const REFERENCE: Reference = Reference {
     provider: "kontocloud",
@@ -170,7 +171,7 @@ impl Shop {
     fn local(&self) -> (String, String) {
         let offset = if self.style_b() { 60 } else { 0 };
         let skew = if self.flawed("skewed_clock") { 37 } else { 0 };
-        local_date_time(offset + skew)
+        date_and_time(offset + skew)
     }
 
     fn base(&self) -> &str {

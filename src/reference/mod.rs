@@ -158,17 +158,3 @@ pub fn serve_app(app: axum::Router, listener: TcpListener) -> ServeFuture {
         }
     })
 }
-
-/// Today's local date and time in KontoCloud's formats, for the shops.
-pub fn local_date_time(utc_offset_minutes: i64) -> (String, String) {
-    let now = time::OffsetDateTime::now_utc() + time::Duration::minutes(utc_offset_minutes);
-    (
-        format!(
-            "{:04}-{:02}-{:02}",
-            now.year(),
-            u8::from(now.month()),
-            now.day()
-        ),
-        format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
-    )
-}

@@ -147,8 +147,10 @@ pub struct KontoCloudSandbox {
     state: Mutex<State_>,
 }
 
-fn sys_now() -> (String, String) {
-    let now = time::OffsetDateTime::now_utc();
+/// A date and time in KontoCloud's formats (`YYYY-MM-DD`, `HHMMSS`), at an offset from UTC:
+/// the sandbox's `sysDate`/`sysTime` (offset 0), and the reference shop's local time.
+pub fn date_and_time(utc_offset_minutes: i64) -> (String, String) {
+    let now = time::OffsetDateTime::now_utc() + time::Duration::minutes(utc_offset_minutes);
     (
         format!(
             "{:04}-{:02}-{:02}",
@@ -200,7 +202,7 @@ impl KontoCloudSandbox {
         unrecognized: &[String],
         mut body: serde_json::Map<String, Value>,
     ) -> Response {
-        let (sys_date, sys_time) = sys_now();
+        let (sys_date, sys_time) = date_and_time(0);
         let mut info = json!({ "requestId": uuid::Uuid::new_v4().simple().to_string() });
         if !unrecognized.is_empty() {
             info["unrecognizedFields"] = json!(unrecognized);
@@ -460,7 +462,7 @@ async fn payment_status(
     };
     facts.payment_state = Some(p.status.clone());
     facts.order = Some(p.merchant_transaction_id.clone());
-    let (sys_date, sys_time) = sys_now();
+    let (sys_date, sys_time) = date_and_time(0);
     let local_date = q.get("localDate").cloned().unwrap_or(json!(sys_date));
     let local_time = q.get("localTime").cloned().unwrap_or(json!(sys_time));
     let body = json!({
