@@ -266,7 +266,7 @@ async fn run_command(args: RunArgs) -> i32 {
             Ok(t) => t,
             Err(p) => return problems(&p),
         };
-        let p = crate::validate::pair_problems(&suite, &target);
+        let p = suite::cross_rules(&suite, &target);
         if !p.is_empty() {
             return problems(&Problems(p));
         }
@@ -386,7 +386,7 @@ fn validate(args: ValidateArgs) -> i32 {
         match suite::load_target(path) {
             Ok(t) => {
                 for s in &suites {
-                    all.extend(crate::validate::pair_problems(s, &t));
+                    all.extend(suite::cross_rules(s, &t));
                 }
             }
             Err(p) => all.extend(p.0),

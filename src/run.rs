@@ -14,7 +14,7 @@ use crate::journal::{self, Journal};
 use crate::reference::{self, Reference, RunningShop, ShopConfig};
 use crate::report::{
     self, count, CheckResult, EventSink, Outcome, RunEvent, RunReport, ScenarioResult, Secrets,
-    Severity, SuiteInfo, TargetInfo, Tool, Verdict, Written,
+    SuiteInfo, TargetInfo, Tool, Verdict, Written,
 };
 use crate::sandbox::{self, Sandbox};
 use crate::suite::{Loaded, Suite, Target};
@@ -423,11 +423,6 @@ pub fn failing_ids(report: &RunReport) -> BTreeSet<String> {
         .filter(|c| c.outcome == Outcome::Failed)
         .map(|c| c.id.clone())
         .collect()
-}
-
-/// The severity of the worst failure, if any.
-pub fn worst(report: &RunReport) -> Option<Severity> {
-    report.failures().map(|c| c.severity).min()
 }
 
 /// A suite bundled in the binary, by provider.

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::checks;
 use crate::sandbox::{self, StepKind};
-use crate::suite::{Loaded, Problem, Step, Suite, Target};
+use crate::suite::{Loaded, Problem, Step, Suite};
 
 /// Problems in a loaded suite, each with its place.
 pub fn suite_problems(suite: &Loaded<Suite>) -> Vec<Problem> {
@@ -92,9 +92,4 @@ fn generic_sandbox_keys(m: &mut serde_json::Map<String, Value>) -> Result<(), St
         serde_json::from_value::<Vec<sandbox::Fault>>(v).map_err(|e| format!("`inject` must be a list of faults ({{operation, status, code, times, delay_ms}}): {e}"))?;
     }
     Ok(())
-}
-
-/// Problems between a suite and a target.
-pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Problem> {
-    crate::suite::cross_rules(suite, target)
 }

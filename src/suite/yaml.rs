@@ -1,7 +1,6 @@
 //! YAML with positions: a suite or target file is read into a tree that remembers where each
 //! key and value stood, so a schema error found later still names its line and column.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -279,30 +278,6 @@ fn strip_location_suffix(message: &str) -> String {
     let re = regex::Regex::new(r"(?i)\s*(,\s*)?at line \d+,? column \d+\s*$").expect("valid regex");
     let first_line = message.lines().next().unwrap_or(message);
     re.replace(first_line, "").trim().to_owned()
-}
-
-/// Collects the keys of every mapping in the tree with their positions (for tests and tools).
-pub fn key_positions(node: &Node) -> BTreeMap<String, Pos> {
-    fn walk(node: &Node, path: &str, out: &mut BTreeMap<String, Pos>) {
-        match &node.kind {
-            NodeKind::Map(m) => {
-                for (k, pos, v) in m {
-                    let p = format!("{path}/{k}");
-                    out.insert(p.clone(), *pos);
-                    walk(v, &p, out);
-                }
-            }
-            NodeKind::Seq(v) => {
-                for (i, n) in v.iter().enumerate() {
-                    walk(n, &format!("{path}/{i}"), out);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(node, "", &mut out);
-    out
 }
 
 #[cfg(test)]
