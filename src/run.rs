@@ -109,6 +109,16 @@ pub struct RunConfig {
     pub wait_timeout_s: Option<f64>,
 }
 
+/// The folder a target file's relative paths (its `start.cwd`) are read from. A bare file
+/// name (`my-shop.yaml`) has the empty path as its parent, which is no directory at all: the
+/// command would fail to start with "No such file or directory". It means the current folder.
+pub fn target_dir(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// What a run produced.
 pub struct RunOutcome {
     pub report: RunReport,
@@ -289,7 +299,7 @@ async fn drive(
         }
         TargetSpec::File(t) => {
             if let Some(start) = &t.value.start {
-                let dir = t.file.parent().map(Path::to_owned).unwrap_or_default();
+                let dir = target_dir(&t.file);
                 let log = config.reports_dir.join("target.log");
                 child = Some(process::start(start, &vars, &dir, &log).map_err(|e| e.to_string())?);
             }
@@ -463,4 +473,20 @@ pub fn load_bundled_suite(provider: &str) -> Result<Loaded<Suite>, String> {
         .ok_or_else(|| format!("no bundled suite for provider `{provider}`"))?;
     crate::suite::parse_suite(text, Path::new(&format!("built-in:{name}")))
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_target_file_name_means_the_current_folder() {
+        assert_eq!(target_dir(Path::new("my-shop.yaml")), PathBuf::from("."));
+        assert_eq!(target_dir(Path::new("./my-shop.yaml")), PathBuf::from("."));
+        assert_eq!(
+            target_dir(Path::new("targets/my-shop.yaml")),
+            PathBuf::from("targets")
+        );
+        assert_eq!(target_dir(Path::new("/a/b.yaml")), PathBuf::from("/a"));
+    }
 }

@@ -146,18 +146,24 @@ fn the_bundled_files_are_valid() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
-/// The README's path for a team: a target file whose command starts the integration.
+/// The README's path for a team: a target file whose command starts the integration, named
+/// by its bare file name from the folder it is in (`--target my-shop.yaml`: its parent is the
+/// empty path, which once became the command's working directory and failed to start).
 #[test]
 fn run_starts_the_target_command_and_writes_every_report() {
     let dir = tempfile::tempdir().unwrap();
-    let target = Path::new(ROOT).join("targets/kontocloud-reference.yaml");
+    std::fs::copy(
+        Path::new(ROOT).join("targets/kontocloud-reference.yaml"),
+        dir.path().join("my-shop.yaml"),
+    )
+    .unwrap();
     let out = golive(
         &[
             "run",
             "--suite",
             suite_path().to_str().unwrap(),
             "--target",
-            target.to_str().unwrap(),
+            "my-shop.yaml",
             "--reports",
             "out",
             "-q",
