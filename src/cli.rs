@@ -156,6 +156,7 @@ struct ReferenceArgs {
 /// Parses the arguments, runs, and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -167,6 +168,20 @@ pub fn main() -> i32 {
         }
     };
     runtime.block_on(dispatch(cli.command))
+}
+
+/// golive's own diagnostics (a sandbox server or reference shop that stopped, a payment left
+/// pending) go to stderr through `tracing`. `RUST_LOG` chooses how much (`RUST_LOG=golive=debug`);
+/// by default only warnings and errors, so the console summary stays what a team reads.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_target(false)
+        .try_init();
 }
 
 async fn dispatch(command: Command) -> i32 {
