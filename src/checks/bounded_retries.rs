@@ -5,6 +5,11 @@
 //! A retry is the same request sent again: the same identity (the payment it is about, its
 //! idempotency key, or the same method, path and body) right after a failed answer. A new
 //! operation after a 4xx (a new idempotency key) is not a retry, even with the same body.
+//! `identity` may list several, the first with a value counting: `[header:<key>, request]`
+//! judges keyed calls by their key and every other call by its request. Judged by request
+//! (no key to tell a retry from a new call), a repeat is a retry only with nothing else in
+//! between: a capture refused before the reservation and sent again after the polls that
+//! showed it reserved is a new call.
 //! Scenarios are judged apart: a call in one never counts as a retry of one in another.
 
 use std::collections::HashMap;
@@ -30,15 +35,23 @@ struct Params {
     /// Retries allowed after the first failed attempt.
     max_retries: usize,
     /// What makes two requests the same: `payment`, `request`, or a field locator
-    /// (`header:x-mobilepay-idempotency-key`).
+    /// (`header:x-mobilepay-idempotency-key`); or a list of them, the first with a value
+    /// counting for each request.
     #[serde(default = "request")]
-    identity: String,
+    identity: OneOrMore,
     #[serde(default)]
     none_after_4xx: bool,
 }
 
-fn request() -> String {
-    "request".into()
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMore {
+    One(String),
+    More(Vec<String>),
+}
+
+fn request() -> OneOrMore {
+    OneOrMore::One("request".into())
 }
 
 enum Identity {
@@ -65,6 +78,9 @@ enum Failure {
 #[derive(Default)]
 struct Scenario {
     chains: HashMap<String, Chain>,
+    /// The key of the integration's last request in scope: a request judged by its request
+    /// alone is a retry only when nothing else came in between.
+    last_key: Option<String>,
     failures_seen: usize,
     problems: Vec<(String, Vec<u64>)>,
     retry_evidence: Vec<u64>,
@@ -72,20 +88,34 @@ struct Scenario {
 
 struct BoundedRetries {
     params: Params,
-    identity: Identity,
+    identities: Vec<Identity>,
     scenarios: PerScenario<Scenario>,
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
-    let identity = match params.identity.as_str() {
-        "payment" => Identity::Payment,
-        "request" => Identity::Request,
-        other => Identity::Field(Field::parse(other).map_err(|e| format!("`identity`: {e}"))?),
+    let names = match &params.identity {
+        OneOrMore::One(one) => vec![one.clone()],
+        OneOrMore::More(more) => more.clone(),
     };
+    if names.is_empty() {
+        return Err("`identity` lists nothing; name at least one (e.g. `request`)".into());
+    }
+    let identities = names
+        .iter()
+        .map(|name| {
+            Ok(match name.as_str() {
+                "payment" => Identity::Payment,
+                "request" => Identity::Request,
+                other => {
+                    Identity::Field(Field::parse(other).map_err(|e| format!("`identity`: {e}"))?)
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     Ok(Box::new(BoundedRetries {
         params,
-        identity,
+        identities,
         scenarios: PerScenario::default(),
     }))
 }
@@ -104,19 +134,23 @@ fn failure(ex: &Exchange) -> Option<Failure> {
 }
 
 impl BoundedRetries {
-    fn key(&self, ex: &Exchange) -> Option<String> {
+    /// The request's identity, and whether it is the request itself (no key or payment).
+    fn key(&self, ex: &Exchange) -> Option<(String, bool)> {
         let op = ex.operation()?;
-        let id = match &self.identity {
-            Identity::Payment => ex.facts.payment.clone().unwrap_or_default(),
-            Identity::Request => format!(
-                "{} {} {}",
-                ex.request.method,
-                ex.path(),
-                ex.request.body.text
-            ),
-            Identity::Field(f) => f.get(ex)?,
-        };
-        Some(format!("{op}\u{1f}{id}"))
+        let (id, by_request) = self.identities.iter().find_map(|identity| match identity {
+            Identity::Payment => Some((ex.facts.payment.clone().unwrap_or_default(), false)),
+            Identity::Request => Some((
+                format!(
+                    "{} {} {}",
+                    ex.request.method,
+                    ex.path(),
+                    ex.request.body.text
+                ),
+                true,
+            )),
+            Identity::Field(f) => f.get(ex).map(|v| (v, false)),
+        })?;
+        Some((format!("{op}\u{1f}{id}"), by_request))
     }
 }
 
@@ -132,12 +166,20 @@ impl Rule for BoundedRetries {
                 return;
             }
         }
-        let Some(key) = self.key(ex) else { return };
+        let Some((key, by_request)) = self.key(ex) else {
+            return;
+        };
         let max = self.params.max_retries;
         let none_after_4xx = self.params.none_after_4xx;
         let s = self.scenarios.get(&ex.scenario);
         let failed = failure(ex);
+        let right_after = s.last_key.as_deref() == Some(key.as_str());
+        s.last_key = Some(key.clone());
         let chain = s.chains.entry(key).or_default();
+        if by_request && !right_after {
+            // Other requests came in between: the same request now is a new call.
+            chain.last_failed = None;
+        }
         if let Some(previous) = chain.last_failed {
             chain.retries += 1;
             chain.seqs.push(ex.seq);
@@ -274,6 +316,79 @@ mod tests {
             outcomes(&judge("bounded_retries", params, &j)),
             vec![Outcome::Passed]
         );
+    }
+
+    #[test]
+    fn every_call_is_judged_by_its_key_or_else_its_request() {
+        let params = json!({
+            "max_retries": 5,
+            "identity": ["header:idem", "request"],
+            "none_after_4xx": true
+        });
+        let capture = |code: u16| {
+            api(
+                "payment_capture",
+                "POST",
+                "/p/1/capture",
+                r#"{"amount":10}"#,
+            )
+            .status(code)
+        };
+        let poll = || api("payment_poll", "GET", "/p/1", "");
+        // A capture MobilePay refused with a 400, sent again at once: a retry after a 4xx.
+        let j = journal(vec![capture(400), capture(400)]);
+        let f = judge("bounded_retries", params.clone(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(
+            f[0].message.contains("refused with a 4xx"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[0].evidence, vec![1, 2]);
+        // The same capture after polls showed the payment reserved is a new call.
+        let j = journal(vec![capture(409), poll(), poll(), capture(204)]);
+        let f = judge("bounded_retries", params.clone(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+        // Keyed calls still count as retries with other calls in between.
+        let keyed = |code: u16| {
+            api("refund_initiate", "POST", "/refunds", "{}")
+                .header("idem", "k1")
+                .status(code)
+        };
+        let j = journal(vec![keyed(400), poll(), keyed(400)]);
+        let f = judge("bounded_retries", params.clone(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        // Polls that fail with a 5xx are retried, bounded.
+        let failing = || poll().status(503);
+        let j = journal(vec![failing(), failing(), failing(), poll()]);
+        let f = judge("bounded_retries", params, &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+    }
+
+    #[test]
+    fn an_empty_identity_list_is_refused() {
+        let spec = crate::suite::CheckSpec {
+            id: "T".into(),
+            title: "t".into(),
+            description: "d".into(),
+            severity: crate::report::Severity::Major,
+            source: "inferred".into(),
+            kind: "bounded_retries".into(),
+            scenarios: None,
+            params: json!({"max_retries": 1, "identity": []}),
+        };
+        let suite = crate::suite::Suite {
+            golive: 1,
+            id: "t".into(),
+            title: "t".into(),
+            provider: "test".into(),
+            description: None,
+            settings: Default::default(),
+            scenarios: Vec::new(),
+            checks: Vec::new(),
+        };
+        let err = crate::checks::build(&spec, &suite).err().expect("refused");
+        assert!(err.contains("lists nothing"), "{err}");
     }
 
     #[test]

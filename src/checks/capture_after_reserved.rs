@@ -32,6 +32,10 @@ struct Params {
     /// Where the capture request carries its amount.
     #[serde(default = "amount_field")]
     amount: Field,
+    /// Capture operations whose amount may be left out: without one the whole reserved
+    /// amount is captured (MobilePay's refund capture takes an empty body).
+    #[serde(default)]
+    amount_optional: Vec<String>,
 }
 
 fn reserved() -> String {
@@ -107,6 +111,9 @@ impl Rule for CaptureAfterReserved {
                 ),
                 vec![*poll, ex.seq],
             )),
+            (None, _) if self.params.amount_optional.iter().any(|o| o == op) => {
+                s.evidence.extend([*poll, ex.seq])
+            }
             (None, _) => s.problems.push((
                 format!("{} has no amount at {}", ex.brief(), self.params.amount),
                 vec![ex.seq],
@@ -192,6 +199,26 @@ mod tests {
         let f = judge("capture_after_reserved", params(), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
         assert_eq!(f[0].evidence, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_capture_without_amount_passes_only_where_the_api_allows_it() {
+        let bare = || {
+            api("payment_capture", "POST", "/pos/v10/payments/p/capture", "")
+                .facts(|f| f.payment = Some("p".into()))
+        };
+        let j = journal(vec![poll("Reserved", 100.0), bare()]);
+        let f = judge("capture_after_reserved", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(f[0].message.contains("has no amount"), "{}", f[0].message);
+        let mut optional = params();
+        optional["amount_optional"] = json!(["payment_capture"]);
+        let f = judge("capture_after_reserved", optional.clone(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+        // Leaving the amount out does not excuse capturing before the reservation.
+        let j = journal(vec![poll("IssuedToUser", 100.0), bare()]);
+        let f = judge("capture_after_reserved", optional, &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
     }
 
     #[test]

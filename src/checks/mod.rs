@@ -13,6 +13,7 @@ mod header_unless_claim;
 mod idempotency_keys;
 mod idempotent_retry;
 mod local_time;
+mod matches_origin;
 mod no_unrecognized_fields;
 mod order_outcome;
 mod pending_rechecks;
@@ -144,6 +145,7 @@ pub fn kinds() -> &'static [Kind] {
         event_sequence::KIND,
         final_event::KIND,
         redelivery::KIND,
+        matches_origin::KIND,
     ]
 }
 

@@ -2,8 +2,11 @@
 //! answered before it polls the same payment (or refund) again.
 //!
 //! The sandbox notes the delay it answered in `facts.extra.poll_delay_ms` and the polled
-//! resource in `facts.extra.resource` (else `facts.payment`). The wait is measured from the
-//! end of the answer that set the delay to the start of the next poll, with a small
+//! resource in `facts.extra.resource` (else `facts.payment`). Only a poll's answer sets the
+//! wait: the rule (wait before polling the same endpoint again) is between polls of one
+//! resource, so the first poll may follow the answer that created the payment at once, even
+//! when that answer carries a `pollDelayInMs` too. The wait is measured from the
+//! end of the poll answer that set the delay to the start of the next poll, with a small
 //! tolerance. The delay on the wire is already in the run's time scale, so the rule needs no
 //! scaling of its own. Scenarios are judged apart.
 
@@ -102,7 +105,7 @@ impl Rule for PollInterval {
             }
         }
         if let Some(delay) = ex.facts.extra.get("poll_delay_ms").and_then(|v| v.as_f64()) {
-            if ex.succeeded() {
+            if is_poll && ex.succeeded() {
                 s.next_allowed
                     .insert(res, (ex.at_ms + ex.duration_ms + delay, delay, ex.seq));
             }
@@ -187,11 +190,24 @@ mod tests {
     fn a_poll_sooner_than_asked_fails() {
         let j = journal(vec![
             with_delay("payment_initiate", 0.0, 1000.0, "p"),
-            with_delay("payment_poll", 300.0, 1000.0, "p"),
+            with_delay("payment_poll", 1001.0, 1000.0, "p"),
+            with_delay("payment_poll", 1300.0, 1000.0, "p"),
         ]);
         let f = judge("poll_interval", params(), &j);
         assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2]);
+        assert_eq!(f[0].evidence, vec![2, 3]);
+    }
+
+    #[test]
+    fn the_first_poll_may_follow_the_initiate_answer_at_once() {
+        // The initiate answer's pollDelayInMs is about polling again, not about the first poll.
+        let j = journal(vec![
+            with_delay("payment_initiate", 0.0, 1000.0, "p"),
+            with_delay("payment_poll", 5.0, 1000.0, "p"),
+            with_delay("payment_poll", 1010.0, 1000.0, "p"),
+        ]);
+        let f = judge("poll_interval", params(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! `status_verified`: the integration never trusts the browser's callback alone. After every
 //! successful callback it asks the provider, server to server, for the payment's status, and
 //! it considers an order paid only after such a query answered.
+//!
+//! "Before" is judged by answers, not by when requests started: a shop that verifies while it
+//! answers the order probe (its status query starts a moment after the probe and answers before
+//! the shop's "paid") is right.
 
 use serde::Deserialize;
 
@@ -39,12 +43,25 @@ impl Default for Params {
     }
 }
 
+/// One status query of the integration.
+struct Query {
+    seq: u64,
+    /// When it was sent and when it was answered (ms since the run started).
+    at_ms: f64,
+    answered_ms: f64,
+    payment: Option<String>,
+    ok: bool,
+    /// The answer's status, or what happened instead (`no answer`).
+    outcome: String,
+}
+
 #[derive(Default)]
 struct Scenario {
     /// Every callback of the scenario, forged or failed too: context for the evidence.
     all_callbacks: Vec<u64>,
     callbacks: Vec<(u64, f64, Option<String>)>,
-    queries: Vec<(u64, f64, Option<String>, bool)>,
+    queries: Vec<Query>,
+    /// Probes where the shop said "paid": (seq, when the shop answered).
     paid_probes: Vec<(u64, f64)>,
 }
 
@@ -84,11 +101,20 @@ impl Rule for StatusVerified {
             }
         }
         if ex.actor == Actor::Integration && ex.operation() == Some(p.status_operation.as_str()) {
-            s.queries
-                .push((ex.seq, ex.at_ms, ex.facts.payment.clone(), ex.succeeded()));
+            s.queries.push(Query {
+                seq: ex.seq,
+                at_ms: ex.at_ms,
+                answered_ms: ex.at_ms + ex.duration_ms,
+                payment: ex.facts.payment.clone(),
+                ok: ex.succeeded(),
+                outcome: match ex.status() {
+                    Some(status) => status.to_string(),
+                    None => "no answer".into(),
+                },
+            });
         }
         if ex.role == "order_probe" && ex.facts.order_paid == Some(true) {
-            s.paid_probes.push((ex.seq, ex.at_ms));
+            s.paid_probes.push((ex.seq, ex.at_ms + ex.duration_ms));
         }
     }
 
@@ -103,31 +129,48 @@ impl Rule for StatusVerified {
             let mut problems = Vec::new();
             let mut evidence = Vec::new();
             let mut unverified: Vec<String> = Vec::new();
+            // Queries in a callback's window about another payment: what the integration
+            // asked instead (a wrong id is not "never asked").
+            let mut other_payment: Vec<String> = Vec::new();
             for (seq, at, payment) in &s.callbacks {
                 evidence.push(*seq);
-                let found = s.queries.iter().find(|(_, qat, qp, _)| {
-                    *qat >= *at
-                        && *qat - *at <= window_ms
-                        && (payment.is_none() || qp.is_none() || qp == payment)
-                });
+                let in_window = |q: &&Query| q.at_ms >= *at && q.at_ms - *at <= window_ms;
+                let found =
+                    s.queries.iter().filter(in_window).find(|q| {
+                        payment.is_none() || q.payment.is_none() || q.payment == *payment
+                    });
                 match found {
-                    Some((qseq, _, _, _)) => evidence.push(*qseq),
-                    None => unverified.push(match payment {
-                        Some(p) => format!("#{seq} (payment {p})"),
-                        None => format!("#{seq}"),
-                    }),
+                    Some(q) => evidence.push(q.seq),
+                    None => {
+                        unverified.push(match payment {
+                            Some(p) => format!("#{seq} (payment {p})"),
+                            None => format!("#{seq}"),
+                        });
+                        for q in s.queries.iter().filter(in_window) {
+                            evidence.push(q.seq);
+                            let about = format!("#{}, {}", q.seq, q.outcome);
+                            if !other_payment.contains(&about) {
+                                other_payment.push(about);
+                            }
+                        }
+                    }
                 }
             }
             if !unverified.is_empty() {
+                let why = if s.queries.is_empty() {
+                    ": the integration never asked for the status".to_string()
+                } else if !other_payment.is_empty() {
+                    format!(
+                        ": only a status query for another transaction ({})",
+                        other_payment.join("; ")
+                    )
+                } else {
+                    String::new()
+                };
                 problems.push(format!(
-                    "callback {} not followed by `{op}` within {:.0} s{}",
+                    "callback {} not followed by `{op}` within {:.0} s{why}",
                     unverified.join(", "),
                     self.params.within_s,
-                    if s.queries.is_empty() {
-                        ": the integration never asked for the status"
-                    } else {
-                        ""
-                    }
                 ));
             }
             let first_callback = s.callbacks.first().map(|c| c.1).unwrap_or(f64::MIN);
@@ -135,12 +178,13 @@ impl Rule for StatusVerified {
                 evidence.extend(&s.all_callbacks);
             }
             let mut paid_unverified = Vec::new();
-            for (seq, at) in &s.paid_probes {
+            for (seq, answered) in &s.paid_probes {
                 evidence.push(*seq);
+                // The status answer came no later than the shop's "paid" answer.
                 let verified = s
                     .queries
                     .iter()
-                    .any(|(_, qat, _, ok)| *ok && *qat < *at && *qat >= first_callback);
+                    .any(|q| q.ok && q.answered_ms <= *answered && q.at_ms >= first_callback);
                 if !verified {
                     paid_unverified.push(format!("#{seq}"));
                 }
@@ -229,6 +273,63 @@ mod tests {
             outcomes(&judge("status_verified", json!({}), &j)),
             vec![Outcome::Failed]
         );
+    }
+
+    /// An exchange that took `ms` to answer.
+    fn taking(b: ExchangeBuilder, ms: f64) -> ExchangeBuilder {
+        let mut e = b.build();
+        e.duration_ms = ms;
+        e.into()
+    }
+
+    #[test]
+    fn a_shop_that_verifies_while_answering_the_probe_passes() {
+        // The shop's status query starts 0.1 ms after golive's probe and is answered before
+        // the shop answers the probe: the "paid" rests on a confirmed status.
+        let j = journal(vec![
+            callback(0.0),
+            taking(probe(10.0, true), 30.0),
+            taking(status(10.1), 5.0),
+        ]);
+        let f = judge("status_verified", json!({}), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+    }
+
+    #[test]
+    fn a_status_answer_after_the_shops_paid_answer_fails() {
+        // The query starts before the probe, but its answer comes after the shop already said
+        // "paid": the shop did not wait for it.
+        let j = journal(vec![
+            callback(0.0),
+            taking(status(9.0), 50.0),
+            taking(probe(10.0, true), 2.0),
+        ]);
+        let f = judge("status_verified", json!({}), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(
+            f[0].message.contains("without a successful"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn a_query_about_another_transaction_is_named() {
+        let wrong = api("payment_status", "GET", "/payment/OTHER/status", "")
+            .at(5.0)
+            .status(404)
+            .facts(|f| f.payment = Some("OTHER".into()));
+        let j = journal(vec![callback(0.0), wrong, probe(10.0, false)]);
+        let f = judge("status_verified", json!({}), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert!(
+            f[0].message
+                .contains("a status query for another transaction (#2, 404)"),
+            "{}",
+            f[0].message
+        );
+        assert!(!f[0].message.contains("never asked"), "{}", f[0].message);
+        assert_eq!(f[0].evidence, vec![1, 2]);
     }
 
     #[test]

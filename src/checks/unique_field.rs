@@ -1,6 +1,10 @@
 //! `unique_field`: a field (partnerReference, an idempotency key...) is present on every
 //! request that should carry it, well-formed, and not repeated across requests. A retry of a
 //! failed request may repeat it (the same request, sent again).
+//!
+//! A retry is the same value repeated after *its own* failed attempt, even when other requests
+//! of the operation came in between: an integration retrying two events at once (A fails,
+//! B fails, A again, B again) repeats each value after its own failure, which is right.
 
 use std::collections::HashMap;
 
@@ -38,6 +42,32 @@ struct Params {
     /// Whether a request repeated after a failed answer may keep the value.
     #[serde(default = "yes")]
     allow_on_retry: bool,
+    /// Whose requests carry the field (default: the integration's server). KontoCloud's
+    /// partnerReference also travels in the e-wallet form the shop hands the shopper's
+    /// browser.
+    #[serde(default = "integration")]
+    actors: Vec<Actor>,
+}
+
+fn integration() -> Vec<Actor> {
+    vec![Actor::Integration]
+}
+
+/// What the rule keeps about a value it saw.
+struct Seen {
+    /// The request that first sent it.
+    first: u64,
+    /// The operation of its last request (a hash) and whether that request failed: a retry
+    /// repeats the value after its own failed attempt.
+    last_operation: u64,
+    last_failed: bool,
+}
+
+fn hash_of(value: impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
 }
 
 fn yes() -> bool {
@@ -50,12 +80,10 @@ fn run_scope() -> String {
 struct UniqueField {
     params: Params,
     pattern: Option<Regex>,
-    /// A 64-bit hash of (scope, value) → the request that first sent it. The values are not
-    /// kept: a run of a million requests would otherwise hold a million strings. (Two values
-    /// sharing a hash is a 1-in-10^9 event at a million requests.)
-    seen: HashMap<u64, u64>,
-    /// The last request per operation, its value and whether it failed: a retry repeats it.
-    last: HashMap<String, (String, bool)>,
+    /// A 64-bit hash of (scope, value) → what was seen of it. The values are not kept: a run
+    /// of a million requests would otherwise hold a million strings. (Two values sharing a
+    /// hash is a 1-in-10^9 event at a million requests.)
+    seen: HashMap<u64, Seen>,
     checked: usize,
     problems: Vec<(String, Vec<u64>)>,
 }
@@ -73,7 +101,6 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
         params,
         pattern,
         seen: HashMap::new(),
-        last: HashMap::new(),
         checked: 0,
         problems: Vec::new(),
     }))
@@ -82,7 +109,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 impl Rule for UniqueField {
     fn observe(&mut self, entry: &Entry) {
         let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
+        if !self.params.actors.contains(&ex.actor) {
             return;
         }
         let Some(op) = ex.operation() else { return };
@@ -138,33 +165,42 @@ impl Rule for UniqueField {
                 ));
             }
         }
-        let is_retry = self.params.allow_on_retry
-            && matches!(self.last.get(op), Some((v, true)) if *v == value);
         let scope = if self.params.unique_within == "scenario" {
             ex.scenario.as_str()
         } else {
             ""
         };
-        let key = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (scope, value.as_str()).hash(&mut h);
-            h.finish()
-        };
-        match self.seen.get(&key) {
-            Some(first) if !is_retry => self.problems.push((
-                format!(
-                    "{} repeats {field} `{value}` first sent in #{first}",
-                    ex.brief()
-                ),
-                vec![*first, ex.seq],
-            )),
-            Some(_) => {}
+        let key = hash_of((scope, value.as_str()));
+        let operation = hash_of(op);
+        match self.seen.get_mut(&key) {
+            Some(seen) => {
+                let is_retry = self.params.allow_on_retry
+                    && seen.last_failed
+                    && seen.last_operation == operation;
+                if !is_retry {
+                    self.problems.push((
+                        format!(
+                            "{} repeats {field} `{value}` first sent in #{}",
+                            ex.brief(),
+                            seen.first
+                        ),
+                        vec![seen.first, ex.seq],
+                    ));
+                }
+                seen.last_operation = operation;
+                seen.last_failed = failed;
+            }
             None => {
-                self.seen.insert(key, ex.seq);
+                self.seen.insert(
+                    key,
+                    Seen {
+                        first: ex.seq,
+                        last_operation: operation,
+                        last_failed: failed,
+                    },
+                );
             }
         }
-        self.last.insert(op.to_owned(), (value, failed));
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
@@ -235,6 +271,58 @@ mod tests {
             outcomes(&judge("unique_field", params, &j)),
             vec![Outcome::Passed]
         );
+    }
+
+    #[test]
+    fn two_requests_retried_at_once_each_repeat_after_their_own_failure() {
+        let params = json!({"field": "body:/partnerReference"});
+        let j = journal(vec![
+            req("a").status(500),
+            req("b").status(500),
+            req("a"),
+            req("b"),
+        ]);
+        let f = judge("unique_field", params.clone(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+        // A value repeated after its own *successful* attempt is a duplicate, whatever came
+        // in between.
+        let j = journal(vec![req("a"), req("b").status(500), req("a")]);
+        let f = judge("unique_field", params.clone(), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![1, 3]);
+        // A third sending after the retry succeeded is one too many.
+        let j = journal(vec![req("a").status(500), req("a"), req("a")]);
+        let f = judge("unique_field", params, &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![1, 3]);
+    }
+
+    #[test]
+    fn the_browsers_requests_count_when_the_suite_says_so() {
+        let ewallet = || {
+            api(
+                "ewallet",
+                "POST",
+                "/ewallet",
+                "partnerReference=a&merchantTransactionId=o1",
+            )
+            .actor(crate::journal::Actor::Browser)
+        };
+        let j = journal(vec![req("a"), ewallet()]);
+        // By default only the integration's server is judged.
+        assert_eq!(
+            outcomes(&judge(
+                "unique_field",
+                json!({"field": "body:/partnerReference"}),
+                &j
+            )),
+            vec![Outcome::Passed]
+        );
+        let params =
+            json!({"field": "body:/partnerReference", "actors": ["integration", "browser"]});
+        let f = judge("unique_field", params, &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![1, 2]);
     }
 
     #[test]

@@ -93,7 +93,16 @@ pub const FLAWS: &[Flaw] = &[
     Flaw {
         name: "incomplete_ewallet_request",
         description: "leaves partnerReference out of the e-wallet form, which the e-wallet refuses, so no shopper can pay",
-        caught_by: &["KC-EWALLET-REDIRECT", "KC-PAID-WHEN-CONFIRMED"],
+        caught_by: &[
+            "KC-EWALLET-REDIRECT",
+            "KC-PARTNER-REFERENCE",
+            "KC-PAID-WHEN-CONFIRMED",
+        ],
+    },
+    Flaw {
+        name: "checkout_partner_reference",
+        description: "puts the same partnerReference (CHECKOUT) in every order's e-wallet form; its server calls vary it",
+        caught_by: &["KC-PARTNER-REFERENCE"],
     },
     Flaw {
         name: "skewed_clock",
@@ -440,6 +449,14 @@ async fn checkout(State(shop): State<Arc<Shop>>, Json(c): Json<Checkout>) -> Res
     ];
     if shop.flawed("incomplete_ewallet_request") {
         fields.retain(|(k, _)| *k != "partnerReference");
+    }
+    if shop.flawed("checkout_partner_reference") {
+        // The mistake: the form's partnerReference is a constant, as if it named the page.
+        for (k, v) in fields.iter_mut() {
+            if *k == "partnerReference" {
+                *v = "CHECKOUT".into();
+            }
+        }
     }
     let inputs: String = fields
         .iter()

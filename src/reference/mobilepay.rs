@@ -65,6 +65,11 @@ pub const FLAWS: &[Flaw] = &[
         caught_by: &["MP-RETRIES"],
     },
     Flaw {
+        name: "capture_retry_after_400",
+        description: "sends a capture MobilePay refused with a 400 again, unchanged",
+        caught_by: &["MP-RETRIES"],
+    },
+    Flaw {
         name: "unbounded_retries",
         description: "retries a failing call ten times instead of at most six attempts",
         caught_by: &["MP-RETRIES"],
@@ -626,7 +631,17 @@ impl Shop {
 
     async fn capture(&self, payment_id: &str, amount: f64) -> bool {
         let path = format!("/pos/v10/payments/{payment_id}/capture");
-        matches!(self.call(reqwest::Method::POST, &path, Some(&json!({"amount": amount})), None, false).await, Ok(a) if a.ok())
+        let body = json!({ "amount": amount });
+        let mut answer = self
+            .call(reqwest::Method::POST, &path, Some(&body), None, false)
+            .await;
+        if self.flawed("capture_retry_after_400") && matches!(&answer, Ok(a) if a.status == 400) {
+            // The mistake: "try once more, it may work now".
+            answer = self
+                .call(reqwest::Method::POST, &path, Some(&body), None, false)
+                .await;
+        }
+        matches!(answer, Ok(a) if a.ok())
     }
 
     /// The till follows its payment: polls at MobilePay's pace until the customer has
@@ -756,9 +771,10 @@ impl Shop {
                 let (path, body) = if cancel {
                     (format!("/pos/v10/refunds/{refund_id}/cancel"), None)
                 } else {
+                    // Style b captures the whole refund with no body, as the V10 API allows.
                     (
                         format!("/pos/v10/refunds/{refund_id}/capture"),
-                        Some(json!({"amount": amount})),
+                        (!self.style_b()).then(|| json!({"amount": amount})),
                     )
                 };
                 let done = self

@@ -2,7 +2,7 @@
 //! terminal starts a payment, and that reports the payment's progress back to PPaaS.
 //!
 //! Two compliant styles, both within what the seed (and golive's inferences) allow:
-//! - `a`: answers the webhook with a QR payload (200), tells PPaaS the events inline when the
+//! - `a`: answers the webhook with a QR payload as a plain string (200), tells PPaaS the events inline when the
 //!   consumer acts (the `consumer` hook answers once they are delivered), retries with a
 //!   linear back-off, client credentials in the form, renews its token with a minute left,
 //!   timestamps in UTC.
@@ -111,6 +111,12 @@ pub const FLAWS: &[Flaw] = &[
         description:
             "stamps events with a local time without a zone, so PPaaS refuses them as invalid",
         caught_by: &["PP-REQUEST-SCHEMA", "PP-EVENT-OUTCOME"],
+    },
+    Flaw {
+        name: "major_unit_amounts",
+        description:
+            "reports its events' amounts in whole major units (20.0 for the webhook's 2000 minor units)",
+        caught_by: &["PP-EVENT-AMOUNT"],
     },
 ];
 
@@ -279,6 +285,11 @@ impl ServiceProvider {
             event["paymentAmount"] = json!({"amount": tx.amount, "currency": tx.currency});
             event["serviceTransactionId"] = json!(tx.own_id);
         }
+        if self.flawed("major_unit_amounts") {
+            // The mistake: the amount in whole euros, as the shop's books keep it.
+            event["paymentAmount"] =
+                json!({"amount": (tx.amount / 100) as f64, "currency": tx.currency});
+        }
         if kind == "PAYMENT_FAILED" {
             event["reason"] = json!("Declined by the consumer");
         }
@@ -424,7 +435,8 @@ async fn webhook(State(sp): State<Arc<ServiceProvider>>, body: axum::body::Bytes
     }
     Json(json!({
         "clientTransactionId": id,
-        "qrCode": {"type": "PAYLOAD", "value": format!("REFSP:1:{id}:{amount}")},
+        // The QR payload as a plain string: the seed names no shape for the answer.
+        "qrCode": format!("REFSP:1:{id}:{amount}"),
         "status": "QR_CODE_CREATED",
     }))
     .into_response()

@@ -97,6 +97,11 @@ pub const FLAWS: &[Flaw] = &[
         caught_by: &["SP-PENDING-RECHECKS", "SP-UNCONFIRMED-NOT-PAID"],
     },
     Flaw {
+        name: "verifies_page_transaction",
+        description: "verifies the transactionId the page sends, not the one it created for the order, so another order's captured payment makes this order paid",
+        caught_by: &["SP-UNCONFIRMED-NOT-PAID"],
+    },
+    Flaw {
         name: "reused_modification_id",
         description: "uses one modificationId per order (MOD-<order>) for every capture and refund",
         caught_by: &["SP-MODIFICATION-ID"],
@@ -617,6 +622,12 @@ async fn finished(State(shop): State<Arc<Shop>>, Json(f): Json<Finished>) -> Res
             Json(json!({"orderId": f.order_id, "status": "verifying"})),
         )
             .into_response();
+    }
+    if shop.flawed("verifies_page_transaction") {
+        // The mistake: it verifies the transaction the page names, whoever's it is.
+        let named = f.transaction_id.clone().unwrap_or_default();
+        let status = shop.clone().verify(f.order_id.clone(), named).await;
+        return Json(json!({"orderId": f.order_id, "status": status.as_str()})).into_response();
     }
     if f.transaction_id.as_deref() != Some(order.transaction_id.as_str()) {
         return (

@@ -326,7 +326,7 @@ impl MobilePaySandbox {
                 )
                 .with(
                     OP_REFUND_CAPTURE,
-                    include_str!("../../schemas/mobilepay/payment_capture.request.json"),
+                    include_str!("../../schemas/mobilepay/refund_capture.request.json"),
                 ),
             state: Mutex::new(ApiState::default()),
         }
@@ -1235,9 +1235,14 @@ async fn refund_capture(
         operation: Some(OP_REFUND_CAPTURE.into()),
         ..Facts::default()
     };
-    let json = match json_body(&body, &mut facts) {
-        Ok(j) => j,
-        Err(r) => return r.facts(facts),
+    // The body is optional: without one (or without an amount) the whole refund is captured.
+    let json = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match json_body(&body, &mut facts) {
+            Ok(j) => j,
+            Err(r) => return r.facts(facts),
+        }
     };
     if let Err(r) = enter(&sb, OP_REFUND_CAPTURE, &headers, Some(&json), &mut facts).await {
         return r.facts(facts);
@@ -1256,7 +1261,10 @@ async fn refund_capture(
         )
         .facts(facts);
     }
-    if cents(json["amount"].as_f64().unwrap_or(0.0)) > cents(r.amount) {
+    if json["amount"]
+        .as_f64()
+        .is_some_and(|amount| cents(amount) > cents(r.amount))
+    {
         return error(
             StatusCode::CONFLICT,
             "1305",
@@ -1779,6 +1787,146 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(code(r).await, (409, "1303".into()));
+    }
+
+    /// A point of sale and a payment of 100 DKK the customer approved and the till captured.
+    async fn captured_payment(c: &Client, t: &str) -> String {
+        c.sb.profile
+            .configure(json!({"poll_delay_ms": 1}).as_object().unwrap())
+            .unwrap();
+        let post = reqwest::Method::POST;
+        let pos: Value = c
+            .api(post.clone(), "/pos/v10/pointofsales", t)
+            .header(IDEMPOTENCY_HEADER, "pos")
+            .json(&json!({"merchantPosId": "till-r", "storeId": "store-1", "name": "Till"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pay = json!({"posId": pos["posId"], "orderId": "o-r", "amount": 100.0, "currencyCode": "DKK", "plannedCaptureDelay": "None"});
+        let started: Value = c
+            .api(post.clone(), "/pos/v10/payments", t)
+            .header(IDEMPOTENCY_HEADER, "pay")
+            .json(&pay)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = started["paymentId"].as_str().unwrap().to_owned();
+        c.http
+            .post(format!("{}/golive/app/{id}/approve", c.sb.base_url()))
+            .send()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let polled: Value = c
+            .api(reqwest::Method::GET, &format!("/pos/v10/payments/{id}"), t)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(polled["status"], "Reserved");
+        let r = c
+            .api(post, &format!("/pos/v10/payments/{id}/capture"), t)
+            .json(&json!({"amount": 100.0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        id
+    }
+
+    /// A reserved refund of `amount` of a captured payment.
+    async fn reserved_refund(c: &Client, t: &str, payment_id: &str, n: u32) -> String {
+        let refund: Value = c
+            .api(reqwest::Method::POST, "/pos/v10/refunds", t)
+            .header(IDEMPOTENCY_HEADER, format!("refund-{n}"))
+            .json(&json!({"paymentId": payment_id, "refundOrderId": format!("r-{n}"), "amount": 20.0, "currencyCode": "DKK"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = refund["refundId"].as_str().unwrap().to_owned();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let polled: Value = c
+            .api(reqwest::Method::GET, &format!("/pos/v10/refunds/{id}"), t)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(polled["status"], "Reserved");
+        id
+    }
+
+    #[tokio::test]
+    async fn a_refund_capture_needs_no_body() {
+        let c = Client::start().await;
+        let t = c.bearer().await;
+        let payment = captured_payment(&c, &t).await;
+        let post = reqwest::Method::POST;
+        // No body at all, and a body without an amount: the whole refund is captured.
+        let empty = reserved_refund(&c, &t, &payment, 1).await;
+        let r = c
+            .api(
+                post.clone(),
+                &format!("/pos/v10/refunds/{empty}/capture"),
+                &t,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let no_amount = reserved_refund(&c, &t, &payment, 2).await;
+        let r = c
+            .api(
+                post.clone(),
+                &format!("/pos/v10/refunds/{no_amount}/capture"),
+                &t,
+            )
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        // An amount is still held to the refund, and garbage is still refused.
+        let too_much = reserved_refund(&c, &t, &payment, 3).await;
+        let r = c
+            .api(
+                post.clone(),
+                &format!("/pos/v10/refunds/{too_much}/capture"),
+                &t,
+            )
+            .json(&json!({"amount": 25.0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code(r).await, (409, "1305".into()));
+        let r = c
+            .api(post, &format!("/pos/v10/refunds/{too_much}/capture"), &t)
+            .body("{nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code(r).await, (400, "1099".into()));
+        let live = c.sb.core.journal.live();
+        let captures: Vec<_> = live
+            .iter()
+            .filter(|e| e.operation() == Some(OP_REFUND_CAPTURE))
+            .collect();
+        assert_eq!(captures.len(), 4);
+        assert!(captures[..2]
+            .iter()
+            .all(|e| e.facts.schema_errors.is_empty()));
     }
 
     #[tokio::test]

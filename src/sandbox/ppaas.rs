@@ -721,12 +721,18 @@ impl PPaaSSandbox {
         };
         let findings = self.answer_schema.check(&json);
         let mut errors = findings.errors;
-        if let Some(echoed) = json.get("clientTransactionId").and_then(Value::as_str) {
-            if echoed != client_transaction_id {
+        // The seed names no field for the id: any field carrying it will do, but a
+        // clientTransactionId naming another transaction is an answer about something else.
+        match json.get("clientTransactionId").and_then(Value::as_str) {
+            Some(echoed) if echoed != client_transaction_id => errors.push(format!(
+                "clientTransactionId: the answer is about `{echoed}`, PPaaS asked about `{client_transaction_id}`"
+            )),
+            _ if json.is_object() && !carries(&json, client_transaction_id) => {
                 errors.push(format!(
-                    "clientTransactionId: the answer is about `{echoed}`, PPaaS asked about `{client_transaction_id}`"
-                ));
+                    "body: the answer does not carry the transaction id PPaaS asked about (`{client_transaction_id}`)"
+                ))
             }
+            _ => {}
         }
         (errors, findings.unrecognized)
     }
@@ -859,6 +865,16 @@ impl PPaaSSandbox {
             ));
         }
         Ok(())
+    }
+}
+
+/// Whether a JSON value holds `id` as a string anywhere (a field's value, an array's item).
+fn carries(v: &Value, id: &str) -> bool {
+    match v {
+        Value::String(s) => s == id,
+        Value::Object(m) => m.values().any(|x| carries(x, id)),
+        Value::Array(a) => a.iter().any(|x| carries(x, id)),
+        _ => false,
     }
 }
 
@@ -1213,6 +1229,34 @@ mod tests {
             sb.judge_answer(200, b"<html>", "t1").0,
             vec!["the answer is not JSON".to_string()]
         );
+        // Where the seed is silent, every careful reading passes: the QR code as a plain
+        // string, an object without a type, the id under another name.
+        for lenient in [
+            json!({"clientTransactionId": "t1", "qrCode": "REFSP:1:t1:2000"}),
+            json!({"clientTransactionId": "t1", "qrCode": {"value": "sp://pay/t1"}}),
+            json!({"transactionId": "t1", "qrCode": "https://sp/qr/t1"}),
+            json!({"transaction": {"id": "t1"}, "qrCode": "sp://pay/t1"}),
+        ] {
+            let (errors, _) = sb.judge_answer(200, lenient.to_string().as_bytes(), "t1");
+            assert!(errors.is_empty(), "{lenient}: {errors:?}");
+        }
+        // Still refused: no QR code, an empty one, no transaction id, a number for a code.
+        for (bad, why) in [
+            (json!({"clientTransactionId": "t1"}), "qrCode"),
+            (json!({"clientTransactionId": "t1", "qrCode": ""}), "qrCode"),
+            (json!({"qrCode": "sp://pay/x"}), "does not carry"),
+            (json!({"clientTransactionId": "t1", "qrCode": 7}), "qrCode"),
+            (
+                json!({"qr_code_url": "https://sp/qr/x", "ok": true}),
+                "qrCode",
+            ),
+        ] {
+            let (errors, _) = sb.judge_answer(200, bad.to_string().as_bytes(), "t1");
+            assert!(
+                errors.iter().any(|e| e.contains(why)),
+                "{bad}: expected `{why}` in {errors:?}"
+            );
+        }
         assert!(sb.judge_answer(400, b"<html>", "t1").0.is_empty());
     }
 

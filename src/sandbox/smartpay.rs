@@ -228,6 +228,34 @@ impl Transaction {
     }
 }
 
+impl State_ {
+    /// A real, captured payment of another order, to forge a success with: the latest one
+    /// Get Payment Status reports CAPTURED (or SETTLED), not a payment still PENDING or
+    /// failed, which a shop would refuse whether or not it checks whose payment it is.
+    /// One for the same amount as this scenario's checkout comes first, so only checking the
+    /// transaction's order catches it.
+    fn captured_of_another_order(&self) -> Option<String> {
+        let amount = self
+            .scenario_checkouts
+            .last()
+            .and_then(|id| self.transactions.get(id))
+            .map(|t| t.amount);
+        let captured: Vec<&Transaction> = self
+            .paid
+            .iter()
+            .rev()
+            .filter(|id| !self.scenario_checkouts.contains(id))
+            .filter_map(|id| self.transactions.get(id))
+            .filter(|t| matches!(t.next_status().as_str(), "CAPTURED" | "SETTLED"))
+            .collect();
+        captured
+            .iter()
+            .find(|t| Some(t.amount) == amount)
+            .or(captured.first())
+            .map(|t| t.id.clone())
+    }
+}
+
 struct State_ {
     /// Bearer tokens issued: value → expiry (run clock, ms).
     tokens: HashMap<String, f64>,
@@ -235,8 +263,9 @@ struct State_ {
     /// Checkouts created in the running scenario, in order.
     scenario_checkouts: Vec<String>,
     sequence: Vec<String>,
-    /// The last payment the widget completed, across scenarios (for `forge_success: other`).
-    last_paid: Option<String>,
+    /// The payments the widget completed, across scenarios, oldest first (for
+    /// `forge_success: other`).
+    paid: Vec<String>,
 }
 
 pub struct SmartPaySandbox {
@@ -308,7 +337,7 @@ impl SmartPaySandbox {
                 transactions: HashMap::new(),
                 scenario_checkouts: Vec::new(),
                 sequence: vec!["CAPTURED".into()],
-                last_paid: None,
+                paid: Vec::new(),
             }),
         }
     }
@@ -932,7 +961,7 @@ async fn widget_pay(State(sb): State<Arc<SmartPaySandbox>>, body: axum::body::By
     t.sequence = sequence;
     let id = t.id.clone();
     if success {
-        st.last_paid = Some(id.clone());
+        st.paid.push(id.clone());
     }
     drop(st);
     facts.payment = Some(id.clone());
@@ -1104,13 +1133,9 @@ impl SmartPaySandbox {
     /// The page reports a success the widget never reported.
     async fn forge(&self, ctx: &mut StepContext, forge: &ForgeSuccess) -> Result<(), String> {
         let transaction_id = match forge.transaction_id.as_str() {
-            "other" => {
-                let st = lock(&self.state);
-                st.last_paid
-                    .clone()
-                    .filter(|id| !st.scenario_checkouts.contains(id))
-                    .ok_or("no paid payment of an earlier scenario to forge a success with: run a paid scenario first")?
-            }
+            "other" => lock(&self.state)
+                .captured_of_another_order()
+                .ok_or("no captured payment of an earlier scenario to forge a success with: run a scenario whose payment SmartPay captured first")?,
             _ => uuid::Uuid::new_v4().to_string(),
         };
         self.tell_shop(ctx, &transaction_id, "success", true).await
@@ -1142,6 +1167,64 @@ impl SmartPaySandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn transaction(id: &str, amount: f64, paid: bool, sequence: &[&str]) -> Transaction {
+        Transaction {
+            id: id.into(),
+            checkout_token: format!("token-{id}"),
+            amount,
+            currency: "EUR".into(),
+            description: String::new(),
+            reconciliation: String::new(),
+            created: String::new(),
+            widget_success: Some(paid),
+            sequence: sequence.iter().map(|s| s.to_string()).collect(),
+            queries: 0,
+            overridden: None,
+            modifications: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_success_is_forged_with_a_captured_payment_of_another_order() {
+        let mut st = State_ {
+            tokens: HashMap::new(),
+            transactions: HashMap::new(),
+            scenario_checkouts: Vec::new(),
+            sequence: vec!["CAPTURED".into()],
+            paid: Vec::new(),
+        };
+        for t in [
+            transaction("captured-80", 80.0, true, &["CAPTURED"]),
+            transaction("captured-30", 30.0, true, &["CAPTURED"]),
+            transaction("pending-30", 30.0, true, &["AUTHORIZATION_PENDING"]),
+        ] {
+            st.paid.push(t.id.clone());
+            st.transactions.insert(t.id.clone(), t);
+        }
+        // This scenario's own checkout, for 80.00 and not paid yet.
+        st.transactions.insert(
+            "this-order".into(),
+            Transaction {
+                widget_success: None,
+                ..transaction("this-order", 80.0, false, &[])
+            },
+        );
+        st.scenario_checkouts.push("this-order".into());
+        // Not the last paid one (still PENDING), but the captured one of the same amount.
+        assert_eq!(
+            st.captured_of_another_order().as_deref(),
+            Some("captured-80")
+        );
+        st.transactions.get_mut("this-order").unwrap().amount = 55.0;
+        assert_eq!(
+            st.captured_of_another_order().as_deref(),
+            Some("captured-30")
+        );
+        // Only PENDING or failed payments of other orders: nothing to forge with.
+        st.paid.retain(|id| id.starts_with("pending"));
+        assert_eq!(st.captured_of_another_order(), None);
+    }
     use crate::journal::Journal;
     use crate::sandbox::Sandbox;
 
