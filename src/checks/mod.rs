@@ -28,6 +28,7 @@ mod status_verified;
 mod token_reuse;
 mod token_valid;
 mod unique_field;
+mod unknown_operation;
 mod webhook_response;
 
 use serde::de::DeserializeOwned;
@@ -144,6 +145,7 @@ pub fn kinds() -> &'static [Kind] {
         event_sequence::KIND,
         final_event::KIND,
         redelivery::KIND,
+        unknown_operation::KIND,
     ]
 }
 

@@ -927,14 +927,20 @@ impl ProviderSandbox for PPaaSSandbox {
             method: method.into(),
             path: path.into(),
             what: what.into(),
+            note: None,
         };
+        let mut events_op = op(
+            OP_EVENT,
+            &events.api.method,
+            &events.api.path,
+            "the PPaaS events operation",
+        );
+        events_op.note = Some(
+            "inferred: no public page states it; a suite sets it in settings.sandbox.events_api"
+                .into(),
+        );
         vec![
-            op(
-                OP_EVENT,
-                &events.api.method,
-                &events.api.path,
-                "the PPaaS events operation (inferred: settings.sandbox.events_api)",
-            ),
+            events_op,
             op(
                 OP_TOKEN,
                 "POST",

@@ -110,11 +110,18 @@ pub struct ServedOperation {
     pub path: String,
     /// What it is, for a reader (`the PPaaS events operation`).
     pub what: String,
+    /// Where it comes from, when that matters (`inferred: settings.sandbox.events_api`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl std::fmt::Display for ServedOperation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} here is {} {}", self.what, self.method, self.path)
+        write!(f, "{} here is {} {}", self.what, self.method, self.path)?;
+        match &self.note {
+            Some(note) => write!(f, " ({note})"),
+            None => Ok(()),
+        }
     }
 }
 
