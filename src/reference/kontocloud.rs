@@ -36,6 +36,12 @@ pub const REFERENCE: Reference = Reference {
 
 pub const FLAWS: &[Flaw] = &[
     Flaw {
+        name: "calls_retired_endpoint",
+        description:
+            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
+        caught_by: &["KC-UNKNOWN-OPERATION"],
+    },
+    Flaw {
         name: "token_per_call",
         description: "issues a new token for every API call",
         caught_by: &["KC-TOKEN-REUSE"],
@@ -244,6 +250,14 @@ impl Shop {
                 time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok()
             })
             .ok_or("no validUntil in the answer")?;
+        if self.flawed("calls_retired_endpoint") {
+            // The planted mistake: a call to no operation of the API (its answer is ignored).
+            let _ = self
+                .http
+                .get(format!("{}/v0/health", self.base()))
+                .send()
+                .await;
+        }
         *cached = Some(Token {
             value: value.clone(),
             issued_at: now,

@@ -40,6 +40,12 @@ pub const REFERENCE: Reference = Reference {
 
 pub const FLAWS: &[Flaw] = &[
     Flaw {
+        name: "calls_retired_endpoint",
+        description:
+            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
+        caught_by: &["MP-UNKNOWN-OPERATION"],
+    },
+    Flaw {
         name: "token_per_call",
         description: "fetches a new access token for every API call",
         caught_by: &["MP-TOKEN-REUSE"],
@@ -311,6 +317,10 @@ impl Shop {
             .ok_or("no access_token")?
             .to_owned();
         let lifetime = Duration::from_secs(json["expires_in"].as_u64().unwrap_or(60));
+        if self.flawed("calls_retired_endpoint") {
+            // The planted mistake: a call to no operation of the API (its answer is ignored).
+            let _ = self.http.get(self.url("/v0/health")).send().await;
+        }
         *cached = Some(Token {
             value: value.clone(),
             issued: Instant::now(),

@@ -42,6 +42,12 @@ pub const REFERENCE: Reference = Reference {
 
 pub const FLAWS: &[Flaw] = &[
     Flaw {
+        name: "calls_retired_endpoint",
+        description:
+            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
+        caught_by: &["SP-UNKNOWN-OPERATION"],
+    },
+    Flaw {
         name: "token_per_call",
         description: "fetches a new OAuth token for every API call",
         caught_by: &["SP-TOKEN-REUSE"],
@@ -251,6 +257,14 @@ impl Shop {
             .ok_or_else(|| format!("no access_token: {json}"))?
             .to_owned();
         let lifetime = json["expires_in"].as_f64().unwrap_or(0.0);
+        if self.flawed("calls_retired_endpoint") {
+            // The planted mistake: a call to no operation of the API (its answer is ignored).
+            let _ = self
+                .http
+                .get(format!("{}/v0/health", self.base()))
+                .send()
+                .await;
+        }
         *cached = Some(Token {
             value: value.clone(),
             expires: issued + Duration::from_secs_f64(lifetime.max(0.0)),

@@ -40,7 +40,9 @@ pub const OP_QRCODE_PAYMENT: &str = "qrcode_payment";
 pub const ROLE_WEBHOOK: &str = "webhook";
 
 /// Everything about PPaaS that no public page states, in one place. Suites and schemas that
-/// rely on it say "inferred".
+/// rely on it say "inferred". The events API's part (path, field names, event types) is the
+/// default of [`EventsApi`]: the bundled suite states the same reading in
+/// `settings.sandbox.events_api`, where a suite may state another.
 pub mod inferred {
     /// Where the service provider posts its events about a transaction.
     pub const EVENTS_PATH: &str = "/qrcode-payment/v1/transactions/{client_transaction_id}/events";
