@@ -36,12 +36,6 @@ pub const REFERENCE: Reference = Reference {
 
 pub const FLAWS: &[Flaw] = &[
     Flaw {
-        name: "calls_retired_endpoint",
-        description:
-            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
-        caught_by: &["KC-UNKNOWN-OPERATION"],
-    },
-    Flaw {
         name: "token_per_call",
         description: "issues a new token for every API call",
         caught_by: &["KC-TOKEN-REUSE"],
@@ -105,6 +99,12 @@ pub const FLAWS: &[Flaw] = &[
         name: "skewed_clock",
         description: "sends localDate/localTime from a clock 37 minutes off",
         caught_by: &["KC-LOCAL-TIME"],
+    },
+    Flaw {
+        name: "calls_retired_endpoint",
+        description:
+            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
+        caught_by: &["KC-UNKNOWN-OPERATION"],
     },
 ];
 

@@ -40,12 +40,6 @@ pub const REFERENCE: Reference = Reference {
 
 pub const FLAWS: &[Flaw] = &[
     Flaw {
-        name: "calls_retired_endpoint",
-        description:
-            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
-        caught_by: &["MP-UNKNOWN-OPERATION"],
-    },
-    Flaw {
         name: "token_per_call",
         description: "fetches a new access token for every API call",
         caught_by: &["MP-TOKEN-REUSE"],
@@ -139,6 +133,12 @@ pub const FLAWS: &[Flaw] = &[
         name: "unknown_field",
         description: "sends a field Initiate Payment does not know (tipAmount)",
         caught_by: &["MP-UNRECOGNIZED-FIELDS"],
+    },
+    Flaw {
+        name: "calls_retired_endpoint",
+        description:
+            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
+        caught_by: &["MP-UNKNOWN-OPERATION"],
     },
 ];
 

@@ -42,12 +42,6 @@ pub const REFERENCE: Reference = Reference {
 
 pub const FLAWS: &[Flaw] = &[
     Flaw {
-        name: "calls_retired_endpoint",
-        description:
-            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
-        caught_by: &["SP-UNKNOWN-OPERATION"],
-    },
-    Flaw {
         name: "token_per_call",
         description: "fetches a new OAuth token for every API call",
         caught_by: &["SP-TOKEN-REUSE"],
@@ -111,6 +105,12 @@ pub const FLAWS: &[Flaw] = &[
         name: "new_modification_id_on_retry",
         description: "retries a failed capture with a new modificationId",
         caught_by: &["SP-RETRY-SAME-MODIFICATION-ID"],
+    },
+    Flaw {
+        name: "calls_retired_endpoint",
+        description:
+            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
+        caught_by: &["SP-UNKNOWN-OPERATION"],
     },
 ];
 
