@@ -29,6 +29,7 @@ mod status_verified;
 mod token_reuse;
 mod token_valid;
 mod unique_field;
+mod unknown_operation;
 mod webhook_response;
 
 use serde::de::DeserializeOwned;
@@ -146,6 +147,7 @@ pub fn kinds() -> &'static [Kind] {
         final_event::KIND,
         redelivery::KIND,
         matches_origin::KIND,
+        unknown_operation::KIND,
     ]
 }
 

@@ -109,6 +109,12 @@ pub const FLAWS: &[Flaw] = &[
         description: "sends localDate/localTime from a clock 37 minutes off",
         caught_by: &["KC-LOCAL-TIME"],
     },
+    Flaw {
+        name: "calls_retired_endpoint",
+        description:
+            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
+        caught_by: &["KC-UNKNOWN-OPERATION"],
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -253,6 +259,14 @@ impl Shop {
                 time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok()
             })
             .ok_or("no validUntil in the answer")?;
+        if self.flawed("calls_retired_endpoint") {
+            // The planted mistake: a call to no operation of the API (its answer is ignored).
+            let _ = self
+                .http
+                .get(format!("{}/v0/health", self.base()))
+                .send()
+                .await;
+        }
         *cached = Some(Token {
             value: value.clone(),
             issued_at: now,

@@ -139,6 +139,12 @@ pub const FLAWS: &[Flaw] = &[
         description: "sends a field Initiate Payment does not know (tipAmount)",
         caught_by: &["MP-UNRECOGNIZED-FIELDS"],
     },
+    Flaw {
+        name: "calls_retired_endpoint",
+        description:
+            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
+        caught_by: &["MP-UNKNOWN-OPERATION"],
+    },
 ];
 
 /// Client timeouts the V10 guide asks for: 2 s for POST/PUT/DELETE, 0.5 s for GET.
@@ -316,6 +322,10 @@ impl Shop {
             .ok_or("no access_token")?
             .to_owned();
         let lifetime = Duration::from_secs(json["expires_in"].as_u64().unwrap_or(60));
+        if self.flawed("calls_retired_endpoint") {
+            // The planted mistake: a call to no operation of the API (its answer is ignored).
+            let _ = self.http.get(self.url("/v0/health")).send().await;
+        }
         *cached = Some(Token {
             value: value.clone(),
             issued: Instant::now(),

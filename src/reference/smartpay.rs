@@ -111,6 +111,12 @@ pub const FLAWS: &[Flaw] = &[
         description: "retries a failed capture with a new modificationId",
         caught_by: &["SP-RETRY-SAME-MODIFICATION-ID"],
     },
+    Flaw {
+        name: "calls_retired_endpoint",
+        description:
+            "after each new token, also calls a health check the API does not have (GET /v0/health, from an old SDK) and ignores the answer",
+        caught_by: &["SP-UNKNOWN-OPERATION"],
+    },
 ];
 
 const PENDING: &[&str] = &["AUTHORIZATION_PENDING", "CAPTURE_PENDING"];
@@ -256,6 +262,14 @@ impl Shop {
             .ok_or_else(|| format!("no access_token: {json}"))?
             .to_owned();
         let lifetime = json["expires_in"].as_f64().unwrap_or(0.0);
+        if self.flawed("calls_retired_endpoint") {
+            // The planted mistake: a call to no operation of the API (its answer is ignored).
+            let _ = self
+                .http
+                .get(format!("{}/v0/health", self.base()))
+                .send()
+                .await;
+        }
         *cached = Some(Token {
             value: value.clone(),
             expires: issued + Duration::from_secs_f64(lifetime.max(0.0)),

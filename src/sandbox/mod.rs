@@ -22,7 +22,7 @@ use serde_json::Value;
 
 pub use capture::{with_facts, FactsExt, ACTOR_HEADER, MAX_REQUEST_BODY};
 pub use faults::{Fault, FaultPlan};
-pub use server::{Sandbox, SandboxError};
+pub use server::{unserved, Sandbox, SandboxError, ServedOperation, UNSERVED};
 
 use crate::driver::StepContext;
 use crate::journal::Journal;
@@ -179,6 +179,11 @@ pub trait ProviderSandbox: Send + Sync {
             })
             .map(|(_, v)| v)
             .collect()
+    }
+    /// The operations this sandbox serves, for the answer to (and the verdict on) a call it
+    /// does not serve. A profile that lists none still answers such a call with a 404.
+    fn served(&self) -> Vec<ServedOperation> {
+        Vec::new()
     }
     /// A scenario starts: forget the last one's scripted behaviour, then apply the suite's
     /// default profile settings.

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use serde::Deserialize;
@@ -39,10 +40,16 @@ pub const OP_QRCODE_PAYMENT: &str = "qrcode_payment";
 pub const ROLE_WEBHOOK: &str = "webhook";
 
 /// Everything about PPaaS that no public page states, in one place. Suites and schemas that
-/// rely on it say "inferred".
+/// rely on it say "inferred". The events API's part (path, field names, event types) is the
+/// default of [`EventsApi`]: the bundled suite states the same reading in
+/// `settings.sandbox.events_api`, where a suite may state another.
 pub mod inferred {
     /// Where the service provider posts its events about a transaction.
     pub const EVENTS_PATH: &str = "/qrcode-payment/v1/transactions/{client_transaction_id}/events";
+    /// An event's field names: its id (kept on redelivery), its type, the transaction it is
+    /// about, when it happened.
+    pub const EVENT_FIELDS: [&str; 4] =
+        ["eventId", "eventType", "clientTransactionId", "timestamp"];
     /// Event types. The seed says only that events "inform about the payment process flow".
     pub const NON_TERMINAL_EVENTS: &[&str] = &["QR_CODE_SCANNED", "PAYMENT_PENDING"];
     /// Event types that end a transaction: nothing follows them.
@@ -68,6 +75,275 @@ pub mod inferred {
     pub const ERROR_FIELDS: (&str, &str, &str) = ("errorCode", "message", "correlationId");
 }
 
+/// golive's reading of PPaaS's events API, which no public page describes (INFERRED): the
+/// suite states it under `settings.sandbox.events_api` (`suites/ppaas-go-live.yaml`), and a
+/// suite that reads the silence differently overrides it there, without Rust. The defaults
+/// are [`inferred`]'s. Only the names change; the event's meaning (an id kept on redelivery,
+/// a type, the transaction it is about, a zoned timestamp) is the bundled schema's.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct EventsApi {
+    method: String,
+    /// The path; `{client_transaction_id}` where the transaction's id goes. Without it, the id
+    /// is read from the body's transaction id field.
+    path: String,
+    fields: EventFields,
+    event_types: EventTypes,
+}
+
+/// The names of an event's fields.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct EventFields {
+    event_id: String,
+    event_type: String,
+    client_transaction_id: String,
+    timestamp: String,
+}
+
+/// The values of the event type field.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct EventTypes {
+    in_progress: Vec<String>,
+    /// Types that end a transaction (the suite's checks name the same list).
+    terminal: Vec<String>,
+}
+
+impl Default for EventsApi {
+    fn default() -> Self {
+        EventsApi {
+            method: "POST".into(),
+            path: inferred::EVENTS_PATH.into(),
+            fields: EventFields::default(),
+            event_types: EventTypes::default(),
+        }
+    }
+}
+
+impl Default for EventFields {
+    fn default() -> Self {
+        let [event_id, event_type, client_transaction_id, timestamp] = inferred::EVENT_FIELDS;
+        EventFields {
+            event_id: event_id.into(),
+            event_type: event_type.into(),
+            client_transaction_id: client_transaction_id.into(),
+            timestamp: timestamp.into(),
+        }
+    }
+}
+
+impl Default for EventTypes {
+    fn default() -> Self {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        EventTypes {
+            in_progress: owned(inferred::NON_TERMINAL_EVENTS),
+            terminal: owned(inferred::TERMINAL_EVENTS),
+        }
+    }
+}
+
+/// Where the transaction's id goes in the events path.
+const ID_PLACEHOLDER: &str = "{client_transaction_id}";
+
+/// One segment of the events path.
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Literal(String),
+    TransactionId,
+}
+
+/// The events API as the sandbox serves it: the suite's reading, its path split for matching
+/// and the event schema with the suite's names.
+struct EventsEndpoint {
+    api: EventsApi,
+    method: Method,
+    segments: Vec<Segment>,
+    schema: RequestSchema,
+}
+
+impl EventsEndpoint {
+    /// golive's own reading ([`inferred`]); it is bundled, so a failure is a bug (tested).
+    fn inferred() -> Self {
+        EventsEndpoint::new(EventsApi::default()).expect("golive's inferred events API is valid")
+    }
+
+    /// Checks a suite's reading and builds the endpoint; the error says what is wrong with it.
+    fn new(api: EventsApi) -> Result<Self, String> {
+        let method = match api.method.to_ascii_uppercase().as_str() {
+            m @ ("POST" | "PUT" | "PATCH") => {
+                Method::from_bytes(m.as_bytes()).map_err(|e| e.to_string())?
+            }
+            other => {
+                return Err(format!(
+                    "events_api.method: `{other}` is not POST, PUT or PATCH"
+                ))
+            }
+        };
+        if !api.path.starts_with('/') || api.path.contains(['?', '#']) {
+            return Err(format!(
+                "events_api.path: `{}` must be a path starting with `/` (no query)",
+                api.path
+            ));
+        }
+        let segments: Vec<Segment> = api
+            .path
+            .trim_matches('/')
+            .split('/')
+            .map(|seg| {
+                if seg == ID_PLACEHOLDER {
+                    Ok(Segment::TransactionId)
+                } else if seg.contains(['{', '}']) || seg.is_empty() {
+                    Err(format!(
+                        "events_api.path: segment `{seg}` is neither a name nor `{ID_PLACEHOLDER}`"
+                    ))
+                } else {
+                    Ok(Segment::Literal(seg.to_owned()))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        if segments
+            .iter()
+            .filter(|s| **s == Segment::TransactionId)
+            .count()
+            > 1
+        {
+            return Err(format!(
+                "events_api.path: `{ID_PLACEHOLDER}` appears more than once"
+            ));
+        }
+        let f = &api.fields;
+        let names = [
+            &f.event_id,
+            &f.event_type,
+            &f.client_transaction_id,
+            &f.timestamp,
+        ];
+        if names.iter().any(|n| n.trim().is_empty()) {
+            return Err("events_api.fields: every field name must be given".into());
+        }
+        let types: Vec<&String> = api
+            .event_types
+            .in_progress
+            .iter()
+            .chain(&api.event_types.terminal)
+            .collect();
+        if api.event_types.terminal.is_empty() {
+            return Err(
+                "events_api.event_types.terminal: at least one event type ends a transaction"
+                    .into(),
+            );
+        }
+        if types
+            .iter()
+            .enumerate()
+            .any(|(i, t)| types[..i].contains(t))
+        {
+            return Err("events_api.event_types: an event type is listed twice".into());
+        }
+        let schema = Self::schema(&api)?;
+        Ok(EventsEndpoint {
+            api,
+            method,
+            segments,
+            schema,
+        })
+    }
+
+    /// The bundled event schema with the suite's field names and event types.
+    fn schema(api: &EventsApi) -> Result<RequestSchema, String> {
+        let mut schema: Value = serde_json::from_str(include_str!(
+            "../../schemas/ppaas/transaction_event.request.json"
+        ))
+        .map_err(|e| format!("the bundled event schema: {e}"))?;
+        let f = &api.fields;
+        let renames: Vec<(&str, &str)> = inferred::EVENT_FIELDS
+            .iter()
+            .copied()
+            .zip([
+                f.event_id.as_str(),
+                f.event_type.as_str(),
+                f.client_transaction_id.as_str(),
+                f.timestamp.as_str(),
+            ])
+            .collect();
+        let props = schema["properties"]
+            .as_object_mut()
+            .ok_or("the bundled event schema has no properties")?;
+        let before = props.len();
+        let mut moved = Vec::new();
+        for (from, _) in &renames {
+            moved.push(props.remove(*from).unwrap_or(Value::Null));
+        }
+        for ((_, to), definition) in renames.iter().zip(moved) {
+            props.insert((*to).to_owned(), definition);
+        }
+        if props.len() != before {
+            return Err("events_api.fields: two fields have the same name (or one takes the name of an optional event field)".into());
+        }
+        let types: Vec<&String> = api
+            .event_types
+            .in_progress
+            .iter()
+            .chain(&api.event_types.terminal)
+            .collect();
+        props[f.event_type.as_str()] = json!({ "enum": types });
+        if let Some(required) = schema["required"].as_array_mut() {
+            for r in required.iter_mut() {
+                if let Some((_, to)) = renames.iter().find(|(from, _)| r == from) {
+                    *r = json!(to);
+                }
+            }
+        }
+        schema["title"] = json!(format!("PPaaS QR code payment: an asynchronous event from the service provider ({} {}), as the suite reads it", api.method, api.path));
+        Ok(RequestSchema::bundled(&schema.to_string()))
+    }
+
+    /// Whether a call is an event: `Some(the transaction id in the path, if the path has one)`.
+    fn matches(&self, method: &Method, path: &str) -> Option<Option<String>> {
+        if method != self.method {
+            return None;
+        }
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if parts.len() != self.segments.len() {
+            return None;
+        }
+        let mut id = None;
+        for (seg, part) in self.segments.iter().zip(parts) {
+            match seg {
+                Segment::Literal(l) if l == part => {}
+                Segment::TransactionId if !part.is_empty() => id = Some(percent_decode(part)),
+                _ => return None,
+            }
+        }
+        Some(id)
+    }
+}
+
+/// A path segment as the service provider meant it (`%2D` is `-`).
+fn percent_decode(segment: &str) -> String {
+    form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| segment.to_owned())
+}
+
+/// Every call outside the token and countries routes: an event if it is the suite's events
+/// operation, otherwise a 404 naming what this sandbox serves (journaled as unserved).
+async fn events_or_unserved(
+    State(sb): State<Arc<PPaaSSandbox>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let events = lock(&sb.state).events.clone();
+    match events.matches(&method, uri.path()) {
+        Some(id_in_path) => transaction_event(sb, events, id_in_path, headers, body).await,
+        None => super::unserved(&method, uri.path(), &sb.served()),
+    }
+}
+
 pub struct PPaaS;
 
 impl Provider for PPaaS {
@@ -91,9 +367,15 @@ impl Provider for PPaaS {
             StepKind::Shopper => serde_json::from_value::<ShopperStep>(params.clone())
                 .map(|_| ())
                 .map_err(|e| format!("{e}; expected `consumer: pays`, `consumer: declines` or `consumer: abandons`")),
-            StepKind::Sandbox => serde_json::from_value::<SandboxSettings>(params.clone())
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            StepKind::Sandbox => {
+                let s = serde_json::from_value::<SandboxSettings>(params.clone())
+                    .map_err(|e| e.to_string())?;
+                // A suite's reading of the events API is checked before anything runs.
+                match s.events_api {
+                    Some(api) => EventsEndpoint::new(api).map(|_| ()),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -180,6 +462,9 @@ struct SandboxSettings {
     /// How long PPaaS waits for the webhook's answer (provider time, scaled).
     #[serde(default)]
     webhook_timeout_s: Option<f64>,
+    /// golive's reading of the unpublished events API (see [`EventsApi`]).
+    #[serde(default)]
+    events_api: Option<EventsApi>,
 }
 
 #[derive(Debug, Deserialize, Clone, PartialEq)]
@@ -228,6 +513,8 @@ struct State_ {
     webhook_timeout_s: f64,
     /// The scenario's last QR code payment, for the consumer to scan.
     last_transaction: Option<String>,
+    /// The events API as the suite reads it.
+    events: Arc<EventsEndpoint>,
 }
 
 pub struct PPaaSSandbox {
@@ -284,10 +571,6 @@ impl PPaaSSandbox {
                     include_str!("../../schemas/ppaas/token.form.json"),
                 )
                 .with(
-                    OP_EVENT,
-                    include_str!("../../schemas/ppaas/transaction_event.request.json"),
-                )
-                .with(
                     OP_QRCODE_PAYMENT,
                     include_str!("../../schemas/ppaas/qrcode_payment.request.json"),
                 ),
@@ -301,6 +584,7 @@ impl PPaaSSandbox {
                 acks_refused: 0,
                 webhook_timeout_s: inferred::WEBHOOK_TIMEOUT_S,
                 last_transaction: None,
+                events: Arc::new(EventsEndpoint::inferred()),
             }),
         }
     }
@@ -496,25 +780,37 @@ async fn countries(State(sb): State<Arc<PPaaSSandbox>>, headers: HeaderMap) -> R
     .facts(facts)
 }
 
-/// An event from the service provider about a transaction (INFERRED path and shape).
+/// An event from the service provider about a transaction (INFERRED path and shape: the
+/// suite's `events_api`).
 async fn transaction_event(
-    State(sb): State<Arc<PPaaSSandbox>>,
-    Path(client_transaction_id): Path<String>,
+    sb: Arc<PPaaSSandbox>,
+    events: Arc<EventsEndpoint>,
+    id_in_path: Option<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let names = &events.api.fields;
+    let json = serde_json::from_slice::<Value>(&body).ok();
+    let id_in_body = json
+        .as_ref()
+        .and_then(|j| j.get(&names.client_transaction_id))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let client_transaction_id = id_in_path
+        .clone()
+        .or(id_in_body.clone())
+        .unwrap_or_default();
     let mut facts = Facts {
         operation: Some(OP_EVENT.into()),
-        payment: Some(client_transaction_id.clone()),
+        payment: Some(client_transaction_id.clone()).filter(|id| !id.is_empty()),
         ..Facts::default()
     };
-    let json = serde_json::from_slice::<Value>(&body).ok();
     if let Some(j) = &json {
         facts.payment_state = j
-            .get("eventType")
+            .get(&names.event_type)
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if let Some(id) = j.get("eventId").and_then(Value::as_str) {
+        if let Some(id) = j.get(&names.event_id).and_then(Value::as_str) {
             facts.extra.insert("event_id".into(), json!(id));
         }
     }
@@ -530,13 +826,14 @@ async fn transaction_event(
         )
         .facts(facts);
     };
-    let findings = sb.schemas.check(OP_EVENT, &json);
+    let findings = events.schema.check(&json);
     facts.unrecognized_fields = findings.unrecognized.clone();
     facts.schema_errors = findings.errors.clone();
-    if let Some(in_body) = json.get("clientTransactionId").and_then(Value::as_str) {
-        if in_body != client_transaction_id {
+    if let (Some(in_body), Some(in_path)) = (&id_in_body, &id_in_path) {
+        if in_body != in_path {
             facts.schema_errors.push(format!(
-                "clientTransactionId: `{in_body}` in the body, `{client_transaction_id}` in the path"
+                "{}: `{in_body}` in the body, `{in_path}` in the path",
+                names.client_transaction_id
             ));
         }
     }
@@ -601,8 +898,8 @@ async fn transaction_event(
         .facts(facts);
     }
     let mut answer = json!({
-        "eventId": json.get("eventId").cloned().unwrap_or(Value::Null),
-        "clientTransactionId": client_transaction_id,
+        names.event_id.as_str(): json.get(&names.event_id).cloned().unwrap_or(Value::Null),
+        names.client_transaction_id.as_str(): client_transaction_id,
         "status": "ACKNOWLEDGED",
         "receivedAt": super::now_rfc3339(),
     });
@@ -620,11 +917,45 @@ impl ProviderSandbox for PPaaSSandbox {
                 post(token),
             )
             .route("/resources/v1/countries", get(countries))
-            .route(
-                "/qrcode-payment/v1/transactions/{client_transaction_id}/events",
-                post(transaction_event),
-            )
+            // The events path is the suite's (`events_api`), so it is matched here, per call.
+            .route("/{*path}", any(events_or_unserved))
             .with_state(self)
+    }
+
+    fn served(&self) -> Vec<super::ServedOperation> {
+        let events = lock(&self.state).events.clone();
+        let op = |operation: &str, method: &str, path: &str, what: &str| super::ServedOperation {
+            operation: operation.into(),
+            method: method.into(),
+            path: path.into(),
+            what: what.into(),
+            note: None,
+        };
+        let mut events_op = op(
+            OP_EVENT,
+            &events.api.method,
+            &events.api.path,
+            "the PPaaS events operation",
+        );
+        events_op.note = Some(
+            "inferred: no public page states it; a suite sets it in settings.sandbox.events_api"
+                .into(),
+        );
+        vec![
+            events_op,
+            op(
+                OP_TOKEN,
+                "POST",
+                "/auth/realms/{realm}/protocol/openid-connect/token",
+                "the PPaaS token operation",
+            ),
+            op(
+                OP_COUNTRIES,
+                "GET",
+                "/resources/v1/countries",
+                "the PPaaS countries resource",
+            ),
+        ]
     }
 
     fn credentials(&self) -> BTreeMap<String, String> {
@@ -642,6 +973,9 @@ impl ProviderSandbox for PPaaSSandbox {
             st.acks_refused = 0;
             st.webhook_timeout_s = inferred::WEBHOOK_TIMEOUT_S;
             st.last_transaction = None;
+            if st.events.api != EventsApi::default() {
+                st.events = Arc::new(EventsEndpoint::inferred());
+            }
         }
         self.configure(defaults)
     }
@@ -659,6 +993,11 @@ impl ProviderSandbox for PPaaSSandbox {
                 return Err("`webhook_timeout_s` must be above 0".into());
             }
             st.webhook_timeout_s = t;
+        }
+        if let Some(api) = s.events_api {
+            if st.events.api != api {
+                st.events = Arc::new(EventsEndpoint::new(api)?);
+            }
         }
         Ok(())
     }
@@ -1191,6 +1530,140 @@ mod tests {
             .await;
             assert_eq!(s, 500);
         }
+    }
+
+    #[tokio::test]
+    async fn a_suite_reads_the_events_api_its_own_way_and_unserved_calls_are_named() {
+        let (sb, handle, http) = start_with_handle().await;
+        let token = get_token(&sb, &http).await;
+        let id = uuid::Uuid::new_v4().to_string();
+        handle.register(&id);
+        // golive's reading: the event of another reading is not served, and says so.
+        let url = format!("{}/events/v1/events", sb.base_url());
+        let other = json!({"id": "e1", "type": "SCANNED", "transactionId": id, "timestamp": "2024-05-01T12:00:00Z"});
+        let r = http
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(
+            answer["error"],
+            "POST /events/v1/events is not an operation of this sandbox"
+        );
+        assert_eq!(answer["operations"][0]["path"], inferred::EVENTS_PATH);
+        let live = sb.core.journal.live();
+        let unserved = live.last().unwrap();
+        assert_eq!(unserved.operation(), Some("unknown"));
+        assert!(unserved.facts.extra[crate::sandbox::UNSERVED][0]
+            .as_str()
+            .unwrap()
+            .contains("the PPaaS events operation"));
+        // A wrong method on a served path is unserved too, not a bare 405.
+        let r = http
+            .delete(format!("{}/resources/v1/countries", sb.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+
+        // The suite's reading: no id in the path, other field names and event types.
+        let reading = json!({"events_api": {
+            "path": "/events/v1/events",
+            "fields": {"event_id": "id", "event_type": "type", "client_transaction_id": "transactionId"},
+            "event_types": {"in_progress": ["SCANNED"], "terminal": ["PAID", "DECLINED"]},
+        }});
+        PPaaS.validate_step(StepKind::Sandbox, &reading).unwrap();
+        sb.profile
+            .begin_scenario(reading.as_object().unwrap())
+            .unwrap();
+        let r = http
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(
+            (answer["id"].as_str(), answer["transactionId"].as_str()),
+            (Some("e1"), Some(id.as_str()))
+        );
+        let golive_reading = event(&id, "e2", "PAYMENT_SUCCEEDED");
+        let (status, body) = post_event(&sb, &http, &token, &id, golive_reading).await;
+        assert_eq!(
+            (status, body["operations"][0]["path"].as_str()),
+            (404, Some("/events/v1/events"))
+        );
+        let (status, _) = post_event_at(&http, &url, &token, json!({"id": "e3", "type": "PAYMENT_SUCCEEDED", "transactionId": id, "timestamp": "2024-05-01T12:00:00Z"})).await;
+        assert_eq!(status, 400, "an event type outside the suite's list");
+        let live = sb.core.journal.live();
+        let events: Vec<_> = live
+            .iter()
+            .filter(|e| e.operation() == Some(OP_EVENT))
+            .collect();
+        assert_eq!(events[0].facts.payment_state.as_deref(), Some("SCANNED"));
+        assert_eq!(events[0].facts.extra["event_id"], "e1");
+        assert_eq!(events[0].facts.payment.as_deref(), Some(id.as_str()));
+        assert!(
+            events[1].facts.schema_errors[0].starts_with("type:"),
+            "{:?}",
+            events[1].facts.schema_errors
+        );
+
+        // The next scenario without an override is back to golive's reading.
+        sb.profile.begin_scenario(&serde_json::Map::new()).unwrap();
+        let (status, _) = post_event(
+            &sb,
+            &http,
+            &token,
+            &id,
+            event(&id, "e4", "PAYMENT_SUCCEEDED"),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+
+    /// Posts an event to a path of the suite's reading.
+    async fn post_event_at(
+        http: &reqwest::Client,
+        url: &str,
+        token: &str,
+        event: Value,
+    ) -> (u16, Value) {
+        let r = http
+            .post(url)
+            .bearer_auth(token)
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    #[test]
+    fn a_reading_of_the_events_api_that_cannot_be_served_is_refused_before_the_run() {
+        let bad = |api: Value| {
+            PPaaS
+                .validate_step(StepKind::Sandbox, &json!({"events_api": api}))
+                .unwrap_err()
+        };
+        assert!(bad(json!({"method": "GET"})).contains("not POST, PUT or PATCH"));
+        assert!(bad(json!({"path": "events"})).contains("starting with `/`"));
+        assert!(bad(json!({"path": "/e/{id}"}))
+            .contains("neither a name nor `{client_transaction_id}`"));
+        assert!(bad(json!({"fields": {"event_type": "eventId"}})).contains("same name"));
+        assert!(bad(json!({"event_types": {"terminal": []}})).contains("at least one"));
+        assert!(
+            bad(json!({"event_types": {"in_progress": ["A"], "terminal": ["A"]}}))
+                .contains("twice")
+        );
+        assert!(bad(json!({"paths": "/x"})).contains("unknown field"));
+        assert_eq!(EventsEndpoint::inferred().api, EventsApi::default());
     }
 
     #[test]

@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
+use serde::Serialize;
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -39,10 +41,18 @@ impl Sandbox {
         let addr = listener.local_addr().map_err(SandboxError::Bind)?;
         core.set_base_url(format!("http://{addr}"));
 
+        // A path (or a method) the profile does not serve gets a clear 404 naming what it
+        // serves, journaled as unserved, so the `unknown_operation` check can name the call.
+        let (served, also_served) = (profile.clone(), profile.clone());
         let app = profile
             .clone()
             .router()
-            .fallback(unknown_route)
+            .fallback(
+                move |m: Method, u: Uri| async move { unserved(&m, u.path(), &served.served()) },
+            )
+            .method_not_allowed_fallback(move |m: Method, u: Uri| async move {
+                unserved(&m, u.path(), &also_served.served())
+            })
             .layer(axum::middleware::from_fn_with_state(core.clone(), capture));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -89,18 +99,54 @@ impl Drop for Sandbox {
     }
 }
 
-async fn unknown_route() -> axum::response::Response {
-    let facts = Facts {
+/// An operation a sandbox serves, as its unserved answer and the `unknown_operation` check
+/// name it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServedOperation {
+    /// The journal's operation name (`transaction_event`).
+    pub operation: String,
+    pub method: String,
+    /// The path, with its parameters in braces.
+    pub path: String,
+    /// What it is, for a reader (`the PPaaS events operation`).
+    pub what: String,
+    /// Where it comes from, when that matters (`inferred: settings.sandbox.events_api`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl std::fmt::Display for ServedOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} here is {} {}", self.what, self.method, self.path)?;
+        match &self.note {
+            Some(note) => write!(f, " ({note})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The journal's mark on a call the sandbox does not serve: `facts.extra[UNSERVED]` lists what
+/// it serves instead (as sentences), so a check can name both without knowing the provider.
+pub const UNSERVED: &str = "unserved";
+
+/// The answer to a call the sandbox does not serve: a 404 naming the operations it does.
+pub fn unserved(
+    method: &Method,
+    path: &str,
+    served: &[ServedOperation],
+) -> axum::response::Response {
+    let mut facts = Facts {
         operation: Some("unknown".into()),
         ..Facts::default()
     };
+    let sentences: Vec<String> = served.iter().map(ToString::to_string).collect();
+    facts.extra.insert(UNSERVED.into(), json!(sentences));
+    let body = json!({
+        "error": format!("{method} {path} is not an operation of this sandbox"),
+        "operations": served,
+    });
     super::with_facts(
         facts,
-        (
-            StatusCode::NOT_FOUND,
-            [("content-type", "application/json")],
-            r#"{"error":"no such operation in this sandbox"}"#,
-        )
-            .into_response(),
+        (StatusCode::NOT_FOUND, axum::Json(body)).into_response(),
     )
 }

@@ -6,6 +6,7 @@ mod cli;
 mod kontocloud;
 mod mobilepay;
 mod ppaas;
+mod ppaas_example;
 mod report;
 mod smartpay;
 mod support;

@@ -1,0 +1,198 @@
+//! `unknown_operation`: every call the integration makes is to an operation the sandbox
+//! serves. A call to a path (or with a method) the sandbox does not serve gets a 404 there,
+//! and without this rule it would only make the rules about that operation skip ("no event
+//! was sent"), silently. The sandbox marks such calls in the journal (`facts.extra.unserved`,
+//! listing what it serves instead), so the rule names each one and what to call instead,
+//! whatever the provider.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{BuildContext, Finding, Kind, Rule};
+use crate::journal::{Actor, Entry};
+use crate::sandbox::UNSERVED;
+
+pub const KIND: Kind = Kind {
+    name: "unknown_operation",
+    summary: "no call goes to a path or method the sandbox does not serve",
+    build,
+};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Params {}
+
+/// The calls to one unserved method and path.
+struct Unserved {
+    /// What the sandbox serves instead, as it said.
+    served: Vec<String>,
+    seqs: Vec<u64>,
+}
+
+struct UnknownOperation {
+    checked: usize,
+    /// By `METHOD /path`, in the order first seen.
+    unserved: BTreeMap<(u64, String), Unserved>,
+}
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
+    let _: Params = ctx.params()?;
+    Ok(Box::new(UnknownOperation {
+        checked: 0,
+        unserved: BTreeMap::new(),
+    }))
+}
+
+impl Rule for UnknownOperation {
+    fn observe(&mut self, entry: &Entry) {
+        let Entry::Exchange(ex) = entry else { return };
+        if ex.actor != Actor::Integration {
+            return;
+        }
+        self.checked += 1;
+        let Some(served) = ex.facts.extra.get(UNSERVED) else {
+            return;
+        };
+        let call = format!("{} {}", ex.request.method, ex.path());
+        let first = self
+            .unserved
+            .iter()
+            .find(|((_, c), _)| *c == call)
+            .map(|(k, _)| k.clone())
+            .unwrap_or((ex.seq, call));
+        let entry = self.unserved.entry(first).or_insert_with(|| Unserved {
+            served: served
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            seqs: Vec::new(),
+        });
+        entry.seqs.push(ex.seq);
+    }
+
+    fn finish(self: Box<Self>) -> Vec<Finding> {
+        if self.checked == 0 {
+            return vec![Finding::skip("the integration made no call to the sandbox")];
+        }
+        if self.unserved.is_empty() {
+            return vec![Finding::pass(
+                format!(
+                    "all {} calls of the integration were to operations the sandbox serves",
+                    self.checked
+                ),
+                vec![],
+            )];
+        }
+        let calls: usize = self.unserved.values().map(|u| u.seqs.len()).sum();
+        let named: Vec<String> = self
+            .unserved
+            .iter()
+            .map(|((_, call), u)| {
+                let times = match u.seqs.len() {
+                    1 => format!("#{}", u.seqs[0]),
+                    n => format!("{n} calls, first #{}", u.seqs[0]),
+                };
+                let instead = if u.served.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", u.served.join("; "))
+                };
+                format!("{call} is not an operation of this sandbox ({times}){instead}")
+            })
+            .collect();
+        vec![Finding::fail(
+            format!(
+                "{calls} of {} calls went to no operation the sandbox serves: {}",
+                self.checked,
+                named.join(". ")
+            ),
+            self.unserved
+                .values()
+                .flat_map(|u| u.seqs.iter().copied())
+                .take(10)
+                .collect(),
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checks::testing::*;
+    use crate::report::Outcome;
+    use serde_json::json;
+
+    fn unserved(method: &str, url: &str) -> ExchangeBuilder {
+        api("unknown", method, url, "{}").status(404).facts(|f| {
+            f.extra.insert(
+                crate::sandbox::UNSERVED.into(),
+                json!(["the PPaaS events operation here is POST /qrcode-payment/v1/transactions/{client_transaction_id}/events"]),
+            );
+        })
+    }
+
+    #[test]
+    fn each_unserved_call_is_named_with_what_the_sandbox_serves_instead() {
+        let j = journal(vec![
+            api(
+                "token",
+                "POST",
+                "/auth/realms/r/protocol/openid-connect/token",
+                "",
+            ),
+            unserved("POST", "/events/v1/t1"),
+            unserved("POST", "/events/v1/t1"),
+            unserved("PUT", "/resources/v1/countries?x=1"),
+        ]);
+        let f = judge("unknown_operation", json!({}), &j);
+        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        assert_eq!(f[0].evidence, vec![2, 3, 4]);
+        let m = &f[0].message;
+        assert!(m.starts_with("3 of 4 calls went to no operation"), "{m}");
+        assert!(
+            m.contains("POST /events/v1/t1 is not an operation of this sandbox (2 calls, first #2); the PPaaS events operation here is POST /qrcode-payment/v1/transactions/{client_transaction_id}/events"),
+            "{m}"
+        );
+        assert!(
+            m.contains("PUT /resources/v1/countries is not an operation of this sandbox (#4)"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn served_calls_pass_and_no_calls_skip() {
+        let j = journal(vec![
+            api(
+                "transaction_event",
+                "POST",
+                "/qrcode-payment/v1/transactions/t/events",
+                "{}",
+            )
+            .status(500),
+            // A 404 for an unknown transaction is an answer of a served operation.
+            api(
+                "transaction_event",
+                "POST",
+                "/qrcode-payment/v1/transactions/u/events",
+                "{}",
+            )
+            .status(404),
+        ]);
+        assert_eq!(
+            outcomes(&judge("unknown_operation", json!({}), &j)),
+            vec![Outcome::Passed]
+        );
+        let none = journal(vec![harness("webhook", "POST", "/hook")]);
+        assert_eq!(
+            outcomes(&judge("unknown_operation", json!({}), &none)),
+            vec![Outcome::Skipped]
+        );
+        assert!(crate::checks::kind("unknown_operation").is_some());
+    }
+}
