@@ -189,7 +189,7 @@ async fn the_python_service_provider_passes_and_each_planted_mistake_fails_exact
             flaws: "amounts_in_major_units",
             events_path: None,
             suite_reads_other_path: false,
-            expected: &["PP-REQUEST-SCHEMA", "PP-EVENT-OUTCOME"],
+            expected: &["PP-REQUEST-SCHEMA", "PP-EVENT-AMOUNT", "PP-EVENT-OUTCOME"],
         },
         Case {
             label: "flaw no_retry_after_failed_event",
