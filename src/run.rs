@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -147,9 +148,15 @@ pub type StopSignal = tokio::sync::watch::Receiver<Option<String>>;
 /// Waits until the run is to stop, and says why; never returns if the sender is gone without
 /// having sent.
 async fn stopped(stop: &mut StopSignal) -> String {
-    match stop.wait_for(Option::is_some).await {
-        Ok(v) => v.clone().unwrap_or_default(),
-        Err(_) => std::future::pending().await,
+    // The guard `wait_for` returns must be gone before any await.
+    let signal = stop
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .map(|v| v.clone().unwrap_or_default());
+    match signal {
+        Some(s) => s,
+        None => std::future::pending().await,
     }
 }
 
@@ -403,14 +410,13 @@ async fn drive(
             let target = Arc::new(target.value.clone());
             let tracker = StepTracker {
                 inner: sink,
-                finished: std::sync::atomic::AtomicUsize::new(0),
+                finished: AtomicUsize::new(0),
+                failed_at: AtomicUsize::new(0),
             };
             let mut result = Ok(());
             for (i, scenario) in suite.scenarios.iter().enumerate() {
                 let started = journal.now_ms();
-                tracker
-                    .finished
-                    .store(0, std::sync::atomic::Ordering::SeqCst);
+                tracker.reset();
                 let cut = tokio::select! {
                     // An interruption or a dead target wins over a scenario that happens to
                     // end in the same instant: either makes what follows meaningless.
@@ -448,8 +454,7 @@ async fn drive(
                 };
                 let Some(cut) = cut else { continue };
                 // The scenario was cut short: where it stood.
-                let done = tracker.finished.load(std::sync::atomic::Ordering::SeqCst);
-                let step = (done + 1).min(scenario.steps.len().max(1));
+                let step = tracker.standing_at().min(scenario.steps.len().max(1));
                 let label = scenario
                     .steps
                     .get(step - 1)
@@ -548,18 +553,40 @@ async fn target_exit(child: Option<&mut process::TargetProcess>) -> String {
     }
 }
 
-/// Passes events on, counting the running scenario's finished steps: when the scenario is
-/// cut short, the step it stood at is the next one.
+/// Passes events on, counting the running scenario's finished steps, so a scenario cut short
+/// can say which step it stood at.
 struct StepTracker<'a> {
     inner: &'a dyn EventSink,
-    finished: std::sync::atomic::AtomicUsize,
+    finished: AtomicUsize,
+    /// The (1-based) step that did not succeed, 0 if none: the scenario breaks off there.
+    failed_at: AtomicUsize,
+}
+
+impl StepTracker<'_> {
+    fn reset(&self) {
+        self.finished.store(0, Ordering::SeqCst);
+        self.failed_at.store(0, Ordering::SeqCst);
+    }
+
+    /// The 1-based step the scenario stood at: the one that failed (a dying target makes its
+    /// step fail a moment before its exit is seen), else the one after the last finished.
+    fn standing_at(&self) -> usize {
+        match self.failed_at.load(Ordering::SeqCst) {
+            0 => self.finished.load(Ordering::SeqCst) + 1,
+            n => n,
+        }
+    }
 }
 
 impl EventSink for StepTracker<'_> {
     fn event(&self, event: &RunEvent) {
-        if let RunEvent::StepFinished { .. } = event {
-            self.finished
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let RunEvent::StepFinished { ok, .. } = event {
+            let n = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+            if !ok {
+                let _ = self
+                    .failed_at
+                    .compare_exchange(0, n, Ordering::SeqCst, Ordering::SeqCst);
+            }
         }
         self.inner.event(event);
     }
@@ -815,5 +842,185 @@ mod tests {
             PathBuf::from("targets")
         );
         assert_eq!(target_dir(Path::new("/a/b.yaml")), PathBuf::from("/a"));
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+    use crate::report::build::tests::{check, empty_report};
+    use crate::report::Severity;
+
+    const SUITE: &str = r#"golive: 1
+id: s
+title: S
+provider: kontocloud
+scenarios:
+  - id: pay
+    title: Pay
+    steps: [{ trigger: { name: start_payment } }]
+  - id: pay_again
+    title: Pay again
+    steps: [{ trigger: { name: start_payment } }]
+checks:
+  - id: SCOPED
+    title: t
+    description: d
+    severity: critical
+    source: inferred
+    kind: order_outcome
+    scenarios: [pay, pay_again]
+    params: { expect: paid }
+  - id: WHOLE
+    title: t
+    description: d
+    severity: major
+    source: inferred
+    kind: token_reuse
+  - id: PER
+    title: t
+    description: d
+    severity: minor
+    source: inferred
+    kind: status_verified
+"#;
+
+    fn suite() -> Suite {
+        crate::suite::parse_suite(SUITE, Path::new("s.yaml"))
+            .expect("the test suite loads")
+            .value
+    }
+
+    fn in_scenario(mut c: CheckResult, s: &str) -> CheckResult {
+        c.scenario = Some(s.into());
+        c
+    }
+
+    #[test]
+    fn a_scenario_not_driven_to_its_end_owes_an_error_per_check_that_judges_it() {
+        let suite = suite();
+        let mut report = empty_report(&["pay", "pay_again"], vec![]);
+        report.scenarios[0].error = Some("step 1 (trigger start_payment): refused".into());
+        let checks = vec![
+            in_scenario(
+                check("SCOPED", Outcome::Passed, Severity::Critical, &[]),
+                "pay_again",
+            ),
+            check("WHOLE", Outcome::Passed, Severity::Major, &[]),
+            in_scenario(
+                check("PER", Outcome::Passed, Severity::Minor, &[]),
+                "pay_again",
+            ),
+        ];
+        let owed = not_judged(&suite, &report, &checks);
+        let names: Vec<String> = owed.iter().map(|c| c.name()).collect();
+        // The whole-run check gave its one verdict; the two that judge per scenario owe one
+        // for `pay`.
+        assert_eq!(names, ["SCOPED [pay]", "PER [pay]"]);
+        assert!(owed.iter().all(|c| c.outcome == Outcome::Error));
+        assert!(
+            owed[0].message.contains("not driven to its end"),
+            "{owed:?}"
+        );
+        // A verdict given for the broken scenario stands: nothing is owed for it.
+        let mut judged = checks.clone();
+        judged.push(in_scenario(
+            check("SCOPED", Outcome::Failed, Severity::Critical, &[]),
+            "pay",
+        ));
+        let names: Vec<String> = not_judged(&suite, &report, &judged)
+            .iter()
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(names, ["PER [pay]"]);
+    }
+
+    #[test]
+    fn scenarios_not_run_owe_their_verdicts_too() {
+        let suite = suite();
+        let mut report = empty_report(&["pay"], vec![]);
+        report.not_run = vec!["pay_again".into()];
+        let checks = vec![in_scenario(
+            check("SCOPED", Outcome::Passed, Severity::Critical, &[]),
+            "pay",
+        )];
+        let owed = not_judged(&suite, &report, &checks);
+        assert_eq!(owed.len(), 1);
+        assert_eq!(owed[0].name(), "SCOPED [pay_again]");
+        assert!(owed[0].message.contains("was not run"));
+    }
+
+    #[test]
+    fn an_assessment_that_judged_nothing_is_incomplete() {
+        let suite = suite();
+        let report = empty_report(&["pay", "pay_again"], vec![]);
+        let all_skipped = vec![
+            check("SCOPED", Outcome::Skipped, Severity::Critical, &[]),
+            check("WHOLE", Outcome::Skipped, Severity::Major, &[]),
+        ];
+        let why = incompleteness(&suite, &report, &all_skipped);
+        assert!(
+            why.iter().any(|w| w.contains("no check judged anything")),
+            "{why:?}"
+        );
+        assert!(
+            why.iter()
+                .any(|w| w.contains("check SCOPED was skipped in every scenario")),
+            "{why:?}"
+        );
+        // An unscoped check with nothing to judge (token reuse under Basic authentication)
+        // does not make a run incomplete when the others judged.
+        let fine = vec![
+            check("SCOPED", Outcome::Passed, Severity::Critical, &[]),
+            check("WHOLE", Outcome::Skipped, Severity::Major, &[]),
+        ];
+        assert_eq!(incompleteness(&suite, &report, &fine), Vec::<String>::new());
+    }
+
+    fn finished(report: RunReport) -> RunOutcome {
+        let dir = tempfile::tempdir().unwrap();
+        finish(report, None, dir.path(), Secrets::new(), Instant::now())
+    }
+
+    #[test]
+    fn exit_codes_tell_the_truth() {
+        let passed = vec![check("SCOPED", Outcome::Passed, Severity::Critical, &[])];
+        let outcome = finished(empty_report(&["pay"], passed.clone()));
+        assert_eq!(
+            (outcome.report.verdict, outcome.exit_code),
+            (Verdict::Passed, exit::PASSED)
+        );
+
+        let mut incomplete = empty_report(&["pay"], passed.clone());
+        incomplete.incomplete = vec!["scenario pay was not driven to its end".into()];
+        let outcome = finished(incomplete.clone());
+        assert_eq!(
+            (outcome.report.verdict, outcome.exit_code),
+            (Verdict::Incomplete, exit::RUN_FAILED)
+        );
+
+        // A failure is a finding and outranks incompleteness.
+        incomplete
+            .checks
+            .push(check("PER", Outcome::Failed, Severity::Minor, &[]));
+        let outcome = finished(incomplete.clone());
+        assert_eq!(
+            (outcome.report.verdict, outcome.exit_code),
+            (Verdict::Failed, exit::CHECKS_FAILED)
+        );
+
+        incomplete.interrupted = Some("SIGTERM".into());
+        let outcome = finished(incomplete.clone());
+        assert_eq!(
+            (outcome.report.verdict, outcome.exit_code),
+            (Verdict::Interrupted, exit::INTERRUPTED)
+        );
+
+        incomplete.run_error = Some("your integration exited".into());
+        let outcome = finished(incomplete);
+        assert_eq!(
+            (outcome.report.verdict, outcome.exit_code),
+            (Verdict::Error, exit::RUN_FAILED)
+        );
     }
 }

@@ -172,14 +172,16 @@ fn sweep_adopted() -> Vec<String> {
         else {
             continue;
         };
-        let Some((name, ppid, pgid)) = proc_stat(pid) else {
+        let Some((name, state, ppid, pgid)) = proc_stat(pid) else {
             continue;
         };
         if ppid != me {
             continue;
         }
-        // A zombie is already dead: reaping it is all that is left.
-        if pgid != my_group && pgid > 1 {
+        // A zombie is already dead (the daemon's intermediate fork): reaping it is all that
+        // is left, and it is not worth naming.
+        let running = state != 'Z' && state != 'X';
+        if running && pgid != my_group && pgid > 1 {
             // SAFETY: killpg only sends a signal; the group is not golive's own.
             unsafe { libc::killpg(pgid, libc::SIGKILL) };
         }
@@ -190,26 +192,28 @@ fn sweep_adopted() -> Vec<String> {
                 libc::waitpid(p, std::ptr::null_mut(), 0);
             }
         }
-        swept.push(format!("{pid} ({name})"));
+        if running {
+            swept.push(format!("{pid} ({name})"));
+        }
     }
     swept
 }
 
-/// A process's name, parent and process group, from `/proc/<pid>/stat`.
-fn proc_stat(pid: u32) -> Option<(String, u32, libc::pid_t)> {
+/// A process's name, state, parent and process group, from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(String, char, u32, libc::pid_t)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // `pid (name) state ppid pgrp ...`; the name may hold spaces and parentheses.
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let name = text[open + 1..close].to_owned();
     let mut rest = text[close + 1..].split_whitespace();
-    let _state = rest.next()?;
+    let state = rest.next()?.chars().next()?;
     let ppid = rest.next()?.parse().ok()?;
     let pgrp = rest.next()?.parse().ok()?;
-    Some((name, ppid, pgrp))
+    Some((name, state, ppid, pgrp))
 }
 
-/// How a process ended, as a person reads it: `signal 9 (SIGKILL)` or `exit code 3`. A shell
+/// How a process ended, as a person reads it: `signal 9, SIGKILL` or `exit code 3`. A shell
 /// reports its command's death by signal N as exit code 128 + N, which is said too.
 pub fn describe_exit(status: ExitStatus) -> String {
     #[cfg(unix)]
@@ -221,7 +225,7 @@ pub fn describe_exit(status: ExitStatus) -> String {
     }
     match status.code() {
         Some(code) if (129..=159).contains(&code) => format!(
-            "exit code {code}: its shell's way of saying its command died of signal {}{}",
+            "exit code {code}, its shell's way of saying its command died of signal {}{}",
             code - 128,
             signal_name(code - 128)
         ),
@@ -232,13 +236,13 @@ pub fn describe_exit(status: ExitStatus) -> String {
 
 fn signal_name(signal: i32) -> &'static str {
     match signal {
-        libc::SIGKILL => " (SIGKILL)",
-        libc::SIGTERM => " (SIGTERM)",
-        libc::SIGINT => " (SIGINT)",
-        libc::SIGSEGV => " (SIGSEGV)",
-        libc::SIGABRT => " (SIGABRT)",
-        libc::SIGHUP => " (SIGHUP)",
-        libc::SIGBUS => " (SIGBUS)",
+        libc::SIGKILL => ", SIGKILL",
+        libc::SIGTERM => ", SIGTERM",
+        libc::SIGINT => ", SIGINT",
+        libc::SIGSEGV => ", SIGSEGV",
+        libc::SIGABRT => ", SIGABRT",
+        libc::SIGHUP => ", SIGHUP",
+        libc::SIGBUS => ", SIGBUS",
         _ => "",
     }
 }

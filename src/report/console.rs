@@ -457,6 +457,48 @@ mod tests {
         assert!(text.contains("Run error: the target did not start: exit status 1"));
     }
 
+    #[test]
+    fn each_scenario_shows_its_verdicts_and_an_incomplete_one_says_so() {
+        let mut r = report();
+        r.verdict = Verdict::Incomplete;
+        r.incomplete = vec!["scenario token_expiry was not driven to its end".into()];
+        let text = summary(&r, Path::new("reports"), false);
+        assert!(text.starts_with("golive INCOMPLETE"), "{text}");
+        assert!(
+            text.contains("  ✗ purchase_captured  ✗ 1 failed\n"),
+            "{text}"
+        );
+        assert!(text.contains("  ! token_expiry"), "{text}");
+        assert!(
+            text.contains("incomplete: the integration never called payment_status"),
+            "{text}"
+        );
+        assert!(!text.contains(" ok"), "{text}");
+    }
+
+    #[test]
+    fn an_interrupted_run_lists_what_did_not_run() {
+        let mut r = report();
+        r.verdict = Verdict::Interrupted;
+        r.interrupted = Some("SIGTERM".into());
+        r.not_run = vec!["status_flaky".into(), "status_unavailable".into()];
+        let text = summary(&r, Path::new("reports"), false);
+        assert!(text.starts_with("golive INTERRUPTED"), "{text}");
+        assert!(text.contains("Interrupted by SIGTERM"), "{text}");
+        assert!(
+            text.contains("Scenarios not run: status_flaky, status_unavailable"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unwritten_reports_are_not_listed() {
+        let text = summary_unwritten(&report(), false);
+        assert!(!text.contains("report.html"), "{text}");
+        assert!(!text.contains("Reports:"), "{text}");
+        assert!(text.contains("No report was written"), "{text}");
+    }
+
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
 

@@ -585,6 +585,27 @@ mod tests {
     }
 
     #[test]
+    fn an_incomplete_or_interrupted_run_says_so_in_the_banner() {
+        let mut r = small_report();
+        r.verdict = Verdict::Incomplete;
+        r.incomplete = vec!["scenario pay was not driven to its end: refused".into()];
+        let html = to_string(&r).unwrap();
+        assert!(html.contains(r#"class="banner verdict-incomplete""#));
+        assert!(html.contains("Incomplete: 1 not judged"), "{html}");
+        assert!(html.contains("scenario pay was not driven to its end: refused"));
+        r.verdict = Verdict::Interrupted;
+        r.interrupted = Some("SIGINT".into());
+        r.not_run = vec!["status_flaky".into()];
+        let html = to_string(&r).unwrap();
+        assert!(html.contains(r#"class="banner verdict-interrupted""#));
+        assert!(html.contains("Interrupted by SIGINT: partial results, 1 scenario(s) not run"));
+        assert!(
+            html.contains("<b>Scenarios not run:</b> <code>status_flaky</code>"),
+            "{html}"
+        );
+    }
+
+    #[test]
     fn long_bodies_are_cut_with_a_note() {
         let mut r = small_report();
         let big = "y".repeat(EVIDENCE_BODY_BYTES * 3);

@@ -384,6 +384,52 @@ mod tests {
     }
 
     #[test]
+    fn a_verdict_not_given_is_an_error_testcase_and_an_interruption_says_so() {
+        let mut r = report();
+        let mut owed = check("KC-PAID", Outcome::Error, Severity::Critical, &[]);
+        owed.scenario = Some("status_flaky".into());
+        owed.message = "not judged: scenario status_flaky was not run".into();
+        r.checks.push(owed);
+        r.verdict = Verdict::Interrupted;
+        r.interrupted = Some("SIGINT".into());
+        r.not_run = vec!["status_flaky".into()];
+        r.counts = crate::report::count(&r.checks);
+        let xml = to_string(&r).unwrap();
+        assert!(
+            xml.contains(
+                r#"<testcase name="KC-PAID [status_flaky]" classname="golive.kontocloud.KC-PAID">"#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"type="not_judged">not judged: scenario status_flaky was not run"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<error message="the run was interrupted by SIGINT before it ended"#),
+            "{xml}"
+        );
+        assert!(xml.contains("Scenarios not run: status_flaky"), "{xml}");
+        // The owed verdict and the interruption are both errors; nothing vanished.
+        assert!(xml.contains(r#"errors="2""#), "{xml}");
+        assert!(xml.contains(r#"tests="5""#), "{xml}");
+    }
+
+    #[test]
+    fn an_incomplete_run_is_an_error_testcase_with_its_reasons() {
+        let mut r = report();
+        r.verdict = Verdict::Incomplete;
+        r.incomplete = vec!["no check judged anything: all 15 were skipped".into()];
+        let xml = to_string(&r).unwrap();
+        assert!(xml.contains(r#"type="incomplete""#), "{xml}");
+        assert!(xml.contains("no check judged anything"), "{xml}");
+        assert!(
+            xml.contains(r#"<property name="verdict" value="incomplete"/>"#),
+            "{xml}"
+        );
+    }
+
+    #[test]
     fn merge_sums_counts() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.xml");
