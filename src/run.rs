@@ -698,7 +698,7 @@ fn incompleteness(suite: &Suite, report: &RunReport, checks: &[CheckResult]) -> 
             .all(|c| matches!(c.outcome, Outcome::Skipped | Outcome::Error))
     {
         why.push(format!(
-            "no check judged anything: all {} were skipped, the run's traffic gave them nothing to judge",
+            "no check judged anything: none of the {} verdicts is a pass or a failure (the run's traffic gave the checks nothing to judge)",
             checks.len()
         ));
     }

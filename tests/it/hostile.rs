@@ -5,7 +5,7 @@
 //! and process group, never by name.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -522,5 +522,18 @@ fn a_second_ctrl_c_stops_at_once_and_still_kills_the_target() {
     assert!(t.contains("again: stopping now"), "{t}");
     assert!(took < Duration::from_millis(1800), "took {took:?}: {t}");
     assert_nothing_survives(&setup.pids(), &t);
-    let _ = PathBuf::new();
+}
+
+#[test]
+fn reports_that_cannot_be_written_are_not_listed() {
+    // `out` is a file, so no report can go into `out/`.
+    let setup = Setup::shop("ok", 5.0);
+    std::fs::write(setup.path().join("out"), "not a folder").unwrap();
+    let out = setup.run(&["-q"]);
+    let t = text(&out);
+    assert_no_panic(&out, &t);
+    assert_eq!(out.status.code(), Some(exit::RUN_FAILED), "{t}");
+    assert!(t.contains("the reports could not be written"), "{t}");
+    assert!(!t.contains("Reports:") && !t.contains("report.html"), "{t}");
+    assert!(t.contains("No report was written"), "{t}");
 }
