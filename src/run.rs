@@ -399,8 +399,8 @@ async fn drive(
             report.interrupted = Some(signal);
             Ok(())
         }
-        Err(Cut::Error(e)) => Err(e),
-        Err(Cut::Died(_)) => unreachable!("readiness reports a dead target as an error"),
+        // Readiness reports a target that died before it was ready as its own error.
+        Err(Cut::Error(e) | Cut::Died(e)) => Err(e),
         Ok(after) => {
             sink.event(&RunEvent::TargetReady {
                 base_url: base_url.clone(),
@@ -468,13 +468,16 @@ async fn drive(
                         (e, None)
                     }
                     Cut::Died(status) => {
-                        let tail = child.as_ref().map(|c| c.log_tail(15)).unwrap_or_default();
+                        let (tail, log) = child
+                            .as_ref()
+                            .map(|c| (c.log_tail(15), c.log.display().to_string()))
+                            .unwrap_or_default();
                         let message = format!(
                             "your integration exited ({status}) during {at}; golive stopped the run{}",
                             if tail.is_empty() {
-                                "; it printed nothing (reports/target.log is empty)".to_string()
+                                format!("; it printed nothing ({log} is empty)")
                             } else {
-                                format!("; its last output (target.log):\n{tail}")
+                                format!("; its last output ({log}):\n{tail}")
                             }
                         );
                         (
