@@ -432,9 +432,18 @@ fn reference_target(trap_term: bool) -> Setup {
     setup
 }
 
-/// Starts golive, waits until its first scenario is under way, and sends `signal`.
+/// Starts golive against the target file, waits until its first scenario is under way, and
+/// sends each signal after its pause.
 fn interrupt(setup: &Setup, signals: &[(libc::c_int, Duration)]) -> (Output, Duration) {
-    let mut child = setup.spawn(&["--target", "target.yaml"]);
+    interrupt_with(setup, &["--target", "target.yaml"], signals)
+}
+
+fn interrupt_with(
+    setup: &Setup,
+    args: &[&str],
+    signals: &[(libc::c_int, Duration)],
+) -> (Output, Duration) {
+    let mut child = setup.spawn(args);
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = String::new();
@@ -536,4 +545,21 @@ fn reports_that_cannot_be_written_are_not_listed() {
     assert!(t.contains("the reports could not be written"), "{t}");
     assert!(!t.contains("Reports:") && !t.contains("report.html"), "{t}");
     assert!(t.contains("No report was written"), "{t}");
+}
+
+#[test]
+fn sigint_stops_a_built_in_reference_shop_run_too() {
+    // The reference shop runs inside golive (`--reference`): the interruption stops it and
+    // still writes the partial reports.
+    let setup = reference_target(false);
+    let (out, _) = interrupt_with(
+        &setup,
+        &["--reference"],
+        &[(libc::SIGINT, Duration::from_millis(200))],
+    );
+    let t = text(&out);
+    assert_no_panic(&out, &t);
+    assert_eq!(out.status.code(), Some(exit::INTERRUPTED), "{t}");
+    let json = assert_reports(setup.path(), "interrupted", &t);
+    assert_eq!(json["interrupted"], "SIGINT");
 }

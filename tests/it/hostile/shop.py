@@ -73,12 +73,13 @@ def handle(conn):
     reply(conn, 404, b'{"error":"no such page"}')
 
 
-def serve():
+def serve(noted=False):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port))
     s.listen(64)
-    note_pid()
+    if not noted:
+        note_pid()
     while True:
         conn, _ = s.accept()
         threading.Thread(target=handle, args=(conn,), daemon=True).start()
@@ -86,10 +87,17 @@ def serve():
 
 if mode == "detach":
     # The classic daemon: fork, leave the session and process group, fork again, keep the port.
+    # The command returns only once the daemon has noted its pid, so the test knows it.
+    ready_r, ready_w = os.pipe()
     if os.fork() > 0:
+        os.close(ready_w)
+        os.read(ready_r, 1)
         os._exit(0)
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
+    note_pid()
+    os.write(ready_w, b"x")
     mode = "ok"
+    serve(noted=True)
 serve()
