@@ -291,11 +291,6 @@ impl TargetProcess {
         }
     }
 
-    /// The process group the target leads.
-    pub fn group(&self) -> Option<u32> {
-        self.group
-    }
-
     /// Asks the process group to stop, then kills it if it has not within two seconds; then
     /// stops whatever the target left running detached. Returns those detached processes
     /// (`pid (name)`), which a message about the run may name.
