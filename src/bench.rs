@@ -200,6 +200,9 @@ pub async fn run(config: BenchConfig, dir: &Path) -> Result<(), String> {
         checks,
         exchanges: Vec::new(),
         journal: Some("journal.jsonl".into()),
+        incomplete: Vec::new(),
+        interrupted: None,
+        not_run: Vec::new(),
     };
     let started = Instant::now();
     report::build::complete(

@@ -33,7 +33,7 @@ use crate::suite::{self, Problems};
     name = "golive",
     version,
     about = "Pass a payment provider's Go-Live Assessment before the reviewer looks",
-    long_about = "golive plays a payment provider's sandbox, drives your integration through real payment journeys, records every exchange, judges the traffic against the provider's go-live checklist, and writes JUnit (for CI) and an HTML report a reviewer can read.\n\nExit codes: 0 every check passed, 1 a check failed, 2 the run could not be made."
+    long_about = "golive plays a payment provider's sandbox, drives your integration through real payment journeys, records every exchange, judges the traffic against the provider's go-live checklist, and writes JUnit (for CI) and an HTML report a reviewer can read.\n\nExit codes: 0 every check passed and everything the suite asked for was judged; 1 a check failed; 2 the run could not be made or was incomplete (a bad suite or target, a target that did not start or exited during the run, a port already taken, a scenario not driven to its end, a check nothing could judge); 130 interrupted by SIGINT or SIGTERM (the target is stopped and partial reports marked interrupted are written; a second Ctrl-C stops at once)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -186,8 +186,8 @@ fn init_tracing() {
 
 async fn dispatch(command: Command) -> i32 {
     match command {
-        Command::Run(args) => run_command(args).await,
-        Command::Demo(args) => demo(args).await,
+        Command::Run(args) => run_command(args, interruptible()).await,
+        Command::Demo(args) => demo(args, interruptible()).await,
         Command::Validate(args) => validate(args),
         Command::Reference(args) => serve_reference(args).await,
         Command::Kinds => {
@@ -263,7 +263,45 @@ fn load_suite(path: &Path) -> Result<suite::Loaded<suite::Suite>, Problems> {
     }
 }
 
-async fn run_command(args: RunArgs) -> i32 {
+/// Takes over SIGINT and SIGTERM for a run: the first one asks the run to stop (it stops the
+/// target, flushes the journal and writes partial reports); a second one kills every target
+/// process group at once and exits with [`exit::INTERRUPTED`]. Also makes golive the reaper
+/// of what its targets leave behind, so a target that detaches is still stopped.
+fn interruptible() -> run::StopSignal {
+    use tokio::signal::unix::{signal, SignalKind};
+    crate::driver::process::adopt_orphans();
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without handlers the default stays: the signal ends golive, its targets' groups are
+        // killed by nobody. Say so rather than pretend.
+        err!("golive: cannot watch for SIGINT/SIGTERM; an interrupted run will leave no reports");
+        return rx;
+    };
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            if first {
+                first = false;
+                err!("golive: {name}: stopping the target and writing partial reports (again to stop at once)");
+                let _ = tx.send(Some(name.to_string()));
+            } else {
+                err!("golive: {name} again: stopping now");
+                run::hard_stop();
+                std::process::exit(exit::INTERRUPTED);
+            }
+        }
+    });
+    rx
+}
+
+async fn run_command(args: RunArgs, stop: run::StopSignal) -> i32 {
     let suite = match load_suite(&args.suite) {
         Ok(s) => s,
         Err(p) => return problems(&p),
@@ -287,10 +325,15 @@ async fn run_command(args: RunArgs) -> i32 {
         }
         TargetSpec::File(Box::new(target))
     };
-    execute(suite, target, &args.common).await
+    execute(suite, target, &args.common, stop).await
 }
 
-async fn execute(suite: suite::Loaded<suite::Suite>, target: TargetSpec, common: &Common) -> i32 {
+async fn execute(
+    suite: suite::Loaded<suite::Suite>,
+    target: TargetSpec,
+    common: &Common,
+    stop: run::StopSignal,
+) -> i32 {
     let quiet = common.quiet;
     let make_sink = move |secrets: Secrets| -> Box<dyn EventSink> {
         if quiet {
@@ -299,7 +342,7 @@ async fn execute(suite: suite::Loaded<suite::Suite>, target: TargetSpec, common:
             Box::new(console::Progress::new(secrets))
         }
     };
-    let outcome = run::run(
+    let outcome = run::run_until(
         RunConfig {
             suite,
             target,
@@ -308,14 +351,20 @@ async fn execute(suite: suite::Loaded<suite::Suite>, target: TargetSpec, common:
             wait_timeout_s: common.wait_timeout,
         },
         &make_sink,
+        stop,
     )
     .await;
-    let summary = console::summary(&outcome.report, &common.reports, console::use_color());
+    // Report files are listed only when they were written: a path to nothing misleads.
+    let summary = match &outcome.report_error {
+        None => console::summary(&outcome.report, &common.reports, console::use_color()),
+        Some(_) => console::summary_unwritten(&outcome.report, console::use_color()),
+    };
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{summary}");
     if let Some(e) = &outcome.report_error {
         err!("golive: the reports could not be written: {e}");
-        return exit::RUN_FAILED;
+        // An interrupted run stays interrupted; anything else could not be made.
+        return outcome.exit_code.max(exit::RUN_FAILED);
     }
     outcome.exit_code
 }
@@ -323,7 +372,7 @@ async fn execute(suite: suite::Loaded<suite::Suite>, target: TargetSpec, common:
 /// How fast provider clocks run in `golive demo` unless `--time-scale` says otherwise.
 const DEMO_TIME_SCALE: f64 = 0.1;
 
-async fn demo(args: DemoArgs) -> i32 {
+async fn demo(args: DemoArgs, stop: run::StopSignal) -> i32 {
     if args.common.time_scale.is_none() && !args.common.quiet {
         err!(
             "golive demo: provider clocks run at {DEMO_TIME_SCALE}× real time (--time-scale 1 for real pacing)"
@@ -361,9 +410,13 @@ async fn demo(args: DemoArgs) -> i32 {
         if providers.len() > 1 {
             common.reports = args.common.reports.join(provider);
         }
-        let code = execute(suite, target, &common).await;
+        let code = execute(suite, target, &common, stop.clone()).await;
         junits.push(common.reports.join("junit.xml"));
         worst = worst.max(code);
+        // After an interruption the other providers are not started.
+        if code == exit::INTERRUPTED {
+            break;
+        }
     }
     if providers.len() > 1 {
         let merged = args.common.reports.join("junit.xml");

@@ -1,7 +1,9 @@
 //! Starting the team's integration, waiting until it is ready, and stopping it.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -97,18 +99,177 @@ pub fn start(
         },
         source,
     })?;
+    let group = child.id();
+    if let Some(g) = group {
+        live_groups().push(g);
+    }
     Ok(TargetProcess {
-        group: child.id(),
+        group,
         child,
         log: log.to_owned(),
     })
 }
 
+/// The process groups of the targets running now, for [`kill_everything`]: a second Ctrl-C
+/// ends golive at once, without the orderly stop, and must still leave nothing behind.
+static LIVE_GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn live_groups() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn forget_group(group: u32) {
+    live_groups().retain(|g| *g != group);
+}
+
+/// Whether this process adopts the orphans of its targets (see [`adopt_orphans`]).
+static ADOPTING: AtomicBool = AtomicBool::new(false);
+
+/// Makes this process the "subreaper" of everything it starts (Linux): a target that detaches
+/// (forks twice and leaves its process group, keeping its port) is re-parented to golive
+/// instead of init, so [`TargetProcess::stop`] can still find and stop it. Only the golive
+/// binary calls this: in a test process, other children are not the run's to stop.
+pub fn adopt_orphans() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER only sets a flag of this process.
+        let ok = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
+        ADOPTING.store(ok, Ordering::SeqCst);
+        ok
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+/// Kills every target process group golive started and every orphan it adopted, at once:
+/// for a run that must end now (a second Ctrl-C).
+pub fn kill_everything() {
+    let groups: Vec<u32> = live_groups().drain(..).collect();
+    for g in groups {
+        signal_group(g, libc::SIGKILL);
+    }
+    sweep_adopted();
+}
+
+/// Stops what a target left behind outside its process group: processes re-parented to this
+/// one (see [`adopt_orphans`]), with their own groups. Returns them as `pid (name)`.
+fn sweep_adopted() -> Vec<String> {
+    if !ADOPTING.load(Ordering::SeqCst) {
+        return Vec::new();
+    }
+    let me = std::process::id();
+    // SAFETY: getpgrp only reads this process's group id.
+    let my_group = unsafe { libc::getpgrp() };
+    let mut swept = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return swept;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Some((name, state, ppid, pgid)) = proc_stat(pid) else {
+            continue;
+        };
+        if ppid != me {
+            continue;
+        }
+        // A zombie is already dead (the daemon's intermediate fork): reaping it is all that
+        // is left, and it is not worth naming.
+        let running = state != 'Z' && state != 'X';
+        if running && pgid != my_group && pgid > 1 {
+            // SAFETY: killpg only sends a signal; the group is not golive's own.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        }
+        if let Ok(p) = libc::pid_t::try_from(pid) {
+            // SAFETY: kill and waitpid on a child of this process (its parent is us).
+            unsafe {
+                libc::kill(p, libc::SIGKILL);
+                libc::waitpid(p, std::ptr::null_mut(), 0);
+            }
+        }
+        if running {
+            swept.push(format!("{pid} ({name})"));
+        }
+    }
+    swept
+}
+
+/// A process's name, state, parent and process group, from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(String, char, u32, libc::pid_t)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (name) state ppid pgrp ...`; the name may hold spaces and parentheses.
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let name = text[open + 1..close].to_owned();
+    let mut rest = text[close + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    let pgrp = rest.next()?.parse().ok()?;
+    Some((name, state, ppid, pgrp))
+}
+
+/// How a process ended, as a person reads it: `signal 9, SIGKILL` or `exit code 3`. A shell
+/// reports its command's death by signal N as exit code 128 + N, which is said too.
+pub fn describe_exit(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return format!("signal {signal}{}", signal_name(signal));
+        }
+    }
+    match status.code() {
+        Some(code) if (129..=159).contains(&code) => format!(
+            "exit code {code}, its shell's way of saying its command died of signal {}{}",
+            code - 128,
+            signal_name(code - 128)
+        ),
+        Some(code) => format!("exit code {code}"),
+        None => status.to_string(),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGKILL => ", SIGKILL",
+        libc::SIGTERM => ", SIGTERM",
+        libc::SIGINT => ", SIGINT",
+        libc::SIGSEGV => ", SIGSEGV",
+        libc::SIGABRT => ", SIGABRT",
+        libc::SIGHUP => ", SIGHUP",
+        libc::SIGBUS => ", SIGBUS",
+        _ => "",
+    }
+}
+
+/// Whether something already accepts connections at `base_url`'s host and port. Checked
+/// before the target starts: a server left over from another run (or another program on the
+/// port) would answer in its place, and golive would grade the wrong process.
+pub async fn already_answering(base_url: &str) -> Option<String> {
+    let url = url::Url::parse(base_url).ok()?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url.port_or_known_default()?;
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(Duration::from_millis(500), connect).await {
+        Ok(Ok(_)) => Some(format!("{host}:{port}")),
+        _ => None,
+    }
+}
+
 impl TargetProcess {
-    /// Whether the process has exited, and how.
+    /// Whether the process has exited, and how (see [`describe_exit`]).
     pub fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
+            Ok(Some(status)) => Some(describe_exit(status)),
             Ok(None) => None,
             Err(e) => Some(format!("unknown ({e})")),
         }
@@ -121,8 +282,19 @@ impl TargetProcess {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// Asks the process group to stop, then kills it if it has not within two seconds.
-    pub async fn stop(mut self) {
+    /// Waits until the process exits, and says how (see [`describe_exit`]). Cancel-safe: the
+    /// run waits on it beside each scenario.
+    pub async fn wait_exit(&mut self) -> String {
+        match self.child.wait().await {
+            Ok(status) => describe_exit(status),
+            Err(e) => format!("unknown ({e})"),
+        }
+    }
+
+    /// Asks the process group to stop, then kills it if it has not within two seconds; then
+    /// stops whatever the target left running detached. Returns those detached processes
+    /// (`pid (name)`), which a message about the run may name.
+    pub async fn stop(mut self) -> Vec<String> {
         if let Some(group) = self.group {
             signal_group(group, libc::SIGTERM);
         }
@@ -135,7 +307,9 @@ impl TargetProcess {
         // Whatever of the group ignored the request to stop.
         if let Some(group) = self.group.take() {
             signal_group(group, libc::SIGKILL);
+            forget_group(group);
         }
+        sweep_adopted()
     }
 }
 
@@ -144,6 +318,7 @@ impl Drop for TargetProcess {
         // A run that ends without `stop` (an early error) must not leave the target behind.
         if let Some(group) = self.group.take() {
             signal_group(group, libc::SIGKILL);
+            forget_group(group);
         }
     }
 }

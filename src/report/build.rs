@@ -237,6 +237,9 @@ pub(crate) mod tests {
             checks,
             exchanges: vec![],
             journal: None,
+            incomplete: Vec::new(),
+            interrupted: None,
+            not_run: Vec::new(),
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::events::{EventSink, RunEvent};
-use super::model::{RunReport, Severity, Verdict};
+use super::model::{count, Counts, RunReport, ScenarioResult, Severity, Verdict};
 use super::redact::Secrets;
 use super::{evidence_line, first_line};
 
@@ -63,23 +63,41 @@ impl Paint {
     }
 }
 
-/// The end-of-run summary: verdict, counts, each failure with its first evidence, and where
-/// the reports are. `color` adds ANSI colours (see [`use_color`]).
+/// The end-of-run summary: verdict, counts, each failure with its first evidence, each
+/// scenario with its checks' verdicts, and where the reports are. `color` adds ANSI colours
+/// (see [`use_color`]).
 pub fn summary(report: &RunReport, reports_dir: &Path, color: bool) -> String {
+    summary_with(report, Some(reports_dir), color)
+}
+
+/// The summary of a run whose reports could not be written: it lists no report file, since
+/// none is there to open.
+pub fn summary_unwritten(report: &RunReport, color: bool) -> String {
+    summary_with(report, None, color)
+}
+
+fn summary_with(report: &RunReport, reports_dir: Option<&Path>, color: bool) -> String {
     let p = Paint(color);
     let c = &report.counts;
     let verdict = match report.verdict {
         Verdict::Passed => p.green("PASSED"),
         Verdict::Failed => p.red("FAILED"),
         Verdict::Error => p.yellow("ERROR"),
+        Verdict::Incomplete => p.yellow("INCOMPLETE"),
+        Verdict::Interrupted => p.yellow("INTERRUPTED"),
     };
     let mut out = format!(
         "golive {verdict}  {} → {}\n",
         p.bold(&report.suite.title),
         report.target.name
     );
+    let not_judged = if c.errors > 0 {
+        format!(" · {} not judged", c.errors)
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "  {} failed · {} passed · {} skipped of {} checks · {} scenarios in {:.1} s\n",
+        "  {} failed · {} passed · {} skipped{not_judged} of {} checks · {} scenarios in {:.1} s\n",
         c.failed,
         c.passed,
         c.skipped,
@@ -93,6 +111,28 @@ pub fn summary(report: &RunReport, reports_dir: &Path, color: bool) -> String {
             p.yellow("Run error:"),
             error.trim_end()
         ));
+    }
+    if let Some(signal) = &report.interrupted {
+        out.push_str(&format!(
+            "\n{} by {signal}: these are partial results, judging only what ran\n",
+            p.yellow("Interrupted")
+        ));
+    }
+    if !report.not_run.is_empty() {
+        out.push_str(&format!(
+            "{} {}\n",
+            p.yellow("Scenarios not run:"),
+            report.not_run.join(", ")
+        ));
+    }
+    if !report.incomplete.is_empty() {
+        out.push_str(&format!(
+            "\n{}\n",
+            p.yellow("Incomplete: not everything the suite asked for was judged")
+        ));
+        for line in &report.incomplete {
+            out.push_str(&format!("  {} {}\n", p.yellow("!"), first_line(line)));
+        }
     }
     let failures: Vec<_> = report.failures().collect();
     if !failures.is_empty() {
@@ -119,32 +159,74 @@ pub fn summary(report: &RunReport, reports_dir: &Path, color: bool) -> String {
             }
         }
     }
-    let scenario_errors: Vec<_> = report
-        .scenarios
-        .iter()
-        .filter_map(|s| s.error.as_ref().map(|e| (s, e)))
-        .collect();
-    if !scenario_errors.is_empty() {
-        out.push_str(&format!(
-            "\n{}\n",
-            p.bold("Scenarios not driven to their end:")
-        ));
-        for (s, e) in scenario_errors {
-            out.push_str(&format!(
-                "  {} {}: {}\n",
-                p.yellow("!"),
-                s.id,
-                first_line(e)
-            ));
+    if !report.scenarios.is_empty() {
+        out.push_str(&format!("\n{}\n", p.bold("Scenarios:")));
+        let width = report
+            .scenarios
+            .iter()
+            .map(|s| s.id.len())
+            .max()
+            .unwrap_or(0);
+        for s in &report.scenarios {
+            let tally = scenario_tally(report, s);
+            let mark = if s.error.is_some() || tally.errors > 0 {
+                p.yellow("!")
+            } else if tally.failed > 0 {
+                p.red("✗")
+            } else {
+                p.green("✓")
+            };
+            let mut parts = Vec::new();
+            if tally.passed > 0 {
+                parts.push(p.green(&format!("✓ {} passed", tally.passed)));
+            }
+            if tally.failed > 0 {
+                parts.push(p.red(&format!("✗ {} failed", tally.failed)));
+            }
+            if tally.skipped > 0 {
+                parts.push(p.dim(&format!("– {} skipped", tally.skipped)));
+            }
+            if tally.errors > 0 {
+                parts.push(p.yellow(&format!("! {} not judged", tally.errors)));
+            }
+            if parts.is_empty() {
+                parts.push(p.dim("no check judged it"));
+            }
+            out.push_str(&format!("  {mark} {:<width$}  {}\n", s.id, parts.join(" ")));
+            if let Some(e) = &s.error {
+                out.push_str(&format!(
+                    "      {} {}\n",
+                    p.yellow("incomplete:"),
+                    first_line(e)
+                ));
+            }
         }
     }
-    out.push_str(&format!(
-        "\nReports: {}\n         {}\n         {}\n",
-        reports_dir.join("report.html").display(),
-        reports_dir.join("junit.xml").display(),
-        reports_dir.join("report.json").display()
-    ));
+    match reports_dir {
+        Some(dir) => out.push_str(&format!(
+            "\nReports: {}\n         {}\n         {}\n",
+            dir.join("report.html").display(),
+            dir.join("junit.xml").display(),
+            dir.join("report.json").display()
+        )),
+        None => out.push_str("\nNo report was written (see the error below).\n"),
+    }
     out
+}
+
+/// The verdicts that judged one scenario: those given for it, and whole-run verdicts whose
+/// evidence lies in its traffic.
+fn scenario_tally(report: &RunReport, scenario: &ScenarioResult) -> Counts {
+    let mine: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| match &c.scenario {
+            Some(id) => *id == scenario.id,
+            None => c.evidence.iter().any(|e| scenario.exchanges.contains(e)),
+        })
+        .cloned()
+        .collect();
+    count(&mine)
 }
 
 enum Display {
@@ -162,7 +244,9 @@ struct State {
 }
 
 /// Shows the run's progress on stderr: a progress bar on a terminal, plain lines elsewhere
-/// (`[2/9] purchase_captured … ok (1.2 s)`). Scenario errors are masked with the run's
+/// (`[2/9] purchase_captured … driven to its end (1.2 s)`: the checks judge it when the run
+/// ends, so the line says only that the journey was made; the summary gives the verdicts
+/// per scenario). Scenario errors are masked with the run's
 /// secrets before they are shown, like everything else that leaves the run.
 pub struct Progress {
     state: Mutex<State>,
@@ -268,18 +352,18 @@ impl EventSink for Progress {
                 let took = format!("({:.1} s)", duration_ms / 1000.0);
                 let (plain, colored) = match error {
                     None => (
-                        format!("[{}/{total}] {id} … ok {took}", state.done),
+                        format!("[{}/{total}] {id} … driven to its end {took}", state.done),
                         format!(
-                            "[{}/{total}] {id} … \u{1b}[32mok\u{1b}[0m {took}",
+                            "[{}/{total}] {id} … \u{1b}[32mdriven to its end\u{1b}[0m {took}",
                             state.done
                         ),
                     ),
                     Some(e) => {
                         let e = self.secrets.mask_text(first_line(e));
                         (
-                            format!("[{}/{total}] {id} … error: {e} {took}", state.done),
+                            format!("[{}/{total}] {id} … incomplete: {e} {took}", state.done),
                             format!(
-                                "[{}/{total}] {id} … \u{1b}[33merror\u{1b}[0m: {e} {took}",
+                                "[{}/{total}] {id} … \u{1b}[33mincomplete\u{1b}[0m: {e} {took}",
                                 state.done
                             ),
                         )
@@ -373,6 +457,48 @@ mod tests {
         assert!(text.contains("Run error: the target did not start: exit status 1"));
     }
 
+    #[test]
+    fn each_scenario_shows_its_verdicts_and_an_incomplete_one_says_so() {
+        let mut r = report();
+        r.verdict = Verdict::Incomplete;
+        r.incomplete = vec!["scenario token_expiry was not driven to its end".into()];
+        let text = summary(&r, Path::new("reports"), false);
+        assert!(text.starts_with("golive INCOMPLETE"), "{text}");
+        assert!(
+            text.contains("  ✗ purchase_captured  ✗ 1 failed\n"),
+            "{text}"
+        );
+        assert!(text.contains("  ! token_expiry"), "{text}");
+        assert!(
+            text.contains("incomplete: the integration never called payment_status"),
+            "{text}"
+        );
+        assert!(!text.contains(" ok"), "{text}");
+    }
+
+    #[test]
+    fn an_interrupted_run_lists_what_did_not_run() {
+        let mut r = report();
+        r.verdict = Verdict::Interrupted;
+        r.interrupted = Some("SIGTERM".into());
+        r.not_run = vec!["status_flaky".into(), "status_unavailable".into()];
+        let text = summary(&r, Path::new("reports"), false);
+        assert!(text.starts_with("golive INTERRUPTED"), "{text}");
+        assert!(text.contains("Interrupted by SIGTERM"), "{text}");
+        assert!(
+            text.contains("Scenarios not run: status_flaky, status_unavailable"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unwritten_reports_are_not_listed() {
+        let text = summary_unwritten(&report(), false);
+        assert!(!text.contains("report.html"), "{text}");
+        assert!(!text.contains("Reports:"), "{text}");
+        assert!(text.contains("No report was written"), "{text}");
+    }
+
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
 
@@ -437,9 +563,9 @@ mod tests {
             lines,
             [
                 "golive: kontocloud against demo-shop, 2 scenarios (sandbox at http://127.0.0.1:4010)",
-                "[1/2] purchase_captured … ok (1.2 s)",
+                "[1/2] purchase_captured … driven to its end (1.2 s)",
                 "      declined: step wait for payment_status did not succeed",
-                &format!("[2/2] declined … error: login with {} refused (30.0 s)", crate::journal::fingerprint("S3cretPass")),
+                &format!("[2/2] declined … incomplete: login with {} refused (30.0 s)", crate::journal::fingerprint("S3cretPass")),
                 "judging 14 checks …",
             ]
         );

@@ -83,6 +83,9 @@ struct View {
     journal: Option<String>,
     counts: super::model::Counts,
     run_error: Option<String>,
+    interrupted: Option<String>,
+    incomplete: Vec<String>,
+    not_run: Vec<String>,
     checks: Vec<CheckView>,
     scenarios: Vec<ScenarioView>,
 }
@@ -169,19 +172,11 @@ struct Arrow {
 }
 
 fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Passed => "passed",
-        Verdict::Failed => "failed",
-        Verdict::Error => "error",
-    }
+    v.as_str()
 }
 
 fn outcome_word(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Passed => "passed",
-        Outcome::Failed => "failed",
-        Outcome::Skipped => "skipped",
-    }
+    o.as_str()
 }
 
 fn view(report: &RunReport) -> View {
@@ -195,8 +190,26 @@ fn view(report: &RunReport) -> View {
                     String::new()
                 }
         }
-        Verdict::Failed => format!("Failed: {} of {} checks failed", c.failed, c.total),
+        Verdict::Failed => {
+            format!("Failed: {} of {} checks failed", c.failed, c.total)
+                + &if report.incomplete.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (and incomplete: {} not judged)", report.incomplete.len())
+                }
+        }
         Verdict::Error => "Error: the run could not be made".to_string(),
+        Verdict::Incomplete => format!(
+            "Incomplete: {} not judged, so no pass ({} passed, {} skipped)",
+            report.incomplete.len(),
+            c.passed,
+            c.skipped
+        ),
+        Verdict::Interrupted => format!(
+            "Interrupted by {}: partial results, {} scenario(s) not run",
+            report.interrupted.as_deref().unwrap_or("a signal"),
+            report.not_run.len()
+        ),
     };
     let failing: Vec<u64> = report
         .failures()
@@ -218,6 +231,9 @@ fn view(report: &RunReport) -> View {
         journal: report.journal.clone(),
         counts: report.counts.clone(),
         run_error: report.run_error.clone(),
+        interrupted: report.interrupted.clone(),
+        incomplete: report.incomplete.clone(),
+        not_run: report.not_run.clone(),
         checks: report
             .checks
             .iter()
@@ -566,6 +582,27 @@ mod tests {
         let html = to_string(&r).unwrap();
         assert!(html.contains(r#"class="banner verdict-error""#));
         assert!(html.contains("target did not start"));
+    }
+
+    #[test]
+    fn an_incomplete_or_interrupted_run_says_so_in_the_banner() {
+        let mut r = small_report();
+        r.verdict = Verdict::Incomplete;
+        r.incomplete = vec!["scenario pay was not driven to its end: refused".into()];
+        let html = to_string(&r).unwrap();
+        assert!(html.contains(r#"class="banner verdict-incomplete""#));
+        assert!(html.contains("Incomplete: 1 not judged"), "{html}");
+        assert!(html.contains("scenario pay was not driven to its end: refused"));
+        r.verdict = Verdict::Interrupted;
+        r.interrupted = Some("SIGINT".into());
+        r.not_run = vec!["status_flaky".into()];
+        let html = to_string(&r).unwrap();
+        assert!(html.contains(r#"class="banner verdict-interrupted""#));
+        assert!(html.contains("Interrupted by SIGINT: partial results, 1 scenario(s) not run"));
+        assert!(
+            html.contains("<b>Scenarios not run:</b> <code>status_flaky</code>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -87,6 +87,29 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_incomplete_report_validates_and_old_readers_keep_their_fields() {
+        let mut r = report();
+        r.verdict = crate::report::Verdict::Interrupted;
+        r.interrupted = Some("SIGINT".into());
+        r.not_run = vec!["status_flaky".into()];
+        r.incomplete = vec!["scenario purchase_captured was not driven to its end".into()];
+        let mut owed = check("KC-PAID", Outcome::Error, Severity::Critical, &[]);
+        owed.scenario = Some("status_flaky".into());
+        r.checks.push(owed);
+        r.counts = crate::report::count(&r.checks);
+        let doc: serde_json::Value = serde_json::from_str(&to_string(&r).unwrap()).unwrap();
+        assert_eq!(schema_errors(&doc), Vec::<String>::new());
+        assert_eq!(doc["counts"]["errors"], 1);
+        assert_eq!(doc["verdict"], "interrupted");
+        // A complete run writes none of the new fields: its report.json is as before.
+        let plain = serde_json::to_value(report()).unwrap();
+        for key in ["incomplete", "interrupted", "not_run"] {
+            assert!(plain.get(key).is_none(), "{key}");
+        }
+        assert!(plain["counts"].get("errors").is_none());
+    }
+
+    #[test]
     fn the_schema_catches_drift() {
         let mut doc = serde_json::to_value(report()).unwrap();
         doc["verdict"] = "maybe".into();

@@ -116,16 +116,14 @@ fn test_suite(report: &RunReport) -> TestSuite {
         suite.add_property(Property::new("journal", xml_text(journal)));
     }
 
-    if report.verdict == Verdict::Error {
+    // A run that was not a full assessment says so in a testcase of its own, so a CI page
+    // that only lists testcases cannot show it as green.
+    if let Some((kind, text)) = run_problem(report) {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-        let error = report
-            .run_error
-            .as_deref()
-            .unwrap_or("the run could not be made");
         status
-            .set_message(xml_text(first_line(error)))
-            .set_type("run_error")
-            .set_description(xml_text(error));
+            .set_message(xml_text(first_line(&text)))
+            .set_type(kind)
+            .set_description(xml_text(&text));
         let mut case = TestCase::new("run", status);
         case.set_classname(xml_text(&format!("golive.{suite_id}.run")));
         suite.add_test_case(case);
@@ -153,10 +151,43 @@ fn test_suite(report: &RunReport) -> TestSuite {
 }
 
 fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Passed => "passed",
-        Verdict::Failed => "failed",
-        Verdict::Error => "error",
+    v.as_str()
+}
+
+/// What kept the run from being a full assessment, as (type, text): the run error, the
+/// interruption with the scenarios it left out, or why the assessment is incomplete.
+fn run_problem(report: &RunReport) -> Option<(&'static str, String)> {
+    let not_run = if report.not_run.is_empty() {
+        String::new()
+    } else {
+        format!("\nScenarios not run: {}", report.not_run.join(", "))
+    };
+    match report.verdict {
+        Verdict::Passed | Verdict::Failed => None,
+        Verdict::Error => Some((
+            "run_error",
+            format!(
+                "{}{not_run}",
+                report
+                    .run_error
+                    .as_deref()
+                    .unwrap_or("the run could not be made")
+            ),
+        )),
+        Verdict::Interrupted => Some((
+            "interrupted",
+            format!(
+                "the run was interrupted by {} before it ended: the verdicts below judge only what ran{not_run}",
+                report.interrupted.as_deref().unwrap_or("a signal")
+            ),
+        )),
+        Verdict::Incomplete => Some((
+            "incomplete",
+            format!(
+                "the assessment is incomplete: no check failed, but not everything the suite asked for was judged\n{}",
+                report.incomplete.join("\n")
+            ),
+        )),
     }
 }
 
@@ -177,6 +208,13 @@ fn status(report: &RunReport, check: &CheckResult) -> TestCaseStatus {
         Outcome::Skipped => {
             let mut s = TestCaseStatus::skipped();
             s.set_message(xml_text(first_line(&check.message)));
+            s
+        }
+        Outcome::Error => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            s.set_message(xml_text(&failure_message(check)))
+                .set_type("not_judged")
+                .set_description(xml_text(&check.message));
             s
         }
         Outcome::Failed => {
@@ -218,11 +256,7 @@ fn system_out(report: &RunReport, check: &CheckResult) -> String {
         check.source,
         check.kind,
         check.scenario.as_deref().unwrap_or("(whole run)"),
-        match check.outcome {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::Skipped => "skipped",
-        }
+        check.outcome.as_str()
     );
     out.push_str(&format!("\n{}\n", check.message));
     if !check.evidence.is_empty() {
@@ -347,6 +381,52 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains(r#"errors="1""#));
+    }
+
+    #[test]
+    fn a_verdict_not_given_is_an_error_testcase_and_an_interruption_says_so() {
+        let mut r = report();
+        let mut owed = check("KC-PAID", Outcome::Error, Severity::Critical, &[]);
+        owed.scenario = Some("status_flaky".into());
+        owed.message = "not judged: scenario status_flaky was not run".into();
+        r.checks.push(owed);
+        r.verdict = Verdict::Interrupted;
+        r.interrupted = Some("SIGINT".into());
+        r.not_run = vec!["status_flaky".into()];
+        r.counts = crate::report::count(&r.checks);
+        let xml = to_string(&r).unwrap();
+        assert!(
+            xml.contains(
+                r#"<testcase name="KC-PAID [status_flaky]" classname="golive.kontocloud.KC-PAID">"#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"type="not_judged">not judged: scenario status_flaky was not run"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<error message="the run was interrupted by SIGINT before it ended"#),
+            "{xml}"
+        );
+        assert!(xml.contains("Scenarios not run: status_flaky"), "{xml}");
+        // The owed verdict and the interruption are both errors; nothing vanished.
+        assert!(xml.contains(r#"errors="2""#), "{xml}");
+        assert!(xml.contains(r#"tests="5""#), "{xml}");
+    }
+
+    #[test]
+    fn an_incomplete_run_is_an_error_testcase_with_its_reasons() {
+        let mut r = report();
+        r.verdict = Verdict::Incomplete;
+        r.incomplete = vec!["no check judged anything: all 15 were skipped".into()];
+        let xml = to_string(&r).unwrap();
+        assert!(xml.contains(r#"type="incomplete""#), "{xml}");
+        assert!(xml.contains("no check judged anything"), "{xml}");
+        assert!(
+            xml.contains(r#"<property name="verdict" value="incomplete"/>"#),
+            "{xml}"
+        );
     }
 
     #[test]

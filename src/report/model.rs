@@ -38,6 +38,9 @@ pub enum Outcome {
     Failed,
     /// Nothing in the traffic for the rule to judge (the reason says why).
     Skipped,
+    /// Not judged: the scenario the check owed a verdict for was not driven to its end, or
+    /// not run at all (the message says which and why). The assessment is incomplete.
+    Error,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -49,6 +52,38 @@ pub enum Verdict {
     Failed,
     /// The run could not be made (the target did not start, ...): no verdict on the rules.
     Error,
+    /// No check failed, but the assessment was not fully made: a scenario was not driven to
+    /// its end, or a check the suite asked for could not be judged anywhere
+    /// (`RunReport::incomplete` says what).
+    Incomplete,
+    /// The run was stopped by a signal (SIGINT, SIGTERM) before it ended: the report holds
+    /// what was done until then (`RunReport::interrupted`, `RunReport::not_run`).
+    Interrupted,
+}
+
+impl Verdict {
+    /// The verdict as the reports write it (`passed`, `incomplete`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Error => "error",
+            Verdict::Incomplete => "incomplete",
+            Verdict::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl Outcome {
+    /// The outcome as the reports write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::Error => "error",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -80,6 +115,13 @@ pub struct Counts {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Verdicts owed but not given (`Outcome::Error`): their scenario was not driven to its end.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub errors: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -146,6 +188,16 @@ pub struct RunReport {
     pub exchanges: Vec<Exchange>,
     /// The journal file, relative to the reports folder when it is inside it.
     pub journal: Option<String>,
+    /// Why the assessment is incomplete (verdict `incomplete`, or alongside failures): each
+    /// scenario not driven to its end, each check the suite asked for that nothing judged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<String>,
+    /// The signal that interrupted the run (`SIGINT`, `SIGTERM`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
+    /// The suite's scenarios that were not run (after an interruption or a run error).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<String>,
 }
 
 impl RunReport {
@@ -161,13 +213,15 @@ impl RunReport {
     }
 }
 
-/// Failures first (critical before major before minor), then passes, then skips; within a
+/// Failures first (critical before major before minor), then verdicts not given (errors),
+/// then passes, then skips; within a
 /// group, the suite's order is kept (the sort is stable).
 pub fn sort_checks(checks: &mut [CheckResult]) {
     checks.sort_by_key(|c| match c.outcome {
         Outcome::Failed => (0, c.severity),
-        Outcome::Passed => (1, Severity::Critical),
-        Outcome::Skipped => (2, Severity::Critical),
+        Outcome::Error => (1, c.severity),
+        Outcome::Passed => (2, Severity::Critical),
+        Outcome::Skipped => (3, Severity::Critical),
     });
 }
 
@@ -181,6 +235,7 @@ pub fn count(checks: &[CheckResult]) -> Counts {
             Outcome::Passed => counts.passed += 1,
             Outcome::Failed => counts.failed += 1,
             Outcome::Skipped => counts.skipped += 1,
+            Outcome::Error => counts.errors += 1,
         }
     }
     counts

@@ -275,18 +275,27 @@ fn a_target_that_exits_at_start_is_named_with_its_output() {
 }
 
 #[test]
-fn a_target_that_dies_mid_run_fails_checks_and_does_not_hang() {
-    // The reference shop, killed two seconds into the run.
+fn a_target_that_dies_mid_run_ends_the_run_and_says_so() {
+    // The reference shop, killed two seconds into the run by the shell that started it: once
+    // the command has exited, golive stops instead of driving the rest against a dead port.
+    let started = std::time::Instant::now();
     let (dir, out) = run_troubled(
         "\"{{ golive }} reference kontocloud --port {{ port }} & sleep 2; kill $!\"",
         10.0,
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let json = std::fs::read_to_string(dir.path().join("out/report.json")).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
     assert!(
-        json.contains("connection failed"),
-        "the refused calls are in the evidence"
+        t.contains("your integration exited (exit code 0) during scenario"),
+        "{t}"
     );
+    assert!(t.contains("Scenarios not run:"), "{t}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{t}"
+    );
+    let json = std::fs::read_to_string(dir.path().join("out/report.json")).unwrap();
+    assert!(json.contains("\"verdict\": \"error\""), "{json}");
     assert_junit_valid(&dir.path().join("out/junit.xml"));
 }
 

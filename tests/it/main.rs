@@ -3,6 +3,7 @@
 //! misbehaving targets made here.
 
 mod cli;
+mod hostile;
 mod kontocloud;
 mod mobilepay;
 mod ppaas;

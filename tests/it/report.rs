@@ -316,6 +316,9 @@ fn run(dir: &Path, suite_id: &str) -> RunReport {
         checks,
         exchanges: vec![],
         journal: Some(journal_path.display().to_string()),
+        incomplete: Vec::new(),
+        interrupted: None,
+        not_run: Vec::new(),
     }
 }
 
