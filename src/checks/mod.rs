@@ -89,6 +89,9 @@ pub trait Rule: Send {
 pub struct BuildContext<'a> {
     pub spec: &'a CheckSpec,
     pub suite: &'a Suite,
+    /// Where in `params` reading them failed (a JSON pointer below `params`), for validation
+    /// to name the line of the wrong param, not the check's.
+    failed_at: std::cell::RefCell<Option<String>>,
 }
 
 impl BuildContext<'_> {
@@ -98,8 +101,17 @@ impl BuildContext<'_> {
             Value::Null => Value::Object(Default::default()),
             v => v.clone(),
         };
-        serde_json::from_value(value)
-            .map_err(|e| format!("params of kind `{}`: {e}", self.spec.kind))
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let pointer = json_pointer(e.path());
+            let message = plain_params_error(&e.inner().to_string(), &self.spec.kind);
+            let place = if pointer.is_empty() {
+                String::new()
+            } else {
+                format!(" at `params{}`", pointer.replace('/', "."))
+            };
+            *self.failed_at.borrow_mut() = Some(pointer);
+            format!("params of kind `{}`{place}: {message}", self.spec.kind)
+        })
     }
 
     /// The time scale of the run: rule windows in provider time are multiplied by it.
@@ -209,12 +221,110 @@ pub fn build_all(suite: &Suite) -> Result<Vec<Box<dyn Rule>>, BuildErrors> {
 }
 
 pub fn build(spec: &CheckSpec, suite: &Suite) -> Result<Box<dyn Rule>, String> {
-    let kind = kind(&spec.kind).ok_or_else(|| unknown_kind(&spec.kind))?;
-    let rule = (kind.build)(&BuildContext { spec, suite })?;
+    build_located(spec, suite).map_err(|(_, e)| e)
+}
+
+/// Like [`build`], and on a params mistake also where below `params` it is (a JSON pointer,
+/// `""` for `params` itself), when the params' reading found it.
+pub fn build_located(
+    spec: &CheckSpec,
+    suite: &Suite,
+) -> Result<Box<dyn Rule>, (Option<String>, String)> {
+    let kind = kind(&spec.kind).ok_or_else(|| (None, unknown_kind(&spec.kind)))?;
+    let ctx = BuildContext {
+        spec,
+        suite,
+        failed_at: Default::default(),
+    };
+    let rule = (kind.build)(&ctx).map_err(|e| (ctx.failed_at.borrow_mut().take(), e))?;
     Ok(match &spec.scenarios {
         Some(list) => Box::new(scope::Scoped::new(rule, list.clone())),
         None => rule,
     })
+}
+
+/// A serde path as a JSON pointer (`after.operations[0]` → `/after/operations/0`).
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push('/');
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// serde's wording for a params mistake, in the suite author's words: "param" for "field",
+/// type names a YAML writer knows, and the closest known name for a misspelt one.
+pub fn plain_params_error(message: &str, kind: &str) -> String {
+    let re =
+        regex::Regex::new(r"^unknown (field|variant) `([^`]*)`, (?:expected|there are no) ?(.*)$")
+            .expect("valid regex");
+    if let Some(c) = re.captures(message) {
+        let what = if &c[1] == "field" { "param" } else { "value" };
+        let name = &c[2];
+        let expected: Vec<&str> = c[3]
+            .split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s)
+            .collect();
+        if expected.is_empty() {
+            return format!("unknown {what} `{name}`; kind `{kind}` takes none here");
+        }
+        let hint = closest(name, expected.iter().copied())
+            .map(|k| format!("did you mean `{k}`? "))
+            .unwrap_or_default();
+        return format!(
+            "unknown {what} `{name}`; {hint}expected one of: {}",
+            expected.join(", ")
+        );
+    }
+    plain_serde(message)
+}
+
+/// Rust type names in serde's messages, in words.
+pub fn plain_serde(message: &str) -> String {
+    let mut m = message.to_owned();
+    for (from, to) in [
+        ("expected usize", "expected a whole number from 0"),
+        ("expected u64", "expected a whole number from 0"),
+        ("expected u32", "expected a whole number from 0"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list"),
+        ("expected a map", "expected a mapping"),
+        ("invalid type: floating point", "invalid type: the number"),
+        ("invalid type: sequence", "invalid type: a list"),
+        ("invalid type: map", "invalid type: a mapping"),
+        (
+            "data did not match any variant of untagged enum OneOrMany",
+            "expected an operation or a list of operations",
+        ),
+    ] {
+        m = m.replace(from, to);
+    }
+    let re = regex::Regex::new(r"expected (struct|enum) \w+").expect("valid regex");
+    re.replace_all(&m, "expected a mapping").into_owned()
+}
+
+/// The candidate closest to `name` by edit distance, when it is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
 }
 
 /// Evaluates every check over the journal in one pass.

@@ -65,6 +65,19 @@ impl Provider for KontoCloud {
             StepKind::Provider => Err("KontoCloud does not call the shop on its own; the journey goes through the shopper's browser (`shopper:` steps)".into()),
         }
     }
+
+    fn operations(&self) -> &'static [&'static str] {
+        &[
+            OP_ISSUE_TOKEN,
+            OP_PAYMENT_STATUS,
+            OP_EWALLET,
+            OP_EWALLET_COMPLETE,
+        ]
+    }
+
+    fn credential_names(&self) -> &'static [&'static str] {
+        &["user_id", "password"]
+    }
 }
 
 /// `shopper:` steps.
@@ -386,7 +399,11 @@ async fn issue_token(
     let now = sb.core.now_ms();
     let expires = now + lifetime * 1000.0;
     lock(&sb.state).tokens.insert(token.clone(), (now, expires));
-    let valid_until = (time::OffsetDateTime::now_utc() + time::Duration::seconds_f64(lifetime))
+    // Checked: a lifetime no calendar can hold (a suite mistake that got past validation)
+    // must not panic the handler; the token then says it is valid for as long as can be written.
+    let valid_until = time::Duration::checked_seconds_f64(lifetime)
+        .and_then(|d| time::OffsetDateTime::now_utc().checked_add(d))
+        .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     facts.token_issued = Some(IssuedToken {

@@ -95,6 +95,31 @@ impl Provider for MobilePay {
             ),
         }
     }
+
+    fn operations(&self) -> &'static [&'static str] {
+        &[
+            OP_TOKEN,
+            OP_POS_LOOKUP,
+            OP_POS_CREATE,
+            OP_PAYMENT_INITIATE,
+            OP_PAYMENT_PREPARE,
+            OP_PAYMENT_READY,
+            OP_PAYMENT_LOOKUP,
+            OP_PAYMENT_POLL,
+            OP_PAYMENT_CAPTURE,
+            OP_PAYMENT_CANCEL,
+            OP_REFUND_INITIATE,
+            OP_REFUND_POLL,
+            OP_REFUND_CAPTURE,
+            OP_REFUND_CANCEL,
+            OP_APP_APPROVE,
+            OP_APP_REJECT,
+        ]
+    }
+
+    fn credential_names(&self) -> &'static [&'static str] {
+        &["client_id", "client_secret", "merchant_vat"]
+    }
 }
 
 /// `shopper:` steps: the customer in the MobilePay app.
