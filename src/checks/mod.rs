@@ -293,9 +293,12 @@ pub fn plain_params_error(message: &str, kind: &str) -> String {
 pub fn plain_serde(message: &str) -> String {
     let mut m = message.to_owned();
     for (from, to) in [
-        ("expected usize", "expected a whole number from 0"),
-        ("expected u64", "expected a whole number from 0"),
-        ("expected u32", "expected a whole number from 0"),
+        (
+            "expected usize",
+            "expected a whole number (no decimal point)",
+        ),
+        ("expected u64", "expected a whole number (no decimal point)"),
+        ("expected u32", "expected a whole number (no decimal point)"),
         ("expected u16", "expected a whole number from 0 to 65535"),
         ("expected u8", "expected a whole number from 0 to 255"),
         ("expected i64", "expected a whole number"),

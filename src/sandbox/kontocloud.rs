@@ -898,6 +898,32 @@ mod tests {
         );
     }
 
+    /// A lifetime beyond any calendar (a suite value that once panicked this handler on every
+    /// Issue Token) gives a token valid "for ever", not a crash.
+    #[tokio::test]
+    async fn a_huge_token_lifetime_does_not_panic_the_handler() {
+        let (sb, http) = start().await;
+        sb.core.set_settings(crate::sandbox::ScenarioSettings {
+            token_lifetime_s: 1e12,
+            time_scale: 1.0,
+        });
+        let creds = sb.profile.credentials();
+        let url = format!("{}/user/{}/issue", sb.base_url(), creds["user_id"]);
+        let r = http
+            .post(&url)
+            .json(&json!({"password": creds["password"], "partnerReference": "p1", "localDate": "2024-01-01", "localTime": "120000"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["responseCode"], "0000");
+        assert!(
+            answer["validUntil"].as_str().unwrap().starts_with("9999-"),
+            "{answer}"
+        );
+    }
+
     #[tokio::test]
     async fn a_wrong_token_and_garbage_get_the_api_error_not_a_crash() {
         let (sb, http) = start().await;

@@ -86,9 +86,19 @@ impl Provider for MobilePay {
             StepKind::Shopper => serde_json::from_value::<ShopperStep>(params.clone())
                 .map(|_| ())
                 .map_err(|e| format!("{e}; expected `app: approve` or `app: reject`")),
-            StepKind::Sandbox => serde_json::from_value::<SandboxSettings>(params.clone())
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            StepKind::Sandbox => {
+                let s = serde_json::from_value::<SandboxSettings>(params.clone())
+                    .map_err(|e| e.to_string())?;
+                use crate::suite::bounds::check_duration_s;
+                if let Some(ms) = s.poll_delay_ms {
+                    check_duration_s(ms / 1000.0, true)
+                        .map_err(|_| format!("`poll_delay_ms`: {ms} is not a number of milliseconds from 0 to 86400000 (one day)"))?;
+                }
+                if let Some(secs) = s.payment_expiry_s {
+                    check_duration_s(secs, false).map_err(|e| format!("`payment_expiry_s`: {e}"))?;
+                }
+                Ok(())
+            }
             StepKind::Provider => Err(
                 "the MobilePay profile has no provider-initiated steps yet (the notification service is not simulated)"
                     .into(),

@@ -94,8 +94,9 @@ impl SandboxCore {
         if let Some(v) = rest.remove("token_lifetime_s") {
             let secs = v
                 .as_f64()
-                .filter(|s| *s > 0.0)
-                .ok_or("`token_lifetime_s` must be a number of seconds above 0")?;
+                .ok_or_else(|| "`token_lifetime_s` must be a number of seconds".to_string())
+                .and_then(|s| crate::suite::bounds::check_duration_s(s, false))
+                .map_err(|e| format!("`token_lifetime_s`: {e}"))?;
             lock(&self.scenario).token_lifetime_s = secs;
         }
         if let Some(v) = rest.remove("inject") {

@@ -233,7 +233,11 @@ fn cut_instance(message: &str, e: &jsonschema::ValidationError<'_>) -> String {
     if whole.chars().count() <= yaml::MAX_QUOTED {
         return message.to_owned();
     }
-    message.replace(&whole, &yaml::cut(&whole, yaml::MAX_QUOTED))
+    let short = match e.instance().as_ref() {
+        Value::String(s) => format!("\"{}\"", yaml::cut(s, yaml::MAX_QUOTED)),
+        _ => yaml::cut(&whole, yaml::MAX_QUOTED),
+    };
+    message.replace(&whole, &short)
 }
 
 /// The keys the schema allows where an unknown key was found, as "; expected one of: a, b".

@@ -3,9 +3,11 @@
 //! misbehaving targets made here.
 
 mod cli;
+mod fuzz;
 mod kontocloud;
 mod mobilepay;
 mod ppaas;
 mod report;
 mod smartpay;
 mod support;
+mod validate;
