@@ -520,3 +520,119 @@ fn check_template(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const SUITE: &str = r#"golive: 1
+id: mini
+title: Mini
+provider: ppaas
+scenarios:
+  - id: pay
+    title: Pay
+    vars: { amount: 20 }
+    steps:
+      - provider: { qrcode_payment: {} }
+      - shopper: { consumer: pays }
+      - wait_for: { operation: transaction_evnt }
+      - sandbox: { inject: [{ operation: token, times: 0 }] }
+checks:
+  - id: C1
+    title: t
+    description: d
+    severity: critical
+    source: inferred
+    kind: recovery_sequence
+    params:
+      after: { operations: [token], status: 500 }
+      then: [tokn, [countries, transaction_event]]
+"#;
+
+    const TARGET: &str = r#"golive: 1
+name: shop
+base_url: "http://127.0.0.1:{{ prt }}"
+triggers:
+  consumer:
+    path: "/tx/{{ client_transaction_id }}/{{ consumer_action }}/{{ amount }}/{{ ammount }}"
+    capture: { id: /id }
+webhooks:
+  qr_payment: /qr
+"#;
+
+    fn loaded() -> (Loaded<Suite>, Loaded<Target>) {
+        (
+            crate::suite::parse_suite(SUITE, Path::new("s.yaml")).unwrap(),
+            crate::suite::parse_target(TARGET, Path::new("t.yaml")).unwrap(),
+        )
+    }
+
+    #[test]
+    fn operations_are_checked_wherever_a_suite_names_them() {
+        let (suite, _) = loaded();
+        let mut problems = suite_problems(&suite);
+        problems.sort_by_key(|p| (p.pos.line, p.pos.column));
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 3, "{text:#?}");
+        assert!(
+            text[0].starts_with("s.yaml:12:32:")
+                && text[0].contains("did you mean `transaction_event`?"),
+            "{}",
+            text[0]
+        );
+        assert!(
+            text[1].starts_with("s.yaml:13:56:") && text[1].contains("`times` must be 1 to 10000"),
+            "{}",
+            text[1]
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("s.yaml:23:14:") && t.contains("unknown operation `tokn`")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn what_provider_steps_need_and_templates_name_is_checked() {
+        let (suite, target) = loaded();
+        let mut problems = pair_problems(&suite, &target);
+        problems.sort_by_key(|p| (p.pos.line, p.pos.column));
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 3, "{text:#?}");
+        assert!(
+            text[0].starts_with("t.yaml:3:11:")
+                && text[0].contains("`prt` is not defined")
+                && text[0].contains("did you mean `port`?"),
+            "{}",
+            text[0]
+        );
+        assert!(
+            text[2].contains("`qrcode_payment` webhook") && text[2].starts_with("t.yaml:8:1:"),
+            "{}",
+            text[2]
+        );
+        // `amount` is the scenario's, `client_transaction_id` and `consumer_action` the
+        // consumer step's: only the misspelt one is named.
+        assert!(
+            text[1].starts_with("t.yaml:6:11:")
+                && text[1].contains("`ammount` is not defined")
+                && text[1].contains("did you mean `amount`?"),
+            "{}",
+            text[1]
+        );
+    }
+
+    #[test]
+    fn operation_params_are_found_by_name_and_kind() {
+        let found = operation_params(
+            "preceded_by",
+            &serde_json::json!({"operation": "a", "by": ["b"], "field": {"operation": "c"}, "other": "d"}),
+            "",
+        );
+        let names: Vec<&str> = found.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(found[1].0, "/by/0");
+    }
+}

@@ -263,13 +263,18 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
 /// serde's wording for a params mistake, in the suite author's words: "param" for "field",
 /// type names a YAML writer knows, and the closest known name for a misspelt one.
 pub fn plain_params_error(message: &str, kind: &str) -> String {
-    let re =
-        regex::Regex::new(r"^unknown (field|variant) `([^`]*)`, (?:expected|there are no) ?(.*)$")
-            .expect("valid regex");
+    let re = regex::Regex::new(
+        r"^unknown (field|variant) `([^`]*)`(?:, (?:expected|there are no) ?(.*))?$",
+    )
+    .expect("valid regex");
     if let Some(c) = re.captures(message) {
         let what = if &c[1] == "field" { "param" } else { "value" };
         let name = &c[2];
-        let expected: Vec<&str> = c[3]
+        let Some(list) = c.get(3) else {
+            return format!("unknown {what} `{name}` for kind `{kind}`");
+        };
+        let expected: Vec<&str> = list
+            .as_str()
             .split('`')
             .enumerate()
             .filter(|(i, _)| i % 2 == 1)
@@ -413,6 +418,27 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_mistakes_are_in_plain_words() {
+        assert_eq!(
+            plain_params_error("unknown field `operatons`, expected `operations` or `except`", "k"),
+            "unknown param `operatons`; did you mean `operations`? expected one of: operations, except"
+        );
+        assert_eq!(
+            plain_params_error("unknown field `x`", "event_sequence"),
+            "unknown param `x` for kind `event_sequence`"
+        );
+        assert_eq!(
+            plain_params_error("invalid type: floating point `3.5`, expected u16", "k"),
+            "invalid type: the number `3.5`, expected a whole number from 0 to 65535"
+        );
+        assert_eq!(
+            closest("payment_stauts", ["issue_token", "payment_status"]),
+            Some("payment_status")
+        );
+        assert_eq!(closest("refund", ["issue_token", "payment_status"]), None);
+    }
 
     #[test]
     fn an_unknown_kind_suggests_the_closest() {
