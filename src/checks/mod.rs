@@ -169,8 +169,10 @@ pub type BuildErrors = Vec<(usize, String)>;
 /// "unknown check kind" with the closest known kind, if one is close: the full list is long
 /// (`golive kinds` prints it).
 pub fn unknown_kind(name: &str) -> String {
+    let len = name.chars().count();
     let closest = kinds()
         .iter()
+        .filter(|k| k.name.len().abs_diff(len) <= 3)
         .map(|k| (edit_distance(name, k.name), k.name))
         .min()
         .filter(|(d, _)| *d <= 3);
@@ -326,9 +328,13 @@ pub fn plain_serde(message: &str) -> String {
 
 /// The candidate closest to `name` by edit distance, when it is close enough to be a typo.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).clamp(1, 3);
+    let len = name.chars().count();
+    let limit = (len / 3).clamp(1, 3);
     candidates
         .into_iter()
+        // Lengths further apart than the limit cannot be close (and an 8 MB name is not
+        // compared letter by letter with every candidate).
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, _)| *d <= limit)
         .min()

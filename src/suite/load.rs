@@ -25,12 +25,13 @@ pub struct Loaded<T> {
 }
 
 impl<T> Loaded<T> {
-    /// A problem at the place a JSON pointer names in this file.
+    /// A problem at the place a JSON pointer names in this file. Long values quoted in the
+    /// message are cut (an 8 MB value is never echoed whole).
     pub fn problem_at(&self, pointer: &str, message: impl Into<String>) -> Problem {
         Problem {
             file: self.file.clone(),
             pos: self.node.pos_for(pointer),
-            message: message.into(),
+            message: yaml::cut_quoted(&message.into()),
         }
     }
 }

@@ -305,7 +305,11 @@ pub fn cut_quoted(message: &str) -> String {
             cut(&whole[1..whole.len() - 1], MAX_QUOTED)
         )
     });
-    cut(&cut_runs, 2_000)
+    // A value echoed without quotes (a step's label) is one long word: cut it too.
+    let word =
+        regex::Regex::new(&format!(r#"[^\s`"]{{{},}}"#, MAX_QUOTED * 3 / 2)).expect("valid regex");
+    let cut_words = word.replace_all(&cut_runs, |c: &regex::Captures| cut(&c[0], MAX_QUOTED));
+    cut(&cut_words, 2_000)
 }
 
 /// The YAML library's wording for limits and documents, in a suite author's words.

@@ -241,9 +241,20 @@ fn library_wording_never_reaches_the_author() {
         "x".repeat(8 << 20)
     );
     std::fs::write(dir.path().join("huge.yaml"), huge).unwrap();
+    let suite = bundled("suites/kontocloud-go-live.yaml").replacen(
+        "- wait_for: { operation: payment_status }",
+        &format!("- wait_for: {{ operation: \"{}\" }}", "y".repeat(8 << 20)),
+        1,
+    );
+    std::fs::write(dir.path().join("huge-suite.yaml"), suite).unwrap();
     let mut all = String::new();
-    for f in ["big.yaml", "two.yaml", "huge.yaml"] {
-        let out = golive(&["validate", "--target", f], dir.path());
+    for f in ["big.yaml", "two.yaml", "huge.yaml", "huge-suite.yaml"] {
+        let kind = if f.contains("suite") {
+            "--suite"
+        } else {
+            "--target"
+        };
+        let out = golive(&["validate", kind, f], dir.path());
         assert_eq!(out.status.code(), Some(2), "{f}");
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
