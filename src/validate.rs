@@ -140,7 +140,8 @@ fn unknown_operation(p: &dyn Provider, name: &str) -> Option<String> {
 
 /// The operation names a check's params hold, each with its pointer below `params`: every
 /// `operation`, `operations`, `*_operation` and `*_operations` param, and the kinds' own
-/// operation lists (`preceded_by`'s `by`, `recovery_sequence`'s `then`).
+/// operation lists (`preceded_by`'s `by`, `recovery_sequence`'s `then`, the `except` of the
+/// header and authorization kinds).
 fn operation_params(kind: &str, params: &Value, at: &str) -> Vec<(String, String)> {
     fn names(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
         match v {
@@ -163,7 +164,12 @@ fn operation_params(kind: &str, params: &Value, at: &str) -> Vec<(String, String
                     || k.ends_with("_operation")
                     || k.ends_with("_operations")
                     || (kind == "preceded_by" && k == "by")
-                    || (kind == "recovery_sequence" && k == "then");
+                    || (kind == "recovery_sequence" && k == "then")
+                    || (k == "except"
+                        && matches!(
+                            kind,
+                            "auth_scheme" | "header_unless_claim" | "required_headers"
+                        ));
                 if names_operations {
                     names(v, &here, &mut out);
                 } else {
@@ -634,5 +640,11 @@ webhooks:
         let names: Vec<&str> = found.iter().map(|(_, n)| n.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(found[1].0, "/by/0");
+        let found = operation_params(
+            "auth_scheme",
+            &serde_json::json!({"except": ["oauth_tokn"], "schemes": ["Basic"]}),
+            "",
+        );
+        assert_eq!(found, [("/except/0".to_string(), "oauth_tokn".to_string())]);
     }
 }
