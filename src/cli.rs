@@ -104,11 +104,12 @@ struct Common {
     #[arg(long, default_value = "reports")]
     reports: PathBuf,
     /// Run the provider's clocks faster (0.01 turns "3 minutes" into 1.8 s). Assessments use 1.
-    #[arg(long)]
+    /// Above 0, at most 10.
+    #[arg(long, value_parser = crate::suite::bounds::parse_time_scale_arg)]
     time_scale: Option<f64>,
     /// How long to wait for a call the integration should make (overrides the suite's
-    /// `wait_timeout_s`).
-    #[arg(long)]
+    /// `wait_timeout_s`). Above 0, at most 86400 (one day).
+    #[arg(long, value_parser = crate::suite::bounds::parse_duration_arg)]
     wait_timeout: Option<f64>,
     /// No progress display.
     #[arg(long, short)]

@@ -91,6 +91,9 @@ pub trait Rule: Send {
 pub struct BuildContext<'a> {
     pub spec: &'a CheckSpec,
     pub suite: &'a Suite,
+    /// Where in `params` reading them failed (a JSON pointer below `params`), for validation
+    /// to name the line of the wrong param, not the check's.
+    failed_at: std::cell::RefCell<Option<String>>,
 }
 
 impl BuildContext<'_> {
@@ -100,8 +103,17 @@ impl BuildContext<'_> {
             Value::Null => Value::Object(Default::default()),
             v => v.clone(),
         };
-        serde_json::from_value(value)
-            .map_err(|e| format!("params of kind `{}`: {e}", self.spec.kind))
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let pointer = json_pointer(e.path());
+            let message = plain_params_error(&e.inner().to_string(), &self.spec.kind);
+            let place = if pointer.is_empty() {
+                String::new()
+            } else {
+                format!(" at `params{}`", pointer.replace('/', "."))
+            };
+            *self.failed_at.borrow_mut() = Some(pointer);
+            format!("params of kind `{}`{place}: {message}", self.spec.kind)
+        })
     }
 
     /// The time scale of the run: rule windows in provider time are multiplied by it.
@@ -161,8 +173,10 @@ pub type BuildErrors = Vec<(usize, String)>;
 /// "unknown check kind" with the closest known kind, if one is close: the full list is long
 /// (`golive kinds` prints it).
 pub fn unknown_kind(name: &str) -> String {
+    let len = name.chars().count();
     let closest = kinds()
         .iter()
+        .filter(|k| k.name.len().abs_diff(len) <= 3)
         .map(|k| (edit_distance(name, k.name), k.name))
         .min()
         .filter(|(d, _)| *d <= 3);
@@ -213,12 +227,122 @@ pub fn build_all(suite: &Suite) -> Result<Vec<Box<dyn Rule>>, BuildErrors> {
 }
 
 pub fn build(spec: &CheckSpec, suite: &Suite) -> Result<Box<dyn Rule>, String> {
-    let kind = kind(&spec.kind).ok_or_else(|| unknown_kind(&spec.kind))?;
-    let rule = (kind.build)(&BuildContext { spec, suite })?;
+    build_located(spec, suite).map_err(|(_, e)| e)
+}
+
+/// Like [`build`], and on a params mistake also where below `params` it is (a JSON pointer,
+/// `""` for `params` itself), when the params' reading found it.
+pub fn build_located(
+    spec: &CheckSpec,
+    suite: &Suite,
+) -> Result<Box<dyn Rule>, (Option<String>, String)> {
+    let kind = kind(&spec.kind).ok_or_else(|| (None, unknown_kind(&spec.kind)))?;
+    let ctx = BuildContext {
+        spec,
+        suite,
+        failed_at: Default::default(),
+    };
+    let rule = (kind.build)(&ctx).map_err(|e| (ctx.failed_at.borrow_mut().take(), e))?;
     Ok(match &spec.scenarios {
         Some(list) => Box::new(scope::Scoped::new(rule, list.clone())),
         None => rule,
     })
+}
+
+/// A serde path as a JSON pointer (`after.operations[0]` → `/after/operations/0`).
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push('/');
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// serde's wording for a params mistake, in the suite author's words: "param" for "field",
+/// type names a YAML writer knows, and the closest known name for a misspelt one.
+pub fn plain_params_error(message: &str, kind: &str) -> String {
+    let re = regex::Regex::new(
+        r"^unknown (field|variant) `([^`]*)`(?:, (?:expected|there are no) ?(.*))?$",
+    )
+    .expect("valid regex");
+    if let Some(c) = re.captures(message) {
+        let what = if &c[1] == "field" { "param" } else { "value" };
+        let name = &c[2];
+        let Some(list) = c.get(3) else {
+            return format!("unknown {what} `{name}` for kind `{kind}`");
+        };
+        let expected: Vec<&str> = list
+            .as_str()
+            .split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s)
+            .collect();
+        if expected.is_empty() {
+            return format!("unknown {what} `{name}`; kind `{kind}` takes none here");
+        }
+        let hint = closest(name, expected.iter().copied())
+            .map(|k| format!("did you mean `{k}`? "))
+            .unwrap_or_default();
+        return format!(
+            "unknown {what} `{name}`; {hint}expected one of: {}",
+            expected.join(", ")
+        );
+    }
+    plain_serde(message)
+}
+
+/// Rust type names in serde's messages, in words.
+pub fn plain_serde(message: &str) -> String {
+    let mut m = message.to_owned();
+    for (from, to) in [
+        (
+            "expected usize",
+            "expected a whole number (no decimal point)",
+        ),
+        ("expected u64", "expected a whole number (no decimal point)"),
+        ("expected u32", "expected a whole number (no decimal point)"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list"),
+        ("expected a map", "expected a mapping"),
+        ("invalid type: floating point", "invalid type: the number"),
+        ("invalid type: sequence", "invalid type: a list"),
+        ("invalid type: map", "invalid type: a mapping"),
+        (
+            "data did not match any variant of untagged enum OneOrMany",
+            "expected an operation or a list of operations",
+        ),
+    ] {
+        m = m.replace(from, to);
+    }
+    let re = regex::Regex::new(r"expected (struct|enum) \w+").expect("valid regex");
+    re.replace_all(&m, "expected a mapping").into_owned()
+}
+
+/// The candidate closest to `name` by edit distance, when it is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let len = name.chars().count();
+    let limit = (len / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        // Lengths further apart than the limit cannot be close (and an 8 MB name is not
+        // compared letter by letter with every candidate).
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
 }
 
 /// Evaluates every check over the journal in one pass.
@@ -304,6 +428,27 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_mistakes_are_in_plain_words() {
+        assert_eq!(
+            plain_params_error("unknown field `operatons`, expected `operations` or `except`", "k"),
+            "unknown param `operatons`; did you mean `operations`? expected one of: operations, except"
+        );
+        assert_eq!(
+            plain_params_error("unknown field `x`", "event_sequence"),
+            "unknown param `x` for kind `event_sequence`"
+        );
+        assert_eq!(
+            plain_params_error("invalid type: floating point `3.5`, expected u16", "k"),
+            "invalid type: the number `3.5`, expected a whole number from 0 to 65535"
+        );
+        assert_eq!(
+            closest("payment_stauts", ["issue_token", "payment_status"]),
+            Some("payment_status")
+        );
+        assert_eq!(closest("refund", ["issue_token", "payment_status"]), None);
+    }
 
     #[test]
     fn an_unknown_kind_suggests_the_closest() {

@@ -190,10 +190,7 @@ impl StepContext {
 
     /// Waits (scaled) for `seconds` of provider time.
     pub async fn sleep_scaled(&self, seconds: f64) {
-        tokio::time::sleep(Duration::from_secs_f64(
-            (seconds * self.time_scale).max(0.0),
-        ))
-        .await;
+        tokio::time::sleep(crate::suite::bounds::duration_s(seconds * self.time_scale)).await;
     }
 }
 
@@ -251,8 +248,8 @@ pub async fn run_scenario(
         sandbox_url: sandbox.base_url(),
         target_url: target_url.to_owned(),
         last_trigger: None,
-        request_timeout: Duration::from_secs_f64(suite.settings.request_timeout_s),
-        wait_timeout: Duration::from_secs_f64(suite.settings.wait_timeout_s),
+        request_timeout: crate::suite::bounds::duration_s(suite.settings.request_timeout_s),
+        wait_timeout: crate::suite::bounds::duration_s(suite.settings.wait_timeout_s),
         time_scale: suite.settings.time_scale,
         target,
     };
@@ -355,7 +352,7 @@ async fn run_step(step: &Step, ctx: &mut StepContext, sandbox: &Sandbox) -> Step
         Step::WaitFor(w) => {
             let timeout = w
                 .timeout_s
-                .map(Duration::from_secs_f64)
+                .map(crate::suite::bounds::duration_s)
                 .unwrap_or(ctx.wait_timeout);
             let deadline = tokio::time::Instant::now() + timeout;
             let journal = ctx.journal().clone();
@@ -388,7 +385,7 @@ async fn run_step(step: &Step, ctx: &mut StepContext, sandbox: &Sandbox) -> Step
             if s.scaled {
                 ctx.sleep_scaled(s.seconds).await;
             } else {
-                tokio::time::sleep(Duration::from_secs_f64(s.seconds)).await;
+                tokio::time::sleep(crate::suite::bounds::duration_s(s.seconds)).await;
             }
             Ok(())
         }
@@ -410,7 +407,7 @@ async fn probe_order(ctx: &mut StepContext, p: &crate::suite::ProbeOrder) -> Ste
         form: None,
         capture: Default::default(),
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(p.settle_s);
+    let deadline = tokio::time::Instant::now() + crate::suite::bounds::duration_s(p.settle_s);
     loop {
         // The verdict goes into the journal with the probe itself, as its facts.
         let vars = ctx.template_vars();

@@ -355,7 +355,7 @@ pub async fn wait_ready(
         .map_err(|e| e.to_string())?;
     let url = format!("{}{}", base_url.trim_end_matches('/'), ready.path);
     let started = tokio::time::Instant::now();
-    let deadline = started + Duration::from_secs_f64(ready.timeout_s);
+    let deadline = started + crate::suite::bounds::duration_s(ready.timeout_s);
     let mut last;
     loop {
         if let Some(p) = process.as_deref_mut() {

@@ -21,6 +21,19 @@ pub fn render(template: &str, vars: &Value) -> Result<String, String> {
         .map_err(|e| format!("cannot fill in `{template}`: {}", describe(&e)))
 }
 
+/// The variables a template uses, dotted where it reads into one (`sandbox.url`), for
+/// validation to name a misspelt one before anything runs. A template that does not parse is
+/// an error saying why.
+pub fn variables(template: &str) -> Result<Vec<String>, String> {
+    let env = env();
+    let t = env
+        .template_from_str(template)
+        .map_err(|e| format!("cannot read the template `{template}`: {}", describe(&e)))?;
+    let mut names: Vec<String> = t.undeclared_variables(true).into_iter().collect();
+    names.sort();
+    Ok(names)
+}
+
 fn describe(e: &minijinja::Error) -> String {
     match e.detail() {
         Some(d) => format!("{} ({d})", e.kind()),
@@ -85,6 +98,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v, json!({"id": "o-1", "amount": 80.5, "note": "n 80.5"}));
+    }
+
+    #[test]
+    fn variables_are_listed_dotted() {
+        assert_eq!(
+            variables("{{ sandbox.url }}/{{ oder_id }}{{ amount | string }}").unwrap(),
+            vec!["amount", "oder_id", "sandbox.url"]
+        );
+        assert!(variables("{{ order_id").is_err());
     }
 
     #[test]

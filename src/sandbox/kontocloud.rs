@@ -65,6 +65,19 @@ impl Provider for KontoCloud {
             StepKind::Provider => Err("KontoCloud does not call the shop on its own; the journey goes through the shopper's browser (`shopper:` steps)".into()),
         }
     }
+
+    fn operations(&self) -> &'static [&'static str] {
+        &[
+            OP_ISSUE_TOKEN,
+            OP_PAYMENT_STATUS,
+            OP_EWALLET,
+            OP_EWALLET_COMPLETE,
+        ]
+    }
+
+    fn credential_names(&self) -> &'static [&'static str] {
+        &["user_id", "password"]
+    }
 }
 
 /// `shopper:` steps.
@@ -386,7 +399,11 @@ async fn issue_token(
     let now = sb.core.now_ms();
     let expires = now + lifetime * 1000.0;
     lock(&sb.state).tokens.insert(token.clone(), (now, expires));
-    let valid_until = (time::OffsetDateTime::now_utc() + time::Duration::seconds_f64(lifetime))
+    // Checked: a lifetime no calendar can hold (a suite mistake that got past validation)
+    // must not panic the handler; the token then says it is valid for as long as can be written.
+    let valid_until = time::Duration::checked_seconds_f64(lifetime)
+        .and_then(|d| time::OffsetDateTime::now_utc().checked_add(d))
+        .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     facts.token_issued = Some(IssuedToken {
@@ -878,6 +895,32 @@ mod tests {
         assert_eq!(
             live[1].facts.token_used.as_ref().unwrap().state,
             TokenState::Valid
+        );
+    }
+
+    /// A lifetime beyond any calendar (a suite value that once panicked this handler on every
+    /// Issue Token) gives a token valid "for ever", not a crash.
+    #[tokio::test]
+    async fn a_huge_token_lifetime_does_not_panic_the_handler() {
+        let (sb, http) = start().await;
+        sb.core.set_settings(crate::sandbox::ScenarioSettings {
+            token_lifetime_s: 1e12,
+            time_scale: 1.0,
+        });
+        let creds = sb.profile.credentials();
+        let url = format!("{}/user/{}/issue", sb.base_url(), creds["user_id"]);
+        let r = http
+            .post(&url)
+            .json(&json!({"password": creds["password"], "partnerReference": "p1", "localDate": "2024-01-01", "localTime": "120000"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["responseCode"], "0000");
+        assert!(
+            answer["validUntil"].as_str().unwrap().starts_with("9999-"),
+            "{answer}"
         );
     }
 

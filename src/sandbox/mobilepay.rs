@@ -86,14 +86,49 @@ impl Provider for MobilePay {
             StepKind::Shopper => serde_json::from_value::<ShopperStep>(params.clone())
                 .map(|_| ())
                 .map_err(|e| format!("{e}; expected `app: approve` or `app: reject`")),
-            StepKind::Sandbox => serde_json::from_value::<SandboxSettings>(params.clone())
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            StepKind::Sandbox => {
+                let s = serde_json::from_value::<SandboxSettings>(params.clone())
+                    .map_err(|e| e.to_string())?;
+                use crate::suite::bounds::check_duration_s;
+                if let Some(ms) = s.poll_delay_ms {
+                    check_duration_s(ms / 1000.0, true)
+                        .map_err(|_| format!("`poll_delay_ms`: {ms} is not a number of milliseconds from 0 to 86400000 (one day)"))?;
+                }
+                if let Some(secs) = s.payment_expiry_s {
+                    check_duration_s(secs, false).map_err(|e| format!("`payment_expiry_s`: {e}"))?;
+                }
+                Ok(())
+            }
             StepKind::Provider => Err(
                 "the MobilePay profile has no provider-initiated steps yet (the notification service is not simulated)"
                     .into(),
             ),
         }
+    }
+
+    fn operations(&self) -> &'static [&'static str] {
+        &[
+            OP_TOKEN,
+            OP_POS_LOOKUP,
+            OP_POS_CREATE,
+            OP_PAYMENT_INITIATE,
+            OP_PAYMENT_PREPARE,
+            OP_PAYMENT_READY,
+            OP_PAYMENT_LOOKUP,
+            OP_PAYMENT_POLL,
+            OP_PAYMENT_CAPTURE,
+            OP_PAYMENT_CANCEL,
+            OP_REFUND_INITIATE,
+            OP_REFUND_POLL,
+            OP_REFUND_CAPTURE,
+            OP_REFUND_CANCEL,
+            OP_APP_APPROVE,
+            OP_APP_REJECT,
+        ]
+    }
+
+    fn credential_names(&self) -> &'static [&'static str] {
+        &["client_id", "client_secret", "merchant_vat"]
     }
 }
 

@@ -94,8 +94,9 @@ impl SandboxCore {
         if let Some(v) = rest.remove("token_lifetime_s") {
             let secs = v
                 .as_f64()
-                .filter(|s| *s > 0.0)
-                .ok_or("`token_lifetime_s` must be a number of seconds above 0")?;
+                .ok_or_else(|| "`token_lifetime_s` must be a number of seconds".to_string())
+                .and_then(|s| crate::suite::bounds::check_duration_s(s, false))
+                .map_err(|e| format!("`token_lifetime_s`: {e}"))?;
             lock(&self.scenario).token_lifetime_s = secs;
         }
         if let Some(v) = rest.remove("inject") {
@@ -152,6 +153,26 @@ pub trait Provider: Send + Sync {
     /// Checks the provider-specific part of a step before anything runs; the error says what
     /// was expected.
     fn validate_step(&self, act: StepKind, params: &Value) -> Result<(), String>;
+    /// Every operation name the sandbox journals (the calls it answers and the calls it makes
+    /// to the integration): what `wait_for`, `inject` and check params may name.
+    fn operations(&self) -> &'static [&'static str];
+    /// The names of the test account's credentials (`credentials.<name>` in a target).
+    fn credential_names(&self) -> &'static [&'static str];
+    /// What a valid provider-specific step needs from the target (triggers it fires, webhooks
+    /// it calls), so a target that lacks them is named before anything runs.
+    fn step_needs(&self, _act: StepKind, _params: &Value) -> StepNeeds {
+        StepNeeds::default()
+    }
+}
+
+/// What one provider-specific step needs the target to map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepNeeds {
+    /// Triggers the step fires, each with the variables the step hands it (its templates may
+    /// use them).
+    pub triggers: Vec<(&'static str, &'static [&'static str])>,
+    /// Webhooks (`webhooks.<name>` in the target) the step calls.
+    pub webhooks: Vec<&'static str>,
 }
 
 /// The provider-specific step kinds a suite may use.
@@ -214,4 +235,26 @@ pub fn provider(id: &str) -> Option<&'static dyn Provider> {
     providers()
         .into_iter()
         .find(|p| p.id().eq_ignore_ascii_case(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What validation accepts as credential names is what each sandbox hands out.
+    #[test]
+    fn credential_names_are_the_sandboxes_credentials() {
+        for p in providers() {
+            let dir = tempfile::tempdir().unwrap();
+            let journal = Journal::create(&dir.path().join("j.jsonl")).unwrap();
+            let sandbox = p.sandbox(SandboxCore::new(journal));
+            let mut handed: Vec<String> = sandbox.credentials().into_keys().collect();
+            let mut named: Vec<String> =
+                p.credential_names().iter().map(|s| s.to_string()).collect();
+            handed.sort();
+            named.sort();
+            assert_eq!(handed, named, "{}", p.id());
+            assert!(!p.operations().is_empty(), "{}", p.id());
+        }
+    }
 }

@@ -371,11 +371,40 @@ impl Provider for PPaaS {
                 let s = serde_json::from_value::<SandboxSettings>(params.clone())
                     .map_err(|e| e.to_string())?;
                 // A suite's reading of the events API is checked before anything runs.
-                match s.events_api {
-                    Some(api) => EventsEndpoint::new(api).map(|_| ()),
+                if let Some(api) = s.events_api {
+                    EventsEndpoint::new(api)?;
+                }
+                match s.webhook_timeout_s {
+                    Some(t) => crate::suite::bounds::check_duration_s(t, false)
+                        .map(|_| ())
+                        .map_err(|e| format!("`webhook_timeout_s`: {e}")),
                     None => Ok(()),
                 }
             }
+        }
+    }
+
+    fn operations(&self) -> &'static [&'static str] {
+        &[OP_TOKEN, OP_COUNTRIES, OP_EVENT, OP_QRCODE_PAYMENT]
+    }
+
+    fn credential_names(&self) -> &'static [&'static str] {
+        &["realm", "client_id", "client_secret"]
+    }
+
+    /// A QR code payment is forwarded to the target's webhook (`qrcode_payment`); the consumer
+    /// acts through the target's `consumer` trigger (`consumer`).
+    fn step_needs(&self, kind: StepKind, _params: &Value) -> super::StepNeeds {
+        match kind {
+            StepKind::Provider => super::StepNeeds {
+                triggers: vec![],
+                webhooks: vec![OP_QRCODE_PAYMENT],
+            },
+            StepKind::Shopper => super::StepNeeds {
+                triggers: vec![("consumer", &["client_transaction_id", "consumer_action"])],
+                webhooks: vec![],
+            },
+            StepKind::Sandbox => super::StepNeeds::default(),
         }
     }
 }
@@ -1086,7 +1115,7 @@ impl PPaaSSandbox {
         let order_id = ctx.var_str("order_id").unwrap_or_default();
         let body = self.webhook_body(p, &client_transaction_id, &order_id);
         let timeout_s = lock(&self.state).webhook_timeout_s;
-        let timeout = Duration::from_secs_f64((timeout_s * ctx.time_scale).max(0.05));
+        let timeout = crate::suite::bounds::duration_s((timeout_s * ctx.time_scale).max(0.05));
         // The terminal's token, forwarded by PPaaS (seed 001: terminals get short-lived
         // tokens, expires_in 300). Never shown in reports: the redaction masks Bearer values.
         let terminal_token = jwt(json!({
@@ -1242,6 +1271,12 @@ mod tests {
         }
         fn validate_step(&self, kind: StepKind, params: &Value) -> Result<(), String> {
             PPaaS.validate_step(kind, params)
+        }
+        fn operations(&self) -> &'static [&'static str] {
+            PPaaS.operations()
+        }
+        fn credential_names(&self) -> &'static [&'static str] {
+            PPaaS.credential_names()
         }
     }
 

@@ -88,6 +88,39 @@ impl Provider for SmartPay {
             StepKind::Provider => Err("SmartPay does not call the shop on its own; the widget reports to the shopper's page (`shopper:` steps)".into()),
         }
     }
+
+    fn operations(&self) -> &'static [&'static str] {
+        &[
+            OP_OAUTH_TOKEN,
+            OP_CREATE_CHECKOUT,
+            OP_PAYMENT_STATUS,
+            OP_CAPTURE,
+            OP_REFUND,
+            OP_CANCEL,
+            OP_WIDGET_SESSION,
+            OP_WIDGET_PAY,
+        ]
+    }
+
+    fn credential_names(&self) -> &'static [&'static str] {
+        &[
+            "merchant_key",
+            "authentication_key",
+            "client_id",
+            "client_secret",
+        ]
+    }
+
+    /// Every shopper step ends with the page telling the shop's server (`tell_shop`).
+    fn step_needs(&self, kind: StepKind, _params: &Value) -> super::StepNeeds {
+        match kind {
+            StepKind::Shopper => super::StepNeeds {
+                triggers: vec![(FINISHED_TRIGGER, &["transaction_id", "widget_result"])],
+                webhooks: vec![],
+            },
+            _ => super::StepNeeds::default(),
+        }
+    }
 }
 
 /// `shopper:` steps.

@@ -25,12 +25,13 @@ pub struct Loaded<T> {
 }
 
 impl<T> Loaded<T> {
-    /// A problem at the place a JSON pointer names in this file.
+    /// A problem at the place a JSON pointer names in this file. Long values quoted in the
+    /// message are cut (an 8 MB value is never echoed whole).
     pub fn problem_at(&self, pointer: &str, message: impl Into<String>) -> Problem {
         Problem {
             file: self.file.clone(),
             pos: self.node.pos_for(pointer),
-            message: message.into(),
+            message: yaml::cut_quoted(&message.into()),
         }
     }
 }
@@ -53,13 +54,17 @@ pub fn target_validator() -> &'static Validator {
 }
 
 fn read(path: &Path) -> Result<String, Problems> {
-    std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         Problems(vec![Problem {
             file: path.to_owned(),
             pos: Pos::default(),
             message: format!("cannot read the file: {e}"),
         }])
-    })
+    })?;
+    if let Some(p) = yaml::not_utf8(&bytes, path) {
+        return Err(Problems(vec![p]));
+    }
+    Ok(String::from_utf8(bytes).unwrap_or_default())
 }
 
 pub fn load_suite(path: &Path) -> Result<Loaded<Suite>, Problems> {
@@ -109,7 +114,7 @@ pub fn parse_document<T: DeserializeOwned>(
         .map(|e| schema_problem(&node, file, schema_text, &e))
         .collect();
     if problems.is_empty() {
-        match serde_json::from_value::<T>(json) {
+        match serde_path_to_error::deserialize::<_, T>(json) {
             Ok(value) => {
                 return Ok(Loaded {
                     file: file.to_owned(),
@@ -117,17 +122,50 @@ pub fn parse_document<T: DeserializeOwned>(
                     value,
                 })
             }
-            // The schema and the model agree, so this is rare: say what the model wanted.
-            Err(e) => problems.push(Problem {
-                file: file.to_owned(),
-                pos: node.pos,
-                message: format!("not a valid {what}: {e}"),
-            }),
+            // The schema and the model rarely disagree (a whole number written `3.0`): say
+            // what the model wanted, at the value's own place.
+            Err(e) => {
+                let pointer = model_pointer(e.path());
+                let place = if pointer.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " at `{}`",
+                        pointer.trim_start_matches('/').replace('/', ".")
+                    )
+                };
+                problems.push(Problem {
+                    file: file.to_owned(),
+                    pos: node.pos_for(&pointer),
+                    message: yaml::cut_quoted(&format!(
+                        "not a valid {what}{place}: {}",
+                        crate::checks::plain_serde(&e.inner().to_string())
+                    )),
+                })
+            }
         }
     }
     problems.sort_by_key(|p| (p.pos.line, p.pos.column));
     problems.dedup();
     Err(Problems(problems))
+}
+
+/// A serde path through the model as a JSON pointer into the file. A step's action is an
+/// enum variant, which the file writes as a key (`wait_for:`).
+fn model_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push('/');
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
 }
 
 fn schema_problem(
@@ -186,8 +224,21 @@ fn schema_problem(
     Problem {
         file: file.to_owned(),
         pos,
-        message,
+        message: yaml::cut_quoted(&cut_instance(&message, e)),
     }
+}
+
+/// The schema library quotes the offending value whole: cut it, however it was written.
+fn cut_instance(message: &str, e: &jsonschema::ValidationError<'_>) -> String {
+    let whole = e.instance().to_string();
+    if whole.chars().count() <= yaml::MAX_QUOTED {
+        return message.to_owned();
+    }
+    let short = match e.instance().as_ref() {
+        Value::String(s) => format!("\"{}\"", yaml::cut(s, yaml::MAX_QUOTED)),
+        _ => yaml::cut(&whole, yaml::MAX_QUOTED),
+    };
+    message.replace(&whole, &short)
 }
 
 /// The keys the schema allows where an unknown key was found, as "; expected one of: a, b".
@@ -312,6 +363,8 @@ pub fn cross_rules(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Proble
             "the suite probes orders (probe_order steps), but the target has no `order_probe`; expected an `order_probe` with `path` and `paid_when`",
         ));
     }
+    // What the provider's own steps need and what the templates name.
+    problems.extend(crate::validate::pair_problems(suite, target));
     problems
 }
 

@@ -1,6 +1,7 @@
 //! The two inputs, kept apart: a suite (the provider's checklist) and a target (how to reach
 //! the team's integration). Both are YAML, validated against `schemas/` before anything runs.
 
+pub mod bounds;
 pub mod load;
 pub mod model;
 pub mod yaml;

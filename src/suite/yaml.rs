@@ -266,11 +266,96 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, Problems> {
             ", set DuplicateKeyPolicy in Options if acceptable",
             "; a key may appear only once in a mapping",
         );
+        let message = cut_quoted(&plain_library_message(&message));
         Problems(vec![Problem {
             file: file.to_owned(),
             pos,
             message,
         }])
+    })
+}
+
+/// The longest value an error message quotes whole; longer ones are cut with "…".
+pub const MAX_QUOTED: usize = 80;
+
+/// `text` cut to `max` characters with "…", so an 8 MB value is never echoed whole.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut s: String = text.chars().take(max).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// Cuts every run of more than [`MAX_QUOTED`] characters between quotes or backticks in a
+/// message (the values a library echoes), and the message itself to a few lines' worth.
+pub fn cut_quoted(message: &str) -> String {
+    let re = regex::Regex::new(&format!(
+        r#""[^"]{{{n},}}"|`[^`]{{{n},}}`"#,
+        n = MAX_QUOTED + 1
+    ))
+    .expect("valid regex");
+    let cut_runs = re.replace_all(message, |c: &regex::Captures| {
+        let whole = &c[0];
+        let quote = &whole[..1];
+        format!(
+            "{quote}{}{quote}",
+            cut(&whole[1..whole.len() - 1], MAX_QUOTED)
+        )
+    });
+    // A value echoed without quotes (a step's label) is one long word: cut it too.
+    let word =
+        regex::Regex::new(&format!(r#"[^\s`"]{{{},}}"#, MAX_QUOTED * 3 / 2)).expect("valid regex");
+    let cut_words = word.replace_all(&cut_runs, |c: &regex::Captures| cut(&c[0], MAX_QUOTED));
+    cut(&cut_words, 2_000)
+}
+
+/// The YAML library's wording for limits and documents, in a suite author's words.
+fn plain_library_message(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("budget breached: ") {
+        let what = rest.split([' ', '{']).next().unwrap_or_default();
+        let limit = match what {
+            "nodes" | "events" => {
+                "it has too many values (more than a suite or target can sensibly hold)"
+            }
+            "depth" => "it nests too deeply",
+            "aliases" | "anchors" | "aliasanchorratio" | "mergekeys" => {
+                "it uses too many YAML aliases or anchors"
+            }
+            "scalarbytes" | "inputbytes" => "it is too large",
+            "documents" => "it holds too many YAML documents",
+            _ => "it is larger or more complex than a suite or target can be",
+        };
+        return format!(
+            "the file cannot be read: {limit}; a suite or target is one small YAML document"
+        );
+    }
+    if lower.contains("from_str_multiple") || lower.contains("multiple documents") {
+        return "the file holds more than one YAML document (`---` separates documents); a suite or target is one document".into();
+    }
+    message.to_owned()
+}
+
+/// Where the first byte that is not UTF-8 stands, as a problem.
+pub fn not_utf8(bytes: &[u8], file: &Path) -> Option<Problem> {
+    let e = std::str::from_utf8(bytes).err()?;
+    let good = &bytes[..e.valid_up_to()];
+    let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+    Some(Problem {
+        file: file.to_owned(),
+        pos: Pos {
+            line: line as u32,
+            column: column as u32,
+        },
+        message: format!(
+            "the file is not UTF-8 text (byte 0x{:02x} here); save it as UTF-8",
+            bytes[e.valid_up_to()]
+        ),
     })
 }
 
@@ -310,6 +395,34 @@ mod tests {
         let p = &err.0[0];
         assert_eq!(p.pos.line, 3, "{p}");
         assert!(p.message.to_lowercase().contains("duplicate"), "{p}");
+    }
+
+    #[test]
+    fn library_wording_is_translated() {
+        let err = parse("a: 1\n---\nb: 2\n", Path::new("s.yaml")).unwrap_err();
+        let m = &err.0[0].message;
+        assert!(m.contains("more than one YAML document"), "{m}");
+        assert!(!m.contains("from_str"), "{m}");
+        let many = format!("[{}]", vec!["1"; 300_000].join(","));
+        let err = parse(&many, Path::new("s.yaml")).unwrap_err();
+        let m = &err.0[0].message;
+        assert!(!m.contains("budget") && !m.contains("Nodes"), "{m}");
+        assert!(m.contains("too many values"), "{m}");
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let long = "x".repeat(10_000);
+        let m = cut_quoted(&format!("invalid value: `{long}`, expected a number"));
+        assert!(m.len() < 200, "{m}");
+        assert!(m.contains("…`, expected a number"), "{m}");
+    }
+
+    #[test]
+    fn a_bad_byte_is_located() {
+        let p = not_utf8(b"id: a\ntitle: caf\xe9\n", Path::new("s.yaml")).unwrap();
+        assert_eq!((p.pos.line, p.pos.column), (2, 11), "{p}");
+        assert!(not_utf8("id: café".as_bytes(), Path::new("s.yaml")).is_none());
     }
 
     #[test]

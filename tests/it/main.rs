@@ -3,6 +3,7 @@
 //! misbehaving targets made here.
 
 mod cli;
+mod fuzz;
 mod hostile;
 mod kontocloud;
 mod mobilepay;
@@ -11,3 +12,4 @@ mod ppaas_example;
 mod report;
 mod smartpay;
 mod support;
+mod validate;
