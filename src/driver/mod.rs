@@ -1,6 +1,7 @@
 //! The driver: runs each scenario's steps against the target and the sandbox.
 
 pub mod browser;
+pub mod capture;
 pub mod http;
 pub mod process;
 pub mod template;
@@ -14,7 +15,7 @@ pub use http::{HttpOutcome, Outgoing, Recorder};
 
 use crate::journal::{Actor, Direction, Facts, Journal, ScenarioEnd, ScenarioStart};
 use crate::report::{EventSink, RunEvent};
-use crate::sandbox::{Act, Sandbox};
+use crate::sandbox::{Act, Sandbox, SandboxCore};
 use crate::suite::{HttpCall, OrderProbe, Scenario, Step, Suite, Target};
 
 /// What a step can reach: the scenario's variables, the target, the sandbox, the journal.
@@ -34,6 +35,8 @@ pub struct StepContext {
     pub wait_timeout: Duration,
     pub time_scale: f64,
     target: Arc<Target>,
+    /// The sandbox's shared state: the ids it learned from the integration's traffic.
+    core: Arc<SandboxCore>,
 }
 
 impl StepContext {
@@ -48,7 +51,28 @@ impl StepContext {
         // Lets a target hand the run's time scale to a shop that paces itself in provider
         // time (the reference shops' re-check pacing), as `{{ time_scale }}`.
         v.entry("time_scale").or_insert(json!(self.time_scale));
+        // The integration's own ids, learned from its traffic or captured from its answers:
+        // `{{ order.reference }}` (golive's order_id until the shop names its own) and
+        // `{{ payment.id }}` (only once known: a template using it earlier is an error).
+        let (order, payment) = self.core.learned().template_vars(self.order_id().as_deref());
+        v.entry("order").or_insert(order);
+        v.entry("payment").or_insert(payment);
         Value::Object(v)
+    }
+
+    fn order_id(&self) -> Option<String> {
+        self.var_str("order_id")
+    }
+
+    /// The merchant's reference for the scenario's order: the one the integration used with
+    /// the provider or that a trigger's answer named, else golive's `order_id`.
+    pub fn order_reference(&self) -> Option<String> {
+        self.core.learned().order_reference.or_else(|| self.order_id())
+    }
+
+    /// The provider's payment id the integration's traffic named last, if any.
+    pub fn payment_id(&self) -> Option<String> {
+        self.core.learned().payment_id
     }
 
     pub fn var_str(&self, name: &str) -> Option<String> {
@@ -83,18 +107,40 @@ impl StepContext {
             .get(name)
             .cloned()
             .ok_or_else(|| format!("the target has no trigger `{name}`"))?;
+        if let Some(reason) = &call.not_offered {
+            return Err(format!(
+                "the shop does not offer trigger `{name}` ({reason})"
+            ));
+        }
         for (k, v) in with {
             self.vars.insert(k.clone(), v.clone());
         }
         let outcome = self
             .call_target(&call, &format!("trigger:{name}"), facts)
             .await?;
-        for (var, pointer) in &call.capture {
-            if let Some(v) = outcome.json().and_then(|j| j.pointer(pointer).cloned()) {
-                self.vars.insert(var.clone(), v);
+        self.last_trigger = Some(outcome.clone());
+        let (found, missed) = capture::apply(&call, &outcome);
+        for (var, v) in found {
+            // The two names of the integration's own ids feed `{{ order.reference }}` and
+            // `{{ payment.id }}` (and the forged callbacks that use them).
+            let text = crate::checks::field::as_text(&v);
+            match var.as_str() {
+                "order_reference" => self.core.note(|l| l.note_order_reference(text)),
+                "payment_id" => self.core.note(|l| l.note_payment_id(text)),
+                _ => {}
+            }
+            self.vars.insert(var, v);
+        }
+        // An answer that failed is judged by the checks; a successful one without the value
+        // the target said it holds breaks every later step that needs it, so say why here.
+        if outcome.is_success() {
+            if let Some((var, why)) = missed.first() {
+                return Err(format!(
+                    "capture `{var}` of trigger `{name}` found nothing in the answer ({}): {why}",
+                    outcome.status
+                ));
             }
         }
-        self.last_trigger = Some(outcome.clone());
         Ok(outcome)
     }
 
@@ -125,7 +171,9 @@ impl StepContext {
                 .collect::<Result<Vec<_>, String>>()?;
             out = out.form(&fields);
         }
-        facts.order = self.var_str("order_id");
+        if facts.order.is_none() {
+            facts.order = self.order_reference();
+        }
         out.facts = facts;
         self.http.send(out).await
     }
@@ -157,7 +205,7 @@ impl StepContext {
             out = out.header(crate::sandbox::ACTOR_HEADER, actor);
         }
         if out.facts.order.is_none() {
-            out.facts.order = self.var_str("order_id");
+            out.facts.order = self.order_reference();
         }
         self.http.send(out).await
     }
@@ -215,6 +263,7 @@ pub async fn run_scenario(
     let journal = recorder.journal();
     let core = &sandbox.core;
     core.faults.clear();
+    core.forget_learned();
     core.set_settings(crate::sandbox::ScenarioSettings {
         token_lifetime_s: suite.settings.token_lifetime_s,
         time_scale: suite.settings.time_scale,
@@ -255,6 +304,7 @@ pub async fn run_scenario(
         wait_timeout: Duration::from_secs_f64(suite.settings.wait_timeout_s),
         time_scale: suite.settings.time_scale,
         target,
+        core: sandbox.core.clone(),
     };
 
     if error.is_none() {
@@ -409,6 +459,7 @@ async fn probe_order(ctx: &mut StepContext, p: &crate::suite::ProbeOrder) -> Ste
         json: None,
         form: None,
         capture: Default::default(),
+        not_offered: None,
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(p.settle_s);
     loop {
@@ -425,7 +476,7 @@ async fn probe_order(ctx: &mut StepContext, p: &crate::suite::ProbeOrder) -> Ste
         for (k, v) in &call.headers {
             out = out.header(k, &template::render(v, &vars)?);
         }
-        out.facts.order = ctx.var_str("order_id");
+        out.facts.order = ctx.order_reference();
         let mut paid = None;
         let _ = ctx
             .http

@@ -34,7 +34,27 @@ pub const OP_EWALLET_COMPLETE: &str = "ewallet_complete";
 
 pub struct KontoCloud;
 
+/// Where the shop's ids travel: its order id goes to the e-wallet as merchantTransactionId
+/// (through the browser, in the form or the redirect's query); the payment id is the
+/// uniqueReference the e-wallet issues when the shopper pays.
+pub const CORRELATION: &[super::Correlation] = &[
+    super::Correlation {
+        operation: OP_EWALLET,
+        order_reference: &["form:merchantTransactionId", "query:merchantTransactionId"],
+        payment_id: &[],
+    },
+    super::Correlation {
+        operation: OP_EWALLET_COMPLETE,
+        order_reference: &[],
+        payment_id: &["issued"],
+    },
+];
+
 impl Provider for KontoCloud {
+    fn correlation(&self) -> &'static [super::Correlation] {
+        CORRELATION
+    }
+
     fn id(&self) -> &'static str {
         ID
     }
@@ -781,10 +801,7 @@ impl KontoCloudSandbox {
             .map_err(|e| format!("the shop's callBackUrl `{callback}` is not a URL: {e}"))?;
         url.query_pairs_mut()
             .append_pair("paymentResult", &forge.payment_result)
-            .append_pair(
-                "merchantTransactionId",
-                &ctx.var_str("order_id").unwrap_or_default(),
-            )
+            .append_pair("merchantTransactionId", &self.order_reference_for(ctx))
             .append_pair("uniqueReference", &reference);
         let nav = Navigation {
             method: "POST".into(),
@@ -799,6 +816,27 @@ impl KontoCloudSandbox {
         };
         ctx.navigate(&nav, "forged_callback", facts).await?;
         Ok(())
+    }
+
+    /// The shop's own id for the order a forged callback names: the one it sent the e-wallet
+    /// or a trigger captured, else the merchantTransactionId of the form on its last page, else
+    /// golive's order id (a shop that took it).
+    fn order_reference_for(&self, ctx: &StepContext) -> String {
+        if let Some(r) = ctx.order_reference().filter(|r| Some(r) != ctx.var_str("order_id").as_ref()) {
+            return r;
+        }
+        ctx.last_trigger
+            .as_ref()
+            .and_then(|page| browser::next_navigation(&page.url, page))
+            .and_then(|nav| {
+                nav.fields
+                    .iter()
+                    .find(|(k, _)| k == "merchantTransactionId")
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| url_param(&nav.url, "merchantTransactionId"))
+            })
+            .or_else(|| ctx.var_str("order_id"))
+            .unwrap_or_default()
     }
 
     /// The callBackUrl the shop gave: from the e-wallet request of this scenario, or from the
@@ -940,4 +978,10 @@ mod tests {
             Some("500/0099")
         );
     }
+
+    #[test]
+    fn the_correlation_table_reads() {
+        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
+    }
+
 }

@@ -70,7 +70,19 @@ pub mod inferred {
 
 pub struct PPaaS;
 
+/// Where the service provider's ids travel: PPaaS names the transaction (clientTransactionId,
+/// in the webhook it sends); the service provider's events name it in their path.
+pub const CORRELATION: &[super::Correlation] = &[super::Correlation {
+    operation: OP_EVENT,
+    order_reference: &[],
+    payment_id: &["segment:3"],
+}];
+
 impl Provider for PPaaS {
+    fn correlation(&self) -> &'static [super::Correlation] {
+        CORRELATION
+    }
+
     fn id(&self) -> &'static str {
         ID
     }
@@ -1244,4 +1256,10 @@ mod tests {
             .validate_step(StepKind::Sandbox, &json!({"ack": "sometimes"}))
             .is_err());
     }
+
+    #[test]
+    fn the_correlation_table_reads() {
+        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
+    }
+
 }

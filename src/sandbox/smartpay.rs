@@ -65,7 +65,19 @@ const KNOWN_STATUSES: &[&str] = &[
 
 pub struct SmartPay;
 
+/// Where the shop's ids travel: Create Checkout carries the shop's partnerReference and is
+/// answered with SmartPay's transactionId.
+pub const CORRELATION: &[super::Correlation] = &[super::Correlation {
+    operation: OP_CREATE_CHECKOUT,
+    order_reference: &["body:/partnerReference"],
+    payment_id: &["answer:/transactionId"],
+}];
+
 impl Provider for SmartPay {
+    fn correlation(&self) -> &'static [super::Correlation] {
+        CORRELATION
+    }
+
     fn id(&self) -> &'static str {
         ID
     }
@@ -1515,4 +1527,10 @@ mod tests {
             .validate_step(StepKind::Sandbox, &json!({"status_sequence": ["PAID"]}))
             .is_err());
     }
+
+    #[test]
+    fn the_correlation_table_reads() {
+        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
+    }
+
 }
