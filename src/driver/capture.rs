@@ -121,7 +121,10 @@ pub fn compile(capture: &Capture) -> Result<Compiled, CaptureError> {
         Some(r) => Some(Regex::new(r).map_err(|e| {
             problem(
                 "regex",
-                format!("`{r}` is not a regular expression: {}", first_line(&e.to_string())),
+                format!(
+                    "`{r}` is not a regular expression: {}",
+                    first_line(&e.to_string())
+                ),
             )
         })?),
         None => None,
@@ -174,50 +177,49 @@ fn check_pointer(p: &str) -> Result<String, String> {
 impl Compiled {
     /// The value in this answer, or why there is none.
     pub fn take(&self, answer: &HttpOutcome) -> Result<Value, String> {
-        let text = match &self.source {
-            Source::Pointer(p) => {
-                let json = answer
-                    .json()
-                    .ok_or_else(|| "the answer is not JSON".to_owned())?;
-                let v = json
-                    .pointer(p)
-                    .cloned()
-                    .ok_or_else(|| format!("the JSON answer has nothing at `{p}`"))?;
-                match (&self.regex, v) {
-                    (None, v) => return Ok(v),
-                    (Some(_), Value::String(s)) => s,
-                    (Some(_), other) => other.to_string(),
+        let text =
+            match &self.source {
+                Source::Pointer(p) => {
+                    let json = answer
+                        .json()
+                        .ok_or_else(|| "the answer is not JSON".to_owned())?;
+                    let v = json
+                        .pointer(p)
+                        .cloned()
+                        .ok_or_else(|| format!("the JSON answer has nothing at `{p}`"))?;
+                    match (&self.regex, v) {
+                        (None, v) => return Ok(v),
+                        (Some(_), Value::String(s)) => s,
+                        (Some(_), other) => other.to_string(),
+                    }
                 }
-            }
-            Source::FormField(name) => form_field(&answer.text(), name)
-                .ok_or_else(|| format!("the page has no form field named `{name}`"))?,
-            Source::Css { selector, attr } => {
-                let page = Html::parse_document(&answer.text());
-                let element = page
-                    .select(selector)
-                    .next()
-                    .ok_or_else(|| "no element of the page matches the selector".to_owned())?;
-                match attr {
-                    Some(a) => element
-                        .value()
-                        .attr(a)
-                        .map(str::to_owned)
-                        .ok_or_else(|| format!("the selected element has no `{a}` attribute"))?,
-                    // An input's value is what a person sees in it; other elements show text.
-                    None => match element.value().attr("value") {
-                        Some(v) if element.value().name() == "input" => v.to_owned(),
-                        _ => element.text().collect::<String>().trim().to_owned(),
-                    },
+                Source::FormField(name) => form_field(&answer.text(), name)
+                    .ok_or_else(|| format!("the page has no form field named `{name}`"))?,
+                Source::Css { selector, attr } => {
+                    let page = Html::parse_document(&answer.text());
+                    let element = page
+                        .select(selector)
+                        .next()
+                        .ok_or_else(|| "no element of the page matches the selector".to_owned())?;
+                    match attr {
+                        Some(a) => element.value().attr(a).map(str::to_owned).ok_or_else(|| {
+                            format!("the selected element has no `{a}` attribute")
+                        })?,
+                        // An input's value is what a person sees in it; other elements show text.
+                        None => match element.value().attr("value") {
+                            Some(v) if element.value().name() == "input" => v.to_owned(),
+                            _ => element.text().collect::<String>().trim().to_owned(),
+                        },
+                    }
                 }
-            }
-            Source::Header(name) => answer
-                .header(name)
-                .map(str::to_owned)
-                .ok_or_else(|| format!("the answer has no `{name}` header"))?,
-            Source::Cookie(name) => cookie(answer, name)
-                .ok_or_else(|| format!("the answer sets no cookie `{name}`"))?,
-            Source::Body => answer.text(),
-        };
+                Source::Header(name) => answer
+                    .header(name)
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("the answer has no `{name}` header"))?,
+                Source::Cookie(name) => cookie(answer, name)
+                    .ok_or_else(|| format!("the answer sets no cookie `{name}`"))?,
+                Source::Body => answer.text(),
+            };
         match &self.regex {
             None => Ok(Value::String(text)),
             Some(re) => {
@@ -453,7 +455,9 @@ mod tests {
         assert_eq!(plain.take(&a).unwrap(), "/orders/ORDff00/pay?step=1");
         let cookie = from(serde_json::json!({"cookie": "shop_session"}));
         assert_eq!(cookie.take(&a).unwrap(), "s-9");
-        assert!(from(serde_json::json!({"cookie": "nope"})).take(&a).is_err());
+        assert!(from(serde_json::json!({"cookie": "nope"}))
+            .take(&a)
+            .is_err());
         let e = from(serde_json::json!({"regex": "nope (x)"}))
             .take(&a)
             .unwrap_err();
@@ -468,7 +472,11 @@ mod tests {
         assert!(e.message.contains("not a CSS selector"), "{}", e.message);
         let e = bad(serde_json::json!({"regex": "order (ORD"}));
         assert_eq!(e.key, "regex");
-        assert!(e.message.contains("not a regular expression"), "{}", e.message);
+        assert!(
+            e.message.contains("not a regular expression"),
+            "{}",
+            e.message
+        );
         let e = bad(serde_json::json!({"header": "Location", "cookie": "x"}));
         assert_eq!(e.key, "cookie");
         assert!(e.message.contains("header and cookie"), "{}", e.message);
@@ -492,14 +500,18 @@ mod tests {
         assert!(lines[1].starts_with("t.yaml:10:16:"), "{problems}");
         assert!(lines[1].contains("not a regular expression"), "{problems}");
         assert!(lines[2].starts_with("t.yaml:12:"), "{problems}");
-        assert!(lines[2].contains("`not_offered`, so it is never called; remove its path"), "{problems}");
+        assert!(
+            lines[2].contains("`not_offered`, so it is never called; remove its path"),
+            "{problems}"
+        );
         // The schema still refuses a capture of the wrong shape, with its place.
         let text = "golive: 1\nname: shop\nbase_url: http://127.0.0.1:1\ntriggers:\n  pay:\n    path: /pay\n    capture: { x: { selector: a } }\n";
-        let e = crate::suite::parse_target(text, std::path::Path::new("t.yaml")).unwrap_err().to_string();
+        let e = crate::suite::parse_target(text, std::path::Path::new("t.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("t.yaml:7:"), "{e}");
         // Without a path, a trigger must say it is not offered.
         let text = "golive: 1\nname: shop\nbase_url: http://127.0.0.1:1\ntriggers:\n  pay: { method: POST }\n";
         assert!(crate::suite::parse_target(text, std::path::Path::new("t.yaml")).is_err());
     }
-
 }

@@ -54,7 +54,10 @@ impl StepContext {
         // The integration's own ids, learned from its traffic or captured from its answers:
         // `{{ order.reference }}` (golive's order_id until the shop names its own) and
         // `{{ payment.id }}` (only once known: a template using it earlier is an error).
-        let (order, payment) = self.core.learned().template_vars(self.order_id().as_deref());
+        let (order, payment) = self
+            .core
+            .learned()
+            .template_vars(self.order_id().as_deref());
         v.entry("order").or_insert(order);
         v.entry("payment").or_insert(payment);
         Value::Object(v)
@@ -67,7 +70,10 @@ impl StepContext {
     /// The merchant's reference for the scenario's order: the one the integration used with
     /// the provider or that a trigger's answer named, else golive's `order_id`.
     pub fn order_reference(&self) -> Option<String> {
-        self.core.learned().order_reference.or_else(|| self.order_id())
+        self.core
+            .learned()
+            .order_reference
+            .or_else(|| self.order_id())
     }
 
     /// The provider's payment id the integration's traffic named last, if any.

@@ -36,7 +36,9 @@ impl Locator {
             return if p.starts_with('/') {
                 Ok(Locator::Answer(p.to_owned()))
             } else {
-                Err(format!("`{s}`: an answer locator is a JSON pointer (`answer:/id`)"))
+                Err(format!(
+                    "`{s}`: an answer locator is a JSON pointer (`answer:/id`)"
+                ))
             };
         }
         if let Some(n) = s.strip_prefix("segment:") {
@@ -53,17 +55,18 @@ impl Locator {
         let v = match self {
             Locator::Request(f) => f.get(ex),
             Locator::Answer(p) => ex.response_json()?.pointer(p).map(as_text),
-            Locator::Segment(n) => ex
-                .path()
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .nth(*n)
-                .map(|s| {
-                    form_urlencoded::parse(format!("s={}", s.replace('+', "%2B")).as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                        .unwrap_or_else(|| s.to_owned())
-                }),
+            Locator::Segment(n) => {
+                ex.path()
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .nth(*n)
+                    .map(|s| {
+                        form_urlencoded::parse(format!("s={}", s.replace('+', "%2B")).as_bytes())
+                            .next()
+                            .map(|(_, v)| v.into_owned())
+                            .unwrap_or_else(|| s.to_owned())
+                    })
+            }
             Locator::Issued => ex.facts.payment.clone(),
         }?;
         let v = v.trim().to_owned();
@@ -145,7 +148,9 @@ impl Learned {
 }
 
 fn first(locators: &[&str], ex: &Exchange) -> Option<String> {
-    locators.iter().find_map(|l| Locator::parse(l).ok()?.get(ex))
+    locators
+        .iter()
+        .find_map(|l| Locator::parse(l).ok()?.get(ex))
 }
 
 /// Checks a provider's table (a unit test per provider calls it).
@@ -163,7 +168,13 @@ mod tests {
     use super::*;
     use crate::journal::{Body, Direction, Facts, Request, Response};
 
-    pub(crate) fn exchange(op: &str, method: &str, url: &str, body: &str, answer: &str) -> Exchange {
+    pub(crate) fn exchange(
+        op: &str,
+        method: &str,
+        url: &str,
+        body: &str,
+        answer: &str,
+    ) -> Exchange {
         Exchange {
             seq: 1,
             scenario: "s".into(),
@@ -228,14 +239,26 @@ mod tests {
         assert_eq!(l.payment_id.as_deref(), Some("p-1"));
         l.learn(
             TABLE,
-            &exchange("form", "POST", "/ewallet", "merchantTransactionId=ORD2b&x=1", ""),
+            &exchange(
+                "form",
+                "POST",
+                "/ewallet",
+                "merchantTransactionId=ORD2b&x=1",
+                "",
+            ),
         );
-        l.learn(TABLE, &exchange("status", "GET", "/payment/p%2D2/status?x=1", "", ""));
+        l.learn(
+            TABLE,
+            &exchange("status", "GET", "/payment/p%2D2/status?x=1", "", ""),
+        );
         assert_eq!(l.order_reference.as_deref(), Some("ORD2b"));
         assert_eq!(l.payment_id.as_deref(), Some("p-2"));
         assert_eq!(l.order_references, vec!["ORD1a", "ORD2b"]);
         // Another operation, or the harness's own probe, teaches nothing.
-        l.learn(TABLE, &exchange("other", "POST", "/x", r#"{"orderId":"no"}"#, ""));
+        l.learn(
+            TABLE,
+            &exchange("other", "POST", "/x", r#"{"orderId":"no"}"#, ""),
+        );
         let mut probe = exchange("initiate", "POST", "/p", r#"{"orderId":"golive"}"#, "");
         probe.actor = Actor::Harness;
         l.learn(TABLE, &probe);

@@ -1862,5 +1862,4 @@ mod tests {
     fn the_correlation_table_reads() {
         crate::sandbox::correlation::check_table(CORRELATION).unwrap();
     }
-
 }

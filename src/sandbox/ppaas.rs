@@ -1261,5 +1261,4 @@ mod tests {
     fn the_correlation_table_reads() {
         crate::sandbox::correlation::check_table(CORRELATION).unwrap();
     }
-
 }

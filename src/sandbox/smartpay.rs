@@ -1532,5 +1532,4 @@ mod tests {
     fn the_correlation_table_reads() {
         crate::sandbox::correlation::check_table(CORRELATION).unwrap();
     }
-
 }

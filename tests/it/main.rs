@@ -3,6 +3,7 @@
 //! misbehaving targets made here.
 
 mod cli;
+mod examples;
 mod kontocloud;
 mod mobilepay;
 mod ppaas;

@@ -1,0 +1,170 @@
+//! Integrations written apart from golive (tests/examples/), in another language and another
+//! style than the Rust reference shops, through the bundled suites. A compliant one must pass
+//! every check (no false alarm because golive expected its own reference's habits); each
+//! planted mistake must fail exactly the checks that catch it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use golive::exit;
+use golive::report::Outcome;
+use golive::run::{self, RunConfig, RunOutcome, TargetSpec};
+
+use crate::support::{assert_junit_valid, failing, junit_failures, ROOT};
+
+/// Runs the bundled KontoCloud suite against the Python shop of `target` (a file under
+/// tests/examples/kontocloud-python/), with the shop's planted mistakes switched on.
+async fn run_python_shop(target: &str, flaws: &[&str], reports: &Path) -> RunOutcome {
+    let file = Path::new(ROOT)
+        .join("tests/examples/kontocloud-python")
+        .join(target);
+    let mut loaded = golive::suite::load_target(&file).expect("the example target loads");
+    let suite = run::load_bundled_suite("kontocloud").expect("the bundled suite loads");
+    assert!(
+        golive::suite::cross_rules(&suite, &loaded).is_empty(),
+        "the example target fits the suite"
+    );
+    let start = loaded.value.start.as_mut().expect("golive starts the shop");
+    start.env.insert("SHOP_FLAWS".into(), flaws.join(","));
+    let outcome = run::run(
+        RunConfig {
+            suite,
+            target: TargetSpec::File(Box::new(loaded)),
+            reports_dir: reports.to_owned(),
+            time_scale: None,
+            wait_timeout_s: Some(3.0),
+        },
+        &|_| Box::new(golive::report::Silent),
+    )
+    .await;
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).expect("junit.xml written");
+    assert_eq!(
+        junit_failures(&junit, &outcome.report.suite.id),
+        failing(&outcome),
+        "junit.xml and the run disagree"
+    );
+    assert_junit_valid(&reports.join("junit.xml"));
+    outcome
+}
+
+fn target_log(reports: &Path) -> String {
+    std::fs::read_to_string(reports.join("target.log")).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_python_shop_with_its_own_order_ids_passes_every_check() {
+    let mut runs = tokio::task::JoinSet::new();
+    for target in ["target.yaml", "target-redirect.yaml"] {
+        runs.spawn(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let outcome = run_python_shop(target, &[], dir.path()).await;
+            (target, outcome, dir)
+        });
+    }
+    while let Some(done) = runs.join_next().await {
+        let (target, outcome, dir) = done.unwrap();
+        let log = target_log(dir.path());
+        let report = &outcome.report;
+        assert_eq!(report.run_error, None, "{target}: {log}");
+        let scenario_errors: Vec<String> = report
+            .scenarios
+            .iter()
+            .filter_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", s.id)))
+            .collect();
+        assert!(
+            scenario_errors.is_empty(),
+            "{target}: {scenario_errors:#?}\n{log}"
+        );
+        let failures: Vec<String> = report
+            .failures()
+            .map(|c| format!("{}: {}", c.name(), c.message))
+            .collect();
+        assert!(failures.is_empty(), "{target}: {failures:#?}\n{log}");
+        let skipped: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Skipped)
+            .map(|c| c.id.as_str())
+            .collect();
+        assert!(skipped.is_empty(), "{target} skipped {skipped:?}");
+        assert_eq!(outcome.exit_code, exit::PASSED, "{target}");
+
+        // golive asked about the shop's own orders, by the shop's ids, and got answers.
+        let probes: Vec<_> = report
+            .exchanges
+            .iter()
+            .filter(|e| e.role == "order_probe")
+            .collect();
+        assert!(!probes.is_empty(), "{target}: no order probe");
+        for p in &probes {
+            assert!(
+                p.path().starts_with("/api/orders/ORD"),
+                "{target}: probe by golive's id: {}",
+                p.path()
+            );
+            assert_eq!(p.status(), Some(200), "{target}: {}", p.path());
+        }
+        // The forged callback names the shop's order, so it tests the shop's guard.
+        let forged = report
+            .exchanges
+            .iter()
+            .find(|e| e.role == "forged_callback")
+            .expect("a forged callback");
+        let named = forged
+            .query_param("merchantTransactionId")
+            .unwrap_or_default();
+        assert!(named.starts_with("ORD"), "{target}: forged with {named}");
+        assert!(
+            forged.request.url.contains(&format!("o={named}")),
+            "{target}: the forged callback goes to the shop's callBackUrl for the same order: {}",
+            forged.request.url
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_python_shops_planted_mistakes_fail_exactly_their_checks() {
+    const MISTAKES: &[(&str, &[&str])] = &[
+        (
+            "trust_callback",
+            &[
+                "KC-STATUS-VERIFIED",
+                "KC-UNCONFIRMED-NOT-PAID",
+                "KC-BLOCKAMOUNT",
+            ],
+        ),
+        ("constant_partner_reference", &["KC-PARTNER-REFERENCE"]),
+    ];
+    let mut runs = tokio::task::JoinSet::new();
+    for (flaw, caught_by) in MISTAKES {
+        runs.spawn(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let outcome = run_python_shop("target.yaml", &[flaw], dir.path()).await;
+            (*flaw, *caught_by, outcome, dir)
+        });
+    }
+    let mut mismatches = Vec::new();
+    while let Some(done) = runs.join_next().await {
+        let (flaw, caught_by, outcome, dir) = done.unwrap();
+        assert_eq!(
+            outcome.report.run_error,
+            None,
+            "{flaw}: {}",
+            target_log(dir.path())
+        );
+        let expected: BTreeSet<String> = caught_by.iter().map(|s| s.to_string()).collect();
+        let got = failing(&outcome);
+        if got != expected {
+            let why: Vec<String> = outcome
+                .report
+                .failures()
+                .map(|c| format!("{}: {}", c.name(), c.message))
+                .collect();
+            mismatches.push(format!(
+                "{flaw}: expected {expected:?}, got {got:?}: {why:#?}"
+            ));
+        }
+        assert_eq!(outcome.exit_code, exit::CHECKS_FAILED, "{flaw}");
+    }
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
