@@ -268,10 +268,11 @@ fn cookie(answer: &HttpOutcome, name: &str) -> Option<String> {
     })
 }
 
+/// Captures by variable name.
+type Named<T> = Vec<(String, T)>;
+
 /// Every capture of a trigger, compiled; the errors by variable name.
-pub fn compile_all(
-    call: &HttpCall,
-) -> Result<Vec<(String, Compiled)>, Vec<(String, CaptureError)>> {
+pub fn compile_all(call: &HttpCall) -> Result<Named<Compiled>, Named<CaptureError>> {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for (var, c) in &call.capture {
