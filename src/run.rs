@@ -232,7 +232,10 @@ pub async fn run(
             checks: suite.checks.len(),
         });
         match judge(&suite, &journal_path) {
-            Ok(checks) => report.checks = checks,
+            Ok(mut checks) => {
+                driver::skip_not_applicable(&mut checks, &suite, &report.scenarios);
+                report.checks = checks;
+            }
             Err(e) => report.run_error = Some(e),
         }
     }
@@ -324,6 +327,12 @@ async fn drive(
             let recorder = Recorder::new(journal.clone());
             let target = Arc::new(target.value.clone());
             for (i, scenario) in suite.scenarios.iter().enumerate() {
+                if let Some(reason) = driver::not_applicable(scenario, &target) {
+                    report
+                        .scenarios
+                        .push(driver::record_not_applicable(scenario, &reason, journal));
+                    continue;
+                }
                 let started = journal.now_ms();
                 let error = driver::run_scenario(
                     i,
@@ -342,6 +351,7 @@ async fn drive(
                     started_ms: started,
                     ended_ms: journal.now_ms(),
                     error,
+                    not_applicable: None,
                     exchanges: Vec::new(),
                     exchanges_omitted: 0,
                 });

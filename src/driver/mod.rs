@@ -352,6 +352,96 @@ pub async fn run_scenario(
     error
 }
 
+/// Why a scenario does not apply to this shop: it fires a trigger the target marks
+/// `not_offered` (a shop with automatic capture has no capture endpoint). Such a scenario is not
+/// run, and its checks are skipped with the reason instead of failing for want of traffic.
+pub fn not_applicable(scenario: &Scenario, target: &Target) -> Option<String> {
+    scenario.steps.iter().find_map(|s| match s {
+        Step::Trigger(t) => target
+            .triggers
+            .get(&t.name)
+            .and_then(|call| call.not_offered.as_ref())
+            .map(|reason| {
+                format!(
+                    "not applicable: the shop does not offer `{}` ({reason})",
+                    t.name
+                )
+            }),
+        _ => None,
+    })
+}
+
+/// Marks as skipped (with the reason) every verdict about a scenario that was not applicable,
+/// and every whole-run verdict of a check scoped only to such scenarios.
+pub fn skip_not_applicable(
+    checks: &mut [crate::report::CheckResult],
+    suite: &Suite,
+    scenarios: &[crate::report::ScenarioResult],
+) {
+    let reasons: std::collections::BTreeMap<&str, &str> = scenarios
+        .iter()
+        .filter_map(|s| Some((s.id.as_str(), s.not_applicable.as_deref()?)))
+        .collect();
+    if reasons.is_empty() {
+        return;
+    }
+    for c in checks.iter_mut() {
+        let reason = match &c.scenario {
+            Some(s) => reasons.get(s.as_str()).map(|r| r.to_string()),
+            None => suite
+                .checks
+                .iter()
+                .find(|spec| spec.id == c.id)
+                .and_then(|spec| spec.scenarios.as_ref())
+                .filter(|only| {
+                    !only.is_empty() && only.iter().all(|s| reasons.contains_key(s.as_str()))
+                })
+                .map(|only| {
+                    only.iter()
+                        .map(|s| format!("{s}: {}", reasons[s.as_str()]))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }),
+        };
+        if let Some(reason) = reason {
+            c.outcome = crate::report::Outcome::Skipped;
+            c.message = reason;
+            c.evidence.clear();
+        }
+    }
+}
+
+/// Journals a scenario that is not run (so the journal and timelines show it) and returns its
+/// place in the report.
+pub fn record_not_applicable(
+    scenario: &Scenario,
+    reason: &str,
+    journal: &Journal,
+) -> crate::report::ScenarioResult {
+    let at_ms = journal.now_ms();
+    journal.start_scenario(ScenarioStart {
+        scenario: scenario.id.clone(),
+        title: scenario.title.clone(),
+        at_ms,
+        token_lifetime_s: None,
+    });
+    journal.end_scenario(ScenarioEnd {
+        scenario: scenario.id.clone(),
+        at_ms,
+        error: None,
+    });
+    crate::report::ScenarioResult {
+        id: scenario.id.clone(),
+        title: scenario.title.clone(),
+        started_ms: at_ms,
+        ended_ms: at_ms,
+        error: None,
+        not_applicable: Some(reason.to_owned()),
+        exchanges: Vec::new(),
+        exchanges_omitted: 0,
+    }
+}
+
 fn first_token_lifetime(scenario: &Scenario) -> Option<f64> {
     scenario.steps.iter().find_map(|s| match s {
         Step::Sandbox(m) => m.get("token_lifetime_s").and_then(Value::as_f64),

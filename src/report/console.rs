@@ -119,6 +119,20 @@ pub fn summary(report: &RunReport, reports_dir: &Path, color: bool) -> String {
             }
         }
     }
+    let not_applicable: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter_map(|s| s.not_applicable.as_ref().map(|r| (s, r)))
+        .collect();
+    if !not_applicable.is_empty() {
+        out.push_str(&format!(
+            "\n{}\n",
+            p.bold("Scenarios not applicable (their checks are skipped):")
+        ));
+        for (s, r) in not_applicable {
+            out.push_str(&format!("  {} {}: {}\n", p.yellow("-"), s.id, r));
+        }
+    }
     let scenario_errors: Vec<_> = report
         .scenarios
         .iter()

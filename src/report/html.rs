@@ -132,6 +132,7 @@ struct ScenarioView {
     title: String,
     window: String,
     error: Option<String>,
+    not_applicable: Option<String>,
     failed_checks: Vec<(String, String)>,
     shown: usize,
     omitted: usize,
@@ -253,6 +254,7 @@ fn view(report: &RunReport) -> View {
                         secs(s.ended_ms - s.started_ms)
                     ),
                     error: s.error.clone(),
+                    not_applicable: s.not_applicable.clone(),
                     failed_checks,
                     shown: exchanges.len(),
                     omitted: s.exchanges_omitted,

@@ -168,3 +168,112 @@ async fn the_python_shops_planted_mistakes_fail_exactly_their_checks() {
     }
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }
+
+/// A shop without a capability says so (`not_offered`): the scenario that needs it is not run
+/// and its checks are skipped with the reason in every report, instead of failing for want of
+/// traffic. The suite here is the bundled one plus a back-office capture journey.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_the_shop_does_not_offer_makes_its_scenario_not_applicable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Path::new(ROOT).join("tests/examples/kontocloud-python/target.yaml");
+    let mut target = golive::suite::load_target(&file).unwrap();
+    let extra = golive::suite::parse_target(
+        "golive: 1\nname: x\nbase_url: http://127.0.0.1:1\ntriggers:\n  capture_order: { not_offered: automatic capture }\n",
+        Path::new("extra.yaml"),
+    )
+    .unwrap();
+    target
+        .value
+        .triggers
+        .extend(extra.value.triggers.into_iter());
+    let mut suite = run::load_bundled_suite("kontocloud").unwrap();
+    let scenario: golive::suite::Scenario = serde_json::from_value(serde_json::json!({
+        "id": "back_office_capture",
+        "title": "The back office captures a BlockAmount",
+        "vars": {"amount": "50.00", "currency": "EUR", "payment_type": "BlockAmount"},
+        "steps": [
+            {"trigger": {"name": "start_payment"}},
+            {"shopper": {"pay": "OK"}},
+            {"trigger": {"name": "capture_order"}},
+            {"probe_order": {"settle_s": 1}}
+        ]
+    }))
+    .unwrap();
+    suite.value.scenarios.push(scenario);
+    let check: golive::suite::CheckSpec = serde_json::from_value(serde_json::json!({
+        "id": "KC-BACK-OFFICE-CAPTURE",
+        "title": "A captured BlockAmount is paid",
+        "description": "After the back office captures, the order is paid.",
+        "severity": "major",
+        "source": "test",
+        "kind": "order_outcome",
+        "scenarios": ["back_office_capture"],
+        "params": {"expect": "paid"}
+    }))
+    .unwrap();
+    suite.value.checks.push(check);
+    let outcome = run::run(
+        RunConfig {
+            suite,
+            target: TargetSpec::File(Box::new(target)),
+            reports_dir: dir.path().to_owned(),
+            time_scale: None,
+            wait_timeout_s: Some(3.0),
+        },
+        &|_| Box::new(golive::report::Silent),
+    )
+    .await;
+    let report = &outcome.report;
+    assert_eq!(report.run_error, None);
+    let reason = "not applicable: the shop does not offer `capture_order` (automatic capture)";
+    let s = report
+        .scenarios
+        .iter()
+        .find(|s| s.id == "back_office_capture")
+        .unwrap();
+    assert_eq!(s.not_applicable.as_deref(), Some(reason));
+    assert_eq!(s.error, None);
+    let verdicts: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| c.id == "KC-BACK-OFFICE-CAPTURE")
+        .collect();
+    assert!(!verdicts.is_empty());
+    for c in verdicts {
+        assert_eq!(c.outcome, Outcome::Skipped, "{}: {}", c.name(), c.message);
+        assert!(c.message.contains(reason), "{}", c.message);
+    }
+    // Nothing else is broken by it: the rest of the run passes.
+    let failures: Vec<String> = report.failures().map(|c| c.name()).collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(outcome.exit_code, exit::PASSED);
+
+    // Every report says so.
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(&format!("<skipped message=\"{reason}")),
+        "{junit}"
+    );
+    assert_junit_valid(&dir.path().join("junit.xml"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert!(golive::report::json::schema_errors(&json).is_empty());
+    let scenario = json["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "back_office_capture")
+        .unwrap();
+    assert_eq!(scenario["not_applicable"], reason);
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!(
+            "<p class=\"not-applicable\">{reason}; its checks are skipped.</p>"
+        )),
+        "the HTML report names the reason"
+    );
+    let console = golive::report::console::summary(report, dir.path(), false);
+    assert!(console.contains("Scenarios not applicable"), "{console}");
+    assert!(console.contains(reason), "{console}");
+}
