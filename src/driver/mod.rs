@@ -603,3 +603,105 @@ pub fn is_paid(answer: &Value, probe: &OrderProbe) -> bool {
         (a, b) => a == b,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{CheckResult, Outcome, ScenarioResult, Severity};
+
+    fn verdict(id: &str, scenario: Option<&str>, outcome: Outcome) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            title: id.into(),
+            description: String::new(),
+            severity: Severity::Major,
+            source: "test".into(),
+            kind: "order_outcome".into(),
+            scenario: scenario.map(str::to_owned),
+            outcome,
+            message: "no order probe in this scenario".into(),
+            evidence: vec![3],
+        }
+    }
+
+    fn scenario(id: &str, not_applicable: Option<&str>) -> ScenarioResult {
+        ScenarioResult {
+            id: id.into(),
+            title: id.into(),
+            started_ms: 0.0,
+            ended_ms: 0.0,
+            error: None,
+            not_applicable: not_applicable.map(str::to_owned),
+            exchanges: vec![],
+            exchanges_omitted: 0,
+        }
+    }
+
+    const SUITE: &str = r#"
+golive: 1
+id: s
+title: S
+provider: smartpay
+scenarios:
+  - id: captured
+    title: C
+    steps:
+      - trigger: { name: start_payment }
+      - trigger: { name: capture_order }
+  - id: declined
+    title: D
+    steps:
+      - trigger: { name: start_payment }
+checks:
+  - { id: ONLY-CAPTURE, title: t, description: d, severity: major, source: s, kind: order_outcome, scenarios: [captured] }
+  - { id: BOTH, title: t, description: d, severity: major, source: s, kind: order_outcome, scenarios: [captured, declined] }
+  - { id: WHOLE, title: t, description: d, severity: major, source: s, kind: token_valid }
+"#;
+
+    #[test]
+    fn a_scenario_needing_a_trigger_not_offered_skips_only_its_verdicts() {
+        let suite = crate::suite::parse_suite(SUITE, std::path::Path::new("s.yaml"))
+            .unwrap()
+            .value;
+        let target = crate::suite::parse_target(
+            "golive: 1\nname: t\nbase_url: http://127.0.0.1:1\ntriggers:\n  start_payment: { path: /pay }\n  capture_order: { not_offered: automatic capture }\n",
+            std::path::Path::new("t.yaml"),
+        )
+        .unwrap()
+        .value;
+        let reason = not_applicable(&suite.scenarios[0], &target).unwrap();
+        assert_eq!(
+            reason,
+            "not applicable: the shop does not offer `capture_order` (automatic capture)"
+        );
+        assert_eq!(not_applicable(&suite.scenarios[1], &target), None);
+
+        let scenarios = [
+            scenario("captured", Some(&reason)),
+            scenario("declined", None),
+        ];
+        let mut checks = vec![
+            verdict("ONLY-CAPTURE", Some("captured"), Outcome::Failed),
+            verdict("ONLY-CAPTURE", None, Outcome::Failed),
+            verdict("BOTH", Some("declined"), Outcome::Failed),
+            verdict("BOTH", None, Outcome::Failed),
+            verdict("WHOLE", None, Outcome::Passed),
+        ];
+        skip_not_applicable(&mut checks, &suite, &scenarios);
+        let outcomes: Vec<Outcome> = checks.iter().map(|c| c.outcome).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Skipped,
+                Outcome::Skipped,
+                // Judged where the shop could be judged: a real failure stays one.
+                Outcome::Failed,
+                Outcome::Failed,
+                Outcome::Passed,
+            ]
+        );
+        assert_eq!(checks[0].message, reason);
+        assert!(checks[0].evidence.is_empty());
+        assert_eq!(checks[1].message, format!("captured: {reason}"));
+    }
+}
