@@ -156,6 +156,9 @@ impl StepContext {
         role: &str,
         mut facts: Facts,
     ) -> Result<HttpOutcome, String> {
+        if mentions_payment_id(call) {
+            self.await_payment_id().await;
+        }
         let vars = self.template_vars();
         let path = template::render(&call.path, &vars)?;
         let mut out = Outgoing::new(
@@ -182,6 +185,18 @@ impl StepContext {
         }
         out.facts = facts;
         self.http.send(out).await
+    }
+
+    /// Waits (at most the wait timeout) until the integration's traffic has named the
+    /// provider's payment id: a trigger that answered at once (202) may create the payment in
+    /// the background, and a later call that names `{{ payment.id }}` must wait for the shop's
+    /// call to the provider, not assume the trigger's answer did the work. If it never comes,
+    /// the template says `payment.id` is not known.
+    pub async fn await_payment_id(&self) {
+        let deadline = tokio::time::Instant::now() + self.wait_timeout;
+        while self.payment_id().is_none() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// A URL on the target.
@@ -249,6 +264,18 @@ impl StepContext {
         ))
         .await;
     }
+}
+
+/// Whether a request's templates use `payment.id`.
+fn mentions_payment_id(call: &HttpCall) -> bool {
+    let uses = |s: &str| s.contains("payment.id") || s.contains("payment[");
+    uses(&call.path)
+        || call.headers.values().any(|v| uses(v))
+        || call.json.as_ref().is_some_and(|j| uses(&j.to_string()))
+        || call
+            .form
+            .as_ref()
+            .is_some_and(|f| f.values().any(|v| uses(v)))
 }
 
 /// Why a scenario stopped early.
@@ -560,6 +587,9 @@ async fn probe_order(ctx: &mut StepContext, p: &crate::suite::ProbeOrder) -> Ste
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(p.settle_s);
     loop {
         // The verdict goes into the journal with the probe itself, as its facts.
+        if mentions_payment_id(&call) {
+            ctx.await_payment_id().await;
+        }
         let vars = ctx.template_vars();
         let path = template::render(&call.path, &vars)?;
         let mut out = Outgoing::new(
@@ -703,5 +733,70 @@ checks:
         assert_eq!(checks[0].message, reason);
         assert!(checks[0].evidence.is_empty());
         assert_eq!(checks[1].message, format!("captured: {reason}"));
+    }
+
+    async fn context(wait_ms: u64) -> (StepContext, Sandbox) {
+        let journal = Journal::in_memory();
+        let sandbox = Sandbox::start(&crate::sandbox::kontocloud::KontoCloud, journal.clone())
+            .await
+            .unwrap();
+        let target = crate::suite::parse_target(
+            "golive: 1\nname: t\nbase_url: http://127.0.0.1:1\ntriggers:\n  refund: { path: \"/payments/{{ payment.id }}/refund\" }\n",
+            std::path::Path::new("t.yaml"),
+        )
+        .unwrap()
+        .value;
+        let mut vars = Map::new();
+        vars.insert("order_id".into(), json!("s-1"));
+        let ctx = StepContext {
+            scenario: "s".into(),
+            vars,
+            http: Recorder::new(journal),
+            sandbox_url: sandbox.base_url(),
+            target_url: "http://127.0.0.1:1".into(),
+            last_trigger: None,
+            request_timeout: Duration::from_secs(1),
+            wait_timeout: Duration::from_millis(wait_ms),
+            time_scale: 1.0,
+            target: Arc::new(target),
+            core: sandbox.core.clone(),
+        };
+        (ctx, sandbox)
+    }
+
+    #[tokio::test]
+    async fn a_call_naming_the_payment_waits_for_the_integration_to_name_it() {
+        let (ctx, sandbox) = context(2000).await;
+        assert!(mentions_payment_id(&ctx.target.triggers["refund"]));
+        let vars = ctx.template_vars();
+        assert_eq!(vars["order"]["reference"], "s-1");
+        assert!(template::render("{{ payment.id }}", &vars).is_err());
+        // The shop's call to the provider comes a moment after its trigger answered.
+        let core = sandbox.core.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            core.note(|l| l.note_payment_id("P-1".into()));
+            core.note(|l| l.note_order_reference("ORD1".into()));
+        });
+        let started = tokio::time::Instant::now();
+        ctx.await_payment_id().await;
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(140), "{waited:?}");
+        assert!(waited < Duration::from_millis(1500), "{waited:?}");
+        let vars = ctx.template_vars();
+        assert_eq!(
+            template::render("/payments/{{ payment.id }}/{{ order.reference }}", &vars).unwrap(),
+            "/payments/P-1/ORD1"
+        );
+        assert_eq!(ctx.order_reference().as_deref(), Some("ORD1"));
+    }
+
+    #[tokio::test]
+    async fn the_wait_for_a_payment_id_is_bounded() {
+        let (ctx, _sandbox) = context(100).await;
+        let started = tokio::time::Instant::now();
+        ctx.await_payment_id().await;
+        assert!(started.elapsed() < Duration::from_millis(600));
+        assert_eq!(ctx.payment_id(), None);
     }
 }
