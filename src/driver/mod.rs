@@ -37,6 +37,17 @@ pub struct StepContext {
     target: Arc<Target>,
     /// The sandbox's shared state: the ids it learned from the integration's traffic.
     core: Arc<SandboxCore>,
+    /// Triggers still working after the wait timeout; their answers are collected later.
+    pending: Vec<PendingTrigger>,
+}
+
+/// A trigger whose answer had not come within the wait timeout: the shop may answer only once
+/// the payment is done, which needs the steps that follow (the customer approving in the app).
+struct PendingTrigger {
+    name: String,
+    call: HttpCall,
+    expect_success: bool,
+    answer: tokio::task::JoinHandle<Result<HttpOutcome, String>>,
 }
 
 impl StepContext {
@@ -107,6 +118,18 @@ impl StepContext {
         with: &Map<String, Value>,
         facts: Facts,
     ) -> Result<HttpOutcome, String> {
+        let (call, out) = self.prepare_trigger(name, with, facts).await?;
+        let outcome = self.http.send(out).await?;
+        self.finish_trigger(name, &call, outcome)
+    }
+
+    /// The trigger's request, filled in from the scenario's variables and `with`.
+    async fn prepare_trigger(
+        &mut self,
+        name: &str,
+        with: &Map<String, Value>,
+        facts: Facts,
+    ) -> Result<(HttpCall, Outgoing), String> {
         let call = self
             .target
             .triggers
@@ -121,11 +144,21 @@ impl StepContext {
         for (k, v) in with {
             self.vars.insert(k.clone(), v.clone());
         }
-        let outcome = self
-            .call_target(&call, &format!("trigger:{name}"), facts)
+        let out = self
+            .outgoing(&call, &format!("trigger:{name}"), facts)
             .await?;
+        Ok((call, out))
+    }
+
+    /// What the trigger's answer teaches: the page the browser follows, the captures.
+    fn finish_trigger(
+        &mut self,
+        name: &str,
+        call: &HttpCall,
+        outcome: HttpOutcome,
+    ) -> Result<HttpOutcome, String> {
         self.last_trigger = Some(outcome.clone());
-        let (found, missed) = capture::apply(&call, &outcome);
+        let (found, missed) = capture::apply(call, &outcome);
         for (var, v) in found {
             // The two names of the integration's own ids feed `{{ order.reference }}` and
             // `{{ payment.id }}` (and the forged callbacks that use them).
@@ -150,12 +183,54 @@ impl StepContext {
         Ok(outcome)
     }
 
-    async fn call_target(
+    /// The answer to the scenario's last trigger, for a step that follows it (the browser
+    /// following the shop's page): waits for triggers still working (bounded by the request
+    /// timeout).
+    pub async fn trigger_answer(&mut self) -> Result<Option<HttpOutcome>, String> {
+        self.settle_triggers(true).await?;
+        Ok(self.last_trigger.clone())
+    }
+
+    /// Collects the answers of triggers that did not answer within the wait timeout (a till
+    /// that answers only once the payment is done): those that came (all of them when
+    /// `wait`), with their captures and their `expect_success`.
+    pub async fn settle_triggers(&mut self, wait: bool) -> Result<(), String> {
+        let mut first_error = None;
+        let pending = std::mem::take(&mut self.pending);
+        for p in pending {
+            if !wait && !p.answer.is_finished() {
+                self.pending.push(p);
+                continue;
+            }
+            let result = match p.answer.await {
+                Ok(r) => r,
+                Err(e) => Err(format!("the request stopped: {e}")),
+            };
+            let result = result
+                .and_then(|outcome| self.finish_trigger(&p.name, &p.call, outcome))
+                .and_then(|outcome| {
+                    if p.expect_success && !outcome.is_success() {
+                        Err(format!("the target answered {}", outcome.status))
+                    } else {
+                        Ok(())
+                    }
+                });
+            if let Err(e) = result {
+                first_error.get_or_insert(format!(
+                    "trigger `{}`, answered after the steps that followed it: {e}",
+                    p.name
+                ));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn outgoing(
         &self,
         call: &HttpCall,
         role: &str,
         mut facts: Facts,
-    ) -> Result<HttpOutcome, String> {
+    ) -> Result<Outgoing, String> {
         if mentions_payment_id(call) {
             self.await_payment_id().await;
         }
@@ -184,7 +259,7 @@ impl StepContext {
             facts.order = self.order_reference();
         }
         out.facts = facts;
-        self.http.send(out).await
+        Ok(out)
     }
 
     /// Waits (at most the wait timeout) until the integration's traffic has named the
@@ -338,6 +413,7 @@ pub async fn run_scenario(
         time_scale: suite.settings.time_scale,
         target,
         core: sandbox.core.clone(),
+        pending: Vec::new(),
     };
 
     if error.is_none() {
@@ -363,6 +439,11 @@ pub async fn run_scenario(
                 break;
             }
         }
+    }
+    // A trigger still working answers now (or its request times out): its exchange belongs
+    // to this scenario.
+    if let Err(e) = ctx.settle_triggers(true).await {
+        error.get_or_insert(e);
     }
     settle(journal).await;
     let ended = journal.now_ms();
@@ -510,7 +591,29 @@ pub fn step_label(step: &Step) -> String {
 async fn run_step(step: &Step, ctx: &mut StepContext, sandbox: &Sandbox) -> StepResult {
     match step {
         Step::Trigger(t) => {
-            let outcome = ctx.fire_trigger(&t.name, &t.with).await?;
+            ctx.settle_triggers(false).await?;
+            let (call, out) = ctx
+                .prepare_trigger(&t.name, &t.with, Facts::default())
+                .await?;
+            let http = ctx.http.clone();
+            let mut answer = tokio::spawn(async move { http.send(out).await });
+            // Most shops answer a trigger at once (perhaps 202, working in the background);
+            // one that answers only when the payment is done must not hang the steps that
+            // make it done: after the wait timeout the journey goes on, and the answer is
+            // collected when it comes.
+            let outcome = match tokio::time::timeout(ctx.wait_timeout, &mut answer).await {
+                Ok(joined) => joined.map_err(|e| format!("the request stopped: {e}"))??,
+                Err(_) => {
+                    ctx.pending.push(PendingTrigger {
+                        name: t.name.clone(),
+                        call,
+                        expect_success: t.expect_success,
+                        answer,
+                    });
+                    return Ok(());
+                }
+            };
+            let outcome = ctx.finish_trigger(&t.name, &call, outcome)?;
             if t.expect_success && !outcome.is_success() {
                 return Err(format!(
                     "the target answered {} to trigger `{}`",
@@ -736,12 +839,21 @@ checks:
     }
 
     async fn context(wait_ms: u64) -> (StepContext, Sandbox) {
+        context_for(
+            wait_ms,
+            "http://127.0.0.1:1",
+            "  refund: { path: \"/payments/{{ payment.id }}/refund\" }\n",
+        )
+        .await
+    }
+
+    async fn context_for(wait_ms: u64, target_url: &str, triggers: &str) -> (StepContext, Sandbox) {
         let journal = Journal::in_memory();
         let sandbox = Sandbox::start(&crate::sandbox::kontocloud::KontoCloud, journal.clone())
             .await
             .unwrap();
         let target = crate::suite::parse_target(
-            "golive: 1\nname: t\nbase_url: http://127.0.0.1:1\ntriggers:\n  refund: { path: \"/payments/{{ payment.id }}/refund\" }\n",
+            &format!("golive: 1\nname: t\nbase_url: http://127.0.0.1:1\ntriggers:\n{triggers}"),
             std::path::Path::new("t.yaml"),
         )
         .unwrap()
@@ -753,13 +865,14 @@ checks:
             vars,
             http: Recorder::new(journal),
             sandbox_url: sandbox.base_url(),
-            target_url: "http://127.0.0.1:1".into(),
+            target_url: target_url.into(),
             last_trigger: None,
-            request_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_millis(wait_ms),
             time_scale: 1.0,
             target: Arc::new(target),
             core: sandbox.core.clone(),
+            pending: Vec::new(),
         };
         (ctx, sandbox)
     }
@@ -798,5 +911,69 @@ checks:
         ctx.await_payment_id().await;
         assert!(started.elapsed() < Duration::from_millis(600));
         assert_eq!(ctx.payment_id(), None);
+    }
+
+    /// A shop whose trigger answers only after a while (a till that answers once the payment
+    /// is done), and one that then refuses.
+    async fn slow_shop() -> String {
+        use axum::routing::post;
+        let app = axum::Router::new()
+            .route(
+                "/slow",
+                post(|| async {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    "order ORD42 done"
+                }),
+            )
+            .route(
+                "/slow-refusal",
+                post(|| async {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    (axum::http::StatusCode::CONFLICT, "no")
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_trigger_that_answers_when_done_does_not_hang_the_journey() {
+        let url = slow_shop().await;
+        let (mut ctx, sandbox) = context_for(
+            150,
+            &url,
+            "  slow: { path: /slow, capture: { order_reference: { regex: \"ORD[0-9]+\" } } }\n  refused: { path: /slow-refusal }\n",
+        )
+        .await;
+        let step = |name: &str| {
+            Step::Trigger(crate::suite::TriggerStep {
+                name: name.into(),
+                with: Map::new(),
+                expect_success: true,
+            })
+        };
+        let started = tokio::time::Instant::now();
+        run_step(&step("slow"), &mut ctx, &sandbox).await.unwrap();
+        // The journey went on after the wait timeout, not after the answer.
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(ctx.last_trigger.is_none());
+        ctx.settle_triggers(false).await.unwrap();
+        assert_eq!(ctx.pending.len(), 1, "still working");
+        // A step that needs the answer waits for it; the capture is applied then.
+        let answer = ctx.trigger_answer().await.unwrap().unwrap();
+        assert_eq!(answer.text(), "order ORD42 done");
+        assert_eq!(ctx.order_reference().as_deref(), Some("ORD42"));
+        assert!(ctx.pending.is_empty());
+        // A late refusal is still the step's failure, named when it comes.
+        run_step(&step("refused"), &mut ctx, &sandbox)
+            .await
+            .unwrap();
+        let e = ctx.settle_triggers(true).await.unwrap_err();
+        assert!(
+            e.contains("trigger `refused`, answered after the steps that followed it: the target answered 409"),
+            "{e}"
+        );
     }
 }

@@ -766,10 +766,10 @@ impl KontoCloudSandbox {
     /// Follows the shop's page until it sends the browser to the e-wallet (a redirect or a
     /// form, perhaps pages of the shop's own in between, at most a few hops); the navigation
     /// to the e-wallet, not yet made.
-    async fn follow_shop_pages(&self, ctx: &StepContext) -> Result<Navigation, String> {
+    async fn follow_shop_pages(&self, ctx: &mut StepContext) -> Result<Navigation, String> {
         let mut current = ctx
-            .last_trigger
-            .clone()
+            .trigger_answer()
+            .await?
             .ok_or("no shop page to follow: fire the trigger that starts the payment first")?;
         for _ in 0..=5 {
             let nav = browser::next_navigation(&current.url, &current).ok_or_else(|| {

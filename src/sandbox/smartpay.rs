@@ -1048,8 +1048,8 @@ impl SmartPaySandbox {
     /// page, start the widget with it, pay, and let the page tell the shop's server.
     async fn widget(&self, ctx: &mut StepContext, result: &str) -> Result<(), String> {
         let page = ctx
-            .last_trigger
-            .clone()
+            .trigger_answer()
+            .await?
             .ok_or("no shop page to take the checkout token from: fire the trigger that starts the payment first")?;
         let token = find_checkout_token(&page.text()).ok_or_else(|| {
             format!(
