@@ -346,6 +346,12 @@ pub fn target_problems(target: &Loaded<Target>) -> Vec<Problem> {
             }
             continue;
         }
+        if call.path.is_empty() {
+            problems.push(target.problem_at(
+                &at,
+                format!("trigger `{name}` has no `path`; expected the shop's path (`path: /checkout`), or `not_offered: <reason>` for a capability the shop does not have"),
+            ));
+        }
         if let Err(errors) = compile_all(call) {
             for (var, e) in errors {
                 let mut pointer = format!("{at}/capture/{}", escape(&var));
@@ -513,6 +519,10 @@ mod tests {
         assert!(e.starts_with("t.yaml:7:"), "{e}");
         // Without a path, a trigger must say it is not offered.
         let text = "golive: 1\nname: shop\nbase_url: http://127.0.0.1:1\ntriggers:\n  pay: { method: POST }\n";
-        assert!(crate::suite::parse_target(text, std::path::Path::new("t.yaml")).is_err());
+        let e = crate::suite::parse_target(text, std::path::Path::new("t.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("t.yaml:5:"), "{e}");
+        assert!(e.contains("trigger `pay` has no `path`"), "{e}");
     }
 }
