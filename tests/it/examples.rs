@@ -88,6 +88,16 @@ async fn a_python_shop_with_its_own_order_ids_passes_every_check() {
             .collect();
         assert!(skipped.is_empty(), "{target} skipped {skipped:?}");
         assert_eq!(outcome.exit_code, exit::PASSED, "{target}");
+        // golive stopped the shop it started (by its process group): nothing listens any more.
+        let addr = report
+            .target
+            .base_url
+            .trim_start_matches("http://")
+            .to_owned();
+        assert!(
+            std::net::TcpStream::connect(&addr).is_err(),
+            "{target}: the shop at {addr} still runs"
+        );
 
         // golive asked about the shop's own orders, by the shop's ids, and got answers.
         let probes: Vec<_> = report
@@ -134,6 +144,7 @@ async fn the_python_shops_planted_mistakes_fail_exactly_their_checks() {
             ],
         ),
         ("constant_partner_reference", &["KC-PARTNER-REFERENCE"]),
+        ("retry_forever", &["KC-RETRY-0099"]),
     ];
     let mut runs = tokio::task::JoinSet::new();
     for (flaw, caught_by) in MISTAKES {

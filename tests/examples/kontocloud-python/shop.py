@@ -17,7 +17,8 @@ a team's own integration would be:
 Planted mistakes, switched on by ``SHOP_FLAWS`` (comma separated), for golive's tests:
 
 - ``trust_callback``: marks the order paid on the browser's return, without asking KontoCloud;
-- ``constant_partner_reference``: sends one partnerReference on every request.
+- ``constant_partner_reference``: sends one partnerReference on every request;
+- ``retry_forever``: retries Get Payment Status after 0099 up to 12 times.
 
 Environment: KONTOCLOUD_BASE_URL, KONTOCLOUD_USER_ID, KONTOCLOUD_PASSWORD, PORT.
 """
@@ -46,7 +47,7 @@ FLAWS = {f.strip() for f in os.environ.get("SHOP_FLAWS", "").split(",") if f.str
 PUBLIC = f"http://127.0.0.1:{PORT}"
 SHOP_ZONE = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
 ACCEPT_LANGUAGE = "de-DE,de;q=0.9,en;q=0.7"
-MAX_RETRIES = 3
+MAX_RETRIES = 12 if "retry_forever" in FLAWS else 3
 CONSTANT_REFERENCE = "shop-" + secrets.token_hex(6)
 
 orders = {}
