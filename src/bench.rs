@@ -194,6 +194,7 @@ pub async fn run(config: BenchConfig, dir: &Path) -> Result<(), String> {
             started_ms: 0.0,
             ended_ms: 0.0,
             error: None,
+            not_applicable: None,
             exchanges: Vec::new(),
             exchanges_omitted: 0,
         }],

@@ -294,6 +294,7 @@ pub async fn run_until(
         });
         match judge(&suite, &journal_path) {
             Ok(mut checks) => {
+                driver::skip_not_applicable(&mut checks, &suite, &report.scenarios);
                 checks.extend(not_judged(&suite, &report, &checks));
                 report.incomplete = incompleteness(&suite, &report, &checks);
                 report.checks = checks;
@@ -415,6 +416,12 @@ async fn drive(
             };
             let mut result = Ok(());
             for (i, scenario) in suite.scenarios.iter().enumerate() {
+                if let Some(reason) = driver::not_applicable(scenario, &target) {
+                    report
+                        .scenarios
+                        .push(driver::record_not_applicable(scenario, &reason, journal));
+                    continue;
+                }
                 let started = journal.now_ms();
                 tracker.reset();
                 let cut = tokio::select! {
@@ -444,6 +451,7 @@ async fn drive(
                                     started_ms: started,
                                     ended_ms: journal.now_ms(),
                                     error,
+                                    not_applicable: None,
                                     exchanges: Vec::new(),
                                     exchanges_omitted: 0,
                                 });
@@ -506,6 +514,7 @@ async fn drive(
                     started_ms: started,
                     ended_ms: ended,
                     error: Some(error),
+                    not_applicable: None,
                     exchanges: Vec::new(),
                     exchanges_omitted: 0,
                 });
@@ -679,13 +688,32 @@ fn incompleteness(suite: &Suite, report: &RunReport, checks: &[CheckResult]) -> 
             report.not_run.join(", ")
         ));
     }
+    let not_applicable: BTreeSet<&str> = report
+        .scenarios
+        .iter()
+        .filter(|s| s.not_applicable.is_some())
+        .map(|s| s.id.as_str())
+        .collect();
     for spec in &suite.checks {
         // Only checks the suite pointed at given scenarios: an unscoped check may rightly have
         // nothing to judge (token reuse under Basic authentication, where no token is issued).
         let Some(scoped) = &spec.scenarios else {
             continue;
         };
-        let mine: Vec<&CheckResult> = checks.iter().filter(|c| c.id == spec.id).collect();
+        // A scenario the shop cannot take part in (a trigger it does not offer) is rightly not
+        // judged: only the applicable ones count.
+        if scoped.iter().all(|s| not_applicable.contains(s.as_str())) {
+            continue;
+        }
+        let mine: Vec<&CheckResult> = checks
+            .iter()
+            .filter(|c| c.id == spec.id)
+            .filter(|c| {
+                c.scenario
+                    .as_deref()
+                    .is_none_or(|s| !not_applicable.contains(s))
+            })
+            .collect();
         if !mine.is_empty() && mine.iter().all(|c| c.outcome == Outcome::Skipped) {
             why.push(format!(
                 "check {} was skipped in every scenario it was asked for ({}): {}",

@@ -230,6 +230,7 @@ pub(crate) mod tests {
                     started_ms: 0.0,
                     ended_ms: 10.0,
                     error: None,
+                    not_applicable: None,
                     exchanges: vec![],
                     exchanges_omitted: 0,
                 })

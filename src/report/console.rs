@@ -168,6 +168,15 @@ fn summary_with(report: &RunReport, reports_dir: Option<&Path>, color: bool) -> 
             .max()
             .unwrap_or(0);
         for s in &report.scenarios {
+            if let Some(reason) = &s.not_applicable {
+                out.push_str(&format!(
+                    "  {} {:<width$}  {}\n",
+                    p.dim("-"),
+                    s.id,
+                    p.dim(&format!("not applicable: {reason}"))
+                ));
+                continue;
+            }
             let tally = scenario_tally(report, s);
             let mark = if s.error.is_some() || tally.errors > 0 {
                 p.yellow("!")

@@ -135,6 +135,7 @@ struct ScenarioView {
     title: String,
     window: String,
     error: Option<String>,
+    not_applicable: Option<String>,
     failed_checks: Vec<(String, String)>,
     shown: usize,
     omitted: usize,
@@ -269,6 +270,7 @@ fn view(report: &RunReport) -> View {
                         secs(s.ended_ms - s.started_ms)
                     ),
                     error: s.error.clone(),
+                    not_applicable: s.not_applicable.clone(),
                     failed_checks,
                     shown: exchanges.len(),
                     omitted: s.exchanges_omitted,

@@ -132,6 +132,10 @@ pub struct ScenarioResult {
     pub ended_ms: f64,
     /// Why the scenario could not be driven to its end (the checks still judge what happened).
     pub error: Option<String>,
+    /// Why the scenario was not run at all: it needs a trigger the shop does not offer (the
+    /// target's `not_offered` reason). Its checks are skipped with this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_applicable: Option<String>,
     /// Every exchange of the scenario, in order, by sequence number (see `RunReport::exchanges`).
     pub exchanges: Vec<u64>,
     /// Exchanges of the scenario left out of the report because there were too many.

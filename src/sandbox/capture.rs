@@ -126,7 +126,7 @@ pub(crate) async fn capture(
         (_, Some(op)) => op.clone(),
         (_, None) => "sandbox".to_owned(),
     };
-    core.journal.record(Exchange {
+    let exchange = Exchange {
         seq: 0,
         scenario: String::new(),
         direction: Direction::ToSandbox,
@@ -139,6 +139,8 @@ pub(crate) async fn capture(
         response: Some(recorded_response),
         error: None,
         facts,
-    });
+    };
+    core.learn(&exchange);
+    core.journal.record(exchange);
     AxumResponse::from_parts(parts, AxumBody::from(bytes))
 }

@@ -34,7 +34,27 @@ pub const OP_EWALLET_COMPLETE: &str = "ewallet_complete";
 
 pub struct KontoCloud;
 
+/// Where the shop's ids travel: its order id goes to the e-wallet as merchantTransactionId
+/// (through the browser, in the form or the redirect's query); the payment id is the
+/// uniqueReference the e-wallet issues when the shopper pays.
+pub const CORRELATION: &[super::Correlation] = &[
+    super::Correlation {
+        operation: OP_EWALLET,
+        order_reference: &["form:merchantTransactionId", "query:merchantTransactionId"],
+        payment_id: &[],
+    },
+    super::Correlation {
+        operation: OP_EWALLET_COMPLETE,
+        order_reference: &[],
+        payment_id: &["issued"],
+    },
+];
+
 impl Provider for KontoCloud {
+    fn correlation(&self) -> &'static [super::Correlation] {
+        CORRELATION
+    }
+
     fn id(&self) -> &'static str {
         ID
     }
@@ -726,33 +746,10 @@ impl ProviderSandbox for KontoCloudSandbox {
 impl KontoCloudSandbox {
     /// The shopper's journey: shop page → e-wallet → pay → back to the shop's callback.
     async fn pay(&self, ctx: &mut StepContext, outcome: &str) -> Result<(), String> {
-        let page = ctx
-            .last_trigger
-            .clone()
-            .ok_or("no shop page to follow: fire the trigger that starts the payment first")?;
-        // Follow the shop's page until it reaches the e-wallet (a redirect or a form, perhaps
-        // a page of the shop's own in between), at most a few hops.
-        let mut current = page;
-        let mut hops = 0;
-        let landing = loop {
-            let nav = browser::next_navigation(&current.url, &current).ok_or_else(|| {
-                format!(
-                    "the shop's page (answer {}) does not send the browser anywhere: expected a redirect or a form to the KontoCloud e-wallet",
-                    current.status
-                )
-            })?;
-            let to_sandbox = nav.url.starts_with(&ctx.sandbox_url);
-            let role = if to_sandbox { OP_EWALLET } else { "shop_page" };
-            let answer = ctx.navigate(&nav, role, Facts::default()).await?;
-            if to_sandbox {
-                break answer;
-            }
-            hops += 1;
-            if hops > 5 {
-                return Err("the shop's pages never reached the e-wallet within 5 hops".into());
-            }
-            current = answer;
-        };
+        let to_ewallet = self.follow_shop_pages(ctx).await?;
+        let landing = ctx
+            .navigate(&to_ewallet, OP_EWALLET, Facts::default())
+            .await?;
         if !(200..300).contains(&landing.status) {
             return Err(format!(
                 "the e-wallet refused the shop's payment request ({}): {}",
@@ -783,9 +780,40 @@ impl KontoCloudSandbox {
         Ok(())
     }
 
+    /// Follows the shop's page until it sends the browser to the e-wallet (a redirect or a
+    /// form, perhaps pages of the shop's own in between, at most a few hops); the navigation
+    /// to the e-wallet, not yet made.
+    async fn follow_shop_pages(&self, ctx: &mut StepContext) -> Result<Navigation, String> {
+        let mut current = ctx
+            .trigger_answer()
+            .await?
+            .ok_or("no shop page to follow: fire the trigger that starts the payment first")?;
+        for _ in 0..=5 {
+            let nav = browser::next_navigation(&current.url, &current).ok_or_else(|| {
+                format!(
+                    "the shop's page (answer {}) does not send the browser anywhere: expected a redirect or a form to the KontoCloud e-wallet",
+                    current.status
+                )
+            })?;
+            if nav.url.starts_with(&ctx.sandbox_url) {
+                return Ok(nav);
+            }
+            current = ctx.navigate(&nav, "shop_page", Facts::default()).await?;
+        }
+        Err("the shop's pages never reached the e-wallet within 5 hops".into())
+    }
+
     /// A callback the e-wallet never made, posted straight to the shop's callBackUrl.
     async fn forge(&self, ctx: &mut StepContext, forge: &ForgeCallback) -> Result<(), String> {
-        let callback = self.callback_url_for(ctx)?;
+        // The shopper tampering with the URL saw the shop's pages up to the e-wallet (not the
+        // e-wallet itself): the callBackUrl and the shop's order id come from there.
+        let known_callback = lock(&self.state).callback_url.is_some();
+        let to_ewallet = if known_callback {
+            None
+        } else {
+            Some(self.follow_shop_pages(ctx).await?)
+        };
+        let callback = self.callback_url_for(to_ewallet.as_ref())?;
         let reference = match forge.unique_reference.as_str() {
             "unknown" => random_text(22),
             "last" => lock(&self.state)
@@ -800,7 +828,7 @@ impl KontoCloudSandbox {
             .append_pair("paymentResult", &forge.payment_result)
             .append_pair(
                 "merchantTransactionId",
-                &ctx.var_str("order_id").unwrap_or_default(),
+                &self.order_reference_for(ctx, to_ewallet.as_ref()),
             )
             .append_pair("uniqueReference", &reference);
         let nav = Navigation {
@@ -818,18 +846,35 @@ impl KontoCloudSandbox {
         Ok(())
     }
 
+    /// The shop's own id for the order a forged callback names: the one it sent the e-wallet
+    /// or a trigger captured, else the merchantTransactionId of the form on its last page, else
+    /// golive's order id (a shop that took it).
+    fn order_reference_for(&self, ctx: &StepContext, to_ewallet: Option<&Navigation>) -> String {
+        if let Some(r) = ctx
+            .order_reference()
+            .filter(|r| Some(r) != ctx.var_str("order_id").as_ref())
+        {
+            return r;
+        }
+        to_ewallet
+            .and_then(|nav| {
+                nav.fields
+                    .iter()
+                    .find(|(k, _)| k == "merchantTransactionId")
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| url_param(&nav.url, "merchantTransactionId"))
+            })
+            .or_else(|| ctx.var_str("order_id"))
+            .unwrap_or_default()
+    }
+
     /// The callBackUrl the shop gave: from the e-wallet request of this scenario, or from the
-    /// form on the shop's last page.
-    fn callback_url_for(&self, ctx: &StepContext) -> Result<String, String> {
+    /// shop's navigation to the e-wallet.
+    fn callback_url_for(&self, to_ewallet: Option<&Navigation>) -> Result<String, String> {
         if let Some(u) = lock(&self.state).callback_url.clone() {
             return Ok(u);
         }
-        let page = ctx
-            .last_trigger
-            .as_ref()
-            .ok_or("no shop page to take the callBackUrl from")?;
-        let nav = browser::next_navigation(&page.url, page)
-            .ok_or("the shop's page has no form or redirect with a callBackUrl")?;
+        let nav = to_ewallet.ok_or("the shop's pages never led to the e-wallet")?;
         nav.fields
             .iter()
             .find(|(k, _)| k == "callBackUrl")
@@ -982,5 +1027,10 @@ mod tests {
             sb.core.journal.live()[0].facts.injected.as_deref(),
             Some("500/0099")
         );
+    }
+
+    #[test]
+    fn the_correlation_table_reads() {
+        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
     }
 }

@@ -68,7 +68,26 @@ const ACTIVE: &[&str] = &[
 
 pub struct MobilePay;
 
+/// Where the till's ids travel: the payment it initiates (or prepares) carries its orderId and
+/// is answered with MobilePay's paymentId.
+pub const CORRELATION: &[super::Correlation] = &[
+    super::Correlation {
+        operation: OP_PAYMENT_INITIATE,
+        order_reference: &["body:/orderId"],
+        payment_id: &["answer:/paymentId"],
+    },
+    super::Correlation {
+        operation: OP_PAYMENT_PREPARE,
+        order_reference: &["body:/orderId"],
+        payment_id: &["answer:/paymentId"],
+    },
+];
+
 impl Provider for MobilePay {
+    fn correlation(&self) -> &'static [super::Correlation] {
+        CORRELATION
+    }
+
     fn id(&self) -> &'static str {
         ID
     }
@@ -2020,5 +2039,10 @@ mod tests {
                 .as_deref(),
             Some("500/2000")
         );
+    }
+
+    #[test]
+    fn the_correlation_table_reads() {
+        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
     }
 }

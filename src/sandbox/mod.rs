@@ -5,6 +5,7 @@
 //! the profile knew (operation, token state, unrecognised fields...). Profiles only answer.
 
 mod capture;
+pub mod correlation;
 mod faults;
 pub mod kontocloud;
 pub mod mobilepay;
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 pub use capture::{with_facts, FactsExt, ACTOR_HEADER, MAX_REQUEST_BODY};
+pub use correlation::{Correlation, Learned};
 pub use faults::{Fault, FaultPlan};
 pub use server::{unserved, Sandbox, SandboxError, ServedOperation, UNSERVED};
 
@@ -36,6 +38,10 @@ pub struct SandboxCore {
     base_url: Mutex<String>,
     scenario: Mutex<ScenarioSettings>,
     pub faults: FaultPlan,
+    /// The provider's table of where the integration's ids travel.
+    correlation: Mutex<&'static [Correlation]>,
+    /// The ids the integration used in the running scenario.
+    learned: Mutex<Learned>,
 }
 
 /// The generic part of a scenario's sandbox behaviour; the rest is the profile's.
@@ -55,7 +61,35 @@ impl SandboxCore {
                 time_scale: 1.0,
             }),
             faults: FaultPlan::default(),
+            correlation: Mutex::new(&[]),
+            learned: Mutex::new(Learned::default()),
         })
+    }
+
+    pub(crate) fn set_correlation(&self, table: &'static [Correlation]) {
+        *lock(&self.correlation) = table;
+    }
+
+    /// Reads the integration's ids off an exchange of the running scenario.
+    pub fn learn(&self, exchange: &crate::journal::Exchange) {
+        let table = *lock(&self.correlation);
+        lock(&self.learned).learn(table, exchange);
+    }
+
+    /// What the running scenario taught so far.
+    pub fn learned(&self) -> Learned {
+        lock(&self.learned).clone()
+    }
+
+    /// Ids the harness found elsewhere (a trigger's answer captured as `order_reference` or
+    /// `payment_id`).
+    pub fn note(&self, f: impl FnOnce(&mut Learned)) {
+        f(&mut lock(&self.learned));
+    }
+
+    /// A new scenario: forget the last one's ids.
+    pub fn forget_learned(&self) {
+        *lock(&self.learned) = Learned::default();
     }
 
     /// Where the sandbox listens (`http://127.0.0.1:PORT`), once it does.
@@ -162,6 +196,11 @@ pub trait Provider: Send + Sync {
     /// it calls), so a target that lacks them is named before anything runs.
     fn step_needs(&self, _act: StepKind, _params: &Value) -> StepNeeds {
         StepNeeds::default()
+    }
+    /// Which operations carry the merchant's order reference and the provider's payment id,
+    /// and where (see `correlation`).
+    fn correlation(&self) -> &'static [Correlation] {
+        &[]
     }
 }
 

@@ -346,7 +346,19 @@ async fn events_or_unserved(
 
 pub struct PPaaS;
 
+/// Where the service provider's ids travel: PPaaS names the transaction (clientTransactionId,
+/// in the webhook it sends); the service provider's events name it in their path.
+pub const CORRELATION: &[super::Correlation] = &[super::Correlation {
+    operation: OP_EVENT,
+    order_reference: &[],
+    payment_id: &["segment:3"],
+}];
+
 impl Provider for PPaaS {
+    fn correlation(&self) -> &'static [super::Correlation] {
+        CORRELATION
+    }
+
     fn id(&self) -> &'static str {
         ID
     }
@@ -1795,5 +1807,10 @@ mod tests {
         assert!(p
             .validate_step(StepKind::Sandbox, &json!({"ack": "sometimes"}))
             .is_err());
+    }
+
+    #[test]
+    fn the_correlation_table_reads() {
+        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
     }
 }

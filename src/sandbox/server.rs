@@ -34,6 +34,7 @@ impl Sandbox {
     /// Starts the provider's sandbox on 127.0.0.1 at a free port.
     pub async fn start(provider: &dyn Provider, journal: Journal) -> Result<Sandbox, SandboxError> {
         let core = SandboxCore::new(journal);
+        core.set_correlation(provider.correlation());
         let profile = provider.sandbox(core.clone());
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

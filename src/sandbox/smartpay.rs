@@ -65,7 +65,19 @@ const KNOWN_STATUSES: &[&str] = &[
 
 pub struct SmartPay;
 
+/// Where the shop's ids travel: Create Checkout carries the shop's partnerReference and is
+/// answered with SmartPay's transactionId.
+pub const CORRELATION: &[super::Correlation] = &[super::Correlation {
+    operation: OP_CREATE_CHECKOUT,
+    order_reference: &["body:/partnerReference"],
+    payment_id: &["answer:/transactionId"],
+}];
+
 impl Provider for SmartPay {
+    fn correlation(&self) -> &'static [super::Correlation] {
+        CORRELATION
+    }
+
     fn id(&self) -> &'static str {
         ID
     }
@@ -1098,8 +1110,8 @@ impl SmartPaySandbox {
     /// page, start the widget with it, pay, and let the page tell the shop's server.
     async fn widget(&self, ctx: &mut StepContext, result: &str) -> Result<(), String> {
         let page = ctx
-            .last_trigger
-            .clone()
+            .trigger_answer()
+            .await?
             .ok_or("no shop page to take the checkout token from: fire the trigger that starts the payment first")?;
         let token = find_checkout_token(&page.text()).ok_or_else(|| {
             format!(
@@ -1630,5 +1642,10 @@ mod tests {
         assert!(SmartPay
             .validate_step(StepKind::Sandbox, &json!({"status_sequence": ["PAID"]}))
             .is_err());
+    }
+
+    #[test]
+    fn the_correlation_table_reads() {
+        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
     }
 }

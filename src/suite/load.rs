@@ -87,7 +87,15 @@ pub fn parse_suite(text: &str, file: &Path) -> Result<Loaded<Suite>, Problems> {
 }
 
 pub fn parse_target(text: &str, file: &Path) -> Result<Loaded<Target>, Problems> {
-    parse_document(text, file, target_validator(), TARGET_SCHEMA, "target")
+    let loaded: Loaded<Target> =
+        parse_document(text, file, target_validator(), TARGET_SCHEMA, "target")?;
+    // Captures (CSS selectors, regexes) and `not_offered` triggers, checked before any run.
+    let problems = crate::driver::capture::target_problems(&loaded);
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(Problems(problems))
+    }
 }
 
 /// YAML, then schema, then the typed model.

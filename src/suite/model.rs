@@ -229,6 +229,8 @@ impl Default for Ready {
 pub struct HttpCall {
     #[serde(default = "post")]
     pub method: String,
+    /// Required unless the trigger is `not_offered`.
+    #[serde(default)]
     pub path: String,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -238,9 +240,50 @@ pub struct HttpCall {
     /// A form body (application/x-www-form-urlencoded).
     #[serde(default)]
     pub form: Option<BTreeMap<String, String>>,
-    /// Variables to take from the answer, by JSON pointer (`{transaction_id: /transactionId}`).
+    /// Variables to take from the answer: a JSON pointer (`{transaction_id: /transactionId}`),
+    /// or a form field, element, regex, header or cookie (see `driver::capture`).
     #[serde(default)]
-    pub capture: BTreeMap<String, String>,
+    pub capture: BTreeMap<String, Capture>,
+    /// The shop does not offer this (e.g. `automatic capture`: no capture endpoint). Scenarios
+    /// that fire the trigger are reported as not applicable, with this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_offered: Option<String>,
+}
+
+/// Where a trigger's answer holds a value.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Capture {
+    /// A JSON pointer into a JSON answer (`/transactionId`).
+    Pointer(String),
+    From(CaptureFrom),
+}
+
+/// One source (and an optional `regex` to refine it, or `regex` alone on the body).
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureFrom {
+    /// A JSON pointer into a JSON answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// The value of the page's input (textarea, select) with this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_field: Option<String>,
+    /// The first element a CSS selector matches: its `attr`, else an input's value or the
+    /// element's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub css: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attr: Option<String>,
+    /// A response header (`Location`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// A cookie the answer sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// A regular expression: its first group (or the whole match) is the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
 }
 
 fn get() -> String {

@@ -3,6 +3,7 @@
 //! misbehaving targets made here.
 
 mod cli;
+mod examples;
 mod fuzz;
 mod hostile;
 mod kontocloud;
