@@ -859,6 +859,8 @@ mod tests {
             json!(["extra"])
         );
         let token = answer["token"].as_str().unwrap();
+        // Reports recognise the sandbox's tokens by their shape (nothing is stored per token).
+        assert!(crate::report::redact::is_shaped_token(token), "{token}");
         let r = http
             .get(format!(
                 "{}/payment/NOPE/status?partnerReference=p2&localDate=2024-01-01&localTime=120000",

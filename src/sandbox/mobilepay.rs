@@ -1554,6 +1554,8 @@ mod tests {
         let c = Client::start().await;
         let ok: Value = c.token(Some("DK12345678")).await.json().await.unwrap();
         assert_eq!(ok["token_type"], "Bearer");
+        let issued = ok["access_token"].as_str().unwrap();
+        assert!(crate::report::redact::is_shaped_token(issued), "{issued}");
         assert_eq!(ok["scope"], "integrator_scope");
         assert!(ok["expires_in"].as_u64().unwrap() > 0);
         let bad = c

@@ -940,7 +940,9 @@ mod tests {
             .json()
             .await
             .unwrap();
-        answer["access_token"].as_str().unwrap().to_owned()
+        let token = answer["access_token"].as_str().unwrap().to_owned();
+        assert!(crate::report::redact::is_shaped_token(&token), "{token}");
+        token
     }
 
     #[tokio::test]

@@ -1190,6 +1190,7 @@ mod tests {
             .unwrap();
         assert_eq!(token["token_type"], "Bearer");
         let access = token["access_token"].as_str().unwrap();
+        assert!(crate::report::redact::is_shaped_token(access), "{access}");
         assert!(jwt_shaped(access), "{access}");
         sb.profile
             .configure(
@@ -1216,6 +1217,10 @@ mod tests {
         let tx = created["transactionId"].as_str().unwrap().to_owned();
         assert_eq!(tx.len(), 36);
         let checkout_token = created["checkoutToken"].as_str().unwrap().to_owned();
+        assert!(
+            crate::report::redact::is_shaped_token(&checkout_token),
+            "{checkout_token}"
+        );
         let status = |http: reqwest::Client, url: String, auth: String| async move {
             let v: Value = http
                 .get(url)
