@@ -140,6 +140,13 @@ static SHAPED_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
 static BASE64_RUN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/_\-]{8,}={0,2}").expect("valid regex"));
 
+/// Runs of URL-encoded text holding at least one `%XX`: decoded, they are masked when they
+/// hide a secret however its characters were escaped (`%2D` for `-` as well as `%21`).
+static PERCENT_RUN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:[A-Za-z0-9._~!*'()+\-]|%[0-9A-Fa-f]{2})*%[0-9A-Fa-f]{2}(?:[A-Za-z0-9._~!*'()+\-]|%[0-9A-Fa-f]{2})*")
+        .expect("valid regex")
+});
+
 /// Whether a whole value is a token [`SHAPED_TOKEN`] masks anyway.
 pub fn is_shaped_token(value: &str) -> bool {
     SHAPED_TOKEN
@@ -551,6 +558,7 @@ impl Secrets {
         });
         let text = SHAPED_TOKEN.replace_all(&text, |c: &Captures| fingerprint(&c[0]));
         let text = self.mask_values(&text);
+        let text = self.mask_percent(&text);
         let text = self.mask_base64(&text);
         mask_card_numbers(&text)
     }
@@ -572,6 +580,25 @@ impl Secrets {
         SHAPED_TOKEN.is_match(text)
             || self.matcher().is_some_and(|m| m.is_match(text))
             || self.learned.mask(text).is_some()
+    }
+
+    /// URL-encoded runs whose decoded text holds a secret are shown decoded and masked, so the
+    /// fingerprint is the secret's own whatever the escaping.
+    fn mask_percent(&self, text: &str) -> String {
+        PERCENT_RUN
+            .replace_all(text, |c: &Captures| {
+                let run = &c[0];
+                let decoded = form_decode(run);
+                let masked = self.mask_values(
+                    &SHAPED_TOKEN.replace_all(&decoded, |d: &Captures| fingerprint(&d[0])),
+                );
+                if masked != decoded {
+                    masked
+                } else {
+                    run.to_string()
+                }
+            })
+            .into_owned()
     }
 
     /// Base64 runs that decode to a secret, to text holding one (`user:password`, a JSON
@@ -1277,10 +1304,19 @@ mod tests {
         let alone = b64(PASSWORD);
         let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(PASSWORD);
         let percent = percent_encode(PASSWORD);
+        let over_encoded: String = PASSWORD.bytes().map(|b| format!("%{b:02x}")).collect();
         let json_doc = b64(&format!(r#"{{"user":"u","pw":"{PASSWORD}"}}"#));
         // Credentials of someone the runner never heard of are masked by their shape.
         let stranger = b64("merchant-42:n0t-a-known-s3cret");
-        for planted in [&pair, &alone, &url_safe, &percent, &json_doc, &stranger] {
+        for planted in [
+            &pair,
+            &alone,
+            &url_safe,
+            &percent,
+            &over_encoded,
+            &json_doc,
+            &stranger,
+        ] {
             let text = format!("X-Shop-Credentials: {planted}; body={{\"c\":\"{planted}\"}}");
             let masked = s.mask_text(&text);
             assert!(!masked.contains(planted.as_str()), "{planted}: {masked}");
