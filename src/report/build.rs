@@ -36,6 +36,16 @@ pub fn complete(
     journal: &Path,
     secrets: &Secrets,
 ) -> Result<(), BuildError> {
+    complete_learning(report, journal, secrets).map(|_| ())
+}
+
+/// [`complete`], returning the secrets it learned from the traffic as well (to mask the
+/// target's own log with them).
+pub fn complete_learning(
+    report: &mut RunReport,
+    journal: &Path,
+    secrets: &Secrets,
+) -> Result<Secrets, BuildError> {
     let evidence: BTreeSet<u64> = report
         .checks
         .iter()
@@ -127,7 +137,7 @@ pub fn complete(
     report.target.base_url = secrets.mask_text(&report.target.base_url);
     sort_checks(&mut report.checks);
     report.counts = count(&report.checks);
-    Ok(())
+    Ok(secrets)
 }
 
 /// Cuts a (masked) body to [`REPORT_BODY_KEEP_BYTES`] at a character boundary. Masking comes

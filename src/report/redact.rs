@@ -633,6 +633,27 @@ impl Secrets {
     }
 }
 
+/// Masks a text file in place, line by line (memory stays bounded by the longest line): the
+/// target's own log, which teams upload with the reports. The masked copy replaces the file
+/// only once it is whole, so a failure leaves the original and says why.
+pub fn mask_file(path: &std::path::Path, secrets: &Secrets) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, BufWriter, Write};
+    let mut input = BufReader::new(std::fs::File::open(path)?);
+    let tmp = path.with_extension("log.masking");
+    let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        out.write_all(secrets.mask_text(&text).as_bytes())?;
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Cookie names that say the cookie holds a credential.
 const SECRET_COOKIE_WORDS: &[&str] = &[
     "sess",
@@ -1414,5 +1435,29 @@ mod tests {
             shop.mask_text("GET /x/session-value-000042/y"),
             format!("GET /x/{}/y", fingerprint("session-value-000042"))
         );
+    }
+
+    #[test]
+    fn a_log_file_is_masked_in_place_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("target.log");
+        let pair = b64(&format!("shop:{PASSWORD}"));
+        std::fs::write(
+            &log,
+            format!(
+                "listening on 127.0.0.1:4000\ngot token {TOKEN}\nlogin {PASSWORD} as {pair}\n\u{1b}[31mpaid order ORD-1\u{1b}[0m"
+            ),
+        )
+        .unwrap();
+        mask_file(&log, &Secrets::with([PASSWORD])).unwrap();
+        let masked = std::fs::read_to_string(&log).unwrap();
+        assert!(!masked.contains(TOKEN) && !masked.contains(PASSWORD) && !masked.contains(&pair));
+        assert!(
+            masked.starts_with("listening on 127.0.0.1:4000\n"),
+            "{masked}"
+        );
+        assert!(masked.ends_with("paid order ORD-1\u{1b}[0m"), "{masked}");
+        assert_eq!(masked.lines().count(), 4);
+        assert!(mask_file(&dir.path().join("missing.log"), &Secrets::new()).is_err());
     }
 }
