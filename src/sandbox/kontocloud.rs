@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::request_schema::{query_object, OperationSchemas};
+use super::tokens::TokenBook;
 use super::{
     lock, random_text, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind,
 };
@@ -131,7 +132,8 @@ struct Session {
 }
 
 struct State_ {
-    tokens: HashMap<String, (f64, f64)>,
+    /// Issued tokens → when they were issued; expired ones swept (see [`TokenBook`]).
+    tokens: TokenBook<f64>,
     sessions: HashMap<String, Session>,
     payments: HashMap<String, Payment>,
     script: PaymentScript,
@@ -182,7 +184,7 @@ impl KontoCloudSandbox {
                     include_str!("../../schemas/kontocloud/ewallet.form.json"),
                 ),
             state: Mutex::new(State_ {
-                tokens: HashMap::new(),
+                tokens: TokenBook::new(),
                 sessions: HashMap::new(),
                 payments: HashMap::new(),
                 script: PaymentScript::default(),
@@ -249,8 +251,8 @@ impl KontoCloudSandbox {
             None => (TokenState::Missing, None),
             Some(t) => match lock(&self.state).tokens.get(t) {
                 None => (TokenState::Unknown, None),
-                Some((_, expires)) => {
-                    let remaining = (expires - now) / 1000.0;
+                Some(known) => {
+                    let remaining = (known.expires_ms - now) / 1000.0;
                     if remaining > 0.0 {
                         (TokenState::Valid, Some(remaining))
                     } else {
@@ -385,7 +387,9 @@ async fn issue_token(
     let lifetime = sb.core.token_lifetime_s();
     let now = sb.core.now_ms();
     let expires = now + lifetime * 1000.0;
-    lock(&sb.state).tokens.insert(token.clone(), (now, expires));
+    lock(&sb.state)
+        .tokens
+        .issue(token.clone(), expires, now, now);
     let valid_until = (time::OffsetDateTime::now_utc() + time::Duration::seconds_f64(lifetime))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::request_schema::{OperationSchemas, RequestSchema};
+use super::tokens::TokenBook;
 use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
 use crate::driver::{Outgoing, StepContext};
 use crate::journal::{fingerprint, Actor, Facts, IssuedToken, TokenState, TokenUse};
@@ -221,7 +222,7 @@ struct Transaction {
 }
 
 struct State_ {
-    tokens: HashMap<String, f64>,
+    tokens: TokenBook<()>,
     transactions: HashMap<String, Transaction>,
     ack: AckScript,
     acks_refused: u32,
@@ -295,7 +296,7 @@ impl PPaaSSandbox {
                 "../../schemas/ppaas/qrcode_payment.answer.json"
             )),
             state: Mutex::new(State_ {
-                tokens: HashMap::new(),
+                tokens: TokenBook::new(),
                 transactions: HashMap::new(),
                 ack: AckScript::default(),
                 acks_refused: 0,
@@ -321,8 +322,8 @@ impl PPaaSSandbox {
             None => (TokenState::Missing, None),
             Some(t) => match lock(&self.state).tokens.get(t) {
                 None => (TokenState::Unknown, None),
-                Some(expires) => {
-                    let remaining = (expires - now) / 1000.0;
+                Some(known) => {
+                    let remaining = (known.expires_ms - now) / 1000.0;
                     let state = if remaining > 0.0 {
                         TokenState::Valid
                     } else {
@@ -455,7 +456,9 @@ async fn token(
         "typ": "Bearer",
         "scope": "email profile",
     }));
-    lock(&sb.state).tokens.insert(access_token.clone(), expires);
+    lock(&sb.state)
+        .tokens
+        .issue(access_token.clone(), expires, (), now);
     facts.token_issued = Some(IssuedToken {
         fingerprint: fingerprint(&access_token),
         lifetime_s: lifetime,

@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::request_schema::{query_object, OperationSchemas};
+use super::tokens::TokenBook;
 use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
 use crate::driver::{Outgoing, StepContext};
 use crate::journal::{fingerprint, Actor, Facts, IssuedToken, TokenState, TokenUse};
@@ -230,7 +231,7 @@ impl Transaction {
 
 struct State_ {
     /// Bearer tokens issued: value → expiry (run clock, ms).
-    tokens: HashMap<String, f64>,
+    tokens: TokenBook<()>,
     transactions: HashMap<String, Transaction>,
     /// Checkouts created in the running scenario, in order.
     scenario_checkouts: Vec<String>,
@@ -304,7 +305,7 @@ impl SmartPaySandbox {
                     include_str!("../../schemas/smartpay/modification.request.json"),
                 ),
             state: Mutex::new(State_ {
-                tokens: HashMap::new(),
+                tokens: TokenBook::new(),
                 transactions: HashMap::new(),
                 scenario_checkouts: Vec::new(),
                 sequence: vec!["CAPTURED".into()],
@@ -356,8 +357,8 @@ impl SmartPaySandbox {
             }
             "bearer" => match lock(&self.state).tokens.get(&credential) {
                 None => (TokenState::Unknown, None),
-                Some(expires) => {
-                    let remaining = (expires - now) / 1000.0;
+                Some(known) => {
+                    let remaining = (known.expires_ms - now) / 1000.0;
                     (
                         if remaining > 0.0 {
                             TokenState::Valid
@@ -506,7 +507,9 @@ async fn oauth_token(State(sb): State<Arc<SmartPaySandbox>>, body: axum::body::B
     let token = jwt(&sb.client_id, lifetime);
     let now = sb.core.now_ms();
     let expires = now + lifetime * 1000.0;
-    lock(&sb.state).tokens.insert(token.clone(), expires);
+    lock(&sb.state)
+        .tokens
+        .issue(token.clone(), expires, (), now);
     facts.token_issued = Some(IssuedToken {
         fingerprint: fingerprint(&token),
         lifetime_s: lifetime,
