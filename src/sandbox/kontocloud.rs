@@ -888,6 +888,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn expired_tokens_are_evicted_and_their_reuse_still_answered_as_expired() {
+        let (sb, http) = start().await;
+        let mut short = serde_json::Map::new();
+        short.insert("token_lifetime_s".into(), json!(0.05));
+        sb.core.configure_generic(&short).unwrap();
+        let creds = sb.profile.credentials();
+        let url = format!("{}/user/{}/issue", sb.base_url(), creds["user_id"]);
+        let issue = || async {
+            let answer: Value = http
+                .post(&url)
+                .json(&json!({"password": creds["password"], "partnerReference": "p", "localDate": "2024-01-01", "localTime": "120000"}))
+                .send().await.unwrap().json().await.unwrap();
+            answer["token"].as_str().unwrap().to_owned()
+        };
+        let first = issue().await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // More issues than the book holds before its first sweep: the first token is swept out
+        // to the recently-expired hashes (the book's own tests count what it keeps).
+        for _ in 0..1_100 {
+            issue().await;
+        }
+        let status = |token: String| {
+            let http = http.clone();
+            let url = format!(
+                "{}/payment/NOPE/status?partnerReference=p2&localDate=2024-01-01&localTime=120000",
+                sb.base_url()
+            );
+            async move {
+                http.get(url)
+                    .header("X-Auth-Token", token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
+        };
+        let reused = status(first).await;
+        assert!(reused.contains("X-Auth-Token has expired"), "{reused}");
+        let made_up = status(format!("kc.{}", "Q".repeat(48))).await;
+        assert!(!made_up.contains("expired"), "{made_up}");
+        let journal = sb.core.journal.live();
+        let used = journal[journal.len() - 2]
+            .facts
+            .token_used
+            .as_ref()
+            .unwrap();
+        assert_eq!(used.state, TokenState::Expired);
+        assert!(used.remaining_s.unwrap() < 0.0);
+    }
+
+    #[tokio::test]
     async fn a_wrong_token_and_garbage_get_the_api_error_not_a_crash() {
         let (sb, http) = start().await;
         let r = http
