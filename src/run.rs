@@ -783,10 +783,15 @@ fn finish(
         Verdict::Passed
     };
     let mut report_error = None;
+    let mut secrets = secrets;
     if let Some(j) = journal {
-        if let Err(e) = report::build::complete(&mut report, j, &secrets) {
-            report_error = Some(e.to_string());
+        match report::build::complete_learning(&mut report, j, &secrets) {
+            Ok(learned) => secrets = learned,
+            Err(e) => report_error = Some(e.to_string()),
         }
+    }
+    if let Err(e) = mask_target_log(dir, &secrets) {
+        report_error.get_or_insert(e);
     }
     let written = match report::write_all(&report, dir) {
         Ok(w) => Some(w),
@@ -808,6 +813,17 @@ fn finish(
         exit_code,
         secrets,
     }
+}
+
+/// The target's own output (`target.log`) goes out with the reports, so it is masked like them
+/// once the target has stopped. The raw output is not kept: the journal holds every exchange.
+fn mask_target_log(dir: &Path, secrets: &Secrets) -> Result<(), String> {
+    let log = dir.join("target.log");
+    if !log.exists() {
+        return Ok(());
+    }
+    report::redact::mask_file(&log, secrets)
+        .map_err(|e| format!("cannot mask {}: {e}", log.display()))
 }
 
 /// The failing checks of a report, by id (each id once).

@@ -11,12 +11,17 @@ use std::path::Path;
 
 use crate::journal::{self, Body, Entry, Exchange, JournalError};
 
-use super::model::{count, sort_checks, RunReport};
+use super::model::{count, sort_checks, CheckResult, RunReport};
 use super::redact::Secrets;
 
 /// Exchanges of one scenario shown in the report; the rest are counted as omitted (the journal
 /// keeps them all). Evidence is always kept, over the cap.
 pub const MAX_EXCHANGES_PER_SCENARIO: usize = 300;
+
+/// Exchanges of evidence shown per check, the first ones in the order they were journaled; the
+/// check's message says how many more the journal holds. A rule broken on every one of 45,000
+/// calls needs a few examples, not 45,000: reports scale with the checks, not the traffic.
+pub const MAX_EVIDENCE_PER_CHECK: usize = 50;
 
 /// How much of a body the report keeps. The journal keeps up to 64 KiB; hundreds of those
 /// would make a report nobody can open.
@@ -36,6 +41,19 @@ pub fn complete(
     journal: &Path,
     secrets: &Secrets,
 ) -> Result<(), BuildError> {
+    complete_learning(report, journal, secrets).map(|_| ())
+}
+
+/// [`complete`], returning the secrets it learned from the traffic as well (to mask the
+/// target's own log with them).
+pub fn complete_learning(
+    report: &mut RunReport,
+    journal: &Path,
+    secrets: &Secrets,
+) -> Result<Secrets, BuildError> {
+    for c in &mut report.checks {
+        cap_evidence(c);
+    }
     let evidence: BTreeSet<u64> = report
         .checks
         .iter()
@@ -127,7 +145,23 @@ pub fn complete(
     report.target.base_url = secrets.mask_text(&report.target.base_url);
     sort_checks(&mut report.checks);
     report.counts = count(&report.checks);
-    Ok(())
+    Ok(secrets)
+}
+
+/// Keeps a check's first [`MAX_EVIDENCE_PER_CHECK`] exchanges of evidence and says in its
+/// message how many more there are.
+fn cap_evidence(check: &mut CheckResult) {
+    check.evidence.sort_unstable();
+    check.evidence.dedup();
+    if check.evidence.len() <= MAX_EVIDENCE_PER_CHECK {
+        return;
+    }
+    let rest = check.evidence.len() - MAX_EVIDENCE_PER_CHECK;
+    let last = check.evidence[check.evidence.len() - 1];
+    check.evidence.truncate(MAX_EVIDENCE_PER_CHECK);
+    check.message.push_str(&format!(
+        "\n({rest} more exchanges of evidence, up to #{last}, are in the journal; the first {MAX_EVIDENCE_PER_CHECK} are shown)"
+    ));
 }
 
 /// Cuts a (masked) body to [`REPORT_BODY_KEEP_BYTES`] at a character boundary. Masking comes
@@ -380,5 +414,39 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string()
             .contains("/nonexistent/journal.jsonl"));
+    }
+
+    #[test]
+    fn evidence_is_capped_per_check_with_a_count_of_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let j = Journal::create(&path).unwrap();
+        start(&j, "load");
+        let seqs: Vec<u64> = (0..2_000)
+            .map(|_| j.record(exchange("POST", "/user/u1/issue", 200, "")))
+            .collect();
+        end(&j, "load");
+        j.flush().unwrap();
+        let mut report = empty_report(
+            &["load"],
+            vec![check("A", Outcome::Failed, Severity::Major, &seqs)],
+        );
+        complete(&mut report, &path, &Secrets::new()).unwrap();
+        let c = &report.checks[0];
+        assert_eq!(c.evidence, seqs[..MAX_EVIDENCE_PER_CHECK].to_vec());
+        assert!(
+            c.message.contains(&format!(
+                "{} more exchanges of evidence",
+                2_000 - MAX_EVIDENCE_PER_CHECK
+            )),
+            "{}",
+            c.message
+        );
+        // What the report holds is bounded by the caps, not by the 2,000 exchanges.
+        assert_eq!(report.exchanges.len(), MAX_EXCHANGES_PER_SCENARIO);
+        assert_eq!(
+            report.scenarios[0].exchanges_omitted,
+            2_000 - MAX_EXCHANGES_PER_SCENARIO
+        );
     }
 }

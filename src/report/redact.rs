@@ -9,8 +9,17 @@
 //! What is masked:
 //! - header values of `Authorization`/`Proxy-Authorization` (the scheme is kept:
 //!   `Bearer fp:1a2b3c4d`, `Basic fp:…`), token headers (`X-Auth-Token`, `X-Access-Token`,
-//!   `X-Api-Key`, `X-IBM-Client-Secret`), every cookie value of `Cookie` and the value of
-//!   `Set-Cookie`;
+//!   `X-Api-Key`, `X-IBM-Client-Secret`), and cookie values of `Cookie` and `Set-Cookie` —
+//!   except a cookie that holds an id or a preference (its name says `order`, `payment`,
+//!   `cart`, `lang`, ... or ends in `id`, and says nothing of a session, auth or token) or
+//!   whose value the journal names as an order or payment id: an order id is not a secret
+//!   because it travels in a cookie, and a reviewer must see which order a line is about;
+//! - tokens by their shape, anywhere (bodies, queries, headers, answers, messages): any JWT
+//!   (`eyJ….….…`) and the tokens the simulated sandboxes issue ([`SHAPED_TOKEN`]); these are
+//!   never stored, so a run issuing 45,000 tokens costs the masker nothing;
+//! - base64 runs that decode to a `user:password` pair, to a secret or to text holding one
+//!   (credentials a shop encodes in a custom header or a body), and the base64 (standard and
+//!   URL-safe, padded or not) and URL encodings (form, `%XX`) of each secret alone;
 //! - JSON fields at any depth named like `token`, `access_token`, `password`, `client_secret`,
 //!   `merchantKey`, ... ([`SECRET_FIELDS`]; names compare case-insensitively and ignoring `_`
 //!   and `-`, so `accessToken` is `access_token`), whether the body parses or was cut;
@@ -18,7 +27,8 @@
 //! - `Bearer …`/`Basic …` credentials and `user:password@` in URLs anywhere in text;
 //! - every known secret value anywhere in any string: those the runner passes in (passwords,
 //!   client secrets, merchant keys — a client id such as `X-IBM-Client-Id` only when listed)
-//!   and those found by the rules above in the exchanges of the report;
+//!   and those found by the rules above in the exchanges of the report (kept as 64-bit hashes
+//!   of their spellings, about 40 bytes each, never their text);
 //! - card numbers: a run of 13–19 digits (single spaces, dashes, `+` or `%20` allowed between
 //!   digits) that starts with 2–6 (the card networks' major industry identifiers) and passes
 //!   the Luhn check. It is shown with at most its first six and last four digits, the rest as
@@ -27,7 +37,9 @@
 //!   dates and most order ids fail one of these tests and are left alone; a Luhn-valid
 //!   reference that looks like a card is masked — the safe side of the error.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::{LazyLock, OnceLock};
 
 use base64::Engine;
@@ -107,14 +119,196 @@ static URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
 static DIGIT_RUN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[0-9](?:(?: |-|\+|%20)?[0-9])*").expect("valid regex"));
 
+/// Tokens recognised by their shape alone, masked wherever they appear without being learned
+/// (so a run that issues 45,000 of them costs the masker nothing):
+/// - a JWT (`eyJ…` header, payload and signature segments in base64url): SmartPay's and PPaaS's
+///   access and terminal tokens, and any a shop issues itself;
+/// - KontoCloud's `kc.` + 48 letters and digits and MobilePay's `mp.` + 64 hex digits;
+/// - SmartPay's checkout token: 86 characters of the sandbox's unambiguous alphabet.
+static SHAPED_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*",
+        r"|\bkc\.[A-HJ-NP-Za-km-z2-9]{48}\b",
+        r"|\bmp\.[0-9a-f]{64}\b",
+        r"|\b[A-HJ-NP-Za-km-z2-9]{86}\b",
+    ))
+    .expect("valid regex")
+});
+
+/// Runs that may be base64 (standard or URL-safe, padded or not): decoded, they are masked
+/// when they hide a secret or a `user:password` pair.
+static BASE64_RUN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/_\-]{8,}={0,2}").expect("valid regex"));
+
+/// Runs of URL-encoded text holding at least one `%XX`: decoded, they are masked when they
+/// hide a secret however its characters were escaped (`%2D` for `-` as well as `%21`).
+static PERCENT_RUN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:[A-Za-z0-9._~!*'()+\-]|%[0-9A-Fa-f]{2})*%[0-9A-Fa-f]{2}(?:[A-Za-z0-9._~!*'()+\-]|%[0-9A-Fa-f]{2})*")
+        .expect("valid regex")
+});
+
+/// Whether a whole value is a token [`SHAPED_TOKEN`] masks anyway.
+pub fn is_shaped_token(value: &str) -> bool {
+    SHAPED_TOKEN
+        .find(value)
+        .is_some_and(|m| m.start() == 0 && m.end() == value.len())
+}
+
+/// How a learned secret was spelt where it may be found again, so its fingerprint is the one
+/// of the value itself whatever the spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spelling {
+    Raw,
+    Form,
+    Json,
+    Percent,
+}
+
+/// Learned secrets, kept as hashes only: 64-bit hashes of every spelling, and of each
+/// spelling's first [`MIN_FOUND_LEN`] bytes to find where one may start. About 40 bytes per
+/// spelling, whatever the secret's length, and nothing for tokens [`SHAPED_TOKEN`] recognises.
+#[derive(Debug, Clone, Default)]
+struct Learned {
+    /// Hash of a whole spelling → how it is spelt.
+    whole: HashMap<u64, Spelling>,
+    /// Hashes of the first bytes of every spelling.
+    starts: HashSet<u64>,
+    /// Every spelling's length, longest first when matching.
+    lengths: BTreeSet<usize>,
+}
+
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+impl Learned {
+    fn insert(&mut self, spelling: &str, how: Spelling) {
+        let bytes = spelling.as_bytes();
+        if bytes.len() < MIN_FOUND_LEN {
+            return;
+        }
+        self.whole.entry(hash_bytes(bytes)).or_insert(how);
+        self.starts.insert(hash_bytes(&bytes[..MIN_FOUND_LEN]));
+        self.lengths.insert(bytes.len());
+    }
+
+    fn remove(&mut self, spelling: &str) {
+        self.whole.remove(&hash_bytes(spelling.as_bytes()));
+    }
+
+    /// Replaces every learned secret in `text` by its fingerprint (longest match first).
+    fn mask(&self, text: &str) -> Option<String> {
+        if self.whole.is_empty() || text.len() < MIN_FOUND_LEN {
+            return None;
+        }
+        let bytes = text.as_bytes();
+        let mut out = String::new();
+        let (mut last, mut i) = (0, 0);
+        let mut changed = false;
+        while i + MIN_FOUND_LEN <= bytes.len() {
+            let hit = text.is_char_boundary(i)
+                && self
+                    .starts
+                    .contains(&hash_bytes(&bytes[i..i + MIN_FOUND_LEN]));
+            let found = hit
+                .then(|| {
+                    self.lengths.iter().rev().find_map(|&len| {
+                        let end = i + len;
+                        if end > bytes.len() || !text.is_char_boundary(end) {
+                            return None;
+                        }
+                        let how = self.whole.get(&hash_bytes(&bytes[i..end]))?;
+                        Some((end, *how))
+                    })
+                })
+                .flatten();
+            match found {
+                Some((end, how)) => {
+                    out.push_str(&text[last..i]);
+                    out.push_str(&fingerprint(&unspell(&text[i..end], how)));
+                    last = end;
+                    i = end;
+                    changed = true;
+                }
+                None => i += 1,
+            }
+        }
+        changed.then(|| {
+            out.push_str(&text[last..]);
+            out
+        })
+    }
+}
+
+fn unspell(text: &str, how: Spelling) -> String {
+    match how {
+        Spelling::Raw => text.to_string(),
+        Spelling::Form | Spelling::Percent => form_decode(text),
+        Spelling::Json => json_unescape(text),
+    }
+}
+
+/// `%XX` for every byte but the unreserved ones of RFC 3986 (how `encodeURIComponent` and
+/// most URL builders write a value, `%20` for a space).
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The spellings of a secret worth looking for: as is, form-encoded, percent-encoded and
+/// JSON-escaped.
+fn spellings(value: &str) -> Vec<(String, Spelling)> {
+    let form: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = json.trim_matches('"').to_string();
+    let mut all = vec![
+        (value.to_string(), Spelling::Raw),
+        (form, Spelling::Form),
+        (percent_encode(value), Spelling::Percent),
+        (json, Spelling::Json),
+    ];
+    let mut seen = HashSet::new();
+    all.retain(|(s, _)| seen.insert(s.clone()));
+    all
+}
+
+/// Base64 spellings of a secret the runner knows on its own. Inside a longer base64 text
+/// (`user:secret`, a JSON document) it is found by decoding, see [`Secrets::mask_base64`].
+fn base64_spellings(value: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut out = Vec::new();
+    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        out.push(engine.encode(value));
+    }
+    out
+}
+
 /// The secrets of one run: those the runner knows (passwords, client secrets, merchant and
 /// authentication keys) and those found by rule in the traffic (tokens, cookies, ...).
+///
+/// Memory is bounded by what is worth remembering: tokens with a known shape (JWTs, the
+/// sandboxes' own) are recognised on the fly and never stored; other learned secrets are kept
+/// as hashes of their spellings; the runner's few known secrets are kept whole.
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
-    /// Every way a secret may be written (as is, form-encoded, JSON-escaped) → its fingerprint.
+    /// Every way a known secret may be written (as is, encoded, base64) → its fingerprint.
     variants: BTreeMap<String, String>,
     /// One alternation over `variants`, longest first, built on first use.
     matcher: OnceLock<Option<Regex>>,
+    /// Secrets found by rule in the traffic.
+    learned: Learned,
+    /// Hashes of the ids the journal names as an order or a payment: never a secret, even in
+    /// a cookie or a token header.
+    ids: HashSet<u64>,
 }
 
 impl Secrets {
@@ -135,31 +329,20 @@ impl Secrets {
         secrets
     }
 
-    /// Adds a known secret value: it will be masked wherever it appears.
+    /// Adds a known secret value: it will be masked wherever it appears, in any of its
+    /// spellings (see [`spellings`], [`base64_spellings`]).
     pub fn add(&mut self, value: &str) {
-        self.add_min(value, MIN_KNOWN_LEN);
-    }
-
-    /// How many distinct secret spellings are known.
-    pub fn len(&self) -> usize {
-        self.variants.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.variants.is_empty()
-    }
-
-    fn add_min(&mut self, value: &str, min_len: usize) {
         let value = value.trim();
-        if value.chars().count() < min_len || value.starts_with("fp:") {
+        if value.chars().count() < MIN_KNOWN_LEN || value.starts_with("fp:") {
             return;
         }
         let fp = fingerprint(value);
-        let form: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
-        let json = serde_json::to_string(value).unwrap_or_default();
-        let json = json.trim_matches('"').to_string();
         let mut changed = false;
-        for variant in [value.to_string(), form, json] {
+        let all = spellings(value)
+            .into_iter()
+            .map(|(s, _)| s)
+            .chain(base64_spellings(value));
+        for variant in all {
             if let std::collections::btree_map::Entry::Vacant(slot) = self.variants.entry(variant) {
                 slot.insert(fp.clone());
                 changed = true;
@@ -167,6 +350,48 @@ impl Secrets {
         }
         if changed {
             self.matcher = OnceLock::new();
+        }
+    }
+
+    /// How many secret spellings are remembered (known ones and learned hashes). Tokens
+    /// recognised by their shape are not counted: they are never stored.
+    pub fn len(&self) -> usize {
+        self.variants.len() + self.learned.whole.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `value` is an order or payment id the journal named.
+    fn is_id(&self, value: &str) -> bool {
+        !self.ids.is_empty() && self.ids.contains(&hash_bytes(value.trim().as_bytes()))
+    }
+
+    fn learn_value(&mut self, value: &str) {
+        let value = value.trim();
+        if value.len() < MIN_FOUND_LEN
+            || value.starts_with("fp:")
+            || is_shaped_token(value)
+            || self.is_id(value)
+        {
+            return;
+        }
+        for (spelling, how) in spellings(value) {
+            self.learned.insert(&spelling, how);
+        }
+    }
+
+    /// An order or payment id: readable everywhere, and forgotten if it was learned as a
+    /// secret (a shop that keeps its order id in a cookie).
+    fn learn_id(&mut self, id: &str) {
+        let id = id.trim();
+        if id.is_empty() || is_shaped_token(id) || self.variants.contains_key(id) {
+            return;
+        }
+        self.ids.insert(hash_bytes(id.as_bytes()));
+        for (spelling, _) in spellings(id) {
+            self.learned.remove(&spelling);
         }
     }
 
@@ -190,9 +415,13 @@ impl Secrets {
     }
 
     /// Learns the secrets an exchange reveals by rule (a token in a header or a JSON answer,
-    /// a password in a form, a cookie), so they are masked wherever else they appear: in a
-    /// URL, a later body, a check message. Call it for every exchange before masking any.
+    /// a password in a form, a session cookie), so they are masked wherever else they appear:
+    /// in a URL, a later body, a check message. It also learns the order and payment ids the
+    /// exchange is about, which stay readable. Call it for every exchange before masking any.
     pub fn learn_from(&mut self, ex: &Exchange) {
+        for id in [&ex.facts.order, &ex.facts.payment].into_iter().flatten() {
+            self.learn_id(id);
+        }
         let mut found = Vec::new();
         for (name, value) in ex
             .request
@@ -209,10 +438,9 @@ impl Secrets {
             text_secrets(&r.body.text, &mut found);
         }
         for value in found {
-            self.add_min(&value, MIN_FOUND_LEN);
+            self.learn_value(&value);
         }
     }
-
     /// Masks an exchange in place: headers, URL, bodies, the transport error and the facts.
     pub fn mask_exchange(&self, ex: &mut Exchange) {
         ex.request.url = self.mask_text(&ex.request.url);
@@ -285,23 +513,20 @@ impl Secrets {
                 Some((scheme, cred)) => format!("{scheme} {}", fingerprint(cred.trim())),
                 None => fingerprint(value.trim()),
             }
-        } else if TOKEN_HEADERS.contains(&lower.as_str()) {
+        } else if TOKEN_HEADERS.contains(&lower.as_str()) && !self.is_id(value) {
             fingerprint(value.trim())
         } else if lower == "cookie" {
             value
                 .split(';')
-                .map(|pair| match pair.split_once('=') {
-                    Some((k, v)) => format!("{k}={}", fingerprint(v.trim())),
-                    None => pair.to_string(),
-                })
+                .map(|pair| self.mask_cookie_pair(pair))
                 .collect::<Vec<_>>()
                 .join(";")
         } else if lower == "set-cookie" {
             // Only the cookie's own value is secret; its attributes (Path, HttpOnly) help a
             // reviewer judge the integration.
             match value.split_once(';') {
-                Some((pair, attrs)) => format!("{};{attrs}", mask_cookie_pair(pair)),
-                None => mask_cookie_pair(value),
+                Some((pair, attrs)) => format!("{};{attrs}", self.mask_cookie_pair(pair)),
+                None => self.mask_cookie_pair(value),
             }
         } else {
             value.to_string()
@@ -331,20 +556,181 @@ impl Secrets {
         let text = URL_USERINFO.replace_all(&text, |c: &Captures| {
             format!("{}{}@", &c[1], fingerprint(&c[2]))
         });
-        let text = match self.matcher() {
-            Some(m) => m
-                .replace_all(&text, |c: &Captures| self.variants[&c[0]].clone())
-                .into_owned(),
-            None => text.into_owned(),
-        };
+        let text = SHAPED_TOKEN.replace_all(&text, |c: &Captures| fingerprint(&c[0]));
+        let text = self.mask_values(&text);
+        let text = self.mask_percent(&text);
+        let text = self.mask_base64(&text);
         mask_card_numbers(&text)
+    }
+
+    /// Replaces the known and learned secret values and shaped tokens in a text.
+    fn mask_values(&self, text: &str) -> String {
+        let text = match self.matcher() {
+            Some(m) => m.replace_all(text, |c: &Captures| self.variants[&c[0]].clone()),
+            None => std::borrow::Cow::Borrowed(text),
+        };
+        match self.learned.mask(&text) {
+            Some(masked) => masked,
+            None => text.into_owned(),
+        }
+    }
+
+    /// Whether a text holds a secret: a known or learned value or a shaped token.
+    fn holds_secret(&self, text: &str) -> bool {
+        SHAPED_TOKEN.is_match(text)
+            || self.matcher().is_some_and(|m| m.is_match(text))
+            || self.learned.mask(text).is_some()
+    }
+
+    /// URL-encoded runs whose decoded text holds a secret are shown decoded and masked, so the
+    /// fingerprint is the secret's own whatever the escaping.
+    fn mask_percent(&self, text: &str) -> String {
+        PERCENT_RUN
+            .replace_all(text, |c: &Captures| {
+                let run = &c[0];
+                let decoded = form_decode(run);
+                let masked = self.mask_values(
+                    &SHAPED_TOKEN.replace_all(&decoded, |d: &Captures| fingerprint(&d[0])),
+                );
+                if masked != decoded {
+                    masked
+                } else {
+                    run.to_string()
+                }
+            })
+            .into_owned()
+    }
+
+    /// Base64 runs that decode to a secret, to text holding one (`user:password`, a JSON
+    /// document with a token) or to any `user:password` pair become the fingerprint of the
+    /// run: credentials a shop encodes itself, in a custom header or a body, are masked like
+    /// a Basic header.
+    fn mask_base64(&self, text: &str) -> String {
+        BASE64_RUN
+            .replace_all(text, |c: &Captures| {
+                let run = &c[0];
+                match decode_base64(run) {
+                    Some(decoded)
+                        if is_credential_pair(&decoded) || self.holds_secret(&decoded) =>
+                    {
+                        fingerprint(run)
+                    }
+                    _ => run.to_string(),
+                }
+            })
+            .into_owned()
+    }
+
+    /// A cookie's value is masked in place unless the cookie holds an id: its name says so
+    /// (`orderId`, `cart`, `lang`; never a session, auth or token cookie) or its value is an
+    /// order or payment id the journal names.
+    fn mask_cookie_pair(&self, pair: &str) -> String {
+        match pair.split_once('=') {
+            Some((k, v)) if !cookie_is_secret(k, v) || self.is_id(v) => pair.to_string(),
+            Some((k, v)) => format!("{k}={}", fingerprint(v.trim())),
+            None => pair.to_string(),
+        }
     }
 }
 
-fn mask_cookie_pair(pair: &str) -> String {
-    match pair.split_once('=') {
-        Some((k, v)) => format!("{k}={}", fingerprint(v.trim())),
-        None => pair.to_string(),
+/// Masks a text file in place, line by line (memory stays bounded by the longest line): the
+/// target's own log, which teams upload with the reports. The masked copy replaces the file
+/// only once it is whole, so a failure leaves the original and says why.
+pub fn mask_file(path: &std::path::Path, secrets: &Secrets) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, BufWriter, Write};
+    let mut input = BufReader::new(std::fs::File::open(path)?);
+    let tmp = path.with_extension("log.masking");
+    let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        out.write_all(secrets.mask_text(&text).as_bytes())?;
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Cookie names that say the cookie holds a credential.
+const SECRET_COOKIE_WORDS: &[&str] = &[
+    "sess",
+    "sid",
+    "auth",
+    "token",
+    "jwt",
+    "secret",
+    "key",
+    "csrf",
+    "xsrf",
+    "login",
+    "remember",
+    "identity",
+    "credential",
+    "pass",
+];
+
+/// Cookie names that say the cookie holds an id or a preference a reviewer needs to read.
+const PLAIN_COOKIE_WORDS: &[&str] = &[
+    "order", "payment", "cart", "basket", "checkout", "lang", "locale", "currency", "theme",
+    "consent", "country",
+];
+
+/// Whether a cookie holds a credential, by its name and value. A cookie whose name says
+/// nothing (`connect.sid` does, `x` does not) is taken as a credential: the safe side.
+fn cookie_is_secret(name: &str, value: &str) -> bool {
+    let value = value.trim();
+    if SHAPED_TOKEN.is_match(value) {
+        return true;
+    }
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .flat_map(|c| c.to_lowercase())
+        .collect();
+    if SECRET_COOKIE_WORDS.iter().any(|w| name.contains(w)) {
+        return true;
+    }
+    let plain = PLAIN_COOKIE_WORDS.iter().any(|w| name.contains(w)) || name.ends_with("id");
+    !plain
+}
+
+/// Decodes a run as base64 (any alphabet, padded or not) to printable text.
+fn decode_base64(run: &str) -> Option<String> {
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+    use base64::engine::DecodePaddingMode;
+    const CONFIG: GeneralPurposeConfig =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, CONFIG);
+    const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, CONFIG);
+    let engine = if run.contains(['-', '_']) {
+        &URL_SAFE
+    } else {
+        &STANDARD
+    };
+    let bytes = engine.decode(run).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.chars()
+        .all(|c| !c.is_control() || c == '\n' || c == '\r' || c == '\t')
+        .then_some(text)
+}
+
+/// `user:password`: a user name (letters, digits, `._@+-`), a colon, a password without
+/// spaces. JSON (`{"alg":"HS256"}`, a JWT's header) is not one.
+fn is_credential_pair(text: &str) -> bool {
+    match text.split_once(':') {
+        Some((user, password)) => {
+            (1..=128).contains(&user.len())
+                && user
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._@+-".contains(&b))
+                && (1..=256).contains(&password.len())
+                && !password.chars().any(char::is_whitespace)
+        }
+        None => false,
     }
 }
 
@@ -391,8 +777,9 @@ fn header_secrets(name: &str, value: &str, found: &mut Vec<String>) {
             value.split(';').take(1).collect()
         };
         for pair in pairs {
-            if let Some((_, v)) = pair.split_once('=') {
-                found.push(v.trim().to_string());
+            match pair.split_once('=') {
+                Some((k, v)) if cookie_is_secret(k, v) => found.push(v.trim().to_string()),
+                _ => {}
             }
         }
     }
@@ -435,6 +822,17 @@ fn text_secrets(text: &str, found: &mut Vec<String>) {
     }
     for c in URL_USERINFO.captures_iter(text) {
         found.push(c[2].to_string());
+    }
+    // `user:password` a shop encodes itself, so the password is masked where it shows plain.
+    for m in BASE64_RUN.find_iter(text) {
+        if let Some(decoded) = decode_base64(m.as_str()) {
+            if is_credential_pair(&decoded) {
+                found.push(m.as_str().to_string());
+                if let Some((_, password)) = decoded.split_once(':') {
+                    found.push(password.to_string());
+                }
+            }
+        }
     }
 }
 
@@ -642,13 +1040,15 @@ mod tests {
     #[test]
     fn cookies_keep_names_and_attributes() {
         let s = Secrets::new();
+        // A session cookie is masked; a preference says what it is and stays readable.
         assert_eq!(
             s.mask_header("Cookie", "session=abc123456; lang=en"),
-            format!(
-                "session={}; lang={}",
-                fingerprint("abc123456"),
-                fingerprint("en")
-            )
+            format!("session={}; lang=en", fingerprint("abc123456"))
+        );
+        // A cookie whose name says nothing is taken as a credential.
+        assert_eq!(
+            s.mask_header("Cookie", "x=abc123456"),
+            format!("x={}", fingerprint("abc123456"))
         );
         assert_eq!(
             s.mask_header("Set-Cookie", "session=abc123456; Path=/; HttpOnly"),
@@ -889,5 +1289,175 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("k-1"));
+    }
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    #[test]
+    fn jwt_shaped_and_sandbox_tokens_are_masked_anywhere_without_being_learned() {
+        let kc = format!("kc.{}", "Ab3".repeat(16));
+        let mp = format!("mp.{}", "0123456789abcdef".repeat(4));
+        let checkout = "Zz9".repeat(28) + "Zz";
+        let mut s = Secrets::new();
+        let mut ex = exchange(
+            &format!("/cb?state={TOKEN}&x=1"),
+            &[("X-Trace", &format!("t {kc}"))],
+            &format!(r#"{{"note":"{mp}","ref":"{checkout}"}}"#),
+            &format!("order probe says paid, session {TOKEN}"),
+        );
+        s.learn_from(&ex);
+        assert!(s.is_empty(), "shaped tokens are never stored");
+        s.mask_exchange(&mut ex);
+        let text = all_text(&ex);
+        for token in [TOKEN, &kc, &mp, &checkout] {
+            assert!(!text.contains(token), "{token} in {text}");
+            assert!(text.contains(&fingerprint(token)), "{text}");
+        }
+        assert!(text.contains("&x=1"), "{text}");
+    }
+
+    #[test]
+    fn base64_and_url_encodings_of_credentials_and_of_each_secret_are_masked() {
+        let s = Secrets::with([PASSWORD]);
+        let pair = b64(&format!("shop-user:{PASSWORD}"));
+        let alone = b64(PASSWORD);
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(PASSWORD);
+        let percent = percent_encode(PASSWORD);
+        let over_encoded: String = PASSWORD.bytes().map(|b| format!("%{b:02x}")).collect();
+        let json_doc = b64(&format!(r#"{{"user":"u","pw":"{PASSWORD}"}}"#));
+        // Credentials of someone the runner never heard of are masked by their shape.
+        let stranger = b64("merchant-42:n0t-a-known-s3cret");
+        for planted in [
+            &pair,
+            &alone,
+            &url_safe,
+            &percent,
+            &over_encoded,
+            &json_doc,
+            &stranger,
+        ] {
+            let text = format!("X-Shop-Credentials: {planted}; body={{\"c\":\"{planted}\"}}");
+            let masked = s.mask_text(&text);
+            assert!(!masked.contains(planted.as_str()), "{planted}: {masked}");
+            assert!(masked.contains("X-Shop-Credentials: fp:"), "{masked}");
+        }
+        // Ordinary base64-looking words and ids stay.
+        for plain in [
+            "partnerReference",
+            "purchase_captured-5c1e0b7a",
+            "aaXy9aLHxRFvkYdixXL977",
+        ] {
+            assert_eq!(s.mask_text(plain), plain);
+        }
+    }
+
+    #[test]
+    fn a_password_a_shop_encodes_itself_is_learned_from_the_pair() {
+        let pair = b64("shop:Hidden-Pa55word");
+        let ex = exchange("/", &[("X-Credentials", &pair)], "", "");
+        let mut s = Secrets::new();
+        s.learn_from(&ex);
+        assert_eq!(
+            s.mask_text("login with Hidden-Pa55word failed"),
+            format!("login with {} failed", fingerprint("Hidden-Pa55word"))
+        );
+    }
+
+    #[test]
+    fn an_order_id_in_a_cookie_or_header_stays_readable_and_a_session_cookie_does_not() {
+        let order = "ORD-2024-000981";
+        let session = "s3ss-9f8e7d6c5b4a";
+        // The shop sets its order id and its session in cookies when the checkout starts.
+        let mut checkout = exchange("/checkout", &[], "", "");
+        checkout.response.as_mut().unwrap().headers = vec![
+            ("Set-Cookie".into(), format!("order={order}; Path=/")),
+            ("Set-Cookie".into(), format!("sid={session}; HttpOnly")),
+            ("X-Order-Id".into(), order.into()),
+        ];
+        // The same id under a name that says nothing, then the journal naming it an order.
+        let mut pay = exchange(
+            &format!("/pay/{order}"),
+            &[("Cookie", &format!("o={order}; sid={session}"))],
+            "",
+            "",
+        );
+        pay.facts.order = Some(order.into());
+        let mut s = Secrets::new();
+        s.learn_from(&checkout);
+        s.learn_from(&pay);
+        s.mask_exchange(&mut checkout);
+        s.mask_exchange(&mut pay);
+        assert_eq!(pay.request.url, format!("/pay/{order}"));
+        let text = all_text(&checkout) + &all_text(&pay);
+        assert!(text.contains(&format!("order={order}; Path=/")), "{text}");
+        assert!(text.contains(&format!("o={order}")), "{text}");
+        assert!(!text.contains(session), "{text}");
+        assert!(text.contains(&format!("sid={}", fingerprint(session))));
+        assert_eq!(
+            s.mask_text(&format!("order {order}")),
+            format!("order {order}")
+        );
+    }
+
+    #[test]
+    fn the_learned_set_does_not_grow_with_the_tokens_a_sandbox_issues() {
+        let mut s = Secrets::with([PASSWORD]);
+        let known = s.len();
+        for i in 0..45_000 {
+            // As the KontoCloud sandbox issues them: 48 characters of its alphabet.
+            let kc = format!("kc.{:Q>48}", format!("Ab{i}").replace(['0', '1'], "x"));
+            let ex = exchange(
+                "/user/u1/issue",
+                &[("X-Auth-Token", &kc)],
+                "",
+                &format!(
+                    r#"{{"token":"{kc}","jwt":"eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiI{i}In0.sig{i}"}}"#
+                ),
+            );
+            s.learn_from(&ex);
+        }
+        assert_eq!(s.len(), known, "no issued token is stored");
+        // A shop's own session ids (no known shape) cost a few hashes each, not their text.
+        let mut shop = Secrets::new();
+        for i in 0..1_000 {
+            let ex = exchange(
+                "/",
+                &[("Cookie", &format!("sid=session-value-{i:06}"))],
+                "",
+                "",
+            );
+            shop.learn_from(&ex);
+        }
+        assert_eq!(shop.len(), 1_000, "one hash per distinct spelling");
+        assert_eq!(
+            shop.mask_text("GET /x/session-value-000042/y"),
+            format!("GET /x/{}/y", fingerprint("session-value-000042"))
+        );
+    }
+
+    #[test]
+    fn a_log_file_is_masked_in_place_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("target.log");
+        let pair = b64(&format!("shop:{PASSWORD}"));
+        std::fs::write(
+            &log,
+            format!(
+                "listening on 127.0.0.1:4000\ngot token {TOKEN}\nlogin {PASSWORD} as {pair}\n\u{1b}[31mpaid order ORD-1\u{1b}[0m"
+            ),
+        )
+        .unwrap();
+        mask_file(&log, &Secrets::with([PASSWORD])).unwrap();
+        let masked = std::fs::read_to_string(&log).unwrap();
+        assert!(!masked.contains(TOKEN) && !masked.contains(PASSWORD) && !masked.contains(&pair));
+        assert!(
+            masked.starts_with("listening on 127.0.0.1:4000\n"),
+            "{masked}"
+        );
+        assert!(masked.ends_with("paid order ORD-1\u{1b}[0m"), "{masked}");
+        assert_eq!(masked.lines().count(), 4);
+        assert!(mask_file(&dir.path().join("missing.log"), &Secrets::new()).is_err());
     }
 }

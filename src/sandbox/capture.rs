@@ -1,6 +1,9 @@
 //! The capture layer: every request into the sandbox, and its answer, goes to the journal.
 
-use std::sync::Arc;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::{to_bytes, Body as AxumBody};
@@ -8,9 +11,238 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response as AxumResponse};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 
-use super::SandboxCore;
+use super::{lock, SandboxCore};
 use crate::journal::{Actor, Body, Direction, Exchange, Facts, Request as JRequest, Response};
+
+/// The `facts.extra` key that marks a request the sandbox refused before any operation saw
+/// it, with why: `uri_too_long` (414), `headers_too_large` (431), `malformed` (400),
+/// `head_cut_short` (the client closed inside the request head), `body_cut_short` (400: less
+/// than Content-Length arrived), `body_too_large` (413).
+pub const REFUSED: &str = "refused";
+
+/// How much of a connection's current request a [`Tap`] keeps, to journal a refused one.
+const TAP_KEEP: usize = 16 * 1024;
+
+/// What a connection received of its current request.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    head: Vec<u8>,
+    total: usize,
+    /// An answer went out since the last read: the next bytes start a new request.
+    answered: bool,
+}
+
+/// A TCP stream that remembers the first bytes of the request being read, so one hyper refuses
+/// below the handlers can still be journaled.
+pub(crate) struct Tap {
+    stream: TcpStream,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Tap {
+    pub(crate) fn new(stream: TcpStream) -> Self {
+        Tap {
+            stream,
+            seen: Arc::default(),
+        }
+    }
+
+    pub(crate) fn seen(&self) -> Arc<Mutex<Seen>> {
+        self.seen.clone()
+    }
+}
+
+impl AsyncRead for Tap {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &polled {
+            let new = &buf.filled()[before..];
+            if !new.is_empty() {
+                let mut seen = lock(&self.seen);
+                if seen.answered {
+                    *seen = Seen::default();
+                }
+                seen.total += new.len();
+                let room = TAP_KEEP.saturating_sub(seen.head.len());
+                seen.head.extend_from_slice(&new[..new.len().min(room)]);
+            }
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Tap {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &polled {
+            if *n > 0 {
+                lock(&self.seen).answered = true;
+            }
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &polled {
+            if *n > 0 {
+                lock(&self.seen).answered = true;
+            }
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Journals a request hyper refused before any handler saw it: the request line and headers
+/// as far as they could be read (cut at 16 KiB), the status hyper answered, and why, marked
+/// with [`REFUSED`]. Connection errors that are not about a request (a client that connected
+/// and left, a reset after an answer) are not exchanges and are not journaled.
+pub(crate) fn journal_refused(core: &SandboxCore, seen: &Mutex<Seen>, err: &hyper::Error) {
+    let (head, total, answered) = {
+        let seen = lock(seen);
+        if seen.total == 0 {
+            return;
+        }
+        (seen.head.clone(), seen.total, seen.answered)
+    };
+    // hyper writes its refusal (414, 431, 400) before it reports the parse error, so an answer
+    // after the bytes is expected there; a connection that closed mid-head got none.
+    let (reason, status, why) = if err.is_parse_too_large() {
+        if err.to_string().to_ascii_lowercase().contains("uri") {
+            ("uri_too_long", Some(414), "the URL is too long")
+        } else {
+            (
+                "headers_too_large",
+                Some(431),
+                "the request headers are too large",
+            )
+        }
+    } else if err.is_parse() {
+        ("malformed", Some(400), "the request is not valid HTTP/1.1")
+    } else if err.is_incomplete_message() && !answered {
+        (
+            "head_cut_short",
+            None,
+            "the client closed the connection before the request head ended",
+        )
+    } else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&head);
+    let head_end = text.find("\r\n\r\n").unwrap_or(text.len());
+    let mut lines = text[..head_end].split("\r\n");
+    let mut parts = lines.next().unwrap_or("").split(' ');
+    let method = cut(parts.next().unwrap_or(""), 32);
+    let url = cut(parts.next().unwrap_or(""), 2048);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .take(100)
+        .map(|(k, v)| (cut(k.trim(), 256), cut(v.trim(), 1024)))
+        .collect();
+    let mut facts = Facts::default();
+    facts.extra.insert(REFUSED.into(), reason.into());
+    let at_ms = core.now_ms();
+    core.journal.record(Exchange {
+        seq: 0,
+        scenario: String::new(),
+        direction: Direction::ToSandbox,
+        actor: Actor::Integration,
+        role: "api".into(),
+        at_ms,
+        at: core.journal.wall(at_ms),
+        duration_ms: 0.0,
+        request: JRequest {
+            method,
+            url,
+            headers,
+            body: Body::default(),
+        },
+        response: status.map(|status| Response {
+            status,
+            headers: vec![],
+            body: Body::default(),
+        }),
+        error: Some(format!(
+            "refused before any operation: {why} ({err}); {total} bytes received, the request line and headers recorded cut"
+        )),
+        facts,
+    });
+}
+
+/// The first `max` bytes of a text, at a character boundary, marked `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// How a request body ended.
+enum BodyEnd {
+    Whole,
+    TooLarge,
+    CutShort(String),
+}
+
+/// Reads a request body up to [`MAX_REQUEST_BODY`], keeping what arrived whatever happens.
+async fn read_body(body: AxumBody) -> (Vec<u8>, BodyEnd) {
+    let mut body = body;
+    let mut bytes = Vec::new();
+    loop {
+        match body.frame().await {
+            None => return (bytes, BodyEnd::Whole),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if bytes.len() + data.len() > MAX_REQUEST_BODY {
+                        let room = MAX_REQUEST_BODY - bytes.len();
+                        bytes.extend_from_slice(&data[..room]);
+                        return (bytes, BodyEnd::TooLarge);
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            Some(Err(e)) => {
+                let cause = std::error::Error::source(&e)
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| e.to_string());
+                return (bytes, BodyEnd::CutShort(cause));
+            }
+        }
+    }
+}
 
 /// Requests larger than this are refused with 413 and recorded cut: an integration that sends
 /// a 10 MB body gets a failed check, not a sandbox that runs out of memory.
@@ -80,8 +312,15 @@ pub(crate) async fn capture(
         body: Body::default(),
     };
 
-    let (response, facts) = match to_bytes(body, MAX_REQUEST_BODY).await {
-        Ok(bytes) => {
+    let declared: Option<usize> = parts
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let mut error = None;
+    let (bytes, end) = read_body(body).await;
+    let (response, facts) = match end {
+        BodyEnd::Whole => {
             recorded.body = Body::from_bytes(&bytes);
             let request = Request::from_parts(parts, AxumBody::from(bytes));
             let mut response = next.run(request).await;
@@ -91,12 +330,10 @@ pub(crate) async fn capture(
                 .unwrap_or_default();
             (response, facts)
         }
-        Err(_) => {
-            recorded.body = Body {
-                text: String::new(),
-                size: MAX_REQUEST_BODY + 1,
-                truncated: true,
-            };
+        BodyEnd::TooLarge => {
+            recorded.body = Body::from_bytes(&bytes);
+            recorded.body.size = declared.unwrap_or(MAX_REQUEST_BODY + 1);
+            recorded.body.truncated = true;
             let answer = (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 [("content-type", "application/json")],
@@ -105,10 +342,32 @@ pub(crate) async fn capture(
                 ),
             )
                 .into_response();
-            let facts = Facts {
+            let mut facts = Facts {
                 schema_errors: vec![format!("request body larger than {MAX_REQUEST_BODY} bytes")],
                 ..Facts::default()
             };
+            facts.extra.insert(REFUSED.into(), "body_too_large".into());
+            (answer, facts)
+        }
+        BodyEnd::CutShort(cause) => {
+            // The client stopped sending before the body it announced was whole (and most
+            // likely closed): journal what arrived, as cut short, not as too large.
+            let received = bytes.len();
+            recorded.body = Body::from_bytes(&bytes);
+            recorded.body.truncated = true;
+            let announced = declared
+                .map(|n| format!("{received} of {n} bytes announced"))
+                .unwrap_or_else(|| format!("{received} bytes"));
+            let why = format!("request body cut short: {announced} arrived before the client stopped sending ({cause})");
+            let answer = (
+                StatusCode::BAD_REQUEST,
+                [("content-type", "application/json")],
+                serde_json::json!({ "error": why }).to_string(),
+            )
+                .into_response();
+            let mut facts = Facts::default();
+            facts.extra.insert(REFUSED.into(), "body_cut_short".into());
+            error = Some(why);
             (answer, facts)
         }
     };
@@ -137,7 +396,7 @@ pub(crate) async fn capture(
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         request: recorded,
         response: Some(recorded_response),
-        error: None,
+        error,
         facts,
     };
     core.learn(&exchange);

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::request_schema::{query_object, OperationSchemas};
+use super::tokens::TokenBook;
 use super::{
     lock, random_text, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind,
 };
@@ -164,7 +165,8 @@ struct Session {
 }
 
 struct State_ {
-    tokens: HashMap<String, (f64, f64)>,
+    /// Issued tokens → when they were issued; expired ones swept (see [`TokenBook`]).
+    tokens: TokenBook<f64>,
     sessions: HashMap<String, Session>,
     payments: HashMap<String, Payment>,
     script: PaymentScript,
@@ -215,7 +217,7 @@ impl KontoCloudSandbox {
                     include_str!("../../schemas/kontocloud/ewallet.form.json"),
                 ),
             state: Mutex::new(State_ {
-                tokens: HashMap::new(),
+                tokens: TokenBook::new(),
                 sessions: HashMap::new(),
                 payments: HashMap::new(),
                 script: PaymentScript::default(),
@@ -282,8 +284,8 @@ impl KontoCloudSandbox {
             None => (TokenState::Missing, None),
             Some(t) => match lock(&self.state).tokens.get(t) {
                 None => (TokenState::Unknown, None),
-                Some((_, expires)) => {
-                    let remaining = (expires - now) / 1000.0;
+                Some(known) => {
+                    let remaining = (known.expires_ms - now) / 1000.0;
                     if remaining > 0.0 {
                         (TokenState::Valid, Some(remaining))
                     } else {
@@ -418,7 +420,9 @@ async fn issue_token(
     let lifetime = sb.core.token_lifetime_s();
     let now = sb.core.now_ms();
     let expires = now + lifetime * 1000.0;
-    lock(&sb.state).tokens.insert(token.clone(), (now, expires));
+    lock(&sb.state)
+        .tokens
+        .issue(token.clone(), expires, now, now);
     // Checked: a lifetime no calendar can hold (a suite mistake that got past validation)
     // must not panic the handler; the token then says it is valid for as long as can be written.
     let valid_until = time::Duration::checked_seconds_f64(lifetime)
@@ -921,6 +925,8 @@ mod tests {
             json!(["extra"])
         );
         let token = answer["token"].as_str().unwrap();
+        // Reports recognise the sandbox's tokens by their shape (nothing is stored per token).
+        assert!(crate::report::redact::is_shaped_token(token), "{token}");
         let r = http
             .get(format!(
                 "{}/payment/NOPE/status?partnerReference=p2&localDate=2024-01-01&localTime=120000",
@@ -967,6 +973,59 @@ mod tests {
             answer["validUntil"].as_str().unwrap().starts_with("9999-"),
             "{answer}"
         );
+    }
+
+    #[tokio::test]
+    async fn expired_tokens_are_evicted_and_their_reuse_still_answered_as_expired() {
+        let (sb, http) = start().await;
+        let mut short = serde_json::Map::new();
+        short.insert("token_lifetime_s".into(), json!(0.05));
+        sb.core.configure_generic(&short).unwrap();
+        let creds = sb.profile.credentials();
+        let url = format!("{}/user/{}/issue", sb.base_url(), creds["user_id"]);
+        let issue = || async {
+            let answer: Value = http
+                .post(&url)
+                .json(&json!({"password": creds["password"], "partnerReference": "p", "localDate": "2024-01-01", "localTime": "120000"}))
+                .send().await.unwrap().json().await.unwrap();
+            answer["token"].as_str().unwrap().to_owned()
+        };
+        let first = issue().await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // More issues than the book holds before its first sweep: the first token is swept out
+        // to the recently-expired hashes (the book's own tests count what it keeps).
+        for _ in 0..1_100 {
+            issue().await;
+        }
+        let status = |token: String| {
+            let http = http.clone();
+            let url = format!(
+                "{}/payment/NOPE/status?partnerReference=p2&localDate=2024-01-01&localTime=120000",
+                sb.base_url()
+            );
+            async move {
+                http.get(url)
+                    .header("X-Auth-Token", token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
+        };
+        let reused = status(first).await;
+        assert!(reused.contains("X-Auth-Token has expired"), "{reused}");
+        let made_up = status(format!("kc.{}", "Q".repeat(48))).await;
+        assert!(!made_up.contains("expired"), "{made_up}");
+        let journal = sb.core.journal.live();
+        let used = journal[journal.len() - 2]
+            .facts
+            .token_used
+            .as_ref()
+            .unwrap();
+        assert_eq!(used.state, TokenState::Expired);
+        assert!(used.remaining_s.unwrap() < 0.0);
     }
 
     #[tokio::test]

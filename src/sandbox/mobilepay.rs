@@ -29,6 +29,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::request_schema::{query_object, OperationSchemas, RequestFindings};
+use super::tokens::TokenBook;
 use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
 use crate::driver::{Outgoing, StepContext};
 use crate::journal::{fingerprint, Actor, Facts, IssuedToken, TokenState, TokenUse};
@@ -185,7 +186,7 @@ struct SandboxSettings {
 
 #[derive(Debug, Clone)]
 struct TokenInfo {
-    expires_ms: f64,
+    /// The `merchant_vat` claim asked for when the token was issued.
     merchant_vat: Option<String>,
 }
 
@@ -250,7 +251,7 @@ impl Default for Script {
 
 #[derive(Default)]
 struct ApiState {
-    tokens: HashMap<String, TokenInfo>,
+    tokens: TokenBook<TokenInfo>,
     points_of_sale: Vec<PointOfSale>,
     payments: HashMap<String, Payment>,
     refunds: HashMap<String, Refund>,
@@ -421,12 +422,12 @@ impl MobilePaySandbox {
             })
             .map(str::trim);
         let now = self.core.now_ms();
-        let token = bearer.and_then(|t| lock(&self.state).tokens.get(t).cloned());
+        let token = bearer.and_then(|t| lock(&self.state).tokens.get(t));
         let (state, remaining) = match (bearer, &token) {
             (None, _) => (TokenState::Missing, None),
             (Some(_), None) => (TokenState::Unknown, None),
-            (Some(_), Some(info)) => {
-                let remaining = (info.expires_ms - now) / 1000.0;
+            (Some(_), Some(known)) => {
+                let remaining = (known.expires_ms - now) / 1000.0;
                 let state = if remaining > 0.0 {
                     TokenState::Valid
                 } else {
@@ -447,7 +448,10 @@ impl MobilePaySandbox {
                 "Unauthorized: the access token is missing, unknown or expired.",
             ));
         }
-        let token = token.expect("a valid token is known");
+        // A valid token has not expired, so it is still live in the book, with its claims.
+        let token = token
+            .and_then(|known| known.info)
+            .expect("a valid token is live");
         if token.merchant_vat.is_some() {
             facts
                 .extra
@@ -733,13 +737,9 @@ async fn token(State(sb): Sb, headers: HeaderMap, body: axum::body::Bytes) -> Re
             .extra
             .insert("token_claims".into(), json!(["merchant_vat"]));
     }
-    lock(&sb.state).tokens.insert(
-        value.clone(),
-        TokenInfo {
-            expires_ms: expires,
-            merchant_vat,
-        },
-    );
+    lock(&sb.state)
+        .tokens
+        .issue(value.clone(), expires, TokenInfo { merchant_vat }, now);
     facts.token_issued = Some(IssuedToken {
         fingerprint: fingerprint(&value),
         lifetime_s: lifetime,
@@ -1616,6 +1616,8 @@ mod tests {
         let c = Client::start().await;
         let ok: Value = c.token(Some("DK12345678")).await.json().await.unwrap();
         assert_eq!(ok["token_type"], "Bearer");
+        let issued = ok["access_token"].as_str().unwrap();
+        assert!(crate::report::redact::is_shaped_token(issued), "{issued}");
         assert_eq!(ok["scope"], "integrator_scope");
         assert!(ok["expires_in"].as_u64().unwrap() > 0);
         let bad = c

@@ -13,6 +13,7 @@ pub mod ppaas;
 pub mod request_schema;
 mod server;
 pub mod smartpay;
+pub mod tokens;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::request_schema::{OperationSchemas, RequestSchema};
+use super::tokens::TokenBook;
 use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
 use crate::driver::{Outgoing, StepContext};
 use crate::journal::{fingerprint, Actor, Facts, IssuedToken, TokenState, TokenUse};
@@ -547,7 +548,7 @@ struct Transaction {
 }
 
 struct State_ {
-    tokens: HashMap<String, f64>,
+    tokens: TokenBook<()>,
     transactions: HashMap<String, Transaction>,
     ack: AckScript,
     acks_refused: u32,
@@ -619,7 +620,7 @@ impl PPaaSSandbox {
                 "../../schemas/ppaas/qrcode_payment.answer.json"
             )),
             state: Mutex::new(State_ {
-                tokens: HashMap::new(),
+                tokens: TokenBook::new(),
                 transactions: HashMap::new(),
                 ack: AckScript::default(),
                 acks_refused: 0,
@@ -646,8 +647,8 @@ impl PPaaSSandbox {
             None => (TokenState::Missing, None),
             Some(t) => match lock(&self.state).tokens.get(t) {
                 None => (TokenState::Unknown, None),
-                Some(expires) => {
-                    let remaining = (expires - now) / 1000.0;
+                Some(known) => {
+                    let remaining = (known.expires_ms - now) / 1000.0;
                     let state = if remaining > 0.0 {
                         TokenState::Valid
                     } else {
@@ -780,7 +781,9 @@ async fn token(
         "typ": "Bearer",
         "scope": "email profile",
     }));
-    lock(&sb.state).tokens.insert(access_token.clone(), expires);
+    lock(&sb.state)
+        .tokens
+        .issue(access_token.clone(), expires, (), now);
     facts.token_issued = Some(IssuedToken {
         fingerprint: fingerprint(&access_token),
         lifetime_s: lifetime,
@@ -1342,7 +1345,9 @@ mod tests {
             .json()
             .await
             .unwrap();
-        answer["access_token"].as_str().unwrap().to_owned()
+        let token = answer["access_token"].as_str().unwrap().to_owned();
+        assert!(crate::report::redact::is_shaped_token(&token), "{token}");
+        token
     }
 
     #[tokio::test]

@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use serde::Serialize;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::capture::capture;
+use super::capture::{capture, journal_refused, Tap};
 use super::{Provider, ProviderSandbox, SandboxCore};
 use crate::journal::{Facts, Journal};
 
@@ -56,14 +58,7 @@ impl Sandbox {
             })
             .layer(axum::middleware::from_fn_with_state(core.clone(), capture));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = server.await {
-                tracing::error!("sandbox server stopped: {e}");
-            }
-        });
+        let task = tokio::spawn(serve(listener, app, core.clone(), stopped));
         Ok(Sandbox {
             core,
             profile,
@@ -98,6 +93,65 @@ impl Drop for Sandbox {
             task.abort();
         }
     }
+}
+
+/// Serves HTTP/1.1 connections until told to stop, then lets answers in flight finish.
+///
+/// Each connection's bytes pass through a [`Tap`], so a request hyper refuses before any
+/// handler sees it (a URL or headers too long, a malformed request line) is journaled with
+/// what was received and the status hyper answered, instead of vanishing.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    core: Arc<SandboxCore>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let (shutdown, shutdown_seen) = watch::channel(false);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stopped => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!("sandbox cannot accept a connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let tap = Tap::new(stream);
+        let seen = tap.seen();
+        let service = TowerToHyperService::new(app.clone());
+        let core = core.clone();
+        let mut shutdown_seen = shutdown_seen.clone();
+        // Held until the connection is done: the server waits for every receiver to go.
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tap), service);
+            let mut conn = std::pin::pin!(conn);
+            let stopping = async move {
+                let _ = shutdown_seen.wait_for(|stop| *stop).await;
+                shutdown_seen
+            };
+            let (result, shutdown_seen) = tokio::select! {
+                result = conn.as_mut() => (result, None),
+                seen = stopping => {
+                    conn.as_mut().graceful_shutdown();
+                    (conn.as_mut().await, Some(seen))
+                }
+            };
+            drop(shutdown_seen);
+            if let Err(e) = result {
+                journal_refused(&core, &seen, &e);
+            }
+        });
+    }
+    let _ = shutdown.send(true);
+    // Every connection task holds a receiver; all gone means every answer went out.
+    shutdown.closed().await;
 }
 
 /// An operation a sandbox serves, as its unserved answer and the `unknown_operation` check
@@ -150,4 +204,142 @@ pub fn unserved(
         facts,
         (StatusCode::NOT_FOUND, axum::Json(body)).into_response(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Exchange;
+    use crate::sandbox::capture::REFUSED;
+    use crate::sandbox::kontocloud::KontoCloud;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// Sends raw bytes (closing the sending side when asked) and returns what came back.
+    async fn send_raw(addr: SocketAddr, bytes: Vec<u8>, close_write: bool) -> String {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut read, mut write) = stream.into_split();
+        // The server may answer and close before a huge request is all sent.
+        let writer = tokio::spawn(async move {
+            let _ = write.write_all(&bytes).await;
+            if close_write {
+                let _ = write.shutdown().await;
+            }
+            write
+        });
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            read.read_to_end(&mut answer),
+        )
+        .await;
+        drop(writer.await);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// The one exchange journaled, waiting briefly for it.
+    async fn journaled(sb: &Sandbox) -> Arc<Exchange> {
+        for _ in 0..100 {
+            if let Some(ex) = sb.core.journal.live().into_iter().next() {
+                return ex;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("nothing was journaled");
+    }
+
+    async fn sandbox() -> Sandbox {
+        Sandbox::start(&KontoCloud, Journal::in_memory())
+            .await
+            .unwrap()
+    }
+
+    fn refused(ex: &Exchange) -> &str {
+        ex.facts.extra[REFUSED].as_str().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_url_too_long_is_answered_414_and_journaled() {
+        let sb = sandbox().await;
+        let request = format!(
+            "GET /payment/{}/status HTTP/1.1\r\nHost: sandbox\r\n\r\n",
+            "a".repeat(70_000)
+        );
+        let answer = send_raw(sb.addr, request.into_bytes(), false).await;
+        assert!(answer.starts_with("HTTP/1.1 414"), "{answer}");
+        let ex = journaled(&sb).await;
+        assert_eq!(refused(&ex), "uri_too_long");
+        assert_eq!(ex.request.method, "GET");
+        assert!(ex.request.url.starts_with("/payment/aaaa") && ex.request.url.len() < 2100);
+        assert_eq!(ex.response.as_ref().unwrap().status, 414);
+        assert!(ex.error.as_ref().unwrap().contains("URL is too long"));
+    }
+
+    #[tokio::test]
+    async fn headers_too_large_are_answered_431_and_journaled() {
+        let sb = sandbox().await;
+        let request = format!(
+            "POST /user/u1/issue HTTP/1.1\r\nHost: sandbox\r\nX-Auth-Token: t1\r\nX-Big: {}\r\n\r\n",
+            "b".repeat(600_000)
+        );
+        let answer = send_raw(sb.addr, request.into_bytes(), false).await;
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+        let ex = journaled(&sb).await;
+        assert_eq!(refused(&ex), "headers_too_large");
+        assert_eq!(ex.request.url, "/user/u1/issue");
+        assert!(ex
+            .request
+            .headers
+            .contains(&("X-Auth-Token".into(), "t1".into())));
+        assert_eq!(ex.response.as_ref().unwrap().status, 431);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_request_is_answered_400_and_journaled() {
+        let sb = sandbox().await;
+        let answer = send_raw(sb.addr, b"\x01\x02 nonsense\r\n\r\n".to_vec(), false).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        let ex = journaled(&sb).await;
+        assert_eq!(refused(&ex), "malformed");
+        assert_eq!(ex.response.as_ref().unwrap().status, 400);
+    }
+
+    #[tokio::test]
+    async fn a_request_head_cut_short_is_journaled() {
+        let sb = sandbox().await;
+        let answer = send_raw(sb.addr, b"GET /health HTTP/1.1\r\nHo".to_vec(), true).await;
+        assert!(answer.is_empty(), "{answer}");
+        let ex = journaled(&sb).await;
+        assert_eq!(refused(&ex), "head_cut_short");
+        assert_eq!(ex.request.url, "/health");
+        assert!(ex.response.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_journaled_as_cut_short_not_too_large() {
+        let sb = sandbox().await;
+        let request = "POST /user/u1/issue HTTP/1.1\r\nHost: sandbox\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"pass";
+        let answer = send_raw(sb.addr, request.as_bytes().to_vec(), true).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        let ex = journaled(&sb).await;
+        assert_eq!(refused(&ex), "body_cut_short");
+        let error = ex.error.as_ref().unwrap();
+        assert!(error.contains("cut short: 6 of 100 bytes"), "{error}");
+        assert!(!error.contains("larger"), "{error}");
+        assert_eq!(ex.request.body.text, "{\"pass");
+        assert!(ex.request.body.truncated);
+        assert!(ex.facts.schema_errors.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_whole_request_after_a_keep_alive_answer_is_not_marked_refused() {
+        let sb = sandbox().await;
+        let two = "GET /health HTTP/1.1\r\nHost: s\r\n\r\nGET /nope HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n";
+        let answer = send_raw(sb.addr, two.as_bytes().to_vec(), false).await;
+        assert_eq!(answer.matches("HTTP/1.1 ").count(), 2, "{answer}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let all = sb.core.journal.live();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|e| !e.facts.extra.contains_key(REFUSED)));
+    }
 }

@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::request_schema::{query_object, OperationSchemas};
+use super::tokens::TokenBook;
 use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
 use crate::driver::{Outgoing, StepContext};
 use crate::journal::{fingerprint, Actor, Facts, IssuedToken, TokenState, TokenUse};
@@ -303,7 +304,7 @@ impl State_ {
 
 struct State_ {
     /// Bearer tokens issued: value → expiry (run clock, ms).
-    tokens: HashMap<String, f64>,
+    tokens: TokenBook<()>,
     transactions: HashMap<String, Transaction>,
     /// Checkouts created in the running scenario, in order.
     scenario_checkouts: Vec<String>,
@@ -378,7 +379,7 @@ impl SmartPaySandbox {
                     include_str!("../../schemas/smartpay/modification.request.json"),
                 ),
             state: Mutex::new(State_ {
-                tokens: HashMap::new(),
+                tokens: TokenBook::new(),
                 transactions: HashMap::new(),
                 scenario_checkouts: Vec::new(),
                 sequence: vec!["CAPTURED".into()],
@@ -430,8 +431,8 @@ impl SmartPaySandbox {
             }
             "bearer" => match lock(&self.state).tokens.get(&credential) {
                 None => (TokenState::Unknown, None),
-                Some(expires) => {
-                    let remaining = (expires - now) / 1000.0;
+                Some(known) => {
+                    let remaining = (known.expires_ms - now) / 1000.0;
                     (
                         if remaining > 0.0 {
                             TokenState::Valid
@@ -580,7 +581,9 @@ async fn oauth_token(State(sb): State<Arc<SmartPaySandbox>>, body: axum::body::B
     let token = jwt(&sb.client_id, lifetime);
     let now = sb.core.now_ms();
     let expires = now + lifetime * 1000.0;
-    lock(&sb.state).tokens.insert(token.clone(), expires);
+    lock(&sb.state)
+        .tokens
+        .issue(token.clone(), expires, (), now);
     facts.token_issued = Some(IssuedToken {
         fingerprint: fingerprint(&token),
         lifetime_s: lifetime,
@@ -1233,7 +1236,7 @@ mod tests {
     #[test]
     fn a_success_is_forged_with_a_captured_payment_of_another_order() {
         let mut st = State_ {
-            tokens: HashMap::new(),
+            tokens: TokenBook::new(),
             transactions: HashMap::new(),
             scenario_checkouts: Vec::new(),
             sequence: vec!["CAPTURED".into()],
@@ -1318,6 +1321,7 @@ mod tests {
             .unwrap();
         assert_eq!(token["token_type"], "Bearer");
         let access = token["access_token"].as_str().unwrap();
+        assert!(crate::report::redact::is_shaped_token(access), "{access}");
         assert!(jwt_shaped(access), "{access}");
         sb.profile
             .configure(
@@ -1344,6 +1348,10 @@ mod tests {
         let tx = created["transactionId"].as_str().unwrap().to_owned();
         assert_eq!(tx.len(), 36);
         let checkout_token = created["checkoutToken"].as_str().unwrap().to_owned();
+        assert!(
+            crate::report::redact::is_shaped_token(&checkout_token),
+            "{checkout_token}"
+        );
         let status = |http: reqwest::Client, url: String, auth: String| async move {
             let v: Value = http
                 .get(url)

@@ -275,6 +275,26 @@ fn a_target_that_exits_at_start_is_named_with_its_output() {
 }
 
 #[test]
+fn the_targets_own_log_is_masked_like_the_reports() {
+    // A shop that prints its password, its Basic-style pair in base64 and a JWT, then exits.
+    let (dir, out) = run_troubled(
+        "\"echo pw: $KONTOCLOUD_PASSWORD b64: $(printf u:%s $KONTOCLOUD_PASSWORD | base64) jwt: eyJhbGciOiJub25lIn0.eyJzdWIiOiJsb2cifQ.LogSig42; exit 3\"",
+        10.0,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let log = std::fs::read_to_string(dir.path().join("out/target.log")).unwrap();
+    let masked =
+        regex::Regex::new(r"pw: fp:[0-9a-f]{8} b64: fp:[0-9a-f]{8} jwt: fp:[0-9a-f]{8}\n").unwrap();
+    assert!(masked.is_match(&log), "{log}");
+    let t = text(&out);
+    assert!(t.contains("pw: fp:") && !t.contains("LogSig42"), "{t}");
+    for f in ["report.json", "report.html", "junit.xml"] {
+        let report = std::fs::read_to_string(dir.path().join("out").join(f)).unwrap();
+        assert!(!report.contains("LogSig42"), "{f}");
+    }
+}
+
+#[test]
 fn a_target_that_dies_mid_run_ends_the_run_and_says_so() {
     // The reference shop, killed two seconds into the run by the shell that started it: once
     // the command has exited, golive stops instead of driving the rest against a dead port.

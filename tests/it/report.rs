@@ -28,6 +28,25 @@ const MERCHANT_KEY: &str = "PLANTED-merchant-key-0042";
 const PAN_SPACED: &str = "4111 1111 1111 1111";
 const PAN_VISA: &str = "4111111111111111";
 const PAN_MC: &str = "5555555555554444";
+// A JWT only ever seen in a body field, a query string and the order probe's answer.
+const LOOSE_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJQTEFOVEVEIn0.LooseSig-PLANTED_42";
+// A token as the KontoCloud sandbox issues it, seen only in a trace header of the shop.
+const KC_TOKEN: &str = "kc.PLANTEDkcTokenAbcdefghijkmnopqrstuvwxyzABCDEFGHJ";
+// An order id the shop keeps in a cookie: not a secret.
+const ORDER_ID: &str = "ORD-PLANTED-000981";
+const SESSION: &str = "sess-PLANTED-4c3b2a19";
+
+/// `user:password` and the password alone, encoded as shops do.
+fn encoded() -> Vec<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    vec![
+        b64.encode(format!("shop-user:{PASSWORD}")),
+        b64.encode(PASSWORD),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(CLIENT_SECRET),
+        "Pl4nted%2DPassw0rd%21".into(),
+    ]
+}
 
 fn planted() -> Vec<&'static str> {
     vec![
@@ -43,6 +62,9 @@ fn planted() -> Vec<&'static str> {
         "Pl4nted-Passw0rd%21",
         "4111+1111+1111+1111",
         "4111-1111-1111-1111",
+        LOOSE_JWT,
+        KC_TOKEN,
+        SESSION,
     ]
 }
 
@@ -149,6 +171,33 @@ fn run(dir: &Path, suite_id: &str) -> RunReport {
     trigger.status = Some(303);
     trigger.record(&j, Facts::default());
 
+    // The shop's own traffic with secrets in every other form: a JWT in a body field and a
+    // query, encoded credentials in a custom header and a body, a sandbox token in a trace
+    // header; and its order id in a cookie next to its session cookie.
+    let [pair, alone, url_safe, percent] = <[String; 4]>::try_from(encoded()).unwrap();
+    let mut pay = Ex::to_target(
+        Actor::Browser,
+        "browser",
+        "POST",
+        &format!("/pay/{ORDER_ID}?state={LOOSE_JWT}&p={percent}"),
+    );
+    pay.headers = vec![
+        ("X-Shop-Credentials", pair.clone()),
+        ("X-Trace", format!("issued {KC_TOKEN}")),
+        (
+            "Cookie",
+            format!("orderId={ORDER_ID}; shop_session={SESSION}"),
+        ),
+    ];
+    pay.body = format!(r#"{{"note":"{LOOSE_JWT}","pw":"{alone}","cs":"{url_safe}"}}"#);
+    pay.record(
+        &j,
+        Facts {
+            order: Some(ORDER_ID.into()),
+            ..Facts::default()
+        },
+    );
+
     let mut issue = Ex::api("POST", "/user/u1/issue");
     issue.body = format!(
         r#"{{"password":"{PASSWORD}","partnerReference":"ref-1","localDate":"2024-06-11","localTime":"120000"}}"#
@@ -200,7 +249,9 @@ fn run(dir: &Path, suite_id: &str) -> RunReport {
     callback.status = Some(302);
     callback.record(&j, Facts::default());
 
-    let probe = Ex::to_target(Actor::Harness, "order_probe", "GET", "/orders/o-1").record(
+    let mut probe = Ex::to_target(Actor::Harness, "order_probe", "GET", "/orders/o-1");
+    probe.response = format!(r#"{{"status":"paid","debug":"{LOOSE_JWT}"}}"#);
+    let probe = probe.record(
         &j,
         Facts {
             order_paid: Some(true),
@@ -366,6 +417,9 @@ fn no_planted_secret_or_card_number_reaches_any_report() {
         for secret in planted() {
             assert!(!text.contains(secret), "{secret} leaked into {name}");
         }
+        for secret in encoded() {
+            assert!(!text.contains(&secret), "{secret} leaked into {name}");
+        }
         // Reuse stays visible: the token's fingerprint is there instead.
         assert!(
             text.contains(&golive::journal::fingerprint(TOKEN)),
@@ -374,6 +428,15 @@ fn no_planted_secret_or_card_number_reaches_any_report() {
     }
     let json = std::fs::read_to_string(&files.json).unwrap();
     assert!(json.contains("411111******1111") && json.contains("555555******4444"));
+    // What a reviewer needs stays readable: the order id, in the URL and in its cookie.
+    assert!(
+        json.contains(&format!("/pay/{ORDER_ID}?")),
+        "order id masked"
+    );
+    assert!(
+        json.contains(&format!("orderId={ORDER_ID}")),
+        "order id cookie masked"
+    );
 }
 
 #[test]

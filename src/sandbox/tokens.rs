@@ -1,0 +1,166 @@
+//! The tokens a simulated sandbox issued, with bounded memory.
+//!
+//! A sandbox must tell a valid token from an expired one (checks judge the reuse of an expired
+//! token by the sandbox's answer) and from one it never issued. Keeping every token forever
+//! grows without bound under load (~155 B each), so a book keeps:
+//! - live tokens whole, with their expiry and what the profile attached to them; expired ones
+//!   are swept out whenever the book has doubled since the last sweep (amortised O(1));
+//! - the [`RECENTLY_EXPIRED`] most recently swept tokens as 64-bit hashes with their expiry
+//!   (~40 B each, about 4 MB at most), so their reuse is still answered as *expired*, with how
+//!   long ago. A token older than that is answered as unknown: 401 either way, and by then it
+//!   expired at least [`RECENTLY_EXPIRED`] token issues ago.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+
+/// How many expired tokens are still recognised as expired.
+pub const RECENTLY_EXPIRED: usize = 100_000;
+
+/// Live tokens at which the first sweep happens.
+const FIRST_SWEEP: usize = 1024;
+
+/// What the book knows of a token presented to the sandbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known<V> {
+    /// When it expires (or expired), on the run clock in ms.
+    pub expires_ms: f64,
+    /// What the profile attached when issuing it; `None` once it was swept out as expired.
+    pub info: Option<V>,
+}
+
+#[derive(Debug)]
+pub struct TokenBook<V> {
+    live: HashMap<String, (f64, V)>,
+    expired: HashMap<u64, f64>,
+    /// Swept tokens, oldest first, to forget beyond [`RECENTLY_EXPIRED`].
+    expired_order: VecDeque<u64>,
+    sweep_at: usize,
+}
+
+impl<V> Default for TokenBook<V> {
+    fn default() -> Self {
+        TokenBook {
+            live: HashMap::new(),
+            expired: HashMap::new(),
+            expired_order: VecDeque::new(),
+            sweep_at: FIRST_SWEEP,
+        }
+    }
+}
+
+fn hash_token(token: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    token.hash(&mut h);
+    h.finish()
+}
+
+impl<V: Clone> TokenBook<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a token issued now (`now_ms`), expiring at `expires_ms`.
+    pub fn issue(&mut self, token: String, expires_ms: f64, info: V, now_ms: f64) {
+        if self.live.len() >= self.sweep_at {
+            self.sweep(now_ms);
+        }
+        self.live.insert(token, (expires_ms, info));
+    }
+
+    /// What the book knows of a token; `None` when it never issued it (or forgot it).
+    pub fn get(&self, token: &str) -> Option<Known<V>> {
+        if let Some((expires_ms, info)) = self.live.get(token) {
+            return Some(Known {
+                expires_ms: *expires_ms,
+                info: Some(info.clone()),
+            });
+        }
+        self.expired
+            .get(&hash_token(token))
+            .map(|&expires_ms| Known {
+                expires_ms,
+                info: None,
+            })
+    }
+
+    /// Live tokens kept whole (for tests and the bench).
+    pub fn live_len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Expired tokens still recognised.
+    pub fn expired_len(&self) -> usize {
+        self.expired.len()
+    }
+
+    /// Moves the tokens expired by `now_ms` to the recently-expired hashes.
+    fn sweep(&mut self, now_ms: f64) {
+        let mut gone = Vec::new();
+        self.live.retain(|token, (expires_ms, _)| {
+            let keep = *expires_ms > now_ms;
+            if !keep {
+                gone.push((hash_token(token), *expires_ms));
+            }
+            keep
+        });
+        gone.sort_by(|a, b| a.1.total_cmp(&b.1));
+        for (hash, expires_ms) in gone {
+            if self.expired.insert(hash, expires_ms).is_none() {
+                self.expired_order.push_back(hash);
+            }
+        }
+        while self.expired_order.len() > RECENTLY_EXPIRED {
+            if let Some(old) = self.expired_order.pop_front() {
+                self.expired.remove(&old);
+            }
+        }
+        self.sweep_at = (self.live.len() * 2).max(FIRST_SWEEP);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_and_expired_tokens_are_told_apart() {
+        let mut book = TokenBook::new();
+        book.issue("t1".into(), 1_000.0, "vat", 0.0);
+        let known = book.get("t1").unwrap();
+        assert_eq!(known.expires_ms, 1_000.0);
+        assert_eq!(known.info, Some("vat"));
+        assert_eq!(book.get("never"), None);
+    }
+
+    #[test]
+    fn memory_does_not_grow_with_the_tokens_issued() {
+        // 300,000 tokens of 1 s, one issued per ms: at most ~1,000 live at once.
+        let mut book = TokenBook::new();
+        let mut most_live = 0;
+        for i in 0..300_000u32 {
+            let now = f64::from(i);
+            book.issue(format!("token-{i}"), now + 1_000.0, (), now);
+            most_live = most_live.max(book.live_len());
+        }
+        assert!(most_live <= 2 * FIRST_SWEEP + 1_000, "{most_live} live");
+        assert!(book.expired_len() <= RECENTLY_EXPIRED);
+        // A token that expired recently is still known as expired, with its expiry.
+        let recent = book.get("token-290000").expect("recently expired");
+        assert_eq!(recent.expires_ms, 291_000.0);
+        assert_eq!(recent.info, None);
+        // The newest is live, the oldest forgotten.
+        assert!(book.get("token-299999").unwrap().info.is_some());
+        assert_eq!(book.get("token-0"), None);
+    }
+
+    #[test]
+    fn tokens_still_valid_survive_a_sweep() {
+        let mut book = TokenBook::new();
+        book.issue("long".into(), 1e12, 7, 0.0);
+        for i in 0..10_000u32 {
+            book.issue(format!("short-{i}"), f64::from(i), 0, f64::from(i) + 1.0);
+        }
+        assert_eq!(book.get("long").unwrap().info, Some(7));
+    }
+}
