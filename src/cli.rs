@@ -66,6 +66,10 @@ enum Command {
         #[arg(long, default_value = "target/bench")]
         dir: PathBuf,
     },
+    /// Serve a provider's simulated sandbox on its own, for developing against it, until Ctrl-C.
+    Sandbox(SandboxArgs),
+    /// Judge a journal recorded earlier with a suite, and write the reports.
+    Judge(JudgeArgs),
     /// Merge several golive JUnit files (e.g. one per provider) into one.
     JunitMerge {
         /// Where to write the merged file.
@@ -141,6 +145,38 @@ struct ValidateArgs {
 }
 
 #[derive(Args)]
+struct SandboxArgs {
+    /// The provider to play (`kontocloud`, `smartpay`, `mobilepay`, `ppaas`).
+    #[arg(long)]
+    provider: String,
+    /// The port to listen on (127.0.0.1); a free one if not given.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Where to append every exchange.
+    #[arg(long, default_value = "reports/journal.jsonl")]
+    journal: PathBuf,
+    /// The suite whose sandbox settings apply (the provider's bundled suite if not given).
+    #[arg(long)]
+    suite: Option<PathBuf>,
+    /// A `sandbox:` step's settings as JSON, e.g. '{"inject":[{"operation":"payment_status","status":500}]}'.
+    #[arg(long)]
+    settings: Option<String>,
+}
+
+#[derive(Args)]
+struct JudgeArgs {
+    /// The suite to judge with.
+    #[arg(long)]
+    suite: PathBuf,
+    /// The recorded journal (`journal.jsonl` of a run or of `golive sandbox`).
+    #[arg(long)]
+    journal: PathBuf,
+    /// Where to write junit.xml, report.html and report.json.
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
+}
+
+#[derive(Args)]
 struct ReferenceArgs {
     /// The provider (`kontocloud`...).
     provider: String,
@@ -175,6 +211,8 @@ async fn dispatch(command: Command) -> i32 {
         Command::Demo(args) => demo(args).await,
         Command::Validate(args) => validate(args),
         Command::Reference(args) => serve_reference(args).await,
+        Command::Sandbox(args) => sandbox_command(args).await,
+        Command::Judge(args) => judge_command(args),
         Command::Kinds => {
             for k in crate::checks::kinds() {
                 out!("{:<24} {}", k.name, k.summary);
@@ -402,6 +440,52 @@ fn validate(args: ValidateArgs) -> i32 {
     } else {
         problems(&Problems(all))
     }
+}
+
+async fn sandbox_command(args: SandboxArgs) -> i32 {
+    if crate::sandbox::provider(&args.provider).is_none() {
+        let known: Vec<_> = crate::sandbox::providers().iter().map(|p| p.id()).collect();
+        return fail(&format!(
+            "golive cannot play provider `{}`; expected one of: {}",
+            args.provider,
+            known.join(", ")
+        ));
+    }
+    let suite = match &args.suite {
+        Some(path) => match load_suite(path) {
+            Ok(s) => s,
+            Err(p) => return problems(&p),
+        },
+        None => match run::load_bundled_suite(&args.provider) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        },
+    };
+    let settings = match args.settings.as_deref().map(serde_json::from_str) {
+        None => serde_json::Map::new(),
+        Some(Ok(serde_json::Value::Object(m))) => m,
+        Some(Ok(_)) => return fail("--settings must be a JSON object"),
+        Some(Err(e)) => return fail(&format!("--settings is not JSON: {e}")),
+    };
+    crate::standalone::serve_sandbox(crate::standalone::SandboxConfig {
+        provider: args.provider,
+        port: args.port,
+        journal: args.journal,
+        suite,
+        settings,
+    })
+    .await
+}
+
+fn judge_command(args: JudgeArgs) -> i32 {
+    let suite = match load_suite(&args.suite) {
+        Ok(s) => s,
+        Err(p) => return problems(&p),
+    };
+    let judged = crate::standalone::judge(&suite, &args.journal, &args.reports);
+    let summary = console::summary(&judged.report, &args.reports, console::use_color());
+    out!("{summary}");
+    judged.exit_code
 }
 
 async fn serve_reference(args: ReferenceArgs) -> i32 {

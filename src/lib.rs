@@ -12,5 +12,6 @@ pub mod reference;
 pub mod report;
 pub mod run;
 pub mod sandbox;
+pub mod standalone;
 pub mod suite;
 pub mod validate;

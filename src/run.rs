@@ -382,7 +382,8 @@ pub fn judge(suite: &Suite, journal_path: &Path) -> Result<Vec<CheckResult>, Str
     }
 }
 
-fn finish(
+/// Completes the report from the journal, writes it, and says how the run ends.
+pub(crate) fn finish(
     mut report: RunReport,
     journal: Option<&Path>,
     dir: &Path,

@@ -8,4 +8,5 @@ mod mobilepay;
 mod ppaas;
 mod report;
 mod smartpay;
+mod standalone;
 mod support;
