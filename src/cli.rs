@@ -54,18 +54,28 @@ enum Command {
     Kinds,
     /// List the built-in reference shops, their styles and flaws.
     References,
-    /// Measure the sandbox's throughput, the checks' speed and memory, and print the figures.
+    /// Measure golive's sandbox against a bare axum handler side by side, then memory, judging
+    /// and reporting over a large journal, and print the figures.
     Bench {
-        /// Requests to send to the sandbox.
-        #[arg(long, default_value_t = 20_000)]
-        requests: usize,
-        /// Requests in flight at once.
+        /// Interleaved rounds per workload (bare, golive, bare, golive...).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Seconds each server is driven per round.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Connections (requests in flight at once).
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
-        /// Where to write the bench's journal and reports.
+        /// Requests of the volume phase (memory after them, judging, reports); 0 skips it.
+        #[arg(long, default_value_t = 200_000)]
+        volume: usize,
+        /// Where to write the bench's journals and reports.
         #[arg(long, default_value = "target/bench")]
         dir: PathBuf,
     },
+    /// The bench's baseline: a bare axum handler (used by `golive bench`).
+    #[command(hide = true)]
+    BenchServer,
     /// Serve a provider's simulated sandbox on its own, for developing against it, until Ctrl-C.
     Sandbox(SandboxArgs),
     /// Judge a journal recorded earlier with a suite, and write the reports.
@@ -98,6 +108,9 @@ struct RunArgs {
     /// Switch on a reference shop mistake (with --reference); repeatable.
     #[arg(long = "flaw", requires = "reference")]
     flaws: Vec<String>,
+    /// Run only slice K of N of the scenarios (CI sharding; `golive junit-merge` recombines).
+    #[arg(long, value_name = "K/N")]
+    partition: Option<crate::partition::Partition>,
     #[command(flatten)]
     common: Common,
 }
@@ -234,18 +247,24 @@ async fn dispatch(command: Command) -> i32 {
             exit::PASSED
         }
         Command::Bench {
-            requests,
+            rounds,
+            seconds,
             concurrency,
+            volume,
             dir,
-        } => match crate::bench::run(
-            crate::bench::BenchConfig {
-                requests,
-                concurrency,
-            },
-            &dir,
-        )
+        } => match crate::bench::run(crate::bench::BenchConfig {
+            rounds,
+            seconds,
+            concurrency,
+            volume,
+            dir,
+        })
         .await
         {
+            Ok(()) => exit::PASSED,
+            Err(e) => fail(&e),
+        },
+        Command::BenchServer => match crate::bench::serve_bare().await {
             Ok(()) => exit::PASSED,
             Err(e) => fail(&e),
         },
@@ -287,10 +306,15 @@ fn load_suite(path: &Path) -> Result<suite::Loaded<suite::Suite>, Problems> {
 }
 
 async fn run_command(args: RunArgs) -> i32 {
-    let suite = match load_suite(&args.suite) {
+    let mut suite = match load_suite(&args.suite) {
         Ok(s) => s,
         Err(p) => return problems(&p),
     };
+    // After validation, which sees the whole suite (a check naming a scenario of another
+    // partition is not a mistake).
+    if let Some(partition) = args.partition {
+        partition.apply(&mut suite.value);
+    }
     let target = if args.reference {
         match TargetSpec::reference(&suite.value.provider, args.style.as_deref(), &args.flaws) {
             Ok(t) => t,

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod driver;
 pub mod exit;
 pub mod journal;
+pub mod partition;
 pub mod reference;
 pub mod report;
 pub mod run;

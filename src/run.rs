@@ -232,7 +232,7 @@ pub async fn run(
             checks: suite.checks.len(),
         });
         match judge(&suite, &journal_path) {
-            Ok(checks) => report.checks = checks,
+            Ok(checks) => report.checks = crate::partition::mark_elsewhere(&suite, checks),
             Err(e) => report.run_error = Some(e),
         }
     }

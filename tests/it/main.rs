@@ -5,6 +5,7 @@
 mod cli;
 mod kontocloud;
 mod mobilepay;
+mod partition;
 mod ppaas;
 mod report;
 mod smartpay;
