@@ -104,7 +104,9 @@ fn combine_partitions(suites: Vec<TestSuite>) -> Vec<TestSuite> {
             }
         }
     }
-    let mut groups: Vec<((String, Option<String>), Vec<TestSuite>)> = Vec::new();
+    /// A testsuite's name and target: what makes two testsuites one assessment.
+    type Assessment = (String, Option<String>);
+    let mut groups: Vec<(Assessment, Vec<TestSuite>)> = Vec::new();
     for suite in suites {
         let key = (suite.name.as_str().to_owned(), target(&suite));
         match groups.iter_mut().find(|(k, _)| *k == key) {
