@@ -225,3 +225,76 @@ fn a_check_whose_scenarios_the_journal_lacks_is_skipped_with_that_reason() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_standalone_sandbox_injects_the_faults_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("faults.jsonl");
+    let mut child = Command::new(GOLIVE)
+        .args(["sandbox", "--provider", "kontocloud", "--journal"])
+        .arg(&journal_path)
+        .args([
+            "--settings",
+            r#"{"inject":[{"operation":"issue_token","status":503,"times":1}]}"#,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = std::collections::BTreeMap::new();
+    let mut line = String::new();
+    while !line.starts_with("Ctrl-C") {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("golive sandbox ended early: {printed:?}");
+        }
+        if let Some((k, v)) = line.trim().split_once('=') {
+            printed.insert(k.to_string(), v.to_string());
+        }
+    }
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let issue = || {
+        client
+            .post(format!(
+                "{}/user/{}/issue",
+                printed["KONTOCLOUD_BASE_URL"], printed["KONTOCLOUD_USER_ID"]
+            ))
+            .json(&serde_json::json!({
+                "password": printed["KONTOCLOUD_PASSWORD"],
+                "partnerReference": "dev-2", "localDate": "2026-01-01", "localTime": "120000"
+            }))
+            .send()
+    };
+    // Once, as asked; then the sandbox answers normally again.
+    assert_eq!(issue().await.unwrap().status(), 503);
+    assert_eq!(issue().await.unwrap().status(), 200);
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
+    let injected: Vec<_> = journal::read_path(&journal_path)
+        .unwrap()
+        .filter_map(|e| match e.unwrap() {
+            Entry::Exchange(x) => Some(x.facts.injected.is_some()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(injected, vec![true, false]);
+}
+
+#[test]
+fn the_standalone_sandbox_refuses_settings_that_are_not_a_json_object() {
+    let dir = tempfile::tempdir().unwrap();
+    for (settings, expected) in [("[1]", "JSON object"), ("{nope", "not JSON")] {
+        let out = Command::new(GOLIVE)
+            .args(["sandbox", "--provider", "kontocloud", "--journal"])
+            .arg(dir.path().join("j.jsonl"))
+            .args(["--settings", settings])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{err}");
+    }
+}
