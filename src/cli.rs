@@ -54,18 +54,32 @@ enum Command {
     Kinds,
     /// List the built-in reference shops, their styles and flaws.
     References,
-    /// Measure the sandbox's throughput, the checks' speed and memory, and print the figures.
+    /// Measure golive's sandbox against a bare axum handler side by side, then memory, judging
+    /// and reporting over a large journal, and print the figures.
     Bench {
-        /// Requests to send to the sandbox.
-        #[arg(long, default_value_t = 20_000)]
-        requests: usize,
-        /// Requests in flight at once.
+        /// Interleaved rounds per workload (bare, golive, bare, golive...).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Seconds each server is driven per round.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Connections (requests in flight at once).
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
-        /// Where to write the bench's journal and reports.
+        /// Requests of the volume phase (memory after them, judging, reports); 0 skips it.
+        #[arg(long, default_value_t = 200_000)]
+        volume: usize,
+        /// Where to write the bench's journals and reports.
         #[arg(long, default_value = "target/bench")]
         dir: PathBuf,
     },
+    /// The bench's baseline: a bare axum handler (used by `golive bench`).
+    #[command(hide = true)]
+    BenchServer,
+    /// Serve a provider's simulated sandbox on its own, for developing against it, until Ctrl-C.
+    Sandbox(SandboxArgs),
+    /// Judge a journal recorded earlier with a suite, and write the reports.
+    Judge(JudgeArgs),
     /// Merge several golive JUnit files (e.g. one per provider) into one.
     JunitMerge {
         /// Where to write the merged file.
@@ -94,6 +108,9 @@ struct RunArgs {
     /// Switch on a reference shop mistake (with --reference); repeatable.
     #[arg(long = "flaw", requires = "reference")]
     flaws: Vec<String>,
+    /// Run only slice K of N of the scenarios (CI sharding; `golive junit-merge` recombines).
+    #[arg(long, value_name = "K/N")]
+    partition: Option<crate::partition::Partition>,
     #[command(flatten)]
     common: Common,
 }
@@ -139,6 +156,38 @@ struct ValidateArgs {
     /// Target files to check (against every suite given).
     #[arg(long = "target")]
     targets: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct SandboxArgs {
+    /// The provider to play (`kontocloud`, `smartpay`, `mobilepay`, `ppaas`).
+    #[arg(long)]
+    provider: String,
+    /// The port to listen on (127.0.0.1); a free one if not given.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Where to append every exchange.
+    #[arg(long, default_value = "reports/journal.jsonl")]
+    journal: PathBuf,
+    /// The suite whose sandbox settings apply (the provider's bundled suite if not given).
+    #[arg(long)]
+    suite: Option<PathBuf>,
+    /// A `sandbox:` step's settings as JSON, e.g. '{"inject":[{"operation":"payment_status","status":500}]}'.
+    #[arg(long)]
+    settings: Option<String>,
+}
+
+#[derive(Args)]
+struct JudgeArgs {
+    /// The suite to judge with.
+    #[arg(long)]
+    suite: PathBuf,
+    /// The recorded journal (`journal.jsonl` of a run or of `golive sandbox`).
+    #[arg(long)]
+    journal: PathBuf,
+    /// Where to write junit.xml, report.html and report.json.
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
 }
 
 #[derive(Args)]
@@ -191,6 +240,8 @@ async fn dispatch(command: Command) -> i32 {
         Command::Demo(args) => demo(args, interruptible()).await,
         Command::Validate(args) => validate(args),
         Command::Reference(args) => serve_reference(args).await,
+        Command::Sandbox(args) => sandbox_command(args).await,
+        Command::Judge(args) => judge_command(args),
         Command::Kinds => {
             for k in crate::checks::kinds() {
                 out!("{:<24} {}", k.name, k.summary);
@@ -212,18 +263,24 @@ async fn dispatch(command: Command) -> i32 {
             exit::PASSED
         }
         Command::Bench {
-            requests,
+            rounds,
+            seconds,
             concurrency,
+            volume,
             dir,
-        } => match crate::bench::run(
-            crate::bench::BenchConfig {
-                requests,
-                concurrency,
-            },
-            &dir,
-        )
+        } => match crate::bench::run(crate::bench::BenchConfig {
+            rounds,
+            seconds,
+            concurrency,
+            volume,
+            dir,
+        })
         .await
         {
+            Ok(()) => exit::PASSED,
+            Err(e) => fail(&e),
+        },
+        Command::BenchServer => match crate::bench::serve_bare().await {
             Ok(()) => exit::PASSED,
             Err(e) => fail(&e),
         },
@@ -303,10 +360,15 @@ fn interruptible() -> run::StopSignal {
 }
 
 async fn run_command(args: RunArgs, stop: run::StopSignal) -> i32 {
-    let suite = match load_suite(&args.suite) {
+    let mut suite = match load_suite(&args.suite) {
         Ok(s) => s,
         Err(p) => return problems(&p),
     };
+    // After validation, which sees the whole suite (a check naming a scenario of another
+    // partition is not a mistake).
+    if let Some(partition) = args.partition {
+        partition.apply(&mut suite.value);
+    }
     let target = if args.reference {
         match TargetSpec::reference(&suite.value.provider, args.style.as_deref(), &args.flaws) {
             Ok(t) => t,
@@ -471,6 +533,52 @@ fn validate(args: ValidateArgs) -> i32 {
     } else {
         problems(&Problems(all))
     }
+}
+
+async fn sandbox_command(args: SandboxArgs) -> i32 {
+    if crate::sandbox::provider(&args.provider).is_none() {
+        let known: Vec<_> = crate::sandbox::providers().iter().map(|p| p.id()).collect();
+        return fail(&format!(
+            "golive cannot play provider `{}`; expected one of: {}",
+            args.provider,
+            known.join(", ")
+        ));
+    }
+    let suite = match &args.suite {
+        Some(path) => match load_suite(path) {
+            Ok(s) => s,
+            Err(p) => return problems(&p),
+        },
+        None => match run::load_bundled_suite(&args.provider) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        },
+    };
+    let settings = match args.settings.as_deref().map(serde_json::from_str) {
+        None => serde_json::Map::new(),
+        Some(Ok(serde_json::Value::Object(m))) => m,
+        Some(Ok(_)) => return fail("--settings must be a JSON object"),
+        Some(Err(e)) => return fail(&format!("--settings is not JSON: {e}")),
+    };
+    crate::standalone::serve_sandbox(crate::standalone::SandboxConfig {
+        provider: args.provider,
+        port: args.port,
+        journal: args.journal,
+        suite,
+        settings,
+    })
+    .await
+}
+
+fn judge_command(args: JudgeArgs) -> i32 {
+    let suite = match load_suite(&args.suite) {
+        Ok(s) => s,
+        Err(p) => return problems(&p),
+    };
+    let judged = crate::standalone::judge(&suite, &args.journal, &args.reports);
+    let summary = console::summary(&judged.report, &args.reports, console::use_color());
+    out!("{summary}");
+    judged.exit_code
 }
 
 async fn serve_reference(args: ReferenceArgs) -> i32 {

@@ -295,6 +295,7 @@ pub async fn run_until(
         match judge(&suite, &journal_path) {
             Ok(mut checks) => {
                 driver::skip_not_applicable(&mut checks, &suite, &report.scenarios);
+                let mut checks = crate::partition::mark_elsewhere(&suite, checks);
                 checks.extend(not_judged(&suite, &report, &checks));
                 report.incomplete = incompleteness(&suite, &report, &checks);
                 report.checks = checks;
@@ -617,7 +618,11 @@ fn owes(check: &crate::suite::CheckSpec, scenario: &str) -> bool {
 /// has no verdict for it, is an `error` ("not judged") — rather than vanishing from the
 /// reports. A check judges per scenario when it is scoped to scenarios or gave a verdict for
 /// some scenario in this run.
-fn not_judged(suite: &Suite, report: &RunReport, checks: &[CheckResult]) -> Vec<CheckResult> {
+pub(crate) fn not_judged(
+    suite: &Suite,
+    report: &RunReport,
+    checks: &[CheckResult],
+) -> Vec<CheckResult> {
     let unfinished: Vec<(&str, String)> = report
         .scenarios
         .iter()
@@ -671,7 +676,11 @@ fn not_judged(suite: &Suite, report: &RunReport, checks: &[CheckResult]) -> Vec<
 /// Why the assessment is not complete: scenarios not driven to their end, checks the suite
 /// scoped to scenarios that were skipped in every one, and a run in which no check judged
 /// anything at all (a suite whose journeys produced no traffic for its rules must not pass).
-fn incompleteness(suite: &Suite, report: &RunReport, checks: &[CheckResult]) -> Vec<String> {
+pub(crate) fn incompleteness(
+    suite: &Suite,
+    report: &RunReport,
+    checks: &[CheckResult],
+) -> Vec<String> {
     let mut why: Vec<String> = report
         .scenarios
         .iter()
@@ -694,6 +703,7 @@ fn incompleteness(suite: &Suite, report: &RunReport, checks: &[CheckResult]) -> 
         .filter(|s| s.not_applicable.is_some())
         .map(|s| s.id.as_str())
         .collect();
+    let here: BTreeSet<&str> = report.scenarios.iter().map(|s| s.id.as_str()).collect();
     for spec in &suite.checks {
         // Only checks the suite pointed at given scenarios: an unscoped check may rightly have
         // nothing to judge (token reuse under Basic authentication, where no token is issued).
@@ -702,17 +712,15 @@ fn incompleteness(suite: &Suite, report: &RunReport, checks: &[CheckResult]) -> 
         };
         // A scenario the shop cannot take part in (a trigger it does not offer) is rightly not
         // judged: only the applicable ones count.
-        if scoped.iter().all(|s| not_applicable.contains(s.as_str())) {
+        // Nor do scenarios this run or journal does not hold (another partition's).
+        let judgeable = |s: &str| !not_applicable.contains(s) && here.contains(s);
+        if !scoped.iter().any(|s| judgeable(s)) {
             continue;
         }
         let mine: Vec<&CheckResult> = checks
             .iter()
             .filter(|c| c.id == spec.id)
-            .filter(|c| {
-                c.scenario
-                    .as_deref()
-                    .is_none_or(|s| !not_applicable.contains(s))
-            })
+            .filter(|c| c.scenario.as_deref().is_none_or(judgeable))
             .collect();
         if !mine.is_empty() && mine.iter().all(|c| c.outcome == Outcome::Skipped) {
             why.push(format!(
@@ -760,7 +768,8 @@ pub fn judge(suite: &Suite, journal_path: &Path) -> Result<Vec<CheckResult>, Str
     }
 }
 
-fn finish(
+/// Completes the report from the journal, writes it, and says how the run ends.
+pub(crate) fn finish(
     mut report: RunReport,
     journal: Option<&Path>,
     dir: &Path,

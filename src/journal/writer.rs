@@ -1,12 +1,22 @@
 //! Appending to the journal, and reading it back.
+//!
+//! The request path never writes: [`Journal::record`] numbers the exchange, keeps it in the
+//! live window and hands it to a writer thread over a bounded channel. The thread serializes
+//! and writes through a buffer, and flushes at least every [`FLUSH_EVERY`], at every scenario
+//! boundary, on [`Journal::flush`] and when the last clone is dropped: a killed run leaves a
+//! journal at most that far behind. A full channel makes the sender wait (back-pressure), so no
+//! entry is ever dropped.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::record::{Entry, Exchange, ScenarioEnd, ScenarioStart};
@@ -14,6 +24,17 @@ use super::record::{Entry, Exchange, ScenarioEnd, ScenarioStart};
 /// How many exchanges of the running scenario stay in memory for the driver's waits. An
 /// integration that floods the sandbox cannot grow memory past this; the file keeps everything.
 const LIVE_WINDOW: usize = 2_000;
+
+/// The longest an entry waits in the writer's buffer before it reaches the file.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// Entries in flight to the writer thread. Large enough that a burst of requests never waits
+/// on the disk; small enough (entries are shared with the live window, so each costs a pointer
+/// here) that a stalled disk cannot grow memory without bound.
+const CHANNEL_CAPACITY: usize = 16_384;
+
+/// The writer's buffer: a few hundred exchanges per `write` system call.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -35,12 +56,63 @@ pub enum JournalError {
     },
 }
 
+/// What the writer thread is handed.
+enum Message {
+    Start(ScenarioStart),
+    Exchange(Arc<Exchange>),
+    End(ScenarioEnd),
+    /// Write everything before this, flush, and answer with the first write error of the run.
+    Flush(mpsc::Sender<Option<String>>),
+}
+
+/// One journal line, borrowed: serializes exactly as [`Entry`] does, without cloning the
+/// exchange the live window shares.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum EntryRef<'a> {
+    ScenarioStart(&'a ScenarioStart),
+    Exchange(&'a Exchange),
+    ScenarioEnd(&'a ScenarioEnd),
+}
+
+/// The sending end of the writer thread. Dropping it (with the last clone of the journal)
+/// closes the channel, lets the thread write and flush what is left, and waits for it.
+struct Pipe {
+    sender: Option<SyncSender<Message>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Pipe {
+    fn send(&self, message: Message) {
+        let Some(sender) = &self.sender else {
+            return;
+        };
+        match sender.try_send(message) {
+            Ok(()) => {}
+            // Back-pressure: the disk is behind; wait for room rather than drop the entry.
+            Err(TrySendError::Full(message)) => {
+                let _ = sender.send(message);
+            }
+            // The thread is gone only if it panicked; its error is reported by `flush`.
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 struct Inner {
-    out: Option<BufWriter<File>>,
+    pipe: Pipe,
     next_seq: u64,
     scenario: String,
     live: VecDeque<Arc<Exchange>>,
-    write_error: Option<String>,
 }
 
 /// The run's journal. Cheap to clone; every clone appends to the same file.
@@ -66,22 +138,42 @@ impl Journal {
             path: path.to_owned(),
             source,
         })?;
-        Ok(Self::new(Some(BufWriter::new(file)), Some(path.to_owned())))
+        let (sender, receiver) = mpsc::sync_channel(CHANNEL_CAPACITY);
+        let out = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let thread = std::thread::Builder::new()
+            .name("golive-journal".into())
+            .spawn(move || write_entries(receiver, out))
+            .map_err(|source| JournalError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self::new(
+            Pipe {
+                sender: Some(sender),
+                thread: Some(thread),
+            },
+            Some(path.to_owned()),
+        ))
     }
 
     /// A journal kept nowhere but the live window: for unit tests of the sandbox.
     pub fn in_memory() -> Self {
-        Self::new(None, None)
+        Self::new(
+            Pipe {
+                sender: None,
+                thread: None,
+            },
+            None,
+        )
     }
 
-    fn new(out: Option<BufWriter<File>>, path: Option<PathBuf>) -> Self {
+    fn new(pipe: Pipe, path: Option<PathBuf>) -> Self {
         Journal {
             inner: Arc::new(Mutex::new(Inner {
-                out,
+                pipe,
                 next_seq: 1,
                 scenario: String::new(),
                 live: VecDeque::new(),
-                write_error: None,
             })),
             notify: Arc::new(Notify::new()),
             started: Instant::now(),
@@ -119,32 +211,36 @@ impl Journal {
         let mut inner = self.lock();
         inner.scenario = start.scenario.clone();
         inner.live.clear();
-        Self::write(&mut inner, &Entry::ScenarioStart(start));
+        inner.pipe.send(Message::Start(start));
     }
 
     pub fn end_scenario(&self, end: ScenarioEnd) {
         let mut inner = self.lock();
         inner.scenario.clear();
-        Self::write(&mut inner, &Entry::ScenarioEnd(end));
+        inner.pipe.send(Message::End(end));
     }
 
     /// Appends an exchange, giving it its sequence number and the running scenario (unless the
     /// caller set one). Returns the number.
+    ///
+    /// Numbering and sending happen under one short lock so the file is in sequence order; no
+    /// I/O happens under it (the writer thread serializes and writes).
     pub fn record(&self, mut exchange: Exchange) -> u64 {
         let seq = {
             let mut inner = self.lock();
-            exchange.seq = inner.next_seq;
+            let seq = inner.next_seq;
             inner.next_seq += 1;
-            if exchange.scenario.is_empty() {
+            exchange.seq = seq;
+            if exchange.scenario.is_empty() && !inner.scenario.is_empty() {
                 exchange.scenario = inner.scenario.clone();
             }
             let exchange = Arc::new(exchange);
-            Self::write(&mut inner, &Entry::Exchange(Box::new((*exchange).clone())));
             if inner.live.len() >= LIVE_WINDOW {
                 inner.live.pop_front();
             }
             inner.live.push_back(exchange.clone());
-            exchange.seq
+            inner.pipe.send(Message::Exchange(exchange));
+            seq
         };
         self.notify.notify_waiters();
         seq
@@ -187,14 +283,22 @@ impl Journal {
         self.lock().next_seq - 1
     }
 
-    /// Flushes the file; reports a write failure seen at any point of the run.
+    /// Waits until every entry appended so far is in the file; reports a write failure seen at
+    /// any point of the run.
     pub fn flush(&self) -> Result<(), JournalError> {
-        let mut inner = self.lock();
-        let flushed = match inner.out.as_mut() {
-            Some(out) => out.flush().err().map(|e| e.to_string()),
-            None => None,
+        let (ack, done) = mpsc::channel();
+        {
+            let inner = self.lock();
+            if inner.pipe.sender.is_none() {
+                return Ok(());
+            }
+            inner.pipe.send(Message::Flush(ack));
+        }
+        let error = match done.recv() {
+            Ok(error) => error,
+            Err(_) => Some("the journal writer stopped".to_string()),
         };
-        match inner.write_error.take().or(flushed) {
+        match error {
             Some(e) => Err(JournalError::Write {
                 path: self.path.clone().unwrap_or_default(),
                 source: std::io::Error::other(e),
@@ -208,20 +312,65 @@ impl Journal {
         // matters more than losing the run, so a poisoned lock is used as it is.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    fn write(inner: &mut Inner, entry: &Entry) {
-        let Some(out) = inner.out.as_mut() else {
-            return;
-        };
-        let line = serde_json::to_string(entry).expect("journal entries always serialize");
-        // One line, flushed, per entry: a killed run leaves every entry written so far.
-        let result = out
-            .write_all(line.as_bytes())
-            .and_then(|_| out.write_all(b"\n"))
-            .and_then(|_| out.flush());
-        if let Err(e) = result {
-            inner.write_error.get_or_insert(e.to_string());
+/// The writer thread: serializes each entry into the buffer, and flushes when the oldest
+/// unflushed entry is [`FLUSH_EVERY`] old, at scenario boundaries, when asked, and at the end.
+fn write_entries(receiver: mpsc::Receiver<Message>, mut out: BufWriter<File>) {
+    let mut error: Option<String> = None;
+    // When the oldest entry not yet flushed was written (None: the buffer is clean).
+    let mut dirty_since: Option<Instant> = None;
+    fn flush(out: &mut BufWriter<File>, error: &mut Option<String>) {
+        if let Err(e) = out.flush() {
+            error.get_or_insert(e.to_string());
         }
+    }
+    loop {
+        let message = match dirty_since {
+            None => match receiver.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            },
+            Some(since) => {
+                let left = FLUSH_EVERY.saturating_sub(since.elapsed());
+                match receiver.recv_timeout(left) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Timeout) => {
+                        flush(&mut out, &mut error);
+                        dirty_since = None;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
+        let (entry, boundary) = match &message {
+            Message::Start(s) => (EntryRef::ScenarioStart(s), true),
+            Message::Exchange(e) => (EntryRef::Exchange(e), false),
+            Message::End(e) => (EntryRef::ScenarioEnd(e), true),
+            Message::Flush(ack) => {
+                flush(&mut out, &mut error);
+                dirty_since = None;
+                let _ = ack.send(error.clone());
+                continue;
+            }
+        };
+        let written = serde_json::to_writer(&mut out, &entry)
+            .map_err(|e| e.to_string())
+            .and_then(|_| out.write_all(b"\n").map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            error.get_or_insert(e);
+        }
+        if boundary || dirty_since.is_some_and(|s| s.elapsed() >= FLUSH_EVERY) {
+            flush(&mut out, &mut error);
+            dirty_since = None;
+        } else if dirty_since.is_none() {
+            dirty_since = Some(Instant::now());
+        }
+    }
+    flush(&mut out, &mut error);
+    if let Some(e) = error {
+        tracing::error!("the journal could not be written: {e}");
     }
 }
 
@@ -261,4 +410,122 @@ pub fn read_path(
         source,
     })?;
     Ok(read(BufReader::new(file), path.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(url: &str) -> Exchange {
+        // From JSON, so fields other helpers add to `Exchange` (with serde defaults) do not
+        // break this test.
+        serde_json::from_value(serde_json::json!({
+            "seq": 0, "scenario": "", "direction": "to_sandbox", "actor": "integration",
+            "role": "api", "at_ms": 1.0, "at": "", "duration_ms": 0.1,
+            "request": {"method": "GET", "url": url, "headers": [], "body": {"text": "", "size": 0, "truncated": false}}
+        }))
+        .unwrap()
+    }
+
+    fn lines(path: &Path) -> Vec<Entry> {
+        read_path(path).unwrap().map(|e| e.unwrap()).collect()
+    }
+
+    #[test]
+    fn a_borrowed_entry_is_written_exactly_as_an_entry() {
+        let mut e = exchange("/payment/A/status");
+        e.seq = 7;
+        e.scenario = "s".into();
+        let borrowed = serde_json::to_string(&EntryRef::Exchange(&e)).unwrap();
+        let owned = serde_json::to_string(&Entry::Exchange(Box::new(e))).unwrap();
+        assert_eq!(borrowed, owned);
+        let start = ScenarioStart {
+            scenario: "s".into(),
+            title: "t".into(),
+            at_ms: 0.0,
+            token_lifetime_s: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&EntryRef::ScenarioStart(&start)).unwrap(),
+            serde_json::to_string(&Entry::ScenarioStart(start)).unwrap()
+        );
+    }
+
+    #[test]
+    fn entries_reach_the_file_without_an_explicit_flush() {
+        // What a killed run leaves: the writer flushes on its own, at most FLUSH_EVERY late.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::create(&path).unwrap();
+        journal.record(exchange("/a"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lines(&path).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the exchange never reached the file"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            matches!(&lines(&path)[0], Entry::Exchange(e) if e.seq == 1 && e.request.url == "/a")
+        );
+    }
+
+    #[test]
+    fn many_writers_lose_nothing_and_keep_sequence_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::create(&path).unwrap();
+        journal.start_scenario(ScenarioStart {
+            scenario: "load".into(),
+            title: "load".into(),
+            at_ms: 0.0,
+            token_lifetime_s: None,
+        });
+        // More entries than the channel holds, from several threads: senders wait, none drop.
+        let per_thread = CHANNEL_CAPACITY;
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let journal = journal.clone();
+                s.spawn(move || {
+                    for i in 0..per_thread {
+                        journal.record(exchange(&format!("/{t}/{i}")));
+                    }
+                });
+            }
+        });
+        journal.end_scenario(ScenarioEnd {
+            scenario: "load".into(),
+            at_ms: 1.0,
+            error: None,
+        });
+        journal.flush().unwrap();
+        let entries = lines(&path);
+        assert_eq!(entries.len(), 4 * per_thread + 2);
+        assert!(matches!(entries.first(), Some(Entry::ScenarioStart(_))));
+        assert!(matches!(entries.last(), Some(Entry::ScenarioEnd(_))));
+        let seqs: Vec<u64> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Exchange(x) => {
+                    assert_eq!(x.scenario, "load");
+                    Some(x.seq)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seqs, (1..=4 * per_thread as u64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn dropping_the_last_clone_writes_what_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::create(&path).unwrap();
+        for i in 0..100 {
+            journal.record(exchange(&format!("/{i}")));
+        }
+        drop(journal);
+        assert_eq!(lines(&path).len(), 100);
+    }
 }

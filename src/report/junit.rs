@@ -57,6 +57,7 @@ pub fn to_string(report: &RunReport) -> Result<String, JunitError> {
 /// counts are the sums of theirs.
 pub fn merge(files: &[PathBuf]) -> Result<String, JunitError> {
     let mut merged = Report::new("golive");
+    let mut suites = Vec::new();
     for path in files {
         let xml = std::fs::read_to_string(path).map_err(|source| JunitError::Read {
             path: path.clone(),
@@ -66,11 +67,107 @@ pub fn merge(files: &[PathBuf]) -> Result<String, JunitError> {
             path: path.clone(),
             source,
         })?;
-        // Re-adding each suite sums the counts from the suites themselves rather than trusting
-        // each file's root totals.
-        merged.add_test_suites(parsed.test_suites);
+        suites.extend(parsed.test_suites);
     }
+    // Re-adding each suite sums the counts from the suites themselves rather than trusting
+    // each file's root totals.
+    merged.add_test_suites(combine_partitions(suites));
     serialize(&merged)
+}
+
+/// Testsuites of one suite against one target (the same name and `target` property) are the
+/// partitions of one assessment (`golive run --partition K/N`), or runs of it again: they
+/// become one testsuite with one verdict per testcase. The verdict kept is the most telling:
+/// an error, else a failure, else a pass, else a real skip, and a not-in-this-partition skip
+/// only when no partition judged the check.
+fn combine_partitions(suites: Vec<TestSuite>) -> Vec<TestSuite> {
+    fn target(suite: &TestSuite) -> Option<String> {
+        suite
+            .properties
+            .iter()
+            .find(|p| p.name.as_str() == "target")
+            .map(|p| p.value.as_str().to_owned())
+    }
+    fn rank(case: &TestCase) -> u8 {
+        match &case.status {
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Error,
+                ..
+            } => 4,
+            TestCaseStatus::NonSuccess { .. } => 3,
+            TestCaseStatus::Success { .. } => 2,
+            TestCaseStatus::Skipped { message, .. } => {
+                let elsewhere = message
+                    .as_ref()
+                    .is_some_and(|m| m.as_str().starts_with(crate::partition::NOT_IN_PARTITION));
+                u8::from(!elsewhere)
+            }
+        }
+    }
+    /// A testsuite's name and target: what makes two testsuites one assessment.
+    type Assessment = (String, Option<String>);
+    let mut groups: Vec<(Assessment, Vec<TestSuite>)> = Vec::new();
+    for suite in suites {
+        let key = (suite.name.as_str().to_owned(), target(&suite));
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(suite),
+            None => groups.push((key, vec![suite])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, mut group)| {
+            if group.len() == 1 {
+                return group.pop().expect("one suite");
+            }
+            let time: Duration = group.iter().filter_map(|s| s.time).sum();
+            let mut cases: Vec<TestCase> = Vec::new();
+            let mut first = None;
+            for suite in group {
+                let mut suite = suite;
+                for case in std::mem::take(&mut suite.test_cases) {
+                    let same = cases
+                        .iter()
+                        .position(|c| c.classname == case.classname && c.name == case.name);
+                    match same {
+                        Some(i) if rank(&case) > rank(&cases[i]) => cases[i] = case,
+                        Some(_) => {}
+                        None => cases.push(case),
+                    }
+                }
+                first.get_or_insert(suite);
+            }
+            // A check judged per scenario has one testcase per scenario where it was judged;
+            // the partition that ran none of its scenarios wrote one skip under the check's
+            // bare name. Where another partition judged it, that skip says nothing more.
+            let judged: HashSet<Option<XmlString>> = cases
+                .iter()
+                .filter(|c| rank(c) > 0)
+                .map(|c| c.classname.clone())
+                .collect();
+            cases.retain(|c| rank(c) > 0 || !judged.contains(&c.classname));
+            let mut combined = first.expect("a group has a suite");
+            combined.tests = 0;
+            combined.failures = 0;
+            combined.errors = 0;
+            combined.skipped = 0;
+            combined.set_time(time);
+            combined.add_test_cases(cases);
+            let verdict = if combined.errors > 0 {
+                "error"
+            } else if combined.failures > 0 {
+                "failed"
+            } else {
+                "passed"
+            };
+            for p in combined.properties.iter_mut() {
+                if p.name.as_str() == "verdict" {
+                    p.value = XmlString::new(verdict);
+                }
+            }
+            combined
+        })
+        .collect()
 }
 
 fn serialize(junit: &Report) -> Result<String, JunitError> {

@@ -35,10 +35,20 @@ pub struct Sandbox {
 impl Sandbox {
     /// Starts the provider's sandbox on 127.0.0.1 at a free port.
     pub async fn start(provider: &dyn Provider, journal: Journal) -> Result<Sandbox, SandboxError> {
+        Self::start_on(provider, journal, 0).await
+    }
+
+    /// Starts the provider's sandbox on 127.0.0.1 at `port` (0: a free one), as `golive
+    /// sandbox --port` does.
+    pub async fn start_on(
+        provider: &dyn Provider,
+        journal: Journal,
+        port: u16,
+    ) -> Result<Sandbox, SandboxError> {
         let core = SandboxCore::new(journal);
         core.set_correlation(provider.correlation());
         let profile = provider.sandbox(core.clone());
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(SandboxError::Bind)?;
         let addr = listener.local_addr().map_err(SandboxError::Bind)?;

@@ -1,0 +1,289 @@
+//! The commands that use one half of a run on its own: `golive sandbox` (the simulated
+//! provider, for a team developing against it) and `golive judge` (the checks and reports over
+//! a journal recorded earlier).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::cli::out;
+use crate::exit;
+use crate::journal::{self, Entry, Journal};
+use crate::report::{self, CheckResult, Outcome, RunReport, ScenarioResult, Secrets};
+use crate::sandbox::{self, Sandbox};
+use crate::suite::{Loaded, Suite};
+
+/// What `golive sandbox` serves.
+pub struct SandboxConfig {
+    pub provider: String,
+    /// 0: a free port.
+    pub port: u16,
+    pub journal: PathBuf,
+    /// The suite whose sandbox settings (token lifetime, time scale, profile defaults) apply;
+    /// the provider's bundled suite unless given.
+    pub suite: Loaded<Suite>,
+    /// A `sandbox:` step's settings (`{"inject": [...], "token_lifetime_s": 60, ...}`), applied
+    /// on top of the suite's, as a scenario would.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Serves the simulated provider until SIGINT or SIGTERM, then flushes the journal. Returns
+/// the exit code.
+pub async fn serve_sandbox(config: SandboxConfig) -> i32 {
+    let Some(provider) = sandbox::provider(&config.provider) else {
+        return fail(&format!(
+            "golive cannot play provider `{}`; expected one of: {}",
+            config.provider,
+            sandbox::providers()
+                .iter()
+                .map(|p| p.id())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    };
+    let journal = match Journal::create(&config.journal) {
+        Ok(j) => j,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let sb = match Sandbox::start_on(provider, journal.clone(), config.port).await {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("{e} (port {})", config.port)),
+    };
+    // The same start as every scenario of a run: the suite's defaults, then the extra settings.
+    let settings = &config.suite.value.settings;
+    sb.core.set_settings(sandbox::ScenarioSettings {
+        token_lifetime_s: settings.token_lifetime_s,
+        time_scale: settings.time_scale,
+    });
+    let configured = sb
+        .profile
+        .begin_scenario(&settings.sandbox)
+        .and_then(|()| sb.core.configure_generic(&config.settings))
+        .and_then(|rest| sb.profile.configure(&rest));
+    if let Err(e) = configured {
+        sb.stop().await;
+        return fail(&format!("the sandbox refused the settings: {e}"));
+    }
+
+    let mut signals = match StopSignals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            sb.stop().await;
+            return fail(&format!("cannot listen for Ctrl-C: {e}"));
+        }
+    };
+    let url = sb.base_url();
+    let prefix = crate::reference::reference(provider.id())
+        .map(|r| r.env_prefix.to_owned())
+        .unwrap_or_else(|| provider.id().to_ascii_uppercase());
+    out!("golive sandbox: {} on {url}", provider.title());
+    out!("journal: {}", config.journal.display());
+    out!("test credentials (as environment variables for your integration):");
+    out!("{prefix}_BASE_URL={url}");
+    for (name, value) in sb.profile.credentials() {
+        out!("{prefix}_{}={value}", name.to_ascii_uppercase());
+    }
+    out!("Ctrl-C stops it.");
+
+    let signal = signals.wait().await;
+    sb.stop().await;
+    if let Err(e) = journal.flush() {
+        return fail(&e.to_string());
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "golive sandbox: stopped ({signal}); {} exchanges in {}",
+        journal.last_seq(),
+        config.journal.display()
+    );
+    exit::PASSED
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, listened for from creation on: the handlers are installed
+/// before the sandbox says it is ready, so a signal sent right after is never the default
+/// (a kill that would leave the journal unflushed).
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for either; returns its name.
+    async fn wait(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
+/// The outcome of judging a journal offline.
+pub struct Judged {
+    pub report: RunReport,
+    pub exit_code: i32,
+}
+
+/// Judges a recorded journal with a suite and writes the reports into `reports_dir`.
+///
+/// The checks read nothing but the journal, in a run as here, so the verdicts are the run's.
+/// What the journal cannot tell is said: a check limited to scenarios the journal does not hold
+/// is skipped with that reason rather than "nothing to judge".
+pub fn judge(suite: &Loaded<Suite>, journal_path: &Path, reports_dir: &Path) -> Judged {
+    let started = Instant::now();
+    let mut report = RunReport {
+        format_version: report::REPORT_FORMAT_VERSION.into(),
+        tool: report::Tool {
+            name: "golive".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        suite: report::SuiteInfo {
+            id: suite.value.id.clone(),
+            title: suite.value.title.clone(),
+            provider: suite.value.provider.clone(),
+            source: suite.file.display().to_string(),
+        },
+        target: report::TargetInfo {
+            name: format!("journal {}", journal_path.display()),
+            source: journal_path.display().to_string(),
+            base_url: String::new(),
+        },
+        started_at: String::new(),
+        duration_ms: 0.0,
+        verdict: report::Verdict::Error,
+        counts: Default::default(),
+        run_error: None,
+        scenarios: Vec::new(),
+        checks: Vec::new(),
+        exchanges: Vec::new(),
+        journal: None,
+        incomplete: Vec::new(),
+        interrupted: None,
+        not_run: Vec::new(),
+    };
+    match recorded_scenarios(journal_path) {
+        Ok((scenarios, first_at)) => {
+            report.scenarios = scenarios;
+            report.started_at = first_at;
+        }
+        Err(e) => report.run_error = Some(e),
+    }
+    if report.run_error.is_none() {
+        match crate::run::judge(&suite.value, journal_path) {
+            Ok(checks) => {
+                let present: BTreeSet<String> =
+                    report.scenarios.iter().map(|s| s.id.clone()).collect();
+                let mut checks = mark_absent_scenarios(&suite.value, checks, &present, |missing| {
+                    format!("the journal holds none of this check's scenarios ({missing})")
+                });
+                // As in a run: a scenario the journal shows broken off owes its checks a
+                // "not judged", and an assessment that judged nothing is not a pass.
+                checks.extend(crate::run::not_judged(&suite.value, &report, &checks));
+                report.incomplete = crate::run::incompleteness(&suite.value, &report, &checks);
+                report.checks = checks;
+            }
+            Err(e) => report.run_error = Some(e),
+        }
+    }
+    // The journal stays where it is: the reports refer to it by its path.
+    report.journal = Some(journal_path.display().to_string());
+    let outcome = crate::run::finish(
+        report,
+        Some(journal_path),
+        reports_dir,
+        Secrets::new(),
+        started,
+    );
+    if let Some(e) = &outcome.report_error {
+        let _ = writeln!(
+            std::io::stderr(),
+            "golive: the reports could not be written: {e}"
+        );
+        return Judged {
+            report: outcome.report,
+            exit_code: exit::RUN_FAILED,
+        };
+    }
+    Judged {
+        report: outcome.report,
+        exit_code: outcome.exit_code,
+    }
+}
+
+/// The scenarios a journal records, in order, and the wall time of its first exchange.
+fn recorded_scenarios(path: &Path) -> Result<(Vec<ScenarioResult>, String), String> {
+    let mut scenarios: Vec<ScenarioResult> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut first_at = String::new();
+    for entry in journal::read_path(path).map_err(|e| e.to_string())? {
+        match entry.map_err(|e| e.to_string())? {
+            Entry::ScenarioStart(s) => {
+                index.insert(s.scenario.clone(), scenarios.len());
+                scenarios.push(ScenarioResult {
+                    id: s.scenario,
+                    title: s.title,
+                    started_ms: s.at_ms,
+                    ended_ms: s.at_ms,
+                    error: None,
+                    not_applicable: None,
+                    exchanges: Vec::new(),
+                    exchanges_omitted: 0,
+                });
+            }
+            Entry::ScenarioEnd(e) => {
+                if let Some(&i) = index.get(&e.scenario) {
+                    scenarios[i].ended_ms = e.at_ms;
+                    scenarios[i].error = e.error;
+                }
+            }
+            Entry::Exchange(x) => {
+                if first_at.is_empty() {
+                    first_at = x.at.clone();
+                }
+            }
+        }
+    }
+    Ok((scenarios, first_at))
+}
+
+/// Replaces the verdict of every check limited to scenarios none of which ran (in this journal,
+/// in this partition) by a skip saying so: "nothing in the traffic" would hide why.
+pub fn mark_absent_scenarios(
+    suite: &Suite,
+    checks: Vec<CheckResult>,
+    present: &BTreeSet<String>,
+    reason: impl Fn(&str) -> String,
+) -> Vec<CheckResult> {
+    let absent: HashMap<&str, String> = suite
+        .checks
+        .iter()
+        .filter_map(|c| {
+            let list = c.scenarios.as_ref()?;
+            (!list.iter().any(|s| present.contains(s))).then(|| (c.id.as_str(), list.join(", ")))
+        })
+        .collect();
+    checks
+        .into_iter()
+        .map(|mut c| {
+            if let Some(missing) = absent.get(c.id.as_str()) {
+                c.outcome = Outcome::Skipped;
+                c.message = reason(missing);
+                c.evidence.clear();
+            }
+            c
+        })
+        .collect()
+}
+
+fn fail(message: &str) -> i32 {
+    let _ = writeln!(std::io::stderr(), "golive: {message}");
+    exit::RUN_FAILED
+}
