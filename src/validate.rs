@@ -284,10 +284,20 @@ pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Prob
 
     // Triggers and the order probe see the scenario's variables as they stand when they fire.
     for (i, sc) in suite.value.scenarios.iter().enumerate() {
-        let mut defined: BTreeSet<String> = ["order_id", "scenario", "sandbox", "time_scale"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        // `order` and `payment` are the integration's own ids learned from its traffic
+        // (`{{ order.reference }}`, `{{ payment.id }}`): always defined names; whether the
+        // payment id is known yet is for the run to wait for.
+        let mut defined: BTreeSet<String> = [
+            "order_id",
+            "scenario",
+            "sandbox",
+            "time_scale",
+            "order",
+            "payment",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         defined.extend(sc.vars.keys().cloned());
         for (j, step) in sc.steps.iter().enumerate() {
             let at = format!("/scenarios/{i}/steps/{j}");

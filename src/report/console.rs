@@ -173,7 +173,8 @@ fn summary_with(report: &RunReport, reports_dir: Option<&Path>, color: bool) -> 
                     "  {} {:<width$}  {}\n",
                     p.dim("-"),
                     s.id,
-                    p.dim(&format!("not applicable: {reason}"))
+                    // The reason reads "not applicable: the shop does not offer …".
+                    p.dim(reason)
                 ));
                 continue;
             }
