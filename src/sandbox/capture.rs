@@ -122,6 +122,13 @@ impl AsyncWrite for Tap {
     }
 }
 
+/// Whether a whole request head (up to its blank line) arrived: then the request reached the
+/// handlers, and a client that left afterwards abandoned it (the capture layer journals that
+/// one), rather than cutting its head short.
+fn head_complete(head: &[u8]) -> bool {
+    head.windows(4).any(|w| w == b"\r\n\r\n")
+}
+
 /// Journals a request hyper refused before any handler saw it: the request line and headers
 /// as far as they could be read (cut at 16 KiB), the status hyper answered, and why, marked
 /// with [`REFUSED`]. Connection errors that are not about a request (a client that connected
@@ -148,7 +155,7 @@ pub(crate) fn journal_refused(core: &SandboxCore, seen: &Mutex<Seen>, err: &hype
         }
     } else if err.is_parse() {
         ("malformed", Some(400), "the request is not valid HTTP/1.1")
-    } else if err.is_incomplete_message() && !answered {
+    } else if err.is_incomplete_message() && !answered && !head_complete(&head) {
         (
             "head_cut_short",
             None,
@@ -305,7 +312,7 @@ pub(crate) async fn capture(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| parts.uri.path().to_owned());
     let actor = actor_of(&parts.headers);
-    let mut recorded = JRequest {
+    let recorded = JRequest {
         method: parts.method.as_str().to_owned(),
         url,
         headers: headers_of(&parts.headers),
@@ -317,9 +324,46 @@ pub(crate) async fn capture(
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    let mut error = None;
     let (bytes, end) = read_body(body).await;
-    let (response, facts) = match end {
+    // The rest runs as its own task: when the server drops this future because the client
+    // gave up (a till that times out and closes the connection), the real API still goes on
+    // working on a request it has received, so the sandbox does too: the handler finishes, its
+    // effects stand (a payment created, a refund made) and the exchange is journaled — marked
+    // as abandoned when the connection had already let go of the answer.
+    let (deliver, delivered) = tokio::sync::oneshot::channel();
+    tokio::spawn(answer_and_record(
+        core, parts, bytes, end, declared, next, recorded, actor, at_ms, started, deliver,
+    ));
+    match delivered.await {
+        Ok(response) => response,
+        // Only if the task itself failed (a handler panic): say so rather than hang up.
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [("content-type", "application/json")],
+            r#"{"error":"the sandbox failed to answer this request"}"#,
+        )
+            .into_response(),
+    }
+}
+
+/// What a request that has been read whole gets: the handler's answer (or the sandbox's
+/// refusal), journaled, then handed to the connection if the client is still there.
+#[allow(clippy::too_many_arguments)]
+async fn answer_and_record(
+    core: Arc<SandboxCore>,
+    parts: axum::http::request::Parts,
+    bytes: Vec<u8>,
+    end: BodyEnd,
+    declared: Option<usize>,
+    next: Next,
+    mut recorded: JRequest,
+    actor: Actor,
+    at_ms: f64,
+    started: Instant,
+    deliver: tokio::sync::oneshot::Sender<AxumResponse>,
+) {
+    let mut error = None;
+    let (response, mut facts) = match end {
         BodyEnd::Whole => {
             recorded.body = Body::from_bytes(&bytes);
             let request = Request::from_parts(parts, AxumBody::from(bytes));
@@ -385,6 +429,16 @@ pub(crate) async fn capture(
         (_, Some(op)) => op.clone(),
         (_, None) => "sandbox".to_owned(),
     };
+    // Journaled before the answer goes out, so whoever reads the journal after an answer
+    // finds its exchange there.
+    // The connection dropped its side of the request (hyper cancels a request whose client it
+    // saw leave): the answer will not be read.
+    if deliver.is_closed() {
+        facts.extra.insert(ABANDONED.into(), true.into());
+        error.get_or_insert_with(|| {
+            "the client closed the connection before the answer; the sandbox finished the request, as the real API does".to_owned()
+        });
+    }
     let exchange = Exchange {
         seq: 0,
         scenario: String::new(),
@@ -401,5 +455,8 @@ pub(crate) async fn capture(
     };
     core.learn(&exchange);
     core.journal.record(exchange);
-    AxumResponse::from_parts(parts, AxumBody::from(bytes))
+    let _ = deliver.send(AxumResponse::from_parts(parts, AxumBody::from(bytes)));
 }
+
+/// The journal's mark (`facts.extra`) on a request whose client left before its answer.
+pub const ABANDONED: &str = "abandoned";

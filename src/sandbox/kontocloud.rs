@@ -909,6 +909,58 @@ mod tests {
         (sb, reqwest::Client::new())
     }
 
+    /// A client that gives up (times out and closes) does not cancel the request: the sandbox
+    /// finishes it as the real API would, its effect stands (the token was issued) and the
+    /// journal says the client left. A client that waits gets no such mark.
+    #[tokio::test]
+    async fn a_request_the_client_abandoned_is_finished_and_journaled_as_abandoned() {
+        let (sb, http) = start().await;
+        sb.core.faults.add(crate::sandbox::Fault {
+            operation: "issue_token".into(),
+            status: 500,
+            code: None,
+            times: Some(1),
+            delay_ms: Some(400),
+            then_succeed: true,
+        });
+        let creds = sb.profile.credentials();
+        let url = format!("{}/user/{}/issue", sb.base_url(), creds["user_id"]);
+        let body = json!({"password": creds["password"], "partnerReference": "p1", "localDate": "2024-01-01", "localTime": "120000"});
+        let gave_up = http
+            .post(&url)
+            .json(&body)
+            .timeout(std::time::Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(gave_up.is_err(), "the client should have timed out");
+        let mut abandoned = None;
+        for _ in 0..100 {
+            if let Some(ex) = sb.core.journal.live().into_iter().next() {
+                abandoned = Some(ex);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let ex = abandoned.expect("the abandoned request is journaled");
+        assert_eq!(ex.response.as_ref().unwrap().status, 200);
+        assert!(
+            ex.facts.token_issued.is_some(),
+            "the token was issued all the same"
+        );
+        assert_eq!(ex.facts.extra[crate::sandbox::ABANDONED], true);
+        assert!(ex.error.as_ref().unwrap().contains("closed the connection"));
+
+        let waited = http.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(waited.status(), 200);
+        // Once each: the abandoned request is not also journaled as one cut short.
+        let journal = sb.core.journal.live();
+        assert_eq!(journal.len(), 2, "{journal:?}");
+        assert!(!journal[1]
+            .facts
+            .extra
+            .contains_key(crate::sandbox::ABANDONED));
+    }
+
     #[tokio::test]
     async fn issue_token_then_status_of_an_unknown_payment() {
         let (sb, http) = start().await;

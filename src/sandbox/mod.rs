@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-pub use capture::{with_facts, FactsExt, ACTOR_HEADER, MAX_REQUEST_BODY};
+pub use capture::{with_facts, FactsExt, ABANDONED, ACTOR_HEADER, MAX_REQUEST_BODY};
 pub use correlation::{Correlation, Learned};
 pub use faults::{Fault, FaultPlan};
 pub use server::{unserved, Sandbox, SandboxError, ServedOperation, UNSERVED};
