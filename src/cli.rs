@@ -560,7 +560,10 @@ fn remove_stale_demo_reports(reports: &Path) {
             .is_some_and(|v| v["tool"]["name"] == "golive");
         if ours {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
-                err!("golive: cannot remove the earlier demo's {}: {e}", dir.display());
+                err!(
+                    "golive: cannot remove the earlier demo's {}: {e}",
+                    dir.display()
+                );
             }
         }
     }

@@ -15,7 +15,10 @@ const SOURCES: &[(&str, &str)] = &[
     ),
     ("event_sequence", include_str!("event_sequence.rs")),
     ("final_event", include_str!("final_event.rs")),
-    ("header_unless_claim", include_str!("header_unless_claim.rs")),
+    (
+        "header_unless_claim",
+        include_str!("header_unless_claim.rs"),
+    ),
     ("idempotency_keys", include_str!("idempotency_keys.rs")),
     ("idempotent_retry", include_str!("idempotent_retry.rs")),
     ("local_time", include_str!("local_time.rs")),
@@ -110,7 +113,9 @@ fn params(text: &str) -> Vec<Param> {
 fn declaring<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     let decl = |t: &str| {
         t.lines().any(|l| {
-            let l = l.trim_start_matches("pub(super) ").trim_start_matches("pub ");
+            let l = l
+                .trim_start_matches("pub(super) ")
+                .trim_start_matches("pub ");
             l.starts_with(&format!("struct {name} ")) || l == format!("struct {name} {{}}")
         })
     };
@@ -127,7 +132,9 @@ fn fields_of(text: &str, name: &str) -> Vec<Param> {
     };
     let lines: Vec<&str> = text.lines().collect();
     let Some(start) = lines.iter().position(|l| {
-        let l = l.trim_start_matches("pub(super) ").trim_start_matches("pub ");
+        let l = l
+            .trim_start_matches("pub(super) ")
+            .trim_start_matches("pub ");
         l.starts_with(&format!("struct {name} ")) || l == format!("struct {name} {{}}")
     }) else {
         return Vec::new();
@@ -411,7 +418,12 @@ impl std::fmt::Display for KindDoc {
         } else {
             writeln!(f, "Params:")?;
             for p in &self.params {
-                writeln!(f, "  {}: {} (default: {})", p.name, p.ty, p.default)?;
+                let default = match p.default.as_str() {
+                    "required" => " (required)".to_owned(),
+                    "none" if p.ty.ends_with("(optional)") => String::new(),
+                    d => format!(" (default: {d})"),
+                };
+                writeln!(f, "  {}: {}{default}", p.name, p.ty)?;
                 if !p.doc.is_empty() {
                     writeln!(f, "      {}", p.doc)?;
                 }

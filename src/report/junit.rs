@@ -551,7 +551,9 @@ mod tests {
         );
         assert!(
             xml.contains(r#"type="not_judged">["#)
-                && xml.contains("KC-PAID: not judged: scenario status_flaky was not run\n\nnot judged"),
+                && xml.contains(
+                    "KC-PAID: not judged: scenario status_flaky was not run\n\nnot judged"
+                ),
             "{xml}"
         );
         assert!(

@@ -216,14 +216,7 @@ fn a_later_demo_removes_only_the_per_provider_reports_golive_wrote() {
     .unwrap();
 
     let out = golive(
-        &[
-            "demo",
-            "--provider",
-            "ppaas",
-            "--wait-timeout",
-            "3",
-            "-q",
-        ],
+        &["demo", "--provider", "ppaas", "--wait-timeout", "3", "-q"],
         dir.path(),
     );
     assert_eq!(
@@ -233,9 +226,18 @@ fn a_later_demo_removes_only_the_per_provider_reports_golive_wrote() {
         stdout(&out),
         stderr(&out)
     );
-    assert!(!reports.join("smartpay").exists(), "stale smartpay/ removed");
+    assert!(
+        !reports.join("smartpay").exists(),
+        "stale smartpay/ removed"
+    );
     assert!(!reports.join("ppaas").exists(), "stale ppaas/ removed");
-    assert!(foreign.join("notes.txt").is_file(), "a folder golive did not write stays");
+    assert!(
+        foreign.join("notes.txt").is_file(),
+        "a folder golive did not write stays"
+    );
     assert!(other_tool.join("report.json").is_file());
-    assert!(reports.join("report.json").is_file(), "the demo's own reports");
+    assert!(
+        reports.join("report.json").is_file(),
+        "the demo's own reports"
+    );
 }
