@@ -906,7 +906,19 @@ pub fn load_suite_arg(arg: &Path) -> Result<Loaded<Suite>, crate::suite::Problem
         Some((name, text)) => {
             crate::suite::parse_suite(text, Path::new(&format!("built-in:{name}")))
         }
-        None => crate::suite::load_suite(arg),
+        None => crate::suite::load_suite(arg).map_err(|mut problems| {
+            // A name that is neither a file nor a bundled suite: say which names would do.
+            if !arg.exists() && arg.components().count() == 1 {
+                let names: Vec<&str> = BUNDLED_SUITES.iter().map(|(p, _, _)| *p).collect();
+                for p in problems.0.iter_mut() {
+                    p.message.push_str(&format!(
+                        "; nor is it a bundled suite (by name: {}; `golive suites` lists them)",
+                        names.join(", ")
+                    ));
+                }
+            }
+            problems
+        }),
     }
 }
 
@@ -934,6 +946,13 @@ mod tests {
             assert_eq!(name, "suites/kontocloud-go-live.yaml");
         }
         assert!(bundled_suite_named(Path::new("nosuch")).is_none());
+        let missing = load_suite_arg(Path::new("kontocloude")).err().unwrap();
+        assert!(
+            missing.0[0]
+                .message
+                .contains("nor is it a bundled suite (by name: kontocloud, smartpay"),
+            "{missing}"
+        );
         // A file that exists is read, not shadowed by the bundled suite of that name.
         assert!(bundled_suite_named(Path::new("Cargo.toml")).is_none());
         let dir = tempfile::tempdir().unwrap();
