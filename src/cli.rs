@@ -50,8 +50,16 @@ enum Command {
     Validate(ValidateArgs),
     /// Serve a built-in reference shop (what `targets/*-reference.yaml` starts).
     Reference(ReferenceArgs),
-    /// List the check kinds a suite can use.
-    Kinds,
+    /// List the check kinds a suite can use, or describe one: its params with types and
+    /// defaults, and an example (`golive kinds token_reuse`).
+    Kinds {
+        /// The kind to describe.
+        kind: Option<String>,
+    },
+    /// List the suites bundled in golive, or write them and the reference targets out
+    /// (`golive suites export my-suites`). A bundled suite is usable by name without a file:
+    /// `golive run --suite kontocloud --reference`.
+    Suites(SuitesArgs),
     /// List the built-in reference shops, their styles and flaws.
     References,
     /// Measure golive's sandbox against a bare axum handler side by side, then memory, judging
@@ -92,8 +100,27 @@ enum Command {
 }
 
 #[derive(Args)]
+struct SuitesArgs {
+    #[command(subcommand)]
+    action: Option<SuitesAction>,
+}
+
+#[derive(Subcommand)]
+enum SuitesAction {
+    /// Write the bundled suites (DIR/suites/) and reference targets (DIR/targets/) as files.
+    Export {
+        /// The folder to write into (created if missing).
+        dir: PathBuf,
+        /// Overwrite files that already exist.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Args)]
 struct RunArgs {
-    /// The suite file (a provider's go-live checklist).
+    /// The suite file (a provider's go-live checklist), or a bundled suite by provider or name
+    /// (`kontocloud`; `golive suites` lists them) when no such file exists.
     #[arg(long)]
     suite: PathBuf,
     /// Your target file: how to start and drive your integration.
@@ -150,7 +177,7 @@ struct DemoArgs {
 
 #[derive(Args)]
 struct ValidateArgs {
-    /// Suite files to check.
+    /// Suite files to check (or bundled suites by name, as for `run`).
     #[arg(long = "suite")]
     suites: Vec<PathBuf>,
     /// Target files to check (against every suite given).
@@ -242,15 +269,14 @@ async fn dispatch(command: Command) -> i32 {
         Command::Reference(args) => serve_reference(args).await,
         Command::Sandbox(args) => sandbox_command(args).await,
         Command::Judge(args) => judge_command(args),
-        Command::Kinds => {
-            for k in crate::checks::kinds() {
-                out!("{:<24} {}", k.name, k.summary);
-            }
-            exit::PASSED
-        }
+        Command::Kinds { kind } => kinds_command(kind.as_deref()),
+        Command::Suites(args) => suites_command(args),
         Command::References => {
             for r in reference::references() {
                 out!("{} (styles: {})", r.provider, r.styles.join(", "));
+                for (style, note) in r.styles.iter().zip(r.style_notes) {
+                    out!("  --style {style}: {note}");
+                }
                 for f in r.flaws {
                     out!(
                         "  --flaw {:<28} {} (caught by {})",
@@ -312,7 +338,7 @@ fn problems(p: &Problems) -> i32 {
 
 /// Loads a suite and checks everything that can be checked before a run.
 fn load_suite(path: &Path) -> Result<suite::Loaded<suite::Suite>, Problems> {
-    let s = suite::load_suite(path)?;
+    let s = run::load_suite_arg(path)?;
     let p = crate::validate::suite_problems(&s);
     if p.is_empty() {
         Ok(s)
@@ -450,6 +476,12 @@ async fn demo(args: DemoArgs, stop: run::StopSignal) -> i32 {
     } else {
         vec![args.provider.as_str()]
     };
+    if let Err(e) = demo_providers_known(&providers) {
+        return fail(&e);
+    }
+    if providers.len() == 1 {
+        remove_stale_demo_reports(&args.common.reports);
+    }
     let mut worst = exit::PASSED;
     let mut junits = Vec::new();
     for provider in &providers {
@@ -496,6 +528,133 @@ async fn demo(args: DemoArgs, stop: run::StopSignal) -> i32 {
     worst
 }
 
+/// Every provider a demo names has a bundled suite and a reference shop; otherwise the error
+/// lists the providers it can run.
+fn demo_providers_known(providers: &[&str]) -> Result<(), String> {
+    for p in providers {
+        if run::bundled_suite(p).is_none() || reference::reference(p).is_none() {
+            let known: Vec<&str> = reference::references()
+                .iter()
+                .map(|r| r.provider)
+                .filter(|p| run::bundled_suite(p).is_some())
+                .collect();
+            return Err(format!(
+                "no demo for provider `{p}`; expected one of: {}, or all",
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A single-provider demo after `demo --provider all` would leave the per-provider reports of
+/// that earlier run next to its own, read as current. Only what golive wrote is removed: a
+/// subfolder named after a provider that holds a golive `report.json`.
+fn remove_stale_demo_reports(reports: &Path) {
+    for r in reference::references() {
+        let dir = reports.join(r.provider);
+        let json = dir.join("report.json");
+        let ours = std::fs::read_to_string(&json)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["tool"]["name"] == "golive");
+        if ours {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                err!(
+                    "golive: cannot remove the earlier demo's {}: {e}",
+                    dir.display()
+                );
+            }
+        }
+    }
+}
+
+/// `golive kinds` (one line per kind) and `golive kinds KIND` (the kind in full).
+fn kinds_command(kind: Option<&str>) -> i32 {
+    let Some(name) = kind else {
+        for k in crate::checks::kinds() {
+            out!("{:<24} {}", k.name, k.summary);
+        }
+        out!("\n`golive kinds KIND` shows a kind's params, defaults and an example.");
+        return exit::PASSED;
+    };
+    match crate::checks::docs::describe(name) {
+        Some(doc) => {
+            let _ = write!(std::io::stdout(), "{doc}");
+            exit::PASSED
+        }
+        None => fail(&crate::checks::unknown_kind(name)),
+    }
+}
+
+/// `golive suites` and `golive suites export DIR`.
+fn suites_command(args: SuitesArgs) -> i32 {
+    match args.action {
+        None => {
+            for (provider, file, _) in run::BUNDLED_SUITES {
+                let suite = match run::load_bundled_suite(provider) {
+                    Ok(s) => s.value,
+                    Err(e) => return fail(&e),
+                };
+                out!(
+                    "{provider:<11} {file:<32} {} ({} scenarios, {} checks)",
+                    suite.title,
+                    suite.scenarios.len(),
+                    suite.checks.len()
+                );
+            }
+            out!("\nUse one by name: golive run --suite kontocloud --reference");
+            out!("Write them out as files: golive suites export DIR");
+            exit::PASSED
+        }
+        Some(SuitesAction::Export { dir, force }) => export_suites(&dir, force),
+    }
+}
+
+/// The bundled suites and reference targets as (path under the export folder, text).
+fn bundled_files() -> Vec<(String, &'static str)> {
+    let mut files: Vec<(String, &'static str)> = run::BUNDLED_SUITES
+        .iter()
+        .map(|(_, name, text)| ((*name).to_owned(), *text))
+        .collect();
+    for r in reference::references() {
+        files.push((
+            format!("targets/{}-reference.yaml", r.provider),
+            r.target_yaml,
+        ));
+    }
+    files
+}
+
+fn export_suites(dir: &Path, force: bool) -> i32 {
+    let files = bundled_files();
+    // All or nothing: a refused export leaves no half-written set behind.
+    let existing: Vec<String> = files
+        .iter()
+        .map(|(name, _)| dir.join(name))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !existing.is_empty() && !force {
+        return fail(&format!(
+            "not overwriting {} (give --force to replace them)",
+            existing.join(", ")
+        ));
+    }
+    for (name, text) in &files {
+        let path = dir.join(name);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, text));
+        if let Err(e) = written {
+            return fail(&format!("cannot write {}: {e}", path.display()));
+        }
+        out!("wrote {}", path.display());
+    }
+    exit::PASSED
+}
+
 fn validate(args: ValidateArgs) -> i32 {
     if args.suites.is_empty() && args.targets.is_empty() {
         return fail("give at least one --suite or --target file");
@@ -505,7 +664,7 @@ fn validate(args: ValidateArgs) -> i32 {
     for path in &args.suites {
         // Schema problems stop a file; golive's own rules and the pairing with targets are
         // still checked on a suite that got past the schema, so one run names every mistake.
-        match suite::load_suite(path) {
+        match run::load_suite_arg(path) {
             Ok(s) => {
                 all.extend(crate::validate::suite_problems(&s));
                 suites.push(s);

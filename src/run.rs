@@ -877,6 +877,51 @@ pub const BUNDLED_SUITES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The bundled suite a `--suite` argument names when no such file exists: a provider id
+/// (`kontocloud`) or a bundled suite's file name, with or without `suites/` and `.yaml`
+/// (`kontocloud-go-live`). A file that exists always wins, so a team's own
+/// `kontocloud` file is never shadowed. This is what makes the suites usable from an
+/// installed binary, outside the checkout.
+pub fn bundled_suite_named(arg: &Path) -> Option<(&'static str, &'static str)> {
+    if arg.exists() {
+        return None;
+    }
+    let given = arg.to_str()?;
+    BUNDLED_SUITES
+        .iter()
+        .find(|(provider, name, _)| {
+            let file = name.strip_prefix("suites/").unwrap_or(name);
+            let stem = file.strip_suffix(".yaml").unwrap_or(file);
+            [*provider, *name, file, stem]
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(given))
+        })
+        .map(|(_, name, text)| (*name, *text))
+}
+
+/// Loads the suite a `--suite` argument names: the file, or else the bundled suite of that
+/// name ([`bundled_suite_named`]), or else the file's own read error.
+pub fn load_suite_arg(arg: &Path) -> Result<Loaded<Suite>, crate::suite::Problems> {
+    match bundled_suite_named(arg) {
+        Some((name, text)) => {
+            crate::suite::parse_suite(text, Path::new(&format!("built-in:{name}")))
+        }
+        None => crate::suite::load_suite(arg).map_err(|mut problems| {
+            // A name that is neither a file nor a bundled suite: say which names would do.
+            if !arg.exists() && arg.components().count() == 1 {
+                let names: Vec<&str> = BUNDLED_SUITES.iter().map(|(p, _, _)| *p).collect();
+                for p in problems.0.iter_mut() {
+                    p.message.push_str(&format!(
+                        "; nor is it a bundled suite (by name: {}; `golive suites` lists them)",
+                        names.join(", ")
+                    ));
+                }
+            }
+            problems
+        }),
+    }
+}
+
 /// Loads a bundled suite (they are tested to load; a failure here is a bug).
 pub fn load_bundled_suite(provider: &str) -> Result<Loaded<Suite>, String> {
     let (name, text) = bundled_suite(provider)
@@ -888,6 +933,36 @@ pub fn load_bundled_suite(provider: &str) -> Result<Loaded<Suite>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_suite_argument_names_a_bundled_suite_when_no_such_file_exists() {
+        for arg in [
+            "kontocloud",
+            "KontoCloud",
+            "kontocloud-go-live",
+            "kontocloud-go-live.yaml",
+        ] {
+            let (name, _) = bundled_suite_named(Path::new(arg)).expect(arg);
+            assert_eq!(name, "suites/kontocloud-go-live.yaml");
+        }
+        assert!(bundled_suite_named(Path::new("nosuch")).is_none());
+        let missing = load_suite_arg(Path::new("kontocloude")).err().unwrap();
+        assert!(
+            missing.0[0]
+                .message
+                .contains("nor is it a bundled suite (by name: kontocloud, smartpay"),
+            "{missing}"
+        );
+        // A file that exists is read, not shadowed by the bundled suite of that name.
+        assert!(bundled_suite_named(Path::new("Cargo.toml")).is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("kontocloud");
+        std::fs::write(&own, "not a suite").unwrap();
+        assert!(bundled_suite_named(&own).is_none());
+        let loaded = load_suite_arg(Path::new("ppaas")).unwrap();
+        assert_eq!(loaded.value.provider, "ppaas");
+        assert_eq!(loaded.file, Path::new("built-in:suites/ppaas-go-live.yaml"));
+    }
 
     #[test]
     fn a_bare_target_file_name_means_the_current_folder() {

@@ -6,6 +6,7 @@ mod assertion;
 mod auth_scheme;
 mod bounded_retries;
 mod capture_after_reserved;
+pub mod docs;
 mod event_sequence;
 pub mod field;
 mod final_event;

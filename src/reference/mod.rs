@@ -46,6 +46,9 @@ pub struct Reference {
     pub provider: &'static str,
     /// Compliant styles; the first is the default.
     pub styles: &'static [&'static str],
+    /// What each style does, one line each, in the order of `styles` (for `golive references`;
+    /// the module's doc comment says it at length).
+    pub style_notes: &'static [&'static str],
     pub flaws: &'static [Flaw],
     /// The target file that drives this shop (its `start` runs `golive reference ...`).
     pub target_yaml: &'static str,
@@ -157,4 +160,17 @@ pub fn serve_app(app: axum::Router, listener: TcpListener) -> ServeFuture {
             tracing::error!("reference shop stopped: {e}");
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_style_has_its_one_line_note() {
+        for r in super::references() {
+            assert_eq!(r.styles.len(), r.style_notes.len(), "{}", r.provider);
+            for note in r.style_notes {
+                assert!(!note.is_empty() && !note.contains('\n'), "{note}");
+            }
+        }
+    }
 }

@@ -34,6 +34,7 @@ use super::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
 pub const REFERENCE: Reference = Reference {
     provider: "smartpay",
     styles: &["a", "b"],
+    style_notes: &["Bearer tokens renewed a minute early; JSON for a single-page front end; payment verified synchronously; PENDING re-checked every 60 s", "Basic authentication; an HTML page; payment verified in the background with the stored transactionId; PENDING re-checked every 45 s"],
     flaws: FLAWS,
     target_yaml: include_str!("../../targets/smartpay-reference.yaml"),
     serve,

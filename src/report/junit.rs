@@ -49,6 +49,11 @@ pub enum JunitError {
 /// The report as JUnit XML.
 pub fn to_string(report: &RunReport) -> Result<String, JunitError> {
     let mut junit = Report::new("golive");
+    // The root's time too: tools that show only the root (or sum testcase times, which
+    // overlap) otherwise show no run time or a wrong one.
+    junit.set_time(Duration::from_secs_f64(
+        report.duration_ms.max(0.0) / 1000.0,
+    ));
     junit.add_test_suite(test_suite(report));
     serialize(&junit)
 }
@@ -72,6 +77,10 @@ pub fn merge(files: &[PathBuf]) -> Result<String, JunitError> {
     // Re-adding each suite sums the counts from the suites themselves rather than trusting
     // each file's root totals.
     merged.add_test_suites(combine_partitions(suites));
+    // The runs merged ran one after the other (a demo of every provider) or side by side
+    // (partitions); their sum is what the merged file can honestly say it took at most.
+    let time: Duration = merged.test_suites.iter().filter_map(|s| s.time).sum();
+    merged.set_time(time);
     serialize(&merged)
 }
 
@@ -197,6 +206,13 @@ fn test_suite(report: &RunReport) -> TestSuite {
     suite
         .extra
         .insert(XmlString::new("timestamp"), xml_text(&report.started_at));
+    // GitHub's annotation tools read `file` to place a failure; the junit-10 XSD allows it on
+    // `<testsuite>` only (not on `<testcase>`). A bundled suite is named by its file in the
+    // golive sources (`suites/…`), which `golive suites export` writes under that name.
+    suite.extra.insert(
+        XmlString::new("file"),
+        xml_text(suite_file(&report.suite.source)),
+    );
     suite.add_properties([
         Property::new("provider", xml_text(&report.suite.provider)),
         Property::new("suite", xml_text(&report.suite.title)),
@@ -288,6 +304,22 @@ fn run_problem(report: &RunReport) -> Option<(&'static str, String)> {
     }
 }
 
+/// The suite's file as `file` names it: a bundled suite's `built-in:` prefix taken off.
+fn suite_file(source: &str) -> &str {
+    source.strip_prefix("built-in:").unwrap_or(source)
+}
+
+/// The first line of a failure's body, `[critical] KC-TOKEN-REUSE: a new token per call`:
+/// GitLab shows only the body, so the severity and the check must open it.
+fn body_headline(check: &CheckResult) -> String {
+    format!(
+        "[{}] {}: {}",
+        check.severity.as_str(),
+        check.id,
+        first_line(&check.message)
+    )
+}
+
 /// `[critical] KC-TOKEN-REUSE: Tokens are reused: a new token per call (#4, #7)`.
 pub fn failure_message(check: &CheckResult) -> String {
     format!(
@@ -311,7 +343,11 @@ fn status(report: &RunReport, check: &CheckResult) -> TestCaseStatus {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
             s.set_message(xml_text(&failure_message(check)))
                 .set_type("not_judged")
-                .set_description(xml_text(&check.message));
+                .set_description(xml_text(&format!(
+                    "{}\n\n{}",
+                    body_headline(check),
+                    check.message
+                )));
             s
         }
         Outcome::Failed => {
@@ -328,8 +364,11 @@ fn status(report: &RunReport, check: &CheckResult) -> TestCaseStatus {
 /// order, each exchange in full (masked, bodies cut).
 fn failure_text(report: &RunReport, check: &CheckResult) -> String {
     let mut out = format!(
-        "Rule: {}\nSource: {}\n\n{}\n",
-        check.description, check.source, check.message
+        "{}\n\nRule: {}\nSource: {}\n\n{}\n",
+        body_headline(check),
+        check.description,
+        check.source,
+        check.message
     );
     if !check.evidence.is_empty() {
         out.push_str("\nEvidence:\n");
@@ -456,6 +495,18 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_body_opens_with_severity_and_check_and_the_suite_names_its_file() {
+        let xml = to_string(&report()).unwrap();
+        // The whole file, reviewed: GitLab shows the body, GitHub reads `file`, the root
+        // carries the run's time.
+        insta::assert_snapshot!("junit_of_a_small_report", xml);
+        let root = xml.lines().find(|l| l.contains("<testsuites")).unwrap();
+        assert!(root.contains(r#"time=""#), "{root}");
+        let suite = xml.lines().find(|l| l.contains("<testsuite ")).unwrap();
+        assert!(suite.contains(r#"file=""#), "{suite}");
+    }
+
+    #[test]
     fn duplicate_names_are_numbered() {
         let mut r = report();
         r.checks.push(r.checks[1].clone());
@@ -499,7 +550,10 @@ mod tests {
             "{xml}"
         );
         assert!(
-            xml.contains(r#"type="not_judged">not judged: scenario status_flaky was not run"#),
+            xml.contains(r#"type="not_judged">["#)
+                && xml.contains(
+                    "KC-PAID: not judged: scenario status_flaky was not run\n\nnot judged"
+                ),
             "{xml}"
         );
         assert!(

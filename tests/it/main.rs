@@ -6,6 +6,7 @@ mod cli;
 mod examples;
 mod fuzz;
 mod hostile;
+mod installed;
 mod kontocloud;
 mod mobilepay;
 mod partition;

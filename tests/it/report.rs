@@ -469,15 +469,18 @@ fn junit_parses_in_junitparser() {
 import json, sys
 from junitparser import JUnitXml, Failure, Skipped, Error
 xml = JUnitXml.fromfile(sys.argv[1])
-out = {"suites": [], "cases": []}
+out = {"time": xml.time, "suites": [], "cases": []}
 for suite in xml:
     out["suites"].append({"name": suite.name, "tests": suite.tests, "failures": suite.failures,
-                          "errors": suite.errors, "skipped": suite.skipped})
+                          "errors": suite.errors, "skipped": suite.skipped,
+                          "file": suite._elem.get("file")})
     for case in suite:
         kinds = [type(r).__name__ for r in case.result]
         messages = [r.message for r in case.result]
+        texts = [r.text for r in case.result]
         out["cases"].append({"classname": case.classname, "name": case.name, "kinds": kinds,
-                             "messages": messages, "system_out": case.system_out})
+                             "messages": messages, "texts": texts,
+                             "system_out": case.system_out})
 print(json.dumps(out))
 "#;
     let out = Command::new(venv_python())
@@ -498,6 +501,10 @@ print(json.dumps(out))
     assert_eq!(suite["failures"], 2);
     assert_eq!(suite["skipped"], 1);
     assert_eq!(suite["errors"], 0);
+    // GitHub's annotators place failures by `file`; a bundled suite is named by its file.
+    assert_eq!(suite["file"], "kontocloud");
+    // The root's time is the run's, not the sum of overlapping testcase times.
+    assert_eq!(parsed["time"], 4.321);
     let cases = parsed["cases"].as_array().unwrap();
     // Failures first, most severe first.
     assert_eq!(cases[0]["classname"], "golive.kontocloud.KC-TOKEN-REUSE");
@@ -508,6 +515,15 @@ print(json.dumps(out))
             "[critical] KC-TOKEN-REUSE: KC-TOKEN-REUSE holds: token {} was replaced after 0.1 s of 300 s",
             golive::journal::fingerprint(TOKEN)
         )
+    );
+    // GitLab shows only the body: it opens with the severity, the check and what was wrong.
+    let body = cases[0]["texts"][0].as_str().unwrap();
+    assert!(
+        body.starts_with(&format!(
+            "[critical] KC-TOKEN-REUSE: token {} was replaced",
+            golive::journal::fingerprint(TOKEN)
+        )),
+        "{body}"
     );
     assert_eq!(
         cases[1]["name"],

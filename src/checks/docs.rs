@@ -1,0 +1,538 @@
+//! `golive kinds KIND`: a kind's rule, params (types, defaults, what each means) and an
+//! example, read from the kind's own source and the bundled suites, so the help cannot drift
+//! from what the kind accepts. The kind files are carried in the binary as text; their
+//! `Params` struct (field names, `///` comments, serde defaults) is what is printed. A unit
+//! test checks, for every kind, that the fields read here are exactly the params serde accepts.
+
+/// Each kind's source file, by kind name.
+const SOURCES: &[(&str, &str)] = &[
+    ("assertion", include_str!("assertion.rs")),
+    ("auth_scheme", include_str!("auth_scheme.rs")),
+    ("bounded_retries", include_str!("bounded_retries.rs")),
+    (
+        "capture_after_reserved",
+        include_str!("capture_after_reserved.rs"),
+    ),
+    ("event_sequence", include_str!("event_sequence.rs")),
+    ("final_event", include_str!("final_event.rs")),
+    (
+        "header_unless_claim",
+        include_str!("header_unless_claim.rs"),
+    ),
+    ("idempotency_keys", include_str!("idempotency_keys.rs")),
+    ("idempotent_retry", include_str!("idempotent_retry.rs")),
+    ("local_time", include_str!("local_time.rs")),
+    ("matches_origin", include_str!("matches_origin.rs")),
+    (
+        "no_unrecognized_fields",
+        include_str!("no_unrecognized_fields.rs"),
+    ),
+    ("order_outcome", include_str!("order_outcome.rs")),
+    ("pending_rechecks", include_str!("pending_rechecks.rs")),
+    ("poll_interval", include_str!("poll_interval.rs")),
+    ("preceded_by", include_str!("preceded_by.rs")),
+    ("recovery_sequence", include_str!("recovery_sequence.rs")),
+    ("redelivery", include_str!("redelivery.rs")),
+    ("request_schema", include_str!("request_schema.rs")),
+    ("required_headers", include_str!("required_headers.rs")),
+    (
+        "secret_stays_server_side",
+        include_str!("secret_stays_server_side.rs"),
+    ),
+    ("status_verified", include_str!("status_verified.rs")),
+    ("token_reuse", include_str!("token_reuse.rs")),
+    ("token_valid", include_str!("token_valid.rs")),
+    ("unique_field", include_str!("unique_field.rs")),
+    ("unknown_operation", include_str!("unknown_operation.rs")),
+    ("webhook_response", include_str!("webhook_response.rs")),
+];
+
+/// One param of a kind, as its `Params` struct declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: String,
+    /// The type in a YAML writer's words (`number`, `list of text`...).
+    pub ty: String,
+    /// `required`, or the default as the source gives it.
+    pub default: String,
+    /// The field's `///` comment, joined into one paragraph (may be empty).
+    pub doc: String,
+}
+
+/// What `golive kinds KIND` prints about a kind.
+#[derive(Debug, Clone)]
+pub struct KindDoc {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// The kind file's `//!` comment: what the rule judges and how.
+    pub about: String,
+    pub params: Vec<Param>,
+    /// A check of this kind in a bundled suite: (suite file, check id, its `kind:`/`params:`
+    /// lines as written there).
+    pub example: Option<(&'static str, String, String)>,
+}
+
+fn source(kind: &str) -> Option<&'static str> {
+    SOURCES.iter().find(|(k, _)| *k == kind).map(|(_, s)| *s)
+}
+
+/// The documentation of a known kind.
+pub fn describe(kind: &str) -> Option<KindDoc> {
+    let k = super::kind(kind)?;
+    let text = source(kind)?;
+    Some(KindDoc {
+        name: k.name,
+        summary: k.summary,
+        about: module_doc(text),
+        params: params(text),
+        example: example(kind),
+    })
+}
+
+/// The `//!` lines at the top of a file, as paragraphs.
+fn module_doc(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("//!") else {
+            break;
+        };
+        let rest = rest.strip_prefix(' ').unwrap_or(rest);
+        out.push_str(rest);
+        out.push('\n');
+    }
+    out.trim_end().to_owned()
+}
+
+/// The fields of `struct Params` with their comments, types and defaults.
+fn params(text: &str) -> Vec<Param> {
+    fields_of(text, "Params")
+}
+
+/// The source declaring `struct NAME`: this kind's file, else another kind's (a struct shared
+/// between kinds, like `event_sequence`'s `Locate`).
+fn declaring<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let decl = |t: &str| {
+        t.lines().any(|l| {
+            let l = l
+                .trim_start_matches("pub(super) ")
+                .trim_start_matches("pub ");
+            l.starts_with(&format!("struct {name} ")) || l == format!("struct {name} {{}}")
+        })
+    };
+    if decl(text) {
+        return Some(text);
+    }
+    SOURCES.iter().map(|(_, t)| *t).find(|t| decl(t))
+}
+
+/// The fields of a struct; a `#[serde(flatten)]` field's own fields in its place.
+fn fields_of(text: &str, name: &str) -> Vec<Param> {
+    let Some(text) = declaring(text, name) else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = lines.iter().position(|l| {
+        let l = l
+            .trim_start_matches("pub(super) ")
+            .trim_start_matches("pub ");
+        l.starts_with(&format!("struct {name} ")) || l == format!("struct {name} {{}}")
+    }) else {
+        return Vec::new();
+    };
+    // `#[serde(default)]` on the struct: absent params take `impl Default for NAME`.
+    let struct_default = lines[..start]
+        .iter()
+        .rev()
+        .take_while(|l| l.starts_with("#[") || l.starts_with("///"))
+        .any(|l| l.starts_with("#[serde(") && has_default(l));
+    let defaults = if struct_default {
+        default_impl(text, name)
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::new();
+    if lines[start].trim_end().ends_with("{}") {
+        return out;
+    }
+    let mut doc: Vec<String> = Vec::new();
+    let mut field_default: Option<Option<String>> = None;
+    let mut flatten = false;
+    for line in &lines[start + 1..] {
+        if line.starts_with('}') {
+            break;
+        }
+        let l = line.trim();
+        if let Some(d) = l.strip_prefix("///") {
+            doc.push(d.trim().to_owned());
+        } else if l.starts_with("#[serde(") {
+            flatten |= l.contains("flatten");
+            if let Some(f) = default_fn(l) {
+                field_default = Some(Some(f));
+            } else if has_default(l) {
+                field_default = Some(None);
+            }
+        } else if let Some((field, ty)) = l.trim_end_matches(',').split_once(": ") {
+            let field = field
+                .trim_start_matches("pub(super) ")
+                .trim_start_matches("pub ")
+                .trim()
+                .to_owned();
+            let ty = ty.trim();
+            if std::mem::take(&mut flatten) {
+                out.extend(fields_of(text, ty));
+                doc.clear();
+                field_default = None;
+                continue;
+            }
+            let default = match field_default.take() {
+                Some(Some(f)) => fn_body(text, &f).unwrap_or_else(|| format!("{f}()")),
+                Some(None) => empty_value(ty),
+                None if struct_default => defaults
+                    .iter()
+                    .find(|(n, _)| *n == field)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| empty_value(ty)),
+                None if ty.starts_with("Option<") => "none".to_owned(),
+                None => "required".to_owned(),
+            };
+            out.push(Param {
+                name: field,
+                ty: words(ty),
+                default: plain_value(&default),
+                doc: doc.join(" "),
+            });
+            doc.clear();
+        }
+    }
+    out
+}
+
+fn has_default(attr: &str) -> bool {
+    attr.split(['(', ',', ')'])
+        .any(|part| part.trim() == "default")
+}
+
+/// `#[serde(default = "yes")]` → `yes`.
+fn default_fn(attr: &str) -> Option<String> {
+    let (_, rest) = attr.split_once("default = \"")?;
+    let (name, _) = rest.split_once('"')?;
+    Some(name.to_owned())
+}
+
+/// The expression a `fn name() -> T { … }` returns.
+fn fn_body(text: &str, name: &str) -> Option<String> {
+    let at = text.find(&format!("fn {name}()"))?;
+    let rest = &text[at..];
+    let open = rest.find('{')?;
+    let close = matching(rest, open)?;
+    Some(squash(&rest[open + 1..close]))
+}
+
+/// The index of the bracket closing the one at `open`.
+fn matching(text: &str, open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            '{' | '[' | '(' => depth += 1,
+            '}' | ']' | ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(open + i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `name: value` pairs of `impl Default for NAME`.
+fn default_impl(text: &str, name: &str) -> Vec<(String, String)> {
+    let Some(at) = text.find(&format!("impl Default for {name} ")) else {
+        return Vec::new();
+    };
+    // The struct literal inside `fn default()`, not the impl's own brace.
+    let Some(body) = text[at..].find("fn default()") else {
+        return Vec::new();
+    };
+    // Past the function's own brace (`fn default() -> Self {`).
+    let fn_start = at + body;
+    let Some(brace) = text[fn_start..].find('{') else {
+        return Vec::new();
+    };
+    let rest = &text[fn_start + brace + 1..];
+    let Some(lit) = [format!("{name} {{"), "Self {".to_owned()]
+        .iter()
+        .filter_map(|l| rest.find(l.as_str()).map(|i| i + l.len() - 1))
+        .min()
+    else {
+        return Vec::new();
+    };
+    let open = lit;
+    let Some(close) = matching(rest, open) else {
+        return Vec::new();
+    };
+    let body = &rest[open + 1..close];
+    // Split on the commas between fields, not those inside `vec![…]`.
+    let mut fields = Vec::new();
+    let mut depth = 0i32;
+    let mut current = String::new();
+    for c in body.chars() {
+        match c {
+            '{' | '[' | '(' => depth += 1,
+            '}' | ']' | ')' => depth -= 1,
+            ',' if depth == 0 => {
+                fields.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    fields.push(current);
+    fields
+        .iter()
+        .filter_map(|f| {
+            let (name, value) = f.split_once(':')?;
+            Some((name.trim().to_owned(), squash(value)))
+        })
+        .collect()
+}
+
+/// A Rust default expression as a YAML writer would write the value.
+fn plain_value(expr: &str) -> String {
+    let mut v = expr.trim().to_owned();
+    for (from, to) in [
+        (".into()", ""),
+        (".to_owned()", ""),
+        (".to_string()", ""),
+        ("vec![", "["),
+        ("Vec::new()", "[]"),
+        ("String::new()", "\"\""),
+        ("None", "none"),
+        ("Some(", "("),
+    ] {
+        v = v.replace(from, to);
+    }
+    v
+}
+
+/// What a param absent under `#[serde(default)]` is: its type's empty value.
+fn empty_value(ty: &str) -> String {
+    if ty.starts_with("Option<") {
+        "none"
+    } else if ty.starts_with("Vec<") {
+        "[]"
+    } else if ty == "bool" {
+        "false"
+    } else if ty == "String" {
+        "\"\""
+    } else if ["f64", "u64", "usize", "u32", "u16", "u8", "i64"].contains(&ty) {
+        "0"
+    } else {
+        "empty"
+    }
+    .to_owned()
+}
+
+/// A Rust type in a YAML writer's words.
+fn words(ty: &str) -> String {
+    let ty = ty.trim();
+    if let Some(inner) = generic(ty, "Option") {
+        return format!("{} (optional)", words(inner));
+    }
+    if let Some(inner) = generic(ty, "Vec") {
+        return format!("list of {}", words(inner));
+    }
+    if let Some(inner) = generic(ty, "OneOrMany").or_else(|| generic(ty, "OneOrMore")) {
+        return format!("{} or a list of them", words(inner));
+    }
+    for map in ["BTreeMap", "HashMap"] {
+        if let Some(inner) = generic(ty, map) {
+            let value = inner.split_once(',').map_or(inner, |(_, v)| v);
+            return format!("mapping of text to {}", words(value));
+        }
+    }
+    match ty {
+        "String" | "&str" => "text".into(),
+        "f64" | "f32" => "number".into(),
+        "u64" | "usize" | "u32" => "whole number".into(),
+        "u16" => "whole number (0-65535)".into(),
+        "u8" => "whole number (0-255)".into(),
+        "i64" | "i32" => "whole number (may be negative)".into(),
+        "bool" => "true/false".into(),
+        "Value" | "serde_json::Value" => "any YAML value".into(),
+        other => format!("`{other}` (see the rule above)"),
+    }
+}
+
+fn generic<'a>(ty: &'a str, name: &str) -> Option<&'a str> {
+    ty.strip_prefix(name)?.strip_prefix('<')?.strip_suffix('>')
+}
+
+/// The first check of this kind in the bundled suites, as written there.
+fn example(kind: &str) -> Option<(&'static str, String, String)> {
+    for (_, file, text) in crate::run::BUNDLED_SUITES {
+        let lines: Vec<&str> = text.lines().collect();
+        let Some(at) = lines
+            .iter()
+            .position(|l| l.trim() == format!("kind: {kind}"))
+        else {
+            continue;
+        };
+        let indent = lines[at].len() - lines[at].trim_start().len();
+        let id = lines[..at]
+            .iter()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("- id:"))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        let mut block = vec![lines[at].trim().to_owned()];
+        for l in &lines[at + 1..] {
+            let own = l.len() - l.trim_start().len();
+            let params_line = own == indent && l.trim_start().starts_with("params:");
+            if l.trim().is_empty() || !(own > indent || params_line) {
+                break;
+            }
+            block.push(l[indent.min(l.len())..].to_owned());
+        }
+        return Some((file, id, block.join("\n")));
+    }
+    None
+}
+
+impl std::fmt::Display for KindDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}: {}", self.name, self.summary)?;
+        writeln!(f)?;
+        for line in self.about.lines() {
+            writeln!(f, "  {line}")?;
+        }
+        writeln!(f)?;
+        if self.params.is_empty() {
+            writeln!(f, "Params: none")?;
+        } else {
+            writeln!(f, "Params:")?;
+            for p in &self.params {
+                let default = match p.default.as_str() {
+                    "required" => " (required)".to_owned(),
+                    "none" if p.ty.ends_with("(optional)") => String::new(),
+                    d => format!(" (default: {d})"),
+                };
+                writeln!(f, "  {}: {}{default}", p.name, p.ty)?;
+                if !p.doc.is_empty() {
+                    writeln!(f, "      {}", p.doc)?;
+                }
+            }
+        }
+        writeln!(f)?;
+        match &self.example {
+            Some((file, id, block)) => {
+                writeln!(f, "Example ({id} in {file}):")?;
+                for line in block.lines() {
+                    writeln!(f, "  {line}")?;
+                }
+            }
+            None => writeln!(f, "Example: no bundled suite uses this kind yet")?,
+        }
+        Ok(())
+    }
+}
+
+/// Every kind's name, for a did-you-mean.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    super::kinds().iter().map(|k| k.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{build, kinds};
+    use crate::suite::CheckSpec;
+
+    fn try_params(kind: &str, params: serde_json::Value) -> Result<(), String> {
+        let suite = crate::run::load_bundled_suite("kontocloud").unwrap().value;
+        let mut spec: CheckSpec = suite.checks[0].clone();
+        spec.kind = kind.to_owned();
+        spec.scenarios = None;
+        spec.params = params;
+        build(&spec, &suite).map(|_| ())
+    }
+
+    /// The params serde accepts for a kind, from its own "unknown param" message; `None`
+    /// when the kind does not name them (a `#[serde(flatten)]` struct cannot deny unknown
+    /// fields, so serde never lists them).
+    fn accepted(kind: &str) -> Option<Vec<String>> {
+        let err = try_params(kind, serde_json::json!({ "zz_not_a_param": 0 })).err()?;
+        if err.contains("takes none here") {
+            return Some(Vec::new());
+        }
+        let list = err.split("expected one of: ").nth(1)?;
+        Some(list.split(", ").map(str::to_owned).collect())
+    }
+
+    #[test]
+    fn every_kind_is_described_with_exactly_the_params_it_accepts() {
+        assert_eq!(SOURCES.len(), kinds().len());
+        let mut unlisted = Vec::new();
+        for k in kinds() {
+            let doc = describe(k.name).unwrap_or_else(|| panic!("{} has no source", k.name));
+            assert!(!doc.about.is_empty(), "{} has no module comment", k.name);
+            let mut read: Vec<String> = doc.params.iter().map(|p| p.name.clone()).collect();
+            // Every param read from the source is one serde takes (not an unknown param).
+            for name in &read {
+                let mut one = serde_json::Map::new();
+                one.insert(name.clone(), serde_json::json!({ "zz": [] }));
+                if let Err(e) = try_params(k.name, serde_json::Value::Object(one)) {
+                    assert!(
+                        !e.contains(&format!("unknown param `{name}`")),
+                        "{}: {name}: {e}",
+                        k.name
+                    );
+                }
+            }
+            // And every param serde takes is read.
+            match accepted(k.name) {
+                Some(mut serde) => {
+                    read.sort();
+                    serde.sort();
+                    assert_eq!(read, serde, "params of {}", k.name);
+                }
+                None => unlisted.push(k.name),
+            }
+        }
+        // Only the kinds whose params are a flattened struct do not list theirs; their fields
+        // are read from that struct.
+        assert_eq!(unlisted, ["event_sequence", "final_event"]);
+        let flat = describe("final_event").unwrap();
+        assert!(flat.params.iter().any(|p| p.name == "terminal_events"));
+    }
+
+    #[test]
+    fn types_and_defaults_read_as_a_suite_author_writes_them() {
+        let doc = describe("token_reuse").unwrap();
+        assert_eq!(
+            doc.params[0],
+            Param {
+                name: "min_lifetime_s".into(),
+                ty: "number".into(),
+                default: "60.0".into(),
+                doc: "Tokens with a shorter lifetime are not judged.".into(),
+            }
+        );
+        let doc = describe("webhook_response").unwrap();
+        let deadline = doc.params.iter().find(|p| p.name == "deadline_s").unwrap();
+        assert_eq!(deadline.default, "required");
+        let status = doc.params.iter().find(|p| p.name == "status_in").unwrap();
+        assert_eq!(status.ty, "list of whole number (0-65535) (optional)");
+        assert_eq!(status.default, "none");
+        let (file, id, block) = describe("token_reuse").unwrap().example.unwrap();
+        assert_eq!(file, "suites/kontocloud-go-live.yaml");
+        assert_eq!(id, "KC-TOKEN-REUSE");
+        assert!(block.starts_with("kind: token_reuse\nparams:"), "{block}");
+    }
+}
