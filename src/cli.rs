@@ -88,6 +88,10 @@ enum Command {
     Sandbox(SandboxArgs),
     /// Judge a journal recorded earlier with a suite, and write the reports.
     Judge(JudgeArgs),
+    /// Measure golive's accuracy: every reference shop (each style, each flaw) and every example
+    /// integration through the bundled suites; prints `caught N/M mistakes, F false alarms on C
+    /// compliant runs` and exits 0 only if every mistake was caught and nothing else failed.
+    Accuracy(AccuracyArgs),
     /// Merge several golive JUnit files (e.g. one per provider) into one.
     JunitMerge {
         /// Where to write the merged file.
@@ -158,6 +162,25 @@ struct Common {
     /// No progress display.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct AccuracyArgs {
+    /// The example integrations' cases (e.g. tests/examples/accuracy.yaml).
+    #[arg(long)]
+    examples: Option<PathBuf>,
+    /// Runs at once (each is independent: its own sandbox, shop and port).
+    #[arg(long, default_value_t = crate::accuracy::DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+    /// Overrides every case's provider time scale.
+    #[arg(long, value_parser = crate::suite::bounds::parse_time_scale_arg)]
+    time_scale: Option<f64>,
+    /// Only this provider's cases.
+    #[arg(long)]
+    provider: Option<String>,
+    /// Where each run's reports go (one folder per case).
+    #[arg(long, default_value = "reports/accuracy")]
+    reports: PathBuf,
 }
 
 #[derive(Args)]
@@ -271,6 +294,7 @@ async fn dispatch(command: Command) -> i32 {
         Command::Judge(args) => judge_command(args),
         Command::Kinds { kind } => kinds_command(kind.as_deref()),
         Command::Suites(args) => suites_command(args),
+        Command::Accuracy(args) => accuracy(args).await,
         Command::References => {
             for r in reference::references() {
                 out!("{} (styles: {})", r.provider, r.styles.join(", "));
@@ -456,6 +480,28 @@ async fn execute(
         return outcome.exit_code.max(exit::RUN_FAILED);
     }
     outcome.exit_code
+}
+
+async fn accuracy(args: AccuracyArgs) -> i32 {
+    let config = crate::accuracy::AccuracyConfig {
+        examples: args.examples,
+        jobs: usize::from(args.jobs),
+        time_scale: args.time_scale,
+        provider: args.provider,
+        reports: args.reports,
+    };
+    match crate::accuracy::run_all(&config, &mut |r| out!("{}", r.line())).await {
+        Err(p) => problems(&p),
+        Ok(results) => {
+            let tally = crate::accuracy::Tally::of(&results);
+            out!("{tally}");
+            if tally.perfect() {
+                exit::PASSED
+            } else {
+                exit::CHECKS_FAILED
+            }
+        }
+    }
 }
 
 /// How fast provider clocks run in `golive demo` unless `--time-scale` says otherwise.

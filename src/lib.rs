@@ -2,6 +2,7 @@
 //! payment journeys, records every exchange, judges the traffic against a go-live checklist,
 //! and writes JUnit and a report a reviewer can read.
 
+pub mod accuracy;
 pub mod bench;
 pub mod checks;
 pub mod cli;

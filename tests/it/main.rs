@@ -2,6 +2,7 @@
 //! drives real HTTP servers on loopback: the sandbox, the built-in reference shops, and
 //! misbehaving targets made here.
 
+mod accuracy;
 mod cli;
 mod examples;
 mod fuzz;
