@@ -3,43 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::support::{assert_junit_valid, ROOT};
-
-const GOLIVE: &str = env!("CARGO_BIN_EXE_golive");
-
-/// Runs golive; a run that has not ended after two minutes is a hang and fails the test.
-fn golive(args: &[&str], cwd: &Path) -> Output {
-    let mut child = Command::new(GOLIVE)
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("golive starts");
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("golive {args:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use crate::support::{assert_junit_valid, golive, text, GOLIVE, ROOT};
 
 fn suite_path() -> PathBuf {
     Path::new(ROOT).join("suites/kontocloud-go-live.yaml")

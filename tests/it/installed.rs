@@ -7,37 +7,9 @@
 //! temporary folder as its working directory; `cargo install --root` would rebuild all of it
 //! in release, minutes on a shared machine, for the same binary code.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
-use crate::support::assert_junit_valid;
-
-const GOLIVE: &str = env!("CARGO_BIN_EXE_golive");
-
-/// Runs golive in `cwd`; two minutes without an end is a hang and fails the test.
-fn golive(args: &[&str], cwd: &Path) -> Output {
-    let mut child = Command::new(GOLIVE)
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("golive starts");
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("golive {args:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::support::{assert_junit_valid, golive};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

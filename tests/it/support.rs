@@ -3,11 +3,49 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use golive::run::{self, RunConfig, RunOutcome, TargetSpec};
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The golive binary cargo built for these tests.
+pub const GOLIVE: &str = env!("CARGO_BIN_EXE_golive");
+
+/// Runs golive in `cwd` as a team would type it; two minutes without an end is a hang and
+/// fails the test.
+pub fn golive(args: &[&str], cwd: &Path) -> Output {
+    let mut child = Command::new(GOLIVE)
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("golive starts");
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("golive {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a golive run printed, stdout then stderr.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
 
 /// A tool the tests need; a missing one fails the test (no silent skip).
 pub fn tool(path: &str) -> PathBuf {

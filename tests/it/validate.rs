@@ -4,21 +4,8 @@
 //! and then misled or panicked the run.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-use crate::support::ROOT;
-
-const GOLIVE: &str = env!("CARGO_BIN_EXE_golive");
-
-fn golive(args: &[&str], cwd: &Path) -> Output {
-    Command::new(GOLIVE)
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("golive runs")
-}
+use crate::support::{golive, ROOT};
 
 fn bundled(path: &str) -> String {
     std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap()
