@@ -12,6 +12,30 @@ use crate::support::{run_reference, ROOT};
 
 const GOLIVE: &str = env!("CARGO_BIN_EXE_golive");
 
+/// What `golive sandbox` prints before it serves: its URL and test account as `NAME=value`
+/// lines, up to the "Ctrl-C" line. The reader is handed back so the pipe stays open.
+fn printed_environment(
+    child: &mut Child,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    BufReader<std::process::ChildStdout>,
+) {
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = std::collections::BTreeMap::new();
+    let mut line = String::new();
+    while !line.starts_with("Ctrl-C") {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("golive sandbox ended before printing its credentials: {printed:?}");
+        }
+        if let Some((k, v)) = line.trim().split_once('=') {
+            printed.insert(k.to_string(), v.to_string());
+        }
+    }
+    (printed, stdout)
+}
+
 /// Waits for a process to end, at most `limit`; kills it (by its pid) and fails if it does not.
 fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
@@ -44,19 +68,8 @@ async fn the_standalone_sandbox_serves_journals_and_stops_on_ctrl_c() {
         .spawn()
         .unwrap();
     // It prints its URL and the test account, as environment variables, then serves.
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = std::collections::BTreeMap::new();
-    let mut line = String::new();
-    while !line.starts_with("Ctrl-C") {
-        line.clear();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            let _ = child.kill();
-            panic!("golive sandbox ended before printing its credentials: {printed:?}");
-        }
-        if let Some((k, v)) = line.trim().split_once('=') {
-            printed.insert(k.to_string(), v.to_string());
-        }
-    }
+    // Kept open until the test ends, so the sandbox's stdout never closes under it.
+    let (printed, _stdout) = printed_environment(&mut child);
     let url = &printed["KONTOCLOUD_BASE_URL"];
     assert_eq!(url, &format!("http://127.0.0.1:{port}"));
     let user = &printed["KONTOCLOUD_USER_ID"];
@@ -242,19 +255,8 @@ async fn the_standalone_sandbox_injects_the_faults_it_is_given() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = std::collections::BTreeMap::new();
-    let mut line = String::new();
-    while !line.starts_with("Ctrl-C") {
-        line.clear();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            let _ = child.kill();
-            panic!("golive sandbox ended early: {printed:?}");
-        }
-        if let Some((k, v)) = line.trim().split_once('=') {
-            printed.insert(k.to_string(), v.to_string());
-        }
-    }
+    // Kept open until the test ends, so the sandbox's stdout never closes under it.
+    let (printed, _stdout) = printed_environment(&mut child);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let issue = || {
         client
