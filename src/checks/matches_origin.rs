@@ -168,23 +168,10 @@ impl Rule for MatchesOrigin {
                     evidence,
                 )
             } else {
-                let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
-                let mut evidence: Vec<u64> = s
-                    .problems
-                    .iter()
-                    .take(8)
-                    .flat_map(|(_, e)| e.clone())
-                    .collect();
-                evidence.sort_unstable();
-                evidence.dedup();
-                Finding::fail(
-                    format!(
-                        "{} of {} value(s) differ from where the payment began: {}",
-                        s.problems.len(),
-                        s.compared,
-                        super::list_some(&messages, 3)
-                    ),
-                    evidence,
+                super::fail_with_problems(
+                    &s.problems,
+                    s.compared,
+                    "value(s) differ from where the payment began",
                 )
             };
             findings.push(f.in_scenario(&scenario));

@@ -409,6 +409,31 @@ pub(crate) fn per_request_verdict(
     )]
 }
 
+/// The failure of a rule whose problems each carry their own evidence (several exchanges
+/// each): "N of M {what}: first three …", with the exchanges of the first eight problems.
+pub(crate) fn fail_with_problems(
+    problems: &[(String, Vec<u64>)],
+    judged: usize,
+    what: &str,
+) -> Finding {
+    let messages: Vec<&str> = problems.iter().map(|(m, _)| m.as_str()).collect();
+    let mut evidence: Vec<u64> = problems
+        .iter()
+        .take(8)
+        .flat_map(|(_, e)| e.iter().copied())
+        .collect();
+    evidence.sort_unstable();
+    evidence.dedup();
+    Finding::fail(
+        format!(
+            "{} of {judged} {what}: {}",
+            problems.len(),
+            list_some(&messages, 3)
+        ),
+        evidence,
+    )
+}
+
 /// Lists at most `n` items, then "and N more".
 pub(crate) fn list_some<T: std::fmt::Display>(items: &[T], n: usize) -> String {
     let mut s = items

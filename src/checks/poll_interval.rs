@@ -127,24 +127,7 @@ impl Rule for PollInterval {
                     s.evidence,
                 )
             } else {
-                let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
-                let mut evidence: Vec<u64> = s
-                    .problems
-                    .iter()
-                    .take(8)
-                    .flat_map(|(_, e)| e.clone())
-                    .collect();
-                evidence.sort_unstable();
-                evidence.dedup();
-                Finding::fail(
-                    format!(
-                        "{} of {} poll(s) too soon: {}",
-                        s.problems.len(),
-                        s.polls,
-                        super::list_some(&messages, 3)
-                    ),
-                    evidence,
-                )
+                super::fail_with_problems(&s.problems, s.polls, "poll(s) too soon")
             };
             findings.push(f.in_scenario(&scenario));
         }
