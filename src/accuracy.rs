@@ -13,7 +13,6 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use crate::exit;
-use crate::reference;
 use crate::run::{self, RunConfig, TargetSpec};
 use crate::suite::yaml::{self, Pos, Problem, Problems};
 
@@ -199,7 +198,7 @@ pub fn reference_cases(provider: Option<&str>) -> Vec<Case> {
         if provider.is_some_and(|p| !p.eq_ignore_ascii_case(plan.provider)) {
             continue;
         }
-        let Some(r) = reference::reference(plan.provider) else {
+        let Some(r) = crate::providers::reference(plan.provider) else {
             continue;
         };
         for style in r.styles {
@@ -582,7 +581,7 @@ mod tests {
     #[test]
     fn every_reference_style_and_flaw_is_a_case() {
         let cases = reference_cases(None);
-        let expected: usize = reference::references()
+        let expected: usize = crate::providers::references()
             .iter()
             .map(|r| r.styles.len() + r.flaws.len())
             .sum();

@@ -23,7 +23,7 @@ macro_rules! err {
 pub(crate) use out;
 
 use crate::exit;
-use crate::reference::{self, ShopConfig};
+use crate::reference::ShopConfig;
 use crate::report::{self, console, EventSink, Secrets};
 use crate::run::{self, RunConfig, TargetSpec};
 use crate::suite::{self, Problems};
@@ -296,7 +296,7 @@ async fn dispatch(command: Command) -> i32 {
         Command::Suites(args) => suites_command(args),
         Command::Accuracy(args) => accuracy(args).await,
         Command::References => {
-            for r in reference::references() {
+            for r in crate::providers::references() {
                 out!("{} (styles: {})", r.provider, r.styles.join(", "));
                 for (style, note) in r.styles.iter().zip(r.style_notes) {
                     out!("  --style {style}: {note}");
@@ -514,7 +514,7 @@ async fn demo(args: DemoArgs, stop: run::StopSignal) -> i32 {
         );
     }
     let providers: Vec<&str> = if args.provider == "all" {
-        reference::references()
+        crate::providers::references()
             .iter()
             .map(|r| r.provider)
             .filter(|p| run::bundled_suite(p).is_some())
@@ -578,8 +578,8 @@ async fn demo(args: DemoArgs, stop: run::StopSignal) -> i32 {
 /// lists the providers it can run.
 fn demo_providers_known(providers: &[&str]) -> Result<(), String> {
     for p in providers {
-        if run::bundled_suite(p).is_none() || reference::reference(p).is_none() {
-            let known: Vec<&str> = reference::references()
+        if run::bundled_suite(p).is_none() || crate::providers::reference(p).is_none() {
+            let known: Vec<&str> = crate::providers::references()
                 .iter()
                 .map(|r| r.provider)
                 .filter(|p| run::bundled_suite(p).is_some())
@@ -597,7 +597,7 @@ fn demo_providers_known(providers: &[&str]) -> Result<(), String> {
 /// that earlier run next to its own, read as current. Only what golive wrote is removed: a
 /// subfolder named after a provider that holds a golive `report.json`.
 fn remove_stale_demo_reports(reports: &Path) {
-    for r in reference::references() {
+    for r in crate::providers::references() {
         let dir = reports.join(r.provider);
         let json = dir.join("report.json");
         let ours = std::fs::read_to_string(&json)
@@ -624,7 +624,11 @@ fn kinds_command(kind: Option<&str>) -> i32 {
         out!("\n`golive kinds KIND` shows a kind's params, defaults and an example.");
         return exit::PASSED;
     };
-    match crate::checks::docs::describe(name) {
+    let suites: Vec<(&str, &str)> = run::bundled_suites()
+        .into_iter()
+        .map(|(_, file, text)| (file, text))
+        .collect();
+    match crate::checks::docs::describe(name, &suites) {
         Some(doc) => {
             let _ = write!(std::io::stdout(), "{doc}");
             exit::PASSED
@@ -637,7 +641,7 @@ fn kinds_command(kind: Option<&str>) -> i32 {
 fn suites_command(args: SuitesArgs) -> i32 {
     match args.action {
         None => {
-            for (provider, file, _) in run::BUNDLED_SUITES {
+            for (provider, file, _) in run::bundled_suites() {
                 let suite = match run::load_bundled_suite(provider) {
                     Ok(s) => s.value,
                     Err(e) => return fail(&e),
@@ -659,11 +663,11 @@ fn suites_command(args: SuitesArgs) -> i32 {
 
 /// The bundled suites and reference targets as (path under the export folder, text).
 fn bundled_files() -> Vec<(String, &'static str)> {
-    let mut files: Vec<(String, &'static str)> = run::BUNDLED_SUITES
+    let mut files: Vec<(String, &'static str)> = run::bundled_suites()
         .iter()
         .map(|(_, name, text)| ((*name).to_owned(), *text))
         .collect();
-    for r in reference::references() {
+    for r in crate::providers::references() {
         files.push((
             format!("targets/{}-reference.yaml", r.provider),
             r.target_yaml,
@@ -741,8 +745,8 @@ fn validate(args: ValidateArgs) -> i32 {
 }
 
 async fn sandbox_command(args: SandboxArgs) -> i32 {
-    if crate::sandbox::provider(&args.provider).is_none() {
-        let known: Vec<_> = crate::sandbox::providers().iter().map(|p| p.id()).collect();
+    if crate::providers::provider(&args.provider).is_none() {
+        let known: Vec<_> = crate::providers::ALL.iter().map(|p| p.id()).collect();
         return fail(&format!(
             "golive cannot play provider `{}`; expected one of: {}",
             args.provider,
@@ -787,11 +791,11 @@ fn judge_command(args: JudgeArgs) -> i32 {
 }
 
 async fn serve_reference(args: ReferenceArgs) -> i32 {
-    let Some(r) = reference::reference(&args.provider) else {
+    let Some(r) = crate::providers::reference(&args.provider) else {
         return fail(&format!(
             "no reference shop for `{}`; expected one of: {}",
             args.provider,
-            reference::references()
+            crate::providers::references()
                 .iter()
                 .map(|r| r.provider)
                 .collect::<Vec<_>>()

@@ -10,6 +10,7 @@ pub mod driver;
 pub mod exit;
 pub mod journal;
 pub mod partition;
+pub mod providers;
 pub mod reference;
 pub mod report;
 pub mod run;

@@ -9,15 +9,17 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::checks;
+use crate::driver::Actors;
 use crate::driver::{self, process, Recorder};
 use crate::exit;
 use crate::journal::{self, Journal};
-use crate::reference::{self, Reference, RunningShop, ShopConfig};
+use crate::providers;
+use crate::reference::{Reference, RunningShop, ShopConfig};
 use crate::report::{
     self, count, CheckResult, EventSink, Outcome, RunEvent, RunReport, ScenarioResult, Secrets,
     SuiteInfo, TargetInfo, Tool, Verdict, Written,
 };
-use crate::sandbox::{self, Sandbox};
+use crate::sandbox::Sandbox;
 use crate::suite::{Loaded, Suite, Target};
 
 /// How the integration under test is reached.
@@ -39,10 +41,10 @@ impl TargetSpec {
         style: Option<&str>,
         flaws: &[String],
     ) -> Result<Self, String> {
-        let reference = reference::reference(provider).ok_or_else(|| {
+        let reference = crate::providers::reference(provider).ok_or_else(|| {
             format!(
                 "there is no reference shop for provider `{provider}`; expected one of: {}",
-                reference::references()
+                crate::providers::references()
                     .iter()
                     .map(|r| r.provider)
                     .collect::<Vec<_>>()
@@ -192,7 +194,7 @@ pub async fn run_until(
     let started = Instant::now();
     let suite = config.suite.value.clone();
     let (target_name, target_source) = config.target.label();
-    let provider = sandbox::provider(&suite.provider);
+    let provider = providers::provider(&suite.provider);
     let mut report = RunReport {
         format_version: report::REPORT_FORMAT_VERSION.into(),
         tool: Tool {
@@ -248,8 +250,20 @@ pub async fn run_until(
         );
     };
 
-    let sandbox = match Sandbox::start(provider, journal.clone()).await {
-        Ok(s) => s,
+    // Every provider step read once, before anything runs (validation usually did it).
+    if let Err(e) = providers::parse_steps(provider, &suite) {
+        report.run_error = Some(e);
+        return finish(
+            report,
+            Some(&journal_path),
+            &config.reports_dir,
+            Secrets::new(),
+            started,
+        );
+    }
+
+    let (sandbox, actors) = match providers::start(provider, journal.clone(), 0).await {
+        Ok(started) => started,
         Err(e) => {
             report.run_error = Some(e.to_string());
             return finish(
@@ -267,6 +281,7 @@ pub async fn run_until(
         &config,
         &suite,
         &sandbox,
+        actors.as_ref(),
         &journal,
         &mut report,
         sink.as_ref(),
@@ -316,10 +331,12 @@ pub async fn run_until(
 /// Starts the target, waits for it, runs every scenario, stops the target. An interruption
 /// (`stop`) ends it early with `report.interrupted` set; a target that exits during the run
 /// ends it with an error naming the scenario and step.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     config: &RunConfig,
     suite: &Suite,
     sandbox: &Sandbox,
+    actors: &dyn Actors,
     journal: &Journal,
     report: &mut RunReport,
     sink: &dyn EventSink,
@@ -438,6 +455,7 @@ async fn drive(
                         target.clone(),
                         &base_url,
                         sandbox,
+                        actors,
                         &recorder,
                         &tracker,
                     ) => {
@@ -847,35 +865,19 @@ pub fn failing_ids(report: &RunReport) -> BTreeSet<String> {
 
 /// A suite bundled in the binary, by provider.
 pub fn bundled_suite(provider: &str) -> Option<(&'static str, &'static str)> {
-    BUNDLED_SUITES
-        .iter()
+    bundled_suites()
+        .into_iter()
         .find(|(p, _, _)| p.eq_ignore_ascii_case(provider))
-        .map(|(_, name, text)| (*name, *text))
+        .map(|(_, name, text)| (name, text))
 }
 
-/// (provider, file name, text) of every bundled suite.
-pub const BUNDLED_SUITES: &[(&str, &str, &str)] = &[
-    (
-        "kontocloud",
-        "suites/kontocloud-go-live.yaml",
-        include_str!("../suites/kontocloud-go-live.yaml"),
-    ),
-    (
-        "smartpay",
-        "suites/smartpay-go-live.yaml",
-        include_str!("../suites/smartpay-go-live.yaml"),
-    ),
-    (
-        "mobilepay",
-        "suites/mobilepay-go-live.yaml",
-        include_str!("../suites/mobilepay-go-live.yaml"),
-    ),
-    (
-        "ppaas",
-        "suites/ppaas-go-live.yaml",
-        include_str!("../suites/ppaas-go-live.yaml"),
-    ),
-];
+/// (provider, file name, text) of every bundled suite, in registry order.
+pub fn bundled_suites() -> Vec<(&'static str, &'static str, &'static str)> {
+    crate::providers::ALL
+        .iter()
+        .map(|p| (p.id(), p.suite().file, p.suite().text))
+        .collect()
+}
 
 /// The bundled suite a `--suite` argument names when no such file exists: a provider id
 /// (`kontocloud`) or a bundled suite's file name, with or without `suites/` and `.yaml`
@@ -887,8 +889,8 @@ pub fn bundled_suite_named(arg: &Path) -> Option<(&'static str, &'static str)> {
         return None;
     }
     let given = arg.to_str()?;
-    BUNDLED_SUITES
-        .iter()
+    bundled_suites()
+        .into_iter()
         .find(|(provider, name, _)| {
             let file = name.strip_prefix("suites/").unwrap_or(name);
             let stem = file.strip_suffix(".yaml").unwrap_or(file);
@@ -896,7 +898,7 @@ pub fn bundled_suite_named(arg: &Path) -> Option<(&'static str, &'static str)> {
                 .iter()
                 .any(|n| n.eq_ignore_ascii_case(given))
         })
-        .map(|(_, name, text)| (*name, *text))
+        .map(|(_, name, text)| (name, text))
 }
 
 /// Loads the suite a `--suite` argument names: the file, or else the bundled suite of that
@@ -909,7 +911,7 @@ pub fn load_suite_arg(arg: &Path) -> Result<Loaded<Suite>, crate::suite::Problem
         None => crate::suite::load_suite(arg).map_err(|mut problems| {
             // A name that is neither a file nor a bundled suite: say which names would do.
             if !arg.exists() && arg.components().count() == 1 {
-                let names: Vec<&str> = BUNDLED_SUITES.iter().map(|(p, _, _)| *p).collect();
+                let names: Vec<&str> = bundled_suites().iter().map(|(p, _, _)| *p).collect();
                 for p in problems.0.iter_mut() {
                     p.message.push_str(&format!(
                         "; nor is it a bundled suite (by name: {}; `golive suites` lists them)",

@@ -10,8 +10,9 @@ use std::time::Instant;
 use crate::cli::out;
 use crate::exit;
 use crate::journal::{self, Entry, Journal};
+use crate::providers;
 use crate::report::{self, CheckResult, Outcome, RunReport, ScenarioResult, Secrets};
-use crate::sandbox::{self, Sandbox};
+use crate::sandbox;
 use crate::suite::{Loaded, Suite};
 
 /// What `golive sandbox` serves.
@@ -31,23 +32,19 @@ pub struct SandboxConfig {
 /// Serves the simulated provider until SIGINT or SIGTERM, then flushes the journal. Returns
 /// the exit code.
 pub async fn serve_sandbox(config: SandboxConfig) -> i32 {
-    let Some(provider) = sandbox::provider(&config.provider) else {
+    let Some(provider) = providers::provider(&config.provider) else {
         return fail(&format!(
             "golive cannot play provider `{}`; expected one of: {}",
             config.provider,
-            sandbox::providers()
-                .iter()
-                .map(|p| p.id())
-                .collect::<Vec<_>>()
-                .join(", ")
+            providers::ids().join(", ")
         ));
     };
     let journal = match Journal::create(&config.journal) {
         Ok(j) => j,
         Err(e) => return fail(&e.to_string()),
     };
-    let sb = match Sandbox::start_on(provider, journal.clone(), config.port).await {
-        Ok(s) => s,
+    let sb = match providers::start(provider, journal.clone(), config.port).await {
+        Ok((sandbox, _actors)) => sandbox,
         Err(e) => return fail(&format!("{e} (port {})", config.port)),
     };
     // The same start as every scenario of a run: the suite's defaults, then the extra settings.
@@ -74,7 +71,7 @@ pub async fn serve_sandbox(config: SandboxConfig) -> i32 {
         }
     };
     let url = sb.base_url();
-    let prefix = crate::reference::reference(provider.id())
+    let prefix = providers::reference(provider.id())
         .map(|r| r.env_prefix.to_owned())
         .unwrap_or_else(|| provider.id().to_ascii_uppercase());
     out!("golive sandbox: {} on {url}", provider.title());

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::checks;
-use crate::sandbox::{self, Provider, StepKind};
+use crate::providers::{self, Provider, StepKind};
 use crate::suite::bounds;
 use crate::suite::yaml::NodeKind;
 use crate::suite::{Loaded, Problem, Step, Suite, Target};
@@ -17,9 +17,9 @@ use crate::suite::{Loaded, Problem, Step, Suite, Target};
 pub fn suite_problems(suite: &Loaded<Suite>) -> Vec<Problem> {
     let s = &suite.value;
     let mut problems = Vec::new();
-    let provider = sandbox::provider(&s.provider);
+    let provider = providers::provider(&s.provider);
     if provider.is_none() {
-        let ids: Vec<&str> = sandbox::providers().iter().map(|p| p.id()).collect();
+        let ids: Vec<&str> = providers::ALL.iter().map(|p| p.id()).collect();
         problems.push(suite.problem_at(
             "/provider",
             format!(
@@ -62,24 +62,27 @@ pub fn suite_problems(suite: &Loaded<Suite>) -> Vec<Problem> {
     }
     if let Some(p) = provider {
         let sandbox_defaults = Value::Object(s.settings.sandbox.clone());
-        if let Err(e) = p.validate_step(StepKind::Sandbox, &sandbox_defaults) {
+        if let Err(e) = p.parse_step(StepKind::Sandbox, &sandbox_defaults) {
             problems.push(suite.problem_at("/settings/sandbox", format!("sandbox settings: {e}")));
         }
         for (i, sc) in s.scenarios.iter().enumerate() {
             for (j, step) in sc.steps.iter().enumerate() {
                 let at = format!("/scenarios/{i}/steps/{j}");
                 let result = match step {
-                    Step::Shopper(v) => p
-                        .validate_step(StepKind::Shopper, v)
+                    Step::Shopper(v) => v
+                        .parse_with(|params| p.parse_step(StepKind::Shopper, params))
+                        .map(|_| ())
                         .map_err(|e| (format!("{at}/shopper"), e)),
-                    Step::Provider(v) => p
-                        .validate_step(StepKind::Provider, v)
+                    Step::Provider(v) => v
+                        .parse_with(|params| p.parse_step(StepKind::Provider, params))
+                        .map(|_| ())
                         .map_err(|e| (format!("{at}/provider"), e)),
                     Step::Sandbox(m) => {
                         let mut rest = m.clone();
                         let generic = generic_sandbox_keys(p, &mut rest, &format!("{at}/sandbox"));
                         generic.and_then(|_| {
-                            p.validate_step(StepKind::Sandbox, &Value::Object(rest))
+                            p.parse_step(StepKind::Sandbox, &Value::Object(rest))
+                                .map(|_| ())
                                 .map_err(|e| (format!("{at}/sandbox"), e))
                         })
                     }
@@ -126,7 +129,7 @@ fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -
 
 /// Why `name` is not one of the provider's operations, if it is not.
 fn unknown_operation(p: &dyn Provider, name: &str) -> Option<String> {
-    let ops = p.operations();
+    let ops = crate::sandbox::operation::names(p.operations());
     if ops.contains(&name) {
         return None;
     }
@@ -206,7 +209,7 @@ fn generic_sandbox_keys(
         }
     }
     if let Some(v) = m.remove("inject") {
-        let faults: Vec<sandbox::Fault> = serde_path_to_error::deserialize(v).map_err(|e| {
+        let faults: Vec<crate::sandbox::Fault> = serde_path_to_error::deserialize(v).map_err(|e| {
             let below = e.path().to_string().replace('[', "/").replace(']', "").replace('.', "/");
             (
                 format!("{at}/inject/{}", below.trim_start_matches('/')),
@@ -255,7 +258,7 @@ fn generic_sandbox_keys(
 /// templates name.
 pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let Some(p) = sandbox::provider(&suite.value.provider) else {
+    let Some(p) = providers::provider(&suite.value.provider) else {
         return problems;
     };
     let t = &target.value;
@@ -314,7 +317,7 @@ pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Prob
                     } else {
                         StepKind::Provider
                     };
-                    let needs = p.step_needs(kind, v);
+                    let needs = p.step_needs(kind, &v.params);
                     for (name, vars) in needs.triggers {
                         fires.push((
                             name.to_owned(),

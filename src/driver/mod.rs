@@ -1,5 +1,6 @@
 //! The driver: runs each scenario's steps against the target and the sandbox.
 
+mod actors;
 pub mod browser;
 pub mod capture;
 pub mod http;
@@ -11,11 +12,12 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+pub use actors::{step_as, Act, Actors};
 pub use http::{HttpOutcome, Outgoing, Recorder};
 
 use crate::journal::{Actor, Direction, Facts, Journal, ScenarioEnd, ScenarioStart};
 use crate::report::{EventSink, RunEvent};
-use crate::sandbox::{Act, Sandbox, SandboxCore};
+use crate::sandbox::{Sandbox, SandboxCore};
 use crate::suite::{HttpCall, OrderProbe, Scenario, Step, Suite, Target};
 
 /// What a step can reach: the scenario's variables, the target, the sandbox, the journal.
@@ -362,6 +364,7 @@ pub async fn run_scenario(
     target: Arc<Target>,
     target_url: &str,
     sandbox: &Sandbox,
+    actors: &dyn Actors,
     recorder: &Recorder,
     events: &dyn EventSink,
 ) -> Option<String> {
@@ -416,7 +419,7 @@ pub async fn run_scenario(
     if error.is_none() {
         for (i, step) in scenario.steps.iter().enumerate() {
             let label = step_label(step);
-            let result = run_step(step, &mut ctx, sandbox).await;
+            let result = run_step(step, &mut ctx, sandbox, actors).await;
             events.event(&RunEvent::StepFinished {
                 scenario: scenario.id.clone(),
                 step: label.clone(),
@@ -585,7 +588,19 @@ pub fn step_label(step: &Step) -> String {
     }
 }
 
-async fn run_step(step: &Step, ctx: &mut StepContext, sandbox: &Sandbox) -> StepResult {
+/// A provider step's typed reading: every run parses them before it starts (a step found
+/// unparsed here is a bug in golive, not a mistake of the suite).
+fn parsed(step: &crate::suite::ProviderStep) -> Result<&crate::suite::ParsedStep, String> {
+    step.parsed()
+        .ok_or_else(|| "golive bug: a provider step was not parsed before the run".to_string())
+}
+
+async fn run_step(
+    step: &Step,
+    ctx: &mut StepContext,
+    sandbox: &Sandbox,
+    actors: &dyn Actors,
+) -> StepResult {
     match step {
         Step::Trigger(t) => {
             ctx.settle_triggers(false).await?;
@@ -619,8 +634,8 @@ async fn run_step(step: &Step, ctx: &mut StepContext, sandbox: &Sandbox) -> Step
             }
             Ok(())
         }
-        Step::Shopper(params) => sandbox.profile.act(Act::Shopper, params, ctx).await,
-        Step::Provider(params) => sandbox.profile.act(Act::Provider, params, ctx).await,
+        Step::Shopper(step) => actors.act(Act::Shopper, parsed(step)?, ctx).await,
+        Step::Provider(step) => actors.act(Act::Provider, parsed(step)?, ctx).await,
         Step::Sandbox(settings) => {
             let rest = sandbox.core.configure_generic(settings)?;
             sandbox.profile.configure(&rest)
@@ -835,6 +850,20 @@ checks:
         assert_eq!(checks[1].message, format!("captured: {reason}"));
     }
 
+    /// Trigger steps need no provider actors.
+    struct NoActors;
+
+    impl Actors for NoActors {
+        fn act<'a>(
+            &'a self,
+            _: Act,
+            _: &'a crate::suite::ParsedStep,
+            _: &'a mut StepContext,
+        ) -> crate::sandbox::BoxFuture<'a, Result<(), String>> {
+            Box::pin(async { Err("no actors in this test".to_string()) })
+        }
+    }
+
     async fn context(wait_ms: u64) -> (StepContext, Sandbox) {
         context_for(
             wait_ms,
@@ -846,9 +875,7 @@ checks:
 
     async fn context_for(wait_ms: u64, target_url: &str, triggers: &str) -> (StepContext, Sandbox) {
         let journal = Journal::in_memory();
-        let sandbox = Sandbox::start(&crate::sandbox::kontocloud::KontoCloud, journal.clone())
-            .await
-            .unwrap();
+        let sandbox = crate::sandbox::testing::bare(journal.clone()).await;
         let target = crate::suite::parse_target(
             &format!("golive: 1\nname: t\nbase_url: http://127.0.0.1:1\ntriggers:\n{triggers}"),
             std::path::Path::new("t.yaml"),
@@ -952,7 +979,9 @@ checks:
             })
         };
         let started = tokio::time::Instant::now();
-        run_step(&step("slow"), &mut ctx, &sandbox).await.unwrap();
+        run_step(&step("slow"), &mut ctx, &sandbox, &NoActors)
+            .await
+            .unwrap();
         // The journey went on after the wait timeout, not after the answer.
         assert!(started.elapsed() < Duration::from_millis(500));
         assert!(ctx.last_trigger.is_none());
@@ -964,7 +993,7 @@ checks:
         assert_eq!(ctx.order_reference().as_deref(), Some("ORD42"));
         assert!(ctx.pending.is_empty());
         // A late refusal is still the step's failure, named when it comes.
-        run_step(&step("refused"), &mut ctx, &sandbox)
+        run_step(&step("refused"), &mut ctx, &sandbox, &NoActors)
             .await
             .unwrap();
         let e = ctx.settle_triggers(true).await.unwrap_err();

@@ -2,11 +2,6 @@
 //! more than one legitimate style) and shops with the usual mistakes, switchable one by one.
 //! `golive demo` runs the bundled suites against them; the tests use them as real targets.
 
-pub mod kontocloud;
-pub mod mobilepay;
-pub mod ppaas;
-pub mod smartpay;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -56,21 +51,6 @@ pub struct Reference {
     pub serve: fn(ShopConfig, TcpListener) -> ServeFuture,
     /// How the shop reads its configuration from the environment when run as a process.
     pub env_prefix: &'static str,
-}
-
-pub fn references() -> &'static [Reference] {
-    &[
-        kontocloud::REFERENCE,
-        smartpay::REFERENCE,
-        mobilepay::REFERENCE,
-        ppaas::REFERENCE,
-    ]
-}
-
-pub fn reference(provider: &str) -> Option<&'static Reference> {
-    references()
-        .iter()
-        .find(|r| r.provider.eq_ignore_ascii_case(provider))
 }
 
 impl Reference {
@@ -166,7 +146,7 @@ pub fn serve_app(app: axum::Router, listener: TcpListener) -> ServeFuture {
 mod tests {
     #[test]
     fn every_style_has_its_one_line_note() {
-        for r in super::references() {
+        for r in crate::providers::references() {
             assert_eq!(r.styles.len(), r.style_notes.len(), "{}", r.provider);
             for note in r.style_notes {
                 assert!(!note.is_empty() && !note.contains('\n'), "{note}");

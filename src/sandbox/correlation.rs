@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 
+use super::Operation;
 use crate::checks::field::{as_text, Field};
 use crate::journal::{Actor, Exchange};
 
@@ -74,17 +75,6 @@ impl Locator {
     }
 }
 
-/// One row of a provider's table: an operation and where its ids are.
-#[derive(Debug, Clone, Copy)]
-pub struct Correlation {
-    /// The sandbox operation (`ewallet`, `payment_initiate`).
-    pub operation: &'static str,
-    /// Where the merchant's order reference is, first found wins.
-    pub order_reference: &'static [&'static str],
-    /// Where the provider's payment id is, first found wins.
-    pub payment_id: &'static [&'static str],
-}
-
 /// What the sandbox learned in the running scenario: the latest order reference and payment id
 /// (a scenario that pays twice probes the second order).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -114,12 +104,12 @@ impl Learned {
     /// Reads the ids off one exchange by the provider's table. The harness's own requests
     /// (the order probe) carry golive's guesses, not the integration's ids, so they teach
     /// nothing.
-    pub fn learn(&mut self, table: &[Correlation], ex: &Exchange) {
+    pub fn learn(&mut self, table: &[Operation], ex: &Exchange) {
         if ex.actor == Actor::Harness {
             return;
         }
         let Some(op) = ex.operation() else { return };
-        for row in table.iter().filter(|r| r.operation == op) {
+        for row in table.iter().filter(|r| r.name == op) {
             if let Some(v) = first(row.order_reference, ex) {
                 self.note_order_reference(v);
             }
@@ -151,16 +141,6 @@ fn first(locators: &[&str], ex: &Exchange) -> Option<String> {
     locators
         .iter()
         .find_map(|l| Locator::parse(l).ok()?.get(ex))
-}
-
-/// Checks a provider's table (a unit test per provider calls it).
-pub fn check_table(table: &[Correlation]) -> Result<(), String> {
-    for row in table {
-        for l in row.order_reference.iter().chain(row.payment_id) {
-            Locator::parse(l).map_err(|e| format!("{}: {e}", row.operation))?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -203,22 +183,22 @@ mod tests {
         }
     }
 
-    const TABLE: &[Correlation] = &[
-        Correlation {
-            operation: "initiate",
-            order_reference: &["body:/orderId"],
-            payment_id: &["answer:/paymentId"],
-        },
-        Correlation {
-            operation: "form",
-            order_reference: &["form:merchantTransactionId"],
-            payment_id: &[],
-        },
-        Correlation {
-            operation: "status",
-            order_reference: &[],
-            payment_id: &["segment:1"],
-        },
+    use crate::sandbox::operation::{check_table, Caller};
+
+    const TABLE: &[Operation] = &[
+        Operation::new("initiate", Caller::Integration, "POST", "/payments", "I")
+            .with_order_reference(&["body:/orderId"])
+            .with_payment_id(&["answer:/paymentId"]),
+        Operation::new("form", Caller::Shopper, "POST", "/ewallet", "F")
+            .with_order_reference(&["form:merchantTransactionId"]),
+        Operation::new(
+            "status",
+            Caller::Integration,
+            "GET",
+            "/payment/{id}/status",
+            "S",
+        )
+        .with_payment_id(&["segment:1"]),
     ];
 
     #[test]

@@ -7,12 +7,11 @@
 mod capture;
 pub mod correlation;
 mod faults;
-pub mod kontocloud;
-pub mod mobilepay;
-pub mod ppaas;
+pub mod operation;
 pub mod request_schema;
 mod server;
-pub mod smartpay;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tokens;
 
 use std::collections::BTreeMap;
@@ -23,11 +22,11 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 pub use capture::{with_facts, FactsExt, ABANDONED, ACTOR_HEADER, MAX_REQUEST_BODY};
-pub use correlation::{Correlation, Learned};
+pub use correlation::Learned;
 pub use faults::{Fault, FaultPlan};
+pub use operation::{Auth, Caller, Operation};
 pub use server::{unserved, Sandbox, SandboxError, ServedOperation, UNSERVED};
 
-use crate::driver::StepContext;
 use crate::journal::Journal;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -39,8 +38,8 @@ pub struct SandboxCore {
     base_url: Mutex<String>,
     scenario: Mutex<ScenarioSettings>,
     pub faults: FaultPlan,
-    /// The provider's table of where the integration's ids travel.
-    correlation: Mutex<&'static [Correlation]>,
+    /// The provider's operations (where the integration's ids travel, what is served).
+    operations: Mutex<&'static [Operation]>,
     /// The ids the integration used in the running scenario.
     learned: Mutex<Learned>,
 }
@@ -62,18 +61,23 @@ impl SandboxCore {
                 time_scale: 1.0,
             }),
             faults: FaultPlan::default(),
-            correlation: Mutex::new(&[]),
+            operations: Mutex::new(&[]),
             learned: Mutex::new(Learned::default()),
         })
     }
 
-    pub(crate) fn set_correlation(&self, table: &'static [Correlation]) {
-        *lock(&self.correlation) = table;
+    /// The provider's operation table, set before the sandbox serves.
+    pub fn set_operations(&self, table: &'static [Operation]) {
+        *lock(&self.operations) = table;
+    }
+
+    pub fn operations(&self) -> &'static [Operation] {
+        *lock(&self.operations)
     }
 
     /// Reads the integration's ids off an exchange of the running scenario.
     pub fn learn(&self, exchange: &crate::journal::Exchange) {
-        let table = *lock(&self.correlation);
+        let table = self.operations();
         lock(&self.learned).learn(table, exchange);
     }
 
@@ -167,62 +171,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Which provider-specific step is being acted out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Act {
-    /// The shopper's browser, widget or app.
-    Shopper,
-    /// The provider calling the integration (webhook, notification).
-    Provider,
-}
-
-/// A provider: its simulated API, what a step in its suites may say, and its reference
-/// integrations. Adding a provider is one implementation of this trait (plus its schemas and
-/// its suite), not a change to the runner.
-pub trait Provider: Send + Sync {
-    /// The id suites name (`kontocloud`).
-    fn id(&self) -> &'static str;
-    fn title(&self) -> &'static str;
-    /// A fresh sandbox for one run.
-    fn sandbox(&self, core: Arc<SandboxCore>) -> Arc<dyn ProviderSandbox>;
-    /// Checks the provider-specific part of a step before anything runs; the error says what
-    /// was expected.
-    fn validate_step(&self, act: StepKind, params: &Value) -> Result<(), String>;
-    /// Every operation name the sandbox journals (the calls it answers and the calls it makes
-    /// to the integration): what `wait_for`, `inject` and check params may name.
-    fn operations(&self) -> &'static [&'static str];
-    /// The names of the test account's credentials (`credentials.<name>` in a target).
-    fn credential_names(&self) -> &'static [&'static str];
-    /// What a valid provider-specific step needs from the target (triggers it fires, webhooks
-    /// it calls), so a target that lacks them is named before anything runs.
-    fn step_needs(&self, _act: StepKind, _params: &Value) -> StepNeeds {
-        StepNeeds::default()
-    }
-    /// Which operations carry the merchant's order reference and the provider's payment id,
-    /// and where (see `correlation`).
-    fn correlation(&self) -> &'static [Correlation] {
-        &[]
-    }
-}
-
-/// What one provider-specific step needs the target to map.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StepNeeds {
-    /// Triggers the step fires, each with the variables the step hands it (its templates may
-    /// use them).
-    pub triggers: Vec<(&'static str, &'static [&'static str])>,
-    /// Webhooks (`webhooks.<name>` in the target) the step calls.
-    pub webhooks: Vec<&'static str>,
-}
-
-/// The provider-specific step kinds a suite may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepKind {
-    Shopper,
-    Provider,
-    Sandbox,
-}
-
 /// One run's simulated provider.
 pub trait ProviderSandbox: Send + Sync {
     /// The provider's API, mounted at the sandbox's root. The capture layer wraps it.
@@ -242,59 +190,14 @@ pub trait ProviderSandbox: Send + Sync {
             .collect()
     }
     /// The operations this sandbox serves, for the answer to (and the verdict on) a call it
-    /// does not serve. A profile that lists none still answers such a call with a 404.
-    fn served(&self) -> Vec<ServedOperation> {
-        Vec::new()
+    /// does not serve, when they depend on the run's settings (a path a suite states); `None`:
+    /// the served rows of the provider's operation table.
+    fn served(&self) -> Option<Vec<ServedOperation>> {
+        None
     }
     /// A scenario starts: forget the last one's scripted behaviour, then apply the suite's
     /// default profile settings.
     fn begin_scenario(&self, defaults: &serde_json::Map<String, Value>) -> Result<(), String>;
     /// A `sandbox:` step's profile-specific keys (the generic ones are already applied).
     fn configure(&self, settings: &serde_json::Map<String, Value>) -> Result<(), String>;
-    /// A `shopper:` or `provider:` step.
-    fn act<'a>(
-        &'a self,
-        act: Act,
-        params: &'a Value,
-        ctx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<(), String>>;
-}
-
-/// Every provider golive can play.
-pub fn providers() -> Vec<&'static dyn Provider> {
-    vec![
-        &kontocloud::KontoCloud,
-        &smartpay::SmartPay,
-        &mobilepay::MobilePay,
-        &ppaas::PPaaS,
-    ]
-}
-
-/// The provider a suite names.
-pub fn provider(id: &str) -> Option<&'static dyn Provider> {
-    providers()
-        .into_iter()
-        .find(|p| p.id().eq_ignore_ascii_case(id))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What validation accepts as credential names is what each sandbox hands out.
-    #[test]
-    fn credential_names_are_the_sandboxes_credentials() {
-        for p in providers() {
-            let dir = tempfile::tempdir().unwrap();
-            let journal = Journal::create(&dir.path().join("j.jsonl")).unwrap();
-            let sandbox = p.sandbox(SandboxCore::new(journal));
-            let mut handed: Vec<String> = sandbox.credentials().into_keys().collect();
-            let mut named: Vec<String> =
-                p.credential_names().iter().map(|s| s.to_string()).collect();
-            handed.sort();
-            named.sort();
-            assert_eq!(handed, named, "{}", p.id());
-            assert!(!p.operations().is_empty(), "{}", p.id());
-        }
-    }
 }

@@ -104,6 +104,16 @@ pub struct OperationSchemas {
 }
 
 impl OperationSchemas {
+    /// The request schemas of a provider's operation table.
+    pub fn of(table: &[super::Operation]) -> Self {
+        table
+            .iter()
+            .filter_map(|o| Some((o.name, o.request_schema?)))
+            .fold(OperationSchemas::default(), |s, (name, text)| {
+                s.with(name, text)
+            })
+    }
+
     pub fn with(mut self, operation: &'static str, text: &str) -> Self {
         self.by_operation
             .insert(operation, RequestSchema::bundled(text));

@@ -14,8 +14,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::capture::{capture, journal_refused, Tap};
-use super::{Provider, ProviderSandbox, SandboxCore};
-use crate::journal::{Facts, Journal};
+use super::{ProviderSandbox, SandboxCore};
+use crate::journal::Facts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -33,21 +33,13 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Starts the provider's sandbox on 127.0.0.1 at a free port.
-    pub async fn start(provider: &dyn Provider, journal: Journal) -> Result<Sandbox, SandboxError> {
-        Self::start_on(provider, journal, 0).await
-    }
-
-    /// Starts the provider's sandbox on 127.0.0.1 at `port` (0: a free one), as `golive
-    /// sandbox --port` does.
-    pub async fn start_on(
-        provider: &dyn Provider,
-        journal: Journal,
+    /// Serves a provider's profile for one run on 127.0.0.1 at `port` (0: a free one), as
+    /// `golive sandbox --port` does. The core is the one the profile was opened with.
+    pub async fn serve(
+        core: Arc<SandboxCore>,
+        profile: Arc<dyn ProviderSandbox>,
         port: u16,
     ) -> Result<Sandbox, SandboxError> {
-        let core = SandboxCore::new(journal);
-        core.set_correlation(provider.correlation());
-        let profile = provider.sandbox(core.clone());
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(SandboxError::Bind)?;
@@ -56,15 +48,25 @@ impl Sandbox {
 
         // A path (or a method) the profile does not serve gets a clear 404 naming what it
         // serves, journaled as unserved, so the `unknown_operation` check can name the call.
-        let (served, also_served) = (profile.clone(), profile.clone());
+        let served = {
+            let (profile, core) = (profile.clone(), core.clone());
+            move || {
+                profile.served().unwrap_or_else(|| {
+                    core.operations()
+                        .iter()
+                        .filter(|o| o.is_served())
+                        .map(|o| o.served())
+                        .collect()
+                })
+            }
+        };
+        let also_served = served.clone();
         let app = profile
             .clone()
             .router()
-            .fallback(
-                move |m: Method, u: Uri| async move { unserved(&m, u.path(), &served.served()) },
-            )
+            .fallback(move |m: Method, u: Uri| async move { unserved(&m, u.path(), &served()) })
             .method_not_allowed_fallback(move |m: Method, u: Uri| async move {
-                unserved(&m, u.path(), &also_served.served())
+                unserved(&m, u.path(), &also_served())
             })
             .layer(axum::middleware::from_fn_with_state(core.clone(), capture));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -219,9 +221,8 @@ pub fn unserved(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Exchange;
+    use crate::journal::{Exchange, Journal};
     use crate::sandbox::capture::REFUSED;
-    use crate::sandbox::kontocloud::KontoCloud;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
@@ -259,9 +260,7 @@ mod tests {
     }
 
     async fn sandbox() -> Sandbox {
-        Sandbox::start(&KontoCloud, Journal::in_memory())
-            .await
-            .unwrap()
+        crate::sandbox::testing::bare(Journal::in_memory()).await
     }
 
     fn refused(ex: &Exchange) -> &str {

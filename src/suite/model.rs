@@ -76,9 +76,9 @@ pub enum Step {
     /// Call one of the target's named triggers (its own HTTP endpoints).
     Trigger(TriggerStep),
     /// Act as the shopper (browser, widget, app): provider-specific, see the profile.
-    Shopper(Value),
+    Shopper(ProviderStep),
     /// Act as the provider calling the integration (webhook, notification): provider-specific.
-    Provider(Value),
+    Provider(ProviderStep),
     /// Change how the sandbox behaves from now on in this scenario (token lifetime, injected
     /// faults, scripted statuses): provider-specific keys, see the profile.
     Sandbox(serde_json::Map<String, Value>),
@@ -88,6 +88,62 @@ pub enum Step {
     ProbeOrder(ProbeOrder),
     /// Let time pass: real seconds (token lifetimes are real), unless `scaled`.
     Sleep(Sleep),
+}
+
+/// A provider-specific step: its params as the suite wrote them, and the provider's typed
+/// reading of them, parsed once when the suite is paired with its provider (validation, or the
+/// start of a run) and handed to the provider's actors as it is.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(from = "Value", into = "Value")]
+pub struct ProviderStep {
+    pub params: Value,
+    parsed: std::sync::OnceLock<ParsedStep>,
+}
+
+/// A provider's typed step (its own enum; the provider's actors downcast it).
+pub type ParsedStep = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
+impl ProviderStep {
+    /// The provider's reading, once parsed.
+    pub fn parsed(&self) -> Option<&ParsedStep> {
+        self.parsed.get()
+    }
+
+    /// Parses the params with the provider's parser unless that was done already.
+    pub fn parse_with(
+        &self,
+        parse: impl FnOnce(&Value) -> Result<ParsedStep, String>,
+    ) -> Result<&ParsedStep, String> {
+        if let Some(p) = self.parsed.get() {
+            return Ok(p);
+        }
+        let parsed = parse(&self.params)?;
+        Ok(self.parsed.get_or_init(|| parsed))
+    }
+}
+
+impl From<Value> for ProviderStep {
+    fn from(params: Value) -> Self {
+        ProviderStep {
+            params,
+            parsed: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl From<ProviderStep> for Value {
+    fn from(step: ProviderStep) -> Value {
+        step.params
+    }
+}
+
+impl std::fmt::Debug for ProviderStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderStep")
+            .field("params", &self.params)
+            .field("parsed", &self.parsed.get().is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

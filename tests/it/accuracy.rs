@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::Command;
 
 use golive::accuracy::{self, AccuracyConfig, Tally};
-use golive::reference;
 
 use crate::support::{venv_python, ROOT};
 
@@ -37,7 +36,7 @@ async fn every_mistake_is_caught_and_no_compliant_run_fails() {
     eprintln!("{tally} in {:.0} s", started.elapsed().as_secs_f64());
 
     // The full counts: every reference flaw and style, every example case.
-    let refs = reference::references();
+    let refs = golive::providers::references();
     let flaws: usize = refs.iter().map(|r| r.flaws.len()).sum();
     let styles: usize = refs.iter().map(|r| r.styles.len()).sum();
     let example_mistakes = example_cases.iter().filter(|c| !c.is_compliant()).count();

@@ -4,14 +4,13 @@
 use std::collections::BTreeSet;
 
 use golive::exit;
-use golive::reference;
 use golive::report::{Outcome, Verdict};
 
 use crate::support::{assert_junit_valid, failing, run_reference};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_compliant_style_passes_every_check() {
-    let r = reference::reference("kontocloud").unwrap();
+    let r = golive::providers::reference("kontocloud").unwrap();
     let mut runs = tokio::task::JoinSet::new();
     for style in r.styles {
         runs.spawn(async move {
@@ -45,7 +44,7 @@ async fn every_compliant_style_passes_every_check() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_flaw_fails_exactly_the_checks_that_should_catch_it() {
-    let r = reference::reference("kontocloud").unwrap();
+    let r = golive::providers::reference("kontocloud").unwrap();
     let mut runs = tokio::task::JoinSet::new();
     for flaw in r.flaws {
         runs.spawn(async move {
@@ -84,7 +83,7 @@ async fn each_flaw_fails_exactly_the_checks_that_should_catch_it() {
 fn every_check_of_the_suite_is_caught_by_some_flaw() {
     // A check no flawed shop can fail would be a check that never fails.
     let suite = golive::run::load_bundled_suite("kontocloud").unwrap();
-    let r = reference::reference("kontocloud").unwrap();
+    let r = golive::providers::reference("kontocloud").unwrap();
     let caught: BTreeSet<&str> = r
         .flaws
         .iter()

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use golive::exit;
-use golive::reference::{self, Flaw};
+use golive::reference::Flaw;
 use golive::report::{Outcome, Verdict};
 use golive::run::{self, RunOutcome};
 
@@ -27,7 +27,7 @@ async fn every_compliant_style_passes_every_check() {
     // which is enough, as they mostly wait on loopback HTTP.
     tokio::task::LocalSet::new()
         .run_until(async move {
-            let r = reference::reference("mobilepay").unwrap();
+            let r = golive::providers::reference("mobilepay").unwrap();
             let mut runs = tokio::task::JoinSet::new();
             for style in r.styles {
                 runs.spawn_local(async move {
@@ -76,7 +76,7 @@ async fn each_flaw_fails_exactly_the_checks_that_should_catch_it() {
     // which is enough, as they mostly wait on loopback HTTP.
     tokio::task::LocalSet::new()
         .run_until(async move {
-            let r = reference::reference("mobilepay").unwrap();
+            let r = golive::providers::reference("mobilepay").unwrap();
             let mut runs = tokio::task::JoinSet::new();
             for flaw in r.flaws {
                 runs.spawn_local(async move {
@@ -117,7 +117,7 @@ async fn each_flaw_fails_exactly_the_checks_that_should_catch_it() {
 #[test]
 fn flaws_name_only_checks_of_the_suite() {
     let suite = run::load_bundled_suite("mobilepay").unwrap();
-    let r = reference::reference("mobilepay").unwrap();
+    let r = golive::providers::reference("mobilepay").unwrap();
     for flaw in r.flaws {
         assert!(
             !flaw.caught_by.is_empty(),
@@ -174,7 +174,7 @@ fn every_check_but_one_is_caught_by_some_flaw() {
     // (MP-TOKEN-REQUEST).
     let not_by_a_flaw = ["MP-TOKEN-REQUEST"];
     let suite = run::load_bundled_suite("mobilepay").unwrap();
-    let r = reference::reference("mobilepay").unwrap();
+    let r = golive::providers::reference("mobilepay").unwrap();
     let caught: BTreeSet<&str> = r
         .flaws
         .iter()

@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use golive::reference;
 use golive::run::failing_ids;
 
 const TIME_SCALE: f64 = 0.2;
@@ -82,7 +81,7 @@ async fn drive(case: &Case) -> Verdict {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ppaas_reference_styles_pass_and_each_flaw_fails_exactly_its_checks() {
-    let r = reference::reference("ppaas").expect("a PPaaS reference service provider");
+    let r = golive::providers::reference("ppaas").expect("a PPaaS reference service provider");
     assert!(r.styles.len() >= 2, "more than one compliant style");
     let mut cases: Vec<Case> = r
         .styles

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use golive::exit;
-use golive::reference;
 use golive::report::{Outcome, Verdict};
 use golive::run::{self, RunConfig, RunOutcome, TargetSpec};
 
@@ -35,7 +34,7 @@ async fn run_reference(style: Option<&str>, flaws: &[&str], reports: &Path) -> R
 
 #[test]
 fn every_compliant_style_passes_every_check() {
-    let r = reference::reference("smartpay").unwrap();
+    let r = golive::providers::reference("smartpay").unwrap();
     let runs: Vec<_> = r
         .styles
         .iter()
@@ -78,7 +77,7 @@ fn every_compliant_style_passes_every_check() {
 
 #[test]
 fn each_flaw_fails_exactly_the_checks_that_should_catch_it() {
-    let r = reference::reference("smartpay").unwrap();
+    let r = golive::providers::reference("smartpay").unwrap();
     let runs: Vec<_> = r
         .flaws
         .iter()
@@ -136,7 +135,7 @@ fn the_other_style_catches_the_flaws_it_can_have_too() {
         .iter()
         .map(|flaw| (flaw, spawn_run(Some("b"), vec![flaw])))
         .collect();
-    let r = reference::reference("smartpay").unwrap();
+    let r = golive::providers::reference("smartpay").unwrap();
     for (flaw, run) in runs {
         let outcome = run.join().unwrap();
         let expected: BTreeSet<String> = r
@@ -157,7 +156,7 @@ fn the_other_style_catches_the_flaws_it_can_have_too() {
 #[test]
 fn every_check_of_the_suite_is_caught_by_some_flaw() {
     let suite = run::load_bundled_suite("smartpay").unwrap();
-    let r = reference::reference("smartpay").unwrap();
+    let r = golive::providers::reference("smartpay").unwrap();
     let caught: BTreeSet<&str> = r
         .flaws
         .iter()

@@ -22,15 +22,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use super::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
-use crate::sandbox::kontocloud::date_and_time;
+use super::sandbox::date_and_time;
+use crate::reference::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
 
 pub const REFERENCE: Reference = Reference {
     provider: "kontocloud",
     styles: &["a", "b"],
     style_notes: &["an auto-submitting form to the e-wallet; status verified before the callback is answered; token renewed with a minute left; local time in UTC", "a \"Pay\" button page; callback answered at once, status verified in the background; token renewed after 80% of its life; UTC+01:00; retries with back-off"],
     flaws: FLAWS,
-    target_yaml: include_str!("../../targets/kontocloud-reference.yaml"),
+    target_yaml: include_str!("../../../targets/kontocloud-reference.yaml"),
     serve,
     env_prefix: "KONTOCLOUD",
 };

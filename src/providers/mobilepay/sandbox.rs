@@ -1,15 +1,5 @@
-//! MobilePay PoS V10 (seed 004, providers.md): a point-of-sale API. The integrator's PoS
-//! backend gets a client-credentials token, makes sure its point of sale exists, initiates a
-//! payment, polls it (no faster than `pollDelayInMs`) until the customer has approved it in the
-//! MobilePay app (Reserved), then captures it; refunds work the same way.
-//!
-//! Error codes and statuses follow the public V10 "API Errors" page where it names them (1000,
-//! 1151, 1153, 1157, 1161, 1164, 1301, 1304, 1305, 1306, 2000-2999, 401 and 404 without a
-//! code). Where it does not (the HTTP status of 1304/1305, a duplicate merchantPosId, a
-//! refund above what is left), the answer is (inferred) and says so in its message.
-//!
-//! The customer's MobilePay app is played by the harness through `/golive/app/...`, an
-//! endpoint of this simulator only (the real app talks to MobilePay, never to the PoS).
+//! MobilePay's simulated API (the operations the sandbox answers) and its actors (the steps
+//! golive plays as the shopper or as MobilePay). What the provider is: the folder's `mod.rs`.
 
 // Handlers return the API's error answer as the `Err` of their steps: an axum `Response` is
 // large, but boxing every refusal would only add noise to the handlers.
@@ -28,11 +18,16 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::request_schema::{query_object, OperationSchemas, RequestFindings};
-use super::tokens::TokenBook;
-use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
+use crate::driver::{step_as, Act, Actors};
 use crate::driver::{Outgoing, StepContext};
 use crate::journal::{fingerprint, Actor, Facts, IssuedToken, TokenState, TokenUse};
+use crate::providers::{Opened, Provider, StepKind};
+use crate::sandbox::request_schema::{query_object, OperationSchemas, RequestFindings};
+use crate::sandbox::tokens::TokenBook;
+use crate::sandbox::{
+    lock, Auth, BoxFuture, Caller, FactsExt, Operation, ProviderSandbox, SandboxCore,
+};
+use crate::suite::ParsedStep;
 
 pub const ID: &str = "mobilepay";
 
@@ -69,26 +64,177 @@ const ACTIVE: &[&str] = &[
 
 pub struct MobilePay;
 
-/// Where the till's ids travel: the payment it initiates (or prepares) carries its orderId and
-/// is answered with MobilePay's paymentId.
-pub const CORRELATION: &[super::Correlation] = &[
-    super::Correlation {
-        operation: OP_PAYMENT_INITIATE,
-        order_reference: &["body:/orderId"],
-        payment_id: &["answer:/paymentId"],
-    },
-    super::Correlation {
-        operation: OP_PAYMENT_PREPARE,
-        order_reference: &["body:/orderId"],
-        payment_id: &["answer:/paymentId"],
-    },
+/// MobilePay PoS's API as data. Where the shop's ids travel: its order id is the payment's
+/// orderId; the payment id is the paymentId initiate and prepare answer with.
+pub const OPERATIONS: &[Operation] = &[
+    Operation::new(
+        OP_TOKEN,
+        Caller::Integration,
+        "POST",
+        "/integrator-authentication/connect/token",
+        "the integrator token (client credentials)",
+    )
+    .with_auth(Auth::Credentials(
+        "client_id and client_secret, in the form or a Basic header",
+    ))
+    .with_schema(include_str!("../../../schemas/mobilepay/token.form.json")),
+    Operation::new(
+        OP_POS_LOOKUP,
+        Caller::Integration,
+        "GET",
+        "/pos/v10/pointofsales",
+        "look up points of sale",
+    )
+    .with_auth(BEARER)
+    .with_schema(include_str!(
+        "../../../schemas/mobilepay/pos_lookup.query.json"
+    )),
+    Operation::new(
+        OP_POS_CREATE,
+        Caller::Integration,
+        "POST",
+        "/pos/v10/pointofsales",
+        "create a point of sale",
+    )
+    .with_auth(BEARER)
+    .with_schema(include_str!(
+        "../../../schemas/mobilepay/pos_create.request.json"
+    )),
+    Operation::new(
+        OP_PAYMENT_INITIATE,
+        Caller::Integration,
+        "POST",
+        "/pos/v10/payments",
+        "initiate a payment",
+    )
+    .with_auth(BEARER)
+    .with_schema(include_str!(
+        "../../../schemas/mobilepay/payment_initiate.request.json"
+    ))
+    .with_order_reference(&["body:/orderId"])
+    .with_payment_id(&["answer:/paymentId"]),
+    Operation::new(
+        OP_PAYMENT_PREPARE,
+        Caller::Integration,
+        "POST",
+        "/pos/v10/payments/prepare",
+        "prepare a payment (amount later)",
+    )
+    .with_auth(BEARER)
+    .with_schema(include_str!(
+        "../../../schemas/mobilepay/payment_prepare.request.json"
+    ))
+    .with_order_reference(&["body:/orderId"])
+    .with_payment_id(&["answer:/paymentId"]),
+    Operation::new(
+        OP_PAYMENT_READY,
+        Caller::Integration,
+        "POST",
+        "/pos/v10/payments/{payment_id}/ready",
+        "a prepared payment is ready for the customer (its amount)",
+    )
+    .with_auth(BEARER)
+    .with_schema(include_str!(
+        "../../../schemas/mobilepay/payment_ready.request.json"
+    )),
+    Operation::new(
+        OP_PAYMENT_LOOKUP,
+        Caller::Integration,
+        "GET",
+        "/pos/v10/payments",
+        "look up payments (by orderId, posId...)",
+    )
+    .with_auth(BEARER)
+    .with_schema(include_str!(
+        "../../../schemas/mobilepay/payment_lookup.query.json"
+    )),
+    Operation::new(
+        OP_PAYMENT_POLL,
+        Caller::Integration,
+        "GET",
+        "/pos/v10/payments/{payment_id}",
+        "poll a payment",
+    )
+    .with_auth(BEARER),
+    Operation::new(
+        OP_PAYMENT_CAPTURE,
+        Caller::Integration,
+        "POST",
+        "/pos/v10/payments/{payment_id}/capture",
+        "capture a reserved payment",
+    )
+    .with_auth(BEARER)
+    .with_schema(include_str!(
+        "../../../schemas/mobilepay/payment_capture.request.json"
+    )),
+    Operation::new(
+        OP_PAYMENT_CANCEL,
+        Caller::Integration,
+        "POST",
+        "/pos/v10/payments/{payment_id}/cancel",
+        "cancel a payment",
+    )
+    .with_auth(BEARER),
+    Operation::new(
+        OP_REFUND_INITIATE,
+        Caller::Integration,
+        "POST",
+        "/pos/v10/refunds",
+        "initiate a refund",
+    )
+    .with_auth(BEARER)
+    .with_schema(include_str!(
+        "../../../schemas/mobilepay/refund_initiate.request.json"
+    )),
+    Operation::new(
+        OP_REFUND_POLL,
+        Caller::Integration,
+        "GET",
+        "/pos/v10/refunds/{refund_id}",
+        "poll a refund",
+    )
+    .with_auth(BEARER),
+    Operation::new(
+        OP_REFUND_CAPTURE,
+        Caller::Integration,
+        "POST",
+        "/pos/v10/refunds/{refund_id}/capture",
+        "capture a refund",
+    )
+    .with_auth(BEARER)
+    .with_schema(include_str!(
+        "../../../schemas/mobilepay/refund_capture.request.json"
+    )),
+    Operation::new(
+        OP_REFUND_CANCEL,
+        Caller::Integration,
+        "POST",
+        "/pos/v10/refunds/{refund_id}/cancel",
+        "cancel a refund",
+    )
+    .with_auth(BEARER),
+    Operation::new(
+        OP_APP_APPROVE,
+        Caller::Shopper,
+        "POST",
+        "/golive/app/{payment_id}/approve",
+        "the customer approves in the MobilePay app",
+    )
+    .with_note(APP_IS_GOLIVE),
+    Operation::new(
+        OP_APP_REJECT,
+        Caller::Shopper,
+        "POST",
+        "/golive/app/{payment_id}/reject",
+        "the customer rejects in the MobilePay app",
+    )
+    .with_note(APP_IS_GOLIVE),
 ];
 
-impl Provider for MobilePay {
-    fn correlation(&self) -> &'static [super::Correlation] {
-        CORRELATION
-    }
+const BEARER: Auth = Auth::Token("Authorization: Bearer");
+const APP_IS_GOLIVE: &str = "golive's own: the app is the customer's phone, played by golive";
 
+impl Provider for MobilePay {
     fn id(&self) -> &'static str {
         ID
     }
@@ -97,14 +243,25 @@ impl Provider for MobilePay {
         "MobilePay PoS V10"
     }
 
-    fn sandbox(&self, core: Arc<SandboxCore>) -> Arc<dyn ProviderSandbox> {
-        Arc::new(MobilePaySandbox::new(core))
+    fn open(&self, core: Arc<SandboxCore>) -> Opened {
+        Opened::of(Arc::new(MobilePaySandbox::new(core)))
     }
 
-    fn validate_step(&self, kind: StepKind, params: &Value) -> Result<(), String> {
+    fn reference(&self) -> &'static crate::reference::Reference {
+        &super::reference::REFERENCE
+    }
+
+    fn suite(&self) -> crate::providers::BundledSuite {
+        crate::providers::BundledSuite {
+            file: "suites/mobilepay-go-live.yaml",
+            text: include_str!("../../../suites/mobilepay-go-live.yaml"),
+        }
+    }
+
+    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
         match kind {
             StepKind::Shopper => serde_json::from_value::<ShopperStep>(params.clone())
-                .map(|_| ())
+                .map(|s| Arc::new(s) as ParsedStep)
                 .map_err(|e| format!("{e}; expected `app: approve` or `app: reject`")),
             StepKind::Sandbox => {
                 let s = serde_json::from_value::<SandboxSettings>(params.clone())
@@ -117,7 +274,7 @@ impl Provider for MobilePay {
                 if let Some(secs) = s.payment_expiry_s {
                     check_duration_s(secs, false).map_err(|e| format!("`payment_expiry_s`: {e}"))?;
                 }
-                Ok(())
+                Ok(Arc::new(s))
             }
             StepKind::Provider => Err(
                 "the MobilePay profile has no provider-initiated steps yet (the notification service is not simulated)"
@@ -126,25 +283,8 @@ impl Provider for MobilePay {
         }
     }
 
-    fn operations(&self) -> &'static [&'static str] {
-        &[
-            OP_TOKEN,
-            OP_POS_LOOKUP,
-            OP_POS_CREATE,
-            OP_PAYMENT_INITIATE,
-            OP_PAYMENT_PREPARE,
-            OP_PAYMENT_READY,
-            OP_PAYMENT_LOOKUP,
-            OP_PAYMENT_POLL,
-            OP_PAYMENT_CAPTURE,
-            OP_PAYMENT_CANCEL,
-            OP_REFUND_INITIATE,
-            OP_REFUND_POLL,
-            OP_REFUND_CAPTURE,
-            OP_REFUND_CANCEL,
-            OP_APP_APPROVE,
-            OP_APP_REJECT,
-        ]
+    fn operations(&self) -> &'static [Operation] {
+        OPERATIONS
     }
 
     fn credential_names(&self) -> &'static [&'static str] {
@@ -342,47 +482,7 @@ impl MobilePaySandbox {
             client_id: format!("golive-integrator-{}", &short[..8]),
             client_secret: format!("sbx-secret-{}", &short[8..]),
             merchant_vat: "DK12345678".into(),
-            schemas: OperationSchemas::default()
-                .with(
-                    OP_TOKEN,
-                    include_str!("../../schemas/mobilepay/token.form.json"),
-                )
-                .with(
-                    OP_POS_LOOKUP,
-                    include_str!("../../schemas/mobilepay/pos_lookup.query.json"),
-                )
-                .with(
-                    OP_POS_CREATE,
-                    include_str!("../../schemas/mobilepay/pos_create.request.json"),
-                )
-                .with(
-                    OP_PAYMENT_INITIATE,
-                    include_str!("../../schemas/mobilepay/payment_initiate.request.json"),
-                )
-                .with(
-                    OP_PAYMENT_PREPARE,
-                    include_str!("../../schemas/mobilepay/payment_prepare.request.json"),
-                )
-                .with(
-                    OP_PAYMENT_READY,
-                    include_str!("../../schemas/mobilepay/payment_ready.request.json"),
-                )
-                .with(
-                    OP_PAYMENT_LOOKUP,
-                    include_str!("../../schemas/mobilepay/payment_lookup.query.json"),
-                )
-                .with(
-                    OP_PAYMENT_CAPTURE,
-                    include_str!("../../schemas/mobilepay/payment_capture.request.json"),
-                )
-                .with(
-                    OP_REFUND_INITIATE,
-                    include_str!("../../schemas/mobilepay/refund_initiate.request.json"),
-                )
-                .with(
-                    OP_REFUND_CAPTURE,
-                    include_str!("../../schemas/mobilepay/refund_capture.request.json"),
-                ),
+            schemas: OperationSchemas::of(OPERATIONS),
             state: Mutex::new(ApiState::default()),
         }
     }
@@ -1483,20 +1583,20 @@ impl ProviderSandbox for MobilePaySandbox {
         }
         Ok(())
     }
+}
 
+impl Actors for MobilePaySandbox {
     fn act<'a>(
         &'a self,
         act: Act,
-        params: &'a Value,
+        step: &'a ParsedStep,
         ctx: &'a mut StepContext,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             if act == Act::Provider {
                 return Err("the MobilePay profile has no provider-initiated steps".into());
             }
-            let step: ShopperStep =
-                serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
-            self.app(ctx, step.app).await
+            self.app(ctx, step_as::<ShopperStep>(step)?.app).await
         })
     }
 }
@@ -1563,9 +1663,10 @@ mod tests {
 
     impl Client {
         async fn start() -> Client {
-            let sb = Sandbox::start(&MobilePay, Journal::in_memory())
+            let sb = crate::providers::start(&MobilePay, Journal::in_memory(), 0)
                 .await
-                .unwrap();
+                .unwrap()
+                .0;
             Client {
                 sb,
                 http: reqwest::Client::new(),
@@ -2045,6 +2146,6 @@ mod tests {
 
     #[test]
     fn the_correlation_table_reads() {
-        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
+        crate::sandbox::operation::check_table(OPERATIONS).unwrap();
     }
 }

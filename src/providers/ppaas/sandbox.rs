@@ -1,14 +1,5 @@
-//! PPaaS (seed 001): the Worldline/Ingenico platform for terminals and service providers.
-//!
-//! Here the integration under test is a *service provider*: PPaaS forwards a terminal's QR code
-//! payment to the service provider's webhook, the service provider answers with a QR code the
-//! terminal displays, the consumer scans and pays at the service provider, and the service
-//! provider sends asynchronous events back to PPaaS (with a Bearer token obtained by client
-//! credentials), which acknowledges them.
-//!
-//! What the seed states: the Keycloak-style token endpoint and its answer, the resource example
-//! `GET /resources/v1/countries`, the webhook request fields, and the flow (webhook → answer →
-//! events → acknowledgement). What it does not state is in [`inferred`], in one place.
+//! PPaaS's simulated API (the operations the sandbox answers) and its actors (the steps
+//! golive plays as the shopper or as PPaaS). What the provider is: the folder's `mod.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -24,11 +15,16 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::request_schema::{OperationSchemas, RequestSchema};
-use super::tokens::TokenBook;
-use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
+use crate::driver::{step_as, Act, Actors};
 use crate::driver::{Outgoing, StepContext};
 use crate::journal::{fingerprint, Actor, Facts, IssuedToken, TokenState, TokenUse};
+use crate::providers::{Opened, Provider, StepKind};
+use crate::sandbox::request_schema::{OperationSchemas, RequestSchema};
+use crate::sandbox::tokens::TokenBook;
+use crate::sandbox::{
+    lock, Auth, BoxFuture, Caller, FactsExt, Operation, ProviderSandbox, SandboxCore,
+};
+use crate::suite::ParsedStep;
 
 pub const ID: &str = "ppaas";
 
@@ -254,7 +250,7 @@ impl EventsEndpoint {
     /// The bundled event schema with the suite's field names and event types.
     fn schema(api: &EventsApi) -> Result<RequestSchema, String> {
         let mut schema: Value = serde_json::from_str(include_str!(
-            "../../schemas/ppaas/transaction_event.request.json"
+            "../../../schemas/ppaas/transaction_event.request.json"
         ))
         .map_err(|e| format!("the bundled event schema: {e}"))?;
         let f = &api.fields;
@@ -341,25 +337,63 @@ async fn events_or_unserved(
     let events = lock(&sb.state).events.clone();
     match events.matches(&method, uri.path()) {
         Some(id_in_path) => transaction_event(sb, events, id_in_path, headers, body).await,
-        None => super::unserved(&method, uri.path(), &sb.served()),
+        None => crate::sandbox::unserved(&method, uri.path(), &sb.served().unwrap_or_default()),
     }
 }
 
 pub struct PPaaS;
 
-/// Where the service provider's ids travel: PPaaS names the transaction (clientTransactionId,
-/// in the webhook it sends); the service provider's events name it in their path.
-pub const CORRELATION: &[super::Correlation] = &[super::Correlation {
-    operation: OP_EVENT,
-    order_reference: &[],
-    payment_id: &["segment:3"],
-}];
+/// PPaaS's API as data (the events operation first: an unserved call most likely meant it).
+/// Where the service provider's ids travel: the payment id is the clientTransactionId in the
+/// events path.
+pub const OPERATIONS: &[Operation] = &[
+    Operation::new(
+        OP_EVENT,
+        Caller::Integration,
+        "POST",
+        inferred::EVENTS_PATH,
+        "the PPaaS events operation",
+    )
+    .with_auth(Auth::Token("Authorization: Bearer"))
+    .with_payment_id(&["segment:3"])
+    .with_note(
+        "inferred: no public page states it; a suite sets it in settings.sandbox.events_api",
+    ),
+    Operation::new(
+        OP_TOKEN,
+        Caller::Integration,
+        "POST",
+        "/auth/realms/{realm}/protocol/openid-connect/token",
+        "the PPaaS token operation",
+    )
+    .with_auth(Auth::Credentials(
+        "client_id and client_secret (client credentials grant)",
+    ))
+    .with_schema(include_str!("../../../schemas/ppaas/token.form.json")),
+    Operation::new(
+        OP_COUNTRIES,
+        Caller::Integration,
+        "GET",
+        "/resources/v1/countries",
+        "the PPaaS countries resource",
+    )
+    .with_auth(Auth::Token("Authorization: Bearer")),
+    Operation::new(
+        OP_QRCODE_PAYMENT,
+        Caller::Provider,
+        "POST",
+        "the service provider's webhooks.qrcode_payment",
+        "PPaaS asks the service provider for a QR code payment",
+    )
+    .with_auth(Auth::Provider(
+        "a Bearer token PPaaS issued to itself (terminal token)",
+    ))
+    .with_schema(include_str!(
+        "../../../schemas/ppaas/qrcode_payment.request.json"
+    )),
+];
 
 impl Provider for PPaaS {
-    fn correlation(&self) -> &'static [super::Correlation] {
-        CORRELATION
-    }
-
     fn id(&self) -> &'static str {
         ID
     }
@@ -368,37 +402,47 @@ impl Provider for PPaaS {
         "PPaaS (Worldline/Ingenico payment platform: service provider QR code payments)"
     }
 
-    fn sandbox(&self, core: Arc<SandboxCore>) -> Arc<dyn ProviderSandbox> {
-        Arc::new(PPaaSSandbox::new(core))
+    fn open(&self, core: Arc<SandboxCore>) -> Opened {
+        Opened::of(Arc::new(PPaaSSandbox::new(core)))
     }
 
-    fn validate_step(&self, kind: StepKind, params: &Value) -> Result<(), String> {
+    fn reference(&self) -> &'static crate::reference::Reference {
+        &super::reference::REFERENCE
+    }
+
+    fn suite(&self) -> crate::providers::BundledSuite {
+        crate::providers::BundledSuite {
+            file: "suites/ppaas-go-live.yaml",
+            text: include_str!("../../../suites/ppaas-go-live.yaml"),
+        }
+    }
+
+    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
         match kind {
             StepKind::Provider => serde_json::from_value::<ProviderStep>(params.clone())
-                .map(|_| ())
+                .map(|s| Arc::new(s) as ParsedStep)
                 .map_err(|e| format!("{e}; expected `qrcode_payment: {{amount, currency, ...}}`")),
             StepKind::Shopper => serde_json::from_value::<ShopperStep>(params.clone())
-                .map(|_| ())
+                .map(|s| Arc::new(s) as ParsedStep)
                 .map_err(|e| format!("{e}; expected `consumer: pays`, `consumer: declines` or `consumer: abandons`")),
             StepKind::Sandbox => {
                 let s = serde_json::from_value::<SandboxSettings>(params.clone())
                     .map_err(|e| e.to_string())?;
                 // A suite's reading of the events API is checked before anything runs.
-                if let Some(api) = s.events_api {
+                if let Some(api) = s.events_api.clone() {
                     EventsEndpoint::new(api)?;
                 }
-                match s.webhook_timeout_s {
-                    Some(t) => crate::suite::bounds::check_duration_s(t, false)
-                        .map(|_| ())
-                        .map_err(|e| format!("`webhook_timeout_s`: {e}")),
-                    None => Ok(()),
+                if let Some(t) = s.webhook_timeout_s {
+                    crate::suite::bounds::check_duration_s(t, false)
+                        .map_err(|e| format!("`webhook_timeout_s`: {e}"))?;
                 }
+                Ok(Arc::new(s))
             }
         }
     }
 
-    fn operations(&self) -> &'static [&'static str] {
-        &[OP_TOKEN, OP_COUNTRIES, OP_EVENT, OP_QRCODE_PAYMENT]
+    fn operations(&self) -> &'static [Operation] {
+        OPERATIONS
     }
 
     fn credential_names(&self) -> &'static [&'static str] {
@@ -407,17 +451,17 @@ impl Provider for PPaaS {
 
     /// A QR code payment is forwarded to the target's webhook (`qrcode_payment`); the consumer
     /// acts through the target's `consumer` trigger (`consumer`).
-    fn step_needs(&self, kind: StepKind, _params: &Value) -> super::StepNeeds {
+    fn step_needs(&self, kind: StepKind, _params: &Value) -> crate::providers::StepNeeds {
         match kind {
-            StepKind::Provider => super::StepNeeds {
+            StepKind::Provider => crate::providers::StepNeeds {
                 triggers: vec![],
                 webhooks: vec![OP_QRCODE_PAYMENT],
             },
-            StepKind::Shopper => super::StepNeeds {
+            StepKind::Shopper => crate::providers::StepNeeds {
                 triggers: vec![("consumer", &["client_transaction_id", "consumer_action"])],
                 webhooks: vec![],
             },
-            StepKind::Sandbox => super::StepNeeds::default(),
+            StepKind::Sandbox => crate::providers::StepNeeds::default(),
         }
     }
 }
@@ -577,7 +621,7 @@ fn jwt(claims: Value) -> String {
         "{}.{}.{}",
         b64.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
         b64.encode(claims.to_string()),
-        super::random_text(43)
+        crate::sandbox::random_text(43)
     )
 }
 
@@ -606,18 +650,10 @@ impl PPaaSSandbox {
             core,
             realm: "sandbox-sp".into(),
             client_id: "golive-service-provider".into(),
-            client_secret: format!("sbx-{}", super::random_text(32)),
-            schemas: OperationSchemas::default()
-                .with(
-                    OP_TOKEN,
-                    include_str!("../../schemas/ppaas/token.form.json"),
-                )
-                .with(
-                    OP_QRCODE_PAYMENT,
-                    include_str!("../../schemas/ppaas/qrcode_payment.request.json"),
-                ),
+            client_secret: format!("sbx-{}", crate::sandbox::random_text(32)),
+            schemas: OperationSchemas::of(OPERATIONS),
             answer_schema: RequestSchema::bundled(include_str!(
-                "../../schemas/ppaas/qrcode_payment.answer.json"
+                "../../../schemas/ppaas/qrcode_payment.answer.json"
             )),
             state: Mutex::new(State_ {
                 tokens: TokenBook::new(),
@@ -945,7 +981,7 @@ async fn transaction_event(
         names.event_id.as_str(): json.get(&names.event_id).cloned().unwrap_or(Value::Null),
         names.client_transaction_id.as_str(): client_transaction_id,
         "status": "ACKNOWLEDGED",
-        "receivedAt": super::now_rfc3339(),
+        "receivedAt": crate::sandbox::now_rfc3339(),
     });
     if !findings.unrecognized.is_empty() {
         answer["unrecognizedFields"] = json!(findings.unrecognized);
@@ -966,40 +1002,19 @@ impl ProviderSandbox for PPaaSSandbox {
             .with_state(self)
     }
 
-    fn served(&self) -> Vec<super::ServedOperation> {
+    /// The table's served rows, the events operation where the suite puts it.
+    fn served(&self) -> Option<Vec<crate::sandbox::ServedOperation>> {
         let events = lock(&self.state).events.clone();
-        let op = |operation: &str, method: &str, path: &str, what: &str| super::ServedOperation {
-            operation: operation.into(),
-            method: method.into(),
-            path: path.into(),
-            what: what.into(),
-            note: None,
-        };
-        let mut events_op = op(
-            OP_EVENT,
-            &events.api.method,
-            &events.api.path,
-            "the PPaaS events operation",
-        );
-        events_op.note = Some(
-            "inferred: no public page states it; a suite sets it in settings.sandbox.events_api"
-                .into(),
-        );
-        vec![
-            events_op,
-            op(
-                OP_TOKEN,
-                "POST",
-                "/auth/realms/{realm}/protocol/openid-connect/token",
-                "the PPaaS token operation",
-            ),
-            op(
-                OP_COUNTRIES,
-                "GET",
-                "/resources/v1/countries",
-                "the PPaaS countries resource",
-            ),
-        ]
+        let mut served: Vec<_> = OPERATIONS
+            .iter()
+            .filter(|o| o.is_served())
+            .map(|o| o.served())
+            .collect();
+        for op in served.iter_mut().filter(|o| o.operation == OP_EVENT) {
+            op.method = events.api.method.clone();
+            op.path = events.api.path.clone();
+        }
+        Some(served)
     }
 
     fn credentials(&self) -> BTreeMap<String, String> {
@@ -1045,24 +1060,24 @@ impl ProviderSandbox for PPaaSSandbox {
         }
         Ok(())
     }
+}
 
+impl Actors for PPaaSSandbox {
     fn act<'a>(
         &'a self,
         act: Act,
-        params: &'a Value,
+        step: &'a ParsedStep,
         ctx: &'a mut StepContext,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             match act {
                 Act::Provider => {
-                    let ProviderStep::QrcodePayment(p) =
-                        serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
-                    self.qrcode_payment(ctx, &p).await
+                    let ProviderStep::QrcodePayment(p) = step_as::<ProviderStep>(step)?;
+                    self.qrcode_payment(ctx, p).await
                 }
                 Act::Shopper => {
-                    let ShopperStep::Consumer(action) =
-                        serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
-                    self.consumer(ctx, action).await
+                    let ShopperStep::Consumer(action) = step_as::<ShopperStep>(step)?;
+                    self.consumer(ctx, *action).await
                 }
             }
         })
@@ -1267,33 +1282,10 @@ mod tests {
     use crate::journal::Journal;
     use crate::sandbox::Sandbox;
 
-    /// The PPaaS provider, keeping a handle on the profile it makes so a test can stand in
-    /// for a webhook step (the sandbox only knows transactions it forwarded).
+    /// A handle on the PPaaS profile the sandbox serves, so a test can stand in for a webhook
+    /// step (the sandbox only knows transactions it forwarded).
     #[derive(Default)]
     struct Handle(Mutex<Option<Arc<PPaaSSandbox>>>);
-
-    impl Provider for Handle {
-        fn id(&self) -> &'static str {
-            ID
-        }
-        fn title(&self) -> &'static str {
-            "test"
-        }
-        fn sandbox(&self, core: Arc<SandboxCore>) -> Arc<dyn ProviderSandbox> {
-            let p = Arc::new(PPaaSSandbox::new(core));
-            *lock(&self.0) = Some(p.clone());
-            p
-        }
-        fn validate_step(&self, kind: StepKind, params: &Value) -> Result<(), String> {
-            PPaaS.validate_step(kind, params)
-        }
-        fn operations(&self) -> &'static [&'static str] {
-            PPaaS.operations()
-        }
-        fn credential_names(&self) -> &'static [&'static str] {
-            PPaaS.credential_names()
-        }
-    }
 
     impl Handle {
         fn register(&self, id: &str) {
@@ -1315,7 +1307,11 @@ mod tests {
 
     async fn start_with_handle() -> (Sandbox, Handle, reqwest::Client) {
         let handle = Handle::default();
-        let sb = Sandbox::start(&handle, Journal::in_memory()).await.unwrap();
+        let core = SandboxCore::new(Journal::in_memory());
+        core.set_operations(OPERATIONS);
+        let profile = Arc::new(PPaaSSandbox::new(core.clone()));
+        *lock(&handle.0) = Some(profile.clone());
+        let sb = Sandbox::serve(core, profile, 0).await.unwrap();
         (
             sb,
             handle,
@@ -1628,7 +1624,7 @@ mod tests {
             "fields": {"event_id": "id", "event_type": "type", "client_transaction_id": "transactionId"},
             "event_types": {"in_progress": ["SCANNED"], "terminal": ["PAID", "DECLINED"]},
         }});
-        PPaaS.validate_step(StepKind::Sandbox, &reading).unwrap();
+        PPaaS.parse_step(StepKind::Sandbox, &reading).unwrap();
         sb.profile
             .begin_scenario(reading.as_object().unwrap())
             .unwrap();
@@ -1701,7 +1697,7 @@ mod tests {
     fn a_reading_of_the_events_api_that_cannot_be_served_is_refused_before_the_run() {
         let bad = |api: Value| {
             PPaaS
-                .validate_step(StepKind::Sandbox, &json!({"events_api": api}))
+                .parse_step(StepKind::Sandbox, &json!({"events_api": api}))
                 .unwrap_err()
         };
         assert!(bad(json!({"method": "GET"})).contains("not POST, PUT or PATCH"));
@@ -1789,33 +1785,33 @@ mod tests {
     fn steps_and_settings_are_validated() {
         let p = PPaaS;
         assert!(p
-            .validate_step(
+            .parse_step(
                 StepKind::Provider,
                 &json!({"qrcode_payment": {"amount": 100}})
             )
             .is_ok());
         assert!(p
-            .validate_step(StepKind::Provider, &json!({"qrcode_payment": {"amt": 100}}))
+            .parse_step(StepKind::Provider, &json!({"qrcode_payment": {"amt": 100}}))
             .is_err());
         assert!(p
-            .validate_step(StepKind::Shopper, &json!({"consumer": "pays"}))
+            .parse_step(StepKind::Shopper, &json!({"consumer": "pays"}))
             .is_ok());
         assert!(p
-            .validate_step(StepKind::Shopper, &json!({"consumer": "dances"}))
+            .parse_step(StepKind::Shopper, &json!({"consumer": "dances"}))
             .is_err());
         assert!(p
-            .validate_step(StepKind::Sandbox, &json!({"ack": "never"}))
+            .parse_step(StepKind::Sandbox, &json!({"ack": "never"}))
             .is_ok());
         assert!(p
-            .validate_step(StepKind::Sandbox, &json!({"ack": {"fail_first": 2}}))
+            .parse_step(StepKind::Sandbox, &json!({"ack": {"fail_first": 2}}))
             .is_ok());
         assert!(p
-            .validate_step(StepKind::Sandbox, &json!({"ack": "sometimes"}))
+            .parse_step(StepKind::Sandbox, &json!({"ack": "sometimes"}))
             .is_err());
     }
 
     #[test]
     fn the_correlation_table_reads() {
-        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
+        crate::sandbox::operation::check_table(OPERATIONS).unwrap();
     }
 }

@@ -30,14 +30,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use super::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
+use crate::reference::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
 
 pub const REFERENCE: Reference = Reference {
     provider: "ppaas",
     styles: &["a", "b"],
     style_notes: &["QR payload as a string (200); events sent inline; linear back-off; credentials in the form; token renewed with a minute left; UTC", "QR URL, own id and expiry (201); events queued for a background task with exponential back-off; HTTP Basic; +01:00 timestamps"],
     flaws: FLAWS,
-    target_yaml: include_str!("../../targets/ppaas-reference.yaml"),
+    target_yaml: include_str!("../../../targets/ppaas-reference.yaml"),
     serve,
     env_prefix: "PPAAS",
 };

@@ -29,14 +29,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use super::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
+use crate::reference::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
 
 pub const REFERENCE: Reference = Reference {
     provider: "smartpay",
     styles: &["a", "b"],
     style_notes: &["Bearer tokens renewed a minute early; JSON for a single-page front end; payment verified synchronously; PENDING re-checked every 60 s", "Basic authentication; an HTML page; payment verified in the background with the stored transactionId; PENDING re-checked every 45 s"],
     flaws: FLAWS,
-    target_yaml: include_str!("../../targets/smartpay-reference.yaml"),
+    target_yaml: include_str!("../../../targets/smartpay-reference.yaml"),
     serve,
     env_prefix: "SMARTPAY",
 };

@@ -27,14 +27,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use super::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
+use crate::reference::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
 
 pub const REFERENCE: Reference = Reference {
     provider: "mobilepay",
     styles: &["a", "b"],
     style_notes: &["token with the merchant_vat claim; GUID idempotency keys; payments initiated in one call; polls exactly pollDelayInMs apart; 3 attempts", "merchant VAT header instead of the claim; own idempotency key format; prepare-then-ready flow; slower polls; 1 + 3 attempts with back-off"],
     flaws: FLAWS,
-    target_yaml: include_str!("../../targets/mobilepay-reference.yaml"),
+    target_yaml: include_str!("../../../targets/mobilepay-reference.yaml"),
     serve,
     env_prefix: "MOBILEPAY",
 };

@@ -1,10 +1,5 @@
-//! KontoCloud (seeds 000 and 003): an e-wallet. The shop issues a token (1.45 Issue Token),
-//! sends the shopper's browser to the e-wallet with a form POST, gets the browser back with a
-//! POST to its `callBackUrl`, and must confirm with 1.41 Get Payment Status before trusting it.
-//!
-//! The e-wallet's own pages are (inferred): the seeds document only what goes in (the form
-//! fields) and what comes out (the callback), so the pages in between are the simplest that
-//! carry the journey: a page with a "pay" form, then an auto-submitting form to the callback.
+//! KontoCloud's simulated API (the operations the sandbox answers) and its actors (the steps
+//! golive plays as the shopper or as KontoCloud). What the provider is: the folder's `mod.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -17,14 +12,17 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::request_schema::{query_object, OperationSchemas};
-use super::tokens::TokenBook;
-use super::{
-    lock, random_text, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind,
-};
 use crate::driver::browser::{self, escape_html, Navigation};
 use crate::driver::StepContext;
+use crate::driver::{step_as, Act, Actors};
 use crate::journal::{fingerprint, Facts, IssuedToken, TokenState, TokenUse};
+use crate::providers::{Opened, Provider, StepKind};
+use crate::sandbox::request_schema::{query_object, OperationSchemas};
+use crate::sandbox::tokens::TokenBook;
+use crate::sandbox::{
+    lock, random_text, Auth, BoxFuture, Caller, FactsExt, Operation, ProviderSandbox, SandboxCore,
+};
+use crate::suite::ParsedStep;
 
 pub const ID: &str = "kontocloud";
 
@@ -35,27 +33,60 @@ pub const OP_EWALLET_COMPLETE: &str = "ewallet_complete";
 
 pub struct KontoCloud;
 
-/// Where the shop's ids travel: its order id goes to the e-wallet as merchantTransactionId
-/// (through the browser, in the form or the redirect's query); the payment id is the
-/// uniqueReference the e-wallet issues when the shopper pays.
-pub const CORRELATION: &[super::Correlation] = &[
-    super::Correlation {
-        operation: OP_EWALLET,
-        order_reference: &["form:merchantTransactionId", "query:merchantTransactionId"],
-        payment_id: &[],
-    },
-    super::Correlation {
-        operation: OP_EWALLET_COMPLETE,
-        order_reference: &[],
-        payment_id: &["issued"],
-    },
+/// KontoCloud's API as data. Where the shop's ids travel: its order id goes to the e-wallet as
+/// merchantTransactionId (through the browser, in the form or the redirect's query); the payment
+/// id is the uniqueReference the e-wallet issues when the shopper pays.
+pub const OPERATIONS: &[Operation] = &[
+    Operation::new(
+        OP_ISSUE_TOKEN,
+        Caller::Integration,
+        "POST",
+        "/user/{user_id}/issue",
+        "1.45 Issue Token",
+    )
+    .with_auth(Auth::Credentials("the test account's password in the body"))
+    .with_schema(include_str!(
+        "../../../schemas/kontocloud/issue_token.request.json"
+    )),
+    Operation::new(
+        OP_PAYMENT_STATUS,
+        Caller::Integration,
+        "GET",
+        "/payment/{unique_reference}/status",
+        "1.41 Get Payment Status",
+    )
+    .with_auth(Auth::Token("X-Auth-Token"))
+    .with_schema(include_str!(
+        "../../../schemas/kontocloud/payment_status.query.json"
+    )),
+    Operation::new(
+        OP_EWALLET,
+        Caller::Shopper,
+        "POST",
+        "/ewallet",
+        "the e-wallet's payment page (the shop's form, or a GET redirect)",
+    )
+    .with_schema(include_str!(
+        "../../../schemas/kontocloud/ewallet.form.json"
+    ))
+    .with_order_reference(&["form:merchantTransactionId", "query:merchantTransactionId"])
+    .with_note(
+        "inferred: the seeds document the form's fields and the callback, not the pages between",
+    ),
+    Operation::new(
+        OP_EWALLET_COMPLETE,
+        Caller::Shopper,
+        "POST",
+        "/ewallet/complete",
+        "the shopper pays in the e-wallet, which sends the browser back to the callBackUrl",
+    )
+    .with_payment_id(&["issued"])
+    .with_note(
+        "inferred: the seeds document the form's fields and the callback, not the pages between",
+    ),
 ];
 
 impl Provider for KontoCloud {
-    fn correlation(&self) -> &'static [super::Correlation] {
-        CORRELATION
-    }
-
     fn id(&self) -> &'static str {
         ID
     }
@@ -64,11 +95,22 @@ impl Provider for KontoCloud {
         "KontoCloud (J.P. Morgan Mobility Payments e-wallet)"
     }
 
-    fn sandbox(&self, core: Arc<SandboxCore>) -> Arc<dyn ProviderSandbox> {
-        Arc::new(KontoCloudSandbox::new(core))
+    fn open(&self, core: Arc<SandboxCore>) -> Opened {
+        Opened::of(Arc::new(KontoCloudSandbox::new(core)))
     }
 
-    fn validate_step(&self, kind: StepKind, params: &Value) -> Result<(), String> {
+    fn reference(&self) -> &'static crate::reference::Reference {
+        &super::reference::REFERENCE
+    }
+
+    fn suite(&self) -> crate::providers::BundledSuite {
+        crate::providers::BundledSuite {
+            file: "suites/kontocloud-go-live.yaml",
+            text: include_str!("../../../suites/kontocloud-go-live.yaml"),
+        }
+    }
+
+    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
         match kind {
             StepKind::Shopper => {
                 const EXPECTED: &str = "expected exactly one of `pay: <OK or an error text>` or `forge_callback: {...}`";
@@ -77,23 +119,18 @@ impl Provider for KontoCloud {
                     return Err(format!("{EXPECTED}; found keys {}", keys.join(", ")));
                 }
                 serde_json::from_value::<ShopperStep>(params.clone())
-                    .map(|_| ())
+                    .map(|s| Arc::new(s) as ParsedStep)
                     .map_err(|e| format!("{e}; {EXPECTED}"))
             }
             StepKind::Sandbox => serde_json::from_value::<SandboxSettings>(params.clone())
-                .map(|_| ())
+                .map(|s| Arc::new(s) as ParsedStep)
                 .map_err(|e| e.to_string()),
             StepKind::Provider => Err("KontoCloud does not call the shop on its own; the journey goes through the shopper's browser (`shopper:` steps)".into()),
         }
     }
 
-    fn operations(&self) -> &'static [&'static str] {
-        &[
-            OP_ISSUE_TOKEN,
-            OP_PAYMENT_STATUS,
-            OP_EWALLET,
-            OP_EWALLET_COMPLETE,
-        ]
+    fn operations(&self) -> &'static [Operation] {
+        OPERATIONS
     }
 
     fn credential_names(&self) -> &'static [&'static str] {
@@ -203,19 +240,7 @@ impl KontoCloudSandbox {
             core,
             user_id: "golive-merchant-01".into(),
             password: format!("sbx-{}", random_text(20)),
-            schemas: OperationSchemas::default()
-                .with(
-                    OP_ISSUE_TOKEN,
-                    include_str!("../../schemas/kontocloud/issue_token.request.json"),
-                )
-                .with(
-                    OP_PAYMENT_STATUS,
-                    include_str!("../../schemas/kontocloud/payment_status.query.json"),
-                )
-                .with(
-                    OP_EWALLET,
-                    include_str!("../../schemas/kontocloud/ewallet.form.json"),
-                ),
+            schemas: OperationSchemas::of(OPERATIONS),
             state: Mutex::new(State_ {
                 tokens: TokenBook::new(),
                 sessions: HashMap::new(),
@@ -726,22 +751,22 @@ impl ProviderSandbox for KontoCloudSandbox {
         }
         Ok(())
     }
+}
 
+impl Actors for KontoCloudSandbox {
     fn act<'a>(
         &'a self,
         act: Act,
-        params: &'a Value,
+        step: &'a ParsedStep,
         ctx: &'a mut StepContext,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             if act == Act::Provider {
                 return Err("KontoCloud has no provider-initiated steps".into());
             }
-            let step: ShopperStep =
-                serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
-            match step {
-                ShopperStep::Pay(outcome) => self.pay(ctx, &outcome).await,
-                ShopperStep::ForgeCallback(forge) => self.forge(ctx, &forge).await,
+            match step_as::<ShopperStep>(step)? {
+                ShopperStep::Pay(outcome) => self.pay(ctx, outcome).await,
+                ShopperStep::ForgeCallback(forge) => self.forge(ctx, forge).await,
             }
         })
     }
@@ -903,9 +928,10 @@ mod tests {
     use crate::sandbox::Sandbox;
 
     async fn start() -> (Sandbox, reqwest::Client) {
-        let sb = Sandbox::start(&KontoCloud, Journal::in_memory())
+        let sb = crate::providers::start(&KontoCloud, Journal::in_memory(), 0)
             .await
-            .unwrap();
+            .unwrap()
+            .0;
         (sb, reqwest::Client::new())
     }
 
@@ -1142,6 +1168,6 @@ mod tests {
 
     #[test]
     fn the_correlation_table_reads() {
-        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
+        crate::sandbox::operation::check_table(OPERATIONS).unwrap();
     }
 }

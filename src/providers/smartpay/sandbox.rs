@@ -1,19 +1,5 @@
-//! SmartPay (seed 002): a hosted widget. The shop's server calls Create Checkout (with its
-//! secret merchantKey), hands the checkout token to its page, the widget takes the payment and
-//! reports success or failure to the page by JavaScript callback, the page tells the shop's
-//! server, and the server must confirm with Get Payment Status before it trusts anything.
-//!
-//! What the public pages state: Basic or Bearer (OAuth 2.0 client credentials) authentication,
-//! the optional `X-Access-Token` JWT (at most 512 characters), Create Checkout and Get Payment
-//! Status with their fields, the payment statuses, "retry PENDING up to three times within 3
-//! minutes", and that capture/refund/cancel carry a unique `modificationId` a retry reuses.
-//!
-//! Inferred here (no public page says): the error envelope (`errorCode`, `message`,
-//! `details`, `requestTime`), `unrecognizedFields` in answers, the FAILED status after a
-//! widget error, the modification endpoints `POST /payment/{transactionId}/{capture|refund|
-//! cancel}` with `{modificationId, amount}` and their answers, 409 for a modificationId reused
-//! for another modification, and the widget's own calls (`/widget/session`, `/widget/pay`),
-//! which stand in for what the real widget does inside the shopper's browser.
+//! SmartPay's simulated API (the operations the sandbox answers) and its actors (the steps
+//! golive plays as the shopper or as SmartPay). What the provider is: the folder's `mod.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -27,11 +13,16 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::request_schema::{query_object, OperationSchemas};
-use super::tokens::TokenBook;
-use super::{lock, Act, BoxFuture, FactsExt, Provider, ProviderSandbox, SandboxCore, StepKind};
+use crate::driver::{step_as, Act, Actors};
 use crate::driver::{Outgoing, StepContext};
 use crate::journal::{fingerprint, Actor, Facts, IssuedToken, TokenState, TokenUse};
+use crate::providers::{Opened, Provider, StepKind};
+use crate::sandbox::request_schema::{query_object, OperationSchemas};
+use crate::sandbox::tokens::TokenBook;
+use crate::sandbox::{
+    lock, Auth, BoxFuture, Caller, FactsExt, Operation, ProviderSandbox, SandboxCore,
+};
+use crate::suite::ParsedStep;
 
 pub const ID: &str = "smartpay";
 
@@ -66,19 +57,100 @@ const KNOWN_STATUSES: &[&str] = &[
 
 pub struct SmartPay;
 
-/// Where the shop's ids travel: Create Checkout carries the shop's partnerReference and is
-/// answered with SmartPay's transactionId.
-pub const CORRELATION: &[super::Correlation] = &[super::Correlation {
-    operation: OP_CREATE_CHECKOUT,
-    order_reference: &["body:/partnerReference"],
-    payment_id: &["answer:/transactionId"],
-}];
+/// SmartPay's API as data. Where the shop's ids travel: its order id is the checkout's
+/// partnerReference; the payment id is the transactionId the checkout answers with.
+pub const OPERATIONS: &[Operation] = &[
+    Operation::new(
+        OP_OAUTH_TOKEN,
+        Caller::Integration,
+        "POST",
+        "/oauth2/token",
+        "the OAuth 2.0 token (client credentials)",
+    )
+    .with_auth(Auth::Credentials(
+        "client_id and client_secret, in the form or a Basic header",
+    ))
+    .with_schema(include_str!(
+        "../../../schemas/smartpay/oauth_token.form.json"
+    )),
+    Operation::new(
+        OP_CREATE_CHECKOUT,
+        Caller::Integration,
+        "POST",
+        "/payment/creation",
+        "Create checkout (Payment Creation)",
+    )
+    .with_auth(Auth::Token(SMARTPAY_AUTH))
+    .with_schema(include_str!(
+        "../../../schemas/smartpay/create_checkout.request.json"
+    ))
+    .with_order_reference(&["body:/partnerReference"])
+    .with_payment_id(&["answer:/transactionId"]),
+    Operation::new(
+        OP_PAYMENT_STATUS,
+        Caller::Integration,
+        "GET",
+        "/payment/status/{transaction_id}",
+        "Get Payment Status",
+    )
+    .with_auth(Auth::Token(SMARTPAY_AUTH)),
+    Operation::new(
+        OP_CAPTURE,
+        Caller::Integration,
+        "POST",
+        "/payment/{transaction_id}/capture",
+        "Capture",
+    )
+    .with_auth(Auth::Token(SMARTPAY_AUTH))
+    .with_schema(include_str!(
+        "../../../schemas/smartpay/modification.request.json"
+    )),
+    Operation::new(
+        OP_REFUND,
+        Caller::Integration,
+        "POST",
+        "/payment/{transaction_id}/refund",
+        "Refund",
+    )
+    .with_auth(Auth::Token(SMARTPAY_AUTH))
+    .with_schema(include_str!(
+        "../../../schemas/smartpay/modification.request.json"
+    )),
+    Operation::new(
+        OP_CANCEL,
+        Caller::Integration,
+        "POST",
+        "/payment/{transaction_id}/cancel",
+        "Cancel",
+    )
+    .with_auth(Auth::Token(SMARTPAY_AUTH))
+    .with_schema(include_str!(
+        "../../../schemas/smartpay/modification.request.json"
+    )),
+    Operation::new(
+        OP_WIDGET_SESSION,
+        Caller::Shopper,
+        "GET",
+        "/widget/session",
+        "the hosted widget, opened with the checkout token",
+    )
+    .with_note(WIDGET_INFERRED),
+    Operation::new(
+        OP_WIDGET_PAY,
+        Caller::Shopper,
+        "POST",
+        "/widget/pay",
+        "the shopper pays in the hosted widget",
+    )
+    .with_note(WIDGET_INFERRED),
+];
+
+/// How SmartPay's API calls authenticate.
+const SMARTPAY_AUTH: &str = "Authorization: Bearer, or Basic merchantKey:authenticationKey";
+const WIDGET_INFERRED: &str =
+    "inferred: the widget is a script in the shop's page; golive plays it as two calls";
 
 impl Provider for SmartPay {
-    fn correlation(&self) -> &'static [super::Correlation] {
-        CORRELATION
-    }
-
     fn id(&self) -> &'static str {
         ID
     }
@@ -87,32 +159,35 @@ impl Provider for SmartPay {
         "SmartPay (J.P. Morgan Mobility Payments hosted widget)"
     }
 
-    fn sandbox(&self, core: Arc<SandboxCore>) -> Arc<dyn ProviderSandbox> {
-        Arc::new(SmartPaySandbox::new(core))
+    fn open(&self, core: Arc<SandboxCore>) -> Opened {
+        Opened::of(Arc::new(SmartPaySandbox::new(core)))
     }
 
-    fn validate_step(&self, kind: StepKind, params: &Value) -> Result<(), String> {
+    fn reference(&self) -> &'static crate::reference::Reference {
+        &super::reference::REFERENCE
+    }
+
+    fn suite(&self) -> crate::providers::BundledSuite {
+        crate::providers::BundledSuite {
+            file: "suites/smartpay-go-live.yaml",
+            text: include_str!("../../../suites/smartpay-go-live.yaml"),
+        }
+    }
+
+    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
         match kind {
-            StepKind::Shopper => parse_shopper(params).map(|_| ()),
+            StepKind::Shopper => parse_shopper(params).map(|s| Arc::new(s) as ParsedStep),
             StepKind::Sandbox => {
                 let s: SandboxSettings = serde_json::from_value(params.clone()).map_err(|e| e.to_string())?;
-                s.check()
+                s.check()?;
+                Ok(Arc::new(s))
             }
             StepKind::Provider => Err("SmartPay does not call the shop on its own; the widget reports to the shopper's page (`shopper:` steps)".into()),
         }
     }
 
-    fn operations(&self) -> &'static [&'static str] {
-        &[
-            OP_OAUTH_TOKEN,
-            OP_CREATE_CHECKOUT,
-            OP_PAYMENT_STATUS,
-            OP_CAPTURE,
-            OP_REFUND,
-            OP_CANCEL,
-            OP_WIDGET_SESSION,
-            OP_WIDGET_PAY,
-        ]
+    fn operations(&self) -> &'static [Operation] {
+        OPERATIONS
     }
 
     fn credential_names(&self) -> &'static [&'static str] {
@@ -125,13 +200,13 @@ impl Provider for SmartPay {
     }
 
     /// Every shopper step ends with the page telling the shop's server (`tell_shop`).
-    fn step_needs(&self, kind: StepKind, _params: &Value) -> super::StepNeeds {
+    fn step_needs(&self, kind: StepKind, _params: &Value) -> crate::providers::StepNeeds {
         match kind {
-            StepKind::Shopper => super::StepNeeds {
+            StepKind::Shopper => crate::providers::StepNeeds {
                 triggers: vec![(FINISHED_TRIGGER, &["transaction_id", "widget_result"])],
                 webhooks: vec![],
             },
-            _ => super::StepNeeds::default(),
+            _ => crate::providers::StepNeeds::default(),
         }
     }
 }
@@ -336,7 +411,7 @@ fn jwt(client_id: &str, lifetime_s: f64) -> String {
             .to_string()
             .as_bytes(),
     );
-    format!("{header}.{payload}.{}", super::random_text(86))
+    format!("{header}.{payload}.{}", crate::sandbox::random_text(86))
 }
 
 fn jwt_shaped(s: &str) -> bool {
@@ -354,30 +429,10 @@ impl SmartPaySandbox {
         SmartPaySandbox {
             core,
             merchant_key: uuid::Uuid::new_v4().to_string(),
-            authentication_key: format!("sbx-auth-{}", super::random_text(24)),
-            client_id: super::random_text(26).to_ascii_lowercase(),
-            client_secret: format!("sbx-secret-{}", super::random_text(32)),
-            schemas: OperationSchemas::default()
-                .with(
-                    OP_OAUTH_TOKEN,
-                    include_str!("../../schemas/smartpay/oauth_token.form.json"),
-                )
-                .with(
-                    OP_CREATE_CHECKOUT,
-                    include_str!("../../schemas/smartpay/create_checkout.request.json"),
-                )
-                .with(
-                    OP_CAPTURE,
-                    include_str!("../../schemas/smartpay/modification.request.json"),
-                )
-                .with(
-                    OP_REFUND,
-                    include_str!("../../schemas/smartpay/modification.request.json"),
-                )
-                .with(
-                    OP_CANCEL,
-                    include_str!("../../schemas/smartpay/modification.request.json"),
-                ),
+            authentication_key: format!("sbx-auth-{}", crate::sandbox::random_text(24)),
+            client_id: crate::sandbox::random_text(26).to_ascii_lowercase(),
+            client_secret: format!("sbx-secret-{}", crate::sandbox::random_text(32)),
+            schemas: OperationSchemas::of(OPERATIONS),
             state: Mutex::new(State_ {
                 tokens: TokenBook::new(),
                 transactions: HashMap::new(),
@@ -394,7 +449,7 @@ impl SmartPaySandbox {
             "status": status.as_u16(),
             "errorCode": code,
             "message": message,
-            "requestTime": super::now_rfc3339(),
+            "requestTime": crate::sandbox::now_rfc3339(),
         });
         if !details.is_empty() {
             body["details"] = json!(details);
@@ -644,12 +699,12 @@ async fn create_checkout(
     let tx = Transaction {
         id: uuid::Uuid::new_v4().to_string(),
         // "512 bits checkout token": 86 base62 characters carry a little more.
-        checkout_token: super::random_text(86),
+        checkout_token: crate::sandbox::random_text(86),
         amount: payment["amount"].as_f64().unwrap_or(0.0),
         currency: payment["currencyCode"].as_str().unwrap_or("").to_owned(),
         description: payment["description"].as_str().unwrap_or("").to_owned(),
-        reconciliation: super::random_text(21),
-        created: super::now_rfc3339(),
+        reconciliation: crate::sandbox::random_text(21),
+        created: crate::sandbox::now_rfc3339(),
         widget_success: None,
         sequence: Vec::new(),
         queries: 0,
@@ -666,7 +721,7 @@ async fn create_checkout(
         "transactionId": tx.id,
         "checkoutToken": tx.checkout_token,
         "paymentStatus": "CREATED",
-        "requestTime": super::now_rfc3339(),
+        "requestTime": crate::sandbox::now_rfc3339(),
     });
     {
         let mut st = lock(&sb.state);
@@ -840,7 +895,7 @@ async fn modify(
     let (status, body) = match refusal {
         Some(why) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"status": 422, "errorCode": "MODIFICATION_NOT_ALLOWED", "message": why, "requestTime": super::now_rfc3339()}),
+            json!({"status": 422, "errorCode": "MODIFICATION_NOT_ALLOWED", "message": why, "requestTime": crate::sandbox::now_rfc3339()}),
         ),
         None => {
             let new_status = match kind {
@@ -866,7 +921,7 @@ async fn modify(
                     "currencyCode": t.currency,
                     "status": "SUCCESS",
                     "paymentStatus": new_status,
-                    "requestTime": super::now_rfc3339(),
+                    "requestTime": crate::sandbox::now_rfc3339(),
                 }),
             )
         }
@@ -1089,20 +1144,22 @@ impl ProviderSandbox for SmartPaySandbox {
         }
         Ok(())
     }
+}
 
+impl Actors for SmartPaySandbox {
     fn act<'a>(
         &'a self,
         act: Act,
-        params: &'a Value,
+        step: &'a ParsedStep,
         ctx: &'a mut StepContext,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             if act == Act::Provider {
                 return Err("SmartPay has no provider-initiated steps".into());
             }
-            match parse_shopper(params)? {
-                ShopperStep::Widget(result) => self.widget(ctx, &result).await,
-                ShopperStep::ForgeSuccess(f) => self.forge(ctx, &f).await,
+            match step_as::<ShopperStep>(step)? {
+                ShopperStep::Widget(result) => self.widget(ctx, result).await,
+                ShopperStep::ForgeSuccess(f) => self.forge(ctx, f).await,
             }
         })
     }
@@ -1277,9 +1334,10 @@ mod tests {
     use crate::sandbox::Sandbox;
 
     async fn start() -> (Sandbox, reqwest::Client) {
-        let sb = Sandbox::start(&SmartPay, Journal::in_memory())
+        let sb = crate::providers::start(&SmartPay, Journal::in_memory(), 0)
             .await
-            .unwrap();
+            .unwrap()
+            .0;
         (sb, reqwest::Client::new())
     }
 
@@ -1630,30 +1688,30 @@ mod tests {
     #[test]
     fn steps_are_validated() {
         assert!(SmartPay
-            .validate_step(StepKind::Shopper, &json!({"widget": "success"}))
+            .parse_step(StepKind::Shopper, &json!({"widget": "success"}))
             .is_ok());
         assert!(SmartPay
-            .validate_step(StepKind::Shopper, &json!({"widget": "maybe"}))
+            .parse_step(StepKind::Shopper, &json!({"widget": "maybe"}))
             .is_err());
         assert!(SmartPay
-            .validate_step(
+            .parse_step(
                 StepKind::Shopper,
                 &json!({"forge_success": {"transaction_id": "other"}})
             )
             .is_ok());
         assert!(SmartPay
-            .validate_step(
+            .parse_step(
                 StepKind::Sandbox,
                 &json!({"status_sequence": ["AUTHORIZATION_PENDING", "CAPTURED"]})
             )
             .is_ok());
         assert!(SmartPay
-            .validate_step(StepKind::Sandbox, &json!({"status_sequence": ["PAID"]}))
+            .parse_step(StepKind::Sandbox, &json!({"status_sequence": ["PAID"]}))
             .is_err());
     }
 
     #[test]
     fn the_correlation_table_reads() {
-        crate::sandbox::correlation::check_table(CORRELATION).unwrap();
+        crate::sandbox::operation::check_table(OPERATIONS).unwrap();
     }
 }

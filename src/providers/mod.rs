@@ -1,0 +1,193 @@
+//! The payment providers golive can play, one folder each: its simulated API (answered by the
+//! provider-agnostic sandbox core), its actors (the shopper's browser or app, the provider
+//! calling the shop), its reference integration, and a pointer to its schemas and its bundled
+//! suite. [`ALL`] is the one registry: adding a provider is its folder plus one line there.
+//!
+//! Dependencies point one way: a provider uses `sandbox`, `driver`, `journal` and `reference`;
+//! none of those knows any provider.
+
+pub mod kontocloud;
+pub mod mobilepay;
+pub mod ppaas;
+pub mod smartpay;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::driver::Actors;
+use crate::journal::Journal;
+use crate::reference::Reference;
+use crate::sandbox::{Operation, ProviderSandbox, Sandbox, SandboxCore, SandboxError};
+use crate::suite::{ParsedStep, Step, Suite};
+
+/// Every provider golive can play, in the order `golive suites` and `demo` list them.
+pub static ALL: &[&dyn Provider] = &[
+    &kontocloud::KontoCloud,
+    &smartpay::SmartPay,
+    &mobilepay::MobilePay,
+    &ppaas::PPaaS,
+];
+
+/// A provider: its simulated API, what a step in its suites may say, its actors, its reference
+/// integration and its bundled suite.
+pub trait Provider: Send + Sync {
+    /// The id suites name (`kontocloud`).
+    fn id(&self) -> &'static str;
+    fn title(&self) -> &'static str;
+    /// A fresh sandbox profile and its actors for one run (usually one value playing both:
+    /// the shopper's app approves the payment the sandbox holds).
+    fn open(&self, core: Arc<SandboxCore>) -> Opened;
+    /// Reads the provider-specific part of a step into the provider's own type before anything
+    /// runs (the actors get it as read); the error says what was expected. A `sandbox:` step is
+    /// only checked here: its settings are applied by the sandbox profile.
+    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String>;
+    /// The provider's API as data: every operation the sandbox journals (the calls it answers
+    /// and the calls the provider makes to the integration), what `wait_for`, `inject` and
+    /// check params may name, with its path, auth, request schema and where the merchant's
+    /// order reference and the provider's payment id travel.
+    fn operations(&self) -> &'static [Operation];
+    /// The names of the test account's credentials (`credentials.<name>` in a target).
+    fn credential_names(&self) -> &'static [&'static str];
+    /// What a valid provider-specific step needs from the target (triggers it fires, webhooks
+    /// it calls), so a target that lacks them is named before anything runs.
+    fn step_needs(&self, _act: StepKind, _params: &Value) -> StepNeeds {
+        StepNeeds::default()
+    }
+    /// The built-in reference integration: compliant styles and planted flaws.
+    fn reference(&self) -> &'static Reference;
+    /// The bundled go-live suite.
+    fn suite(&self) -> BundledSuite;
+}
+
+/// A suite compiled into the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct BundledSuite {
+    /// Its file in the checkout (`suites/kontocloud-go-live.yaml`), as reports and `golive
+    /// suites export` name it.
+    pub file: &'static str,
+    pub text: &'static str,
+}
+
+/// One run's provider: the profile the sandbox serves and the actors the driver plays.
+pub struct Opened {
+    pub sandbox: Arc<dyn ProviderSandbox>,
+    pub actors: Arc<dyn Actors>,
+}
+
+impl Opened {
+    /// A profile that is its own actors.
+    pub fn of<T: ProviderSandbox + Actors + 'static>(profile: Arc<T>) -> Opened {
+        Opened {
+            sandbox: profile.clone(),
+            actors: profile,
+        }
+    }
+}
+
+/// What one provider-specific step needs the target to map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepNeeds {
+    /// Triggers the step fires, each with the variables the step hands it (its templates may
+    /// use them).
+    pub triggers: Vec<(&'static str, &'static [&'static str])>,
+    /// Webhooks (`webhooks.<name>` in the target) the step calls.
+    pub webhooks: Vec<&'static str>,
+}
+
+/// The provider-specific step kinds a suite may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Shopper,
+    Provider,
+    Sandbox,
+}
+
+/// The provider a suite names.
+pub fn provider(id: &str) -> Option<&'static dyn Provider> {
+    ALL.iter()
+        .copied()
+        .find(|p| p.id().eq_ignore_ascii_case(id))
+}
+
+/// Every provider's id, for messages that list them.
+pub fn ids() -> Vec<&'static str> {
+    ALL.iter().map(|p| p.id()).collect()
+}
+
+/// Every reference integration, in registry order.
+pub fn references() -> Vec<&'static Reference> {
+    ALL.iter().map(|p| p.reference()).collect()
+}
+
+/// The reference integration of a provider.
+pub fn reference(provider_id: &str) -> Option<&'static Reference> {
+    provider(provider_id).map(|p| p.reference())
+}
+
+/// Parses every provider step of a suite that validation did not parse already (a library
+/// caller may run a suite it never validated); the first step the provider cannot read.
+pub fn parse_steps(provider: &dyn Provider, suite: &Suite) -> Result<(), String> {
+    for scenario in &suite.scenarios {
+        for step in &scenario.steps {
+            let (kind, step) = match step {
+                Step::Shopper(s) => (StepKind::Shopper, s),
+                Step::Provider(s) => (StepKind::Provider, s),
+                _ => continue,
+            };
+            step.parse_with(|params| provider.parse_step(kind, params))
+                .map_err(|e| format!("scenario `{}`: {e}", scenario.id))?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts a provider's sandbox for one run on 127.0.0.1 at `port` (0: a free one); the
+/// running server and the actors the driver plays.
+pub async fn start(
+    provider: &dyn Provider,
+    journal: Journal,
+    port: u16,
+) -> Result<(Sandbox, Arc<dyn Actors>), SandboxError> {
+    let core = SandboxCore::new(journal);
+    core.set_operations(provider.operations());
+    let opened = provider.open(core.clone());
+    let sandbox = Sandbox::serve(core, opened.sandbox, port).await?;
+    Ok((sandbox, opened.actors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What validation accepts as credential names is what each sandbox hands out.
+    #[test]
+    fn credential_names_are_the_sandboxes_credentials() {
+        for p in ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let journal = Journal::create(&dir.path().join("j.jsonl")).unwrap();
+            let opened = p.open(SandboxCore::new(journal));
+            let mut handed: Vec<String> = opened.sandbox.credentials().into_keys().collect();
+            let mut named: Vec<String> =
+                p.credential_names().iter().map(|s| s.to_string()).collect();
+            handed.sort();
+            named.sort();
+            assert_eq!(handed, named, "{}", p.id());
+            assert!(!p.operations().is_empty(), "{}", p.id());
+            crate::sandbox::operation::check_table(p.operations())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.id()));
+        }
+    }
+
+    /// Each provider's reference and suite are its own.
+    #[test]
+    fn each_provider_owns_its_reference_and_suite() {
+        for p in ALL {
+            assert_eq!(p.reference().provider, p.id());
+            let suite =
+                crate::suite::parse_suite(p.suite().text, std::path::Path::new(p.suite().file))
+                    .unwrap();
+            assert_eq!(suite.value.provider, p.id());
+        }
+    }
+}
