@@ -1,10 +1,10 @@
 //! `capture_after_reserved`: a payment (or refund) is captured only after a poll of it
 //! returned the reserved state, and never for more than the reserved amount.
 //!
-//! The sandbox notes each poll's state (`facts.payment_state`) and amount
-//! (`facts.extra.amount`) and the resource (`facts.extra.resource`, else `facts.payment`). A
-//! partial capture (less than reserved) is allowed. Reservations are remembered over the whole
-//! run (ids are unique); verdicts are given per scenario.
+//! The sandbox notes each poll's state (`facts.payment_state`) and amount (`facts.amount`)
+//! and the resource (`facts.resource`, else `facts.payment`). A partial capture (less than
+//! reserved) is allowed. Reservations are remembered over the whole run (ids are unique);
+//! verdicts are given per scenario.
 
 use std::collections::HashMap;
 
@@ -77,7 +77,7 @@ impl Rule for CaptureAfterReserved {
         let Some(res) = resource(ex) else { return };
         if self.params.poll_operations.iter().any(|o| o == op) && ex.succeeded() {
             if ex.facts.payment_state.as_deref() == Some(self.params.reserved_state.as_str()) {
-                let amount = ex.facts.extra.get("amount").and_then(|v| v.as_f64());
+                let amount = ex.facts.amount;
                 self.reserved.insert(res, (amount, ex.seq));
             }
             return;
@@ -158,7 +158,7 @@ mod tests {
         api("payment_poll", "GET", "/pos/v10/payments/p", "").facts(move |f| {
             f.payment = Some("p".into());
             f.payment_state = Some(state);
-            f.extra.insert("amount".into(), json!(amount));
+            f.amount = Some(amount);
         })
     }
     fn capture(amount: &str) -> ExchangeBuilder {
