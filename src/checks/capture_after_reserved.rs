@@ -29,8 +29,8 @@ struct Params {
     capture_operations: Vec<String>,
     #[serde(default = "reserved")]
     reserved_state: String,
-    /// Where the capture request carries its amount.
-    #[serde(default = "amount_field")]
+    /// Where the capture request carries its amount: a field (`body:/POINTER`,
+    /// `query:NAME`, `header:NAME`...; MobilePay: `body:/amount`).
     amount: Field,
     /// Capture operations whose amount may be left out: without one the whole reserved
     /// amount is captured (MobilePay's refund capture takes an empty body).
@@ -40,9 +40,6 @@ struct Params {
 
 fn reserved() -> String {
     "Reserved".into()
-}
-fn amount_field() -> Field {
-    Field::Body("/amount".into())
 }
 
 #[derive(Default)]
@@ -151,7 +148,7 @@ mod tests {
     use serde_json::json;
 
     fn params() -> serde_json::Value {
-        json!({"poll_operations": ["payment_poll"], "capture_operations": ["payment_capture"]})
+        json!({"poll_operations": ["payment_poll"], "capture_operations": ["payment_capture"], "amount": "body:/amount"})
     }
     fn poll(state: &str, amount: f64) -> ExchangeBuilder {
         let state = state.to_owned();
