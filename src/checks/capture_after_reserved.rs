@@ -1,10 +1,10 @@
 //! `capture_after_reserved`: a payment (or refund) is captured only after a poll of it
 //! returned the reserved state, and never for more than the reserved amount.
 //!
-//! The sandbox notes each poll's state (`facts.payment_state`) and amount
-//! (`facts.extra.amount`) and the resource (`facts.extra.resource`, else `facts.payment`). A
-//! partial capture (less than reserved) is allowed. Reservations are remembered over the whole
-//! run (ids are unique); verdicts are given per scenario.
+//! The sandbox notes each poll's state (`facts.payment_state`) and amount (`facts.amount`)
+//! and the resource (`facts.resource`, else `facts.payment`). A partial capture (less than
+//! reserved) is allowed. Reservations are remembered over the whole run (ids are unique);
+//! verdicts are given per scenario.
 
 use std::collections::HashMap;
 
@@ -29,8 +29,8 @@ struct Params {
     capture_operations: Vec<String>,
     #[serde(default = "reserved")]
     reserved_state: String,
-    /// Where the capture request carries its amount.
-    #[serde(default = "amount_field")]
+    /// Where the capture request carries its amount: a field (`body:/POINTER`,
+    /// `query:NAME`, `header:NAME`...; MobilePay: `body:/amount`).
     amount: Field,
     /// Capture operations whose amount may be left out: without one the whole reserved
     /// amount is captured (MobilePay's refund capture takes an empty body).
@@ -40,9 +40,6 @@ struct Params {
 
 fn reserved() -> String {
     "Reserved".into()
-}
-fn amount_field() -> Field {
-    Field::Body("/amount".into())
 }
 
 #[derive(Default)]
@@ -77,7 +74,7 @@ impl Rule for CaptureAfterReserved {
         let Some(res) = resource(ex) else { return };
         if self.params.poll_operations.iter().any(|o| o == op) && ex.succeeded() {
             if ex.facts.payment_state.as_deref() == Some(self.params.reserved_state.as_str()) {
-                let amount = ex.facts.extra.get("amount").and_then(|v| v.as_f64());
+                let amount = ex.facts.amount;
                 self.reserved.insert(res, (amount, ex.seq));
             }
             return;
@@ -151,14 +148,14 @@ mod tests {
     use serde_json::json;
 
     fn params() -> serde_json::Value {
-        json!({"poll_operations": ["payment_poll"], "capture_operations": ["payment_capture"]})
+        json!({"poll_operations": ["payment_poll"], "capture_operations": ["payment_capture"], "amount": "body:/amount"})
     }
     fn poll(state: &str, amount: f64) -> ExchangeBuilder {
         let state = state.to_owned();
         api("payment_poll", "GET", "/pos/v10/payments/p", "").facts(move |f| {
             f.payment = Some("p".into());
             f.payment_state = Some(state);
-            f.extra.insert("amount".into(), json!(amount));
+            f.amount = Some(amount);
         })
     }
     fn capture(amount: &str) -> ExchangeBuilder {

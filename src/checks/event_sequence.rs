@@ -33,7 +33,7 @@ pub(super) struct Locate {
     #[serde(default = "webhook")]
     pub webhook_role: String,
     /// The sandbox operation of the events (their `payment` fact is the transaction, their
-    /// `payment_state` the event type, `extra.event_id` the event id).
+    /// `payment_state` the event type, `event_id` the event id).
     #[serde(default = "event_operation")]
     pub event_operation: String,
     /// Event types that end a transaction.
@@ -107,9 +107,8 @@ impl Journey {
                 transaction: ex.facts.payment.clone(),
                 id: ex
                     .facts
-                    .extra
-                    .get("event_id")
-                    .map(super::field::as_text)
+                    .event_id
+                    .clone()
                     .unwrap_or_else(|| format!("#{}", ex.seq)),
                 kind: ex.facts.payment_state.clone().unwrap_or_default(),
                 refused: matches!(ex.status(), Some(400..=499)),
@@ -245,7 +244,6 @@ pub(super) mod tests {
             .at(at)
             .facts(move |f| {
                 f.payment = Some(t);
-                f.extra.insert("answer_errors".into(), json!([]));
             })
             .build();
         e.duration_ms = ms;
@@ -266,7 +264,7 @@ pub(super) mod tests {
         .facts(move |f| {
             f.payment = Some(t);
             f.payment_state = Some(kind);
-            f.extra.insert("event_id".into(), json!(id));
+            f.event_id = Some(id);
         })
     }
 

@@ -2,7 +2,7 @@
 //! carry a given claim (MobilePay: `x-mobilepay-merchant-vat-number` when the token has no
 //! `merchant_vat` claim), and then exactly once and well-formed. `required_headers` cannot
 //! say "unless": the sandbox notes the claims of the token each call used in
-//! `facts.extra.token_claims`. Only calls with a valid token are judged (an expired or unknown
+//! `facts.token_claims`. Only calls with a valid token are judged (an expired or unknown
 //! token is `token_valid`'s business, and its claims are unknown).
 
 use regex::Regex;
@@ -65,15 +65,7 @@ impl Rule for HeaderUnlessClaim {
         if ex.facts.token_used.as_ref().map(|t| t.state) != Some(TokenState::Valid) {
             return;
         }
-        let has_claim = ex
-            .facts
-            .extra
-            .get("token_claims")
-            .and_then(|c| c.as_array())
-            .is_some_and(|c| {
-                c.iter()
-                    .any(|x| x.as_str() == Some(self.params.unless_claim.as_str()))
-            });
+        let has_claim = ex.facts.token_claims.contains(&self.params.unless_claim);
         if has_claim {
             self.with_claim += 1;
             return;
@@ -154,8 +146,7 @@ mod tests {
                 remaining_s: None,
             });
             if claim {
-                f.extra
-                    .insert("token_claims".into(), json!(["merchant_vat"]));
+                f.token_claims = vec!["merchant_vat".into()];
             }
         })
     }

@@ -30,17 +30,12 @@ pub const KIND: Kind = Kind {
 struct Params {
     /// The operations that need a key.
     operations: Vec<String>,
-    /// The header that carries it.
-    #[serde(default = "default_header")]
+    /// The header that carries it (MobilePay: `x-mobilepay-idempotency-key`).
     header: String,
     #[serde(default)]
     max_length: Option<usize>,
     #[serde(default)]
     pattern: Option<String>,
-}
-
-fn default_header() -> String {
-    "x-mobilepay-idempotency-key".into()
 }
 
 struct Sent {
@@ -254,7 +249,13 @@ mod tests {
     use serde_json::json;
 
     fn params() -> serde_json::Value {
-        json!({"operations": ["pos_create", "payment_initiate"], "max_length": 36})
+        json!({"operations": ["pos_create", "payment_initiate"], "header": "x-mobilepay-idempotency-key", "max_length": 36})
+    }
+
+    #[test]
+    fn the_header_is_named_by_the_suite() {
+        let err = refused("idempotency_keys", json!({"operations": ["pos_create"]}));
+        assert!(err.contains("`header`"), "{err}");
     }
     fn create(key: &str, body: &str) -> ExchangeBuilder {
         api("pos_create", "POST", "/pos/v10/pointofsales", body)

@@ -1,8 +1,8 @@
 //! `poll_interval`: the integration waits at least the last `pollDelayInMs` the provider
 //! answered before it polls the same payment (or refund) again.
 //!
-//! The sandbox notes the delay it answered in `facts.extra.poll_delay_ms` and the polled
-//! resource in `facts.extra.resource` (else `facts.payment`). Only a poll's answer sets the
+//! The sandbox notes the delay it answered in `facts.poll_delay_ms` and the polled
+//! resource in `facts.resource` (else `facts.payment`). Only a poll's answer sets the
 //! wait: the rule (wait before polling the same endpoint again) is between polls of one
 //! resource, so the first poll may follow the answer that created the payment at once, even
 //! when that answer carries a `pollDelayInMs` too. The wait is measured from the
@@ -71,10 +71,8 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 
 pub(crate) fn resource(ex: &Exchange) -> Option<String> {
     ex.facts
-        .extra
-        .get("resource")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
+        .resource
+        .clone()
         .or_else(|| ex.facts.payment.clone())
 }
 
@@ -104,7 +102,7 @@ impl Rule for PollInterval {
                 }
             }
         }
-        if let Some(delay) = ex.facts.extra.get("poll_delay_ms").and_then(|v| v.as_f64()) {
+        if let Some(delay) = ex.facts.poll_delay_ms {
             if is_poll && ex.succeeded() {
                 s.next_allowed
                     .insert(res, (ex.at_ms + ex.duration_ms + delay, delay, ex.seq));
@@ -150,7 +148,7 @@ mod tests {
             .at(at)
             .facts(move |f| {
                 f.payment = Some(p);
-                f.extra.insert("poll_delay_ms".into(), json!(delay));
+                f.poll_delay_ms = Some(delay);
             })
     }
 

@@ -140,6 +140,23 @@ pub fn judge_scoped(
     scenarios: Option<Vec<&str>>,
     entries: &[Entry],
 ) -> Vec<Finding> {
+    let mut rule = rule(kind, params, scenarios).expect("builds");
+    for e in entries {
+        rule.observe(e);
+    }
+    rule.finish()
+}
+
+/// Why a check of this kind with these params is refused (panics if it builds).
+pub fn refused(kind: &str, params: Value) -> String {
+    rule(kind, params, None).err().expect("refused")
+}
+
+fn rule(
+    kind: &str,
+    params: Value,
+    scenarios: Option<Vec<&str>>,
+) -> Result<Box<dyn super::Rule>, String> {
     let suite = Suite {
         golive: 1,
         id: "t".into(),
@@ -160,11 +177,7 @@ pub fn judge_scoped(
         scenarios: scenarios.map(|v| v.into_iter().map(String::from).collect()),
         params,
     };
-    let mut rule = build(&spec, &suite).expect("builds");
-    for e in entries {
-        rule.observe(e);
-    }
-    rule.finish()
+    build(&spec, &suite)
 }
 
 pub fn outcomes(findings: &[Finding]) -> Vec<Outcome> {

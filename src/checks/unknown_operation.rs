@@ -1,18 +1,16 @@
 //! `unknown_operation`: every call the integration makes is to an operation the sandbox
 //! serves. A call to a path (or with a method) the sandbox does not serve gets a 404 there,
 //! and without this rule it would only make the rules about that operation skip ("no event
-//! was sent"), silently. The sandbox marks such calls in the journal (`facts.extra.unserved`,
+//! was sent"), silently. The sandbox marks such calls in the journal (`facts.unserved`,
 //! listing what it serves instead), so the rule names each one and what to call instead,
 //! whatever the provider.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::{Actor, Entry};
-use crate::sandbox::UNSERVED;
 
 pub const KIND: Kind = Kind {
     name: "unknown_operation",
@@ -52,7 +50,7 @@ impl Rule for UnknownOperation {
             return;
         }
         self.checked += 1;
-        let Some(served) = ex.facts.extra.get(UNSERVED) else {
+        let Some(served) = &ex.facts.unserved else {
             return;
         };
         let call = format!("{} {}", ex.request.method, ex.path());
@@ -63,15 +61,7 @@ impl Rule for UnknownOperation {
             .map(|(k, _)| k.clone())
             .unwrap_or((ex.seq, call));
         let entry = self.unserved.entry(first).or_insert_with(|| Unserved {
-            served: served
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            served: served.clone(),
             seqs: Vec::new(),
         });
         entry.seqs.push(ex.seq);
@@ -130,10 +120,7 @@ mod tests {
 
     fn unserved(method: &str, url: &str) -> ExchangeBuilder {
         api("unknown", method, url, "{}").status(404).facts(|f| {
-            f.extra.insert(
-                crate::sandbox::UNSERVED.into(),
-                json!(["the PPaaS events operation here is POST /qrcode-payment/v1/transactions/{client_transaction_id}/events"]),
-            );
+            f.unserved = Some(vec!["the PPaaS events operation here is POST /qrcode-payment/v1/transactions/{client_transaction_id}/events".into()]);
         })
     }
 

@@ -3,12 +3,11 @@
 //! and with a body the provider can use.
 //!
 //! The sandbox profile that made the call judged the body against the provider's answer
-//! schema and left what was wrong in the exchange's `extra.answer_errors`; this rule reads
+//! schema and left what was wrong in the exchange's `facts.answer_errors`; this rule reads
 //! that fact, the status and the time the answer took. The deadline is in provider time:
 //! multiplied by the run's `time_scale`, with a small tolerance ("Judging fairly").
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
@@ -69,12 +68,9 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     }))
 }
 
-/// What the profile found wrong with the answer's body (`extra.answer_errors`).
-pub fn answer_errors(ex: &Exchange) -> Vec<String> {
-    match ex.facts.extra.get("answer_errors") {
-        Some(Value::Array(items)) => items.iter().map(super::field::as_text).collect(),
-        _ => Vec::new(),
-    }
+/// What the profile found wrong with the answer's body (`facts.answer_errors`).
+pub fn answer_errors(ex: &Exchange) -> &[String] {
+    &ex.facts.answer_errors
 }
 
 /// Whether the provider could use the answer: a 2xx whose body the profile found well-formed.
@@ -116,7 +112,7 @@ impl WebhookResponse {
         if ok && !errors.is_empty() {
             out.push(format!(
                 "the answer is not well-formed: {}",
-                super::list_some(&errors, 3)
+                super::list_some(errors, 3)
             ));
         }
         out
@@ -178,9 +174,7 @@ mod tests {
         let mut b = harness("webhook", "POST", "/ppaas/qrcode-payment/v1/transactions")
             .status(status)
             .actor(Actor::Provider);
-        b = b.facts(move |f| {
-            f.extra.insert("answer_errors".into(), json!(errors));
-        });
+        b = b.facts(move |f| f.answer_errors = errors);
         let mut e = b.build();
         e.duration_ms = ms;
         e.direction = Direction::ToTarget;

@@ -173,9 +173,52 @@ pub struct Facts {
     /// Whether a callback was forged by the harness (no payment behind it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forged: bool,
-    /// Anything else a profile wants checks to see (idempotency key, pollDelayInMs, ...).
+    /// The amount the provider holds for the payment (or refund) this exchange is about, as
+    /// its answer gave it (MobilePay's polls and captures: the reserved amount). Read by
+    /// `capture_after_reserved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<f64>,
+    /// What the exchange polls or acts on when `payment` alone does not tell it apart
+    /// (`payment:ID`, `refund:ID`); checks fall back on `payment`. Read by `poll_interval`
+    /// and `capture_after_reserved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The claims of the access token the call used (or the token endpoint issued) that
+    /// change what the call needs (`merchant_vat`). Read by `header_unless_claim`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_claims: Vec<String>,
+    /// How long the provider asked the integration to wait before polling again, in
+    /// milliseconds as on the wire (MobilePay's `pollDelayInMs`). Read by `poll_interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_delay_ms: Option<f64>,
+    /// What the provider found wrong with the body the integration answered its call with
+    /// (judged against the provider's answer schema); empty when nothing was. Read by
+    /// `webhook_response`, `event_sequence` and `final_event`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_errors: Vec<String>,
+    /// The id of the event the integration sent (PPaaS's `eventId`). Read by
+    /// `event_sequence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// A call the sandbox does not serve: what it serves instead, as sentences ("the PPaaS
+    /// events operation here is POST ..."), so a check can name both without knowing the
+    /// provider. Read by `unknown_operation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unserved: Option<Vec<String>>,
+    /// A request the sandbox refused before any operation saw it, and why: `uri_too_long`
+    /// (414), `headers_too_large` (431), `malformed` (400), `head_cut_short` (the client
+    /// closed inside the request head), `body_cut_short` (400: less than Content-Length
+    /// arrived), `body_too_large` (413).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// The client left before the answer; the sandbox finished the request all the same, as
+    /// the real API does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abandoned: bool,
+    /// What a provider notes for the reader (the auth scheme, an idempotency key, a replay,
+    /// a session...); no check reads it. A fact a check needs is a field above.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub extra: serde_json::Map<String, Value>,
+    pub notes: serde_json::Map<String, Value>,
 }
 
 /// One HTTP exchange, whoever made it.

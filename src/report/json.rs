@@ -68,7 +68,18 @@ mod tests {
             remaining_s: None,
         });
         ex.facts.forged = true;
-        ex.facts.extra.insert("pollDelayInMs".into(), 5000.into());
+        ex.facts.poll_delay_ms = Some(5000.0);
+        ex.facts.resource = Some("payment:U1".into());
+        ex.facts.token_claims = vec!["merchant_vat".into()];
+        ex.facts.answer_errors = vec!["/qrCode: missing".into()];
+        ex.facts.event_id = Some("e1".into());
+        ex.facts.amount = Some(12.5);
+        ex.facts.unserved = Some(vec!["the events operation here is POST /events".into()]);
+        ex.facts.refused = Some("malformed".into());
+        ex.facts.abandoned = true;
+        ex.facts
+            .notes
+            .insert("idempotency_key".into(), "k-1".into());
         let mut failed = exchange("GET", "/payment/U1/status", 0, "");
         failed.seq = 2;
         failed.response = None;

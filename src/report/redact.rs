@@ -463,6 +463,9 @@ impl Secrets {
             &mut facts.order,
             &mut facts.payment_state,
             &mut facts.injected,
+            &mut facts.resource,
+            &mut facts.event_id,
+            &mut facts.refused,
         ]
         .into_iter()
         .flatten()
@@ -473,10 +476,13 @@ impl Secrets {
             .unrecognized_fields
             .iter_mut()
             .chain(facts.schema_errors.iter_mut())
+            .chain(facts.token_claims.iter_mut())
+            .chain(facts.answer_errors.iter_mut())
+            .chain(facts.unserved.iter_mut().flatten())
         {
             *s = self.mask_text(s);
         }
-        for (key, value) in facts.extra.iter_mut() {
+        for (key, value) in facts.notes.iter_mut() {
             if is_secret_field(key) {
                 if let Some(s) = value.as_str() {
                     *value = serde_json::Value::String(fingerprint(s));
@@ -1276,9 +1282,10 @@ mod tests {
     #[test]
     fn facts_are_masked() {
         let mut ex = exchange("/", &[], "", "");
-        ex.facts.extra.insert("idempotencyKey".into(), "k-1".into());
-        ex.facts.extra.insert("checkoutToken".into(), TOKEN.into());
-        ex.facts.extra.insert(
+        ex.facts.notes.insert("idempotencyKey".into(), "k-1".into());
+        ex.facts.notes.insert("checkoutToken".into(), TOKEN.into());
+        ex.facts.answer_errors = vec![format!("/qrCode: {TOKEN} is not a QR code")];
+        ex.facts.notes.insert(
             "card".into(),
             serde_json::json!({"pan": "4111111111111111"}),
         );

@@ -18,12 +18,6 @@ use tokio::net::TcpStream;
 use super::{lock, SandboxCore};
 use crate::journal::{Actor, Body, Direction, Exchange, Facts, Request as JRequest, Response};
 
-/// The `facts.extra` key that marks a request the sandbox refused before any operation saw
-/// it, with why: `uri_too_long` (414), `headers_too_large` (431), `malformed` (400),
-/// `head_cut_short` (the client closed inside the request head), `body_cut_short` (400: less
-/// than Content-Length arrived), `body_too_large` (413).
-pub const REFUSED: &str = "refused";
-
 /// How much of a connection's current request a [`Tap`] keeps, to journal a refused one.
 const TAP_KEEP: usize = 16 * 1024;
 
@@ -131,7 +125,7 @@ fn head_complete(head: &[u8]) -> bool {
 
 /// Journals a request hyper refused before any handler saw it: the request line and headers
 /// as far as they could be read (cut at 16 KiB), the status hyper answered, and why, marked
-/// with [`REFUSED`]. Connection errors that are not about a request (a client that connected
+/// in `facts.refused`. Connection errors that are not about a request (a client that connected
 /// and left, a reset after an answer) are not exchanges and are not journaled.
 pub(crate) fn journal_refused(core: &SandboxCore, seen: &Mutex<Seen>, err: &hyper::Error) {
     let (head, total, answered) = {
@@ -175,8 +169,10 @@ pub(crate) fn journal_refused(core: &SandboxCore, seen: &Mutex<Seen>, err: &hype
         .take(100)
         .map(|(k, v)| (cut(k.trim(), 256), cut(v.trim(), 1024)))
         .collect();
-    let mut facts = Facts::default();
-    facts.extra.insert(REFUSED.into(), reason.into());
+    let facts = Facts {
+        refused: Some(reason.into()),
+        ..Facts::default()
+    };
     let at_ms = core.now_ms();
     core.journal.record(Exchange {
         seq: 0,
@@ -386,11 +382,11 @@ async fn answer_and_record(
                 ),
             )
                 .into_response();
-            let mut facts = Facts {
+            let facts = Facts {
                 schema_errors: vec![format!("request body larger than {MAX_REQUEST_BODY} bytes")],
+                refused: Some("body_too_large".into()),
                 ..Facts::default()
             };
-            facts.extra.insert(REFUSED.into(), "body_too_large".into());
             (answer, facts)
         }
         BodyEnd::CutShort(cause) => {
@@ -409,8 +405,10 @@ async fn answer_and_record(
                 serde_json::json!({ "error": why }).to_string(),
             )
                 .into_response();
-            let mut facts = Facts::default();
-            facts.extra.insert(REFUSED.into(), "body_cut_short".into());
+            let facts = Facts {
+                refused: Some("body_cut_short".into()),
+                ..Facts::default()
+            };
             error = Some(why);
             (answer, facts)
         }
@@ -434,7 +432,7 @@ async fn answer_and_record(
     // The connection dropped its side of the request (hyper cancels a request whose client it
     // saw leave): the answer will not be read.
     if deliver.is_closed() {
-        facts.extra.insert(ABANDONED.into(), true.into());
+        facts.abandoned = true;
         error.get_or_insert_with(|| {
             "the client closed the connection before the answer; the sandbox finished the request, as the real API does".to_owned()
         });
@@ -457,6 +455,3 @@ async fn answer_and_record(
     core.journal.record(exchange);
     let _ = deliver.send(AxumResponse::from_parts(parts, AxumBody::from(bytes)));
 }
-
-/// The journal's mark (`facts.extra`) on a request whose client left before its answer.
-pub const ABANDONED: &str = "abandoned";

@@ -21,11 +21,11 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-pub use capture::{with_facts, FactsExt, ABANDONED, ACTOR_HEADER, MAX_REQUEST_BODY};
+pub use capture::{with_facts, FactsExt, ACTOR_HEADER, MAX_REQUEST_BODY};
 pub use correlation::Learned;
 pub use faults::{Fault, FaultPlan};
 pub use operation::{Auth, Caller, Operation};
-pub use server::{unserved, Sandbox, SandboxError, ServedOperation, UNSERVED};
+pub use server::{unserved, Sandbox, SandboxError, ServedOperation};
 
 use crate::journal::Journal;
 

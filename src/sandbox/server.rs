@@ -192,22 +192,18 @@ impl std::fmt::Display for ServedOperation {
     }
 }
 
-/// The journal's mark on a call the sandbox does not serve: `facts.extra[UNSERVED]` lists what
-/// it serves instead (as sentences), so a check can name both without knowing the provider.
-pub const UNSERVED: &str = "unserved";
-
-/// The answer to a call the sandbox does not serve: a 404 naming the operations it does.
+/// The answer to a call the sandbox does not serve: a 404 naming the operations it does, and
+/// the journal's mark on it (`facts.unserved` lists them as sentences).
 pub fn unserved(
     method: &Method,
     path: &str,
     served: &[ServedOperation],
 ) -> axum::response::Response {
-    let mut facts = Facts {
+    let facts = Facts {
         operation: Some("unknown".into()),
+        unserved: Some(served.iter().map(ToString::to_string).collect()),
         ..Facts::default()
     };
-    let sentences: Vec<String> = served.iter().map(ToString::to_string).collect();
-    facts.extra.insert(UNSERVED.into(), json!(sentences));
     let body = json!({
         "error": format!("{method} {path} is not an operation of this sandbox"),
         "operations": served,
@@ -222,7 +218,6 @@ pub fn unserved(
 mod tests {
     use super::*;
     use crate::journal::{Exchange, Journal};
-    use crate::sandbox::capture::REFUSED;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
@@ -264,7 +259,7 @@ mod tests {
     }
 
     fn refused(ex: &Exchange) -> &str {
-        ex.facts.extra[REFUSED].as_str().unwrap()
+        ex.facts.refused.as_deref().unwrap()
     }
 
     #[tokio::test]
@@ -349,6 +344,6 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let all = sb.core.journal.live();
         assert_eq!(all.len(), 2);
-        assert!(all.iter().all(|e| !e.facts.extra.contains_key(REFUSED)));
+        assert!(all.iter().all(|e| e.facts.refused.is_none()));
     }
 }

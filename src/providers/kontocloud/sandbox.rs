@@ -610,7 +610,7 @@ async fn ewallet(
             },
         );
     }
-    facts.extra.insert("session".into(), json!(session));
+    facts.notes.insert("session".into(), json!(session));
     let page = format!(
         r#"<!doctype html><html><head><title>KontoCloud e-wallet</title></head><body>
 <h1>KontoCloud e-wallet</h1><p>Pay {amount} {currency} to the merchant.</p>
@@ -973,7 +973,7 @@ mod tests {
             ex.facts.token_issued.is_some(),
             "the token was issued all the same"
         );
-        assert_eq!(ex.facts.extra[crate::sandbox::ABANDONED], true);
+        assert!(ex.facts.abandoned);
         assert!(ex.error.as_ref().unwrap().contains("closed the connection"));
 
         let waited = http.post(&url).json(&body).send().await.unwrap();
@@ -981,10 +981,7 @@ mod tests {
         // Once each: the abandoned request is not also journaled as one cut short.
         let journal = sb.core.journal.live();
         assert_eq!(journal.len(), 2, "{journal:?}");
-        assert!(!journal[1]
-            .facts
-            .extra
-            .contains_key(crate::sandbox::ABANDONED));
+        assert!(!journal[1].facts.abandoned);
     }
 
     #[tokio::test]

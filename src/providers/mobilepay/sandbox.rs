@@ -553,9 +553,7 @@ impl MobilePaySandbox {
             .and_then(|known| known.info)
             .expect("a valid token is live");
         if token.merchant_vat.is_some() {
-            facts
-                .extra
-                .insert("token_claims".into(), json!(["merchant_vat"]));
+            facts.token_claims = vec!["merchant_vat".into()];
         }
         let versions: Vec<&str> = headers
             .get_all(VERSION_HEADER)
@@ -689,11 +687,11 @@ impl MobilePaySandbox {
                 ))
             }
         };
-        facts.extra.insert("idempotency_key".into(), json!(key));
+        facts.notes.insert("idempotency_key".into(), json!(key));
         let stored = lock(&self.state).keys.get(&key).cloned();
         match stored {
             Some(s) if s.operation == operation && s.body == *body => {
-                facts.extra.insert("idempotent_replay".into(), json!(true));
+                facts.notes.insert("idempotent_replay".into(), json!(true));
                 let status = StatusCode::from_u16(s.status).unwrap_or(StatusCode::OK);
                 Err((status, Json(s.answer)).into_response())
             }
@@ -833,9 +831,7 @@ async fn token(State(sb): Sb, headers: HeaderMap, body: axum::body::Bytes) -> Re
     let expires = now + lifetime * 1000.0;
     let merchant_vat = fields.get("merchant_vat").cloned();
     if merchant_vat.is_some() {
-        facts
-            .extra
-            .insert("token_claims".into(), json!(["merchant_vat"]));
+        facts.token_claims = vec!["merchant_vat".into()];
     }
     lock(&sb.state)
         .tokens
@@ -897,7 +893,7 @@ async fn pos_lookup(State(sb): Sb, RawQuery(query): RawQuery, headers: HeaderMap
                    "beaconId": null, "supportedBeaconTypes": [], "callbackAlias": null})
         })
         .collect();
-    facts.extra.insert("found".into(), json!(found.len()));
+    facts.notes.insert("found".into(), json!(found.len()));
     Json(json!({ "pointOfSales": found })).facts(facts)
 }
 
@@ -997,7 +993,7 @@ async fn start_payment(
             refunded: 0.0,
         };
         facts
-            .extra
+            .notes
             .insert("planted_active_payment".into(), json!(stale.payment_id));
         st.planted.push(stale.payment_id.clone());
         st.payments.insert(stale.payment_id.clone(), stale);
@@ -1039,13 +1035,8 @@ async fn start_payment(
     };
     facts.payment = Some(payment.payment_id.clone());
     facts.payment_state = Some(status.into());
-    facts.extra.insert(
-        "resource".into(),
-        json!(format!("payment:{}", payment.payment_id)),
-    );
-    facts
-        .extra
-        .insert("poll_delay_ms".into(), json!(poll_delay));
+    facts.resource = Some(format!("payment:{}", payment.payment_id));
+    facts.poll_delay_ms = Some(poll_delay as f64);
     let answer = json!({ "paymentId": payment.payment_id, "pollDelayInMs": poll_delay });
     st.scenario_payments.push(payment.payment_id.clone());
     st.payments.insert(payment.payment_id.clone(), payment);
@@ -1076,10 +1067,7 @@ fn payment_of(
     p.advance(now);
     facts.payment = Some(p.payment_id.clone());
     facts.order = Some(p.order_id.clone());
-    facts.extra.insert(
-        "resource".into(),
-        json!(format!("payment:{}", p.payment_id)),
-    );
+    facts.resource = Some(format!("payment:{}", p.payment_id));
     Ok(p.clone())
 }
 
@@ -1175,10 +1163,8 @@ async fn payment_poll(
     };
     let poll_delay = sb.poll_delay();
     facts.payment_state = Some(p.status.clone());
-    facts.extra.insert("amount".into(), json!(p.amount));
-    facts
-        .extra
-        .insert("poll_delay_ms".into(), json!(poll_delay));
+    facts.amount = Some(p.amount);
+    facts.poll_delay_ms = Some(poll_delay as f64);
     Json(p.view(poll_delay)).facts(facts)
 }
 
@@ -1213,7 +1199,7 @@ async fn payment_capture(
         .facts(facts);
     }
     let amount = json["amount"].as_f64().unwrap_or(0.0);
-    facts.extra.insert("amount".into(), json!(p.amount));
+    facts.amount = Some(p.amount);
     if cents(amount) > cents(p.amount) {
         return error(
             StatusCode::CONFLICT,
@@ -1306,14 +1292,9 @@ async fn refund_initiate(State(sb): Sb, headers: HeaderMap, body: axum::body::By
         reserved_at_ms: sb.core.now_ms() + poll_delay as f64,
     };
     facts.payment_state = Some("Initiated".into());
-    facts.extra.insert("refund".into(), json!(refund.refund_id));
-    facts.extra.insert(
-        "resource".into(),
-        json!(format!("refund:{}", refund.refund_id)),
-    );
-    facts
-        .extra
-        .insert("poll_delay_ms".into(), json!(poll_delay));
+    facts.notes.insert("refund".into(), json!(refund.refund_id));
+    facts.resource = Some(format!("refund:{}", refund.refund_id));
+    facts.poll_delay_ms = Some(poll_delay as f64);
     let answer = json!({ "refundId": refund.refund_id, "pollDelayInMs": poll_delay });
     {
         let mut st = lock(&sb.state);
@@ -1344,10 +1325,8 @@ fn refund_of(
     };
     r.advance(now);
     facts.payment = Some(r.payment_id.clone());
-    facts.extra.insert("refund".into(), json!(r.refund_id));
-    facts
-        .extra
-        .insert("resource".into(), json!(format!("refund:{}", r.refund_id)));
+    facts.notes.insert("refund".into(), json!(r.refund_id));
+    facts.resource = Some(format!("refund:{}", r.refund_id));
     Ok(r.clone())
 }
 
@@ -1362,10 +1341,8 @@ async fn refund_poll(State(sb): Sb, Path(refund_id): Path<String>, headers: Head
     };
     let poll_delay = sb.poll_delay();
     facts.payment_state = Some(r.status.clone());
-    facts.extra.insert("amount".into(), json!(r.amount));
-    facts
-        .extra
-        .insert("poll_delay_ms".into(), json!(poll_delay));
+    facts.amount = Some(r.amount);
+    facts.poll_delay_ms = Some(poll_delay as f64);
     Json(json!({
         "refundId": r.refund_id,
         "paymentId": r.payment_id,
@@ -1406,7 +1383,7 @@ async fn refund_capture(
         Err(resp) => return resp.facts(facts),
     };
     facts.payment_state = Some(r.status.clone());
-    facts.extra.insert("amount".into(), json!(r.amount));
+    facts.amount = Some(r.amount);
     if r.status != "Reserved" {
         return error(
             StatusCode::CONFLICT,
@@ -1738,7 +1715,7 @@ mod tests {
         assert_eq!(bad_vat.status(), 400);
         let live = c.sb.core.journal.live();
         assert!(live[0].facts.token_issued.is_some());
-        assert_eq!(live[0].facts.extra["token_claims"], json!(["merchant_vat"]));
+        assert_eq!(live[0].facts.token_claims, vec!["merchant_vat"]);
         assert!(live[2]
             .facts
             .schema_errors

@@ -891,7 +891,7 @@ async fn transaction_event(
             .and_then(Value::as_str)
             .map(str::to_owned);
         if let Some(id) = j.get(&names.event_id).and_then(Value::as_str) {
-            facts.extra.insert("event_id".into(), json!(id));
+            facts.event_id = Some(id.to_owned());
         }
     }
     if let Some(r) = sb.authenticate(&headers, &mut facts) {
@@ -1177,7 +1177,7 @@ impl PPaaSSandbox {
             ..Facts::default()
         };
         out.facts
-            .extra
+            .notes
             .insert("timeout_ms".into(), json!(timeout.as_secs_f64() * 1000.0));
         let mut problem = None;
         let _ = ctx
@@ -1197,10 +1197,10 @@ impl PPaaSSandbox {
                         } else {
                             None
                         };
-                        facts.extra.insert("answer_errors".into(), json!(errors));
+                        facts.answer_errors = errors;
                         if !unrecognized.is_empty() {
                             facts
-                                .extra
+                                .notes
                                 .insert("answer_unrecognized".into(), json!(unrecognized));
                         }
                         problem
@@ -1547,7 +1547,7 @@ mod tests {
             events[1].facts.injected.as_deref(),
             Some("ack refused 500 (#1)")
         );
-        assert_eq!(events[1].facts.extra["event_id"], "e1");
+        assert_eq!(events[1].facts.event_id.as_deref(), Some("e1"));
         assert_eq!(events[1].facts.payment.as_deref(), Some(id.as_str()));
         assert_eq!(
             events[1].facts.payment_state.as_deref(),
@@ -1606,10 +1606,7 @@ mod tests {
         let live = sb.core.journal.live();
         let unserved = live.last().unwrap();
         assert_eq!(unserved.operation(), Some("unknown"));
-        assert!(unserved.facts.extra[crate::sandbox::UNSERVED][0]
-            .as_str()
-            .unwrap()
-            .contains("the PPaaS events operation"));
+        assert!(unserved.facts.unserved.as_ref().unwrap()[0].contains("the PPaaS events operation"));
         // A wrong method on a served path is unserved too, not a bare 405.
         let r = http
             .delete(format!("{}/resources/v1/countries", sb.base_url()))
@@ -1655,7 +1652,7 @@ mod tests {
             .filter(|e| e.operation() == Some(OP_EVENT))
             .collect();
         assert_eq!(events[0].facts.payment_state.as_deref(), Some("SCANNED"));
-        assert_eq!(events[0].facts.extra["event_id"], "e1");
+        assert_eq!(events[0].facts.event_id.as_deref(), Some("e1"));
         assert_eq!(events[0].facts.payment.as_deref(), Some(id.as_str()));
         assert!(
             events[1].facts.schema_errors[0].starts_with("type:"),

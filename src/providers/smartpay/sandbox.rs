@@ -501,7 +501,7 @@ impl SmartPaySandbox {
             _ => (TokenState::Unknown, None),
         };
         if !scheme.is_empty() {
-            facts.extra.insert("auth_scheme".into(), json!(scheme));
+            facts.notes.insert("auth_scheme".into(), json!(scheme));
         }
         facts.token_used = Some(TokenUse {
             fingerprint: (!credential.is_empty()).then(|| fingerprint(&credential)),
@@ -667,7 +667,7 @@ async fn create_checkout(
     facts.unrecognized_fields = findings.unrecognized.clone();
     facts.schema_errors = findings.errors.clone();
     if let Some(pr) = json.get("partnerReference").and_then(Value::as_str) {
-        facts.extra.insert("partner_reference".into(), json!(pr));
+        facts.notes.insert("partner_reference".into(), json!(pr));
     }
     if let Err(r) = sb.authenticate(&headers, &mut facts) {
         return r.facts(facts);
@@ -713,7 +713,7 @@ async fn create_checkout(
     };
     facts.payment = Some(tx.id.clone());
     facts.payment_state = Some("CREATED".into());
-    facts.extra.insert(
+    facts.notes.insert(
         "checkout_token".into(),
         json!(fingerprint(&tx.checkout_token)),
     );
@@ -818,7 +818,7 @@ async fn modify(
         .and_then(Value::as_str)
         .map(str::to_owned);
     if let Some(id) = &modification_id {
-        facts.extra.insert("modification_id".into(), json!(id));
+        facts.notes.insert("modification_id".into(), json!(id));
     }
     if let Err(r) = sb.authenticate(&headers, &mut facts) {
         return r.facts(facts);
@@ -861,7 +861,7 @@ async fn modify(
     {
         let m = m.clone();
         drop(st);
-        facts.extra.insert("repeated".into(), json!(true));
+        facts.notes.insert("repeated".into(), json!(true));
         if m.kind != kind {
             return sb
                 .error(StatusCode::CONFLICT, "DUPLICATE_MODIFICATION_ID", &format!("modificationId {modification_id} was already used for a {} of this transaction.", m.kind), &[])
@@ -1451,7 +1451,7 @@ mod tests {
             live[1].facts.token_used.as_ref().unwrap().state,
             TokenState::Valid
         );
-        assert_eq!(live[2].facts.extra["auth_scheme"], "basic");
+        assert_eq!(live[2].facts.notes["auth_scheme"], "basic");
         assert_eq!(
             live[2].facts.token_used.as_ref().unwrap().state,
             TokenState::Valid
@@ -1663,7 +1663,7 @@ mod tests {
             live[3].facts.injected.as_deref(),
             Some("500/INTERNAL_ERROR")
         );
-        assert_eq!(live[4].facts.extra["modification_id"], "m-1");
+        assert_eq!(live[4].facts.notes["modification_id"], "m-1");
     }
 
     #[test]
