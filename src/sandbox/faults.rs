@@ -5,7 +5,10 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 
-use super::lock;
+use axum::http::StatusCode;
+
+use super::{lock, SandboxCore};
+use crate::journal::Facts;
 
 /// One injected fault: the next `times` calls of `operation` get it instead of their answer.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -84,6 +87,47 @@ impl Fault {
     }
 }
 
+/// An injected fault the profile answers with, in its own error envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Injected {
+    pub status: StatusCode,
+    /// The provider's error code the suite asked for, if it named one.
+    pub code: Option<String>,
+}
+
+impl Injected {
+    /// The suite's code, else the profile's default.
+    pub fn code_or(&self, default: &str) -> String {
+        self.code.clone().unwrap_or_else(|| default.to_owned())
+    }
+}
+
+impl SandboxCore {
+    /// Serves the fault the scenario injected for this call of `operation`, if one is
+    /// pending: waits its delay and notes it in the facts (labelled with the profile's default
+    /// code). The fault to answer with, or `None` when there is none or it only slows a good
+    /// answer (`then_succeed`: the client may have given up on it).
+    pub async fn inject(
+        &self,
+        operation: &str,
+        facts: &mut Facts,
+        default_code: &str,
+    ) -> Option<Injected> {
+        let fault = self.faults.take(operation)?;
+        if let Some(ms) = fault.delay_ms {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        facts.injected = Some(fault.label(default_code));
+        if fault.then_succeed {
+            return None;
+        }
+        Some(Injected {
+            status: StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code: fault.code,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +158,24 @@ mod tests {
         }
         plan.clear();
         assert!(plan.take("x").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_injected_fault_is_noted_and_answered_once() {
+        let core = SandboxCore::new(crate::journal::Journal::in_memory());
+        core.faults.add(Fault {
+            operation: "op".into(),
+            status: 503,
+            code: None,
+            times: Some(1),
+            delay_ms: None,
+            then_succeed: false,
+        });
+        let mut facts = Facts::default();
+        let injected = core.inject("op", &mut facts, "0099").await.unwrap();
+        assert_eq!(injected.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(injected.code_or("0099"), "0099");
+        assert_eq!(facts.injected.as_deref(), Some("503/0099"));
+        assert_eq!(core.inject("op", &mut Facts::default(), "0099").await, None);
     }
 }

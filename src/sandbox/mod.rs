@@ -23,7 +23,7 @@ use serde_json::Value;
 
 pub use capture::{with_facts, FactsExt, ACTOR_HEADER, MAX_REQUEST_BODY};
 pub use correlation::Learned;
-pub use faults::{Fault, FaultPlan};
+pub use faults::{Fault, FaultPlan, Injected};
 pub use operation::{Auth, Caller, Operation};
 pub use server::{unserved, Sandbox, SandboxError, ServedOperation};
 

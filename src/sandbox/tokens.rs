@@ -14,6 +14,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 
+use crate::journal::{fingerprint, TokenState, TokenUse};
+
 /// How many expired tokens are still recognised as expired.
 pub const RECENTLY_EXPIRED: usize = 100_000;
 
@@ -82,6 +84,32 @@ impl<V: Clone> TokenBook<V> {
                 expires_ms,
                 info: None,
             })
+    }
+
+    /// Judges the token a call presented (`None`: it presented none) at `now_ms`: what every
+    /// profile journals as `facts.token_used`, and what it attached when issuing it. The
+    /// profile answers a token that is not valid in its own words.
+    pub fn judge(&self, presented: Option<&str>, now_ms: f64) -> (TokenUse, Option<V>) {
+        let known = presented.and_then(|t| self.get(t));
+        let (state, remaining_s) = match (presented, &known) {
+            (None, _) => (TokenState::Missing, None),
+            (Some(_), None) => (TokenState::Unknown, None),
+            (Some(_), Some(k)) => {
+                let remaining = (k.expires_ms - now_ms) / 1000.0;
+                let state = if remaining > 0.0 {
+                    TokenState::Valid
+                } else {
+                    TokenState::Expired
+                };
+                (state, Some(remaining))
+            }
+        };
+        let used = TokenUse {
+            fingerprint: presented.map(fingerprint),
+            state,
+            remaining_s,
+        };
+        (used, known.and_then(|k| k.info))
     }
 
     /// Live tokens kept whole (for tests and the bench).
@@ -162,5 +190,28 @@ mod tests {
             book.issue(format!("short-{i}"), f64::from(i), 0, f64::from(i) + 1.0);
         }
         assert_eq!(book.get("long").unwrap().info, Some(7));
+    }
+
+    #[test]
+    fn a_presented_token_is_judged_missing_unknown_valid_or_expired() {
+        let mut book: TokenBook<&str> = TokenBook::new();
+        book.issue("t1".into(), 10_000.0, "claims", 0.0);
+        let (used, info) = book.judge(None, 0.0);
+        assert_eq!(
+            (used.state, used.fingerprint, info),
+            (TokenState::Missing, None, None)
+        );
+        assert_eq!(book.judge(Some("nope"), 0.0).0.state, TokenState::Unknown);
+        let (used, info) = book.judge(Some("t1"), 4_000.0);
+        assert_eq!(
+            (used.state, used.remaining_s, info),
+            (TokenState::Valid, Some(6.0), Some("claims"))
+        );
+        assert_eq!(used.fingerprint, Some(fingerprint("t1")));
+        let (used, _) = book.judge(Some("t1"), 12_000.0);
+        assert_eq!(
+            (used.state, used.remaining_s),
+            (TokenState::Expired, Some(-2.0))
+        );
     }
 }
