@@ -746,7 +746,7 @@ fn validate(args: ValidateArgs) -> i32 {
 
 async fn sandbox_command(args: SandboxArgs) -> i32 {
     if crate::providers::provider(&args.provider).is_none() {
-        let known: Vec<_> = crate::providers::ALL.iter().map(|p| p.id()).collect();
+        let known = crate::providers::ids();
         return fail(&format!(
             "golive cannot play provider `{}`; expected one of: {}",
             args.provider,

@@ -873,8 +873,7 @@ pub fn bundled_suite(provider: &str) -> Option<(&'static str, &'static str)> {
 
 /// (provider, file name, text) of every bundled suite, in registry order.
 pub fn bundled_suites() -> Vec<(&'static str, &'static str, &'static str)> {
-    crate::providers::ALL
-        .iter()
+    crate::providers::all()
         .map(|p| (p.id(), p.suite().file, p.suite().text))
         .collect()
 }

@@ -19,7 +19,7 @@ pub fn suite_problems(suite: &Loaded<Suite>) -> Vec<Problem> {
     let mut problems = Vec::new();
     let provider = providers::provider(&s.provider);
     if provider.is_none() {
-        let ids: Vec<&str> = providers::ALL.iter().map(|p| p.id()).collect();
+        let ids = providers::ids();
         problems.push(suite.problem_at(
             "/provider",
             format!(

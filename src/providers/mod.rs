@@ -29,6 +29,17 @@ pub static ALL: &[&dyn Provider] = &[
     &ppaas::PPaaS,
 ];
 
+/// Providers that exist only in golive's own tests: `toy` proves a provider is its folder.
+#[cfg(test)]
+static TEST_ONLY: &[&dyn Provider] = &[];
+#[cfg(not(test))]
+static TEST_ONLY: &[&dyn Provider] = &[];
+
+/// Every provider this build plays: [`ALL`], and in golive's own tests the test-only ones.
+pub fn all() -> impl Iterator<Item = &'static dyn Provider> {
+    ALL.iter().chain(TEST_ONLY).copied()
+}
+
 /// A provider: its simulated API, what a step in its suites may say, its actors, its reference
 /// integration and its bundled suite.
 pub trait Provider: Send + Sync {
@@ -105,19 +116,17 @@ pub enum StepKind {
 
 /// The provider a suite names.
 pub fn provider(id: &str) -> Option<&'static dyn Provider> {
-    ALL.iter()
-        .copied()
-        .find(|p| p.id().eq_ignore_ascii_case(id))
+    all().find(|p| p.id().eq_ignore_ascii_case(id))
 }
 
 /// Every provider's id, for messages that list them.
 pub fn ids() -> Vec<&'static str> {
-    ALL.iter().map(|p| p.id()).collect()
+    all().map(|p| p.id()).collect()
 }
 
 /// Every reference integration, in registry order.
 pub fn references() -> Vec<&'static Reference> {
-    ALL.iter().map(|p| p.reference()).collect()
+    all().map(|p| p.reference()).collect()
 }
 
 /// The reference integration of a provider.
@@ -163,7 +172,7 @@ mod tests {
     /// What validation accepts as credential names is what each sandbox hands out.
     #[test]
     fn credential_names_are_the_sandboxes_credentials() {
-        for p in ALL {
+        for p in all() {
             let dir = tempfile::tempdir().unwrap();
             let journal = Journal::create(&dir.path().join("j.jsonl")).unwrap();
             let opened = p.open(SandboxCore::new(journal));
@@ -182,7 +191,7 @@ mod tests {
     /// Each provider's reference and suite are its own.
     #[test]
     fn each_provider_owns_its_reference_and_suite() {
-        for p in ALL {
+        for p in all() {
             assert_eq!(p.reference().provider, p.id());
             let suite =
                 crate::suite::parse_suite(p.suite().text, std::path::Path::new(p.suite().file))
