@@ -10,6 +10,8 @@ pub mod kontocloud;
 pub mod mobilepay;
 pub mod ppaas;
 pub mod smartpay;
+#[cfg(test)]
+mod toy;
 
 use std::sync::Arc;
 
@@ -31,7 +33,7 @@ pub static ALL: &[&dyn Provider] = &[
 
 /// Providers that exist only in golive's own tests: `toy` proves a provider is its folder.
 #[cfg(test)]
-static TEST_ONLY: &[&dyn Provider] = &[];
+static TEST_ONLY: &[&dyn Provider] = &[&toy::Toy];
 #[cfg(not(test))]
 static TEST_ONLY: &[&dyn Provider] = &[];
 
