@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use crate::exit;
-use crate::run::{self, RunConfig, TargetSpec};
+use crate::run::{self, RunConfig, RunOutcome, TargetSpec};
 use crate::suite::yaml::{self, Pos, Problem, Problems};
 
 /// How long a run waits for a call the integration should make. The integrations here call
@@ -24,43 +24,6 @@ const WAIT_TIMEOUT_S: f64 = 3.0;
 /// Runs at once unless `--jobs` says otherwise: each run mostly waits on loopback HTTP and
 /// provider timers, but a 2-core machine must still meet the scaled deadlines.
 pub const DEFAULT_JOBS: u16 = 2;
-
-/// How each reference shop is run: the provider time scale its tests use (fast enough to be
-/// quick, slow enough for a busy 2-core machine's timers), and the style its flaws run with.
-struct ReferencePlan {
-    provider: &'static str,
-    time_scale: Option<f64>,
-    /// Flaws take the styles in turn (a flaw is caught whatever the legitimate style around
-    /// it) instead of all running with the default style.
-    flaws_alternate_styles: bool,
-}
-
-const REFERENCE_PLANS: &[ReferencePlan] = &[
-    // KontoCloud's rules have no provider clock worth shrinking: the suite's own time.
-    ReferencePlan {
-        provider: "kontocloud",
-        time_scale: None,
-        flaws_alternate_styles: false,
-    },
-    // "3 minutes" PENDING becomes 3.6 s, its 20 s tolerance 0.4 s.
-    ReferencePlan {
-        provider: "smartpay",
-        time_scale: Some(0.02),
-        flaws_alternate_styles: false,
-    },
-    // pollDelayInMs 50 ms on the wire.
-    ReferencePlan {
-        provider: "mobilepay",
-        time_scale: Some(0.05),
-        flaws_alternate_styles: false,
-    },
-    // The 5 s webhook deadline is 1 s.
-    ReferencePlan {
-        provider: "ppaas",
-        time_scale: Some(0.2),
-        flaws_alternate_styles: true,
-    },
-];
 
 /// What a case drives.
 #[derive(Debug, Clone)]
@@ -194,13 +157,10 @@ impl std::fmt::Display for Tally {
 /// `caught_by` names). `provider` keeps one provider's.
 pub fn reference_cases(provider: Option<&str>) -> Vec<Case> {
     let mut cases = Vec::new();
-    for plan in REFERENCE_PLANS {
-        if provider.is_some_and(|p| !p.eq_ignore_ascii_case(plan.provider)) {
+    for r in crate::providers::references() {
+        if provider.is_some_and(|p| !p.eq_ignore_ascii_case(r.provider)) {
             continue;
         }
-        let Some(r) = crate::providers::reference(plan.provider) else {
-            continue;
-        };
         for style in r.styles {
             cases.push(Case {
                 provider: r.provider.to_string(),
@@ -209,12 +169,12 @@ pub fn reference_cases(provider: Option<&str>) -> Vec<Case> {
                     style: style.to_string(),
                     flaws: Vec::new(),
                 },
-                time_scale: plan.time_scale,
+                time_scale: r.test_time_scale,
                 expected: BTreeSet::new(),
             });
         }
         for (i, flaw) in r.flaws.iter().enumerate() {
-            let style = if plan.flaws_alternate_styles {
+            let style = if r.flaws_alternate_styles {
                 r.styles[i % r.styles.len()]
             } else {
                 r.styles[0]
@@ -226,7 +186,7 @@ pub fn reference_cases(provider: Option<&str>) -> Vec<Case> {
                     style: style.to_string(),
                     flaws: vec![flaw.name.to_string()],
                 },
-                time_scale: plan.time_scale,
+                time_scale: r.test_time_scale,
                 expected: flaw.caught_by.iter().map(|s| s.to_string()).collect(),
             });
         }
@@ -365,8 +325,13 @@ pub fn load_examples(file: &Path, provider: Option<&str>) -> Result<Vec<Case>, P
     }
 }
 
-/// Runs one case, its reports in `reports`.
-async fn run_case(case: Case, reports: PathBuf, time_scale: Option<f64>) -> CaseResult {
+/// Runs one case, its reports in `reports`: what `golive accuracy` counts, and the run itself
+/// when one was made (tests/providers.rs looks closer at it; `time_scale` overrides the case's).
+pub async fn run_case(
+    case: Case,
+    reports: PathBuf,
+    time_scale: Option<f64>,
+) -> (CaseResult, Option<RunOutcome>) {
     let started = Instant::now();
     let result = |failing, exit_code, trouble| CaseResult {
         case: case.clone(),
@@ -377,13 +342,13 @@ async fn run_case(case: Case, reports: PathBuf, time_scale: Option<f64>) -> Case
     };
     let suite = match run::load_bundled_suite(&case.provider) {
         Ok(s) => s,
-        Err(e) => return result(BTreeSet::new(), exit::RUN_FAILED, Some(e)),
+        Err(e) => return (result(BTreeSet::new(), exit::RUN_FAILED, Some(e)), None),
     };
     let target = match &case.target {
         CaseTarget::Reference { style, flaws } => {
             match TargetSpec::reference(&case.provider, Some(style), flaws) {
                 Ok(t) => t,
-                Err(e) => return result(BTreeSet::new(), exit::RUN_FAILED, Some(e)),
+                Err(e) => return (result(BTreeSet::new(), exit::RUN_FAILED, Some(e)), None),
             }
         }
         CaseTarget::Example { file, env } => match crate::suite::load_target(file) {
@@ -393,7 +358,12 @@ async fn run_case(case: Case, reports: PathBuf, time_scale: Option<f64>) -> Case
                 }
                 TargetSpec::File(Box::new(t))
             }
-            Err(p) => return result(BTreeSet::new(), exit::RUN_FAILED, Some(p.to_string())),
+            Err(p) => {
+                return (
+                    result(BTreeSet::new(), exit::RUN_FAILED, Some(p.to_string())),
+                    None,
+                )
+            }
         },
     };
     let outcome = run::run(
@@ -426,7 +396,7 @@ async fn run_case(case: Case, reports: PathBuf, time_scale: Option<f64>) -> Case
     if !r.right() && !trouble.is_empty() {
         r.trouble = Some(trouble.join("; "));
     }
-    r
+    (r, Some(outcome))
 }
 
 /// A folder name for a case's reports.
@@ -463,7 +433,7 @@ pub async fn run_cases(
                 let dir = reports.join(slug(&case, i));
                 tokio::task::spawn_local(async move {
                     let _permit = gate.acquire_owned().await.expect("the gate stays open");
-                    let r = run_case(case, dir, time_scale).await;
+                    let (r, _) = run_case(case, dir, time_scale).await;
                     let _ = tx.send((i, r));
                 });
             }
@@ -483,7 +453,16 @@ pub struct AccuracyConfig {
     pub jobs: usize,
     pub time_scale: Option<f64>,
     pub provider: Option<String>,
+    /// Only the reference shops' cases, or only the examples'.
+    pub only: Option<Only>,
     pub reports: PathBuf,
+}
+
+/// Which cases `golive accuracy --only` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    References,
+    Examples,
 }
 
 /// Gathers every case (checked before any runs), runs them and returns their results.
@@ -493,16 +472,13 @@ pub async fn run_all(
 ) -> Result<Vec<CaseResult>, Problems> {
     let provider = config.provider.as_deref();
     if let Some(p) = provider {
-        if !REFERENCE_PLANS
-            .iter()
-            .any(|r| r.provider.eq_ignore_ascii_case(p))
-        {
+        if crate::providers::reference(p).is_none() {
             return Err(Problems(vec![Problem {
                 file: PathBuf::from("--provider"),
                 pos: Pos { line: 0, column: 0 },
                 message: format!(
                     "no provider `{p}`; expected one of: {}",
-                    REFERENCE_PLANS
+                    crate::providers::references()
                         .iter()
                         .map(|r| r.provider)
                         .collect::<Vec<_>>()
@@ -511,9 +487,22 @@ pub async fn run_all(
             }]));
         }
     }
-    let mut cases = reference_cases(provider);
-    if let Some(file) = &config.examples {
-        cases.extend(load_examples(file, provider)?);
+    let mut cases = Vec::new();
+    if config.only != Some(Only::Examples) {
+        cases = reference_cases(provider);
+    }
+    match &config.examples {
+        Some(file) if config.only != Some(Only::References) => {
+            cases.extend(load_examples(file, provider)?)
+        }
+        None if config.only == Some(Only::Examples) => {
+            return Err(Problems(vec![Problem {
+                file: PathBuf::from("--only"),
+                pos: Pos { line: 0, column: 0 },
+                message: "`--only examples` needs `--examples FILE`".to_string(),
+            }]))
+        }
+        _ => {}
     }
     Ok(run_cases(cases, config.jobs, config.time_scale, &config.reports, done).await)
 }

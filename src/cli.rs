@@ -178,6 +178,9 @@ struct AccuracyArgs {
     /// Only this provider's cases.
     #[arg(long)]
     provider: Option<String>,
+    /// Only the reference shops' cases, or only the examples'.
+    #[arg(long, value_enum)]
+    only: Option<crate::accuracy::Only>,
     /// Where each run's reports go (one folder per case).
     #[arg(long, default_value = "reports/accuracy")]
     reports: PathBuf,
@@ -488,6 +491,7 @@ async fn accuracy(args: AccuracyArgs) -> i32 {
         jobs: usize::from(args.jobs),
         time_scale: args.time_scale,
         provider: args.provider,
+        only: args.only,
         reports: args.reports,
     };
     match crate::accuracy::run_all(&config, &mut |r| out!("{}", r.line())).await {

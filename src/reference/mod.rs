@@ -51,6 +51,14 @@ pub struct Reference {
     pub serve: fn(ShopConfig, TcpListener) -> ServeFuture,
     /// How the shop reads its configuration from the environment when run as a process.
     pub env_prefix: &'static str,
+    /// The provider time scale `golive accuracy` and the tests run this shop at: fast enough
+    /// to be quick, slow enough for a busy 2-core machine's timers (`None`: the suite's own).
+    pub test_time_scale: Option<f64>,
+    /// Flaws take the styles in turn (a flaw is caught whatever the legitimate style around
+    /// it) instead of all running with the default style.
+    pub flaws_alternate_styles: bool,
+    /// Checks a compliant style leaves skipped, having nothing to judge: (style, check id).
+    pub skipped_when_compliant: &'static [(&'static str, &'static str)],
 }
 
 impl Reference {

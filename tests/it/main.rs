@@ -11,7 +11,6 @@ mod installed;
 mod kontocloud;
 mod mobilepay;
 mod partition;
-mod ppaas;
 mod ppaas_example;
 mod report;
 mod smartpay;

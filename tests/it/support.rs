@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use golive::run::{self, RunConfig, RunOutcome, TargetSpec};
 
+#[path = "../shared/junit.rs"]
+mod junit;
+pub use junit::{assert_junit_valid, junit_failures, tool, xmllint};
+
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The golive binary cargo built for these tests.
@@ -47,43 +51,12 @@ pub fn text(o: &Output) -> String {
     )
 }
 
-/// A tool the tests need; a missing one fails the test (no silent skip).
-pub fn tool(path: &str) -> PathBuf {
-    let p = PathBuf::from(path);
-    assert!(
-        p.exists(),
-        "{path} is missing: run scripts/test-deps (it installs xmllint, chromium and the junitparser venv)"
-    );
-    p
-}
-
-pub fn xmllint() -> PathBuf {
-    tool("/usr/bin/xmllint")
-}
-
 pub fn chromium() -> PathBuf {
     tool("/usr/bin/chromium")
 }
 
 pub fn venv_python() -> PathBuf {
     tool(&format!("{ROOT}/target/test-venv/bin/python"))
-}
-
-/// Asserts that a JUnit file validates against the Jenkins junit-10 XSD.
-pub fn assert_junit_valid(junit: &Path) {
-    let out = Command::new(xmllint())
-        .arg("--noout")
-        .arg("--schema")
-        .arg(format!("{ROOT}/schemas/junit-10.xsd"))
-        .arg(junit)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "xmllint: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        std::fs::read_to_string(junit).unwrap_or_default()
-    );
 }
 
 /// Runs a provider's bundled suite against its built-in reference shop.
@@ -117,23 +90,6 @@ pub async fn run_reference(
         "junit.xml and the run disagree"
     );
     outcome
-}
-
-/// The check ids of the failed testcases of a golive JUnit file.
-pub fn junit_failures(xml: &str, suite_id: &str) -> BTreeSet<String> {
-    let prefix = format!("classname=\"golive.{suite_id}.");
-    xml.split("<testcase ")
-        .skip(1)
-        .filter(|case| {
-            let end = case.find("</testcase>").unwrap_or(case.len());
-            case[..end].contains("<failure")
-        })
-        .filter_map(|case| {
-            let start = case.find(&prefix)? + prefix.len();
-            let len = case[start..].find('"')?;
-            Some(case[start..start + len].to_string())
-        })
-        .collect()
 }
 
 /// The ids of the checks that failed.

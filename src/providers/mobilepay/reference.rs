@@ -37,6 +37,9 @@ pub const REFERENCE: Reference = Reference {
     target_yaml: include_str!("../../../targets/mobilepay-reference.yaml"),
     serve,
     env_prefix: "MOBILEPAY",
+    test_time_scale: Some(0.05), // pollDelayInMs 50 ms on the wire
+    flaws_alternate_styles: false,
+    skipped_when_compliant: &[],
 };
 
 pub const FLAWS: &[Flaw] = &[

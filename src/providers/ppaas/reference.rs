@@ -40,6 +40,9 @@ pub const REFERENCE: Reference = Reference {
     target_yaml: include_str!("../../../targets/ppaas-reference.yaml"),
     serve,
     env_prefix: "PPAAS",
+    test_time_scale: Some(0.2), // the 5 s webhook deadline is 1 s
+    flaws_alternate_styles: true,
+    skipped_when_compliant: &[("a", "PP-EVENT-AMOUNT")], // style a's events carry no amount
 };
 
 pub const FLAWS: &[Flaw] = &[

@@ -24,6 +24,9 @@ pub const REFERENCE: Reference = Reference {
     target_yaml: include_str!("target.yaml"),
     serve,
     env_prefix: "TOY",
+    test_time_scale: None,
+    flaws_alternate_styles: false,
+    skipped_when_compliant: &[],
 };
 
 struct Shop {
