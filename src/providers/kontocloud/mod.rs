@@ -6,11 +6,146 @@
 //! fields) and what comes out (the callback), so the pages in between are the simplest that
 //! carry the journey: a page with a "pay" form, then an auto-submitting form to the callback.
 //!
-//! The folder: `sandbox` (its API, state and actors), `reference` (the built-in reference
-//! shop); its request schemas are in `schemas/kontocloud/`, its bundled suite in
+//! The folder:
+//! - this file: what the provider is (its ids, its operation table, [`KontoCloud`]);
+//! - `steps`: what its `shopper:` and `sandbox:` steps may say;
+//! - `api`: the simulated API's state, answer envelope and JSON operations (Issue Token, Get
+//!   Payment Status); `ewallet`: the e-wallet's pages the shopper's browser goes through;
+//! - `actors`: the journeys golive plays as the shopper;
+//! - `reference/`: the built-in reference shop;
+//! - `tests`: the sandbox's unit tests.
+//!
+//! Its request schemas are in `schemas/kontocloud/`, its bundled suite in
 //! `suites/kontocloud-go-live.yaml`.
 
+mod actors;
+mod api;
+mod ewallet;
 pub mod reference;
-pub mod sandbox;
+mod steps;
+#[cfg(test)]
+mod tests;
 
-pub use sandbox::*;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::providers::{BundledSuite, Opened, Provider, StepKind};
+use crate::sandbox::{Auth, Caller, Operation, SandboxCore};
+use crate::suite::ParsedStep;
+
+pub use api::KontoCloudSandbox;
+
+pub const ID: &str = "kontocloud";
+
+pub const OP_ISSUE_TOKEN: &str = "issue_token";
+pub const OP_PAYMENT_STATUS: &str = "payment_status";
+pub const OP_EWALLET: &str = "ewallet";
+pub const OP_EWALLET_COMPLETE: &str = "ewallet_complete";
+
+pub struct KontoCloud;
+
+/// KontoCloud's API as data. Where the shop's ids travel: its order id goes to the e-wallet as
+/// merchantTransactionId (through the browser, in the form or the redirect's query); the payment
+/// id is the uniqueReference the e-wallet issues when the shopper pays.
+pub const OPERATIONS: &[Operation] = &[
+    Operation::new(
+        OP_ISSUE_TOKEN,
+        Caller::Integration,
+        "POST",
+        "/user/{user_id}/issue",
+        "1.45 Issue Token",
+    )
+    .with_auth(Auth::Credentials("the test account's password in the body"))
+    .with_schema(include_str!(
+        "../../../schemas/kontocloud/issue_token.request.json"
+    )),
+    Operation::new(
+        OP_PAYMENT_STATUS,
+        Caller::Integration,
+        "GET",
+        "/payment/{unique_reference}/status",
+        "1.41 Get Payment Status",
+    )
+    .with_auth(Auth::Token("X-Auth-Token"))
+    .with_schema(include_str!(
+        "../../../schemas/kontocloud/payment_status.query.json"
+    )),
+    Operation::new(
+        OP_EWALLET,
+        Caller::Shopper,
+        "POST",
+        "/ewallet",
+        "the e-wallet's payment page (the shop's form, or a GET redirect)",
+    )
+    .with_schema(include_str!(
+        "../../../schemas/kontocloud/ewallet.form.json"
+    ))
+    .with_order_reference(&["form:merchantTransactionId", "query:merchantTransactionId"])
+    .with_note(
+        "inferred: the seeds document the form's fields and the callback, not the pages between",
+    ),
+    Operation::new(
+        OP_EWALLET_COMPLETE,
+        Caller::Shopper,
+        "POST",
+        "/ewallet/complete",
+        "the shopper pays in the e-wallet, which sends the browser back to the callBackUrl",
+    )
+    .with_payment_id(&["issued"])
+    .with_note(
+        "inferred: the seeds document the form's fields and the callback, not the pages between",
+    ),
+];
+
+impl Provider for KontoCloud {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "KontoCloud (J.P. Morgan Mobility Payments e-wallet)"
+    }
+
+    fn open(&self, core: Arc<SandboxCore>) -> Opened {
+        Opened::of(Arc::new(KontoCloudSandbox::new(core)))
+    }
+
+    fn reference(&self) -> &'static crate::reference::Reference {
+        &reference::REFERENCE
+    }
+
+    fn suite(&self) -> BundledSuite {
+        BundledSuite {
+            file: "suites/kontocloud-go-live.yaml",
+            text: include_str!("../../../suites/kontocloud-go-live.yaml"),
+        }
+    }
+
+    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
+        steps::parse(kind, params)
+    }
+
+    fn operations(&self) -> &'static [Operation] {
+        OPERATIONS
+    }
+
+    fn credential_names(&self) -> &'static [&'static str] {
+        &["user_id", "password"]
+    }
+}
+
+/// A date and time in KontoCloud's formats (`YYYY-MM-DD`, `HHMMSS`), at an offset from UTC:
+/// the sandbox's `sysDate`/`sysTime` (offset 0), and the reference shop's local time.
+pub fn date_and_time(utc_offset_minutes: i64) -> (String, String) {
+    let now = time::OffsetDateTime::now_utc() + time::Duration::minutes(utc_offset_minutes);
+    (
+        format!(
+            "{:04}-{:02}-{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        ),
+        format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
+    )
+}
