@@ -38,6 +38,10 @@ pub struct SmartPaySandbox {
     pub(crate) state: Mutex<ApiState>,
 }
 
+/// An operation's answer: `Err` when it refuses the call, `Ok` when it serves it; either is
+/// sent, its facts attached.
+pub(crate) type Answer = Result<Response, Response>;
+
 /// What a call brings besides its headers.
 pub(crate) enum Payload<'a> {
     /// Nothing (Get Payment Status).
@@ -268,21 +272,7 @@ pub(crate) fn with_unrecognized(mut body: Value, unrecognized: &[String]) -> Val
     body
 }
 
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A JWT-shaped access token, as SmartPay's OAuth provider (Amazon Cognito) issues.
-pub(crate) fn jwt(client_id: &str, lifetime_s: f64) -> String {
-    let header = b64url(br#"{"kid":"golive-sandbox","alg":"RS256"}"#);
-    let payload = b64url(
-        json!({"client_id": client_id, "token_use": "access", "scope": "smartpay/api", "exp_in": lifetime_s, "jti": uuid::Uuid::new_v4().to_string()})
-            .to_string()
-            .as_bytes(),
-    );
-    format!("{header}.{payload}.{}", crate::sandbox::random_text(86))
-}
-
+/// Whether a token looks like a JWT (three base64url parts separated by dots).
 pub(crate) fn jwt_shaped(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
     parts.len() == 3

@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use super::state::{Modification, Transaction};
 use super::{
-    error, invalid_request, no_transaction, with_unrecognized, Admitted, Payload, SmartPaySandbox,
+    error, invalid_request, no_transaction, with_unrecognized, Admitted, Answer, Payload,
+    SmartPaySandbox,
 };
 use crate::providers::smartpay::{OP_CAPTURE, OP_REFUND};
 use crate::sandbox::{lock, FactsExt};
@@ -34,7 +35,7 @@ async fn modify(
     transaction_id: String,
     headers: HeaderMap,
     body: Bytes,
-) -> axum::response::Response {
+) -> Answer {
     let payment = Some(transaction_id.as_str());
     let noted = Some(("modificationId", "modification_id"));
     let call = sb.admit(op, payment, &headers, Payload::Json(&body), noted);
@@ -42,16 +43,13 @@ async fn modify(
         mut facts,
         body: json,
         findings,
-    } = match call.await {
-        Ok(call) => call,
-        Err(answer) => return answer,
-    };
+    } = call.await?;
     let modification_id = json
         .get("modificationId")
         .and_then(Value::as_str)
         .map(str::to_owned);
     let Some(modification_id) = modification_id.filter(|_| findings.errors.is_empty()) else {
-        return invalid_request(&findings.errors).facts(facts);
+        return Err(invalid_request(&findings.errors).facts(facts));
     };
     let kind: &'static str = match op {
         OP_CAPTURE => "CAPTURE",
@@ -61,7 +59,7 @@ async fn modify(
     let mut st = lock(&sb.state);
     let Some(t) = st.transactions.get_mut(&transaction_id) else {
         drop(st);
-        return no_transaction().facts(facts);
+        return Err(no_transaction().facts(facts));
     };
     // Idempotent on repeat: the same modificationId gets the answer it got the first time.
     if let Some((_, m)) = t
@@ -73,12 +71,12 @@ async fn modify(
         drop(st);
         facts.notes.insert("repeated".into(), json!(true));
         if m.kind != kind {
-            return error(StatusCode::CONFLICT, "DUPLICATE_MODIFICATION_ID", &format!("modificationId {modification_id} was already used for a {} of this transaction.", m.kind), &[])
-                .facts(facts);
+            return Err(error(StatusCode::CONFLICT, "DUPLICATE_MODIFICATION_ID", &format!("modificationId {modification_id} was already used for a {} of this transaction.", m.kind), &[])
+                .facts(facts));
         }
         facts.payment_state = m.body["paymentStatus"].as_str().map(str::to_owned);
         let status = StatusCode::from_u16(m.status).unwrap_or(StatusCode::OK);
-        return (status, Json(m.body)).facts(facts);
+        return Ok((status, Json(m.body)).facts(facts));
     }
     let amount = json.get("amount").and_then(Value::as_f64);
     let (status, body) = apply(t, kind, &modification_id, amount);
@@ -92,11 +90,8 @@ async fn modify(
     ));
     drop(st);
     facts.payment_state = body["paymentStatus"].as_str().map(str::to_owned);
-    (
-        status,
-        Json(with_unrecognized(body, &findings.unrecognized)),
-    )
-        .facts(facts)
+    let body = with_unrecognized(body, &findings.unrecognized);
+    Ok((status, Json(body)).facts(facts))
 }
 
 /// A new modification of `kind` (`CAPTURE`, `REFUND`, `CANCEL`) of `t`, for `amount` (all that

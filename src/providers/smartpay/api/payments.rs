@@ -1,17 +1,18 @@
-//! The payment's operations: the OAuth token, Create Checkout and Get Payment Status.
+//! The payment operations: the OAuth token, Create Checkout and Get Payment Status.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
+use base64::Engine;
 use serde_json::{json, Value};
 
 use super::state::Transaction;
 use super::{
-    error, invalid_request, jwt, no_transaction, with_unrecognized, Admitted, Payload,
+    error, invalid_request, no_transaction, with_unrecognized, Admitted, Answer, Payload,
     SmartPaySandbox,
 };
 use crate::journal::{fingerprint, IssuedToken};
@@ -22,16 +23,13 @@ pub(super) async fn oauth_token(
     State(sb): State<Arc<SmartPaySandbox>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let call = sb.admit(OP_OAUTH_TOKEN, None, &headers, Payload::Form(&body), None);
     let Admitted {
         mut facts,
         body: fields,
         ..
-    } = match call.await {
-        Ok(call) => call,
-        Err(answer) => return answer,
-    };
+    } = call.await?;
     // OAuth 2.0 errors (RFC 6749 §5.2), as the token endpoint answers them.
     let oauth_error = |status: StatusCode, error: &str, description: &str| {
         (
@@ -41,22 +39,22 @@ pub(super) async fn oauth_token(
             .into_response()
     };
     if fields.get("grant_type").and_then(Value::as_str) != Some("client_credentials") {
-        return oauth_error(
+        return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "grant_type must be client_credentials",
         )
-        .facts(facts);
+        .facts(facts));
     }
     let id = fields.get("client_id").and_then(Value::as_str);
     let secret = fields.get("client_secret").and_then(Value::as_str);
     if id != Some(sb.client_id.as_str()) || secret != Some(sb.client_secret.as_str()) {
-        return oauth_error(
+        return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_client",
             "Client authentication failed",
         )
-        .facts(facts);
+        .facts(facts));
     }
     let lifetime = sb.core.token_lifetime_s();
     let token = jwt(&sb.client_id, lifetime);
@@ -70,41 +68,33 @@ pub(super) async fn oauth_token(
         lifetime_s: lifetime,
         expires_at_ms: expires,
     });
-    Json(json!({"access_token": token, "expires_in": lifetime.round() as u64, "token_type": "Bearer"})).facts(facts)
+    Ok(Json(json!({"access_token": token, "expires_in": lifetime.round() as u64, "token_type": "Bearer"})).facts(facts))
 }
 
 pub(super) async fn create_checkout(
     State(sb): State<Arc<SmartPaySandbox>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let noted = Some(("partnerReference", "partner_reference"));
-    let call = sb.admit(
-        OP_CREATE_CHECKOUT,
-        None,
-        &headers,
-        Payload::Json(&body),
-        noted,
-    );
+    let payload = Payload::Json(&body);
+    let call = sb.admit(OP_CREATE_CHECKOUT, None, &headers, payload, noted);
     let Admitted {
         mut facts,
         body: json,
         findings,
-    } = match call.await {
-        Ok(call) => call,
-        Err(answer) => return answer,
-    };
+    } = call.await?;
     if !findings.errors.is_empty() {
-        return invalid_request(&findings.errors).facts(facts);
+        return Err(invalid_request(&findings.errors).facts(facts));
     }
     if json.get("merchantKey").and_then(Value::as_str) != Some(sb.merchant_key.as_str()) {
-        return error(
+        return Err(error(
             StatusCode::FORBIDDEN,
             "INVALID_MERCHANT",
             "The merchantKey is not this merchant's.",
             &[],
         )
-        .facts(facts);
+        .facts(facts));
     }
     let payment = &json["payment"];
     let tx = Transaction {
@@ -139,20 +129,17 @@ pub(super) async fn create_checkout(
         st.scenario_checkouts.push(tx.id.clone());
         st.transactions.insert(tx.id.clone(), tx);
     }
-    Json(with_unrecognized(answer, &findings.unrecognized)).facts(facts)
+    Ok(Json(with_unrecognized(answer, &findings.unrecognized)).facts(facts))
 }
 
 pub(super) async fn payment_status(
     State(sb): State<Arc<SmartPaySandbox>>,
     Path(transaction_id): Path<String>,
     headers: HeaderMap,
-) -> Response {
+) -> Answer {
     let payment = Some(transaction_id.as_str());
     let call = sb.admit(OP_PAYMENT_STATUS, payment, &headers, Payload::Nothing, None);
-    let mut facts = match call.await {
-        Ok(call) => call.facts,
-        Err(answer) => return answer,
-    };
+    let mut facts = call.await?.facts;
     let found = {
         let mut st = lock(&sb.state);
         st.transactions.get_mut(&transaction_id).map(|t| {
@@ -164,7 +151,7 @@ pub(super) async fn payment_status(
         })
     };
     let Some((t, status)) = found else {
-        return no_transaction().facts(facts);
+        return Err(no_transaction().facts(facts));
     };
     facts.payment_state = Some(status.clone());
     let modifications: Vec<Value> = t
@@ -172,7 +159,7 @@ pub(super) async fn payment_status(
         .iter()
         .map(|(id, m)| json!({"modificationId": id, "type": m.kind, "amount": m.body["amount"], "status": m.body["status"]}))
         .collect();
-    Json(json!({
+    let answer = Json(json!({
         "transactionId": t.id,
         "reconciliationReferenceId": t.reconciliation,
         "description": t.description,
@@ -186,6 +173,21 @@ pub(super) async fn payment_status(
             "paymentMethod": "CARDS",
         },
         "modifications": modifications,
-    }))
-    .facts(facts)
+    }));
+    Ok(answer.facts(facts))
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A JWT-shaped access token, as SmartPay's OAuth provider (Amazon Cognito) issues.
+fn jwt(client_id: &str, lifetime_s: f64) -> String {
+    let header = b64url(br#"{"kid":"golive-sandbox","alg":"RS256"}"#);
+    let payload = b64url(
+        json!({"client_id": client_id, "token_use": "access", "scope": "smartpay/api", "exp_in": lifetime_s, "jti": uuid::Uuid::new_v4().to_string()})
+            .to_string()
+            .as_bytes(),
+    );
+    format!("{header}.{payload}.{}", crate::sandbox::random_text(86))
 }
