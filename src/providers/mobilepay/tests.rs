@@ -209,16 +209,14 @@ async fn a_payment_goes_through_the_states_and_keys_are_idempotent() {
         .post("/pos/v10/pointofsales", &t, None, Some(&pos_body))
         .await;
     assert_eq!(code(r).await, (400, "1164".into()));
-    let pos = json_of(
-        c.post("/pos/v10/pointofsales", &t, Some("k1"), Some(&pos_body))
-            .await,
-    )
-    .await;
-    let again = json_of(
-        c.post("/pos/v10/pointofsales", &t, Some("k1"), Some(&pos_body))
-            .await,
-    )
-    .await;
+    let r = c
+        .post("/pos/v10/pointofsales", &t, Some("k1"), Some(&pos_body))
+        .await;
+    let pos = json_of(r).await;
+    let r = c
+        .post("/pos/v10/pointofsales", &t, Some("k1"), Some(&pos_body))
+        .await;
+    let again = json_of(r).await;
     assert_eq!(pos, again, "a repeat with the same key replays the answer");
     let pos_id = pos["posId"].as_str().unwrap();
     let pay = json!({"posId": pos_id, "orderId": "o-1", "amount": 12.5, "currencyCode": "DKK", "plannedCaptureDelay": "None"});
@@ -226,11 +224,10 @@ async fn a_payment_goes_through_the_states_and_keys_are_idempotent() {
         .post("/pos/v10/payments", &t, Some("k1"), Some(&pay))
         .await;
     assert_eq!(code(r).await, (409, "1306".into()));
-    let started = json_of(
-        c.post("/pos/v10/payments", &t, Some("k2"), Some(&pay))
-            .await,
-    )
-    .await;
+    let r = c
+        .post("/pos/v10/payments", &t, Some("k2"), Some(&pay))
+        .await;
+    let started = json_of(r).await;
     let id = started["paymentId"].as_str().unwrap();
     assert!(started["pollDelayInMs"].as_u64().unwrap() > 0);
     // A second payment on the same PoS: already active.
@@ -272,17 +269,15 @@ async fn a_payment_goes_through_the_states_and_keys_are_idempotent() {
 async fn captured_payment(c: &Client, t: &str) -> String {
     c.fast_polls();
     let pos_body = json!({"merchantPosId": "till-r", "storeId": "store-1", "name": "Till"});
-    let pos = json_of(
-        c.post("/pos/v10/pointofsales", t, Some("pos"), Some(&pos_body))
-            .await,
-    )
-    .await;
+    let r = c
+        .post("/pos/v10/pointofsales", t, Some("pos"), Some(&pos_body))
+        .await;
+    let pos = json_of(r).await;
     let pay = json!({"posId": pos["posId"], "orderId": "o-r", "amount": 100.0, "currencyCode": "DKK", "plannedCaptureDelay": "None"});
-    let started = json_of(
-        c.post("/pos/v10/payments", t, Some("pay"), Some(&pay))
-            .await,
-    )
-    .await;
+    let r = c
+        .post("/pos/v10/payments", t, Some("pay"), Some(&pay))
+        .await;
+    let started = json_of(r).await;
     let id = started["paymentId"].as_str().unwrap().to_owned();
     c.approve(&id).await;
     let polled = c
@@ -301,7 +296,8 @@ async fn captured_payment(c: &Client, t: &str) -> String {
 async fn reserved_refund(c: &Client, t: &str, payment_id: &str, n: u32) -> String {
     let body = json!({"paymentId": payment_id, "refundOrderId": format!("r-{n}"), "amount": 20.0, "currencyCode": "DKK"});
     let key = format!("refund-{n}");
-    let refund = json_of(c.post("/pos/v10/refunds", t, Some(&key), Some(&body)).await).await;
+    let r = c.post("/pos/v10/refunds", t, Some(&key), Some(&body)).await;
+    let refund = json_of(r).await;
     let id = refund["refundId"].as_str().unwrap().to_owned();
     let polled = c
         .status_after_a_poll_delay(&format!("/pos/v10/refunds/{id}"), t)

@@ -27,14 +27,13 @@ pub(super) enum Input<'a> {
     OptionalJson(&'a [u8]),
 }
 
-/// The V10 codes for a header a call must carry exactly once: missing, invalid, duplicated.
-struct HeaderCodes {
-    missing: &'static str,
-    invalid: &'static str,
-    duplicated: &'static str,
-    /// Said after "Invalid ... header" (what a valid one is), if anything.
-    valid_is: &'static str,
-}
+/// The V10 codes for a header a call must carry exactly once: missing, invalid, duplicated;
+/// and what a valid one is, said after "Invalid ... header" (if anything).
+struct HeaderCodes(&'static str, &'static str, &'static str, &'static str);
+
+const VERSION_CODES: HeaderCodes = HeaderCodes("1153", "1161", "1157", "");
+const VAT_CODES: HeaderCodes = HeaderCodes("1151", "1159", "1155", "");
+const KEY_CODES: HeaderCodes = HeaderCodes("1164", "1162", "1163", " (1 to 36 characters)");
 
 impl MobilePaySandbox {
     /// The start of every `/pos/v10` handler: the operation in the facts, its input read,
@@ -59,6 +58,22 @@ impl MobilePaySandbox {
         self.admit(operation, headers, instance.as_ref(), facts)
             .await?;
         Ok(instance.unwrap_or(Value::Null))
+    }
+
+    /// [`MobilePaySandbox::enter`] for a POST with a JSON body that needs an idempotency key:
+    /// the body and the key (a repeat is answered here).
+    pub(super) async fn enter_keyed(
+        &self,
+        operation: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        facts: &mut Facts,
+    ) -> Result<(Value, Option<String>), Response> {
+        let json = self
+            .enter(operation, headers, Input::Json(body), facts)
+            .await?;
+        let key = self.idempotency(operation, headers, &json, facts)?;
+        Ok((json, key))
     }
 
     /// The checks after the input is read: schema findings in the facts, authorisation,
@@ -123,21 +138,9 @@ impl MobilePaySandbox {
         if token.merchant_vat.is_some() {
             facts.token_claims = vec!["merchant_vat".into()];
         }
-        let version = HeaderCodes {
-            missing: "1153",
-            invalid: "1161",
-            duplicated: "1157",
-            valid_is: "",
-        };
-        single_header(headers, VERSION_HEADER, is_version, &version)?;
+        single_header(headers, VERSION_HEADER, is_version, &VERSION_CODES)?;
         if token.merchant_vat.is_none() {
-            let vat = HeaderCodes {
-                missing: "1151",
-                invalid: "1159",
-                duplicated: "1155",
-                valid_is: "",
-            };
-            single_header(headers, VAT_HEADER, is_vat, &vat)?;
+            single_header(headers, VAT_HEADER, is_vat, &VAT_CODES)?;
         }
         Ok(())
     }
@@ -171,17 +174,11 @@ impl MobilePaySandbox {
         body: &Value,
         facts: &mut Facts,
     ) -> Result<Option<String>, Response> {
-        let codes = HeaderCodes {
-            missing: "1164",
-            invalid: "1162",
-            duplicated: "1163",
-            valid_is: " (1 to 36 characters)",
-        };
         let key = single_header(
             headers,
             IDEMPOTENCY_HEADER,
             |k| !k.is_empty() && k.chars().count() <= 36,
-            &codes,
+            &KEY_CODES,
         )?
         .to_owned();
         facts.notes.insert("idempotency_key".into(), json!(key));
@@ -237,14 +234,12 @@ fn single_header<'h>(
         .iter()
         .map(|v| v.to_str().unwrap_or(""))
         .collect();
+    let HeaderCodes(missing, invalid, duplicated, valid_is) = codes;
     let (code, message) = match values.as_slice() {
-        [] => (codes.missing, format!("Missing {name} header")),
+        [] => (missing, format!("Missing {name} header")),
         [one] if valid(one) => return Ok(one),
-        [_] => (
-            codes.invalid,
-            format!("Invalid {name} header{}", codes.valid_is),
-        ),
-        _ => (codes.duplicated, format!("Duplicated {name} header")),
+        [_] => (invalid, format!("Invalid {name} header{valid_is}")),
+        _ => (duplicated, format!("Duplicated {name} header")),
     };
     Err(error(StatusCode::BAD_REQUEST, code, &message))
 }

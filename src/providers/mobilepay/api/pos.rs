@@ -52,10 +52,9 @@ pub(super) async fn lookup(
 pub(super) async fn create(State(sb): Sb, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     answering(|facts| {
         Box::pin(async move {
-            let json = sb
-                .enter(OP_POS_CREATE, &headers, Input::Json(&body), facts)
+            let (json, key) = sb
+                .enter_keyed(OP_POS_CREATE, &headers, &body, facts)
                 .await?;
-            let key = sb.idempotency(OP_POS_CREATE, &headers, &json, facts)?;
             let merchant_pos_id = json["merchantPosId"]
                 .as_str()
                 .unwrap_or_default()

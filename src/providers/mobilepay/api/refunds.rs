@@ -69,10 +69,7 @@ pub(super) async fn initiate(
 ) -> Response {
     answering(|facts| {
         Box::pin(async move {
-            let json = sb
-                .enter(OP_REFUND_INITIATE, &headers, Input::Json(&body), facts)
-                .await?;
-            let key = sb.idempotency(OP_REFUND_INITIATE, &headers, &json, facts)?;
+            let (json, key) = sb.enter_keyed(OP_REFUND_INITIATE, &headers, &body, facts).await?;
             let payment_id = json["paymentId"].as_str().unwrap_or_default().to_owned();
             let p = sb.payment_of(&payment_id, facts)?;
             let amount = json["amount"].as_f64().unwrap_or(0.0);

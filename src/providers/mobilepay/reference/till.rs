@@ -212,6 +212,18 @@ impl Shop {
         }
     }
 
+    /// One poll of `path`, waiting first as the till does after MobilePay asked for `delay_ms`.
+    async fn poll_after(
+        &self,
+        path: &str,
+        delay_ms: u64,
+        refund_client: bool,
+    ) -> Result<super::client::Answer, String> {
+        tokio::time::sleep(self.poll_wait(delay_ms)).await;
+        self.call(reqwest::Method::GET, path, None, None, refund_client)
+            .await
+    }
+
     /// How long to wait before the next poll, given what MobilePay asked for.
     pub(super) fn poll_wait(&self, delay_ms: u64) -> Duration {
         let d = Duration::from_millis(delay_ms);
@@ -254,17 +266,8 @@ impl Shop {
         }
         let mut delay = first_delay;
         for _ in 0..MAX_POLLS {
-            tokio::time::sleep(self.poll_wait(delay)).await;
-            let Ok(a) = self
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/pos/v10/payments/{payment_id}"),
-                    None,
-                    None,
-                    false,
-                )
-                .await
-            else {
+            let path = format!("/pos/v10/payments/{payment_id}");
+            let Ok(a) = self.poll_after(&path, delay, false).await else {
                 continue;
             };
             if !a.ok() {
@@ -347,17 +350,8 @@ impl Shop {
             .to_owned();
         let mut delay = answer.body["pollDelayInMs"].as_u64().unwrap_or(1000);
         for _ in 0..MAX_POLLS {
-            tokio::time::sleep(self.poll_wait(delay)).await;
-            let Ok(a) = self
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/pos/v10/refunds/{refund_id}"),
-                    None,
-                    None,
-                    true,
-                )
-                .await
-            else {
+            let path = format!("/pos/v10/refunds/{refund_id}");
+            let Ok(a) = self.poll_after(&path, delay, true).await else {
                 continue;
             };
             if !a.ok() {
