@@ -1,0 +1,255 @@
+//! MobilePay's simulated API: the state one run's sandbox keeps, the V10 error envelope, the
+//! router and the `ProviderSandbox` side of it. Every `/pos/v10` call goes through the same
+//! checks first (`guard`); each resource answers in its own file: the integrator token
+//! (`token`), points of sale (`pos`), payments and the customer's app (`payments`), refunds
+//! (`refunds`). What the provider is: the folder's `mod.rs`.
+
+// Handlers return the API's error answer as the `Err` of their steps: an axum `Response` is
+// large, but boxing every refusal would only add noise to the handlers.
+#![allow(clippy::result_large_err)]
+
+mod guard;
+mod payments;
+mod pos;
+mod refunds;
+mod token;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::steps::SandboxSettings;
+use super::OPERATIONS;
+use crate::journal::Facts;
+use crate::sandbox::request_schema::OperationSchemas;
+use crate::sandbox::tokens::TokenBook;
+use crate::sandbox::{lock, BoxFuture, FactsExt, ProviderSandbox, SandboxCore};
+use payments::{Payment, ACTIVE};
+use pos::PointOfSale;
+use refunds::Refund;
+
+#[derive(Debug, Clone)]
+struct TokenInfo {
+    /// The `merchant_vat` claim asked for when the token was issued.
+    merchant_vat: Option<String>,
+}
+
+/// A request processed under an idempotency key, and the answer to replay on a repeat.
+#[derive(Debug, Clone)]
+struct Stored {
+    operation: String,
+    body: Value,
+    status: u16,
+    answer: Value,
+}
+
+struct Script {
+    poll_delay_ms: f64,
+    already_active: bool,
+    payment_expiry_s: f64,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            poll_delay_ms: 1000.0,
+            already_active: false,
+            payment_expiry_s: 300.0,
+        }
+    }
+}
+
+#[derive(Default)]
+struct ApiState {
+    tokens: TokenBook<TokenInfo>,
+    points_of_sale: Vec<PointOfSale>,
+    payments: HashMap<String, Payment>,
+    refunds: HashMap<String, Refund>,
+    keys: HashMap<String, Stored>,
+    script: Script,
+    /// Payments initiated in this scenario, newest last (the app acts on the newest).
+    scenario_payments: Vec<String>,
+    /// Stale payments `already_active` planted; they do not outlive their scenario.
+    planted: Vec<String>,
+}
+
+pub struct MobilePaySandbox {
+    core: Arc<SandboxCore>,
+    client_id: String,
+    client_secret: String,
+    merchant_vat: String,
+    schemas: OperationSchemas,
+    state: Mutex<ApiState>,
+}
+
+type Sb = State<Arc<MobilePaySandbox>>;
+
+fn random_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn cents(amount: f64) -> i64 {
+    (amount * 100.0).round() as i64
+}
+
+/// The V10 error envelope.
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "code": code, "message": message, "correlationId": random_id() })),
+    )
+        .into_response()
+}
+
+/// What a handler's steps end with: the answer, or the refusal that cut them short.
+type Steps<'f> = BoxFuture<'f, Result<Response, Response>>;
+
+/// Runs a handler's steps with fresh facts: its answer, however they ended, carries the facts
+/// they gathered.
+async fn answering(steps: impl for<'f> FnOnce(&'f mut Facts) -> Steps<'f>) -> Response {
+    let mut facts = Facts::default();
+    let answer = steps(&mut facts).await;
+    answer.unwrap_or_else(|refusal| refusal).facts(facts)
+}
+
+/// A 409 to a call the resource's state `status` does not allow (noted in the facts).
+fn conflict(facts: &mut Facts, status: &str, code: &str, message: &str) -> Response {
+    facts.payment_state = Some(status.to_owned());
+    error(StatusCode::CONFLICT, code, message)
+}
+
+/// The 204 of a call that moved the resource to `status` (noted in the facts).
+fn moved_to(facts: &mut Facts, status: &str) -> Result<Response, Response> {
+    facts.payment_state = Some(status.to_owned());
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+impl MobilePaySandbox {
+    pub(super) fn new(core: Arc<SandboxCore>) -> Self {
+        let short = uuid::Uuid::new_v4().simple().to_string();
+        MobilePaySandbox {
+            core,
+            client_id: format!("golive-integrator-{}", &short[..8]),
+            client_secret: format!("sbx-secret-{}", &short[8..]),
+            merchant_vat: "DK12345678".into(),
+            schemas: OperationSchemas::of(OPERATIONS),
+            state: Mutex::new(ApiState::default()),
+        }
+    }
+
+    /// `pollDelayInMs` on the wire: the scripted delay in provider time, scaled.
+    fn poll_delay(&self) -> u64 {
+        let scripted = lock(&self.state).script.poll_delay_ms;
+        (scripted * self.core.settings().time_scale)
+            .round()
+            .max(1.0) as u64
+    }
+
+    fn scaled_ms(&self, provider_s: f64) -> f64 {
+        provider_s * 1000.0 * self.core.settings().time_scale
+    }
+
+    /// A poll's facts: the state and amount it shows, and the delay it asks for (returned).
+    fn polled(&self, facts: &mut Facts, status: &str, amount: f64) -> u64 {
+        let poll_delay = self.poll_delay();
+        facts.payment_state = Some(status.to_owned());
+        facts.amount = Some(amount);
+        facts.poll_delay_ms = Some(poll_delay as f64);
+        poll_delay
+    }
+}
+
+impl ProviderSandbox for MobilePaySandbox {
+    fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route(
+                "/integrator-authentication/connect/token",
+                post(token::issue),
+            )
+            .route("/pos/v10/pointofsales", get(pos::lookup).post(pos::create))
+            .route(
+                "/pos/v10/payments",
+                get(payments::lookup).post(payments::initiate),
+            )
+            .route("/pos/v10/payments/prepare", post(payments::prepare))
+            .route("/pos/v10/payments/{payment_id}", get(payments::poll))
+            .route(
+                "/pos/v10/payments/{payment_id}/ready",
+                post(payments::ready),
+            )
+            .route(
+                "/pos/v10/payments/{payment_id}/capture",
+                post(payments::capture),
+            )
+            .route(
+                "/pos/v10/payments/{payment_id}/cancel",
+                post(payments::cancel),
+            )
+            .route("/pos/v10/refunds", post(refunds::initiate))
+            .route("/pos/v10/refunds/{refund_id}", get(refunds::poll))
+            .route(
+                "/pos/v10/refunds/{refund_id}/capture",
+                post(refunds::capture),
+            )
+            .route("/pos/v10/refunds/{refund_id}/cancel", post(refunds::cancel))
+            .route("/golive/app/{payment_id}/{action}", post(payments::app_act))
+            .with_state(self)
+    }
+
+    fn credentials(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("client_id".to_string(), self.client_id.clone()),
+            ("client_secret".to_string(), self.client_secret.clone()),
+            ("merchant_vat".to_string(), self.merchant_vat.clone()),
+        ])
+    }
+
+    /// The client id is to be kept secret too (seed 004: "never reveal it publicly").
+    fn secrets(&self) -> Vec<String> {
+        vec![self.client_id.clone(), self.client_secret.clone()]
+    }
+
+    fn begin_scenario(&self, defaults: &serde_json::Map<String, Value>) -> Result<(), String> {
+        {
+            let mut st = lock(&self.state);
+            st.script = Script::default();
+            st.scenario_payments.clear();
+            // Scenarios are judged apart: a payment the last scenario left active (a scripted
+            // stale payment, or one a till forgot to cancel) expires before the next one
+            // starts, as MobilePay's own expiry would, so a mistake fails the checks of the
+            // scenario that made it and not every later one with 1301.
+            st.planted.clear();
+            for p in st.payments.values_mut() {
+                if ACTIVE.contains(&p.status.as_str()) {
+                    p.status = "ExpiredAndCancelled".into();
+                }
+            }
+        }
+        self.configure(defaults)
+    }
+
+    fn configure(&self, settings: &serde_json::Map<String, Value>) -> Result<(), String> {
+        let s: SandboxSettings =
+            serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
+        let mut st = lock(&self.state);
+        if let Some(ms) = s.poll_delay_ms {
+            if ms <= 0.0 {
+                return Err("`poll_delay_ms` must be above 0".into());
+            }
+            st.script.poll_delay_ms = ms;
+        }
+        if let Some(a) = s.already_active {
+            st.script.already_active = a;
+        }
+        if let Some(e) = s.payment_expiry_s {
+            st.script.payment_expiry_s = e;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! The till's own endpoints, which golive's triggers call (start-up, a payment, a cancel, a
+//! refund, an order's status), and `serve`.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use super::client::{lock, Shop};
+use super::till::{Order, OrderStatus};
+use crate::reference::{serve_app, ServeFuture, ShopConfig};
+
+fn amount_of(v: &Value) -> f64 {
+    match v {
+        Value::Number(n) => n.as_f64().unwrap_or(0.0),
+        Value::String(s) => s.parse().unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+fn failure(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+async fn start_up(State(shop): State<Arc<Shop>>) -> Response {
+    match shop.ensure_pos().await {
+        Ok(pos_id) => Json(json!({"posId": pos_id})).into_response(),
+        Err(e) => failure(StatusCode::BAD_GATEWAY, e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StartPayment {
+    order_id: String,
+    amount: Value,
+    #[serde(default = "dkk")]
+    currency: String,
+}
+
+fn dkk() -> String {
+    "DKK".into()
+}
+
+async fn start_payment(State(shop): State<Arc<Shop>>, Json(p): Json<StartPayment>) -> Response {
+    let amount = amount_of(&p.amount);
+    if amount <= 0.0 {
+        return failure(StatusCode::BAD_REQUEST, "amount must be above 0");
+    }
+    lock(&shop.orders).insert(
+        p.order_id.clone(),
+        Order {
+            amount,
+            currency: p.currency.clone(),
+            status: OrderStatus::Pending,
+            payment_id: None,
+            payment_key: None,
+        },
+    );
+    match shop.start_payment(&p.order_id, amount, &p.currency).await {
+        Ok((payment_id, delay)) => {
+            if shop.flawed("paid_on_initiate") {
+                shop.set_status(&p.order_id, OrderStatus::Paid);
+            }
+            let follower = shop.clone();
+            let order_id = p.order_id.clone();
+            let pid = payment_id.clone();
+            tokio::spawn(async move { follower.follow(order_id, pid, delay, amount).await });
+            (
+                StatusCode::CREATED,
+                Json(json!({"orderId": p.order_id, "paymentId": payment_id})),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            shop.set_status(&p.order_id, OrderStatus::Failed);
+            failure(StatusCode::BAD_GATEWAY, e)
+        }
+    }
+}
+
+async fn cancel_payment(State(shop): State<Arc<Shop>>, Path(order_id): Path<String>) -> Response {
+    let payment_id = lock(&shop.orders)
+        .get(&order_id)
+        .and_then(|o| o.payment_id.clone());
+    let Some(payment_id) = payment_id else {
+        return failure(StatusCode::NOT_FOUND, "no payment for this order");
+    };
+    if shop.flawed("cancel_only_on_till") {
+        // The mistake: the till forgets the payment, MobilePay does not.
+        shop.set_status(&order_id, OrderStatus::Cancelled);
+        return Json(json!({"orderId": order_id, "status": "cancelled"})).into_response();
+    }
+    match shop
+        .call(
+            reqwest::Method::POST,
+            &format!("/pos/v10/payments/{payment_id}/cancel"),
+            None,
+            None,
+            false,
+        )
+        .await
+    {
+        Ok(a) if a.ok() => {
+            shop.set_status(&order_id, OrderStatus::Cancelled);
+            Json(json!({"orderId": order_id, "status": "cancelled"})).into_response()
+        }
+        Ok(a) => failure(
+            StatusCode::BAD_GATEWAY,
+            format!("cancel refused: {} {}", a.status, a.body),
+        ),
+        Err(e) => failure(StatusCode::BAD_GATEWAY, e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundRequest {
+    order_id: String,
+    amount: Value,
+    /// `capture` (complete the refund) or `cancel`.
+    #[serde(default = "capture")]
+    action: String,
+}
+
+fn capture() -> String {
+    "capture".into()
+}
+
+async fn refund(State(shop): State<Arc<Shop>>, Json(r): Json<RefundRequest>) -> Response {
+    let amount = amount_of(&r.amount);
+    match shop.refund(&r.order_id, amount, r.action == "cancel").await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => failure(StatusCode::BAD_GATEWAY, e),
+    }
+}
+
+async fn order(State(shop): State<Arc<Shop>>, Path(order_id): Path<String>) -> Response {
+    match lock(&shop.orders).get(&order_id) {
+        Some(o) => {
+            Json(json!({"orderId": order_id, "status": o.status.as_str(), "amount": o.amount}))
+                .into_response()
+        }
+        None => failure(StatusCode::NOT_FOUND, "unknown order"),
+    }
+}
+
+pub(super) fn serve(config: ShopConfig, listener: TcpListener) -> ServeFuture {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client builds");
+    let shop = Arc::new(Shop {
+        config,
+        http,
+        token: tokio::sync::Mutex::new(None),
+        pos: tokio::sync::Mutex::new(None),
+        orders: Mutex::new(HashMap::new()),
+        counter: AtomicU64::new(1),
+    });
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/pos/start-up", post(start_up))
+        .route("/pos/payments", post(start_payment))
+        .route("/pos/payments/{order_id}/cancel", post(cancel_payment))
+        .route("/pos/refunds", post(refund))
+        .route("/orders/{order_id}", get(order))
+        .with_state(shop);
+    serve_app(app, listener)
+}
