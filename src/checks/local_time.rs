@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::field::{first_of, Fields};
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::Entry;
 
 pub const KIND: Kind = Kind {
     name: "local_time",
@@ -79,15 +79,11 @@ fn skew_s(date: &str, time: &str, utc: &str) -> Option<f64> {
 
 impl Rule for LocalTime {
     fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
+        let Some((ex, op)) = super::integration_call(entry) else {
             return;
-        }
-        let Some(op) = ex.operation() else { return };
-        if let Some(ops) = &self.params.operations {
-            if !ops.iter().any(|o| o == op) {
-                return;
-            }
+        };
+        if !super::in_scope(&self.params.operations, op) {
+            return;
         }
         self.checked += 1;
         let date = first_of(&self.params.date.list(), ex).map(|(v, _)| v);
@@ -143,7 +139,6 @@ impl Rule for LocalTime {
 mod tests {
     use super::skew_s;
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     #[test]
@@ -159,17 +154,16 @@ mod tests {
     #[test]
     fn formats_are_checked() {
         let params = json!({"date": "body:/localDate", "time": "body:/localTime"});
-        let mut ex = api(
+        let ex = api(
             "i",
             "POST",
             "/i",
             r#"{"localDate":"2024-05-01","localTime":"10:00:00"}"#,
         )
-        .build();
-        ex.at = "2024-05-01T10:00:00Z".into();
-        let j = journal(vec![ExchangeBuilder::from(ex)]);
-        let f = judge("local_time", params, &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("10:00:00"), "{}", f[0].message);
+        .wall("2024-05-01T10:00:00Z");
+        check("local_time", params)
+            .on(vec![ex])
+            .failed()
+            .says("10:00:00");
     }
 }

@@ -36,7 +36,7 @@ mod webhook_response;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::journal::Entry;
+use crate::journal::{Actor, Entry, Exchange};
 use crate::report::{CheckResult, Outcome};
 use crate::suite::{CheckSpec, Suite};
 
@@ -383,6 +383,57 @@ pub fn evaluate(
     Ok(results)
 }
 
+/// The exchange of an entry that is a call of the integration to a provider operation, with
+/// the operation.
+pub(crate) fn integration_call(entry: &Entry) -> Option<(&Exchange, &str)> {
+    let Entry::Exchange(ex) = entry else {
+        return None;
+    };
+    if ex.actor != Actor::Integration {
+        return None;
+    }
+    Some((ex, ex.operation()?))
+}
+
+/// A request's identity when nothing else tells two requests apart: its method, path and
+/// body.
+pub(crate) fn request_identity(ex: &Exchange) -> String {
+    format!(
+        "{} {} {}",
+        ex.request.method,
+        ex.path(),
+        ex.request.body.text
+    )
+}
+
+/// Whether an operation is among those a check's params name (`None`: every operation).
+pub(crate) fn in_scope(operations: &Option<Vec<String>>, op: &str) -> bool {
+    operations
+        .as_ref()
+        .is_none_or(|ops| ops.iter().any(|o| o == op))
+}
+
+/// A `pattern` param as a regex.
+pub(crate) fn pattern(p: &Option<String>) -> Result<Option<regex::Regex>, String> {
+    p.as_deref()
+        .map(|p| regex::Regex::new(p).map_err(|e| format!("`pattern` is not a regex: {e}")))
+        .transpose()
+}
+
+/// The verdict of a rule judged over the whole run: skipped when nothing was in scope, else
+/// its failure, if it found one, or what `passed` says.
+pub(crate) fn verdict(
+    judged: usize,
+    none_in_scope: &str,
+    failed: Option<Finding>,
+    passed: impl FnOnce() -> Finding,
+) -> Vec<Finding> {
+    if judged == 0 {
+        return vec![Finding::skip(none_in_scope)];
+    }
+    vec![failed.unwrap_or_else(passed)]
+}
+
 /// The verdict of a rule judged request by request: skipped when no request was in scope,
 /// passed when none broke it, failed naming the first offenders (their exchanges as evidence).
 pub(crate) fn per_request_verdict(
@@ -392,46 +443,82 @@ pub(crate) fn per_request_verdict(
     passed: String,
     failed: &str,
 ) -> Vec<Finding> {
-    if checked == 0 {
-        return vec![Finding::skip(none_in_scope)];
-    }
-    if bad.is_empty() {
-        return vec![Finding::pass(passed, vec![])];
-    }
-    let messages: Vec<&str> = bad.iter().map(|(m, _)| m.as_str()).collect();
-    vec![Finding::fail(
-        format!(
-            "{} of {checked} {failed}: {}",
-            bad.len(),
-            list_some(&messages, 3)
-        ),
+    let failure = (!bad.is_empty()).then(|| fail_requests(bad, checked, failed));
+    verdict(checked, none_in_scope, failure, || {
+        Finding::pass(passed, vec![])
+    })
+}
+
+/// "N of M {what}: first three …", with the exchanges of the first ten offenders.
+pub(crate) fn fail_requests(bad: &[(String, u64)], judged: usize, what: &str) -> Finding {
+    let mut f = fail_listing(bad);
+    f.message = format!("{} of {judged} {what}: {}", bad.len(), f.message);
+    f
+}
+
+/// The failure naming the first three offenders, with the exchanges of the first ten.
+pub(crate) fn fail_listing(bad: &[(String, u64)]) -> Finding {
+    Finding::fail(
+        listed(bad),
         bad.iter().take(10).map(|(_, seq)| *seq).collect(),
-    )]
+    )
 }
 
 /// The failure of a rule whose problems each carry their own evidence (several exchanges
-/// each): "N of M {what}: first three …", with the exchanges of the first eight problems.
+/// each): "N of M {what}: first three …", with the exchanges of the first `first` problems.
 pub(crate) fn fail_with_problems(
     problems: &[(String, Vec<u64>)],
     judged: usize,
     what: &str,
+    first: usize,
 ) -> Finding {
-    let messages: Vec<&str> = problems.iter().map(|(m, _)| m.as_str()).collect();
-    let mut evidence: Vec<u64> = problems
-        .iter()
-        .take(8)
-        .flat_map(|(_, e)| e.iter().copied())
-        .collect();
-    evidence.sort_unstable();
-    evidence.dedup();
     Finding::fail(
         format!(
             "{} of {judged} {what}: {}",
             problems.len(),
-            list_some(&messages, 3)
+            listed(problems)
         ),
-        evidence,
+        evidence_of(problems, first, usize::MAX),
     )
+}
+
+/// The failure naming the first three problems, with the exchanges of them all (at most
+/// `most`).
+pub(crate) fn fail_problems(problems: &[(String, Vec<u64>)], most: usize) -> Finding {
+    Finding::fail(listed(problems), evidence_of(problems, usize::MAX, most))
+}
+
+/// Passed as `passed` says unless there are problems, else failed with them all; the same
+/// evidence either way.
+pub(crate) fn pass_unless(
+    problems: &[String],
+    evidence: Vec<u64>,
+    passed: impl FnOnce() -> String,
+) -> Finding {
+    if problems.is_empty() {
+        Finding::pass(passed(), evidence)
+    } else {
+        Finding::fail(problems.join("; "), evidence)
+    }
+}
+
+/// The messages of the first three problems, then "and N more".
+pub(crate) fn listed<E>(problems: &[(String, E)]) -> String {
+    let messages: Vec<&str> = problems.iter().map(|(m, _)| m.as_str()).collect();
+    list_some(&messages, 3)
+}
+
+/// The exchanges proving the first `first` problems, in order and each once, at most `most`.
+pub(crate) fn evidence_of(problems: &[(String, Vec<u64>)], first: usize, most: usize) -> Vec<u64> {
+    let mut evidence: Vec<u64> = problems
+        .iter()
+        .take(first)
+        .flat_map(|(_, e)| e.iter().copied())
+        .collect();
+    evidence.sort_unstable();
+    evidence.dedup();
+    evidence.truncate(most);
+    evidence
 }
 
 /// Lists at most `n` items, then "and N more".

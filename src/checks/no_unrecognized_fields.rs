@@ -2,7 +2,7 @@
 //! sandbox lists them the way the provider does (`additionalInformation.unrecognizedFields`).
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::Entry;
 
 pub const KIND: Kind = Kind {
     name: "no_unrecognized_fields",
@@ -29,10 +29,9 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 
 impl Rule for NoUnrecognized {
     fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration || ex.operation().is_none() {
+        let Some((ex, op)) = super::integration_call(entry) else {
             return;
-        }
+        };
         self.checked += 1;
         if !ex.facts.unrecognized_fields.is_empty() {
             self.bad.push((
@@ -45,7 +44,7 @@ impl Rule for NoUnrecognized {
                         .map(|f| format!("`{f}`"))
                         .collect::<Vec<_>>()
                         .join(", "),
-                    ex.operation().unwrap_or("?")
+                    op
                 ),
                 ex.seq,
             ));
@@ -66,19 +65,18 @@ impl Rule for NoUnrecognized {
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     #[test]
     fn unknown_fields_fail() {
-        let j = journal(vec![
-            api("issue_token", "POST", "/i", "{}"),
-            api("issue_token", "POST", "/i", "{}")
-                .facts(|f| f.unrecognized_fields = vec!["note".into()]),
-        ]);
-        let f = judge("no_unrecognized_fields", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("`note`"));
-        assert_eq!(f[0].evidence, vec![2]);
+        check("no_unrecognized_fields", json!({}))
+            .on(vec![
+                api("issue_token", "POST", "/i", "{}"),
+                api("issue_token", "POST", "/i", "{}")
+                    .facts(|f| f.unrecognized_fields = vec!["note".into()]),
+            ])
+            .failed()
+            .says("`note`")
+            .evidence(&[2]);
     }
 }

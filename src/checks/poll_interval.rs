@@ -111,12 +111,11 @@ impl Rule for PollInterval {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        self.scenarios.verdicts(|_, s| {
             if s.polls == 0 {
-                continue;
+                return None;
             }
-            let f = if s.problems.is_empty() {
+            Some(if s.problems.is_empty() {
                 Finding::pass(
                     format!(
                         "{} poll(s), none sooner than the pollDelayInMs answered before it",
@@ -125,11 +124,9 @@ impl Rule for PollInterval {
                     s.evidence,
                 )
             } else {
-                super::fail_with_problems(&s.problems, s.polls, "poll(s) too soon")
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+                super::fail_with_problems(&s.problems, s.polls, "poll(s) too soon", 8)
+            })
+        })
     }
 }
 
@@ -139,68 +136,61 @@ mod tests {
     use crate::report::Outcome;
     use serde_json::json;
 
-    fn params() -> serde_json::Value {
-        json!({"operations": ["payment_poll"]})
+    fn polls() -> Check {
+        check("poll_interval", json!({"operations": ["payment_poll"]}))
     }
     fn with_delay(op: &str, at: f64, delay: f64, payment: &str) -> ExchangeBuilder {
-        let p = payment.to_owned();
         api(op, "GET", "/pos/v10/payments/p", "")
             .at(at)
-            .facts(move |f| {
-                f.payment = Some(p);
-                f.poll_delay_ms = Some(delay);
-            })
+            .payment(payment)
+            .facts(move |f| f.poll_delay_ms = Some(delay))
     }
 
     #[test]
     fn polls_at_the_delay_or_slower_pass() {
         // duration_ms is 1 in the hand-made journal: the answer ends 1 ms after it starts.
-        let j = journal(vec![
-            with_delay("payment_initiate", 0.0, 1000.0, "p"),
-            with_delay("payment_poll", 1001.0, 1000.0, "p"),
-            with_delay("payment_poll", 2600.0, 500.0, "p"),
-            with_delay("payment_poll", 3101.0, 500.0, "p"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("poll_interval", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        polls()
+            .on(vec![
+                with_delay("payment_initiate", 0.0, 1000.0, "p"),
+                with_delay("payment_poll", 1001.0, 1000.0, "p"),
+                with_delay("payment_poll", 2600.0, 500.0, "p"),
+                with_delay("payment_poll", 3101.0, 500.0, "p"),
+            ])
+            .passed();
     }
 
     #[test]
     fn a_poll_sooner_than_asked_fails() {
-        let j = journal(vec![
-            with_delay("payment_initiate", 0.0, 1000.0, "p"),
-            with_delay("payment_poll", 1001.0, 1000.0, "p"),
-            with_delay("payment_poll", 1300.0, 1000.0, "p"),
-        ]);
-        let f = judge("poll_interval", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![2, 3]);
+        polls()
+            .on(vec![
+                with_delay("payment_initiate", 0.0, 1000.0, "p"),
+                with_delay("payment_poll", 1001.0, 1000.0, "p"),
+                with_delay("payment_poll", 1300.0, 1000.0, "p"),
+            ])
+            .failed()
+            .evidence(&[2, 3]);
     }
 
     #[test]
     fn the_first_poll_may_follow_the_initiate_answer_at_once() {
         // The initiate answer's pollDelayInMs is about polling again, not about the first poll.
-        let j = journal(vec![
-            with_delay("payment_initiate", 0.0, 1000.0, "p"),
-            with_delay("payment_poll", 5.0, 1000.0, "p"),
-            with_delay("payment_poll", 1010.0, 1000.0, "p"),
-        ]);
-        let f = judge("poll_interval", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+        polls()
+            .on(vec![
+                with_delay("payment_initiate", 0.0, 1000.0, "p"),
+                with_delay("payment_poll", 5.0, 1000.0, "p"),
+                with_delay("payment_poll", 1010.0, 1000.0, "p"),
+            ])
+            .passed();
     }
 
     #[test]
     fn payments_and_scenarios_are_apart() {
-        let j = journal(vec![
-            with_delay("payment_poll", 0.0, 1000.0, "p1"),
-            with_delay("payment_poll", 10.0, 1000.0, "p2"),
-            with_delay("payment_poll", 20.0, 1000.0, "p1").scenario("s2"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("poll_interval", params(), &j)),
-            vec![Outcome::Passed, Outcome::Passed]
-        );
+        polls()
+            .on(vec![
+                with_delay("payment_poll", 0.0, 1000.0, "p1"),
+                with_delay("payment_poll", 10.0, 1000.0, "p2"),
+                with_delay("payment_poll", 20.0, 1000.0, "p1").scenario("s2"),
+            ])
+            .expect(&[Outcome::Passed, Outcome::Passed]);
     }
 }

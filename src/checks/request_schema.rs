@@ -3,7 +3,7 @@
 //! business of `no_unrecognized_fields`.
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::Entry;
 
 pub const KIND: Kind = Kind {
     name: "request_schema",
@@ -34,15 +34,11 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 
 impl Rule for RequestSchema {
     fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
+        let Some((ex, op)) = super::integration_call(entry) else {
             return;
-        }
-        let Some(op) = ex.operation() else { return };
-        if let Some(ops) = &self.params.operations {
-            if !ops.iter().any(|o| o == op) {
-                return;
-            }
+        };
+        if !super::in_scope(&self.params.operations, op) {
+            return;
         }
         self.checked += 1;
         if !ex.facts.schema_errors.is_empty() {
@@ -67,19 +63,15 @@ impl Rule for RequestSchema {
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     #[test]
     fn schema_errors_fail() {
-        let j = journal(vec![api("x", "POST", "/i", "{}")
-            .facts(|f| f.schema_errors = vec!["password: required".into()])]);
-        let f = judge("request_schema", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        let j = journal(vec![api("x", "POST", "/i", "{}")]);
-        assert_eq!(
-            outcomes(&judge("request_schema", json!({}), &j)),
-            vec![Outcome::Passed]
-        );
+        let k = check("request_schema", json!({}));
+        k.on(vec![api("x", "POST", "/i", "{}").facts(|f| {
+            f.schema_errors = vec!["password: required".into()]
+        })])
+        .failed();
+        k.on(vec![api("x", "POST", "/i", "{}")]).passed();
     }
 }

@@ -63,6 +63,17 @@ impl<S: Default> PerScenario<S> {
     }
 }
 
+impl<S> PerScenario<S> {
+    /// One verdict per scenario, in the order they appeared, each marked with its scenario;
+    /// `judge` gives `None` for a scenario with nothing to judge.
+    pub fn verdicts(self, mut judge: impl FnMut(&str, S) -> Option<Finding>) -> Vec<Finding> {
+        self.items
+            .into_iter()
+            .filter_map(|(scenario, s)| judge(&scenario, s).map(|f| f.in_scenario(&scenario)))
+            .collect()
+    }
+}
+
 impl<S> IntoIterator for PerScenario<S> {
     type Item = (String, S);
     type IntoIter = std::vec::IntoIter<(String, S)>;

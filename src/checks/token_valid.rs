@@ -94,7 +94,6 @@ impl Rule for TokenValid {
 mod tests {
     use crate::checks::testing::*;
     use crate::journal::{TokenState, TokenUse};
-    use crate::report::Outcome;
     use serde_json::json;
 
     fn call(state: TokenState) -> ExchangeBuilder {
@@ -109,31 +108,21 @@ mod tests {
 
     #[test]
     fn expired_tokens_fail_and_valid_ones_pass() {
-        let j = journal(vec![call(TokenState::Valid), call(TokenState::Expired)]);
-        let f = judge("token_valid", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![2]);
-        assert!(
-            f[0].message.contains("3.0 s after it expired"),
-            "{}",
-            f[0].message
-        );
-        let j = journal(vec![call(TokenState::Valid)]);
-        assert_eq!(
-            outcomes(&judge("token_valid", json!({}), &j)),
-            vec![Outcome::Passed]
-        );
+        let k = check("token_valid", json!({}));
+        k.on(vec![call(TokenState::Valid), call(TokenState::Expired)])
+            .failed()
+            .evidence(&[2])
+            .says("3.0 s after it expired");
+        k.on(vec![call(TokenState::Valid)]).passed();
     }
 
     #[test]
     fn only_the_integration_is_judged() {
         // The harness's own browser carries no token; that is not the integration's doing.
-        let j = journal(vec![
-            call(TokenState::Missing).actor(crate::journal::Actor::Browser)
-        ]);
-        assert_eq!(
-            outcomes(&judge("token_valid", json!({}), &j)),
-            vec![Outcome::Skipped]
-        );
+        check("token_valid", json!({}))
+            .on(vec![
+                call(TokenState::Missing).actor(crate::journal::Actor::Browser)
+            ])
+            .skipped();
     }
 }
