@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::Entry;
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "auth_scheme",
@@ -54,10 +54,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for AuthScheme {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if op == "unknown" || self.params.except.iter().any(|e| e == op) {
             return;
         }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::field::Field;
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Entry, Exchange};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "bounded_retries",
@@ -147,10 +147,7 @@ impl BoundedRetries {
 }
 
 impl Rule for BoundedRetries {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if !super::in_scope(&self.params.operations, op) {
             return;
         }

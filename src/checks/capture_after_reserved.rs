@@ -14,7 +14,7 @@ use super::field::Field;
 use super::poll_interval::resource;
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::Entry;
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "capture_after_reserved",
@@ -65,10 +65,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for CaptureAfterReserved {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         let Some(res) = resource(ex) else { return };
         if self.params.poll_operations.iter().any(|o| o == op) && ex.succeeded() {
             if ex.facts.payment_state.as_deref() == Some(self.params.reserved_state.as_str()) {

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::scope::PerScenario;
 use super::webhook_response::answer_usable;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Direction, Entry, Exchange};
+use crate::journal::{Actor, Direction, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "event_sequence",
@@ -135,8 +135,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for EventSequence {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         // Outside a scenario nothing was asked: stray traffic there cannot be judged fairly.
         if ex.scenario.is_empty() {
             return;

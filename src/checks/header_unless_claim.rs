@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Entry, TokenState};
+use crate::journal::{Exchange, TokenState};
 
 pub const KIND: Kind = Kind {
     name: "header_unless_claim",
@@ -49,10 +49,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for HeaderUnlessClaim {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if self.params.except.iter().any(|e| e == op) {
             return;
         }

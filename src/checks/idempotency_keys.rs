@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Entry, Exchange};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "idempotency_keys",
@@ -87,10 +87,7 @@ fn failed(ex: &Exchange) -> bool {
 }
 
 impl Rule for IdempotencyKeys {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if !self.params.operations.iter().any(|o| o == op) {
             return;
         }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::field::Field;
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Entry, Exchange};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "idempotent_retry",
@@ -56,10 +56,7 @@ fn retryable_failure(ex: &Exchange) -> bool {
 }
 
 impl Rule for IdempotentRetry {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if !super::in_scope(&self.params.operations, op) {
             return;
         }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::field::Field;
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "matches_origin",
@@ -90,8 +90,7 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 impl Rule for MatchesOrigin {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         let Some(op) = ex.operation() else { return };
         let Some(payment) = ex.facts.payment.clone() else {
             return;

@@ -84,7 +84,23 @@ impl Finding {
 
 /// A rule being evaluated over one pass of the journal.
 pub trait Rule: Send {
-    fn observe(&mut self, entry: &Entry);
+    /// Sees every entry, in order; by default hands each exchange to [`Rule::exchange`].
+    fn observe(&mut self, entry: &Entry) {
+        if let Entry::Exchange(ex) = entry {
+            self.exchange(ex);
+        }
+    }
+    /// Sees every exchange; by default hands each call of the integration to a provider
+    /// operation to [`Rule::call`].
+    fn exchange(&mut self, ex: &Exchange) {
+        if ex.actor == Actor::Integration {
+            if let Some(op) = ex.operation() {
+                self.call(ex, op);
+            }
+        }
+    }
+    /// A call of the integration to a provider operation: what most rules judge.
+    fn call(&mut self, _ex: &Exchange, _op: &str) {}
     fn finish(self: Box<Self>) -> Vec<Finding>;
 }
 
@@ -383,18 +399,6 @@ pub fn evaluate(
     Ok(results)
 }
 
-/// The exchange of an entry that is a call of the integration to a provider operation, with
-/// the operation.
-pub(crate) fn integration_call(entry: &Entry) -> Option<(&Exchange, &str)> {
-    let Entry::Exchange(ex) = entry else {
-        return None;
-    };
-    if ex.actor != Actor::Integration {
-        return None;
-    }
-    Some((ex, ex.operation()?))
-}
-
 /// A request's identity when nothing else tells two requests apart: its method, path and
 /// body.
 pub(crate) fn request_identity(ex: &Exchange) -> String {
@@ -434,19 +438,24 @@ pub(crate) fn verdict(
     vec![failed.unwrap_or_else(passed)]
 }
 
-/// The verdict of a rule judged request by request: skipped when no request was in scope,
-/// passed when none broke it, failed naming the first offenders (their exchanges as evidence).
-pub(crate) fn per_request_verdict(
-    checked: usize,
-    bad: &[(String, u64)],
-    none_in_scope: &str,
-    passed: String,
-    failed: &str,
-) -> Vec<Finding> {
-    let failure = (!bad.is_empty()).then(|| fail_requests(bad, checked, failed));
-    verdict(checked, none_in_scope, failure, || {
-        Finding::pass(passed, vec![])
-    })
+/// What a rule judged request by request found: how many requests it judged, and those that
+/// broke it (what was wrong, the exchange).
+#[derive(Default)]
+pub(crate) struct Requests {
+    pub checked: usize,
+    pub bad: Vec<(String, u64)>,
+}
+
+impl Requests {
+    /// Skipped when no request was in scope, passed when none broke the rule, failed naming
+    /// the first offenders (their exchanges as evidence).
+    pub fn verdict(&self, none_in_scope: &str, passed: String, failed: &str) -> Vec<Finding> {
+        let failure =
+            (!self.bad.is_empty()).then(|| fail_requests(&self.bad, self.checked, failed));
+        verdict(self.checked, none_in_scope, failure, || {
+            Finding::pass(passed, vec![])
+        })
+    }
 }
 
 /// "N of M {what}: first three …", with the exchanges of the first ten offenders.

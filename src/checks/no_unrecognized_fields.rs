@@ -2,7 +2,7 @@
 //! sandbox lists them the way the provider does (`additionalInformation.unrecognizedFields`).
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::Entry;
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "no_unrecognized_fields",
@@ -15,26 +15,21 @@ pub const KIND: Kind = Kind {
 struct Params {}
 
 struct NoUnrecognized {
-    checked: usize,
-    bad: Vec<(String, u64)>,
+    requests: super::Requests,
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let _: Params = ctx.params()?;
     Ok(Box::new(NoUnrecognized {
-        checked: 0,
-        bad: Vec::new(),
+        requests: Default::default(),
     }))
 }
 
 impl Rule for NoUnrecognized {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
-        self.checked += 1;
+    fn call(&mut self, ex: &Exchange, op: &str) {
+        self.requests.checked += 1;
         if !ex.facts.unrecognized_fields.is_empty() {
-            self.bad.push((
+            self.requests.bad.push((
                 format!(
                     "{} sent {} to `{}`",
                     ex.brief(),
@@ -52,11 +47,9 @@ impl Rule for NoUnrecognized {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        super::per_request_verdict(
-            self.checked,
-            &self.bad,
+        self.requests.verdict(
             "the integration made no API call",
-            format!("{} API calls, no unrecognized field", self.checked),
+            format!("{} API calls, no unrecognized field", self.requests.checked),
             "API calls carried fields the API does not know",
         )
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "pending_rechecks",
@@ -85,8 +85,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for PendingRechecks {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         let p = &self.params;
         let s = self.scenarios.get(&ex.scenario);
         if ex.role == "order_probe" && ex.facts.order_paid == Some(true) {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry, Exchange};
+use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "poll_interval",
@@ -77,8 +77,7 @@ pub(crate) fn resource(ex: &Exchange) -> Option<String> {
 }
 
 impl Rule for PollInterval {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if ex.actor != Actor::Integration {
             return;
         }

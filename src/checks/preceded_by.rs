@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::field::Field;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::Entry;
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "preceded_by",
@@ -57,10 +57,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for PrecededBy {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if self.params.by.iter().any(|b| b == op) && ex.succeeded() {
             let value = match &self.params.by_field {
                 Some(f) => f.get(ex),

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::field::as_text;
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Entry, Exchange};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "recovery_sequence",
@@ -107,10 +107,7 @@ impl RecoverySequence {
 }
 
 impl Rule for RecoverySequence {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         let trigger = self.is_trigger(ex);
         let steps = &self.params.then;
         let s = self.scenarios.get(&ex.scenario);

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::field::Field;
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Entry, Exchange};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "redelivery",
@@ -92,10 +92,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for Redelivery {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if ex.scenario.is_empty() || !super::in_scope(&self.params.operations, op) {
             return;
         }

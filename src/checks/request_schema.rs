@@ -3,7 +3,7 @@
 //! business of `no_unrecognized_fields`.
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::Entry;
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "request_schema",
@@ -20,29 +20,24 @@ struct Params {
 
 struct RequestSchema {
     params: Params,
-    checked: usize,
-    bad: Vec<(String, u64)>,
+    requests: super::Requests,
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     Ok(Box::new(RequestSchema {
         params: ctx.params()?,
-        checked: 0,
-        bad: Vec::new(),
+        requests: Default::default(),
     }))
 }
 
 impl Rule for RequestSchema {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if !super::in_scope(&self.params.operations, op) {
             return;
         }
-        self.checked += 1;
+        self.requests.checked += 1;
         if !ex.facts.schema_errors.is_empty() {
-            self.bad.push((
+            self.requests.bad.push((
                 format!("{}: {}", ex.brief(), ex.facts.schema_errors.join("; ")),
                 ex.seq,
             ));
@@ -50,11 +45,12 @@ impl Rule for RequestSchema {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        super::per_request_verdict(
-            self.checked,
-            &self.bad,
+        self.requests.verdict(
             "no request of the operations in scope was made",
-            format!("{} requests, all valid against their schema", self.checked),
+            format!(
+                "{} requests, all valid against their schema",
+                self.requests.checked
+            ),
             "requests broke their schema",
         )
     }

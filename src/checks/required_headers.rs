@@ -5,7 +5,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::Entry;
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "required_headers",
@@ -42,8 +42,7 @@ struct HeaderRule {
 struct RequiredHeaders {
     params: Params,
     patterns: Vec<Option<Regex>>,
-    checked: usize,
-    bad: Vec<(String, u64)>,
+    requests: super::Requests,
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
@@ -61,23 +60,19 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     Ok(Box::new(RequiredHeaders {
         params,
         patterns,
-        checked: 0,
-        bad: Vec::new(),
+        requests: Default::default(),
     }))
 }
 
 impl Rule for RequiredHeaders {
-    fn observe(&mut self, entry: &Entry) {
-        let Some((ex, op)) = super::integration_call(entry) else {
-            return;
-        };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if op == "unknown" || self.params.except.iter().any(|e| e == op) {
             return;
         }
         if !super::in_scope(&self.params.operations, op) {
             return;
         }
-        self.checked += 1;
+        self.requests.checked += 1;
         let mut problems = Vec::new();
         for (rule, pattern) in self.params.headers.iter().zip(&self.patterns) {
             if rule.only_with_body && ex.request.body.size == 0 {
@@ -104,7 +99,8 @@ impl Rule for RequiredHeaders {
             }
         }
         if !problems.is_empty() {
-            self.bad
+            self.requests
+                .bad
                 .push((format!("{}: {}", ex.brief(), problems.join(", ")), ex.seq));
         }
     }
@@ -116,11 +112,13 @@ impl Rule for RequiredHeaders {
             .iter()
             .map(|h| h.name.as_str())
             .collect();
-        super::per_request_verdict(
-            self.checked,
-            &self.bad,
+        self.requests.verdict(
             "no request of the operations in scope was made",
-            format!("{} requests carried {}", self.checked, names.join(", ")),
+            format!(
+                "{} requests carried {}",
+                self.requests.checked,
+                names.join(", ")
+            ),
             "requests broke the header rules",
         )
     }

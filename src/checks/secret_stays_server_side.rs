@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::field::{Field, Fields};
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Direction, Entry};
+use crate::journal::{Actor, Direction, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "secret_stays_server_side",
@@ -69,8 +69,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for SecretServerSide {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if ex.direction == Direction::ToSandbox {
             if let Some(op) = ex.operation() {
                 if ex.actor == Actor::Browser

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Direction, Entry};
+use crate::journal::{Actor, Direction, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "status_verified",
@@ -78,8 +78,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for StatusVerified {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         let p = &self.params;
         let s = self.scenarios.get(&ex.scenario);
         let is_callback = ex.direction == Direction::ToTarget

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::Entry;
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "token_reuse",
@@ -66,8 +66,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for TokenReuse {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if let Some(used) = &ex.facts.token_used {
             if let (Some(last), Some(_)) = (&mut self.last, &used.fingerprint) {
                 last.uses += 1;

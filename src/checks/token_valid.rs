@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry, TokenState};
+use crate::journal::{Actor, Exchange, TokenState};
 
 pub const KIND: Kind = Kind {
     name: "token_valid",
@@ -33,15 +33,13 @@ impl Default for Params {
 
 struct TokenValid {
     params: Params,
-    checked: usize,
-    bad: Vec<(String, u64)>,
+    requests: super::Requests,
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     Ok(Box::new(TokenValid {
         params: ctx.params()?,
-        checked: 0,
-        bad: Vec::new(),
+        requests: Default::default(),
     }))
 }
 
@@ -55,21 +53,20 @@ fn state_words(s: TokenState) -> &'static str {
 }
 
 impl Rule for TokenValid {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if ex.actor != Actor::Integration {
             return;
         }
         let Some(used) = &ex.facts.token_used else {
             return;
         };
-        self.checked += 1;
+        self.requests.checked += 1;
         if self.params.fail_on.contains(&used.state) {
             let late = match (used.state, used.remaining_s) {
                 (TokenState::Expired, Some(r)) => format!(" ({:.1} s after it expired)", -r),
                 _ => String::new(),
             };
-            self.bad.push((
+            self.requests.bad.push((
                 format!("{} sent {}{late}", ex.brief(), state_words(used.state)),
                 ex.seq,
             ));
@@ -77,13 +74,11 @@ impl Rule for TokenValid {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        super::per_request_verdict(
-            self.checked,
-            &self.bad,
+        self.requests.verdict(
             "no authenticated call was made",
             format!(
                 "all {} authenticated calls carried a valid token",
-                self.checked
+                self.requests.checked
             ),
             "authenticated calls carried a bad token",
         )

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::field::{first_of, Fields};
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "unique_field",
@@ -104,8 +104,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for UniqueField {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if !self.params.actors.contains(&ex.actor) {
             return;
         }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "unknown_operation",
@@ -44,8 +44,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for UnknownOperation {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if ex.actor != Actor::Integration {
             return;
         }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Direction, Entry, Exchange};
+use crate::journal::{Actor, Direction, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "webhook_response",
@@ -120,8 +120,7 @@ impl WebhookResponse {
 }
 
 impl Rule for WebhookResponse {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if ex.direction != Direction::ToTarget
             || ex.actor != Actor::Provider
             || !ex.role.starts_with(self.params.role.as_str())
