@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::webhook_response::answer_usable;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::{Actor, Direction, Exchange};
@@ -118,33 +118,27 @@ impl Journey {
     }
 }
 
-struct EventSequence {
-    locate: Locate,
-    scenarios: PerScenario<Journey>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
     if params.locate.terminal_events.is_empty() {
         return Err("`terminal_events` must name at least one event type".into());
     }
-    Ok(Box::new(EventSequence {
-        locate: params.locate,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Journey>::new(params)))
 }
 
-impl Rule for EventSequence {
+impl Rule for ByScenario<Params, Journey> {
     fn exchange(&mut self, ex: &Exchange) {
         // Outside a scenario nothing was asked: stray traffic there cannot be judged fairly.
         if ex.scenario.is_empty() {
             return;
         }
-        self.scenarios.get(&ex.scenario).observe(&self.locate, ex);
+        self.scenarios
+            .get(&ex.scenario)
+            .observe(&self.params.locate, ex);
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let locate = &self.locate;
+        let locate = &self.params.locate;
         self.scenarios.verdicts(|_, j| {
             if j.events.is_empty() {
                 return None;

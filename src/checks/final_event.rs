@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::event_sequence::{Journey, Locate};
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::Entry;
 
@@ -32,23 +32,15 @@ struct Params {
     expect: BTreeMap<String, Vec<String>>,
 }
 
-struct FinalEvent {
-    params: Params,
-    scenarios: PerScenario<Journey>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
     if params.expect.is_empty() {
         return Err("`expect` must map at least one scenario to its terminal event types".into());
     }
-    Ok(Box::new(FinalEvent {
-        params,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Journey>::new(params)))
 }
 
-impl Rule for FinalEvent {
+impl Rule for ByScenario<Params, Journey> {
     fn observe(&mut self, entry: &Entry) {
         let scenario = super::scope::entry_scenario(entry);
         if !self.params.expect.contains_key(scenario) {

@@ -117,29 +117,10 @@ impl Rule for IdempotencyKeys {
             }
         };
         if let Some(k) = &key {
-            if let Some(max) = self.params.max_length {
-                if k.chars().count() > max {
-                    s.problems.push((
-                        format!(
-                            "{} has a key of {} characters (at most {max})",
-                            ex.brief(),
-                            k.chars().count()
-                        ),
-                        vec![ex.seq],
-                    ));
-                }
-            }
-            if let Some(re) = &self.pattern {
-                if !re.is_match(k) {
-                    s.problems.push((
-                        format!(
-                            "{} has key `{k}`, which does not match `{}`",
-                            ex.brief(),
-                            re.as_str()
-                        ),
-                        vec![ex.seq],
-                    ));
-                }
+            let form = (self.params.max_length, self.pattern.as_ref());
+            for p in super::malformed(k, form, "a key", "key") {
+                s.problems
+                    .push((format!("{} has {p}", ex.brief()), vec![ex.seq]));
             }
             match self.keys.get(k) {
                 Some((first, first_op, first_body)) if first_op != op || *first_body != body => {

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use super::field::Field;
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::Exchange;
 
@@ -36,16 +36,8 @@ struct Scenario {
     problems: Vec<(String, Vec<u64>)>,
 }
 
-struct IdempotentRetry {
-    params: Params,
-    scenarios: PerScenario<Scenario>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(IdempotentRetry {
-        params: ctx.params()?,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Scenario>::new(ctx.params()?)))
 }
 
 fn retryable_failure(ex: &Exchange) -> bool {
@@ -55,7 +47,7 @@ fn retryable_failure(ex: &Exchange) -> bool {
     }
 }
 
-impl Rule for IdempotentRetry {
+impl Rule for ByScenario<Params, Scenario> {
     fn call(&mut self, ex: &Exchange, op: &str) {
         if !super::in_scope(&self.params.operations, op) {
             return;
@@ -116,14 +108,10 @@ mod tests {
     use serde_json::json;
 
     fn capture(id: &str, status: u16) -> ExchangeBuilder {
-        api(
-            "capture",
-            "POST",
-            "/payment/T/capture",
-            &format!(r#"{{"modificationId":"{id}"}}"#),
-        )
-        .status(status)
-        .payment("T")
+        api("capture", "POST", "/payment/T/capture", "")
+            .json(json!({"modificationId": id}))
+            .status(status)
+            .payment("T")
     }
     fn retries() -> Check {
         check(

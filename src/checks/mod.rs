@@ -147,38 +147,51 @@ pub struct Kind {
     pub build: fn(&BuildContext) -> Result<Box<dyn Rule>, String>,
 }
 
-/// Every check kind.
-pub fn kinds() -> &'static [Kind] {
-    &[
-        token_reuse::KIND,
-        token_valid::KIND,
-        unique_field::KIND,
-        status_verified::KIND,
-        order_outcome::KIND,
-        no_unrecognized_fields::KIND,
-        request_schema::KIND,
-        required_headers::KIND,
-        local_time::KIND,
-        bounded_retries::KIND,
-        assertion::KIND,
-        pending_rechecks::KIND,
-        idempotent_retry::KIND,
-        auth_scheme::KIND,
-        secret_stays_server_side::KIND,
-        idempotency_keys::KIND,
-        poll_interval::KIND,
-        capture_after_reserved::KIND,
-        recovery_sequence::KIND,
-        preceded_by::KIND,
-        header_unless_claim::KIND,
-        webhook_response::KIND,
-        event_sequence::KIND,
-        final_event::KIND,
-        redelivery::KIND,
-        matches_origin::KIND,
-        unknown_operation::KIND,
-    ]
+/// The registry of kinds: `kinds()`, in the order `golive kinds` lists them, and `SOURCES`,
+/// each kind's source file by name (its module's), which `golive kinds KIND` reads.
+macro_rules! registry {
+    ($($kind:ident),* $(,)?) => {
+        /// Every check kind.
+        pub fn kinds() -> &'static [Kind] {
+            &[$($kind::KIND),*]
+        }
+
+        /// Each kind's source file, by kind name.
+        const SOURCES: &[(&str, &str)] = &[$(
+            (stringify!($kind), include_str!(concat!(stringify!($kind), ".rs")))
+        ),*];
+    };
 }
+
+registry![
+    token_reuse,
+    token_valid,
+    unique_field,
+    status_verified,
+    order_outcome,
+    no_unrecognized_fields,
+    request_schema,
+    required_headers,
+    local_time,
+    bounded_retries,
+    assertion,
+    pending_rechecks,
+    idempotent_retry,
+    auth_scheme,
+    secret_stays_server_side,
+    idempotency_keys,
+    poll_interval,
+    capture_after_reserved,
+    recovery_sequence,
+    preceded_by,
+    header_unless_claim,
+    webhook_response,
+    event_sequence,
+    final_event,
+    redelivery,
+    matches_origin,
+    unknown_operation,
+];
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
     kinds().iter().find(|k| k.name == name)
@@ -422,6 +435,28 @@ pub(crate) fn pattern(p: &Option<String>) -> Result<Option<regex::Regex>, String
     p.as_deref()
         .map(|p| regex::Regex::new(p).map_err(|e| format!("`pattern` is not a regex: {e}")))
         .transpose()
+}
+
+/// What is wrong with a value whose form params bound (its longest length, a pattern):
+/// "{long} of N characters (at most M)", "{named} `value`, which does not match `pattern`".
+pub(crate) fn malformed(
+    value: &str,
+    (max_length, pattern): (Option<usize>, Option<&regex::Regex>),
+    long: &str,
+    named: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let length = value.chars().count();
+    if let Some(max) = max_length.filter(|max| length > *max) {
+        out.push(format!("{long} of {length} characters (at most {max})"));
+    }
+    if let Some(re) = pattern.filter(|re| !re.is_match(value)) {
+        out.push(format!(
+            "{named} `{value}`, which does not match `{}`",
+            re.as_str()
+        ));
+    }
+    out
 }
 
 /// The verdict of a rule judged over the whole run: skipped when nothing was in scope, else

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::Entry;
 
@@ -35,20 +35,12 @@ struct Scenario {
     evidence: Vec<u64>,
 }
 
-struct OrderOutcome {
-    expect: Expect,
-    scenarios: PerScenario<Scenario>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let p: Params = ctx.params()?;
-    Ok(Box::new(OrderOutcome {
-        expect: p.expect,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Scenario>::new(p)))
 }
 
-impl Rule for OrderOutcome {
+impl Rule for ByScenario<Params, Scenario> {
     fn observe(&mut self, entry: &Entry) {
         match entry {
             Entry::ScenarioStart(s) => {
@@ -81,11 +73,11 @@ impl Rule for OrderOutcome {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let want = match self.expect {
+        let want = match self.params.expect {
             Expect::Paid => "paid",
             Expect::Unpaid => "unpaid",
         };
-        let expect = self.expect;
+        let expect = self.params.expect;
         self.scenarios.verdicts(|scenario, s| {
             if scenario.is_empty() {
                 return None;

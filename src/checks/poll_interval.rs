@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::{Actor, Exchange};
 
@@ -53,20 +53,12 @@ struct Scenario {
     evidence: Vec<u64>,
 }
 
-struct PollInterval {
-    params: Params,
-    scenarios: PerScenario<Scenario>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
     if !(0.0..1.0).contains(&params.tolerance_share) || params.tolerance_ms < 0.0 {
         return Err("`tolerance_share` must be in [0, 1) and `tolerance_ms` at least 0".into());
     }
-    Ok(Box::new(PollInterval {
-        params,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Scenario>::new(params)))
 }
 
 pub(crate) fn resource(ex: &Exchange) -> Option<String> {
@@ -76,7 +68,7 @@ pub(crate) fn resource(ex: &Exchange) -> Option<String> {
         .or_else(|| ex.facts.payment.clone())
 }
 
-impl Rule for PollInterval {
+impl Rule for ByScenario<Params, Scenario> {
     fn exchange(&mut self, ex: &Exchange) {
         if ex.actor != Actor::Integration {
             return;

@@ -139,12 +139,7 @@ mod tests {
         )
     }
     fn create(id: &str) -> ExchangeBuilder {
-        api(
-            "pos_create",
-            "POST",
-            "/pos/v10/pointofsales",
-            &format!(r#"{{"merchantPosId":"{id}"}}"#),
-        )
+        api("pos_create", "POST", "/pos/v10/pointofsales", "").json(json!({"merchantPosId": id}))
     }
 
     #[test]

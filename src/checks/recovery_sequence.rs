@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::field::as_text;
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::Exchange;
 
@@ -76,29 +76,21 @@ struct Scenario {
     open: Vec<Open>,
 }
 
-struct RecoverySequence {
-    params: Params,
-    scenarios: PerScenario<Scenario>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
     if params.then.is_empty() {
         return Err("`then` must name at least one step".into());
     }
-    Ok(Box::new(RecoverySequence {
-        params,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Scenario>::new(params)))
 }
 
-impl RecoverySequence {
+impl After {
+    /// Whether the exchange is the error answer that calls for the recovery.
     fn is_trigger(&self, ex: &Exchange) -> bool {
-        let a = &self.params.after;
         ex.operation()
-            .is_some_and(|op| a.operations.iter().any(|o| o == op))
-            && ex.status() == Some(a.status)
-            && a.code.as_ref().is_none_or(|c| {
+            .is_some_and(|op| self.operations.iter().any(|o| o == op))
+            && ex.status() == Some(self.status)
+            && self.code.as_ref().is_none_or(|c| {
                 ex.response_json()
                     .and_then(|j| j.pointer(&c.pointer).cloned())
                     .is_some_and(|v| v == c.equals || as_text(&v) == as_text(&c.equals))
@@ -106,9 +98,9 @@ impl RecoverySequence {
     }
 }
 
-impl Rule for RecoverySequence {
+impl Rule for ByScenario<Params, Scenario> {
     fn call(&mut self, ex: &Exchange, op: &str) {
-        let trigger = self.is_trigger(ex);
+        let trigger = self.params.after.is_trigger(ex);
         let steps = &self.params.then;
         let s = self.scenarios.get(&ex.scenario);
         for open in s.open.iter_mut() {

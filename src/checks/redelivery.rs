@@ -183,13 +183,9 @@ mod tests {
     use serde_json::json;
 
     fn event(id: &str, status: u16) -> ExchangeBuilder {
-        api(
-            "transaction_event",
-            "POST",
-            "/t/x/events",
-            &format!(r#"{{"eventId":"{id}"}}"#),
-        )
-        .status(status)
+        api("transaction_event", "POST", "/t/x/events", "")
+            .json(json!({"eventId": id}))
+            .status(status)
     }
 
     fn redelivery(min: usize) -> Check {

@@ -40,6 +40,21 @@ impl Rule for Scoped {
     }
 }
 
+/// A rule that keeps its params and what it learns of each scenario.
+pub struct ByScenario<P, S> {
+    pub params: P,
+    pub scenarios: PerScenario<S>,
+}
+
+impl<P, S> ByScenario<P, S> {
+    pub fn new(params: P) -> Self {
+        ByScenario {
+            params,
+            scenarios: PerScenario::default(),
+        }
+    }
+}
+
 /// State kept per scenario, in the order scenarios appeared.
 #[derive(Debug)]
 pub struct PerScenario<S> {

@@ -159,12 +159,7 @@ mod tests {
     const KEY: &str = "48c4e923-e88c-464b-a4e7-ccb2c6d3775e";
 
     fn checkout() -> ExchangeBuilder {
-        api(
-            "create_checkout",
-            "POST",
-            "/payment/creation",
-            &format!(r#"{{"merchantKey":"{KEY}"}}"#),
-        )
+        api("create_checkout", "POST", "/payment/creation", "").json(json!({"merchantKey": KEY}))
     }
     fn page(body: &str) -> ExchangeBuilder {
         harness("trigger:start_payment", "POST", "/checkout").response_body(body)

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::{Actor, Direction, Exchange};
 
@@ -65,19 +65,11 @@ struct Scenario {
     paid_probes: Vec<(u64, f64)>,
 }
 
-struct StatusVerified {
-    params: Params,
-    scenarios: PerScenario<Scenario>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(StatusVerified {
-        params: ctx.params()?,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Scenario>::new(ctx.params()?)))
 }
 
-impl Rule for StatusVerified {
+impl Rule for ByScenario<Params, Scenario> {
     fn exchange(&mut self, ex: &Exchange) {
         let p = &self.params;
         let s = self.scenarios.get(&ex.scenario);

@@ -66,6 +66,10 @@ impl ExchangeBuilder {
         self.0.request.body = Body::from_bytes(body.as_bytes());
         self
     }
+    /// The request body: this JSON, compact.
+    pub fn json(self, body: Value) -> Self {
+        self.body(&body.to_string())
+    }
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.0.request.headers.push((k.into(), v.into()));
         self

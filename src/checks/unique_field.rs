@@ -135,29 +135,11 @@ impl Rule for UniqueField {
             }
             return;
         };
-        if let Some(max) = self.params.max_length {
-            if value.chars().count() > max {
-                self.problems.push((
-                    format!(
-                        "{} has {field} of {} characters (at most {max})",
-                        ex.brief(),
-                        value.chars().count()
-                    ),
-                    vec![ex.seq],
-                ));
-            }
-        }
-        if let Some(re) = &self.pattern {
-            if !re.is_match(&value) {
-                self.problems.push((
-                    format!(
-                        "{} has {field} `{value}`, which does not match `{}`",
-                        ex.brief(),
-                        re.as_str()
-                    ),
-                    vec![ex.seq],
-                ));
-            }
+        let name = field.to_string();
+        let form = (self.params.max_length, self.pattern.as_ref());
+        for p in super::malformed(&value, form, &name, &name) {
+            self.problems
+                .push((format!("{} has {p}", ex.brief()), vec![ex.seq]));
         }
         let scope = if self.params.unique_within == "scenario" {
             ex.scenario.as_str()
@@ -232,12 +214,7 @@ mod tests {
     use serde_json::json;
 
     fn req(pr: &str) -> ExchangeBuilder {
-        api(
-            "issue_token",
-            "POST",
-            "/i",
-            &format!(r#"{{"partnerReference":"{pr}"}}"#),
-        )
+        api("issue_token", "POST", "/i", "").json(json!({"partnerReference": pr}))
     }
 
     #[test]
