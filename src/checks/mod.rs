@@ -481,6 +481,21 @@ pub(crate) struct Requests {
     pub bad: Vec<(String, u64)>,
 }
 
+/// A rule judged request by request that keeps only its params and what it found.
+pub(crate) struct ByRequest<P> {
+    pub params: P,
+    pub requests: Requests,
+}
+
+impl<P> ByRequest<P> {
+    pub fn new(params: P) -> Self {
+        ByRequest {
+            params,
+            requests: Requests::default(),
+        }
+    }
+}
+
 impl Requests {
     /// Skipped when no request was in scope, passed when none broke the rule, failed naming
     /// the first offenders (their exchanges as evidence).

@@ -18,19 +18,11 @@ struct Params {
     operations: Option<Vec<String>>,
 }
 
-struct RequestSchema {
-    params: Params,
-    requests: super::Requests,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(RequestSchema {
-        params: ctx.params()?,
-        requests: Default::default(),
-    }))
+    Ok(Box::new(super::ByRequest::<Params>::new(ctx.params()?)))
 }
 
-impl Rule for RequestSchema {
+impl Rule for super::ByRequest<Params> {
     fn call(&mut self, ex: &Exchange, op: &str) {
         if !super::in_scope(&self.params.operations, op) {
             return;

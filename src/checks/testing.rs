@@ -11,6 +11,17 @@ use crate::suite::{CheckSpec, Suite, SuiteSettings};
 
 pub struct ExchangeBuilder(Exchange);
 
+/// Builder methods that set one field of the exchange.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($ty:ty) => $field:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.0.$field = value.into();
+            self
+        }
+    )*};
+}
+
 /// An exchange of the integration with the sandbox.
 pub fn api(operation: &str, method: &str, url: &str, body: &str) -> ExchangeBuilder {
     ExchangeBuilder(Exchange {
@@ -87,28 +98,16 @@ impl ExchangeBuilder {
         self.0.error = Some(error.into());
         self
     }
-    pub fn scenario(mut self, s: &str) -> Self {
-        self.0.scenario = s.into();
-        self
-    }
-    /// When it started (ms since the run started).
-    pub fn at(mut self, ms: f64) -> Self {
-        self.0.at_ms = ms;
-        self
-    }
-    /// The wall-clock time it started at (RFC 3339).
-    pub fn wall(mut self, at: &str) -> Self {
-        self.0.at = at.into();
-        self
-    }
-    /// How long the answer took (ms; 1 unless told).
-    pub fn taking(mut self, ms: f64) -> Self {
-        self.0.duration_ms = ms;
-        self
-    }
-    pub fn actor(mut self, a: Actor) -> Self {
-        self.0.actor = a;
-        self
+    setters! {
+        /// The scenario it belongs to (`s1` unless told).
+        scenario(&str) => scenario;
+        /// When it started (ms since the run started).
+        at(f64) => at_ms;
+        /// The wall-clock time it started at (RFC 3339).
+        wall(&str) => at;
+        /// How long the answer took (ms; 1 unless told).
+        taking(f64) => duration_ms;
+        actor(Actor) => actor;
     }
     pub fn facts(mut self, f: impl FnOnce(&mut Facts)) -> Self {
         f(&mut self.0.facts);

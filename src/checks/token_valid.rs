@@ -31,16 +31,8 @@ impl Default for Params {
     }
 }
 
-struct TokenValid {
-    params: Params,
-    requests: super::Requests,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(TokenValid {
-        params: ctx.params()?,
-        requests: Default::default(),
-    }))
+    Ok(Box::new(super::ByRequest::<Params>::new(ctx.params()?)))
 }
 
 fn state_words(s: TokenState) -> &'static str {
@@ -52,7 +44,7 @@ fn state_words(s: TokenState) -> &'static str {
     }
 }
 
-impl Rule for TokenValid {
+impl Rule for super::ByRequest<Params> {
     fn exchange(&mut self, ex: &Exchange) {
         if ex.actor != Actor::Integration {
             return;
