@@ -333,31 +333,23 @@ mod tests {
 
     #[test]
     fn selects_counts_and_predicates() {
-        let params = json!({
-            "select": {"operation": "payment_status"},
-            "count": {"min": 1},
-            "expect": [{"status_in": [200]}, {"response": {"pointer": "/responseCode", "equals": "0000"}}]
-        });
+        let k = check(
+            "assertion",
+            json!({
+                "select": {"operation": "payment_status"},
+                "count": {"min": 1},
+                "expect": [{"status_in": [200]}, {"response": {"pointer": "/responseCode", "equals": "0000"}}]
+            }),
+        );
         let good =
             api("payment_status", "GET", "/p", "").response_body(r#"{"responseCode":"0000"}"#);
-        assert_eq!(
-            outcomes(&judge("assertion", params.clone(), &journal(vec![good]))),
-            vec![Outcome::Passed]
-        );
+        k.on(vec![good]).passed();
         let bad = api("payment_status", "GET", "/p", "")
             .status(500)
             .response_body(r#"{"responseCode":"0099"}"#);
-        let f = judge("assertion", params.clone(), &journal(vec![bad]));
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("status 500"), "{}", f[0].message);
-        assert!(f[0].message.contains("\"0099\""), "{}", f[0].message);
+        k.on(vec![bad]).failed().says("status 500").says("\"0099\"");
         let none = api("issue_token", "POST", "/i", "");
-        let f = judge("assertion", params, &journal(vec![none]));
-        assert!(
-            f[0].message.contains("expected at least 1"),
-            "{}",
-            f[0].message
-        );
+        k.on(vec![none]).says("expected at least 1");
     }
 
     #[test]
@@ -365,8 +357,8 @@ mod tests {
         let params =
             json!({"select": {"role": "trigger:*"}, "per_scenario": true, "count": {"max": 1}});
         let t = |s: &str| harness("trigger:start_payment", "POST", "/c").scenario(s);
-        let f = judge("assertion", params, &journal(vec![t("a"), t("b"), t("b")]));
-        assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Failed]);
+        let f = check("assertion", params).on(vec![t("a"), t("b"), t("b")]);
+        f.expect(&[Outcome::Passed, Outcome::Failed]);
         assert_eq!(f[1].scenario.as_deref(), Some("b"));
     }
 }

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "auth_scheme",
@@ -54,12 +54,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for AuthScheme {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
-            return;
-        }
-        let Some(op) = ex.operation() else { return };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if op == "unknown" || self.params.except.iter().any(|e| e == op) {
             return;
         }
@@ -102,43 +97,27 @@ impl Rule for AuthScheme {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        if self.checked == 0 {
-            return vec![Finding::skip(
-                "the integration made no authenticated API call",
-            )];
-        }
-        if self.problems.is_empty() {
-            let scheme = self.first.map(|(s, _)| s).unwrap_or_default();
-            return vec![Finding::pass(
-                format!("all {} API calls authenticated with {scheme}", self.checked),
-                vec![],
-            )];
-        }
-        let messages: Vec<String> = self.problems.iter().map(|(m, _)| m.clone()).collect();
-        let mut evidence: Vec<u64> = self
-            .problems
-            .iter()
-            .take(6)
-            .flat_map(|(_, e)| e.clone())
-            .collect();
-        evidence.sort_unstable();
-        evidence.dedup();
-        vec![Finding::fail(
-            format!(
-                "{} of {} API calls broke the rule: {}",
-                self.problems.len(),
-                self.checked,
-                super::list_some(&messages, 3)
-            ),
-            evidence,
-        )]
+        let failed = (!self.problems.is_empty()).then(|| {
+            super::fail_with_problems(&self.problems, self.checked, "API calls broke the rule", 6)
+        });
+        super::verdict(
+            self.checked,
+            "the integration made no authenticated API call",
+            failed,
+            || {
+                let scheme = self.first.map(|(s, _)| s).unwrap_or_default();
+                Finding::pass(
+                    format!("all {} API calls authenticated with {scheme}", self.checked),
+                    vec![],
+                )
+            },
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     fn call(auth: &str) -> ExchangeBuilder {
@@ -153,43 +132,31 @@ mod tests {
             "/oauth2/token",
             "grant_type=client_credentials",
         );
-        let j = journal(vec![token, call("Bearer a.b.c"), call("bearer a.b.c")]);
-        assert_eq!(
-            outcomes(&judge(
-                "auth_scheme",
-                json!({"except": ["oauth_token"]}),
-                &j
-            )),
-            vec![Outcome::Passed]
-        );
-        let j = journal(vec![call("Basic eDp5"), call("Basic eDp5")]);
-        assert_eq!(
-            outcomes(&judge("auth_scheme", json!({}), &j)),
-            vec![Outcome::Passed]
-        );
+        check("auth_scheme", json!({"except": ["oauth_token"]}))
+            .on(vec![token, call("Bearer a.b.c"), call("bearer a.b.c")])
+            .passed();
+        check("auth_scheme", json!({}))
+            .on(vec![call("Basic eDp5"), call("Basic eDp5")])
+            .passed();
     }
 
     #[test]
     fn mixing_schemes_or_none_fails() {
-        let j = journal(vec![call("Bearer a.b.c"), call("Basic eDp5")]);
-        let f = judge("auth_scheme", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2]);
-        let j = journal(vec![
-            api("payment_status", "GET", "/p", ""),
-            call("Digest x"),
-        ]);
-        let f = judge("auth_scheme", json!({}), &j);
-        assert!(
-            f[0].message.contains("no Authorization") && f[0].message.contains("Digest"),
-            "{}",
-            f[0].message
-        );
+        let strict = check("auth_scheme", json!({}));
+        strict
+            .on(vec![call("Bearer a.b.c"), call("Basic eDp5")])
+            .failed()
+            .evidence(&[1, 2]);
+        strict
+            .on(vec![
+                api("payment_status", "GET", "/p", ""),
+                call("Digest x"),
+            ])
+            .says("no Authorization")
+            .says("Digest");
         // Without `consistent`, mixing is allowed.
-        let j = journal(vec![call("Bearer a.b.c"), call("Basic eDp5")]);
-        assert_eq!(
-            outcomes(&judge("auth_scheme", json!({"consistent": false}), &j)),
-            vec![Outcome::Passed]
-        );
+        check("auth_scheme", json!({"consistent": false}))
+            .on(vec![call("Bearer a.b.c"), call("Basic eDp5")])
+            .passed();
     }
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::field::Field;
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry, Exchange};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "bounded_retries",
@@ -139,15 +139,7 @@ impl BoundedRetries {
         let op = ex.operation()?;
         let (id, by_request) = self.identities.iter().find_map(|identity| match identity {
             Identity::Payment => Some((ex.facts.payment.clone().unwrap_or_default(), false)),
-            Identity::Request => Some((
-                format!(
-                    "{} {} {}",
-                    ex.request.method,
-                    ex.path(),
-                    ex.request.body.text
-                ),
-                true,
-            )),
+            Identity::Request => Some((super::request_identity(ex), true)),
             Identity::Field(f) => f.get(ex).map(|v| (v, false)),
         })?;
         Some((format!("{op}\u{1f}{id}"), by_request))
@@ -155,16 +147,9 @@ impl BoundedRetries {
 }
 
 impl Rule for BoundedRetries {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
+    fn call(&mut self, ex: &Exchange, op: &str) {
+        if !super::in_scope(&self.params.operations, op) {
             return;
-        }
-        let Some(op) = ex.operation() else { return };
-        if let Some(ops) = &self.params.operations {
-            if !ops.iter().any(|o| o == op) {
-                return;
-            }
         }
         let Some((key, by_request)) = self.key(ex) else {
             return;
@@ -225,34 +210,25 @@ impl Rule for BoundedRetries {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        let max = self.params.max_retries;
+        self.scenarios.verdicts(|_, s| {
             if s.failures_seen == 0 {
-                continue;
+                return None;
             }
-            let f = if s.problems.is_empty() {
+            Some(if s.problems.is_empty() {
                 let most = s.chains.values().map(|c| c.retries).max().unwrap_or(0);
                 Finding::pass(
                     format!(
-                        "{} failed call(s); at most {most} retr{} of one request (allowed: {})",
+                        "{} failed call(s); at most {most} retr{} of one request (allowed: {max})",
                         s.failures_seen,
                         if most == 1 { "y" } else { "ies" },
-                        self.params.max_retries
                     ),
                     s.retry_evidence,
                 )
             } else {
-                let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
-                let mut evidence: Vec<u64> =
-                    s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
-                evidence.sort_unstable();
-                evidence.dedup();
-                evidence.truncate(20);
-                Finding::fail(super::list_some(&messages, 3), evidence)
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+                super::fail_problems(&s.problems, 20)
+            })
+        })
     }
 }
 
@@ -265,66 +241,64 @@ mod tests {
     fn status(code: u16) -> ExchangeBuilder {
         api("payment_status", "GET", "/payment/U/status", "")
             .status(code)
-            .facts(|f| f.payment = Some("U".into()))
+            .payment("U")
+    }
+    fn by_payment(max_retries: usize) -> Check {
+        check(
+            "bounded_retries",
+            json!({"max_retries": max_retries, "identity": "payment"}),
+        )
     }
 
     #[test]
     fn three_retries_pass_four_fail() {
-        let params = json!({"max_retries": 3, "identity": "payment"});
-        let j = journal(vec![status(500), status(500), status(500), status(500)]);
-        let f = judge("bounded_retries", params.clone(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed]);
-        let j = journal(vec![
+        let k = by_payment(3);
+        k.on(vec![status(500), status(500), status(500), status(500)])
+            .passed();
+        k.on(vec![
             status(500),
             status(500),
             status(500),
             status(500),
             status(500),
-        ]);
-        let f = judge("bounded_retries", params, &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2, 3, 4, 5]);
+        ])
+        .failed()
+        .evidence(&[1, 2, 3, 4, 5]);
     }
 
     #[test]
     fn a_success_ends_the_chain_and_no_failure_is_not_judged() {
-        let params = json!({"max_retries": 1, "identity": "payment"});
-        let j = journal(vec![status(500), status(200), status(500), status(200)]);
-        assert_eq!(
-            outcomes(&judge("bounded_retries", params.clone(), &j)),
-            vec![Outcome::Passed]
-        );
-        let j = journal(vec![status(200), status(200)]);
-        assert!(judge("bounded_retries", params, &j).is_empty());
+        let k = by_payment(1);
+        k.on(vec![status(500), status(200), status(500), status(200)])
+            .passed();
+        k.on(vec![status(200), status(200)]).none();
     }
 
     #[test]
     fn repeating_a_4xx_fails_but_a_new_key_does_not() {
-        let params = json!({"max_retries": 5, "identity": "header:idem", "none_after_4xx": true});
+        let k = check(
+            "bounded_retries",
+            json!({"max_retries": 5, "identity": "header:idem", "none_after_4xx": true}),
+        );
         let call = |key: &str, code: u16| {
             api("initiate", "POST", "/p", "{}")
                 .header("idem", key)
                 .status(code)
         };
-        let j = journal(vec![call("k1", 409), call("k1", 409)]);
-        assert_eq!(
-            outcomes(&judge("bounded_retries", params.clone(), &j)),
-            vec![Outcome::Failed]
-        );
-        let j = journal(vec![call("k1", 409), call("k2", 200)]);
-        assert_eq!(
-            outcomes(&judge("bounded_retries", params, &j)),
-            vec![Outcome::Passed]
-        );
+        k.on(vec![call("k1", 409), call("k1", 409)]).failed();
+        k.on(vec![call("k1", 409), call("k2", 200)]).passed();
     }
 
     #[test]
     fn every_call_is_judged_by_its_key_or_else_its_request() {
-        let params = json!({
-            "max_retries": 5,
-            "identity": ["header:idem", "request"],
-            "none_after_4xx": true
-        });
+        let k = check(
+            "bounded_retries",
+            json!({
+                "max_retries": 5,
+                "identity": ["header:idem", "request"],
+                "none_after_4xx": true
+            }),
+        );
         let capture = |code: u16| {
             api(
                 "payment_capture",
@@ -336,81 +310,47 @@ mod tests {
         };
         let poll = || api("payment_poll", "GET", "/p/1", "");
         // A capture MobilePay refused with a 400, sent again at once: a retry after a 4xx.
-        let j = journal(vec![capture(400), capture(400)]);
-        let f = judge("bounded_retries", params.clone(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(
-            f[0].message.contains("refused with a 4xx"),
-            "{}",
-            f[0].message
-        );
-        assert_eq!(f[0].evidence, vec![1, 2]);
+        k.on(vec![capture(400), capture(400)])
+            .failed()
+            .says("refused with a 4xx")
+            .evidence(&[1, 2]);
         // The same capture after polls showed the payment reserved is a new call.
-        let j = journal(vec![capture(409), poll(), poll(), capture(204)]);
-        let f = judge("bounded_retries", params.clone(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+        k.on(vec![capture(409), poll(), poll(), capture(204)])
+            .passed();
         // Keyed calls still count as retries with other calls in between.
         let keyed = |code: u16| {
             api("refund_initiate", "POST", "/refunds", "{}")
                 .header("idem", "k1")
                 .status(code)
         };
-        let j = journal(vec![keyed(400), poll(), keyed(400)]);
-        let f = judge("bounded_retries", params.clone(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        k.on(vec![keyed(400), poll(), keyed(400)]).failed();
         // Polls that fail with a 5xx are retried, bounded.
         let failing = || poll().status(503);
-        let j = journal(vec![failing(), failing(), failing(), poll()]);
-        let f = judge("bounded_retries", params, &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+        k.on(vec![failing(), failing(), failing(), poll()]).passed();
     }
 
     #[test]
     fn an_empty_identity_list_is_refused() {
-        let spec = crate::suite::CheckSpec {
-            id: "T".into(),
-            title: "t".into(),
-            description: "d".into(),
-            severity: crate::report::Severity::Major,
-            source: "inferred".into(),
-            kind: "bounded_retries".into(),
-            scenarios: None,
-            params: json!({"max_retries": 1, "identity": []}),
-        };
-        let suite = crate::suite::Suite {
-            golive: 1,
-            id: "t".into(),
-            title: "t".into(),
-            provider: "test".into(),
-            description: None,
-            settings: Default::default(),
-            scenarios: Vec::new(),
-            checks: Vec::new(),
-        };
-        let err = crate::checks::build(&spec, &suite).err().expect("refused");
+        let err = check("bounded_retries", json!({"max_retries": 1, "identity": []})).refused();
         assert!(err.contains("lists nothing"), "{err}");
     }
 
     #[test]
     fn a_timeout_counts_as_a_failure_to_retry() {
-        let params = json!({"max_retries": 1, "identity": "payment"});
         let timeout = || status(200).no_answer("no answer within 2.0 s");
-        let j = journal(vec![timeout(), timeout(), timeout()]);
-        assert_eq!(
-            outcomes(&judge("bounded_retries", params, &j)),
-            vec![Outcome::Failed]
-        );
+        by_payment(1)
+            .on(vec![timeout(), timeout(), timeout()])
+            .failed();
     }
 
     #[test]
     fn scenarios_are_apart() {
-        let params = json!({"max_retries": 1, "identity": "payment"});
-        let j = journal(vec![
-            status(500),
-            status(500).scenario("s2"),
-            status(500).scenario("s2"),
-        ]);
-        let f = judge("bounded_retries", params, &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Passed]);
+        by_payment(1)
+            .on(vec![
+                status(500),
+                status(500).scenario("s2"),
+                status(500).scenario("s2"),
+            ])
+            .expect(&[Outcome::Passed, Outcome::Passed]);
     }
 }

@@ -14,7 +14,7 @@ use super::field::Field;
 use super::poll_interval::resource;
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "capture_after_reserved",
@@ -65,12 +65,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for CaptureAfterReserved {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
-            return;
-        }
-        let Some(op) = ex.operation() else { return };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         let Some(res) = resource(ex) else { return };
         if self.params.poll_operations.iter().any(|o| o == op) && ex.succeeded() {
             if ex.facts.payment_state.as_deref() == Some(self.params.reserved_state.as_str()) {
@@ -120,43 +115,32 @@ impl Rule for CaptureAfterReserved {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        self.scenarios.verdicts(|_, s| {
             if s.captures == 0 {
-                continue;
+                return None;
             }
-            let f = if s.problems.is_empty() {
+            Some(if s.problems.is_empty() {
                 Finding::pass(format!("{} capture(s), each after a poll showed it reserved and within the reserved amount", s.captures), s.evidence)
             } else {
-                let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
-                let mut evidence: Vec<u64> =
-                    s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
-                evidence.sort_unstable();
-                evidence.dedup();
-                Finding::fail(super::list_some(&messages, 3), evidence)
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+                super::fail_problems(&s.problems, usize::MAX)
+            })
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     fn params() -> serde_json::Value {
         json!({"poll_operations": ["payment_poll"], "capture_operations": ["payment_capture"], "amount": "body:/amount"})
     }
     fn poll(state: &str, amount: f64) -> ExchangeBuilder {
-        let state = state.to_owned();
-        api("payment_poll", "GET", "/pos/v10/payments/p", "").facts(move |f| {
-            f.payment = Some("p".into());
-            f.payment_state = Some(state);
-            f.amount = Some(amount);
-        })
+        api("payment_poll", "GET", "/pos/v10/payments/p", "")
+            .payment("p")
+            .state(state)
+            .facts(move |f| f.amount = Some(amount))
     }
     fn capture(amount: &str) -> ExchangeBuilder {
         api(
@@ -165,62 +149,54 @@ mod tests {
             "/pos/v10/payments/p/capture",
             &format!(r#"{{"amount":{amount}}}"#),
         )
-        .facts(|f| f.payment = Some("p".into()))
+        .payment("p")
     }
 
     #[test]
     fn full_and_partial_captures_after_reserved_pass() {
-        let j = journal(vec![
+        let k = check("capture_after_reserved", params());
+        k.on(vec![
             poll("IssuedToUser", 100.0),
             poll("Reserved", 100.0),
             capture("100.00"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("capture_after_reserved", params(), &j)),
-            vec![Outcome::Passed]
-        );
-        let j = journal(vec![poll("Reserved", 100.0), capture("60.5")]);
-        assert_eq!(
-            outcomes(&judge("capture_after_reserved", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        ])
+        .passed();
+        k.on(vec![poll("Reserved", 100.0), capture("60.5")])
+            .passed();
     }
 
     #[test]
     fn capture_before_reserved_or_above_it_fails() {
-        let j = journal(vec![poll("IssuedToUser", 100.0), capture("100")]);
-        let f = judge("capture_after_reserved", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("before any poll"), "{}", f[0].message);
-        let j = journal(vec![poll("Reserved", 100.0), capture("105")]);
-        let f = judge("capture_after_reserved", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2]);
+        let k = check("capture_after_reserved", params());
+        k.on(vec![poll("IssuedToUser", 100.0), capture("100")])
+            .failed()
+            .says("before any poll");
+        k.on(vec![poll("Reserved", 100.0), capture("105")])
+            .failed()
+            .evidence(&[1, 2]);
     }
 
     #[test]
     fn a_capture_without_amount_passes_only_where_the_api_allows_it() {
-        let bare = || {
-            api("payment_capture", "POST", "/pos/v10/payments/p/capture", "")
-                .facts(|f| f.payment = Some("p".into()))
-        };
-        let j = journal(vec![poll("Reserved", 100.0), bare()]);
-        let f = judge("capture_after_reserved", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("has no amount"), "{}", f[0].message);
-        let mut optional = params();
-        optional["amount_optional"] = json!(["payment_capture"]);
-        let f = judge("capture_after_reserved", optional.clone(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+        let bare =
+            || api("payment_capture", "POST", "/pos/v10/payments/p/capture", "").payment("p");
+        check("capture_after_reserved", params())
+            .on(vec![poll("Reserved", 100.0), bare()])
+            .failed()
+            .says("has no amount");
+        let optional = check("capture_after_reserved", params())
+            .param("amount_optional", json!(["payment_capture"]));
+        optional.on(vec![poll("Reserved", 100.0), bare()]).passed();
         // Leaving the amount out does not excuse capturing before the reservation.
-        let j = journal(vec![poll("IssuedToUser", 100.0), bare()]);
-        let f = judge("capture_after_reserved", optional, &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        optional
+            .on(vec![poll("IssuedToUser", 100.0), bare()])
+            .failed();
     }
 
     #[test]
     fn no_capture_is_not_judged() {
-        let j = journal(vec![poll("Reserved", 100.0)]);
-        assert!(judge("capture_after_reserved", params(), &j).is_empty());
+        check("capture_after_reserved", params())
+            .on(vec![poll("Reserved", 100.0)])
+            .none();
     }
 }

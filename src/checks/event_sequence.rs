@@ -14,10 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::webhook_response::answer_usable;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Direction, Entry, Exchange};
+use crate::journal::{Actor, Direction, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "event_sequence",
@@ -118,37 +118,30 @@ impl Journey {
     }
 }
 
-struct EventSequence {
-    locate: Locate,
-    scenarios: PerScenario<Journey>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
     if params.locate.terminal_events.is_empty() {
         return Err("`terminal_events` must name at least one event type".into());
     }
-    Ok(Box::new(EventSequence {
-        locate: params.locate,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Journey>::new(params)))
 }
 
-impl Rule for EventSequence {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+impl Rule for ByScenario<Params, Journey> {
+    fn exchange(&mut self, ex: &Exchange) {
         // Outside a scenario nothing was asked: stray traffic there cannot be judged fairly.
         if ex.scenario.is_empty() {
             return;
         }
-        self.scenarios.get(&ex.scenario).observe(&self.locate, ex);
+        self.scenarios
+            .get(&ex.scenario)
+            .observe(&self.params.locate, ex);
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for (scenario, j) in self.scenarios.into_iter() {
+        let locate = &self.params.locate;
+        self.scenarios.verdicts(|_, j| {
             if j.events.is_empty() {
-                continue;
+                return None;
             }
             let mut problems: Vec<(String, Vec<u64>)> = Vec::new();
             // The terminal event of each transaction: (event id, seq, type).
@@ -172,7 +165,7 @@ impl Rule for EventSequence {
                 if e.refused {
                     continue;
                 }
-                let is_terminal = self.locate.terminal_events.contains(&e.kind);
+                let is_terminal = locate.terminal_events.contains(&e.kind);
                 match terminal.get(t) {
                     Some((id, seq, kind)) if *id != e.id => {
                         let what = if is_terminal {
@@ -206,7 +199,7 @@ impl Rule for EventSequence {
                     None => {}
                 }
             }
-            let f = if problems.is_empty() {
+            Some(if problems.is_empty() {
                 Finding::pass(
                     format!(
                         "{} event(s) about {} transaction(s) the provider asked about, in order: at most one terminal event each, nothing after it",
@@ -216,141 +209,109 @@ impl Rule for EventSequence {
                     j.events.iter().map(|e| e.seq).take(10).collect(),
                 )
             } else {
-                let messages: Vec<String> = problems.iter().map(|(m, _)| m.clone()).collect();
-                let mut evidence: Vec<u64> = problems.iter().flat_map(|(_, e)| e.clone()).collect();
-                evidence.sort_unstable();
-                evidence.dedup();
-                evidence.truncate(12);
-                Finding::fail(super::list_some(&messages, 3), evidence)
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+                super::fail_problems(&problems, 12)
+            })
+        })
     }
 }
 
 #[cfg(test)]
 pub(super) mod tests {
     use crate::checks::testing::*;
-    use crate::journal::{Actor, Direction};
     use crate::report::Outcome;
     use serde_json::json;
 
     pub fn webhook(transaction: &str, at: f64, ms: f64, status: u16) -> ExchangeBuilder {
-        let t = transaction.to_owned();
-        let mut e = harness("webhook", "POST", "/webhook")
-            .actor(Actor::Provider)
+        provider("webhook", "POST", "/webhook")
             .status(status)
             .at(at)
-            .facts(move |f| {
-                f.payment = Some(t);
-            })
-            .build();
-        e.duration_ms = ms;
-        e.direction = Direction::ToTarget;
-        e.into()
+            .taking(ms)
+            .payment(transaction)
     }
 
     pub fn event(transaction: &str, id: &str, kind: &str, at: f64, status: u16) -> ExchangeBuilder {
-        let (t, id, kind) = (transaction.to_owned(), id.to_owned(), kind.to_owned());
+        let id = id.to_owned();
         api(
             "transaction_event",
             "POST",
-            &format!("/qrcode-payment/v1/transactions/{t}/events"),
+            &format!("/qrcode-payment/v1/transactions/{transaction}/events"),
             "{}",
         )
         .status(status)
         .at(at)
-        .facts(move |f| {
-            f.payment = Some(t);
-            f.payment_state = Some(kind);
-            f.event_id = Some(id);
-        })
+        .payment(transaction)
+        .state(kind)
+        .facts(move |f| f.event_id = Some(id))
     }
 
-    fn params() -> serde_json::Value {
-        json!({"terminal_events": ["PAYMENT_SUCCEEDED", "PAYMENT_FAILED", "PAYMENT_EXPIRED"]})
+    fn sequence() -> Check {
+        check(
+            "event_sequence",
+            json!({"terminal_events": ["PAYMENT_SUCCEEDED", "PAYMENT_FAILED", "PAYMENT_EXPIRED"]}),
+        )
     }
 
     #[test]
     fn in_order_events_pass_even_with_redeliveries_and_an_early_first_event() {
         // The first event lands while the webhook's answer is still on its way (recorded
         // before the webhook exchange), the terminal event is redelivered after a 500.
-        let j = journal(vec![
-            event("t1", "e1", "QR_CODE_SCANNED", 5.0, 200),
-            webhook("t1", 0.0, 10.0, 200),
-            event("t1", "e2", "PAYMENT_SUCCEEDED", 50.0, 500),
-            event("t1", "e2", "PAYMENT_SUCCEEDED", 60.0, 200),
-            event("t1", "e2", "PAYMENT_SUCCEEDED", 70.0, 500),
-        ]);
-        assert_eq!(
-            outcomes(&judge("event_sequence", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        sequence()
+            .on(vec![
+                event("t1", "e1", "QR_CODE_SCANNED", 5.0, 200),
+                webhook("t1", 0.0, 10.0, 200),
+                event("t1", "e2", "PAYMENT_SUCCEEDED", 50.0, 500),
+                event("t1", "e2", "PAYMENT_SUCCEEDED", 60.0, 200),
+                event("t1", "e2", "PAYMENT_SUCCEEDED", 70.0, 500),
+            ])
+            .passed();
     }
 
     #[test]
     fn events_after_the_terminal_one_fail() {
-        let j = journal(vec![
-            webhook("t1", 0.0, 10.0, 200),
-            event("t1", "e2", "PAYMENT_SUCCEEDED", 50.0, 200),
-            event("t1", "e1", "QR_CODE_SCANNED", 60.0, 200),
-        ]);
-        let f = judge("event_sequence", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(
-            f[0].message
-                .contains("after the terminal event PAYMENT_SUCCEEDED of #2"),
-            "{}",
-            f[0].message
-        );
-        assert_eq!(f[0].evidence, vec![2, 3]);
-        let j = journal(vec![
-            webhook("t1", 0.0, 10.0, 200),
-            event("t1", "e2", "PAYMENT_FAILED", 50.0, 200),
-            event("t1", "e3", "PAYMENT_SUCCEEDED", 60.0, 200),
-        ]);
-        assert!(judge("event_sequence", params(), &j)[0]
-            .message
-            .contains("a second terminal event"));
+        sequence()
+            .on(vec![
+                webhook("t1", 0.0, 10.0, 200),
+                event("t1", "e2", "PAYMENT_SUCCEEDED", 50.0, 200),
+                event("t1", "e1", "QR_CODE_SCANNED", 60.0, 200),
+            ])
+            .failed()
+            .says("after the terminal event PAYMENT_SUCCEEDED of #2")
+            .evidence(&[2, 3]);
+        sequence()
+            .on(vec![
+                webhook("t1", 0.0, 10.0, 200),
+                event("t1", "e2", "PAYMENT_FAILED", 50.0, 200),
+                event("t1", "e3", "PAYMENT_SUCCEEDED", 60.0, 200),
+            ])
+            .says("a second terminal event");
     }
 
     #[test]
     fn a_terminal_event_before_the_answer_or_about_another_transaction_fails() {
-        let j = journal(vec![
-            webhook("t1", 0.0, 100.0, 200),
-            event("t1", "e1", "PAYMENT_SUCCEEDED", 50.0, 200),
-        ]);
-        let f = judge("event_sequence", params(), &j);
-        assert!(
-            f[0].message
-                .contains("before the webhook call #1 was answered"),
-            "{}",
-            f[0].message
-        );
-        let j = journal(vec![
-            webhook("t1", 0.0, 10.0, 200),
-            event("own-id", "e1", "PAYMENT_SUCCEEDED", 50.0, 404),
-        ]);
-        let f = judge("event_sequence", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(
-            f[0].message.contains("never asked about"),
-            "{}",
-            f[0].message
-        );
+        sequence()
+            .on(vec![
+                webhook("t1", 0.0, 100.0, 200),
+                event("t1", "e1", "PAYMENT_SUCCEEDED", 50.0, 200),
+            ])
+            .says("before the webhook call #1 was answered");
+        sequence()
+            .on(vec![
+                webhook("t1", 0.0, 10.0, 200),
+                event("own-id", "e1", "PAYMENT_SUCCEEDED", 50.0, 404),
+            ])
+            .failed()
+            .says("never asked about");
     }
 
     #[test]
     fn scenarios_are_apart_and_stray_traffic_outside_them_is_not_judged() {
-        let j = journal(vec![
+        let f = sequence().on(vec![
             webhook("t1", 0.0, 10.0, 200),
             event("t1", "e1", "PAYMENT_SUCCEEDED", 50.0, 200).scenario("s1"),
             event("t1", "e9", "PAYMENT_SUCCEEDED", 60.0, 200).scenario("s2"),
             event("t1", "e1", "PAYMENT_SUCCEEDED", 70.0, 500).scenario(""),
         ]);
-        let f = judge("event_sequence", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Failed]);
+        f.expect(&[Outcome::Passed, Outcome::Failed]);
         assert_eq!(f[1].scenario.as_deref(), Some("s2"));
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::event_sequence::{Journey, Locate};
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::Entry;
 
@@ -32,23 +32,15 @@ struct Params {
     expect: BTreeMap<String, Vec<String>>,
 }
 
-struct FinalEvent {
-    params: Params,
-    scenarios: PerScenario<Journey>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
     if params.expect.is_empty() {
         return Err("`expect` must map at least one scenario to its terminal event types".into());
     }
-    Ok(Box::new(FinalEvent {
-        params,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Journey>::new(params)))
 }
 
-impl Rule for FinalEvent {
+impl Rule for ByScenario<Params, Journey> {
     fn observe(&mut self, entry: &Entry) {
         let scenario = super::scope::entry_scenario(entry);
         if !self.params.expect.contains_key(scenario) {
@@ -61,9 +53,9 @@ impl Rule for FinalEvent {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for (scenario, j) in self.scenarios.into_iter() {
-            let expected = &self.params.expect[&scenario];
+        let params = &self.params;
+        self.scenarios.verdicts(|scenario, j| {
+            let expected = &params.expect[scenario];
             let usable: Vec<(&String, u64)> = j
                 .asked
                 .iter()
@@ -71,11 +63,9 @@ impl Rule for FinalEvent {
                 .map(|(t, a)| (t, a.seq))
                 .collect();
             if usable.is_empty() {
-                findings.push(
-                    Finding::skip("no transaction in this scenario reached the consumer")
-                        .in_scenario(&scenario),
-                );
-                continue;
+                return Some(Finding::skip(
+                    "no transaction in this scenario reached the consumer",
+                ));
             }
             let mut problems: Vec<(String, Vec<u64>)> = Vec::new();
             let mut evidence = Vec::new();
@@ -83,7 +73,7 @@ impl Rule for FinalEvent {
                 let last = j.events.iter().find(|e| {
                     e.transaction.as_ref() == Some(t)
                         && !e.refused
-                        && self.params.locate.terminal_events.contains(&e.kind)
+                        && params.locate.terminal_events.contains(&e.kind)
                 });
                 match last {
                     None => problems.push((
@@ -100,21 +90,18 @@ impl Rule for FinalEvent {
                     Some(e) => evidence.extend([webhook_seq, e.seq]),
                 }
             }
-            let f = if problems.is_empty() {
+            Some(if problems.is_empty() {
                 Finding::pass(
                     format!("every transaction ended with {}", expected.join(" or ")),
                     evidence,
                 )
             } else {
-                let messages: Vec<String> = problems.iter().map(|(m, _)| m.clone()).collect();
                 Finding::fail(
-                    super::list_some(&messages, 3),
+                    super::listed(&problems),
                     problems.into_iter().flat_map(|(_, e)| e).take(10).collect(),
                 )
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+            })
+        })
     }
 }
 
@@ -125,66 +112,56 @@ mod tests {
     use crate::report::Outcome;
     use serde_json::json;
 
-    fn params() -> serde_json::Value {
-        json!({
-            "terminal_events": ["PAYMENT_SUCCEEDED", "PAYMENT_FAILED", "PAYMENT_EXPIRED", "PAYMENT_CANCELLED"],
-            "expect": {"paid": ["PAYMENT_SUCCEEDED"], "abandoned": ["PAYMENT_EXPIRED", "PAYMENT_CANCELLED"]}
-        })
+    fn final_event() -> Check {
+        check(
+            "final_event",
+            json!({
+                "terminal_events": ["PAYMENT_SUCCEEDED", "PAYMENT_FAILED", "PAYMENT_EXPIRED", "PAYMENT_CANCELLED"],
+                "expect": {"paid": ["PAYMENT_SUCCEEDED"], "abandoned": ["PAYMENT_EXPIRED", "PAYMENT_CANCELLED"]}
+            }),
+        )
     }
 
     #[test]
     fn the_expected_terminal_event_passes_acknowledged_or_not() {
-        let j = journal(vec![
-            webhook("t1", 0.0, 10.0, 200).scenario("paid"),
-            event("t1", "e1", "QR_CODE_SCANNED", 20.0, 200).scenario("paid"),
-            event("t1", "e2", "PAYMENT_SUCCEEDED", 30.0, 500).scenario("paid"),
-            webhook("t2", 40.0, 10.0, 201).scenario("abandoned"),
-            event("t2", "e3", "PAYMENT_CANCELLED", 60.0, 200).scenario("abandoned"),
-            // Not in `expect`: not judged.
-            webhook("t3", 70.0, 10.0, 200).scenario("other"),
-        ]);
-        let f = judge("final_event", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Passed]);
+        final_event()
+            .on(vec![
+                webhook("t1", 0.0, 10.0, 200).scenario("paid"),
+                event("t1", "e1", "QR_CODE_SCANNED", 20.0, 200).scenario("paid"),
+                event("t1", "e2", "PAYMENT_SUCCEEDED", 30.0, 500).scenario("paid"),
+                webhook("t2", 40.0, 10.0, 201).scenario("abandoned"),
+                event("t2", "e3", "PAYMENT_CANCELLED", 60.0, 200).scenario("abandoned"),
+                // Not in `expect`: not judged.
+                webhook("t3", 70.0, 10.0, 200).scenario("other"),
+            ])
+            .expect(&[Outcome::Passed, Outcome::Passed]);
     }
 
     #[test]
     fn a_missing_or_wrong_terminal_event_fails() {
-        let j = journal(vec![webhook("t2", 0.0, 10.0, 200).scenario("abandoned")]);
-        let f = judge("final_event", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(
-            f[0].message.contains("no terminal event"),
-            "{}",
-            f[0].message
-        );
-        let j = journal(vec![
-            webhook("t1", 0.0, 10.0, 200).scenario("paid"),
-            event("t1", "e2", "PAYMENT_FAILED", 30.0, 200).scenario("paid"),
-        ]);
-        let f = judge("final_event", params(), &j);
-        assert!(
-            f[0].message
-                .contains("with PAYMENT_FAILED, expected PAYMENT_SUCCEEDED"),
-            "{}",
-            f[0].message
-        );
+        final_event()
+            .on(vec![webhook("t2", 0.0, 10.0, 200).scenario("abandoned")])
+            .failed()
+            .says("no terminal event");
+        final_event()
+            .on(vec![
+                webhook("t1", 0.0, 10.0, 200).scenario("paid"),
+                event("t1", "e2", "PAYMENT_FAILED", 30.0, 200).scenario("paid"),
+            ])
+            .says("with PAYMENT_FAILED, expected PAYMENT_SUCCEEDED");
         // Events about another transaction do not count for the one asked about.
-        let j = journal(vec![
-            webhook("t1", 0.0, 10.0, 200).scenario("paid"),
-            event("mine", "e2", "PAYMENT_SUCCEEDED", 30.0, 404).scenario("paid"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("final_event", params(), &j)),
-            vec![Outcome::Failed]
-        );
+        final_event()
+            .on(vec![
+                webhook("t1", 0.0, 10.0, 200).scenario("paid"),
+                event("mine", "e2", "PAYMENT_SUCCEEDED", 30.0, 404).scenario("paid"),
+            ])
+            .failed();
     }
 
     #[test]
     fn a_webhook_the_provider_could_not_use_is_not_judged() {
-        let j = journal(vec![webhook("t1", 0.0, 10.0, 400).scenario("paid")]);
-        assert_eq!(
-            outcomes(&judge("final_event", params(), &j)),
-            vec![Outcome::Skipped]
-        );
+        final_event()
+            .on(vec![webhook("t1", 0.0, 10.0, 400).scenario("paid")])
+            .skipped();
     }
 }

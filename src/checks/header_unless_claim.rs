@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry, TokenState};
+use crate::journal::{Exchange, TokenState};
 
 pub const KIND: Kind = Kind {
     name: "header_unless_claim",
@@ -38,11 +38,7 @@ struct HeaderUnlessClaim {
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
-    let pattern = params
-        .pattern
-        .as_deref()
-        .map(|p| Regex::new(p).map_err(|e| format!("`pattern` is not a regex: {e}")))
-        .transpose()?;
+    let pattern = super::pattern(&params.pattern)?;
     Ok(Box::new(HeaderUnlessClaim {
         params,
         pattern,
@@ -53,12 +49,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for HeaderUnlessClaim {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
-            return;
-        }
-        let Some(op) = ex.operation() else { return };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if self.params.except.iter().any(|e| e == op) {
             return;
         }
@@ -100,80 +91,72 @@ impl Rule for HeaderUnlessClaim {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        if self.with_claim + self.without_claim == 0 {
-            return vec![Finding::skip("no call with a valid token was made")];
-        }
-        if self.bad.is_empty() {
-            return vec![Finding::pass(
-                format!(
-                    "{} call(s) with a `{}` claim on the token; {} without it, each with `{}`",
-                    self.with_claim,
-                    self.params.unless_claim,
-                    self.without_claim,
-                    self.params.header
-                ),
-                vec![],
-            )];
-        }
-        let messages: Vec<String> = self.bad.iter().map(|(m, _)| m.clone()).collect();
-        vec![Finding::fail(
-            format!(
-                "{} of {} call(s) without the claim broke the rule: {}",
-                self.bad.len(),
+        let failed = (!self.bad.is_empty()).then(|| {
+            super::fail_requests(
+                &self.bad,
                 self.without_claim,
-                super::list_some(&messages, 3)
-            ),
-            self.bad.iter().take(10).map(|(_, s)| *s).collect(),
-        )]
+                "call(s) without the claim broke the rule",
+            )
+        });
+        super::verdict(
+            self.with_claim + self.without_claim,
+            "no call with a valid token was made",
+            failed,
+            || {
+                Finding::pass(
+                    format!(
+                        "{} call(s) with a `{}` claim on the token; {} without it, each with `{}`",
+                        self.with_claim,
+                        self.params.unless_claim,
+                        self.without_claim,
+                        self.params.header
+                    ),
+                    vec![],
+                )
+            },
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::journal::{TokenState, TokenUse};
-    use crate::report::Outcome;
+    use crate::journal::TokenState;
     use serde_json::json;
 
-    fn params() -> serde_json::Value {
-        json!({"header": "x-mobilepay-merchant-vat-number", "unless_claim": "merchant_vat", "pattern": "^(DK|FI)[0-9]{8}$"})
+    fn vat() -> Check {
+        check(
+            "header_unless_claim",
+            json!({"header": "x-mobilepay-merchant-vat-number", "unless_claim": "merchant_vat", "pattern": "^(DK|FI)[0-9]{8}$"}),
+        )
     }
     fn call(claim: bool) -> ExchangeBuilder {
-        api("payment_poll", "GET", "/p", "").facts(move |f| {
-            f.token_used = Some(TokenUse {
-                fingerprint: Some("fp".into()),
-                state: TokenState::Valid,
-                remaining_s: None,
-            });
-            if claim {
-                f.token_claims = vec!["merchant_vat".into()];
-            }
-        })
+        api("payment_poll", "GET", "/p", "")
+            .token(TokenState::Valid)
+            .facts(move |f| {
+                if claim {
+                    f.token_claims = vec!["merchant_vat".into()];
+                }
+            })
     }
 
     #[test]
     fn either_the_claim_or_the_header_passes() {
-        let j = journal(vec![
-            call(true),
-            call(false).header("X-MobilePay-Merchant-VAT-Number", "DK12345678"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("header_unless_claim", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        vat()
+            .on(vec![
+                call(true),
+                call(false).header("X-MobilePay-Merchant-VAT-Number", "DK12345678"),
+            ])
+            .passed();
     }
 
     #[test]
     fn neither_or_a_bad_header_fails() {
-        let f = judge("header_unless_claim", params(), &journal(vec![call(false)]));
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        let f = judge(
-            "header_unless_claim",
-            params(),
-            &journal(vec![
+        vat().on(vec![call(false)]).failed();
+        vat()
+            .on(vec![
                 call(false).header("x-mobilepay-merchant-vat-number", "SE1")
-            ]),
-        );
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+            ])
+            .failed();
     }
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry, Exchange};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "idempotency_keys",
@@ -64,11 +64,7 @@ struct IdempotencyKeys {
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
-    let pattern = params
-        .pattern
-        .as_deref()
-        .map(|p| Regex::new(p).map_err(|e| format!("`pattern` is not a regex: {e}")))
-        .transpose()?;
+    let pattern = super::pattern(&params.pattern)?;
     Ok(Box::new(IdempotencyKeys {
         params,
         pattern,
@@ -91,12 +87,7 @@ fn failed(ex: &Exchange) -> bool {
 }
 
 impl Rule for IdempotencyKeys {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
-            return;
-        }
-        let Some(op) = ex.operation() else { return };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if !self.params.operations.iter().any(|o| o == op) {
             return;
         }
@@ -126,29 +117,10 @@ impl Rule for IdempotencyKeys {
             }
         };
         if let Some(k) = &key {
-            if let Some(max) = self.params.max_length {
-                if k.chars().count() > max {
-                    s.problems.push((
-                        format!(
-                            "{} has a key of {} characters (at most {max})",
-                            ex.brief(),
-                            k.chars().count()
-                        ),
-                        vec![ex.seq],
-                    ));
-                }
-            }
-            if let Some(re) = &self.pattern {
-                if !re.is_match(k) {
-                    s.problems.push((
-                        format!(
-                            "{} has key `{k}`, which does not match `{}`",
-                            ex.brief(),
-                            re.as_str()
-                        ),
-                        vec![ex.seq],
-                    ));
-                }
+            let form = (self.params.max_length, self.pattern.as_ref());
+            for p in super::malformed(k, form, "a key", "key") {
+                s.problems
+                    .push((format!("{} has {p}", ex.brief()), vec![ex.seq]));
             }
             match self.keys.get(k) {
                 Some((first, first_op, first_body)) if first_op != op || *first_body != body => {
@@ -178,10 +150,9 @@ impl Rule for IdempotencyKeys {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for (scenario, mut s) in self.scenarios.into_iter() {
+        self.scenarios.verdicts(|_, mut s| {
             if s.sent.is_empty() {
-                continue;
+                return None;
             }
             s.sent
                 .sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms).then(a.seq.cmp(&b.seq)));
@@ -218,7 +189,7 @@ impl Rule for IdempotencyKeys {
                     ));
                 }
             }
-            let f = if s.problems.is_empty() {
+            Some(if s.problems.is_empty() {
                 Finding::pass(
                     format!(
                         "{} keyed request(s), each with its own key; {retries} retr{} kept the key",
@@ -228,33 +199,27 @@ impl Rule for IdempotencyKeys {
                     s.sent.iter().take(10).map(|x| x.seq).collect(),
                 )
             } else {
-                let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
-                let mut evidence: Vec<u64> =
-                    s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
-                evidence.sort_unstable();
-                evidence.dedup();
-                evidence.truncate(20);
-                Finding::fail(super::list_some(&messages, 3), evidence)
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+                super::fail_problems(&s.problems, 20)
+            })
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
-    fn params() -> serde_json::Value {
-        json!({"operations": ["pos_create", "payment_initiate"], "header": "x-mobilepay-idempotency-key", "max_length": 36})
+    fn keys() -> Check {
+        check(
+            "idempotency_keys",
+            json!({"operations": ["pos_create", "payment_initiate"], "header": "x-mobilepay-idempotency-key", "max_length": 36}),
+        )
     }
 
     #[test]
     fn the_header_is_named_by_the_suite() {
-        let err = refused("idempotency_keys", json!({"operations": ["pos_create"]}));
+        let err = check("idempotency_keys", json!({"operations": ["pos_create"]})).refused();
         assert!(err.contains("`header`"), "{err}");
     }
     fn create(key: &str, body: &str) -> ExchangeBuilder {
@@ -265,66 +230,54 @@ mod tests {
     #[test]
     fn a_retry_keeps_its_key_and_passes_even_journaled_late() {
         // The timed-out first attempt is journaled last but started first.
-        let j = journal(vec![
-            create("k1", r#"{"a":1,"b":2}"#).status(500).at(2100.0),
-            create("k1", r#"{"b":2, "a":1}"#).at(2200.0),
-            create("k1", r#"{"a":1,"b":2}"#)
-                .at(0.0)
-                .facts(|f| f.injected = Some("delay 2500ms".into())),
-        ]);
-        assert_eq!(
-            outcomes(&judge("idempotency_keys", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        keys()
+            .on(vec![
+                create("k1", r#"{"a":1,"b":2}"#).status(500).at(2100.0),
+                create("k1", r#"{"b":2, "a":1}"#).at(2200.0),
+                create("k1", r#"{"a":1,"b":2}"#)
+                    .at(0.0)
+                    .facts(|f| f.injected = Some("delay 2500ms".into())),
+            ])
+            .passed();
     }
 
     #[test]
     fn a_new_key_on_a_retry_fails() {
-        let j = journal(vec![
-            create("k1", r#"{"a":1}"#).status(500),
-            create("k2", r#"{"a":1}"#),
-        ]);
-        let f = judge("idempotency_keys", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2]);
+        keys()
+            .on(vec![
+                create("k1", r#"{"a":1}"#).status(500),
+                create("k2", r#"{"a":1}"#),
+            ])
+            .failed()
+            .evidence(&[1, 2]);
     }
 
     #[test]
     fn a_retry_after_no_answer_needs_the_same_key() {
-        let j = journal(vec![
-            create("k1", "{}").no_answer("timed out"),
-            create("k2", "{}"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("idempotency_keys", params(), &j)),
-            vec![Outcome::Failed]
-        );
-        let j = journal(vec![
-            create("k1", "{}").no_answer("timed out"),
-            create("k1", "{}"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("idempotency_keys", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        keys()
+            .on(vec![
+                create("k1", "{}").no_answer("timed out"),
+                create("k2", "{}"),
+            ])
+            .failed();
+        keys()
+            .on(vec![
+                create("k1", "{}").no_answer("timed out"),
+                create("k1", "{}"),
+            ])
+            .passed();
     }
 
     #[test]
     fn a_key_reused_for_another_body_or_missing_fails() {
-        let j = journal(vec![create("k1", r#"{"a":1}"#), create("k1", r#"{"a":2}"#)]);
-        assert_eq!(
-            outcomes(&judge("idempotency_keys", params(), &j)),
-            vec![Outcome::Failed]
-        );
-        let j = journal(vec![api("payment_initiate", "POST", "/p", "{}")]);
-        let f = judge("idempotency_keys", params(), &j);
-        assert!(f[0].message.contains("has no"), "{}", f[0].message);
+        keys()
+            .on(vec![create("k1", r#"{"a":1}"#), create("k1", r#"{"a":2}"#)])
+            .failed();
+        keys()
+            .on(vec![api("payment_initiate", "POST", "/p", "{}")])
+            .says("has no");
         let long = "x".repeat(37);
-        let j = journal(vec![create(&long, "{}")]);
-        assert_eq!(
-            outcomes(&judge("idempotency_keys", params(), &j)),
-            vec![Outcome::Failed]
-        );
+        keys().on(vec![create(&long, "{}")]).failed();
     }
 
     #[test]
@@ -334,16 +287,8 @@ mod tests {
                 .header("x-mobilepay-idempotency-key", k)
                 .status(s)
         };
-        let j = journal(vec![init("k1", 409), init("k2", 200)]);
-        assert_eq!(
-            outcomes(&judge("idempotency_keys", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        keys().on(vec![init("k1", 409), init("k2", 200)]).passed();
         // The same key and body again (a replay) is not a reuse for another request.
-        let j = journal(vec![init("k1", 200), init("k1", 200)]);
-        assert_eq!(
-            outcomes(&judge("idempotency_keys", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        keys().on(vec![init("k1", 200), init("k1", 200)]).passed();
     }
 }

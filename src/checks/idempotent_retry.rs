@@ -8,9 +8,9 @@
 use serde::Deserialize;
 
 use super::field::Field;
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry, Exchange};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "idempotent_retry",
@@ -36,16 +36,8 @@ struct Scenario {
     problems: Vec<(String, Vec<u64>)>,
 }
 
-struct IdempotentRetry {
-    params: Params,
-    scenarios: PerScenario<Scenario>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(IdempotentRetry {
-        params: ctx.params()?,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Scenario>::new(ctx.params()?)))
 }
 
 fn retryable_failure(ex: &Exchange) -> bool {
@@ -55,17 +47,10 @@ fn retryable_failure(ex: &Exchange) -> bool {
     }
 }
 
-impl Rule for IdempotentRetry {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
+impl Rule for ByScenario<Params, Scenario> {
+    fn call(&mut self, ex: &Exchange, op: &str) {
+        if !super::in_scope(&self.params.operations, op) {
             return;
-        }
-        let Some(op) = ex.operation() else { return };
-        if let Some(ops) = &self.params.operations {
-            if !ops.iter().any(|o| o == op) {
-                return;
-            }
         }
         let payment = ex.facts.payment.clone().unwrap_or_default();
         let key = self.params.key.get(ex);
@@ -96,88 +81,73 @@ impl Rule for IdempotentRetry {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        let key = &self.params.key;
+        self.scenarios.verdicts(|_, s| {
             if s.retries.is_empty() {
-                continue;
+                return None;
             }
-            let f = if s.problems.is_empty() {
+            Some(if s.problems.is_empty() {
                 Finding::pass(
                     format!(
-                        "{} retr{} kept the failed request's {}",
+                        "{} retr{} kept the failed request's {key}",
                         s.retries.len(),
                         if s.retries.len() == 1 { "y" } else { "ies" },
-                        self.params.key
                     ),
                     s.retries,
                 )
             } else {
-                let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
-                let mut evidence: Vec<u64> =
-                    s.problems.iter().flat_map(|(_, e)| e.clone()).collect();
-                evidence.sort_unstable();
-                evidence.dedup();
-                Finding::fail(super::list_some(&messages, 3), evidence)
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+                super::fail_problems(&s.problems, usize::MAX)
+            })
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     fn capture(id: &str, status: u16) -> ExchangeBuilder {
-        api(
-            "capture",
-            "POST",
-            "/payment/T/capture",
-            &format!(r#"{{"modificationId":"{id}"}}"#),
-        )
-        .status(status)
-        .facts(|f| f.payment = Some("T".into()))
+        api("capture", "POST", "/payment/T/capture", "")
+            .json(json!({"modificationId": id}))
+            .status(status)
+            .payment("T")
     }
-    fn params() -> serde_json::Value {
-        json!({"key": "body:/modificationId", "operations": ["capture", "refund"]})
+    fn retries() -> Check {
+        check(
+            "idempotent_retry",
+            json!({"key": "body:/modificationId", "operations": ["capture", "refund"]}),
+        )
     }
 
     #[test]
     fn a_retry_with_the_same_key_passes_and_a_new_key_fails() {
-        let j = journal(vec![capture("m1", 500), capture("m1", 200)]);
-        let f = judge("idempotent_retry", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed]);
-        let j = journal(vec![capture("m1", 500), capture("m2", 200)]);
-        let f = judge("idempotent_retry", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2]);
-        assert!(
-            f[0].message.contains("`m2` instead of `m1`"),
-            "{}",
-            f[0].message
-        );
+        retries()
+            .on(vec![capture("m1", 500), capture("m1", 200)])
+            .passed();
+        retries()
+            .on(vec![capture("m1", 500), capture("m2", 200)])
+            .failed()
+            .evidence(&[1, 2])
+            .says("`m2` instead of `m1`");
     }
 
     #[test]
     fn timeouts_count_as_failures_but_4xx_and_successes_do_not() {
-        let j = journal(vec![
-            capture("m1", 200).no_answer("timed out"),
-            capture("m2", 200),
-        ]);
-        assert_eq!(
-            outcomes(&judge("idempotent_retry", params(), &j)),
-            vec![Outcome::Failed]
-        );
+        retries()
+            .on(vec![
+                capture("m1", 200).no_answer("timed out"),
+                capture("m2", 200),
+            ])
+            .failed();
         // A new modification after a refusal is a new operation; so is one after a success.
-        let j = journal(vec![
-            capture("m1", 422),
-            capture("m2", 200),
-            capture("m3", 200),
-        ]);
-        assert!(judge("idempotent_retry", params(), &j).is_empty());
+        retries()
+            .on(vec![
+                capture("m1", 422),
+                capture("m2", 200),
+                capture("m3", 200),
+            ])
+            .none();
     }
 
     #[test]
@@ -188,13 +158,12 @@ mod tests {
             "/payment/U/capture",
             r#"{"modificationId":"x"}"#,
         )
-        .facts(|f| f.payment = Some("U".into()));
-        let j = journal(vec![capture("m1", 500), other, capture("m1", 200)]);
-        assert_eq!(
-            outcomes(&judge("idempotent_retry", params(), &j)),
-            vec![Outcome::Passed]
-        );
-        let j = journal(vec![capture("m1", 500), capture("m2", 200).scenario("s2")]);
-        assert!(judge("idempotent_retry", params(), &j).is_empty());
+        .payment("U");
+        retries()
+            .on(vec![capture("m1", 500), other, capture("m1", 200)])
+            .passed();
+        retries()
+            .on(vec![capture("m1", 500), capture("m2", 200).scenario("s2")])
+            .none();
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::field::{first_of, Fields};
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "local_time",
@@ -45,9 +45,8 @@ struct LocalTime {
     params: Params,
     date_re: Regex,
     time_re: Regex,
-    checked: usize,
+    requests: super::Requests,
     worst_skew_s: f64,
-    bad: Vec<(String, u64)>,
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
@@ -58,9 +57,8 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
         params,
         date_re,
         time_re,
-        checked: 0,
+        requests: Default::default(),
         worst_skew_s: 0.0,
-        bad: Vec::new(),
     }))
 }
 
@@ -78,18 +76,11 @@ fn skew_s(date: &str, time: &str, utc: &str) -> Option<f64> {
 }
 
 impl Rule for LocalTime {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
+    fn call(&mut self, ex: &Exchange, op: &str) {
+        if !super::in_scope(&self.params.operations, op) {
             return;
         }
-        let Some(op) = ex.operation() else { return };
-        if let Some(ops) = &self.params.operations {
-            if !ops.iter().any(|o| o == op) {
-                return;
-            }
-        }
-        self.checked += 1;
+        self.requests.checked += 1;
         let date = first_of(&self.params.date.list(), ex).map(|(v, _)| v);
         let time = first_of(&self.params.time.list(), ex).map(|(v, _)| v);
         let problem = match (date, time) {
@@ -121,18 +112,18 @@ impl Rule for LocalTime {
             }
         };
         if let Some(p) = problem {
-            self.bad.push((format!("{}: {p}", ex.brief()), ex.seq));
+            self.requests
+                .bad
+                .push((format!("{}: {p}", ex.brief()), ex.seq));
         }
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        super::per_request_verdict(
-            self.checked,
-            &self.bad,
+        self.requests.verdict(
             "no request of the operations in scope was made",
             format!(
                 "{} requests with well-formed local date and time, at most {:.0} s off",
-                self.checked, self.worst_skew_s
+                self.requests.checked, self.worst_skew_s
             ),
             "requests had a wrong local date or time",
         )
@@ -143,7 +134,6 @@ impl Rule for LocalTime {
 mod tests {
     use super::skew_s;
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     #[test]
@@ -159,17 +149,16 @@ mod tests {
     #[test]
     fn formats_are_checked() {
         let params = json!({"date": "body:/localDate", "time": "body:/localTime"});
-        let mut ex = api(
+        let ex = api(
             "i",
             "POST",
             "/i",
             r#"{"localDate":"2024-05-01","localTime":"10:00:00"}"#,
         )
-        .build();
-        ex.at = "2024-05-01T10:00:00Z".into();
-        let j = journal(vec![ExchangeBuilder::from(ex)]);
-        let f = judge("local_time", params, &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("10:00:00"), "{}", f[0].message);
+        .wall("2024-05-01T10:00:00Z");
+        check("local_time", params)
+            .on(vec![ex])
+            .failed()
+            .says("10:00:00");
     }
 }

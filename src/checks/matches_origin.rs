@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::field::Field;
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "matches_origin",
@@ -90,8 +90,7 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 impl Rule for MatchesOrigin {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         let Some(op) = ex.operation() else { return };
         let Some(payment) = ex.facts.payment.clone() else {
             return;
@@ -151,12 +150,11 @@ impl Rule for MatchesOrigin {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        self.scenarios.verdicts(|_, s| {
             if s.compared == 0 {
-                continue;
+                return None;
             }
-            let f = if s.problems.is_empty() {
+            Some(if s.problems.is_empty() {
                 let mut evidence = s.evidence;
                 evidence.sort_unstable();
                 evidence.dedup();
@@ -172,49 +170,41 @@ impl Rule for MatchesOrigin {
                     &s.problems,
                     s.compared,
                     "value(s) differ from where the payment began",
+                    8,
                 )
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+            })
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::journal::{Actor, Direction};
-    use crate::report::Outcome;
     use serde_json::json;
 
-    fn params() -> serde_json::Value {
-        json!({
-            "origin_operation": "qrcode_payment",
-            "operations": ["transaction_event"],
-            "fields": [
-                {"field": "body:/paymentAmount/amount"},
-                {"field": "body:/paymentAmount/currency"}
-            ]
-        })
+    fn matches() -> Check {
+        check(
+            "matches_origin",
+            json!({
+                "origin_operation": "qrcode_payment",
+                "operations": ["transaction_event"],
+                "fields": [
+                    {"field": "body:/paymentAmount/amount"},
+                    {"field": "body:/paymentAmount/currency"}
+                ]
+            }),
+        )
     }
     fn webhook(tx: &str, amount: i64) -> ExchangeBuilder {
-        let tx = tx.to_owned();
-        let mut e = api(
-            "qrcode_payment",
-            "POST",
-            "http://127.0.0.1:9/webhook",
-            &json!({"clientTransactionId": tx, "paymentAmount": {"amount": amount, "currency": "EUR"}})
-                .to_string(),
-        )
-        .actor(Actor::Provider)
-        .facts(move |f| f.payment = Some(tx))
-        .build();
-        e.direction = Direction::ToTarget;
-        e.role = "webhook".into();
-        e.into()
+        provider("webhook", "POST", "http://127.0.0.1:9/webhook")
+            .operation("qrcode_payment")
+            .body(
+                &json!({"clientTransactionId": tx, "paymentAmount": {"amount": amount, "currency": "EUR"}})
+                    .to_string(),
+            )
+            .payment(tx)
     }
     fn event(tx: &str, amount: Option<serde_json::Value>) -> ExchangeBuilder {
-        let tx = tx.to_owned();
         let mut body =
             json!({"eventId": "e", "eventType": "PAYMENT_SUCCEEDED", "clientTransactionId": tx});
         if let Some(a) = amount {
@@ -226,50 +216,51 @@ mod tests {
             "/qrcode-payment/v1/transactions/t/events",
             &body.to_string(),
         )
-        .facts(move |f| f.payment = Some(tx))
+        .payment(tx)
     }
 
     #[test]
     fn minor_units_as_in_the_webhook_pass() {
-        let j = journal(vec![
-            webhook("t1", 2000),
-            event("t1", Some(json!(2000))),
-            event("t1", Some(json!(2000.0))),
-            // An event without the amount says nothing about it.
-            event("t1", None),
-        ]);
-        let f = judge("matches_origin", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
-        assert_eq!(f[0].evidence, vec![1, 2, 3]);
+        matches()
+            .on(vec![
+                webhook("t1", 2000),
+                event("t1", Some(json!(2000))),
+                event("t1", Some(json!(2000.0))),
+                // An event without the amount says nothing about it.
+                event("t1", None),
+            ])
+            .passed()
+            .evidence(&[1, 2, 3]);
     }
 
     #[test]
     fn major_units_fail_even_when_round() {
-        let j = journal(vec![webhook("t1", 2000), event("t1", Some(json!(20.0)))]);
-        let f = judge("matches_origin", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("`20.0`"), "{}", f[0].message);
-        assert!(f[0].message.contains("`2000`"), "{}", f[0].message);
-        assert_eq!(f[0].evidence, vec![1, 2]);
+        matches()
+            .on(vec![webhook("t1", 2000), event("t1", Some(json!(20.0)))])
+            .failed()
+            .says("`20.0`")
+            .says("`2000`")
+            .evidence(&[1, 2]);
     }
 
     #[test]
     fn payments_are_apart_and_unknown_ones_not_judged() {
-        let j = journal(vec![
-            webhook("t1", 2000),
-            webhook("t2", 990),
-            event("t2", Some(json!(990))),
-            event("t1", Some(json!(2000))),
-            event("elsewhere", Some(json!(5))),
-        ]);
-        let f = judge("matches_origin", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
-        let j = journal(vec![webhook("t1", 2000), event("t1", None)]);
-        assert!(judge("matches_origin", params(), &j).is_empty());
-        let mut required = params();
-        required["required"] = json!(true);
-        let f = judge("matches_origin", required, &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("has no"), "{}", f[0].message);
+        matches()
+            .on(vec![
+                webhook("t1", 2000),
+                webhook("t2", 990),
+                event("t2", Some(json!(990))),
+                event("t1", Some(json!(2000))),
+                event("elsewhere", Some(json!(5))),
+            ])
+            .passed();
+        matches()
+            .on(vec![webhook("t1", 2000), event("t1", None)])
+            .none();
+        matches()
+            .param("required", json!(true))
+            .on(vec![webhook("t1", 2000), event("t1", None)])
+            .failed()
+            .says("has no");
     }
 }

@@ -36,7 +36,7 @@ mod webhook_response;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::journal::Entry;
+use crate::journal::{Actor, Entry, Exchange};
 use crate::report::{CheckResult, Outcome};
 use crate::suite::{CheckSpec, Suite};
 
@@ -84,7 +84,23 @@ impl Finding {
 
 /// A rule being evaluated over one pass of the journal.
 pub trait Rule: Send {
-    fn observe(&mut self, entry: &Entry);
+    /// Sees every entry, in order; by default hands each exchange to [`Rule::exchange`].
+    fn observe(&mut self, entry: &Entry) {
+        if let Entry::Exchange(ex) = entry {
+            self.exchange(ex);
+        }
+    }
+    /// Sees every exchange; by default hands each call of the integration to a provider
+    /// operation to [`Rule::call`].
+    fn exchange(&mut self, ex: &Exchange) {
+        if ex.actor == Actor::Integration {
+            if let Some(op) = ex.operation() {
+                self.call(ex, op);
+            }
+        }
+    }
+    /// A call of the integration to a provider operation: what most rules judge.
+    fn call(&mut self, _ex: &Exchange, _op: &str) {}
     fn finish(self: Box<Self>) -> Vec<Finding>;
 }
 
@@ -131,38 +147,51 @@ pub struct Kind {
     pub build: fn(&BuildContext) -> Result<Box<dyn Rule>, String>,
 }
 
-/// Every check kind.
-pub fn kinds() -> &'static [Kind] {
-    &[
-        token_reuse::KIND,
-        token_valid::KIND,
-        unique_field::KIND,
-        status_verified::KIND,
-        order_outcome::KIND,
-        no_unrecognized_fields::KIND,
-        request_schema::KIND,
-        required_headers::KIND,
-        local_time::KIND,
-        bounded_retries::KIND,
-        assertion::KIND,
-        pending_rechecks::KIND,
-        idempotent_retry::KIND,
-        auth_scheme::KIND,
-        secret_stays_server_side::KIND,
-        idempotency_keys::KIND,
-        poll_interval::KIND,
-        capture_after_reserved::KIND,
-        recovery_sequence::KIND,
-        preceded_by::KIND,
-        header_unless_claim::KIND,
-        webhook_response::KIND,
-        event_sequence::KIND,
-        final_event::KIND,
-        redelivery::KIND,
-        matches_origin::KIND,
-        unknown_operation::KIND,
-    ]
+/// The registry of kinds: `kinds()`, in the order `golive kinds` lists them, and `SOURCES`,
+/// each kind's source file by name (its module's), which `golive kinds KIND` reads.
+macro_rules! registry {
+    ($($kind:ident),* $(,)?) => {
+        /// Every check kind.
+        pub fn kinds() -> &'static [Kind] {
+            &[$($kind::KIND),*]
+        }
+
+        /// Each kind's source file, by kind name.
+        const SOURCES: &[(&str, &str)] = &[$(
+            (stringify!($kind), include_str!(concat!(stringify!($kind), ".rs")))
+        ),*];
+    };
 }
+
+registry![
+    token_reuse,
+    token_valid,
+    unique_field,
+    status_verified,
+    order_outcome,
+    no_unrecognized_fields,
+    request_schema,
+    required_headers,
+    local_time,
+    bounded_retries,
+    assertion,
+    pending_rechecks,
+    idempotent_retry,
+    auth_scheme,
+    secret_stays_server_side,
+    idempotency_keys,
+    poll_interval,
+    capture_after_reserved,
+    recovery_sequence,
+    preceded_by,
+    header_unless_claim,
+    webhook_response,
+    event_sequence,
+    final_event,
+    redelivery,
+    matches_origin,
+    unknown_operation,
+];
 
 pub fn kind(name: &str) -> Option<&'static Kind> {
     kinds().iter().find(|k| k.name == name)
@@ -383,55 +412,172 @@ pub fn evaluate(
     Ok(results)
 }
 
-/// The verdict of a rule judged request by request: skipped when no request was in scope,
-/// passed when none broke it, failed naming the first offenders (their exchanges as evidence).
-pub(crate) fn per_request_verdict(
-    checked: usize,
-    bad: &[(String, u64)],
+/// A request's identity when nothing else tells two requests apart: its method, path and
+/// body.
+pub(crate) fn request_identity(ex: &Exchange) -> String {
+    format!(
+        "{} {} {}",
+        ex.request.method,
+        ex.path(),
+        ex.request.body.text
+    )
+}
+
+/// Whether an operation is among those a check's params name (`None`: every operation).
+pub(crate) fn in_scope(operations: &Option<Vec<String>>, op: &str) -> bool {
+    operations
+        .as_ref()
+        .is_none_or(|ops| ops.iter().any(|o| o == op))
+}
+
+/// A `pattern` param as a regex.
+pub(crate) fn pattern(p: &Option<String>) -> Result<Option<regex::Regex>, String> {
+    p.as_deref()
+        .map(|p| regex::Regex::new(p).map_err(|e| format!("`pattern` is not a regex: {e}")))
+        .transpose()
+}
+
+/// What is wrong with a value whose form params bound (its longest length, a pattern):
+/// "{long} of N characters (at most M)", "{named} `value`, which does not match `pattern`".
+pub(crate) fn malformed(
+    value: &str,
+    (max_length, pattern): (Option<usize>, Option<&regex::Regex>),
+    long: &str,
+    named: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let length = value.chars().count();
+    if let Some(max) = max_length.filter(|max| length > *max) {
+        out.push(format!("{long} of {length} characters (at most {max})"));
+    }
+    if let Some(re) = pattern.filter(|re| !re.is_match(value)) {
+        out.push(format!(
+            "{named} `{value}`, which does not match `{}`",
+            re.as_str()
+        ));
+    }
+    out
+}
+
+/// The verdict of a rule judged over the whole run: skipped when nothing was in scope, else
+/// its failure, if it found one, or what `passed` says.
+pub(crate) fn verdict(
+    judged: usize,
     none_in_scope: &str,
-    passed: String,
-    failed: &str,
+    failed: Option<Finding>,
+    passed: impl FnOnce() -> Finding,
 ) -> Vec<Finding> {
-    if checked == 0 {
+    if judged == 0 {
         return vec![Finding::skip(none_in_scope)];
     }
-    if bad.is_empty() {
-        return vec![Finding::pass(passed, vec![])];
+    vec![failed.unwrap_or_else(passed)]
+}
+
+/// What a rule judged request by request found: how many requests it judged, and those that
+/// broke it (what was wrong, the exchange).
+#[derive(Default)]
+pub(crate) struct Requests {
+    pub checked: usize,
+    pub bad: Vec<(String, u64)>,
+}
+
+/// A rule judged request by request that keeps only its params and what it found.
+pub(crate) struct ByRequest<P> {
+    pub params: P,
+    pub requests: Requests,
+}
+
+impl<P> ByRequest<P> {
+    pub fn new(params: P) -> Self {
+        ByRequest {
+            params,
+            requests: Requests::default(),
+        }
     }
-    let messages: Vec<&str> = bad.iter().map(|(m, _)| m.as_str()).collect();
-    vec![Finding::fail(
-        format!(
-            "{} of {checked} {failed}: {}",
-            bad.len(),
-            list_some(&messages, 3)
-        ),
+}
+
+impl Requests {
+    /// Skipped when no request was in scope, passed when none broke the rule, failed naming
+    /// the first offenders (their exchanges as evidence).
+    pub fn verdict(&self, none_in_scope: &str, passed: String, failed: &str) -> Vec<Finding> {
+        let failure =
+            (!self.bad.is_empty()).then(|| fail_requests(&self.bad, self.checked, failed));
+        verdict(self.checked, none_in_scope, failure, || {
+            Finding::pass(passed, vec![])
+        })
+    }
+}
+
+/// "N of M {what}: first three …", with the exchanges of the first ten offenders.
+pub(crate) fn fail_requests(bad: &[(String, u64)], judged: usize, what: &str) -> Finding {
+    let mut f = fail_listing(bad);
+    f.message = format!("{} of {judged} {what}: {}", bad.len(), f.message);
+    f
+}
+
+/// The failure naming the first three offenders, with the exchanges of the first ten.
+pub(crate) fn fail_listing(bad: &[(String, u64)]) -> Finding {
+    Finding::fail(
+        listed(bad),
         bad.iter().take(10).map(|(_, seq)| *seq).collect(),
-    )]
+    )
 }
 
 /// The failure of a rule whose problems each carry their own evidence (several exchanges
-/// each): "N of M {what}: first three …", with the exchanges of the first eight problems.
+/// each): "N of M {what}: first three …", with the exchanges of the first `first` problems.
 pub(crate) fn fail_with_problems(
     problems: &[(String, Vec<u64>)],
     judged: usize,
     what: &str,
+    first: usize,
 ) -> Finding {
-    let messages: Vec<&str> = problems.iter().map(|(m, _)| m.as_str()).collect();
-    let mut evidence: Vec<u64> = problems
-        .iter()
-        .take(8)
-        .flat_map(|(_, e)| e.iter().copied())
-        .collect();
-    evidence.sort_unstable();
-    evidence.dedup();
     Finding::fail(
         format!(
             "{} of {judged} {what}: {}",
             problems.len(),
-            list_some(&messages, 3)
+            listed(problems)
         ),
-        evidence,
+        evidence_of(problems, first, usize::MAX),
     )
+}
+
+/// The failure naming the first three problems, with the exchanges of them all (at most
+/// `most`).
+pub(crate) fn fail_problems(problems: &[(String, Vec<u64>)], most: usize) -> Finding {
+    Finding::fail(listed(problems), evidence_of(problems, usize::MAX, most))
+}
+
+/// Passed as `passed` says unless there are problems, else failed with them all; the same
+/// evidence either way.
+pub(crate) fn pass_unless(
+    problems: &[String],
+    evidence: Vec<u64>,
+    passed: impl FnOnce() -> String,
+) -> Finding {
+    if problems.is_empty() {
+        Finding::pass(passed(), evidence)
+    } else {
+        Finding::fail(problems.join("; "), evidence)
+    }
+}
+
+/// The messages of the first three problems, then "and N more".
+pub(crate) fn listed<E>(problems: &[(String, E)]) -> String {
+    let messages: Vec<&str> = problems.iter().map(|(m, _)| m.as_str()).collect();
+    list_some(&messages, 3)
+}
+
+/// The exchanges proving the first `first` problems, in order and each once, at most `most`.
+pub(crate) fn evidence_of(problems: &[(String, Vec<u64>)], first: usize, most: usize) -> Vec<u64> {
+    let mut evidence: Vec<u64> = problems
+        .iter()
+        .take(first)
+        .flat_map(|(_, e)| e.iter().copied())
+        .collect();
+    evidence.sort_unstable();
+    evidence.dedup();
+    evidence.truncate(most);
+    evidence
 }
 
 /// Lists at most `n` items, then "and N more".

@@ -2,7 +2,7 @@
 //! sandbox lists them the way the provider does (`additionalInformation.unrecognizedFields`).
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "no_unrecognized_fields",
@@ -15,27 +15,21 @@ pub const KIND: Kind = Kind {
 struct Params {}
 
 struct NoUnrecognized {
-    checked: usize,
-    bad: Vec<(String, u64)>,
+    requests: super::Requests,
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let _: Params = ctx.params()?;
     Ok(Box::new(NoUnrecognized {
-        checked: 0,
-        bad: Vec::new(),
+        requests: Default::default(),
     }))
 }
 
 impl Rule for NoUnrecognized {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration || ex.operation().is_none() {
-            return;
-        }
-        self.checked += 1;
+    fn call(&mut self, ex: &Exchange, op: &str) {
+        self.requests.checked += 1;
         if !ex.facts.unrecognized_fields.is_empty() {
-            self.bad.push((
+            self.requests.bad.push((
                 format!(
                     "{} sent {} to `{}`",
                     ex.brief(),
@@ -45,7 +39,7 @@ impl Rule for NoUnrecognized {
                         .map(|f| format!("`{f}`"))
                         .collect::<Vec<_>>()
                         .join(", "),
-                    ex.operation().unwrap_or("?")
+                    op
                 ),
                 ex.seq,
             ));
@@ -53,11 +47,9 @@ impl Rule for NoUnrecognized {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        super::per_request_verdict(
-            self.checked,
-            &self.bad,
+        self.requests.verdict(
             "the integration made no API call",
-            format!("{} API calls, no unrecognized field", self.checked),
+            format!("{} API calls, no unrecognized field", self.requests.checked),
             "API calls carried fields the API does not know",
         )
     }
@@ -66,19 +58,18 @@ impl Rule for NoUnrecognized {
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     #[test]
     fn unknown_fields_fail() {
-        let j = journal(vec![
-            api("issue_token", "POST", "/i", "{}"),
-            api("issue_token", "POST", "/i", "{}")
-                .facts(|f| f.unrecognized_fields = vec!["note".into()]),
-        ]);
-        let f = judge("no_unrecognized_fields", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("`note`"));
-        assert_eq!(f[0].evidence, vec![2]);
+        check("no_unrecognized_fields", json!({}))
+            .on(vec![
+                api("issue_token", "POST", "/i", "{}"),
+                api("issue_token", "POST", "/i", "{}")
+                    .facts(|f| f.unrecognized_fields = vec!["note".into()]),
+            ])
+            .failed()
+            .says("`note`")
+            .evidence(&[2]);
     }
 }

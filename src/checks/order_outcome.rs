@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::Entry;
 
@@ -35,20 +35,12 @@ struct Scenario {
     evidence: Vec<u64>,
 }
 
-struct OrderOutcome {
-    expect: Expect,
-    scenarios: PerScenario<Scenario>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let p: Params = ctx.params()?;
-    Ok(Box::new(OrderOutcome {
-        expect: p.expect,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Scenario>::new(p)))
 }
 
-impl Rule for OrderOutcome {
+impl Rule for ByScenario<Params, Scenario> {
     fn observe(&mut self, entry: &Entry) {
         match entry {
             Entry::ScenarioStart(s) => {
@@ -81,17 +73,17 @@ impl Rule for OrderOutcome {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let want = match self.expect {
+        let want = match self.params.expect {
             Expect::Paid => "paid",
             Expect::Unpaid => "unpaid",
         };
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        let expect = self.params.expect;
+        self.scenarios.verdicts(|scenario, s| {
             if scenario.is_empty() {
-                continue;
+                return None;
             }
             let mut evidence = s.evidence;
-            let finding = match s.last_probe {
+            Some(match s.last_probe {
                 None => Finding::fail(
                     format!(
                         "the order was never probed, so the shop's decision is unknown{}",
@@ -113,7 +105,7 @@ impl Rule for OrderOutcome {
                         ),
                         Some(paid) => {
                             let is = if paid { "paid" } else { "unpaid" };
-                            if (self.expect == Expect::Paid) == paid {
+                            if (expect == Expect::Paid) == paid {
                                 Finding::pass(format!("the shop considers the order {is} (#{seq})"), evidence)
                             } else {
                                 Finding::fail(
@@ -124,44 +116,35 @@ impl Rule for OrderOutcome {
                         }
                     }
                 }
-            };
-            findings.push(finding.in_scenario(&scenario));
-        }
-        findings
+            })
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     fn probe(paid: bool) -> ExchangeBuilder {
-        harness("order_probe", "GET", "/orders/1").facts(move |f| f.order_paid = Some(paid))
+        harness("order_probe", "GET", "/orders/1").order_paid(paid)
+    }
+    fn expect(outcome: &str) -> Check {
+        check("order_outcome", json!({ "expect": outcome }))
     }
 
     #[test]
     fn paid_when_unpaid_expected_fails() {
-        let j = journal(vec![harness("forged_callback", "POST", "/cb"), probe(true)]);
-        let f = judge("order_outcome", json!({"expect": "unpaid"}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2]);
-        let f = judge("order_outcome", json!({"expect": "paid"}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed]);
+        let forged = || vec![harness("forged_callback", "POST", "/cb"), probe(true)];
+        expect("unpaid").on(forged()).failed().evidence(&[1, 2]);
+        expect("paid").on(forged()).passed();
     }
 
     #[test]
     fn the_last_probe_decides_and_a_missing_probe_fails() {
-        let j = journal(vec![probe(false), probe(true)]);
-        assert_eq!(
-            outcomes(&judge("order_outcome", json!({"expect": "paid"}), &j)),
-            vec![Outcome::Passed]
-        );
-        let j = journal(vec![harness("callback", "POST", "/cb")]);
-        assert_eq!(
-            outcomes(&judge("order_outcome", json!({"expect": "paid"}), &j)),
-            vec![Outcome::Failed]
-        );
+        expect("paid").on(vec![probe(false), probe(true)]).passed();
+        expect("paid")
+            .on(vec![harness("callback", "POST", "/cb")])
+            .failed();
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "pending_rechecks",
@@ -85,8 +85,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for PendingRechecks {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         let p = &self.params;
         let s = self.scenarios.get(&ex.scenario);
         if ex.role == "order_probe" && ex.facts.order_paid == Some(true) {
@@ -142,10 +141,10 @@ impl Rule for PendingRechecks {
     fn finish(self: Box<Self>) -> Vec<Finding> {
         let p = &self.params;
         let limit_ms = (p.window_s + p.tolerance_s) * 1000.0 * self.scale;
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        let scale = self.scale;
+        self.scenarios.verdicts(|_, s| {
             if s.chains.is_empty() && s.paid_while_pending.is_empty() {
-                continue;
+                return None;
             }
             let mut problems = Vec::new();
             let mut evidence = Vec::new();
@@ -167,7 +166,7 @@ impl Rule for PendingRechecks {
                     .iter()
                     .filter(|(_, at)| at - c.first_at > limit_ms)
                     .map(|(seq, at)| {
-                        format!("#{seq} at {:.0} s", (at - c.first_at) / 1000.0 / self.scale)
+                        format!("#{seq} at {:.0} s", (at - c.first_at) / 1000.0 / scale)
                     })
                     .collect();
                 if !late.is_empty() {
@@ -199,22 +198,15 @@ impl Rule for PendingRechecks {
             evidence.sort_unstable();
             evidence.dedup();
             evidence.truncate(20);
-            let f = if problems.is_empty() {
-                Finding::pass(
-                    format!(
-                        "{} (at most {} within {:.0} s)",
-                        summary.join("; "),
-                        p.max_rechecks,
-                        p.window_s
-                    ),
-                    evidence,
+            Some(super::pass_unless(&problems, evidence, || {
+                format!(
+                    "{} (at most {} within {:.0} s)",
+                    summary.join("; "),
+                    p.max_rechecks,
+                    p.window_s
                 )
-            } else {
-                Finding::fail(problems.join("; "), evidence)
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+            }))
+        })
     }
 }
 
@@ -225,112 +217,108 @@ mod tests {
     use serde_json::json;
 
     fn status(at_s: f64, state: &str) -> ExchangeBuilder {
-        let state = state.to_owned();
         api("payment_status", "GET", "/payment/status/T1", "")
             .at(at_s * 1000.0)
-            .facts(move |f| {
-                f.payment = Some("T1".into());
-                f.payment_state = Some(state);
-            })
+            .payment("T1")
+            .state(state)
     }
     fn probe(at_s: f64, paid: bool) -> ExchangeBuilder {
         harness("order_probe", "GET", "/orders/1")
             .at(at_s * 1000.0)
-            .facts(move |f| f.order_paid = Some(paid))
+            .order_paid(paid)
+    }
+    fn rechecks() -> Check {
+        check("pending_rechecks", json!({}))
     }
     const P: &str = "AUTHORIZATION_PENDING";
 
     #[test]
     fn three_rechecks_at_a_60_s_pace_pass_even_just_after_180_s() {
-        let j = journal(vec![
-            status(0.0, P),
-            status(60.1, P),
-            status(120.2, P),
-            status(180.4, P),
-            probe(200.0, false),
-        ]);
-        let f = judge("pending_rechecks", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
-        assert_eq!(f[0].evidence, vec![1, 2, 3, 4]);
+        rechecks()
+            .on(vec![
+                status(0.0, P),
+                status(60.1, P),
+                status(120.2, P),
+                status(180.4, P),
+                probe(200.0, false),
+            ])
+            .passed()
+            .evidence(&[1, 2, 3, 4]);
     }
 
     #[test]
     fn a_fourth_recheck_fails() {
-        let j = journal(vec![
-            status(0.0, P),
-            status(10.0, P),
-            status(20.0, P),
-            status(30.0, P),
-            status(40.0, P),
-        ]);
-        let f = judge("pending_rechecks", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("4 times"), "{}", f[0].message);
+        rechecks()
+            .on(vec![
+                status(0.0, P),
+                status(10.0, P),
+                status(20.0, P),
+                status(30.0, P),
+                status(40.0, P),
+            ])
+            .failed()
+            .says("4 times");
     }
 
     #[test]
     fn a_recheck_long_after_the_window_fails() {
-        let j = journal(vec![status(0.0, P), status(100.0, P), status(260.0, P)]);
-        let f = judge("pending_rechecks", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("#3 at 260 s"), "{}", f[0].message);
+        rechecks()
+            .on(vec![status(0.0, P), status(100.0, P), status(260.0, P)])
+            .failed()
+            .says("#3 at 260 s");
     }
 
     #[test]
     fn resolution_ends_the_count_and_later_queries_are_not_rechecks() {
-        let j = journal(vec![
-            status(0.0, P),
-            status(50.0, P),
-            status(100.0, "CAPTURED"),
-            status(400.0, "CAPTURED"),
-            status(500.0, "CAPTURED"),
-            probe(510.0, true),
-        ]);
-        assert_eq!(
-            outcomes(&judge("pending_rechecks", json!({}), &j)),
-            vec![Outcome::Passed]
-        );
+        rechecks()
+            .on(vec![
+                status(0.0, P),
+                status(50.0, P),
+                status(100.0, "CAPTURED"),
+                status(400.0, "CAPTURED"),
+                status(500.0, "CAPTURED"),
+                probe(510.0, true),
+            ])
+            .passed();
     }
 
     #[test]
     fn paid_while_pending_fails() {
-        let j = journal(vec![status(0.0, P), probe(1.0, true)]);
-        let f = judge("pending_rechecks", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("still pending"), "{}", f[0].message);
-        assert_eq!(f[0].evidence, vec![1, 2]);
+        rechecks()
+            .on(vec![status(0.0, P), probe(1.0, true)])
+            .failed()
+            .says("still pending")
+            .evidence(&[1, 2]);
     }
 
     #[test]
     fn with_an_origin_only_this_scenarios_payments_count() {
-        let created = api("create_checkout", "POST", "/payment/creation", "{}")
-            .facts(|f| f.payment = Some("T2".into()));
+        let created = || api("create_checkout", "POST", "/payment/creation", "{}").payment("T2");
         // A re-check of an earlier payment T1 (still pending) lands here, then T2 is paid.
-        let t2 = status(2.0, "CAPTURED").facts(|f| f.payment = Some("T2".into()));
-        let j = journal(vec![created, status(1.0, P), t2, probe(3.0, true)]);
-        assert!(judge(
+        let t2 = || status(2.0, "CAPTURED").payment("T2");
+        check(
             "pending_rechecks",
             json!({"origin_operation": "create_checkout"}),
-            &j
         )
-        .is_empty());
-        assert_eq!(
-            outcomes(&judge("pending_rechecks", json!({}), &j)),
-            vec![Outcome::Passed]
-        );
+        .on(vec![created(), status(1.0, P), t2(), probe(3.0, true)])
+        .none();
+        rechecks()
+            .on(vec![created(), status(1.0, P), t2(), probe(3.0, true)])
+            .passed();
     }
 
     #[test]
     fn no_pending_answer_is_not_judged_and_scenarios_are_apart() {
-        let j = journal(vec![status(0.0, "CAPTURED"), probe(1.0, true)]);
-        assert!(judge("pending_rechecks", json!({}), &j).is_empty());
-        let j = journal(vec![
-            status(0.0, P),
-            status(1.0, P),
-            status(2.0, P).scenario("s2"),
-            status(3.0, P).scenario("s2"),
-        ]);
-        let f = judge("pending_rechecks", json!({"max_rechecks": 1}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Passed]);
+        rechecks()
+            .on(vec![status(0.0, "CAPTURED"), probe(1.0, true)])
+            .none();
+        check("pending_rechecks", json!({"max_rechecks": 1}))
+            .on(vec![
+                status(0.0, P),
+                status(1.0, P),
+                status(2.0, P).scenario("s2"),
+                status(3.0, P).scenario("s2"),
+            ])
+            .expect(&[Outcome::Passed, Outcome::Passed]);
     }
 }

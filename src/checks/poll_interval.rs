@@ -14,9 +14,9 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry, Exchange};
+use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "poll_interval",
@@ -53,20 +53,12 @@ struct Scenario {
     evidence: Vec<u64>,
 }
 
-struct PollInterval {
-    params: Params,
-    scenarios: PerScenario<Scenario>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
     if !(0.0..1.0).contains(&params.tolerance_share) || params.tolerance_ms < 0.0 {
         return Err("`tolerance_share` must be in [0, 1) and `tolerance_ms` at least 0".into());
     }
-    Ok(Box::new(PollInterval {
-        params,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Scenario>::new(params)))
 }
 
 pub(crate) fn resource(ex: &Exchange) -> Option<String> {
@@ -76,9 +68,8 @@ pub(crate) fn resource(ex: &Exchange) -> Option<String> {
         .or_else(|| ex.facts.payment.clone())
 }
 
-impl Rule for PollInterval {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+impl Rule for ByScenario<Params, Scenario> {
+    fn exchange(&mut self, ex: &Exchange) {
         if ex.actor != Actor::Integration {
             return;
         }
@@ -111,12 +102,11 @@ impl Rule for PollInterval {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        self.scenarios.verdicts(|_, s| {
             if s.polls == 0 {
-                continue;
+                return None;
             }
-            let f = if s.problems.is_empty() {
+            Some(if s.problems.is_empty() {
                 Finding::pass(
                     format!(
                         "{} poll(s), none sooner than the pollDelayInMs answered before it",
@@ -125,11 +115,9 @@ impl Rule for PollInterval {
                     s.evidence,
                 )
             } else {
-                super::fail_with_problems(&s.problems, s.polls, "poll(s) too soon")
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+                super::fail_with_problems(&s.problems, s.polls, "poll(s) too soon", 8)
+            })
+        })
     }
 }
 
@@ -139,68 +127,61 @@ mod tests {
     use crate::report::Outcome;
     use serde_json::json;
 
-    fn params() -> serde_json::Value {
-        json!({"operations": ["payment_poll"]})
+    fn polls() -> Check {
+        check("poll_interval", json!({"operations": ["payment_poll"]}))
     }
     fn with_delay(op: &str, at: f64, delay: f64, payment: &str) -> ExchangeBuilder {
-        let p = payment.to_owned();
         api(op, "GET", "/pos/v10/payments/p", "")
             .at(at)
-            .facts(move |f| {
-                f.payment = Some(p);
-                f.poll_delay_ms = Some(delay);
-            })
+            .payment(payment)
+            .facts(move |f| f.poll_delay_ms = Some(delay))
     }
 
     #[test]
     fn polls_at_the_delay_or_slower_pass() {
         // duration_ms is 1 in the hand-made journal: the answer ends 1 ms after it starts.
-        let j = journal(vec![
-            with_delay("payment_initiate", 0.0, 1000.0, "p"),
-            with_delay("payment_poll", 1001.0, 1000.0, "p"),
-            with_delay("payment_poll", 2600.0, 500.0, "p"),
-            with_delay("payment_poll", 3101.0, 500.0, "p"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("poll_interval", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        polls()
+            .on(vec![
+                with_delay("payment_initiate", 0.0, 1000.0, "p"),
+                with_delay("payment_poll", 1001.0, 1000.0, "p"),
+                with_delay("payment_poll", 2600.0, 500.0, "p"),
+                with_delay("payment_poll", 3101.0, 500.0, "p"),
+            ])
+            .passed();
     }
 
     #[test]
     fn a_poll_sooner_than_asked_fails() {
-        let j = journal(vec![
-            with_delay("payment_initiate", 0.0, 1000.0, "p"),
-            with_delay("payment_poll", 1001.0, 1000.0, "p"),
-            with_delay("payment_poll", 1300.0, 1000.0, "p"),
-        ]);
-        let f = judge("poll_interval", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![2, 3]);
+        polls()
+            .on(vec![
+                with_delay("payment_initiate", 0.0, 1000.0, "p"),
+                with_delay("payment_poll", 1001.0, 1000.0, "p"),
+                with_delay("payment_poll", 1300.0, 1000.0, "p"),
+            ])
+            .failed()
+            .evidence(&[2, 3]);
     }
 
     #[test]
     fn the_first_poll_may_follow_the_initiate_answer_at_once() {
         // The initiate answer's pollDelayInMs is about polling again, not about the first poll.
-        let j = journal(vec![
-            with_delay("payment_initiate", 0.0, 1000.0, "p"),
-            with_delay("payment_poll", 5.0, 1000.0, "p"),
-            with_delay("payment_poll", 1010.0, 1000.0, "p"),
-        ]);
-        let f = judge("poll_interval", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+        polls()
+            .on(vec![
+                with_delay("payment_initiate", 0.0, 1000.0, "p"),
+                with_delay("payment_poll", 5.0, 1000.0, "p"),
+                with_delay("payment_poll", 1010.0, 1000.0, "p"),
+            ])
+            .passed();
     }
 
     #[test]
     fn payments_and_scenarios_are_apart() {
-        let j = journal(vec![
-            with_delay("payment_poll", 0.0, 1000.0, "p1"),
-            with_delay("payment_poll", 10.0, 1000.0, "p2"),
-            with_delay("payment_poll", 20.0, 1000.0, "p1").scenario("s2"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("poll_interval", params(), &j)),
-            vec![Outcome::Passed, Outcome::Passed]
-        );
+        polls()
+            .on(vec![
+                with_delay("payment_poll", 0.0, 1000.0, "p1"),
+                with_delay("payment_poll", 10.0, 1000.0, "p2"),
+                with_delay("payment_poll", 20.0, 1000.0, "p1").scenario("s2"),
+            ])
+            .expect(&[Outcome::Passed, Outcome::Passed]);
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::field::Field;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "preceded_by",
@@ -57,12 +57,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for PrecededBy {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
-            return;
-        }
-        let Some(op) = ex.operation() else { return };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if self.params.by.iter().any(|b| b == op) && ex.succeeded() {
             let value = match &self.params.by_field {
                 Some(f) => f.get(ex),
@@ -105,17 +100,13 @@ impl Rule for PrecededBy {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        if self.judged == 0 {
-            return vec![Finding::skip(format!(
-                "no `{}` call was made",
-                self.params.operation
-            ))];
-        }
-        if self.problems.is_empty() {
+        let failed = (!self.problems.is_empty()).then(|| super::fail_listing(&self.problems));
+        let none = format!("no `{}` call was made", self.params.operation);
+        super::verdict(self.judged, &none, failed, || {
             let mut evidence = self.evidence;
             evidence.sort_unstable();
             evidence.dedup();
-            return vec![Finding::pass(
+            Finding::pass(
                 format!(
                     "{} `{}` call(s), each after {}",
                     self.judged,
@@ -123,24 +114,21 @@ impl Rule for PrecededBy {
                     self.params.by.join(" or ")
                 ),
                 evidence,
-            )];
-        }
-        let messages: Vec<String> = self.problems.iter().map(|(m, _)| m.clone()).collect();
-        vec![Finding::fail(
-            super::list_some(&messages, 3),
-            self.problems.iter().take(10).map(|(_, s)| *s).collect(),
-        )]
+            )
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
-    fn params() -> serde_json::Value {
-        json!({"operation": "pos_create", "by": ["pos_lookup"], "field": "body:/merchantPosId", "by_field": "query:merchantPosId"})
+    fn preceded() -> Check {
+        check(
+            "preceded_by",
+            json!({"operation": "pos_create", "by": ["pos_lookup"], "field": "body:/merchantPosId", "by_field": "query:merchantPosId"}),
+        )
     }
     fn lookup(id: &str) -> ExchangeBuilder {
         api(
@@ -151,54 +139,33 @@ mod tests {
         )
     }
     fn create(id: &str) -> ExchangeBuilder {
-        api(
-            "pos_create",
-            "POST",
-            "/pos/v10/pointofsales",
-            &format!(r#"{{"merchantPosId":"{id}"}}"#),
-        )
+        api("pos_create", "POST", "/pos/v10/pointofsales", "").json(json!({"merchantPosId": id}))
     }
 
     #[test]
     fn lookup_then_create_passes_even_across_scenarios() {
-        let j = journal(vec![
-            lookup("till-1"),
-            create("till-1").scenario("s2"),
-            create("till-1").scenario("s2"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("preceded_by", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        preceded()
+            .on(vec![
+                lookup("till-1"),
+                create("till-1").scenario("s2"),
+                create("till-1").scenario("s2"),
+            ])
+            .passed();
     }
 
     #[test]
     fn create_without_lookup_or_after_a_failed_or_other_lookup_fails() {
-        assert_eq!(
-            outcomes(&judge(
-                "preceded_by",
-                params(),
-                &journal(vec![create("till-1")])
-            )),
-            vec![Outcome::Failed]
-        );
-        let j = journal(vec![lookup("till-1").status(500), create("till-1")]);
-        assert_eq!(
-            outcomes(&judge("preceded_by", params(), &j)),
-            vec![Outcome::Failed]
-        );
-        let j = journal(vec![lookup("till-9"), create("till-1")]);
-        assert_eq!(
-            outcomes(&judge("preceded_by", params(), &j)),
-            vec![Outcome::Failed]
-        );
+        preceded().on(vec![create("till-1")]).failed();
+        preceded()
+            .on(vec![lookup("till-1").status(500), create("till-1")])
+            .failed();
+        preceded()
+            .on(vec![lookup("till-9"), create("till-1")])
+            .failed();
     }
 
     #[test]
     fn no_create_is_skipped() {
-        assert_eq!(
-            outcomes(&judge("preceded_by", params(), &journal(vec![lookup("x")]))),
-            vec![Outcome::Skipped]
-        );
+        preceded().on(vec![lookup("x")]).skipped();
     }
 }

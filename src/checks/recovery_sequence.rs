@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::field::as_text;
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry, Exchange};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "recovery_sequence",
@@ -76,29 +76,21 @@ struct Scenario {
     open: Vec<Open>,
 }
 
-struct RecoverySequence {
-    params: Params,
-    scenarios: PerScenario<Scenario>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
     if params.then.is_empty() {
         return Err("`then` must name at least one step".into());
     }
-    Ok(Box::new(RecoverySequence {
-        params,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Scenario>::new(params)))
 }
 
-impl RecoverySequence {
+impl After {
+    /// Whether the exchange is the error answer that calls for the recovery.
     fn is_trigger(&self, ex: &Exchange) -> bool {
-        let a = &self.params.after;
         ex.operation()
-            .is_some_and(|op| a.operations.iter().any(|o| o == op))
-            && ex.status() == Some(a.status)
-            && a.code.as_ref().is_none_or(|c| {
+            .is_some_and(|op| self.operations.iter().any(|o| o == op))
+            && ex.status() == Some(self.status)
+            && self.code.as_ref().is_none_or(|c| {
                 ex.response_json()
                     .and_then(|j| j.pointer(&c.pointer).cloned())
                     .is_some_and(|v| v == c.equals || as_text(&v) == as_text(&c.equals))
@@ -106,14 +98,9 @@ impl RecoverySequence {
     }
 }
 
-impl Rule for RecoverySequence {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
-            return;
-        }
-        let Some(op) = ex.operation() else { return };
-        let trigger = self.is_trigger(ex);
+impl Rule for ByScenario<Params, Scenario> {
+    fn call(&mut self, ex: &Exchange, op: &str) {
+        let trigger = self.params.after.is_trigger(ex);
         let steps = &self.params.then;
         let s = self.scenarios.get(&ex.scenario);
         for open in s.open.iter_mut() {
@@ -140,13 +127,13 @@ impl Rule for RecoverySequence {
             .map(|s| s.describe())
             .collect::<Vec<_>>()
             .join(", then ");
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        let then = &self.params.then;
+        self.scenarios.verdicts(|_, s| {
             if s.open.is_empty() {
-                continue;
+                return None;
             }
             let stuck: Vec<&Open> = s.open.iter().filter(|o| o.step < n).collect();
-            let f = if stuck.is_empty() {
+            Some(if stuck.is_empty() {
                 let mut evidence: Vec<u64> = s.open.iter().flat_map(|o| o.seqs.clone()).collect();
                 evidence.sort_unstable();
                 evidence.dedup();
@@ -165,31 +152,31 @@ impl Rule for RecoverySequence {
                             "after #{} the integration made {} of the {n} recovery step(s) ({expected}); missing: {}",
                             o.trigger,
                             o.step,
-                            self.params.then[o.step].describe()
+                            then[o.step].describe()
                         )
                     })
                     .collect();
                 let evidence: Vec<u64> =
                     stuck.iter().flat_map(|o| o.seqs.clone()).take(20).collect();
                 Finding::fail(super::list_some(&messages, 3), evidence)
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+            })
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
-    fn params() -> serde_json::Value {
-        json!({
-            "after": {"operations": ["payment_initiate", "payment_prepare"], "status": 409, "code": {"pointer": "/code", "equals": "1301"}},
-            "then": ["payment_lookup", "payment_cancel", ["payment_initiate", "payment_prepare"]]
-        })
+    fn recovery() -> Check {
+        check(
+            "recovery_sequence",
+            json!({
+                "after": {"operations": ["payment_initiate", "payment_prepare"], "status": 409, "code": {"pointer": "/code", "equals": "1301"}},
+                "then": ["payment_lookup", "payment_cancel", ["payment_initiate", "payment_prepare"]]
+            }),
+        )
     }
     fn active() -> ExchangeBuilder {
         api("payment_initiate", "POST", "/p", "{}")
@@ -199,56 +186,47 @@ mod tests {
 
     #[test]
     fn look_up_cancel_and_initiate_passes_with_calls_in_between() {
-        let j = journal(vec![
-            active(),
-            api("token", "POST", "/t", ""),
-            api("payment_lookup", "GET", "/p?posId=x", ""),
-            api("payment_cancel", "POST", "/p/1/cancel", ""),
-            api("payment_prepare", "POST", "/p/prepare", "{}"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("recovery_sequence", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        recovery()
+            .on(vec![
+                active(),
+                api("token", "POST", "/t", ""),
+                api("payment_lookup", "GET", "/p?posId=x", ""),
+                api("payment_cancel", "POST", "/p/1/cancel", ""),
+                api("payment_prepare", "POST", "/p/prepare", "{}"),
+            ])
+            .passed();
     }
 
     #[test]
     fn giving_up_or_skipping_the_cancel_fails() {
-        let j = journal(vec![active()]);
-        let f = judge("recovery_sequence", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(
-            f[0].message.contains("missing: payment_lookup"),
-            "{}",
-            f[0].message
-        );
-        let j = journal(vec![
-            active(),
-            api("payment_lookup", "GET", "/p", ""),
-            api("payment_initiate", "POST", "/p", "{}"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("recovery_sequence", params(), &j)),
-            vec![Outcome::Failed]
-        );
+        recovery()
+            .on(vec![active()])
+            .failed()
+            .says("missing: payment_lookup");
+        recovery()
+            .on(vec![
+                active(),
+                api("payment_lookup", "GET", "/p", ""),
+                api("payment_initiate", "POST", "/p", "{}"),
+            ])
+            .failed();
         // A failed cancel does not count.
-        let j = journal(vec![
-            active(),
-            api("payment_lookup", "GET", "/p", ""),
-            api("payment_cancel", "POST", "/c", "").status(500),
-            api("payment_initiate", "POST", "/p", "{}"),
-        ]);
-        assert_eq!(
-            outcomes(&judge("recovery_sequence", params(), &j)),
-            vec![Outcome::Failed]
-        );
+        recovery()
+            .on(vec![
+                active(),
+                api("payment_lookup", "GET", "/p", ""),
+                api("payment_cancel", "POST", "/c", "").status(500),
+                api("payment_initiate", "POST", "/p", "{}"),
+            ])
+            .failed();
     }
 
     #[test]
     fn other_errors_and_scenarios_without_the_error_are_not_judged() {
-        let j = journal(vec![api("payment_initiate", "POST", "/p", "{}")
-            .status(409)
-            .response_body(r#"{"code":"1306"}"#)]);
-        assert!(judge("recovery_sequence", params(), &j).is_empty());
+        recovery()
+            .on(vec![api("payment_initiate", "POST", "/p", "{}")
+                .status(409)
+                .response_body(r#"{"code":"1306"}"#)])
+            .none();
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::field::Field;
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry, Exchange};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "redelivery",
@@ -92,18 +92,8 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for Redelivery {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration || ex.scenario.is_empty() {
-            return;
-        }
-        let Some(op) = ex.operation() else { return };
-        if self
-            .params
-            .operations
-            .as_ref()
-            .is_some_and(|ops| !ops.iter().any(|o| o == op))
-        {
+    fn call(&mut self, ex: &Exchange, op: &str) {
+        if ex.scenario.is_empty() || !super::in_scope(&self.params.operations, op) {
             return;
         }
         let id = match &self.field {
@@ -111,12 +101,7 @@ impl Rule for Redelivery {
                 Some(v) => v,
                 None => return,
             },
-            None => format!(
-                "{} {} {}",
-                ex.request.method,
-                ex.path(),
-                ex.request.body.text
-            ),
+            None => super::request_identity(ex),
         };
         let key = format!("{op}\u{1f}{id}");
         let got = answer(ex);
@@ -148,10 +133,9 @@ impl Rule for Redelivery {
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
         let min = self.params.min_retries;
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        self.scenarios.verdicts(|_, s| {
             if s.unacknowledged == 0 {
-                continue;
+                return None;
             }
             let mut problems: Vec<(String, Vec<u64>)> = s
                 .chains
@@ -168,124 +152,98 @@ impl Rule for Redelivery {
                 })
                 .collect();
             problems.sort_by_key(|(_, seqs)| seqs[0]);
-            let f = if problems.is_empty() {
-                let evidence: Vec<u64> = s
-                    .chains
-                    .values()
-                    .flat_map(|c| c.seqs.clone())
-                    .take(12)
-                    .collect();
-                let delivered = s
-                    .chains
-                    .values()
-                    .filter(|c| c.last == Answer::Acknowledged)
-                    .count();
-                Finding::pass(
-                    format!(
-                        "{} unacknowledged request(s), each sent again: {delivered} acknowledged in the end, the rest retried at least {min} time(s)",
-                        s.unacknowledged
-                    ),
-                    evidence,
-                )
-            } else {
-                let messages: Vec<String> = problems.iter().map(|(m, _)| m.clone()).collect();
-                // The first failure of each chain leads, then its retries.
-                let mut evidence: Vec<u64> = problems.iter().map(|(_, e)| e[0]).collect();
-                evidence.extend(problems.iter().flat_map(|(_, e)| e[1..].to_vec()));
-                evidence.sort_unstable();
-                evidence.dedup();
-                evidence.truncate(12);
-                Finding::fail(super::list_some(&messages, 3), evidence)
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+            if !problems.is_empty() {
+                return Some(super::fail_problems(&problems, 12));
+            }
+            let evidence: Vec<u64> = s
+                .chains
+                .values()
+                .flat_map(|c| c.seqs.clone())
+                .take(12)
+                .collect();
+            let delivered = s
+                .chains
+                .values()
+                .filter(|c| c.last == Answer::Acknowledged)
+                .count();
+            Some(Finding::pass(
+                format!(
+                    "{} unacknowledged request(s), each sent again: {delivered} acknowledged in the end, the rest retried at least {min} time(s)",
+                    s.unacknowledged
+                ),
+                evidence,
+            ))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     fn event(id: &str, status: u16) -> ExchangeBuilder {
-        api(
-            "transaction_event",
-            "POST",
-            "/t/x/events",
-            &format!(r#"{{"eventId":"{id}"}}"#),
-        )
-        .status(status)
+        api("transaction_event", "POST", "/t/x/events", "")
+            .json(json!({"eventId": id}))
+            .status(status)
     }
 
-    fn params(min: usize) -> serde_json::Value {
-        json!({"operations": ["transaction_event"], "identity": "body:/eventId", "min_retries": min})
+    fn redelivery(min: usize) -> Check {
+        check(
+            "redelivery",
+            json!({"operations": ["transaction_event"], "identity": "body:/eventId", "min_retries": min}),
+        )
     }
 
     #[test]
     fn retried_until_acknowledged_or_long_enough_passes() {
-        let j = journal(vec![
-            event("e1", 500),
-            event("e1", 503),
-            event("e1", 200),
-            event("e2", 200),
-        ]);
-        assert_eq!(
-            outcomes(&judge("redelivery", params(3), &j)),
-            vec![Outcome::Passed]
-        );
-        let j = journal(vec![
-            event("e1", 500),
-            event("e1", 500),
-            event("e1", 500),
-            event("e1", 500),
-        ]);
-        assert_eq!(
-            outcomes(&judge("redelivery", params(3), &j)),
-            vec![Outcome::Passed]
-        );
+        redelivery(3)
+            .on(vec![
+                event("e1", 500),
+                event("e1", 503),
+                event("e1", 200),
+                event("e2", 200),
+            ])
+            .passed();
+        redelivery(3)
+            .on(vec![
+                event("e1", 500),
+                event("e1", 500),
+                event("e1", 500),
+                event("e1", 500),
+            ])
+            .passed();
         // A timeout is no acknowledgement either; a 4xx needs no retry.
-        let j = journal(vec![
-            event("e1", 200).no_answer("timed out"),
-            event("e1", 200),
-            event("e2", 400),
-        ]);
-        assert_eq!(
-            outcomes(&judge("redelivery", params(1), &j)),
-            vec![Outcome::Passed]
-        );
+        redelivery(1)
+            .on(vec![
+                event("e1", 200).no_answer("timed out"),
+                event("e1", 200),
+                event("e2", 400),
+            ])
+            .passed();
     }
 
     #[test]
     fn a_request_left_unacknowledged_fails() {
-        let j = journal(vec![event("e1", 500), event("e2", 500)]);
-        let f = judge("redelivery", params(1), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(
-            f[0].message.contains("sent again only 0 time(s)"),
-            "{}",
-            f[0].message
-        );
-        assert_eq!(f[0].evidence, vec![1, 2]);
-        let j = journal(vec![event("e1", 500), event("e1", 500), event("e1", 500)]);
-        assert_eq!(
-            outcomes(&judge("redelivery", params(3), &j)),
-            vec![Outcome::Failed]
-        );
+        redelivery(1)
+            .on(vec![event("e1", 500), event("e2", 500)])
+            .failed()
+            .says("sent again only 0 time(s)")
+            .evidence(&[1, 2]);
+        redelivery(3)
+            .on(vec![event("e1", 500), event("e1", 500), event("e1", 500)])
+            .failed();
     }
 
     #[test]
     fn a_new_id_is_not_a_retry_and_scenarios_are_apart() {
-        let j = journal(vec![event("e1", 500), event("e1-again", 200)]);
-        assert_eq!(
-            outcomes(&judge("redelivery", params(1), &j)),
-            vec![Outcome::Failed]
-        );
-        let j = journal(vec![event("e1", 500), event("e1", 200).scenario("s2")]);
-        let f = judge("redelivery", params(1), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
+        redelivery(1)
+            .on(vec![event("e1", 500), event("e1-again", 200)])
+            .failed();
+        redelivery(1)
+            .on(vec![event("e1", 500), event("e1", 200).scenario("s2")])
+            .failed();
         // No failure, nothing to judge.
-        assert!(judge("redelivery", params(1), &journal(vec![event("e1", 200)])).is_empty());
+        redelivery(1).on(vec![event("e1", 200)]).none();
     }
 }

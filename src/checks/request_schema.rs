@@ -3,7 +3,7 @@
 //! business of `no_unrecognized_fields`.
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "request_schema",
@@ -18,35 +18,18 @@ struct Params {
     operations: Option<Vec<String>>,
 }
 
-struct RequestSchema {
-    params: Params,
-    checked: usize,
-    bad: Vec<(String, u64)>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(RequestSchema {
-        params: ctx.params()?,
-        checked: 0,
-        bad: Vec::new(),
-    }))
+    Ok(Box::new(super::ByRequest::<Params>::new(ctx.params()?)))
 }
 
-impl Rule for RequestSchema {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
+impl Rule for super::ByRequest<Params> {
+    fn call(&mut self, ex: &Exchange, op: &str) {
+        if !super::in_scope(&self.params.operations, op) {
             return;
         }
-        let Some(op) = ex.operation() else { return };
-        if let Some(ops) = &self.params.operations {
-            if !ops.iter().any(|o| o == op) {
-                return;
-            }
-        }
-        self.checked += 1;
+        self.requests.checked += 1;
         if !ex.facts.schema_errors.is_empty() {
-            self.bad.push((
+            self.requests.bad.push((
                 format!("{}: {}", ex.brief(), ex.facts.schema_errors.join("; ")),
                 ex.seq,
             ));
@@ -54,11 +37,12 @@ impl Rule for RequestSchema {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        super::per_request_verdict(
-            self.checked,
-            &self.bad,
+        self.requests.verdict(
             "no request of the operations in scope was made",
-            format!("{} requests, all valid against their schema", self.checked),
+            format!(
+                "{} requests, all valid against their schema",
+                self.requests.checked
+            ),
             "requests broke their schema",
         )
     }
@@ -67,19 +51,15 @@ impl Rule for RequestSchema {
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     #[test]
     fn schema_errors_fail() {
-        let j = journal(vec![api("x", "POST", "/i", "{}")
-            .facts(|f| f.schema_errors = vec!["password: required".into()])]);
-        let f = judge("request_schema", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        let j = journal(vec![api("x", "POST", "/i", "{}")]);
-        assert_eq!(
-            outcomes(&judge("request_schema", json!({}), &j)),
-            vec![Outcome::Passed]
-        );
+        let k = check("request_schema", json!({}));
+        k.on(vec![api("x", "POST", "/i", "{}").facts(|f| {
+            f.schema_errors = vec!["password: required".into()]
+        })])
+        .failed();
+        k.on(vec![api("x", "POST", "/i", "{}")]).passed();
     }
 }

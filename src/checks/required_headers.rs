@@ -5,7 +5,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "required_headers",
@@ -42,8 +42,7 @@ struct HeaderRule {
 struct RequiredHeaders {
     params: Params,
     patterns: Vec<Option<Regex>>,
-    checked: usize,
-    bad: Vec<(String, u64)>,
+    requests: super::Requests,
 }
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
@@ -61,27 +60,19 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     Ok(Box::new(RequiredHeaders {
         params,
         patterns,
-        checked: 0,
-        bad: Vec::new(),
+        requests: Default::default(),
     }))
 }
 
 impl Rule for RequiredHeaders {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
-        if ex.actor != Actor::Integration {
-            return;
-        }
-        let Some(op) = ex.operation() else { return };
+    fn call(&mut self, ex: &Exchange, op: &str) {
         if op == "unknown" || self.params.except.iter().any(|e| e == op) {
             return;
         }
-        if let Some(ops) = &self.params.operations {
-            if !ops.iter().any(|o| o == op) {
-                return;
-            }
+        if !super::in_scope(&self.params.operations, op) {
+            return;
         }
-        self.checked += 1;
+        self.requests.checked += 1;
         let mut problems = Vec::new();
         for (rule, pattern) in self.params.headers.iter().zip(&self.patterns) {
             if rule.only_with_body && ex.request.body.size == 0 {
@@ -108,7 +99,8 @@ impl Rule for RequiredHeaders {
             }
         }
         if !problems.is_empty() {
-            self.bad
+            self.requests
+                .bad
                 .push((format!("{}: {}", ex.brief(), problems.join(", ")), ex.seq));
         }
     }
@@ -120,11 +112,13 @@ impl Rule for RequiredHeaders {
             .iter()
             .map(|h| h.name.as_str())
             .collect();
-        super::per_request_verdict(
-            self.checked,
-            &self.bad,
+        self.requests.verdict(
             "no request of the operations in scope was made",
-            format!("{} requests carried {}", self.checked, names.join(", ")),
+            format!(
+                "{} requests carried {}",
+                self.requests.checked,
+                names.join(", ")
+            ),
             "requests broke the header rules",
         )
     }
@@ -133,40 +127,31 @@ impl Rule for RequiredHeaders {
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     #[test]
     fn headers_compare_case_insensitively_and_count() {
-        let params = json!({"headers": [
-            {"name": "X-Auth-Token"},
-            {"name": "Accept-Language", "pattern": "^[a-z]{2}(-[A-Z]{2})?$"},
-            {"name": "x-version", "exactly_once": true}
-        ]});
+        let k = check(
+            "required_headers",
+            json!({"headers": [
+                {"name": "X-Auth-Token"},
+                {"name": "Accept-Language", "pattern": "^[a-z]{2}(-[A-Z]{2})?$"},
+                {"name": "x-version", "exactly_once": true}
+            ]}),
+        );
         let good = api("s", "GET", "/p", "")
             .header("x-auth-token", "t")
             .header("accept-language", "en-US")
             .header("X-Version", "1.0.0");
-        assert_eq!(
-            outcomes(&judge(
-                "required_headers",
-                params.clone(),
-                &journal(vec![good])
-            )),
-            vec![Outcome::Passed]
-        );
+        k.on(vec![good]).passed();
         let bad = api("s", "GET", "/p", "")
             .header("Accept-Language", "english")
             .header("x-version", "1")
             .header("x-version", "2");
-        let f = judge("required_headers", params, &journal(vec![bad]));
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(
-            f[0].message.contains("no `X-Auth-Token`"),
-            "{}",
-            f[0].message
-        );
-        assert!(f[0].message.contains("2 times"), "{}", f[0].message);
-        assert!(f[0].message.contains("english"), "{}", f[0].message);
+        k.on(vec![bad])
+            .failed()
+            .says("no `X-Auth-Token`")
+            .says("2 times")
+            .says("english");
     }
 }

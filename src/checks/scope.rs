@@ -40,6 +40,21 @@ impl Rule for Scoped {
     }
 }
 
+/// A rule that keeps its params and what it learns of each scenario.
+pub struct ByScenario<P, S> {
+    pub params: P,
+    pub scenarios: PerScenario<S>,
+}
+
+impl<P, S> ByScenario<P, S> {
+    pub fn new(params: P) -> Self {
+        ByScenario {
+            params,
+            scenarios: PerScenario::default(),
+        }
+    }
+}
+
 /// State kept per scenario, in the order scenarios appeared.
 #[derive(Debug)]
 pub struct PerScenario<S> {
@@ -60,6 +75,17 @@ impl<S: Default> PerScenario<S> {
         }
         self.items.push((scenario.to_owned(), S::default()));
         &mut self.items.last_mut().expect("just pushed").1
+    }
+}
+
+impl<S> PerScenario<S> {
+    /// One verdict per scenario, in the order they appeared, each marked with its scenario;
+    /// `judge` gives `None` for a scenario with nothing to judge.
+    pub fn verdicts(self, mut judge: impl FnMut(&str, S) -> Option<Finding>) -> Vec<Finding> {
+        self.items
+            .into_iter()
+            .filter_map(|(scenario, s)| judge(&scenario, s).map(|f| f.in_scenario(&scenario)))
+            .collect()
     }
 }
 

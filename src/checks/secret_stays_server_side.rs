@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::field::{Field, Fields};
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Direction, Entry};
+use crate::journal::{Actor, Direction, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "secret_stays_server_side",
@@ -69,8 +69,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for SecretServerSide {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if ex.direction == Direction::ToSandbox {
             if let Some(op) = ex.operation() {
                 if ex.actor == Actor::Browser
@@ -131,31 +130,23 @@ impl Rule for SecretServerSide {
                 ));
             }
         }
-        if self.checked_pages == 0 && self.browser_calls.is_empty() {
-            return vec![Finding::skip("no page of the shop was recorded")];
-        }
-        if problems.is_empty() {
-            return vec![Finding::pass(
+        let failed = (!problems.is_empty()).then(|| {
+            Finding::fail(
+                format!("{} leak(s): {}", problems.len(), super::listed(&problems)),
+                super::evidence_of(&problems, 6, usize::MAX),
+            )
+        });
+        super::verdict(
+            self.checked_pages + self.browser_calls.len(),
+            "no page of the shop was recorded",
+            failed,
+            || {
+                Finding::pass(
                 format!("{} page(s) of the shop, none with any of the {} secret value(s) its server sent; no server-only call from the browser", self.checked_pages, self.secrets.len()),
                 vec![],
-            )];
-        }
-        let messages: Vec<String> = problems.iter().map(|(m, _)| m.clone()).collect();
-        let mut evidence: Vec<u64> = problems
-            .iter()
-            .take(6)
-            .flat_map(|(_, e)| e.clone())
-            .collect();
-        evidence.sort_unstable();
-        evidence.dedup();
-        vec![Finding::fail(
-            format!(
-                "{} leak(s): {}",
-                problems.len(),
-                super::list_some(&messages, 3)
-            ),
-            evidence,
-        )]
+            )
+            },
+        )
     }
 }
 
@@ -163,55 +154,48 @@ impl Rule for SecretServerSide {
 mod tests {
     use crate::checks::testing::*;
     use crate::journal::Actor;
-    use crate::report::Outcome;
     use serde_json::json;
 
     const KEY: &str = "48c4e923-e88c-464b-a4e7-ccb2c6d3775e";
 
     fn checkout() -> ExchangeBuilder {
-        api(
-            "create_checkout",
-            "POST",
-            "/payment/creation",
-            &format!(r#"{{"merchantKey":"{KEY}"}}"#),
-        )
+        api("create_checkout", "POST", "/payment/creation", "").json(json!({"merchantKey": KEY}))
     }
     fn page(body: &str) -> ExchangeBuilder {
         harness("trigger:start_payment", "POST", "/checkout").response_body(body)
     }
-    fn params() -> serde_json::Value {
-        json!({"secrets": ["body:/merchantKey"], "server_only_operations": ["create_checkout"]})
+    fn secret() -> Check {
+        check(
+            "secret_stays_server_side",
+            json!({"secrets": ["body:/merchantKey"], "server_only_operations": ["create_checkout"]}),
+        )
     }
 
     #[test]
     fn a_page_with_the_key_fails_wherever_it_comes_in_the_run() {
-        let j = journal(vec![
-            checkout(),
-            page(&format!(r#"{{"checkoutToken":"t","merchantKey":"{KEY}"}}"#)),
-        ]);
-        let f = judge("secret_stays_server_side", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2]);
-        let j = journal(vec![page(&format!("<div data-key='{KEY}'>")), checkout()]);
-        assert_eq!(
-            outcomes(&judge("secret_stays_server_side", params(), &j)),
-            vec![Outcome::Failed]
-        );
+        secret()
+            .on(vec![
+                checkout(),
+                page(&format!(r#"{{"checkoutToken":"t","merchantKey":"{KEY}"}}"#)),
+            ])
+            .failed()
+            .evidence(&[1, 2]);
+        secret()
+            .on(vec![page(&format!("<div data-key='{KEY}'>")), checkout()])
+            .failed();
     }
 
     #[test]
     fn pages_without_the_key_pass_and_browser_checkouts_fail() {
-        let j = journal(vec![
-            checkout(),
-            page(r#"{"checkoutToken":"KwlJmj1QoJL4oFPaCYnNCTW8"}"#),
-        ]);
-        assert_eq!(
-            outcomes(&judge("secret_stays_server_side", params(), &j)),
-            vec![Outcome::Passed]
-        );
-        let j = journal(vec![page("<p>pay</p>"), checkout().actor(Actor::Browser)]);
-        let f = judge("secret_stays_server_side", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("browser"), "{}", f[0].message);
+        secret()
+            .on(vec![
+                checkout(),
+                page(r#"{"checkoutToken":"KwlJmj1QoJL4oFPaCYnNCTW8"}"#),
+            ])
+            .passed();
+        secret()
+            .on(vec![page("<p>pay</p>"), checkout().actor(Actor::Browser)])
+            .failed()
+            .says("browser");
     }
 }

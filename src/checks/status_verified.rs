@@ -8,9 +8,9 @@
 
 use serde::Deserialize;
 
-use super::scope::PerScenario;
+use super::scope::ByScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Direction, Entry};
+use crate::journal::{Actor, Direction, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "status_verified",
@@ -65,21 +65,12 @@ struct Scenario {
     paid_probes: Vec<(u64, f64)>,
 }
 
-struct StatusVerified {
-    params: Params,
-    scenarios: PerScenario<Scenario>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(StatusVerified {
-        params: ctx.params()?,
-        scenarios: PerScenario::default(),
-    }))
+    Ok(Box::new(ByScenario::<_, Scenario>::new(ctx.params()?)))
 }
 
-impl Rule for StatusVerified {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+impl Rule for ByScenario<Params, Scenario> {
+    fn exchange(&mut self, ex: &Exchange) {
         let p = &self.params;
         let s = self.scenarios.get(&ex.scenario);
         let is_callback = ex.direction == Direction::ToTarget
@@ -121,10 +112,10 @@ impl Rule for StatusVerified {
     fn finish(self: Box<Self>) -> Vec<Finding> {
         let op = &self.params.status_operation;
         let window_ms = self.params.within_s * 1000.0;
-        let mut findings = Vec::new();
-        for (scenario, s) in self.scenarios.into_iter() {
+        let within_s = self.params.within_s;
+        self.scenarios.verdicts(|_, s| {
             if s.callbacks.is_empty() && s.paid_probes.is_empty() {
-                continue;
+                return None;
             }
             let mut problems = Vec::new();
             let mut evidence = Vec::new();
@@ -170,7 +161,7 @@ impl Rule for StatusVerified {
                 problems.push(format!(
                     "callback {} not followed by `{op}` within {:.0} s{why}",
                     unverified.join(", "),
-                    self.params.within_s,
+                    within_s,
                 ));
             }
             let first_callback = s.callbacks.first().map(|c| c.1).unwrap_or(f64::MIN);
@@ -197,120 +188,94 @@ impl Rule for StatusVerified {
             }
             evidence.sort_unstable();
             evidence.dedup();
-            let f = if problems.is_empty() {
-                Finding::pass(
-                    format!(
-                        "{} callback(s), each confirmed by `{op}`{}",
-                        s.callbacks.len(),
-                        if s.paid_probes.is_empty() {
-                            ""
-                        } else {
-                            " before the order was paid"
-                        }
-                    ),
-                    evidence,
+            Some(super::pass_unless(&problems, evidence, || {
+                format!(
+                    "{} callback(s), each confirmed by `{op}`{}",
+                    s.callbacks.len(),
+                    if s.paid_probes.is_empty() {
+                        ""
+                    } else {
+                        " before the order was paid"
+                    }
                 )
-            } else {
-                Finding::fail(problems.join("; "), evidence)
-            };
-            findings.push(f.in_scenario(&scenario));
-        }
-        findings
+            }))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     fn callback(at: f64) -> ExchangeBuilder {
         harness("callback", "POST", "/cb?paymentResult=OK")
             .at(at)
-            .facts(|f| {
-                f.payment = Some("U1".into());
-                f.payment_state = Some("OK".into());
-            })
+            .payment("U1")
+            .state("OK")
     }
     fn status(at: f64) -> ExchangeBuilder {
         api("payment_status", "GET", "/payment/U1/status", "")
             .at(at)
-            .facts(|f| f.payment = Some("U1".into()))
+            .payment("U1")
     }
     fn probe(at: f64, paid: bool) -> ExchangeBuilder {
         harness("order_probe", "GET", "/orders/1")
             .at(at)
-            .facts(move |f| f.order_paid = Some(paid))
+            .order_paid(paid)
+    }
+    fn verified() -> Check {
+        check("status_verified", json!({}))
     }
 
     #[test]
     fn verified_callbacks_pass() {
-        let j = journal(vec![callback(0.0), status(5.0), probe(10.0, true)]);
-        let f = judge("status_verified", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed]);
-        assert_eq!(f[0].evidence, vec![1, 2, 3]);
+        let f = verified().on(vec![callback(0.0), status(5.0), probe(10.0, true)]);
+        f.passed().evidence(&[1, 2, 3]);
         assert_eq!(f[0].scenario.as_deref(), Some("s1"));
     }
 
     #[test]
     fn trusting_the_callback_fails() {
-        let j = journal(vec![callback(0.0), probe(10.0, true)]);
-        let f = judge("status_verified", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(f[0].message.contains("never asked"), "{}", f[0].message);
-        assert!(
-            f[0].message.contains("without a successful"),
-            "{}",
-            f[0].message
-        );
+        verified()
+            .on(vec![callback(0.0), probe(10.0, true)])
+            .failed()
+            .says("never asked")
+            .says("without a successful");
     }
 
     #[test]
     fn a_status_query_before_the_callback_does_not_count() {
-        let j = journal(vec![status(0.0), callback(5.0), probe(10.0, true)]);
-        assert_eq!(
-            outcomes(&judge("status_verified", json!({}), &j)),
-            vec![Outcome::Failed]
-        );
-    }
-
-    /// An exchange that took `ms` to answer.
-    fn taking(b: ExchangeBuilder, ms: f64) -> ExchangeBuilder {
-        let mut e = b.build();
-        e.duration_ms = ms;
-        e.into()
+        verified()
+            .on(vec![status(0.0), callback(5.0), probe(10.0, true)])
+            .failed();
     }
 
     #[test]
     fn a_shop_that_verifies_while_answering_the_probe_passes() {
         // The shop's status query starts 0.1 ms after golive's probe and is answered before
         // the shop answers the probe: the "paid" rests on a confirmed status.
-        let j = journal(vec![
-            callback(0.0),
-            taking(probe(10.0, true), 30.0),
-            taking(status(10.1), 5.0),
-        ]);
-        let f = judge("status_verified", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+        verified()
+            .on(vec![
+                callback(0.0),
+                probe(10.0, true).taking(30.0),
+                status(10.1).taking(5.0),
+            ])
+            .passed();
     }
 
     #[test]
     fn a_status_answer_after_the_shops_paid_answer_fails() {
         // The query starts before the probe, but its answer comes after the shop already said
         // "paid": the shop did not wait for it.
-        let j = journal(vec![
-            callback(0.0),
-            taking(status(9.0), 50.0),
-            taking(probe(10.0, true), 2.0),
-        ]);
-        let f = judge("status_verified", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(
-            f[0].message.contains("without a successful"),
-            "{}",
-            f[0].message
-        );
+        verified()
+            .on(vec![
+                callback(0.0),
+                status(9.0).taking(50.0),
+                probe(10.0, true).taking(2.0),
+            ])
+            .failed()
+            .says("without a successful");
     }
 
     #[test]
@@ -318,23 +283,17 @@ mod tests {
         let wrong = api("payment_status", "GET", "/payment/OTHER/status", "")
             .at(5.0)
             .status(404)
-            .facts(|f| f.payment = Some("OTHER".into()));
-        let j = journal(vec![callback(0.0), wrong, probe(10.0, false)]);
-        let f = judge("status_verified", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert!(
-            f[0].message
-                .contains("a status query for another transaction (#2, 404)"),
-            "{}",
-            f[0].message
-        );
-        assert!(!f[0].message.contains("never asked"), "{}", f[0].message);
-        assert_eq!(f[0].evidence, vec![1, 2]);
+            .payment("OTHER");
+        verified()
+            .on(vec![callback(0.0), wrong, probe(10.0, false)])
+            .failed()
+            .says("a status query for another transaction (#2, 404)")
+            .never_says("never asked")
+            .evidence(&[1, 2]);
     }
 
     #[test]
     fn scenarios_without_callbacks_are_not_judged() {
-        let j = journal(vec![probe(10.0, false)]);
-        assert!(judge("status_verified", json!({}), &j).is_empty());
+        verified().on(vec![probe(10.0, false)]).none();
     }
 }

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::Entry;
+use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "token_reuse",
@@ -66,8 +66,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for TokenReuse {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if let Some(used) = &ex.facts.token_used {
             if let (Some(last), Some(_)) = (&mut self.last, &used.fingerprint) {
                 last.uses += 1;
@@ -125,23 +124,11 @@ impl Rule for TokenReuse {
             return vec![Finding::skip("the integration never obtained a token")];
         }
         if !self.violations.is_empty() {
-            let n = self.violations.len();
-            let messages: Vec<String> = self.violations.iter().map(|(m, _)| m.clone()).collect();
-            let mut evidence: Vec<u64> = self
-                .violations
-                .into_iter()
-                .take(5)
-                .flat_map(|(_, e)| e)
-                .collect();
-            evidence.sort_unstable();
-            evidence.dedup();
-            return vec![Finding::fail(
-                format!(
-                    "{n} of {} token renewals came too early (token per call): {}",
-                    self.judged,
-                    super::list_some(&messages, 3)
-                ),
-                evidence,
+            return vec![super::fail_with_problems(
+                &self.violations,
+                self.judged,
+                "token renewals came too early (token per call)",
+                5,
             )];
         }
         let mut evidence = self.evidence_ok;
@@ -162,8 +149,7 @@ impl Rule for TokenReuse {
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::journal::{IssuedToken, TokenState, TokenUse};
-    use crate::report::Outcome;
+    use crate::journal::{IssuedToken, TokenState};
     use serde_json::json;
 
     fn issue(at: f64, lifetime: f64) -> ExchangeBuilder {
@@ -180,59 +166,48 @@ mod tests {
     fn call(at: f64) -> ExchangeBuilder {
         api("payment_status", "GET", "/payment/x/status", "")
             .at(at)
-            .facts(|f| {
-                f.token_used = Some(TokenUse {
-                    fingerprint: Some("fp".into()),
-                    state: TokenState::Valid,
-                    remaining_s: None,
-                })
-            })
+            .token(TokenState::Valid)
+    }
+    fn reuse() -> Check {
+        check("token_reuse", json!({}))
     }
 
     #[test]
     fn a_token_per_call_fails() {
-        let j = journal(vec![
-            issue(0.0, 600.0),
-            call(10.0),
-            issue(20.0, 600.0),
-            call(30.0),
-        ]);
-        let f = judge("token_reuse", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2, 3]);
-        assert!(f[0].message.contains("600 s"), "{}", f[0].message);
+        reuse()
+            .on(vec![
+                issue(0.0, 600.0),
+                call(10.0),
+                issue(20.0, 600.0),
+                call(30.0),
+            ])
+            .failed()
+            .evidence(&[1, 2, 3])
+            .says("600 s");
     }
 
     #[test]
     fn renewing_early_but_past_half_is_fine() {
         // Renewed with 60 s of 600 s left, like an OAuth client's early refresh.
-        let j = journal(vec![
-            issue(0.0, 600.0),
-            call(10.0),
-            issue(540_000.0, 600.0),
-            call(540_010.0),
-        ]);
-        assert_eq!(
-            outcomes(&judge("token_reuse", json!({}), &j)),
-            vec![Outcome::Passed]
-        );
+        reuse()
+            .on(vec![
+                issue(0.0, 600.0),
+                call(10.0),
+                issue(540_000.0, 600.0),
+                call(540_010.0),
+            ])
+            .passed();
     }
 
     #[test]
     fn short_lifetimes_are_not_judged() {
-        let j = journal(vec![issue(0.0, 2.0), call(10.0), issue(20.0, 2.0)]);
-        assert_eq!(
-            outcomes(&judge("token_reuse", json!({}), &j)),
-            vec![Outcome::Passed]
-        );
+        reuse()
+            .on(vec![issue(0.0, 2.0), call(10.0), issue(20.0, 2.0)])
+            .passed();
     }
 
     #[test]
     fn no_token_at_all_is_not_judged() {
-        let j = journal(vec![call(10.0)]);
-        assert_eq!(
-            outcomes(&judge("token_reuse", json!({}), &j)),
-            vec![Outcome::Skipped]
-        );
+        reuse().on(vec![call(10.0)]).skipped();
     }
 }

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry, TokenState};
+use crate::journal::{Actor, Exchange, TokenState};
 
 pub const KIND: Kind = Kind {
     name: "token_valid",
@@ -31,18 +31,8 @@ impl Default for Params {
     }
 }
 
-struct TokenValid {
-    params: Params,
-    checked: usize,
-    bad: Vec<(String, u64)>,
-}
-
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
-    Ok(Box::new(TokenValid {
-        params: ctx.params()?,
-        checked: 0,
-        bad: Vec::new(),
-    }))
+    Ok(Box::new(super::ByRequest::<Params>::new(ctx.params()?)))
 }
 
 fn state_words(s: TokenState) -> &'static str {
@@ -54,22 +44,21 @@ fn state_words(s: TokenState) -> &'static str {
     }
 }
 
-impl Rule for TokenValid {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+impl Rule for super::ByRequest<Params> {
+    fn exchange(&mut self, ex: &Exchange) {
         if ex.actor != Actor::Integration {
             return;
         }
         let Some(used) = &ex.facts.token_used else {
             return;
         };
-        self.checked += 1;
+        self.requests.checked += 1;
         if self.params.fail_on.contains(&used.state) {
             let late = match (used.state, used.remaining_s) {
                 (TokenState::Expired, Some(r)) => format!(" ({:.1} s after it expired)", -r),
                 _ => String::new(),
             };
-            self.bad.push((
+            self.requests.bad.push((
                 format!("{} sent {}{late}", ex.brief(), state_words(used.state)),
                 ex.seq,
             ));
@@ -77,13 +66,11 @@ impl Rule for TokenValid {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        super::per_request_verdict(
-            self.checked,
-            &self.bad,
+        self.requests.verdict(
             "no authenticated call was made",
             format!(
                 "all {} authenticated calls carried a valid token",
-                self.checked
+                self.requests.checked
             ),
             "authenticated calls carried a bad token",
         )
@@ -94,7 +81,6 @@ impl Rule for TokenValid {
 mod tests {
     use crate::checks::testing::*;
     use crate::journal::{TokenState, TokenUse};
-    use crate::report::Outcome;
     use serde_json::json;
 
     fn call(state: TokenState) -> ExchangeBuilder {
@@ -109,31 +95,21 @@ mod tests {
 
     #[test]
     fn expired_tokens_fail_and_valid_ones_pass() {
-        let j = journal(vec![call(TokenState::Valid), call(TokenState::Expired)]);
-        let f = judge("token_valid", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![2]);
-        assert!(
-            f[0].message.contains("3.0 s after it expired"),
-            "{}",
-            f[0].message
-        );
-        let j = journal(vec![call(TokenState::Valid)]);
-        assert_eq!(
-            outcomes(&judge("token_valid", json!({}), &j)),
-            vec![Outcome::Passed]
-        );
+        let k = check("token_valid", json!({}));
+        k.on(vec![call(TokenState::Valid), call(TokenState::Expired)])
+            .failed()
+            .evidence(&[2])
+            .says("3.0 s after it expired");
+        k.on(vec![call(TokenState::Valid)]).passed();
     }
 
     #[test]
     fn only_the_integration_is_judged() {
         // The harness's own browser carries no token; that is not the integration's doing.
-        let j = journal(vec![
-            call(TokenState::Missing).actor(crate::journal::Actor::Browser)
-        ]);
-        assert_eq!(
-            outcomes(&judge("token_valid", json!({}), &j)),
-            vec![Outcome::Skipped]
-        );
+        check("token_valid", json!({}))
+            .on(vec![
+                call(TokenState::Missing).actor(crate::journal::Actor::Browser)
+            ])
+            .skipped();
     }
 }

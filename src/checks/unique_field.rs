@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::field::{first_of, Fields};
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "unique_field",
@@ -90,10 +90,7 @@ struct UniqueField {
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
-    let pattern = match &params.pattern {
-        Some(p) => Some(Regex::new(p).map_err(|e| format!("`pattern` is not a regex: {e}"))?),
-        None => None,
-    };
+    let pattern = super::pattern(&params.pattern)?;
     if params.unique_within != "run" && params.unique_within != "scenario" {
         return Err("`unique_within` must be `run` or `scenario`".into());
     }
@@ -107,8 +104,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for UniqueField {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if !self.params.actors.contains(&ex.actor) {
             return;
         }
@@ -116,10 +112,8 @@ impl Rule for UniqueField {
         if op == "unknown" {
             return;
         }
-        if let Some(ops) = &self.params.operations {
-            if !ops.iter().any(|o| o == op) {
-                return;
-            }
+        if !super::in_scope(&self.params.operations, op) {
+            return;
         }
         self.checked += 1;
         let fields = self.params.field.list();
@@ -141,29 +135,11 @@ impl Rule for UniqueField {
             }
             return;
         };
-        if let Some(max) = self.params.max_length {
-            if value.chars().count() > max {
-                self.problems.push((
-                    format!(
-                        "{} has {field} of {} characters (at most {max})",
-                        ex.brief(),
-                        value.chars().count()
-                    ),
-                    vec![ex.seq],
-                ));
-            }
-        }
-        if let Some(re) = &self.pattern {
-            if !re.is_match(&value) {
-                self.problems.push((
-                    format!(
-                        "{} has {field} `{value}`, which does not match `{}`",
-                        ex.brief(),
-                        re.as_str()
-                    ),
-                    vec![ex.seq],
-                ));
-            }
+        let name = field.to_string();
+        let form = (self.params.max_length, self.pattern.as_ref());
+        for p in super::malformed(&value, form, &name, &name) {
+            self.problems
+                .push((format!("{} has {p}", ex.brief()), vec![ex.seq]));
         }
         let scope = if self.params.unique_within == "scenario" {
             ex.scenario.as_str()
@@ -204,97 +180,73 @@ impl Rule for UniqueField {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        if self.checked == 0 {
-            return vec![Finding::skip(
-                "no request of the operations in scope was made",
-            )];
-        }
-        if self.problems.is_empty() {
-            return vec![Finding::pass(
+        let failed = (!self.problems.is_empty()).then(|| {
+            Finding::fail(
                 format!(
-                    "{} requests, each with its own well-formed value",
-                    self.checked
+                    "{} problem(s) in {} requests: {}",
+                    self.problems.len(),
+                    self.checked,
+                    super::listed(&self.problems)
                 ),
-                vec![],
-            )];
-        }
-        let messages: Vec<String> = self.problems.iter().map(|(m, _)| m.clone()).collect();
-        let mut evidence: Vec<u64> = self
-            .problems
-            .iter()
-            .take(6)
-            .flat_map(|(_, e)| e.clone())
-            .collect();
-        evidence.sort_unstable();
-        evidence.dedup();
-        vec![Finding::fail(
-            format!(
-                "{} problem(s) in {} requests: {}",
-                self.problems.len(),
-                self.checked,
-                super::list_some(&messages, 3)
-            ),
-            evidence,
-        )]
+                super::evidence_of(&self.problems, 6, usize::MAX),
+            )
+        });
+        super::verdict(
+            self.checked,
+            "no request of the operations in scope was made",
+            failed,
+            || {
+                Finding::pass(
+                    format!(
+                        "{} requests, each with its own well-formed value",
+                        self.checked
+                    ),
+                    vec![],
+                )
+            },
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     fn req(pr: &str) -> ExchangeBuilder {
-        api(
-            "issue_token",
-            "POST",
-            "/i",
-            &format!(r#"{{"partnerReference":"{pr}"}}"#),
-        )
+        api("issue_token", "POST", "/i", "").json(json!({"partnerReference": pr}))
     }
 
     #[test]
     fn repeats_fail_unless_a_retry() {
-        let params = json!({"field": "body:/partnerReference", "max_length": 64});
-        let j = journal(vec![req("a"), req("b")]);
-        assert_eq!(
-            outcomes(&judge("unique_field", params.clone(), &j)),
-            vec![Outcome::Passed]
+        let k = check(
+            "unique_field",
+            json!({"field": "body:/partnerReference", "max_length": 64}),
         );
-        let j = journal(vec![req("a"), req("a")]);
-        let f = judge("unique_field", params.clone(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2]);
-        let j = journal(vec![req("a").status(500), req("a")]);
-        assert_eq!(
-            outcomes(&judge("unique_field", params, &j)),
-            vec![Outcome::Passed]
-        );
+        k.on(vec![req("a"), req("b")]).passed();
+        k.on(vec![req("a"), req("a")]).failed().evidence(&[1, 2]);
+        k.on(vec![req("a").status(500), req("a")]).passed();
     }
 
     #[test]
     fn two_requests_retried_at_once_each_repeat_after_their_own_failure() {
-        let params = json!({"field": "body:/partnerReference"});
-        let j = journal(vec![
+        let k = check("unique_field", json!({"field": "body:/partnerReference"}));
+        k.on(vec![
             req("a").status(500),
             req("b").status(500),
             req("a"),
             req("b"),
-        ]);
-        let f = judge("unique_field", params.clone(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed], "{}", f[0].message);
+        ])
+        .passed();
         // A value repeated after its own *successful* attempt is a duplicate, whatever came
         // in between.
-        let j = journal(vec![req("a"), req("b").status(500), req("a")]);
-        let f = judge("unique_field", params.clone(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 3]);
+        k.on(vec![req("a"), req("b").status(500), req("a")])
+            .failed()
+            .evidence(&[1, 3]);
         // A third sending after the retry succeeded is one too many.
-        let j = journal(vec![req("a").status(500), req("a"), req("a")]);
-        let f = judge("unique_field", params, &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 3]);
+        k.on(vec![req("a").status(500), req("a"), req("a")])
+            .failed()
+            .evidence(&[1, 3]);
     }
 
     #[test]
@@ -308,33 +260,26 @@ mod tests {
             )
             .actor(crate::journal::Actor::Browser)
         };
-        let j = journal(vec![req("a"), ewallet()]);
         // By default only the integration's server is judged.
-        assert_eq!(
-            outcomes(&judge(
-                "unique_field",
-                json!({"field": "body:/partnerReference"}),
-                &j
-            )),
-            vec![Outcome::Passed]
-        );
+        check("unique_field", json!({"field": "body:/partnerReference"}))
+            .on(vec![req("a"), ewallet()])
+            .passed();
         let params =
             json!({"field": "body:/partnerReference", "actors": ["integration", "browser"]});
-        let f = judge("unique_field", params, &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![1, 2]);
+        check("unique_field", params)
+            .on(vec![req("a"), ewallet()])
+            .failed()
+            .evidence(&[1, 2]);
     }
 
     #[test]
     fn missing_and_too_long_fail() {
-        let params =
-            json!({"field": ["body:/partnerReference", "query:partnerReference"], "max_length": 4});
-        let j = journal(vec![api("x", "GET", "/s?partnerReference=abcdef", "")]);
-        let f = judge("unique_field", params.clone(), &j);
-        assert!(f[0].message.contains("6 characters"), "{}", f[0].message);
-        let j = journal(vec![api("x", "GET", "/s", "")]);
-        assert!(judge("unique_field", params, &j)[0]
-            .message
-            .contains("has no"));
+        let k = check(
+            "unique_field",
+            json!({"field": ["body:/partnerReference", "query:partnerReference"], "max_length": 4}),
+        );
+        k.on(vec![api("x", "GET", "/s?partnerReference=abcdef", "")])
+            .says("6 characters");
+        k.on(vec![api("x", "GET", "/s", "")]).says("has no");
     }
 }

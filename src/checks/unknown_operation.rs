@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Entry};
+use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "unknown_operation",
@@ -44,8 +44,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 impl Rule for UnknownOperation {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if ex.actor != Actor::Integration {
             return;
         }
@@ -68,18 +67,27 @@ impl Rule for UnknownOperation {
     }
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
-        if self.checked == 0 {
-            return vec![Finding::skip("the integration made no call to the sandbox")];
-        }
-        if self.unserved.is_empty() {
-            return vec![Finding::pass(
-                format!(
-                    "all {} calls of the integration were to operations the sandbox serves",
-                    self.checked
-                ),
-                vec![],
-            )];
-        }
+        let failed = (!self.unserved.is_empty()).then(|| self.failure());
+        super::verdict(
+            self.checked,
+            "the integration made no call to the sandbox",
+            failed,
+            || {
+                Finding::pass(
+                    format!(
+                        "all {} calls of the integration were to operations the sandbox serves",
+                        self.checked
+                    ),
+                    vec![],
+                )
+            },
+        )
+    }
+}
+
+impl UnknownOperation {
+    /// The failure naming each unserved call and what the sandbox serves instead.
+    fn failure(&self) -> Finding {
         let calls: usize = self.unserved.values().map(|u| u.seqs.len()).sum();
         let named: Vec<String> = self
             .unserved
@@ -97,7 +105,7 @@ impl Rule for UnknownOperation {
                 format!("{call} is not an operation of this sandbox ({times}){instead}")
             })
             .collect();
-        vec![Finding::fail(
+        Finding::fail(
             format!(
                 "{calls} of {} calls went to no operation the sandbox serves: {}",
                 self.checked,
@@ -108,14 +116,13 @@ impl Rule for UnknownOperation {
                 .flat_map(|u| u.seqs.iter().copied())
                 .take(10)
                 .collect(),
-        )]
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::report::Outcome;
     use serde_json::json;
 
     fn unserved(method: &str, url: &str) -> ExchangeBuilder {
@@ -126,7 +133,7 @@ mod tests {
 
     #[test]
     fn each_unserved_call_is_named_with_what_the_sandbox_serves_instead() {
-        let j = journal(vec![
+        let f = check("unknown_operation", json!({})).on(vec![
             api(
                 "token",
                 "POST",
@@ -137,24 +144,17 @@ mod tests {
             unserved("POST", "/events/v1/t1"),
             unserved("PUT", "/resources/v1/countries?x=1"),
         ]);
-        let f = judge("unknown_operation", json!({}), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-        assert_eq!(f[0].evidence, vec![2, 3, 4]);
+        f.failed().evidence(&[2, 3, 4]);
         let m = &f[0].message;
         assert!(m.starts_with("3 of 4 calls went to no operation"), "{m}");
-        assert!(
-            m.contains("POST /events/v1/t1 is not an operation of this sandbox (2 calls, first #2); the PPaaS events operation here is POST /qrcode-payment/v1/transactions/{client_transaction_id}/events"),
-            "{m}"
-        );
-        assert!(
-            m.contains("PUT /resources/v1/countries is not an operation of this sandbox (#4)"),
-            "{m}"
-        );
+        f.says("POST /events/v1/t1 is not an operation of this sandbox (2 calls, first #2); the PPaaS events operation here is POST /qrcode-payment/v1/transactions/{client_transaction_id}/events")
+            .says("PUT /resources/v1/countries is not an operation of this sandbox (#4)");
     }
 
     #[test]
     fn served_calls_pass_and_no_calls_skip() {
-        let j = journal(vec![
+        let k = check("unknown_operation", json!({}));
+        k.on(vec![
             api(
                 "transaction_event",
                 "POST",
@@ -170,16 +170,9 @@ mod tests {
                 "{}",
             )
             .status(404),
-        ]);
-        assert_eq!(
-            outcomes(&judge("unknown_operation", json!({}), &j)),
-            vec![Outcome::Passed]
-        );
-        let none = journal(vec![harness("webhook", "POST", "/hook")]);
-        assert_eq!(
-            outcomes(&judge("unknown_operation", json!({}), &none)),
-            vec![Outcome::Skipped]
-        );
+        ])
+        .passed();
+        k.on(vec![harness("webhook", "POST", "/hook")]).skipped();
         assert!(crate::checks::kind("unknown_operation").is_some());
     }
 }

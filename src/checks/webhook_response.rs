@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::scope::PerScenario;
 use super::{BuildContext, Finding, Kind, Rule};
-use crate::journal::{Actor, Direction, Entry, Exchange};
+use crate::journal::{Actor, Direction, Exchange};
 
 pub const KIND: Kind = Kind {
     name: "webhook_response",
@@ -120,8 +120,7 @@ impl WebhookResponse {
 }
 
 impl Rule for WebhookResponse {
-    fn observe(&mut self, entry: &Entry) {
-        let Entry::Exchange(ex) = entry else { return };
+    fn exchange(&mut self, ex: &Exchange) {
         if ex.direction != Direction::ToTarget
             || ex.actor != Actor::Provider
             || !ex.role.starts_with(self.params.role.as_str())
@@ -140,62 +139,50 @@ impl Rule for WebhookResponse {
 
     fn finish(self: Box<Self>) -> Vec<Finding> {
         let deadline = self.deadline_ms;
-        self.scenarios
-            .into_iter()
-            .map(|(scenario, s)| {
-                let f = if s.problems.is_empty() {
-                    Finding::pass(
-                        format!(
-                            "{} webhook call(s) answered with a usable 2xx, the slowest in {:.0} ms (deadline {deadline:.0} ms)",
-                            s.calls.len(),
-                            s.slowest_ms
-                        ),
-                        s.calls,
-                    )
-                } else {
-                    let messages: Vec<String> = s.problems.iter().map(|(m, _)| m.clone()).collect();
-                    Finding::fail(super::list_some(&messages, 3), s.problems.iter().map(|(_, q)| *q).take(10).collect())
-                };
-                f.in_scenario(&scenario)
+        self.scenarios.verdicts(|_, s| {
+            Some(if s.problems.is_empty() {
+                Finding::pass(
+                    format!(
+                        "{} webhook call(s) answered with a usable 2xx, the slowest in {:.0} ms (deadline {deadline:.0} ms)",
+                        s.calls.len(),
+                        s.slowest_ms
+                    ),
+                    s.calls,
+                )
+            } else {
+                super::fail_listing(&s.problems)
             })
-            .collect()
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::checks::testing::*;
-    use crate::journal::{Actor, Direction};
     use crate::report::Outcome;
     use serde_json::json;
 
     fn webhook(status: u16, ms: f64, errors: &[&str]) -> ExchangeBuilder {
         let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        let mut b = harness("webhook", "POST", "/ppaas/qrcode-payment/v1/transactions")
+        provider("webhook", "POST", "/ppaas/qrcode-payment/v1/transactions")
             .status(status)
-            .actor(Actor::Provider);
-        b = b.facts(move |f| f.answer_errors = errors);
-        let mut e = b.build();
-        e.duration_ms = ms;
-        e.direction = Direction::ToTarget;
-        e.into()
+            .taking(ms)
+            .facts(move |f| f.answer_errors = errors)
     }
 
-    fn params() -> serde_json::Value {
-        json!({"deadline_s": 5})
+    fn answers() -> Check {
+        check("webhook_response", json!({"deadline_s": 5}))
     }
 
     #[test]
     fn any_prompt_well_formed_2xx_passes() {
-        let j = journal(vec![
-            webhook(200, 40.0, &[]),
-            webhook(201, 4900.0, &[]),
-            webhook(202, 5400.0, &[]),
-        ]);
-        assert_eq!(
-            outcomes(&judge("webhook_response", params(), &j)),
-            vec![Outcome::Passed]
-        );
+        answers()
+            .on(vec![
+                webhook(200, 40.0, &[]),
+                webhook(201, 4900.0, &[]),
+                webhook(202, 5400.0, &[]),
+            ])
+            .passed();
     }
 
     #[test]
@@ -212,22 +199,18 @@ mod tests {
                 "no answer",
             ),
         ] {
-            let f = judge("webhook_response", params(), &journal(vec![b]));
-            assert_eq!(outcomes(&f), vec![Outcome::Failed]);
-            assert!(f[0].message.contains(words), "{}", f[0].message);
-            assert_eq!(f[0].evidence, vec![1]);
+            answers().on(vec![b]).failed().says(words).evidence(&[1]);
         }
     }
 
     #[test]
     fn scenarios_are_judged_apart_and_other_traffic_ignored() {
-        let j = journal(vec![
+        let f = answers().on(vec![
             webhook(200, 10.0, &[]),
             harness("trigger:consumer", "POST", "/sim").scenario("s2"),
             webhook(500, 10.0, &[]).scenario("s2"),
         ]);
-        let f = judge("webhook_response", params(), &j);
-        assert_eq!(outcomes(&f), vec![Outcome::Passed, Outcome::Failed]);
+        f.expect(&[Outcome::Passed, Outcome::Failed]);
         assert_eq!(f[1].scenario.as_deref(), Some("s2"));
     }
 }
