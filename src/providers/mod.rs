@@ -6,6 +6,7 @@
 //! Dependencies point one way: a provider uses `sandbox`, `driver`, `journal` and `reference`;
 //! none of those knows any provider.
 
+pub mod docs;
 pub mod kontocloud;
 pub mod mobilepay;
 pub mod ppaas;
@@ -200,5 +201,42 @@ mod tests {
                     .unwrap();
             assert_eq!(suite.value.provider, p.id());
         }
+    }
+
+    /// Dependencies point one way: the core stages know no provider (a provider is its folder
+    /// plus the registry line, not edits across the tree).
+    #[test]
+    fn the_core_imports_nothing_from_the_providers() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        for stage in ["sandbox", "driver", "checks", "journal", "suite"] {
+            sources(&src.join(stage), &mut files);
+        }
+        assert!(files.len() > 40, "found only {} files", files.len());
+        let offending: Vec<String> = files
+            .iter()
+            .flat_map(|f| {
+                let text = std::fs::read_to_string(f).unwrap();
+                let lines: Vec<String> = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim_start().starts_with("//"))
+                    .filter(|(_, l)| l.contains("crate::providers") || l.contains("crate::run"))
+                    .map(|(n, l)| format!("{}:{}: {}", f.display(), n + 1, l.trim()))
+                    .collect();
+                lines
+            })
+            .collect();
+        assert!(offending.is_empty(), "{offending:#?}");
     }
 }
