@@ -3,7 +3,6 @@
 //! `provider:` steps through it, so the sandbox only answers and never drives.
 
 use super::StepContext;
-use crate::sandbox::BoxFuture;
 use crate::suite::ParsedStep;
 
 /// Which provider-specific step is being acted out.
@@ -16,15 +15,11 @@ pub enum Act {
 }
 
 /// One run's provider actors.
+#[async_trait::async_trait]
 pub trait Actors: Send + Sync {
     /// A `shopper:` or `provider:` step, as the provider's `parse_step` read it (its own type,
     /// to downcast).
-    fn act<'a>(
-        &'a self,
-        act: Act,
-        step: &'a ParsedStep,
-        ctx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<(), String>>;
+    async fn act(&self, act: Act, step: &ParsedStep, ctx: &mut StepContext) -> Result<(), String>;
 }
 
 /// A parsed step as the provider's own type `T` (what its `parse_step` returned for this kind

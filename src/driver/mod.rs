@@ -853,14 +853,15 @@ checks:
     /// Trigger steps need no provider actors.
     struct NoActors;
 
+    #[async_trait::async_trait]
     impl Actors for NoActors {
-        fn act<'a>(
-            &'a self,
+        async fn act(
+            &self,
             _: Act,
-            _: &'a crate::suite::ParsedStep,
-            _: &'a mut StepContext,
-        ) -> crate::sandbox::BoxFuture<'a, Result<(), String>> {
-            Box::pin(async { Err("no actors in this test".to_string()) })
+            _: &crate::suite::ParsedStep,
+            _: &mut StepContext,
+        ) -> Result<(), String> {
+            Err("no actors in this test".to_string())
         }
     }
 

@@ -6,29 +6,23 @@ use crate::driver::browser::{self, Navigation};
 use crate::driver::StepContext;
 use crate::driver::{step_as, Act, Actors};
 use crate::journal::Facts;
-use crate::sandbox::{lock, random_text, BoxFuture};
+use crate::sandbox::{lock, random_text};
 use crate::suite::ParsedStep;
 
 use super::api::KontoCloudSandbox;
 use super::steps::{ForgeCallback, ShopperStep};
 use super::{OP_EWALLET, OP_EWALLET_COMPLETE};
 
+#[async_trait::async_trait]
 impl Actors for KontoCloudSandbox {
-    fn act<'a>(
-        &'a self,
-        act: Act,
-        step: &'a ParsedStep,
-        ctx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            if act == Act::Provider {
-                return Err("KontoCloud has no provider-initiated steps".into());
-            }
-            match step_as::<ShopperStep>(step)? {
-                ShopperStep::Pay(outcome) => self.pay(ctx, outcome).await,
-                ShopperStep::ForgeCallback(forge) => self.forge(ctx, forge).await,
-            }
-        })
+    async fn act(&self, act: Act, step: &ParsedStep, ctx: &mut StepContext) -> Result<(), String> {
+        if act == Act::Provider {
+            return Err("KontoCloud has no provider-initiated steps".into());
+        }
+        match step_as::<ShopperStep>(step)? {
+            ShopperStep::Pay(outcome) => self.pay(ctx, outcome).await,
+            ShopperStep::ForgeCallback(forge) => self.forge(ctx, forge).await,
+        }
     }
 }
 

@@ -8,22 +8,15 @@ use super::steps::{AppAction, ShopperStep};
 use super::MobilePaySandbox;
 use crate::driver::{step_as, Act, Actors, Outgoing, StepContext};
 use crate::journal::Actor;
-use crate::sandbox::BoxFuture;
 use crate::suite::ParsedStep;
 
+#[async_trait::async_trait]
 impl Actors for MobilePaySandbox {
-    fn act<'a>(
-        &'a self,
-        act: Act,
-        step: &'a ParsedStep,
-        ctx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            if act == Act::Provider {
-                return Err("the MobilePay profile has no provider-initiated steps".into());
-            }
-            app(self, ctx, step_as::<ShopperStep>(step)?.app).await
-        })
+    async fn act(&self, act: Act, step: &ParsedStep, ctx: &mut StepContext) -> Result<(), String> {
+        if act == Act::Provider {
+            return Err("the MobilePay profile has no provider-initiated steps".into());
+        }
+        app(self, ctx, step_as::<ShopperStep>(step)?.app).await
     }
 }
 

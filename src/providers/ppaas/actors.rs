@@ -9,28 +9,22 @@ use super::steps::{ConsumerAction, ProviderStep, QrPayment, ShopperStep};
 use super::{inferred, OP_QRCODE_PAYMENT, ROLE_WEBHOOK};
 use crate::driver::{step_as, Act, Actors, Outgoing, StepContext};
 use crate::journal::{Actor, Facts};
-use crate::sandbox::{lock, BoxFuture};
+use crate::sandbox::lock;
 use crate::suite::ParsedStep;
 
+#[async_trait::async_trait]
 impl Actors for PPaaSSandbox {
-    fn act<'a>(
-        &'a self,
-        act: Act,
-        step: &'a ParsedStep,
-        ctx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            match act {
-                Act::Provider => {
-                    let ProviderStep::QrcodePayment(p) = step_as::<ProviderStep>(step)?;
-                    self.qrcode_payment(ctx, p).await
-                }
-                Act::Shopper => {
-                    let ShopperStep::Consumer(action) = step_as::<ShopperStep>(step)?;
-                    self.consumer(ctx, *action).await
-                }
+    async fn act(&self, act: Act, step: &ParsedStep, ctx: &mut StepContext) -> Result<(), String> {
+        match act {
+            Act::Provider => {
+                let ProviderStep::QrcodePayment(p) = step_as::<ProviderStep>(step)?;
+                self.qrcode_payment(ctx, p).await
             }
-        })
+            Act::Shopper => {
+                let ShopperStep::Consumer(action) = step_as::<ShopperStep>(step)?;
+                self.consumer(ctx, *action).await
+            }
+        }
     }
 }
 

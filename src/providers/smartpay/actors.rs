@@ -8,25 +8,19 @@ use super::steps::{ForgeSuccess, ShopperStep};
 use super::{SmartPaySandbox, FINISHED_TRIGGER, OP_WIDGET_PAY, OP_WIDGET_SESSION};
 use crate::driver::{step_as, Act, Actors, Outgoing, StepContext};
 use crate::journal::{fingerprint, Actor, Facts};
-use crate::sandbox::{lock, BoxFuture};
+use crate::sandbox::lock;
 use crate::suite::ParsedStep;
 
+#[async_trait::async_trait]
 impl Actors for SmartPaySandbox {
-    fn act<'a>(
-        &'a self,
-        act: Act,
-        step: &'a ParsedStep,
-        ctx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            if act == Act::Provider {
-                return Err("SmartPay has no provider-initiated steps".into());
-            }
-            match step_as::<ShopperStep>(step)? {
-                ShopperStep::Widget(result) => self.widget(ctx, result).await,
-                ShopperStep::ForgeSuccess(f) => self.forge(ctx, f).await,
-            }
-        })
+    async fn act(&self, act: Act, step: &ParsedStep, ctx: &mut StepContext) -> Result<(), String> {
+        if act == Act::Provider {
+            return Err("SmartPay has no provider-initiated steps".into());
+        }
+        match step_as::<ShopperStep>(step)? {
+            ShopperStep::Widget(result) => self.widget(ctx, result).await,
+            ShopperStep::ForgeSuccess(f) => self.forge(ctx, f).await,
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use crate::reference::Reference;
 use crate::sandbox::request_schema::OperationSchemas;
 use crate::sandbox::tokens::TokenBook;
 use crate::sandbox::{
-    lock, random_text, Auth, BoxFuture, Caller, FactsExt, Operation, ProviderSandbox, SandboxCore,
+    lock, random_text, Auth, Caller, FactsExt, Operation, ProviderSandbox, SandboxCore,
 };
 use crate::suite::ParsedStep;
 
@@ -228,30 +228,23 @@ impl ProviderSandbox for ToySandbox {
     }
 }
 
+#[async_trait::async_trait]
 impl Actors for ToySandbox {
-    fn act<'a>(
-        &'a self,
-        act: Act,
-        step: &'a ParsedStep,
-        ctx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            let (Act::Shopper, AppAction::Approve) = (act, &step_as::<ShopperStep>(step)?.app)
-            else {
-                return Err("the toy provider never calls the shop".into());
-            };
-            // The charge the shop created in this scenario, as the correlation learned it.
-            let id = ctx
-                .payment_id()
-                .ok_or("the shop created no charge in this scenario")?;
-            let url = format!("{}/charges/{id}/approve", ctx.sandbox_url);
-            let out = Outgoing::new(Actor::Browser, "app", "POST", url, ctx.request_timeout);
-            let answer = ctx.send(out).await?;
-            match answer.is_success() {
-                true => Ok(()),
-                false => Err(format!("the toy app could not approve: {}", answer.status)),
-            }
-        })
+    async fn act(&self, act: Act, step: &ParsedStep, ctx: &mut StepContext) -> Result<(), String> {
+        let (Act::Shopper, AppAction::Approve) = (act, &step_as::<ShopperStep>(step)?.app) else {
+            return Err("the toy provider never calls the shop".into());
+        };
+        // The charge the shop created in this scenario, as the correlation learned it.
+        let id = ctx
+            .payment_id()
+            .ok_or("the shop created no charge in this scenario")?;
+        let url = format!("{}/charges/{id}/approve", ctx.sandbox_url);
+        let out = Outgoing::new(Actor::Browser, "app", "POST", url, ctx.request_timeout);
+        let answer = ctx.send(out).await?;
+        match answer.is_success() {
+            true => Ok(()),
+            false => Err(format!("the toy app could not approve: {}", answer.status)),
+        }
     }
 }
 
