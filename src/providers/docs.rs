@@ -12,12 +12,7 @@ use crate::suite::{Step, Suite};
 /// The whole page for one provider.
 pub fn describe(provider: &dyn Provider) -> Result<String, String> {
     let bundled = provider.suite();
-    let suite = crate::suite::parse_suite(
-        bundled.text,
-        std::path::Path::new(&format!("built-in:{}", bundled.file)),
-    )
-    .map_err(|e| e.to_string())?
-    .value;
+    let suite = bundled_suite(provider)?;
     let mut out = String::new();
     let _ = writeln!(out, "{} ({})", provider.title(), provider.id());
     let _ = writeln!(
@@ -98,17 +93,57 @@ fn operations(out: &mut String, table: &[Operation], keep: impl Fn(&Operation) -
     }
 }
 
-/// The triggers and webhooks the bundled suite uses, with the variables each is handed.
-fn what_the_suite_needs(out: &mut String, provider: &dyn Provider, suite: &Suite) {
-    let mut triggers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut webhooks: Vec<&str> = Vec::new();
-    let mut add = |name: &str, vars: Vec<String>| {
-        let known = triggers.entry(name.to_owned()).or_default();
-        for v in vars {
-            if !known.contains(&v) {
-                known.push(v);
+/// What a provider's bundled suite needs a target to map: the triggers it fires (with the
+/// variables each is handed besides `order_id`), the webhooks its steps call, and whether it
+/// asks the shop about its orders (`order_probe`).
+#[derive(Debug, Default)]
+pub struct SuiteNeeds {
+    pub triggers: BTreeMap<String, TriggerVars>,
+    pub webhooks: Vec<&'static str>,
+    pub order_probe: bool,
+}
+
+/// The variables a trigger is handed: on every firing, and only on some (a template using one
+/// of those fails validation for the scenarios that do not define it).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TriggerVars {
+    pub always: Vec<String>,
+    pub sometimes: Vec<String>,
+}
+
+impl TriggerVars {
+    fn fired_with(&mut self, first: bool, vars: Vec<String>) {
+        if first {
+            self.always = vars;
+            return;
+        }
+        let (kept, dropped): (Vec<String>, Vec<String>) = std::mem::take(&mut self.always)
+            .into_iter()
+            .partition(|v| vars.contains(v));
+        self.always = kept;
+        let always = self.always.clone();
+        for v in dropped.into_iter().chain(vars) {
+            if !always.contains(&v) && !self.sometimes.contains(&v) {
+                self.sometimes.push(v);
             }
         }
+    }
+
+    /// Every variable, the ones always handed first.
+    pub fn all(&self) -> Vec<String> {
+        self.always.iter().chain(&self.sometimes).cloned().collect()
+    }
+}
+
+/// Reads the bundled suite's needs, by the same `step_needs` validation uses.
+pub fn suite_needs(provider: &dyn Provider, suite: &Suite) -> SuiteNeeds {
+    let mut needs = SuiteNeeds::default();
+    let add = |triggers: &mut BTreeMap<String, TriggerVars>, name: &str, vars: Vec<String>| {
+        let first = !triggers.contains_key(name);
+        triggers
+            .entry(name.to_owned())
+            .or_default()
+            .fired_with(first, vars);
     };
     for scenario in &suite.scenarios {
         let vars: Vec<String> = scenario.vars.keys().cloned().collect();
@@ -117,42 +152,77 @@ fn what_the_suite_needs(out: &mut String, provider: &dyn Provider, suite: &Suite
                 Step::Trigger(t) => {
                     let mut handed = vars.clone();
                     handed.extend(t.with.keys().cloned());
-                    add(&t.name, handed);
+                    add(&mut needs.triggers, &t.name, handed);
+                    continue;
+                }
+                Step::ProbeOrder(_) => {
+                    needs.order_probe = true;
                     continue;
                 }
                 Step::Shopper(s) => (StepKind::Shopper, &s.params),
                 Step::Provider(s) => (StepKind::Provider, &s.params),
                 _ => continue,
             };
-            let needs = provider.step_needs(kind, params);
-            for (name, handed) in needs.triggers {
-                add(name, handed.iter().map(|s| s.to_string()).collect());
+            let step_needs = provider.step_needs(kind, params);
+            for (name, handed) in step_needs.triggers {
+                add(
+                    &mut needs.triggers,
+                    name,
+                    handed.iter().map(|s| s.to_string()).collect(),
+                );
             }
-            for w in needs.webhooks {
-                if !webhooks.contains(&w) {
-                    webhooks.push(w);
+            for w in step_needs.webhooks {
+                if !needs.webhooks.contains(&w) {
+                    needs.webhooks.push(w);
                 }
             }
         }
     }
+    needs
+}
+
+/// The provider's bundled suite, loaded (it is tested to load).
+pub fn bundled_suite(provider: &dyn Provider) -> Result<Suite, String> {
+    let bundled = provider.suite();
+    crate::suite::parse_suite(
+        bundled.text,
+        std::path::Path::new(&format!("built-in:{}", bundled.file)),
+    )
+    .map(|loaded| loaded.value)
+    .map_err(|e| e.to_string())
+}
+
+fn what_the_suite_needs(out: &mut String, provider: &dyn Provider, suite: &Suite) {
+    let needs = suite_needs(provider, suite);
     let _ = writeln!(
         out,
         "\nTriggers the bundled suite fires (`triggers.NAME` in a target), with the variables \
          each is handed besides order_id:"
     );
-    for (name, vars) in &triggers {
-        let vars = if vars.is_empty() {
-            "none".to_string()
-        } else {
-            vars.join(", ")
+    for (name, vars) in &needs.triggers {
+        let mut line = match vars.always.is_empty() {
+            true => "none".to_string(),
+            false => vars.always.join(", "),
         };
-        let _ = writeln!(out, "  {name:<24} {vars}");
+        if !vars.sometimes.is_empty() {
+            line.push_str(&format!(
+                "; in some scenarios: {}",
+                vars.sometimes.join(", ")
+            ));
+        }
+        let _ = writeln!(out, "  {name:<24} {line}");
     }
-    if !webhooks.is_empty() {
+    if !needs.webhooks.is_empty() {
         let _ = writeln!(
             out,
             "\nWebhooks it calls (`webhooks.NAME` in a target): {}",
-            webhooks.join(", ")
+            needs.webhooks.join(", ")
+        );
+    }
+    if needs.order_probe {
+        let _ = writeln!(
+            out,
+            "\nIt asks the shop whether an order is paid (`order_probe` in a target)."
         );
     }
 }

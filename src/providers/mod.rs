@@ -11,6 +11,7 @@ pub mod kontocloud;
 pub mod mobilepay;
 pub mod ppaas;
 pub mod smartpay;
+pub mod starter;
 #[cfg(test)]
 mod toy;
 

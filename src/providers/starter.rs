@@ -1,0 +1,138 @@
+//! `golive init --provider P`: a starter target for a team's own integration, written from the
+//! provider's definitions and its bundled suite (the triggers it fires and the variables each
+//! is handed, the webhooks its steps call, the credentials the sandbox hands out, the order
+//! probe), every value a team must fill in marked `TODO`. `golive validate` names each `TODO`
+//! left, so the file leads the team to a target that runs.
+
+use std::fmt::Write as _;
+
+use super::docs::{bundled_suite, suite_needs};
+use super::Provider;
+
+/// What marks a value the team must fill in; validation refuses a target that still has one.
+pub const PLACEHOLDER: &str = "TODO";
+
+/// The starter target's text.
+pub fn starter_target(provider: &dyn Provider) -> Result<String, String> {
+    let suite = bundled_suite(provider)?;
+    let needs = suite_needs(provider, &suite);
+    let id = provider.id();
+    let env_prefix = id.to_ascii_uppercase();
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "# A target for your {} integration, written by `golive init --provider {id}`.",
+        provider.title()
+    );
+    let _ = writeln!(
+        w,
+        "# Replace every {PLACEHOLDER}, then: golive validate --suite {id} --target THIS_FILE\n\
+         # (it names each {PLACEHOLDER} left). `golive provider {id}` lists the sandbox's operations."
+    );
+    let _ = writeln!(
+        w,
+        "golive: 1\nname: \"{PLACEHOLDER}: your shop's name\"\nprovider: {id}"
+    );
+    let _ = writeln!(
+        w,
+        "start:\n  # How golive starts your integration, in its own process group; {{{{ port }}}} is a free\n  \
+         # port for it. (Already running elsewhere? Delete `start` and set base_url.)\n  \
+         command: [\"{PLACEHOLDER}\", \"your-server\", \"--port\", \"{{{{ port }}}}\"]\n  \
+         # Where your integration reads the provider's URL and the test account from (rename freely).\n  \
+         env:\n    {env_prefix}_BASE_URL: \"{{{{ sandbox.url }}}}\""
+    );
+    for name in provider.credential_names() {
+        let _ = writeln!(
+            w,
+            "    {env_prefix}_{}: \"{{{{ credentials.{name} }}}}\"",
+            name.to_ascii_uppercase()
+        );
+    }
+    let _ = writeln!(
+        w,
+        "base_url: \"http://127.0.0.1:{{{{ port }}}}\"\nready:\n  \
+         # A GET that answers 2xx once your integration is up.\n  \
+         path: \"/{PLACEHOLDER}-health\"\n  timeout_s: 20"
+    );
+    if !needs.webhooks.is_empty() {
+        let _ = writeln!(w, "webhooks:\n  # Your endpoints the provider calls.");
+        for hook in &needs.webhooks {
+            let _ = writeln!(w, "  {hook}: \"/{PLACEHOLDER}-{hook}\"");
+        }
+    }
+    let _ = writeln!(
+        w,
+        "triggers:\n  # Your endpoints golive calls to play the journey, each given {{{{ order_id }}}} (new per\n  \
+         # scenario) and the variables listed; pass them as your endpoint expects (json, form,\n  \
+         # query, path). A trigger your shop does not offer: `not_offered: \"why\"` instead."
+    );
+    for (name, vars) in &needs.triggers {
+        let _ = writeln!(w, "  {name}:");
+        if !vars.always.is_empty() {
+            let _ = writeln!(w, "    # variables: {}", vars.always.join(", "));
+        }
+        if !vars.sometimes.is_empty() {
+            let _ = writeln!(
+                w,
+                "    # only in some scenarios (use them where your endpoint can do without): {}",
+                vars.sometimes.join(", ")
+            );
+        }
+        let _ = writeln!(
+            w,
+            "    method: POST\n    path: \"/{PLACEHOLDER}-{name}\"\n    json:\n      orderId: \"{{{{ order_id }}}}\""
+        );
+        for var in &vars.always {
+            let _ = writeln!(w, "      {var}: \"{{{{ {var} }}}}\"");
+        }
+    }
+    if needs.order_probe {
+        let _ = writeln!(
+            w,
+            "order_probe:\n  # How golive asks your shop whether an order is paid ({{{{ order.reference }}}} is your own\n  \
+             # order id once your integration used one with the provider).\n  \
+             method: GET\n  path: \"/{PLACEHOLDER}-orders/{{{{ order.reference }}}}\"\n  paid_when:\n    \
+             pointer: /status\n    in: [paid]"
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::parse_target;
+
+    /// Every provider's starter is a target validation reads, with a placeholder where the
+    /// team's values go, and it names every trigger, webhook and credential the suite needs
+    /// (validation pairs it with the bundled suite).
+    #[test]
+    fn every_starter_loads_and_needs_only_its_placeholders() {
+        for p in super::super::all() {
+            let text = starter_target(p).unwrap();
+            let target = parse_target(&text, std::path::Path::new("starter.yaml"))
+                .unwrap_or_else(|e| panic!("{}: {e}\n{text}", p.id()));
+            assert_eq!(target.value.provider.as_deref(), Some(p.id()));
+            assert!(text.contains(PLACEHOLDER));
+            let suite =
+                crate::suite::parse_suite(p.suite().text, std::path::Path::new(p.suite().file))
+                    .unwrap();
+            let problems = crate::validate::pair_problems(&suite, &target);
+            assert!(problems.is_empty(), "{}: {problems:#?}", p.id());
+            for c in p.credential_names() {
+                assert!(
+                    text.contains(&format!("credentials.{c} ")),
+                    "{}: {c}",
+                    p.id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_smartpay_starter() {
+        let p = super::super::provider("smartpay").unwrap();
+        insta::assert_snapshot!(starter_target(p).unwrap());
+    }
+}
