@@ -42,39 +42,32 @@ pub(super) fn interruptible() -> run::StopSignal {
             } else {
                 err!("golive: {name} again: stopping now");
                 run::hard_stop();
-                std::process::exit(exit::INTERRUPTED);
+                std::process::exit(exit::code(&Ok(Verdict::Interrupted)));
             }
         }
     });
     rx
 }
 
-pub(super) async fn run_command(args: RunArgs, stop: run::StopSignal) -> i32 {
-    let mut suite = match load_suite(&args.suite) {
-        Ok(s) => s,
-        Err(p) => return problems(&p),
-    };
+pub(super) async fn run_command(args: RunArgs, stop: run::StopSignal) -> Ended {
+    let mut suite = load_suite(&args.suite)?;
     // After validation, which sees the whole suite (a check naming a scenario of another
     // partition is not a mistake).
     if let Some(partition) = args.partition {
         partition.apply(&mut suite.value);
     }
     let target = if args.reference {
-        match TargetSpec::reference(&suite.value.provider, args.style.as_deref(), &args.flaws) {
-            Ok(t) => t,
-            Err(e) => return fail(&e),
-        }
+        TargetSpec::reference(&suite.value.provider, args.style.as_deref(), &args.flaws)?
     } else {
         let Some(path) = &args.target else {
-            return fail("give --target <file> (your integration) or --reference (the built-in reference shop)");
+            return Err(Error::Usage(
+                "give --target <file> (your integration) or --reference (the built-in reference shop)".into(),
+            ));
         };
-        let target = match suite::load_target(path) {
-            Ok(t) => t,
-            Err(p) => return problems(&p),
-        };
+        let target = suite::load_target(path)?;
         let p = suite::cross_rules(&suite, &target);
         if !p.is_empty() {
-            return problems(&Problems(p));
+            return Err(Error::Input(Problems(p)));
         }
         TargetSpec::File(Box::new(target))
     };
@@ -86,7 +79,7 @@ pub(super) async fn execute(
     target: TargetSpec,
     common: &Common,
     stop: run::StopSignal,
-) -> i32 {
+) -> Ended {
     let quiet = common.quiet;
     let make_sink = move |secrets: Secrets| -> Box<dyn EventSink> {
         if quiet {
@@ -115,14 +108,17 @@ pub(super) async fn execute(
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{summary}");
     if let Some(e) = &outcome.report_error {
-        err!("golive: the reports could not be written: {e}");
+        let message = format!("the reports could not be written: {e}");
         // An interrupted run stays interrupted; anything else could not be made.
-        return outcome.exit_code.max(exit::RUN_FAILED);
+        return Err(match outcome.report.verdict {
+            Verdict::Interrupted => Error::Interrupted(message),
+            _ => Error::Run(message),
+        });
     }
-    outcome.exit_code
+    Ok(outcome.report.verdict)
 }
 
-pub(super) async fn accuracy(args: AccuracyArgs) -> i32 {
+pub(super) async fn accuracy(args: AccuracyArgs) -> Ended {
     let config = crate::accuracy::AccuracyConfig {
         examples: args.examples,
         jobs: usize::from(args.jobs),
@@ -131,24 +127,21 @@ pub(super) async fn accuracy(args: AccuracyArgs) -> i32 {
         only: args.only,
         reports: args.reports,
     };
-    match crate::accuracy::run_all(&config, &mut |r| out!("{}", r.line())).await {
-        Err(p) => problems(&p),
-        Ok(results) => {
-            let tally = crate::accuracy::Tally::of(&results);
-            out!("{tally}");
-            if tally.perfect() {
-                exit::PASSED
-            } else {
-                exit::CHECKS_FAILED
-            }
-        }
-    }
+    let results = crate::accuracy::run_all(&config, &mut |r| out!("{}", r.line())).await?;
+    let tally = crate::accuracy::Tally::of(&results);
+    out!("{tally}");
+    // Every mistake caught and nothing else failed, or else a finding against golive.
+    Ok(if tally.perfect() {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    })
 }
 
 /// How fast provider clocks run in `golive demo` unless `--time-scale` says otherwise.
 pub(super) const DEMO_TIME_SCALE: f64 = 0.1;
 
-pub(super) async fn demo(args: DemoArgs, stop: run::StopSignal) -> i32 {
+pub(super) async fn demo(args: DemoArgs, stop: run::StopSignal) -> Ended {
     if args.common.time_scale.is_none() && !args.common.quiet {
         err!(
             "golive demo: provider clocks run at {DEMO_TIME_SCALE}× real time (--time-scale 1 for real pacing)"
@@ -163,23 +156,15 @@ pub(super) async fn demo(args: DemoArgs, stop: run::StopSignal) -> i32 {
     } else {
         vec![args.provider.as_str()]
     };
-    if let Err(e) = demo_providers_known(&providers) {
-        return fail(&e);
-    }
+    demo_providers_known(&providers)?;
     if providers.len() == 1 {
         remove_stale_demo_reports(&args.common.reports);
     }
-    let mut worst = exit::PASSED;
+    let mut worst = Verdict::Passed;
     let mut junits = Vec::new();
     for provider in &providers {
-        let suite = match run::load_bundled_suite(provider) {
-            Ok(s) => s,
-            Err(e) => return fail(&e),
-        };
-        let target = match TargetSpec::reference(provider, args.style.as_deref(), &args.flaws) {
-            Ok(t) => t,
-            Err(e) => return fail(&e),
-        };
+        let suite = run::load_bundled_suite(provider)?;
+        let target = TargetSpec::reference(provider, args.style.as_deref(), &args.flaws)?;
         let mut common = Common {
             reports: args.common.reports.clone(),
             // The demo shows the journeys, not the waiting: provider clocks ("three re-checks
@@ -192,32 +177,41 @@ pub(super) async fn demo(args: DemoArgs, stop: run::StopSignal) -> i32 {
         if providers.len() > 1 {
             common.reports = args.common.reports.join(provider);
         }
-        let code = execute(suite, target, &common, stop.clone()).await;
+        let ended = execute(suite, target, &common, stop.clone()).await;
         junits.push(common.reports.join("junit.xml"));
-        worst = worst.max(code);
+        // One provider's reports that could not be written do not stop the others: said now,
+        // it counts as that run's error.
+        let verdict = match ended {
+            Ok(v) => v,
+            Err(e) => {
+                say(&e);
+                match e {
+                    Error::Interrupted(_) => Verdict::Interrupted,
+                    _ => Verdict::Error,
+                }
+            }
+        };
+        if exit::code(&Ok(verdict)) > exit::code(&Ok(worst)) {
+            worst = verdict;
+        }
         // After an interruption the other providers are not started.
-        if code == exit::INTERRUPTED {
+        if verdict == Verdict::Interrupted {
             break;
         }
     }
     if providers.len() > 1 {
         let merged = args.common.reports.join("junit.xml");
-        match report::junit::merge(&junits) {
-            Ok(xml) => {
-                if let Err(e) = std::fs::write(&merged, xml) {
-                    return fail(&format!("cannot write {}: {e}", merged.display()));
-                }
-                out!("All providers' results: {}", merged.display());
-            }
-            Err(e) => return fail(&e.to_string()),
-        }
+        let xml = report::junit::merge(&junits).map_err(|e| Error::Run(e.to_string()))?;
+        std::fs::write(&merged, xml)
+            .map_err(|e| Error::Run(format!("cannot write {}: {e}", merged.display())))?;
+        out!("All providers' results: {}", merged.display());
     }
-    worst
+    Ok(worst)
 }
 
 /// Every provider a demo names has a bundled suite and a reference shop; otherwise the error
 /// lists the providers it can run.
-pub(super) fn demo_providers_known(providers: &[&str]) -> Result<(), String> {
+pub(super) fn demo_providers_known(providers: &[&str]) -> Result<(), Error> {
     for p in providers {
         if run::bundled_suite(p).is_none() || crate::providers::reference(p).is_none() {
             let known: Vec<&str> = crate::providers::references()
@@ -225,10 +219,10 @@ pub(super) fn demo_providers_known(providers: &[&str]) -> Result<(), String> {
                 .map(|r| r.provider)
                 .filter(|p| run::bundled_suite(p).is_some())
                 .collect();
-            return Err(format!(
+            return Err(Error::Usage(format!(
                 "no demo for provider `{p}`; expected one of: {}, or all",
                 known.join(", ")
-            ));
+            )));
         }
     }
     Ok(())

@@ -22,9 +22,11 @@ macro_rules! err {
 pub(crate) use out;
 
 use crate::exit;
+use crate::report::Verdict;
 use crate::report::{self};
 use crate::run::{self};
 use crate::suite::{self, Problems};
+use crate::Error;
 
 mod args;
 mod assess;
@@ -41,17 +43,17 @@ use suites::*;
 pub fn main() -> i32 {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let ended = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(r) => r,
-        Err(e) => {
-            err!("golive: cannot start: {e}");
-            return exit::RUN_FAILED;
-        }
+        Ok(runtime) => runtime.block_on(dispatch(cli.command)),
+        Err(e) => Err(Error::Run(format!("cannot start: {e}"))),
     };
-    runtime.block_on(dispatch(cli.command))
+    if let Err(e) = &ended {
+        say(e);
+    }
+    exit::code(&ended)
 }
 
 /// golive's own diagnostics (a sandbox server or reference shop that stopped, a payment left
@@ -68,7 +70,11 @@ fn init_tracing() {
         .try_init();
 }
 
-async fn dispatch(command: Command) -> i32 {
+/// What a command ends with: a verdict (`passed` for a command that did its work), or the
+/// error that stopped it. [`exit::code`] turns it into the exit code.
+type Ended = Result<Verdict, Error>;
+
+async fn dispatch(command: Command) -> Ended {
     match command {
         Command::Run(args) => run_command(args, interruptible()).await,
         Command::Demo(args) => demo(args, interruptible()).await,
@@ -94,7 +100,7 @@ async fn dispatch(command: Command) -> i32 {
                     );
                 }
             }
-            exit::PASSED
+            Ok(Verdict::Passed)
         }
         Command::Bench {
             rounds,
@@ -102,55 +108,55 @@ async fn dispatch(command: Command) -> i32 {
             concurrency,
             volume,
             dir,
-        } => match crate::bench::run(crate::bench::BenchConfig {
-            rounds,
-            seconds,
-            concurrency,
-            volume,
-            dir,
-        })
-        .await
-        {
-            Ok(()) => exit::PASSED,
-            Err(e) => fail(&e),
-        },
-        Command::BenchServer => match crate::bench::serve_bare().await {
-            Ok(()) => exit::PASSED,
-            Err(e) => fail(&e),
-        },
-        Command::JunitMerge { output, files } => match report::junit::merge(&files) {
-            Ok(xml) => match std::fs::write(&output, xml) {
-                Ok(()) => exit::PASSED,
-                Err(e) => fail(&format!("cannot write {}: {e}", output.display())),
-            },
-            Err(e) => fail(&e.to_string()),
-        },
+        } => {
+            crate::bench::run(crate::bench::BenchConfig {
+                rounds,
+                seconds,
+                concurrency,
+                volume,
+                dir,
+            })
+            .await?;
+            Ok(Verdict::Passed)
+        }
+        Command::BenchServer => {
+            crate::bench::serve_bare().await?;
+            Ok(Verdict::Passed)
+        }
+        Command::JunitMerge { output, files } => {
+            let xml = report::junit::merge(&files).map_err(|e| Error::Run(e.to_string()))?;
+            std::fs::write(&output, xml)
+                .map_err(|e| Error::Run(format!("cannot write {}: {e}", output.display())))?;
+            Ok(Verdict::Passed)
+        }
     }
 }
 
-fn fail(message: &str) -> i32 {
-    err!("golive: {message}");
-    exit::RUN_FAILED
-}
-
-fn problems(p: &Problems) -> i32 {
-    // In file order, as an editor would list them.
-    let mut sorted = p.clone();
-    sorted.0.sort_by(|a, b| {
-        (&a.file, a.pos.line, a.pos.column).cmp(&(&b.file, b.pos.line, b.pos.column))
-    });
-    err!("{sorted}");
-    err!("golive: {} problem(s); nothing was run", p.0.len());
-    exit::RUN_FAILED
+/// Says on stderr what stopped a command: a file's problems in file order, as an editor would
+/// list them, and how many; anything else on one line.
+fn say(error: &Error) {
+    match error {
+        Error::Input(p) => {
+            let mut sorted = p.clone();
+            sorted.0.sort_by(|a, b| {
+                (&a.file, a.pos.line, a.pos.column).cmp(&(&b.file, b.pos.line, b.pos.column))
+            });
+            err!("{sorted}");
+            err!("golive: {} problem(s); nothing was run", p.0.len());
+        }
+        Error::Usage(m) | Error::Run(m) | Error::Interrupted(m) | Error::Bug(m) => {
+            err!("golive: {m}");
+        }
+    }
 }
 
 /// Loads a suite and checks everything that can be checked before a run.
-fn load_suite(path: &Path) -> Result<suite::Loaded<suite::Suite>, Problems> {
+fn load_suite(path: &Path) -> Result<suite::Loaded<suite::Suite>, Error> {
     let s = run::load_suite_arg(path)?;
     let p = crate::validate::suite_problems(&s);
     if p.is_empty() {
         Ok(s)
     } else {
-        Err(Problems(p))
+        Err(Error::Input(Problems(p)))
     }
 }

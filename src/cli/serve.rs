@@ -3,37 +3,30 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 
-use crate::exit;
 use crate::reference::ShopConfig;
 use crate::report::console;
 use crate::run::{self};
 
 use super::*;
 
-pub(super) async fn sandbox_command(args: SandboxArgs) -> i32 {
+pub(super) async fn sandbox_command(args: SandboxArgs) -> Ended {
     if crate::providers::provider(&args.provider).is_none() {
         let known = crate::providers::ids();
-        return fail(&format!(
+        return Err(Error::Usage(format!(
             "golive cannot play provider `{}`; expected one of: {}",
             args.provider,
             known.join(", ")
-        ));
+        )));
     }
     let suite = match &args.suite {
-        Some(path) => match load_suite(path) {
-            Ok(s) => s,
-            Err(p) => return problems(&p),
-        },
-        None => match run::load_bundled_suite(&args.provider) {
-            Ok(s) => s,
-            Err(e) => return fail(&e),
-        },
+        Some(path) => load_suite(path)?,
+        None => run::load_bundled_suite(&args.provider)?,
     };
     let settings = match args.settings.as_deref().map(serde_json::from_str) {
         None => serde_json::Map::new(),
         Some(Ok(serde_json::Value::Object(m))) => m,
-        Some(Ok(_)) => return fail("--settings must be a JSON object"),
-        Some(Err(e)) => return fail(&format!("--settings is not JSON: {e}")),
+        Some(Ok(_)) => return Err(Error::Usage("--settings must be a JSON object".into())),
+        Some(Err(e)) => return Err(Error::Usage(format!("--settings is not JSON: {e}"))),
     };
     crate::standalone::serve_sandbox(crate::standalone::SandboxConfig {
         provider: args.provider,
@@ -42,23 +35,24 @@ pub(super) async fn sandbox_command(args: SandboxArgs) -> i32 {
         suite,
         settings,
     })
-    .await
+    .await?;
+    Ok(Verdict::Passed)
 }
 
-pub(super) fn judge_command(args: JudgeArgs) -> i32 {
-    let suite = match load_suite(&args.suite) {
-        Ok(s) => s,
-        Err(p) => return problems(&p),
-    };
+pub(super) fn judge_command(args: JudgeArgs) -> Ended {
+    let suite = load_suite(&args.suite)?;
     let judged = crate::standalone::judge(&suite, &args.journal, &args.reports);
     let summary = console::summary(&judged.report, &args.reports, console::use_color());
     out!("{summary}");
-    judged.exit_code
+    match judged.report_error {
+        Some(e) => Err(e),
+        None => Ok(judged.report.verdict),
+    }
 }
 
-pub(super) async fn serve_reference(args: ReferenceArgs) -> i32 {
+pub(super) async fn serve_reference(args: ReferenceArgs) -> Ended {
     let Some(r) = crate::providers::reference(&args.provider) else {
-        return fail(&format!(
+        return Err(Error::Usage(format!(
             "no reference shop for `{}`; expected one of: {}",
             args.provider,
             crate::providers::references()
@@ -66,17 +60,19 @@ pub(super) async fn serve_reference(args: ReferenceArgs) -> i32 {
                 .map(|r| r.provider)
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        )));
     };
     let style = args.style.unwrap_or_else(|| r.styles[0].to_owned());
     let flaws: BTreeSet<String> = args.flaws.into_iter().collect();
-    if let Err(e) = r.validate(&style, &flaws) {
-        return fail(&e);
-    }
+    r.validate(&style, &flaws)?;
     let prefix = r.env_prefix;
     let sandbox_url = match std::env::var(format!("{prefix}_BASE_URL")) {
         Ok(v) => v,
-        Err(_) => return fail(&format!("set {prefix}_BASE_URL to the sandbox's URL")),
+        Err(_) => {
+            return Err(Error::Usage(format!(
+                "set {prefix}_BASE_URL to the sandbox's URL"
+            )))
+        }
     };
     // Every `<PREFIX>_<NAME>` variable is a credential (`KONTOCLOUD_USER_ID` → `user_id`).
     let credentials = std::env::vars()
@@ -87,7 +83,12 @@ pub(super) async fn serve_reference(args: ReferenceArgs) -> i32 {
         .collect();
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
         Ok(l) => l,
-        Err(e) => return fail(&format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
+        Err(e) => {
+            return Err(Error::Run(format!(
+                "cannot listen on 127.0.0.1:{}: {e}",
+                args.port
+            )))
+        }
     };
     let config = ShopConfig {
         sandbox_url,
@@ -102,5 +103,5 @@ pub(super) async fn serve_reference(args: ReferenceArgs) -> i32 {
         config.public_url
     );
     (r.serve)(config, listener).await;
-    exit::PASSED
+    Ok(Verdict::Passed)
 }

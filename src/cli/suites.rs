@@ -3,43 +3,36 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::exit;
 use crate::run::{self};
 use crate::suite::{self, Problems};
 
 use super::*;
 
 /// `golive kinds` (one line per kind) and `golive kinds KIND` (the kind in full).
-pub(super) fn kinds_command(kind: Option<&str>) -> i32 {
+pub(super) fn kinds_command(kind: Option<&str>) -> Ended {
     let Some(name) = kind else {
         for k in crate::checks::kinds() {
             out!("{:<24} {}", k.name, k.summary);
         }
         out!("\n`golive kinds KIND` shows a kind's params, defaults and an example.");
-        return exit::PASSED;
+        return Ok(Verdict::Passed);
     };
     let suites: Vec<(&str, &str)> = run::bundled_suites()
         .into_iter()
         .map(|(_, file, text)| (file, text))
         .collect();
-    match crate::checks::docs::describe(name, &suites) {
-        Some(doc) => {
-            let _ = write!(std::io::stdout(), "{doc}");
-            exit::PASSED
-        }
-        None => fail(&crate::checks::unknown_kind(name)),
-    }
+    let doc = crate::checks::docs::describe(name, &suites)
+        .ok_or_else(|| Error::Usage(crate::checks::unknown_kind(name)))?;
+    let _ = write!(std::io::stdout(), "{doc}");
+    Ok(Verdict::Passed)
 }
 
 /// `golive suites` and `golive suites export DIR`.
-pub(super) fn suites_command(args: SuitesArgs) -> i32 {
+pub(super) fn suites_command(args: SuitesArgs) -> Ended {
     match args.action {
         None => {
             for (provider, file, _) in run::bundled_suites() {
-                let suite = match run::load_bundled_suite(provider) {
-                    Ok(s) => s.value,
-                    Err(e) => return fail(&e),
-                };
+                let suite = run::load_bundled_suite(provider)?.value;
                 out!(
                     "{provider:<11} {file:<32} {} ({} scenarios, {} checks)",
                     suite.title,
@@ -49,7 +42,7 @@ pub(super) fn suites_command(args: SuitesArgs) -> i32 {
             }
             out!("\nUse one by name: golive run --suite kontocloud --reference");
             out!("Write them out as files: golive suites export DIR");
-            exit::PASSED
+            Ok(Verdict::Passed)
         }
         Some(SuitesAction::Export { dir, force }) => export_suites(&dir, force),
     }
@@ -70,7 +63,7 @@ pub(super) fn bundled_files() -> Vec<(String, &'static str)> {
     files
 }
 
-pub(super) fn export_suites(dir: &Path, force: bool) -> i32 {
+pub(super) fn export_suites(dir: &Path, force: bool) -> Ended {
     let files = bundled_files();
     // All or nothing: a refused export leaves no half-written set behind.
     let existing: Vec<String> = files
@@ -80,10 +73,10 @@ pub(super) fn export_suites(dir: &Path, force: bool) -> i32 {
         .map(|p| p.display().to_string())
         .collect();
     if !existing.is_empty() && !force {
-        return fail(&format!(
+        return Err(Error::Usage(format!(
             "not overwriting {} (give --force to replace them)",
             existing.join(", ")
-        ));
+        )));
     }
     for (name, text) in &files {
         let path = dir.join(name);
@@ -91,17 +84,17 @@ pub(super) fn export_suites(dir: &Path, force: bool) -> i32 {
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
             .and_then(|()| std::fs::write(&path, text));
-        if let Err(e) = written {
-            return fail(&format!("cannot write {}: {e}", path.display()));
-        }
+        written.map_err(|e| Error::Run(format!("cannot write {}: {e}", path.display())))?;
         out!("wrote {}", path.display());
     }
-    exit::PASSED
+    Ok(Verdict::Passed)
 }
 
-pub(super) fn validate(args: ValidateArgs) -> i32 {
+pub(super) fn validate(args: ValidateArgs) -> Ended {
     if args.suites.is_empty() && args.targets.is_empty() {
-        return fail("give at least one --suite or --target file");
+        return Err(Error::Usage(
+            "give at least one --suite or --target file".into(),
+        ));
     }
     let mut all = Vec::new();
     let mut suites = Vec::new();
@@ -132,8 +125,8 @@ pub(super) fn validate(args: ValidateArgs) -> i32 {
             args.suites.len(),
             args.targets.len()
         );
-        exit::PASSED
+        Ok(Verdict::Passed)
     } else {
-        problems(&Problems(all))
+        Err(Error::Input(Problems(all)))
     }
 }

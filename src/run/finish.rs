@@ -43,12 +43,7 @@ pub(crate) fn finish(
             None
         }
     };
-    let exit_code = match report.verdict {
-        Verdict::Passed => exit::PASSED,
-        Verdict::Failed => exit::CHECKS_FAILED,
-        Verdict::Error | Verdict::Incomplete => exit::RUN_FAILED,
-        Verdict::Interrupted => exit::INTERRUPTED,
-    };
+    let exit_code = exit::code(&Ok(report.verdict));
     RunOutcome {
         report,
         written,

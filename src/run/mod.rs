@@ -21,6 +21,7 @@ use crate::report::{
 };
 use crate::sandbox::Sandbox;
 use crate::suite::{Loaded, Suite, Target};
+use crate::Error;
 
 mod bundled;
 mod drive;
@@ -50,20 +51,16 @@ pub enum TargetSpec {
 
 impl TargetSpec {
     /// A reference shop by provider, style and flaws, checked.
-    pub fn reference(
-        provider: &str,
-        style: Option<&str>,
-        flaws: &[String],
-    ) -> Result<Self, String> {
+    pub fn reference(provider: &str, style: Option<&str>, flaws: &[String]) -> Result<Self, Error> {
         let reference = crate::providers::reference(provider).ok_or_else(|| {
-            format!(
+            Error::Usage(format!(
                 "there is no reference shop for provider `{provider}`; expected one of: {}",
                 crate::providers::references()
                     .iter()
                     .map(|r| r.provider)
                     .collect::<Vec<_>>()
                     .join(", ")
-            )
+            ))
         })?;
         let style = style.unwrap_or(reference.styles[0]).to_owned();
         let flaws: BTreeSet<String> = flaws.iter().cloned().collect();
