@@ -261,7 +261,7 @@ pub fn load_examples(file: &Path, provider: Option<&str>) -> Result<Vec<Case>, P
         let suite = match run::load_bundled_suite(&entry.provider) {
             Ok(s) => s,
             Err(e) => {
-                problems.push(at(pos("provider"), e));
+                problems.push(at(pos("provider"), e.to_string()));
                 continue;
             }
         };
@@ -342,13 +342,23 @@ pub async fn run_case(
     };
     let suite = match run::load_bundled_suite(&case.provider) {
         Ok(s) => s,
-        Err(e) => return (result(BTreeSet::new(), exit::RUN_FAILED, Some(e)), None),
+        Err(e) => {
+            return (
+                result(BTreeSet::new(), exit::RUN_FAILED, Some(e.to_string())),
+                None,
+            )
+        }
     };
     let target = match &case.target {
         CaseTarget::Reference { style, flaws } => {
             match TargetSpec::reference(&case.provider, Some(style), flaws) {
                 Ok(t) => t,
-                Err(e) => return (result(BTreeSet::new(), exit::RUN_FAILED, Some(e)), None),
+                Err(e) => {
+                    return (
+                        result(BTreeSet::new(), exit::RUN_FAILED, Some(e.to_string())),
+                        None,
+                    )
+                }
             }
         }
         CaseTarget::Example { file, env } => match crate::suite::load_target(file) {
@@ -469,11 +479,11 @@ pub enum Only {
 pub async fn run_all(
     config: &AccuracyConfig,
     done: &mut dyn FnMut(&CaseResult),
-) -> Result<Vec<CaseResult>, Problems> {
+) -> Result<Vec<CaseResult>, crate::Error> {
     let provider = config.provider.as_deref();
     if let Some(p) = provider {
         if crate::providers::reference(p).is_none() {
-            return Err(Problems(vec![Problem {
+            return Err(crate::Error::Input(Problems(vec![Problem {
                 file: PathBuf::from("--provider"),
                 pos: Pos { line: 0, column: 0 },
                 message: format!(
@@ -484,7 +494,7 @@ pub async fn run_all(
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            }]));
+            }])));
         }
     }
     let mut cases = Vec::new();
@@ -496,11 +506,11 @@ pub async fn run_all(
             cases.extend(load_examples(file, provider)?)
         }
         None if config.only == Some(Only::Examples) => {
-            return Err(Problems(vec![Problem {
+            return Err(crate::Error::Input(Problems(vec![Problem {
                 file: PathBuf::from("--only"),
                 pos: Pos { line: 0, column: 0 },
                 message: "`--only examples` needs `--examples FILE`".to_string(),
-            }]))
+            }])))
         }
         _ => {}
     }

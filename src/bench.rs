@@ -362,7 +362,11 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Runs the benchmark and prints its figures.
-pub async fn run(config: BenchConfig) -> Result<(), String> {
+pub async fn run(config: BenchConfig) -> Result<(), crate::Error> {
+    measure(config).await.map_err(crate::Error::Run)
+}
+
+async fn measure(config: BenchConfig) -> Result<(), String> {
     std::fs::create_dir_all(&config.dir).map_err(|e| e.to_string())?;
     let duration = Duration::from_secs_f64(config.seconds.max(0.1));
     out!(
@@ -482,7 +486,7 @@ async fn volume(config: &BenchConfig) -> Result<(), String> {
         m.answered as i64 + 1 - journaled as i64
     );
 
-    let suite = crate::run::load_bundled_suite("kontocloud")?;
+    let suite = crate::run::load_bundled_suite("kontocloud").map_err(|e| e.to_string())?;
     let started = Instant::now();
     let checks = crate::run::judge(&suite.value, &journal_path)?;
     let judged = started.elapsed();
@@ -549,7 +553,11 @@ const BARE_PASSWORD: &str = "bench-password";
 
 /// `golive bench-server`: the baseline, a bare axum handler answering the same two operations
 /// with JSON of the same shape, without journaling, schemas or state. Prints `url=...`.
-pub async fn serve_bare() -> Result<(), String> {
+pub async fn serve_bare() -> Result<(), crate::Error> {
+    serve_bare_axum().await.map_err(crate::Error::Run)
+}
+
+async fn serve_bare_axum() -> Result<(), String> {
     use axum::extract::Path as UrlPath;
     use axum::routing::{get, post};
     use axum::Json;

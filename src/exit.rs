@@ -16,3 +16,18 @@ pub const RUN_FAILED: i32 = 2;
 /// stopped and partial reports marked `interrupted` were written. 130 is the shell's code for
 /// a command ended by SIGINT (128 + 2), which CI runners show as cancelled, not as failed.
 pub const INTERRUPTED: i32 = 130;
+
+use crate::report::Verdict;
+use crate::Error;
+
+/// The exit code of a command that ended with `ended`: a verdict (a run's, a judged journal's,
+/// an accuracy tally's) or the error that stopped it. The one place codes are chosen.
+pub fn code(ended: &Result<Verdict, Error>) -> i32 {
+    match ended {
+        Ok(Verdict::Passed) => PASSED,
+        Ok(Verdict::Failed) => CHECKS_FAILED,
+        Ok(Verdict::Error | Verdict::Incomplete) => RUN_FAILED,
+        Ok(Verdict::Interrupted) | Err(Error::Interrupted(_)) => INTERRUPTED,
+        Err(Error::Input(_) | Error::Usage(_) | Error::Run(_) | Error::Bug(_)) => RUN_FAILED,
+    }
+}

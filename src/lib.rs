@@ -7,6 +7,7 @@ pub mod bench;
 pub mod checks;
 pub mod cli;
 pub mod driver;
+pub mod error;
 pub mod exit;
 pub mod journal;
 pub mod partition;
@@ -18,3 +19,5 @@ pub mod sandbox;
 pub mod standalone;
 pub mod suite;
 pub mod validate;
+
+pub use error::{Error, Result};

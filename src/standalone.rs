@@ -14,6 +14,7 @@ use crate::providers;
 use crate::report::{self, CheckResult, Outcome, RunReport, ScenarioResult, Secrets};
 use crate::sandbox;
 use crate::suite::{Loaded, Suite};
+use crate::Error;
 
 /// What `golive sandbox` serves.
 pub struct SandboxConfig {
@@ -29,23 +30,19 @@ pub struct SandboxConfig {
     pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Serves the simulated provider until SIGINT or SIGTERM, then flushes the journal. Returns
-/// the exit code.
-pub async fn serve_sandbox(config: SandboxConfig) -> i32 {
+/// Serves the simulated provider until SIGINT or SIGTERM, then flushes the journal.
+pub async fn serve_sandbox(config: SandboxConfig) -> Result<(), Error> {
     let Some(provider) = providers::provider(&config.provider) else {
-        return fail(&format!(
+        return Err(Error::Usage(format!(
             "golive cannot play provider `{}`; expected one of: {}",
             config.provider,
             providers::ids().join(", ")
-        ));
+        )));
     };
-    let journal = match Journal::create(&config.journal) {
-        Ok(j) => j,
-        Err(e) => return fail(&e.to_string()),
-    };
+    let journal = Journal::create(&config.journal).map_err(|e| Error::Run(e.to_string()))?;
     let sb = match providers::start(provider, journal.clone(), config.port).await {
         Ok((sandbox, _actors)) => sandbox,
-        Err(e) => return fail(&format!("{e} (port {})", config.port)),
+        Err(e) => return Err(Error::Run(format!("{e} (port {})", config.port))),
     };
     // The same start as every scenario of a run: the suite's defaults, then the extra settings.
     let settings = &config.suite.value.settings;
@@ -60,14 +57,16 @@ pub async fn serve_sandbox(config: SandboxConfig) -> i32 {
         .and_then(|rest| sb.profile.configure(&rest));
     if let Err(e) = configured {
         sb.stop().await;
-        return fail(&format!("the sandbox refused the settings: {e}"));
+        return Err(Error::Usage(format!(
+            "the sandbox refused the settings: {e}"
+        )));
     }
 
     let mut signals = match StopSignals::install() {
         Ok(s) => s,
         Err(e) => {
             sb.stop().await;
-            return fail(&format!("cannot listen for Ctrl-C: {e}"));
+            return Err(Error::Run(format!("cannot listen for Ctrl-C: {e}")));
         }
     };
     let url = sb.base_url();
@@ -85,16 +84,14 @@ pub async fn serve_sandbox(config: SandboxConfig) -> i32 {
 
     let signal = signals.wait().await;
     sb.stop().await;
-    if let Err(e) = journal.flush() {
-        return fail(&e.to_string());
-    }
+    journal.flush().map_err(|e| Error::Run(e.to_string()))?;
     let _ = writeln!(
         std::io::stderr(),
         "golive sandbox: stopped ({signal}); {} exchanges in {}",
         journal.last_seq(),
         config.journal.display()
     );
-    exit::PASSED
+    Ok(())
 }
 
 /// Ctrl-C (SIGINT) and SIGTERM, listened for from creation on: the handlers are installed
@@ -126,6 +123,9 @@ impl StopSignals {
 /// The outcome of judging a journal offline.
 pub struct Judged {
     pub report: RunReport,
+    /// Why the reports could not be written, if they could not (the exit code is then
+    /// [`exit::RUN_FAILED`]).
+    pub report_error: Option<Error>,
     pub exit_code: i32,
 }
 
@@ -199,19 +199,17 @@ pub fn judge(suite: &Loaded<Suite>, journal_path: &Path, reports_dir: &Path) -> 
         Secrets::new(),
         started,
     );
-    if let Some(e) = &outcome.report_error {
-        let _ = writeln!(
-            std::io::stderr(),
-            "golive: the reports could not be written: {e}"
-        );
-        return Judged {
-            report: outcome.report,
-            exit_code: exit::RUN_FAILED,
-        };
-    }
+    let report_error = outcome
+        .report_error
+        .map(|e| Error::Run(format!("the reports could not be written: {e}")));
+    let exit_code = exit::code(&match &report_error {
+        Some(e) => Err(e.clone()),
+        None => Ok(outcome.report.verdict),
+    });
     Judged {
         report: outcome.report,
-        exit_code: outcome.exit_code,
+        report_error,
+        exit_code,
     }
 }
 
@@ -278,9 +276,4 @@ pub fn mark_absent_scenarios(
             c
         })
         .collect()
-}
-
-fn fail(message: &str) -> i32 {
-    let _ = writeln!(std::io::stderr(), "golive: {message}");
-    exit::RUN_FAILED
 }

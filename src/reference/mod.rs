@@ -67,17 +67,17 @@ impl Reference {
     }
 
     /// Checks a style and flaw names, saying what exists when they do not.
-    pub fn validate(&self, style: &str, flaws: &BTreeSet<String>) -> Result<(), String> {
+    pub fn validate(&self, style: &str, flaws: &BTreeSet<String>) -> Result<(), crate::Error> {
         if !self.styles.contains(&style) {
-            return Err(format!(
+            return Err(crate::Error::Usage(format!(
                 "the {} reference shop has no style `{style}`; expected one of: {}",
                 self.provider,
                 self.styles.join(", ")
-            ));
+            )));
         }
         for f in flaws {
             if self.flaw(f).is_none() {
-                return Err(format!(
+                return Err(crate::Error::Usage(format!(
                     "the {} reference shop has no flaw `{f}`; expected one of: {}",
                     self.provider,
                     self.flaws
@@ -85,7 +85,7 @@ impl Reference {
                         .map(|f| f.name)
                         .collect::<Vec<_>>()
                         .join(", ")
-                ));
+                )));
             }
         }
         Ok(())

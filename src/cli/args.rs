@@ -1,0 +1,233 @@
+//! The argument model: every command and its flags, as clap reads them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "golive",
+    version,
+    about = "Pass a payment provider's Go-Live Assessment before the reviewer looks",
+    long_about = "golive plays a payment provider's sandbox, drives your integration through real payment journeys, records every exchange, judges the traffic against the provider's go-live checklist, and writes JUnit (for CI) and an HTML report a reviewer can read.\n\nExit codes: 0 every check passed and everything the suite asked for was judged; 1 a check failed; 2 the run could not be made or was incomplete (a bad suite or target, a target that did not start or exited during the run, a port already taken, a scenario not driven to its end, a check nothing could judge); 130 interrupted by SIGINT or SIGTERM (the target is stopped and partial reports marked interrupted are written; a second Ctrl-C stops at once)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(super) enum Command {
+    /// Run a suite against your integration (a target file) or a built-in reference shop.
+    Run(RunArgs),
+    /// Run bundled suites against the built-in reference shops: needs nothing but golive.
+    Demo(DemoArgs),
+    /// Check suite and target files against the schemas and each other, without running.
+    Validate(ValidateArgs),
+    /// Serve a built-in reference shop (what `targets/*-reference.yaml` starts).
+    Reference(ReferenceArgs),
+    /// List the check kinds a suite can use, or describe one: its params with types and
+    /// defaults, and an example (`golive kinds token_reuse`).
+    Kinds {
+        /// The kind to describe.
+        kind: Option<String>,
+    },
+    /// List the suites bundled in golive, or write them and the reference targets out
+    /// (`golive suites export my-suites`). A bundled suite is usable by name without a file:
+    /// `golive run --suite kontocloud --reference`.
+    Suites(SuitesArgs),
+    /// List the built-in reference shops, their styles and flaws.
+    References,
+    /// Measure golive's sandbox against a bare axum handler side by side, then memory, judging
+    /// and reporting over a large journal, and print the figures.
+    Bench {
+        /// Interleaved rounds per workload (bare, golive, bare, golive...).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Seconds each server is driven per round.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Connections (requests in flight at once).
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Requests of the volume phase (memory after them, judging, reports); 0 skips it.
+        #[arg(long, default_value_t = 200_000)]
+        volume: usize,
+        /// Where to write the bench's journals and reports.
+        #[arg(long, default_value = "target/bench")]
+        dir: PathBuf,
+    },
+    /// The bench's baseline: a bare axum handler (used by `golive bench`).
+    #[command(hide = true)]
+    BenchServer,
+    /// Serve a provider's simulated sandbox on its own, for developing against it, until Ctrl-C.
+    Sandbox(SandboxArgs),
+    /// Judge a journal recorded earlier with a suite, and write the reports.
+    Judge(JudgeArgs),
+    /// Measure golive's accuracy: every reference shop (each style, each flaw) and every example
+    /// integration through the bundled suites; prints `caught N/M mistakes, F false alarms on C
+    /// compliant runs` and exits 0 only if every mistake was caught and nothing else failed.
+    Accuracy(AccuracyArgs),
+    /// Merge several golive JUnit files (e.g. one per provider) into one.
+    JunitMerge {
+        /// Where to write the merged file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The JUnit files to merge.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+pub(super) struct SuitesArgs {
+    #[command(subcommand)]
+    pub(super) action: Option<SuitesAction>,
+}
+
+#[derive(Subcommand)]
+pub(super) enum SuitesAction {
+    /// Write the bundled suites (DIR/suites/) and reference targets (DIR/targets/) as files.
+    Export {
+        /// The folder to write into (created if missing).
+        dir: PathBuf,
+        /// Overwrite files that already exist.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Args)]
+pub(super) struct RunArgs {
+    /// The suite file (a provider's go-live checklist), or a bundled suite by provider or name
+    /// (`kontocloud`; `golive suites` lists them) when no such file exists.
+    #[arg(long)]
+    pub(super) suite: PathBuf,
+    /// Your target file: how to start and drive your integration.
+    #[arg(long, conflicts_with = "reference")]
+    pub(super) target: Option<PathBuf>,
+    /// Instead of a target, drive the built-in reference shop of the suite's provider.
+    #[arg(long)]
+    pub(super) reference: bool,
+    /// The reference shop's style (with --reference).
+    #[arg(long, requires = "reference")]
+    pub(super) style: Option<String>,
+    /// Switch on a reference shop mistake (with --reference); repeatable.
+    #[arg(long = "flaw", requires = "reference")]
+    pub(super) flaws: Vec<String>,
+    /// Run only slice K of N of the scenarios (CI sharding; `golive junit-merge` recombines).
+    #[arg(long, value_name = "K/N")]
+    pub(super) partition: Option<crate::partition::Partition>,
+    #[command(flatten)]
+    pub(super) common: Common,
+}
+
+#[derive(Args)]
+pub(super) struct Common {
+    /// Where to write junit.xml, report.html, report.json and the journal.
+    #[arg(long, default_value = "reports")]
+    pub(super) reports: PathBuf,
+    /// Run the provider's clocks faster (0.01 turns "3 minutes" into 1.8 s). Assessments use 1.
+    /// Above 0, at most 10.
+    #[arg(long, value_parser = crate::suite::bounds::parse_time_scale_arg)]
+    pub(super) time_scale: Option<f64>,
+    /// How long to wait for a call the integration should make (overrides the suite's
+    /// `wait_timeout_s`). Above 0, at most 86400 (one day).
+    #[arg(long, value_parser = crate::suite::bounds::parse_duration_arg)]
+    pub(super) wait_timeout: Option<f64>,
+    /// No progress display.
+    #[arg(long, short)]
+    pub(super) quiet: bool,
+}
+
+#[derive(Args)]
+pub(super) struct AccuracyArgs {
+    /// The example integrations' cases (e.g. tests/examples/accuracy.yaml).
+    #[arg(long)]
+    pub(super) examples: Option<PathBuf>,
+    /// Runs at once (each is independent: its own sandbox, shop and port).
+    #[arg(long, default_value_t = crate::accuracy::DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(super) jobs: u16,
+    /// Overrides every case's provider time scale.
+    #[arg(long, value_parser = crate::suite::bounds::parse_time_scale_arg)]
+    pub(super) time_scale: Option<f64>,
+    /// Only this provider's cases.
+    #[arg(long)]
+    pub(super) provider: Option<String>,
+    /// Only the reference shops' cases, or only the examples'.
+    #[arg(long, value_enum)]
+    pub(super) only: Option<crate::accuracy::Only>,
+    /// Where each run's reports go (one folder per case).
+    #[arg(long, default_value = "reports/accuracy")]
+    pub(super) reports: PathBuf,
+}
+
+#[derive(Args)]
+pub(super) struct DemoArgs {
+    /// The provider whose suite and reference shop to run, or `all`.
+    #[arg(long, default_value = "kontocloud")]
+    pub(super) provider: String,
+    /// The reference shop's style.
+    #[arg(long)]
+    pub(super) style: Option<String>,
+    /// Switch on a mistake in the reference shop; repeatable.
+    #[arg(long = "flaw")]
+    pub(super) flaws: Vec<String>,
+    #[command(flatten)]
+    pub(super) common: Common,
+}
+
+#[derive(Args)]
+pub(super) struct ValidateArgs {
+    /// Suite files to check (or bundled suites by name, as for `run`).
+    #[arg(long = "suite")]
+    pub(super) suites: Vec<PathBuf>,
+    /// Target files to check (against every suite given).
+    #[arg(long = "target")]
+    pub(super) targets: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub(super) struct SandboxArgs {
+    /// The provider to play (`kontocloud`, `smartpay`, `mobilepay`, `ppaas`).
+    #[arg(long)]
+    pub(super) provider: String,
+    /// The port to listen on (127.0.0.1); a free one if not given.
+    #[arg(long, default_value_t = 0)]
+    pub(super) port: u16,
+    /// Where to append every exchange.
+    #[arg(long, default_value = "reports/journal.jsonl")]
+    pub(super) journal: PathBuf,
+    /// The suite whose sandbox settings apply (the provider's bundled suite if not given).
+    #[arg(long)]
+    pub(super) suite: Option<PathBuf>,
+    /// A `sandbox:` step's settings as JSON, e.g. '{"inject":[{"operation":"payment_status","status":500}]}'.
+    #[arg(long)]
+    pub(super) settings: Option<String>,
+}
+
+#[derive(Args)]
+pub(super) struct JudgeArgs {
+    /// The suite to judge with.
+    #[arg(long)]
+    pub(super) suite: PathBuf,
+    /// The recorded journal (`journal.jsonl` of a run or of `golive sandbox`).
+    #[arg(long)]
+    pub(super) journal: PathBuf,
+    /// Where to write junit.xml, report.html and report.json.
+    #[arg(long, default_value = "reports")]
+    pub(super) reports: PathBuf,
+}
+
+#[derive(Args)]
+pub(super) struct ReferenceArgs {
+    /// The provider (`kontocloud`...).
+    pub(super) provider: String,
+    /// The port to listen on (127.0.0.1).
+    #[arg(long)]
+    pub(super) port: u16,
+    #[arg(long)]
+    pub(super) style: Option<String>,
+    #[arg(long = "flaw")]
+    pub(super) flaws: Vec<String>,
+}

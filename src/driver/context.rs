@@ -1,0 +1,161 @@
+//! What a step can reach: the scenario's variables, the target, the sandbox, the journal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::journal::{Actor, Facts, Journal};
+use crate::sandbox::SandboxCore;
+use crate::suite::Target;
+
+use super::*;
+
+/// What a step can reach: the scenario's variables, the target, the sandbox, the journal.
+/// Provider profiles get it in their `shopper:` and `provider:` steps.
+pub struct StepContext {
+    pub scenario: String,
+    /// The scenario's variables: `order_id`, the suite's `vars`, what triggers captured.
+    pub vars: Map<String, Value>,
+    pub http: Recorder,
+    pub sandbox_url: String,
+    pub target_url: String,
+    /// The target's last answer to a trigger, for the browser to follow.
+    pub last_trigger: Option<HttpOutcome>,
+    /// How long one request to the target may take.
+    pub request_timeout: Duration,
+    /// How long a wait for the integration may take.
+    pub wait_timeout: Duration,
+    pub time_scale: f64,
+    pub(super) target: Arc<Target>,
+    /// The sandbox's shared state: the ids it learned from the integration's traffic.
+    pub(super) core: Arc<SandboxCore>,
+    /// Triggers still working after the wait timeout; their answers are collected later.
+    pub(super) pending: Vec<PendingTrigger>,
+}
+
+impl StepContext {
+    pub fn journal(&self) -> &Journal {
+        self.http.journal()
+    }
+
+    /// The variables as a template context, with the order id and run facts.
+    pub fn template_vars(&self) -> Value {
+        let mut v = self.vars.clone();
+        v.insert("sandbox".into(), json!({ "url": self.sandbox_url }));
+        // Lets a target hand the run's time scale to a shop that paces itself in provider
+        // time (the reference shops' re-check pacing), as `{{ time_scale }}`.
+        v.entry("time_scale").or_insert(json!(self.time_scale));
+        // The integration's own ids, learned from its traffic or captured from its answers:
+        // `{{ order.reference }}` (golive's order_id until the shop names its own) and
+        // `{{ payment.id }}` (only once known: a template using it earlier is an error).
+        let (order, payment) = self
+            .core
+            .learned()
+            .template_vars(self.order_id().as_deref());
+        v.entry("order").or_insert(order);
+        v.entry("payment").or_insert(payment);
+        Value::Object(v)
+    }
+
+    pub(super) fn order_id(&self) -> Option<String> {
+        self.var_str("order_id")
+    }
+
+    /// The merchant's reference for the scenario's order: the one the integration used with
+    /// the provider or that a trigger's answer named, else golive's `order_id`.
+    pub fn order_reference(&self) -> Option<String> {
+        self.core
+            .learned()
+            .order_reference
+            .or_else(|| self.order_id())
+    }
+
+    /// The provider's payment id the integration's traffic named last, if any.
+    pub fn payment_id(&self) -> Option<String> {
+        self.core.learned().payment_id
+    }
+
+    pub fn var_str(&self, name: &str) -> Option<String> {
+        match self.vars.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// Waits (at most the wait timeout) until the integration's traffic has named the
+    /// provider's payment id: a trigger that answered at once (202) may create the payment in
+    /// the background, and a later call that names `{{ payment.id }}` must wait for the shop's
+    /// call to the provider, not assume the trigger's answer did the work. If it never comes,
+    /// the template says `payment.id` is not known.
+    pub async fn await_payment_id(&self) {
+        let deadline = tokio::time::Instant::now() + self.wait_timeout;
+        while self.payment_id().is_none() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A URL on the target.
+    pub fn target_url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{}", self.target_url.trim_end_matches('/'), path)
+        }
+    }
+
+    /// The path of one of the target's webhooks (`webhooks:` in the target file).
+    pub fn webhook(&self, name: &str) -> Option<String> {
+        self.target.webhooks.get(name).cloned()
+    }
+
+    /// Sends a request as the given actor. Requests to the sandbox are marked with the actor
+    /// and journaled by the sandbox; requests elsewhere are journaled here.
+    pub async fn send(&self, mut out: Outgoing) -> Result<HttpOutcome, String> {
+        if out.url.starts_with(&self.sandbox_url) {
+            out.record = false;
+            let actor = match out.actor {
+                Actor::Browser => "browser",
+                Actor::Provider => "provider",
+                _ => "harness",
+            };
+            out = out.header(crate::sandbox::ACTOR_HEADER, actor);
+        }
+        if out.facts.order.is_none() {
+            out.facts.order = self.order_reference();
+        }
+        self.http.send(out).await
+    }
+
+    /// The browser follows one navigation (a redirect, a form).
+    pub async fn navigate(
+        &self,
+        nav: &browser::Navigation,
+        role: &str,
+        facts: Facts,
+    ) -> Result<HttpOutcome, String> {
+        let mut out = Outgoing::new(
+            Actor::Browser,
+            role,
+            &nav.method,
+            nav.url.clone(),
+            self.request_timeout,
+        );
+        if nav.method == "GET" && !nav.fields.is_empty() {
+            let mut url =
+                url::Url::parse(&nav.url).map_err(|e| format!("bad URL {}: {e}", nav.url))?;
+            url.query_pairs_mut().extend_pairs(nav.fields.iter());
+            out.url = url.to_string();
+        } else if !nav.fields.is_empty() || nav.method == "POST" {
+            out = out.form(&nav.fields);
+        }
+        out.facts = facts;
+        self.send(out).await
+    }
+
+    /// Waits (scaled) for `seconds` of provider time.
+    pub async fn sleep_scaled(&self, seconds: f64) {
+        tokio::time::sleep(crate::suite::bounds::duration_s(seconds * self.time_scale)).await;
+    }
+}

@@ -1,0 +1,177 @@
+//! Judging: the checks over the journal, the verdicts owed but not given, why an assessment
+//! is incomplete.
+
+use super::*;
+
+/// Which scenarios a check owes a verdict for: those it is scoped to, or every scenario.
+fn owes(check: &crate::suite::CheckSpec, scenario: &str) -> bool {
+    match &check.scenarios {
+        Some(list) => list.iter().any(|s| s == scenario),
+        None => true,
+    }
+}
+
+/// The verdicts owed but not given: for each scenario not driven to its end (or not run,
+/// after an interruption), each check that judges scenario by scenario and covers it, but
+/// has no verdict for it, is an `error` ("not judged") — rather than vanishing from the
+/// reports. A check judges per scenario when it is scoped to scenarios or gave a verdict for
+/// some scenario in this run.
+pub(crate) fn not_judged(
+    suite: &Suite,
+    report: &RunReport,
+    checks: &[CheckResult],
+) -> Vec<CheckResult> {
+    let unfinished: Vec<(&str, String)> = report
+        .scenarios
+        .iter()
+        .filter_map(|s| {
+            s.error.as_ref().map(|e| {
+                (
+                    s.id.as_str(),
+                    format!("scenario {} was not driven to its end ({e})", s.id),
+                )
+            })
+        })
+        .chain(report.not_run.iter().map(|id| {
+            (
+                id.as_str(),
+                format!("scenario {id} was not run (the run was interrupted)"),
+            )
+        }))
+        .collect();
+    let mut owed = Vec::new();
+    for spec in &suite.checks {
+        let per_scenario = spec.scenarios.is_some()
+            || checks
+                .iter()
+                .any(|c| c.id == spec.id && c.scenario.is_some());
+        if !per_scenario {
+            continue;
+        }
+        for (scenario, why) in &unfinished {
+            let judged = checks
+                .iter()
+                .any(|c| c.id == spec.id && c.scenario.as_deref() == Some(*scenario));
+            if owes(spec, scenario) && !judged {
+                owed.push(CheckResult {
+                    id: spec.id.clone(),
+                    title: spec.title.clone(),
+                    description: spec.description.clone(),
+                    severity: spec.severity,
+                    source: spec.source.clone(),
+                    kind: spec.kind.clone(),
+                    scenario: Some(scenario.to_string()),
+                    outcome: Outcome::Error,
+                    message: format!("not judged: {why}"),
+                    evidence: Vec::new(),
+                });
+            }
+        }
+    }
+    owed
+}
+
+/// Why the assessment is not complete: scenarios not driven to their end, checks the suite
+/// scoped to scenarios that were skipped in every one, and a run in which no check judged
+/// anything at all (a suite whose journeys produced no traffic for its rules must not pass).
+pub(crate) fn incompleteness(
+    suite: &Suite,
+    report: &RunReport,
+    checks: &[CheckResult],
+) -> Vec<String> {
+    let mut why: Vec<String> = report
+        .scenarios
+        .iter()
+        .filter_map(|s| {
+            s.error
+                .as_ref()
+                .map(|e| format!("scenario {} was not driven to its end: {e}", s.id))
+        })
+        .collect();
+    if !report.not_run.is_empty() {
+        why.push(format!(
+            "{} scenario(s) not run: {}",
+            report.not_run.len(),
+            report.not_run.join(", ")
+        ));
+    }
+    let not_applicable: BTreeSet<&str> = report
+        .scenarios
+        .iter()
+        .filter(|s| s.not_applicable.is_some())
+        .map(|s| s.id.as_str())
+        .collect();
+    let here: BTreeSet<&str> = report.scenarios.iter().map(|s| s.id.as_str()).collect();
+    for spec in &suite.checks {
+        // Only checks the suite pointed at given scenarios: an unscoped check may rightly have
+        // nothing to judge (token reuse under Basic authentication, where no token is issued).
+        let Some(scoped) = &spec.scenarios else {
+            continue;
+        };
+        // A scenario the shop cannot take part in (a trigger it does not offer) is rightly not
+        // judged: only the applicable ones count.
+        // Nor do scenarios this run or journal does not hold (another partition's).
+        let judgeable = |s: &str| !not_applicable.contains(s) && here.contains(s);
+        if !scoped.iter().any(|s| judgeable(s)) {
+            continue;
+        }
+        let mine: Vec<&CheckResult> = checks
+            .iter()
+            .filter(|c| c.id == spec.id)
+            .filter(|c| c.scenario.as_deref().is_none_or(judgeable))
+            .collect();
+        if !mine.is_empty() && mine.iter().all(|c| c.outcome == Outcome::Skipped) {
+            why.push(format!(
+                "check {} was skipped in every scenario it was asked for ({}): {}",
+                spec.id,
+                scoped.join(", "),
+                crate::report::first_line(&mine[0].message)
+            ));
+        }
+    }
+    if !checks.is_empty()
+        && checks
+            .iter()
+            .all(|c| matches!(c.outcome, Outcome::Skipped | Outcome::Error))
+    {
+        why.push(format!(
+            "no check judged anything: none of the {} verdicts is a pass or a failure (the run's traffic gave the checks nothing to judge)",
+            checks.len()
+        ));
+    }
+    why
+}
+
+/// Evaluates every check over the journal, read back in one pass.
+pub fn judge(suite: &Suite, journal_path: &Path) -> Result<Vec<CheckResult>, String> {
+    let entries = journal::read_path(journal_path).map_err(|e| e.to_string())?;
+    let mut read_error = None;
+    let iter = entries.map_while(|e| match e {
+        Ok(entry) => Some(entry),
+        Err(err) => {
+            read_error = Some(err.to_string());
+            None
+        }
+    });
+    let results = checks::evaluate(suite, iter).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|(i, e)| format!("check {} (`{}`): {e}", i + 1, suite.checks[i].id))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    match read_error {
+        Some(e) => Err(e),
+        None => Ok(results),
+    }
+}
+
+/// The failing checks of a report, by id (each id once).
+pub fn failing_ids(report: &RunReport) -> BTreeSet<String> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Failed)
+        .map(|c| c.id.clone())
+        .collect()
+}
