@@ -257,7 +257,7 @@ fn generic_sandbox_keys(
 /// and webhooks the provider's own steps use, and every template variable the target's
 /// templates name.
 pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Problem> {
-    let mut problems = Vec::new();
+    let mut problems = placeholders(target);
     let Some(p) = providers::provider(&suite.value.provider) else {
         return problems;
     };
@@ -429,23 +429,32 @@ fn known<'a>(keys: impl Iterator<Item = &'a String>, hint: String) -> String {
 
 /// Every string under the given roots of a target that may be a template, with its pointer.
 fn template_strings(target: &Loaded<Target>, roots: &[&str]) -> Vec<(String, String)> {
-    fn walk(node: &crate::suite::yaml::Node, at: &str, out: &mut Vec<(String, String)>) {
+    strings_where(target, roots, |s| s.contains("{{") || s.contains("{%"))
+}
+
+/// Every string below `roots` that `keep` accepts, with its pointer.
+fn strings_where(
+    target: &Loaded<Target>,
+    roots: &[&str],
+    keep: impl Fn(&str) -> bool,
+) -> Vec<(String, String)> {
+    fn walk(
+        node: &crate::suite::yaml::Node,
+        at: &str,
+        keep: &dyn Fn(&str) -> bool,
+        out: &mut Vec<(String, String)>,
+    ) {
         match &node.kind {
-            NodeKind::String(s) if s.contains("{{") || s.contains("{%") => {
-                out.push((at.to_owned(), s.clone()))
-            }
+            NodeKind::String(s) if keep(s) => out.push((at.to_owned(), s.clone())),
             NodeKind::Seq(items) => {
                 for (i, n) in items.iter().enumerate() {
-                    walk(n, &format!("{at}/{i}"), out);
+                    walk(n, &format!("{at}/{i}"), keep, out);
                 }
             }
             NodeKind::Map(m) => {
                 for (k, _, n) in m {
-                    walk(
-                        n,
-                        &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                        out,
-                    );
+                    let key = k.replace('~', "~0").replace('/', "~1");
+                    walk(n, &format!("{at}/{key}"), keep, out);
                 }
             }
             _ => {}
@@ -454,10 +463,28 @@ fn template_strings(target: &Loaded<Target>, roots: &[&str]) -> Vec<(String, Str
     let mut out = Vec::new();
     for root in roots {
         if let Some(n) = target.node.at(root) {
-            walk(n, root, &mut out);
+            walk(n, root, &keep, &mut out);
         }
     }
     out
+}
+
+/// The values `golive init` left for the team to fill in (`TODO...`): a target that still has
+/// one would run against a command, path or name that is not the team's.
+fn placeholders(target: &Loaded<Target>) -> Vec<Problem> {
+    let marker = crate::providers::starter::PLACEHOLDER;
+    strings_where(target, &[""], |s| s.contains(marker))
+        .into_iter()
+        .map(|(pointer, value)| {
+            target.problem_at(
+                &pointer,
+                format!(
+                    "`{}` is still golive init's placeholder ({value:?}): put your integration's value here",
+                    pointer.trim_start_matches('/').replace('/', ".")
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Names minijinja itself provides (functions, tests): not variables a run must define.

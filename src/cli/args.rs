@@ -38,6 +38,17 @@ pub(super) enum Command {
     Suites(SuitesArgs),
     /// List the built-in reference shops, their styles and flaws.
     References,
+    /// What a team needs to write a target for a provider: the sandbox's operations (paths,
+    /// auth, where your ids are read), the credentials, the triggers and webhooks the bundled
+    /// suite uses with the variables each is handed (`golive provider smartpay`).
+    Provider {
+        /// The provider (`golive suites` lists them).
+        provider: String,
+    },
+    /// Write a starter target for your own integration: every trigger, webhook and credential
+    /// the provider's bundled suite needs, `TODO` where your values go
+    /// (`golive init --provider ppaas --out my-service.yaml`; then `golive validate`).
+    Init(InitArgs),
     /// Measure golive's sandbox against a bare axum handler side by side, then memory, judging
     /// and reporting over a large journal, and print the figures.
     Bench {
@@ -230,4 +241,17 @@ pub(super) struct ReferenceArgs {
     pub(super) style: Option<String>,
     #[arg(long = "flaw")]
     pub(super) flaws: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct InitArgs {
+    /// The provider your integration talks to.
+    #[arg(long)]
+    pub provider: String,
+    /// Where to write the target.
+    #[arg(long, default_value = "my-shop.yaml")]
+    pub out: PathBuf,
+    /// Overwrite the file if it exists.
+    #[arg(long)]
+    pub force: bool,
 }

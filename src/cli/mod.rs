@@ -31,6 +31,7 @@ use crate::Error;
 mod args;
 mod assess;
 mod serve;
+mod starter;
 mod suites;
 
 pub use args::Cli;
@@ -85,6 +86,8 @@ async fn dispatch(command: Command) -> Ended {
         Command::Kinds { kind } => kinds_command(kind.as_deref()),
         Command::Suites(args) => suites_command(args),
         Command::Accuracy(args) => accuracy(args).await,
+        Command::Provider { provider } => starter::provider_command(&provider),
+        Command::Init(args) => starter::init_command(args),
         Command::References => {
             for r in crate::providers::references() {
                 out!("{} (styles: {})", r.provider, r.styles.join(", "));

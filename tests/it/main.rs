@@ -7,6 +7,7 @@ mod cli;
 mod examples;
 mod fuzz;
 mod hostile;
+mod init;
 mod installed;
 mod kontocloud;
 mod mobilepay;
