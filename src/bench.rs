@@ -496,36 +496,21 @@ async fn volume(config: &BenchConfig) -> Result<(), String> {
         judged.as_secs_f64(),
         journaled as f64 / judged.as_secs_f64()
     );
-    let mut run_report = RunReport {
-        format_version: report::REPORT_FORMAT_VERSION.into(),
-        tool: report::Tool {
-            name: "golive".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        suite: report::SuiteInfo {
-            id: suite.value.id.clone(),
-            title: suite.value.title.clone(),
-            provider: "kontocloud".into(),
+    let mut run_report = RunReport::begin(
+        report::SuiteInfo {
             source: "built-in".into(),
+            ..report::SuiteInfo::of(&suite)
         },
-        target: report::TargetInfo {
+        report::TargetInfo {
             name: "bench".into(),
             source: "bench".into(),
             base_url: String::new(),
         },
-        started_at: String::new(),
-        duration_ms: 0.0,
-        verdict: report::Verdict::Failed,
-        counts: report::count(&checks),
-        run_error: None,
-        scenarios: Vec::new(),
-        checks,
-        exchanges: Vec::new(),
-        journal: Some(journal_path.display().to_string()),
-        incomplete: Vec::new(),
-        interrupted: None,
-        not_run: Vec::new(),
-    };
+    );
+    run_report.verdict = report::Verdict::Failed;
+    run_report.counts = report::count(&checks);
+    run_report.checks = checks;
+    run_report.journal = Some(journal_path.display().to_string());
     let started = Instant::now();
     report::build::complete(&mut run_report, &journal_path, &Secrets::new())
         .map_err(|e| e.to_string())?;

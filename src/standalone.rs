@@ -136,36 +136,14 @@ pub struct Judged {
 /// is skipped with that reason rather than "nothing to judge".
 pub fn judge(suite: &Loaded<Suite>, journal_path: &Path, reports_dir: &Path) -> Judged {
     let started = Instant::now();
-    let mut report = RunReport {
-        format_version: report::REPORT_FORMAT_VERSION.into(),
-        tool: report::Tool {
-            name: "golive".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        suite: report::SuiteInfo {
-            id: suite.value.id.clone(),
-            title: suite.value.title.clone(),
-            provider: suite.value.provider.clone(),
-            source: suite.file.display().to_string(),
-        },
-        target: report::TargetInfo {
+    let mut report = RunReport::begin(
+        report::SuiteInfo::of(suite),
+        report::TargetInfo {
             name: format!("journal {}", journal_path.display()),
             source: journal_path.display().to_string(),
             base_url: String::new(),
         },
-        started_at: String::new(),
-        duration_ms: 0.0,
-        verdict: report::Verdict::Error,
-        counts: Default::default(),
-        run_error: None,
-        scenarios: Vec::new(),
-        checks: Vec::new(),
-        exchanges: Vec::new(),
-        journal: None,
-        incomplete: Vec::new(),
-        interrupted: None,
-        not_run: Vec::new(),
-    };
+    );
     match recorded_scenarios(journal_path) {
         Ok((scenarios, first_at)) => {
             report.scenarios = scenarios;

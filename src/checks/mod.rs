@@ -121,7 +121,7 @@ impl BuildContext<'_> {
             v => v.clone(),
         };
         serde_path_to_error::deserialize(value).map_err(|e| {
-            let pointer = json_pointer(e.path());
+            let pointer = crate::suite::load::model_pointer(e.path());
             let message = plain_params_error(&e.inner().to_string(), &self.spec.kind);
             let place = if pointer.is_empty() {
                 String::new()
@@ -277,23 +277,6 @@ pub fn build_located(
         Some(list) => Box::new(scope::Scoped::new(rule, list.clone())),
         None => rule,
     })
-}
-
-/// A serde path as a JSON pointer (`after.operations[0]` → `/after/operations/0`).
-fn json_pointer(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for seg in path.iter() {
-        match seg {
-            Segment::Seq { index } => out.push_str(&format!("/{index}")),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                out.push('/');
-                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
-            }
-            Segment::Unknown => {}
-        }
-    }
-    out
 }
 
 /// serde's wording for a params mistake, in the suite author's words: "param" for "field",

@@ -204,7 +204,45 @@ pub struct RunReport {
     pub not_run: Vec<String>,
 }
 
+impl SuiteInfo {
+    /// The suite as the report names it: its id, title, provider and the file it came from.
+    pub fn of(suite: &crate::suite::Loaded<crate::suite::Suite>) -> SuiteInfo {
+        SuiteInfo {
+            id: suite.value.id.clone(),
+            title: suite.value.title.clone(),
+            provider: suite.value.provider.clone(),
+            source: suite.file.display().to_string(),
+        }
+    }
+}
+
 impl RunReport {
+    /// A report about to be filled: this golive, the suite and the target, nothing run yet
+    /// (verdict `error` until a verdict is reached).
+    pub fn begin(suite: SuiteInfo, target: TargetInfo) -> RunReport {
+        RunReport {
+            format_version: super::REPORT_FORMAT_VERSION.into(),
+            tool: Tool {
+                name: "golive".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            suite,
+            target,
+            started_at: String::new(),
+            duration_ms: 0.0,
+            verdict: Verdict::Error,
+            counts: Default::default(),
+            run_error: None,
+            scenarios: Vec::new(),
+            checks: Vec::new(),
+            exchanges: Vec::new(),
+            journal: None,
+            incomplete: Vec::new(),
+            interrupted: None,
+            not_run: Vec::new(),
+        }
+    }
+
     pub fn exchange(&self, seq: u64) -> Option<&Exchange> {
         self.exchanges
             .binary_search_by_key(&seq, |e| e.seq)

@@ -17,7 +17,7 @@ use crate::providers;
 use crate::reference::{Reference, RunningShop, ShopConfig};
 use crate::report::{
     self, count, CheckResult, EventSink, Outcome, RunEvent, RunReport, ScenarioResult, Secrets,
-    SuiteInfo, TargetInfo, Tool, Verdict, Written,
+    SuiteInfo, TargetInfo, Verdict, Written,
 };
 use crate::sandbox::Sandbox;
 use crate::suite::{Loaded, Suite, Target};
@@ -206,36 +206,15 @@ pub async fn run_until(
     let suite = config.suite.value.clone();
     let (target_name, target_source) = config.target.label();
     let provider = providers::provider(&suite.provider);
-    let mut report = RunReport {
-        format_version: report::REPORT_FORMAT_VERSION.into(),
-        tool: Tool {
-            name: "golive".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        suite: SuiteInfo {
-            id: suite.id.clone(),
-            title: suite.title.clone(),
-            provider: suite.provider.clone(),
-            source: config.suite.file.display().to_string(),
-        },
-        target: TargetInfo {
+    let mut report = RunReport::begin(
+        SuiteInfo::of(&config.suite),
+        TargetInfo {
             name: target_name,
             source: target_source,
             base_url: String::new(),
         },
-        started_at: String::new(),
-        duration_ms: 0.0,
-        verdict: Verdict::Error,
-        counts: Default::default(),
-        run_error: None,
-        scenarios: Vec::new(),
-        checks: Vec::new(),
-        exchanges: Vec::new(),
-        journal: Some("journal.jsonl".into()),
-        incomplete: Vec::new(),
-        interrupted: None,
-        not_run: Vec::new(),
-    };
+    );
+    report.journal = Some("journal.jsonl".into());
     let journal_path = config.reports_dir.join("journal.jsonl");
     let journal = match Journal::create(&journal_path) {
         Ok(j) => j,
@@ -247,44 +226,31 @@ pub async fn run_until(
     };
     report.started_at = journal.wall(0.0);
     *ACTIVE_JOURNAL.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal.clone());
+    // What stops a run before the sandbox serves: the reports say why, nothing was driven.
+    let broke_off = |mut report: RunReport, why: String| {
+        report.run_error = Some(why);
+        finish(
+            report,
+            Some(&journal_path),
+            &config.reports_dir,
+            Secrets::new(),
+            started,
+        )
+    };
     let Some(provider) = provider else {
-        report.run_error = Some(format!(
+        let why = format!(
             "the suite's provider `{}` is not one golive can play",
             suite.provider
-        ));
-        return finish(
-            report,
-            Some(&journal_path),
-            &config.reports_dir,
-            Secrets::new(),
-            started,
         );
+        return broke_off(report, why);
     };
-
     // Every provider step read once, before anything runs (validation usually did it).
     if let Err(e) = providers::parse_steps(provider, &suite) {
-        report.run_error = Some(e);
-        return finish(
-            report,
-            Some(&journal_path),
-            &config.reports_dir,
-            Secrets::new(),
-            started,
-        );
+        return broke_off(report, e);
     }
-
     let (sandbox, actors) = match providers::start(provider, journal.clone(), 0).await {
         Ok(started) => started,
-        Err(e) => {
-            report.run_error = Some(e.to_string());
-            return finish(
-                report,
-                Some(&journal_path),
-                &config.reports_dir,
-                Secrets::new(),
-                started,
-            );
-        }
+        Err(e) => return broke_off(report, e.to_string()),
     };
     let secrets = Secrets::with(sandbox.profile.secrets());
     let sink = make_sink(secrets.clone());

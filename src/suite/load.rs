@@ -160,7 +160,7 @@ pub fn parse_document<T: DeserializeOwned>(
 
 /// A serde path through the model as a JSON pointer into the file. A step's action is an
 /// enum variant, which the file writes as a key (`wait_for:`).
-fn model_pointer(path: &serde_path_to_error::Path) -> String {
+pub(crate) fn model_pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::new();
     for seg in path.iter() {
