@@ -13,6 +13,8 @@ pub mod ppaas;
 pub mod smartpay;
 pub mod starter;
 #[cfg(test)]
+mod testing;
+#[cfg(test)]
 mod toy;
 
 use std::sync::Arc;
@@ -44,12 +46,30 @@ pub fn all() -> impl Iterator<Item = &'static dyn Provider> {
     ALL.iter().chain(TEST_ONLY).copied()
 }
 
-/// A provider: its simulated API, what a step in its suites may say, its actors, its reference
-/// integration and its bundled suite.
-pub trait Provider: Send + Sync {
+/// What a provider is, as data: its id and title, its API, its test account, its reference
+/// integration and its bundled suite. Each provider has one, as a `static`.
+pub struct About {
     /// The id suites name (`kontocloud`).
-    fn id(&self) -> &'static str;
-    fn title(&self) -> &'static str;
+    pub id: &'static str,
+    pub title: &'static str,
+    /// The provider's API as data: every operation the sandbox journals (the calls it answers
+    /// and the calls the provider makes to the integration), what `wait_for`, `inject` and
+    /// check params may name, with its path, auth, request schema and where the merchant's
+    /// order reference and the provider's payment id travel.
+    pub operations: &'static [Operation],
+    /// The names of the test account's credentials (`credentials.<name>` in a target).
+    pub credential_names: &'static [&'static str],
+    /// The built-in reference integration: compliant styles and planted flaws.
+    pub reference: &'static Reference,
+    /// The bundled go-live suite.
+    pub suite: BundledSuite,
+}
+
+/// A provider: what it is ([`About`]), its simulated API, what a step in its suites may say
+/// and its actors.
+pub trait Provider: Send + Sync {
+    /// The provider as data.
+    fn about(&self) -> &'static About;
     /// A fresh sandbox profile and its actors for one run (usually one value playing both:
     /// the shopper's app approves the payment the sandbox holds).
     fn open(&self, core: Arc<SandboxCore>) -> Opened;
@@ -57,23 +77,48 @@ pub trait Provider: Send + Sync {
     /// runs (the actors get it as read); the error says what was expected. A `sandbox:` step is
     /// only checked here: its settings are applied by the sandbox profile.
     fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String>;
-    /// The provider's API as data: every operation the sandbox journals (the calls it answers
-    /// and the calls the provider makes to the integration), what `wait_for`, `inject` and
-    /// check params may name, with its path, auth, request schema and where the merchant's
-    /// order reference and the provider's payment id travel.
-    fn operations(&self) -> &'static [Operation];
-    /// The names of the test account's credentials (`credentials.<name>` in a target).
-    fn credential_names(&self) -> &'static [&'static str];
     /// What a valid provider-specific step needs from the target (triggers it fires, webhooks
     /// it calls), so a target that lacks them is named before anything runs.
     fn step_needs(&self, _act: StepKind, _params: &Value) -> StepNeeds {
         StepNeeds::default()
     }
-    /// The built-in reference integration: compliant styles and planted flaws.
-    fn reference(&self) -> &'static Reference;
-    /// The bundled go-live suite.
-    fn suite(&self) -> BundledSuite;
+
+    /// [`About::id`].
+    fn id(&self) -> &'static str {
+        self.about().id
+    }
+    /// [`About::title`].
+    fn title(&self) -> &'static str {
+        self.about().title
+    }
+    /// [`About::operations`].
+    fn operations(&self) -> &'static [Operation] {
+        self.about().operations
+    }
+    /// [`About::credential_names`].
+    fn credential_names(&self) -> &'static [&'static str] {
+        self.about().credential_names
+    }
+    /// [`About::reference`].
+    fn reference(&self) -> &'static Reference {
+        self.about().reference
+    }
+    /// [`About::suite`].
+    fn suite(&self) -> BundledSuite {
+        self.about().suite
+    }
 }
+
+/// The bundled suite `suites/<file>`, compiled in: `bundled_suite!("kontocloud-go-live.yaml")`.
+macro_rules! bundled_suite {
+    ($file:literal) => {
+        $crate::providers::BundledSuite {
+            file: concat!("suites/", $file),
+            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/suites/", $file)),
+        }
+    };
+}
+pub(crate) use bundled_suite;
 
 /// A suite compiled into the binary.
 #[derive(Debug, Clone, Copy)]

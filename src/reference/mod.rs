@@ -2,6 +2,8 @@
 //! more than one legitimate style) and shops with the usual mistakes, switchable one by one.
 //! `golive demo` runs the bundled suites against them; the tests use them as real targets.
 
+pub mod shop;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::providers::{BundledSuite, Opened, Provider, StepKind};
+use crate::providers::{bundled_suite, About, Opened, Provider, StepKind};
 use crate::sandbox::{Auth, Caller, Operation, SandboxCore};
 use crate::suite::ParsedStep;
 
@@ -98,40 +98,26 @@ pub const OPERATIONS: &[Operation] = &[
     ),
 ];
 
-impl Provider for KontoCloud {
-    fn id(&self) -> &'static str {
-        ID
-    }
+pub static ABOUT: About = About {
+    id: ID,
+    title: "KontoCloud (J.P. Morgan Mobility Payments e-wallet)",
+    operations: OPERATIONS,
+    credential_names: &["user_id", "password"],
+    reference: &reference::REFERENCE,
+    suite: bundled_suite!("kontocloud-go-live.yaml"),
+};
 
-    fn title(&self) -> &'static str {
-        "KontoCloud (J.P. Morgan Mobility Payments e-wallet)"
+impl Provider for KontoCloud {
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
 
     fn open(&self, core: Arc<SandboxCore>) -> Opened {
         Opened::of(Arc::new(KontoCloudSandbox::new(core)))
     }
 
-    fn reference(&self) -> &'static crate::reference::Reference {
-        &reference::REFERENCE
-    }
-
-    fn suite(&self) -> BundledSuite {
-        BundledSuite {
-            file: "suites/kontocloud-go-live.yaml",
-            text: include_str!("../../../suites/kontocloud-go-live.yaml"),
-        }
-    }
-
     fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
         steps::parse(kind, params)
-    }
-
-    fn operations(&self) -> &'static [Operation] {
-        OPERATIONS
-    }
-
-    fn credential_names(&self) -> &'static [&'static str] {
-        &["user_id", "password"]
     }
 }
 

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use super::{KontoCloud, OPERATIONS};
 use std::sync::Arc;
 
-use crate::journal::{Exchange, Journal, TokenState};
+use crate::journal::{Exchange, TokenState};
+use crate::providers::testing::{self, answer as send};
 use crate::sandbox::Sandbox;
 
 /// A running KontoCloud sandbox and a client to call it.
@@ -19,23 +20,10 @@ struct Api {
 /// A Get Payment Status query with every field it needs.
 const STATUS_QUERY: &str = "partnerReference=p2&localDate=2024-01-01&localTime=120000";
 
-/// Sends a request: its answer's status and JSON body (`null` when it is not JSON).
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let answer = request.send().await.unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap_or(Value::Null))
-}
-
 impl Api {
     async fn start() -> Api {
-        let sb = crate::providers::start(&KontoCloud, Journal::in_memory(), 0)
-            .await
-            .unwrap()
-            .0;
-        Api {
-            sb,
-            http: reqwest::Client::new(),
-        }
+        let (sb, http) = testing::serve(&KontoCloud).await;
+        Api { sb, http }
     }
 
     /// Issue Token for the test account's user.

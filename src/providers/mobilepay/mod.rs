@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::providers::{Opened, Provider, StepKind};
+use crate::providers::{bundled_suite, About, Opened, Provider, StepKind};
 use crate::sandbox::{Auth, Caller, Operation, SandboxCore};
 use crate::suite::ParsedStep;
 
@@ -231,39 +231,25 @@ pub const OPERATIONS: &[Operation] = &[
 const BEARER: Auth = Auth::Token("Authorization: Bearer");
 const APP_IS_GOLIVE: &str = "golive's own: the app is the customer's phone, played by golive";
 
-impl Provider for MobilePay {
-    fn id(&self) -> &'static str {
-        ID
-    }
+pub static ABOUT: About = About {
+    id: ID,
+    title: "MobilePay PoS V10",
+    operations: OPERATIONS,
+    credential_names: &["client_id", "client_secret", "merchant_vat"],
+    reference: &reference::REFERENCE,
+    suite: bundled_suite!("mobilepay-go-live.yaml"),
+};
 
-    fn title(&self) -> &'static str {
-        "MobilePay PoS V10"
+impl Provider for MobilePay {
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
 
     fn open(&self, core: Arc<SandboxCore>) -> Opened {
         Opened::of(Arc::new(MobilePaySandbox::new(core)))
     }
 
-    fn reference(&self) -> &'static crate::reference::Reference {
-        &reference::REFERENCE
-    }
-
-    fn suite(&self) -> crate::providers::BundledSuite {
-        crate::providers::BundledSuite {
-            file: "suites/mobilepay-go-live.yaml",
-            text: include_str!("../../../suites/mobilepay-go-live.yaml"),
-        }
-    }
-
     fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
         steps::parse(kind, params)
-    }
-
-    fn operations(&self) -> &'static [Operation] {
-        OPERATIONS
-    }
-
-    fn credential_names(&self) -> &'static [&'static str] {
-        &["client_id", "client_secret", "merchant_vat"]
     }
 }

@@ -7,7 +7,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::journal::{Journal, TokenState};
+use crate::journal::TokenState;
+use crate::providers::testing;
 use crate::sandbox::Sandbox;
 
 struct Client {
@@ -17,14 +18,8 @@ struct Client {
 
 impl Client {
     async fn start() -> Client {
-        let sb = crate::providers::start(&MobilePay, Journal::in_memory(), 0)
-            .await
-            .unwrap()
-            .0;
-        Client {
-            sb,
-            http: reqwest::Client::new(),
-        }
+        let (sb, http) = testing::serve(&MobilePay).await;
+        Client { sb, http }
     }
 
     fn creds(&self) -> BTreeMap<String, String> {

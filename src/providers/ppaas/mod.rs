@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::providers::{Opened, Provider, StepKind};
+use crate::providers::{bundled_suite, About, Opened, Provider, StepKind, StepNeeds};
 use crate::sandbox::{Auth, Caller, Operation, SandboxCore};
 use crate::suite::ParsedStep;
 
@@ -140,55 +140,41 @@ pub const OPERATIONS: &[Operation] = &[
     )),
 ];
 
-impl Provider for PPaaS {
-    fn id(&self) -> &'static str {
-        ID
-    }
+pub static ABOUT: About = About {
+    id: ID,
+    title: "PPaaS (Worldline/Ingenico payment platform: service provider QR code payments)",
+    operations: OPERATIONS,
+    credential_names: &["realm", "client_id", "client_secret"],
+    reference: &reference::REFERENCE,
+    suite: bundled_suite!("ppaas-go-live.yaml"),
+};
 
-    fn title(&self) -> &'static str {
-        "PPaaS (Worldline/Ingenico payment platform: service provider QR code payments)"
+impl Provider for PPaaS {
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
 
     fn open(&self, core: Arc<SandboxCore>) -> Opened {
         Opened::of(Arc::new(PPaaSSandbox::new(core)))
     }
 
-    fn reference(&self) -> &'static crate::reference::Reference {
-        &reference::REFERENCE
-    }
-
-    fn suite(&self) -> crate::providers::BundledSuite {
-        crate::providers::BundledSuite {
-            file: "suites/ppaas-go-live.yaml",
-            text: include_str!("../../../suites/ppaas-go-live.yaml"),
-        }
-    }
-
     fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
         steps::parse(kind, params)
     }
 
-    fn operations(&self) -> &'static [Operation] {
-        OPERATIONS
-    }
-
-    fn credential_names(&self) -> &'static [&'static str] {
-        &["realm", "client_id", "client_secret"]
-    }
-
     /// A QR code payment is forwarded to the target's webhook (`qrcode_payment`); the consumer
     /// acts through the target's `consumer` trigger (`consumer`).
-    fn step_needs(&self, kind: StepKind, _params: &Value) -> crate::providers::StepNeeds {
+    fn step_needs(&self, kind: StepKind, _params: &Value) -> StepNeeds {
         match kind {
-            StepKind::Provider => crate::providers::StepNeeds {
+            StepKind::Provider => StepNeeds {
                 triggers: vec![],
                 webhooks: vec![OP_QRCODE_PAYMENT],
             },
-            StepKind::Shopper => crate::providers::StepNeeds {
+            StepKind::Shopper => StepNeeds {
                 triggers: vec![("consumer", &["client_transaction_id", "consumer_action"])],
                 webhooks: vec![],
             },
-            StepKind::Sandbox => crate::providers::StepNeeds::default(),
+            StepKind::Sandbox => StepNeeds::default(),
         }
     }
 }

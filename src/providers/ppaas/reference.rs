@@ -30,7 +30,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::reference::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
+use crate::reference::shop::{
+    http_client, reference_shop, serve_shop, text, ReferenceShop, Token, TokenCache,
+};
+use crate::reference::{Flaw, Reference, ServeFuture, ShopConfig};
+use crate::sandbox::lock;
 
 pub const REFERENCE: Reference = Reference {
     provider: "ppaas",
@@ -146,22 +150,14 @@ struct Transaction {
     status: &'static str,
 }
 
-struct Token {
-    value: String,
-    obtained: Instant,
-    lifetime: Duration,
-}
-
 struct ServiceProvider {
     config: ShopConfig,
     http: reqwest::Client,
     transactions: Mutex<HashMap<String, Transaction>>,
-    token: tokio::sync::Mutex<Option<Token>>,
+    token: TokenCache,
 }
 
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+reference_shop!(ServiceProvider);
 
 fn error(status: StatusCode, message: &str) -> Response {
     (
@@ -172,62 +168,29 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 impl ServiceProvider {
-    fn flawed(&self, flaw: &str) -> bool {
-        self.config.flaws.contains(flaw)
-    }
-
-    fn style_b(&self) -> bool {
-        self.config.style == "b"
-    }
-
-    fn base(&self) -> &str {
-        self.config.sandbox_url.trim_end_matches('/')
-    }
-
-    fn credential(&self, name: &str) -> String {
-        self.config
-            .credentials
-            .get(name)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// A token good for the next call: the cached one while it has enough life left.
+    /// A token good for the next call: the cached one while it has enough life left (style b
+    /// renews after 80% of its life).
     async fn token(&self) -> Result<String, String> {
-        let mut cached = self.token.lock().await;
-        if let Some(t) = cached.as_ref() {
-            let age = t.obtained.elapsed();
-            let keep = if self.flawed("token_per_call") {
-                false
-            } else if self.flawed("ignore_token_expiry") {
-                true
-            } else if self.style_b() {
-                age < t.lifetime.mul_f64(0.8)
-            } else {
-                age + Duration::from_secs(60) < t.lifetime
-            };
-            if keep {
-                return Ok(t.value.clone());
-            }
-        }
-        let url = format!(
-            "{}/auth/realms/{}/protocol/openid-connect/token",
-            self.base(),
-            self.credential("realm")
-        );
+        self.token
+            .get(self, self.style_b(), || self.fetch_token())
+            .await
+    }
+
+    async fn fetch_token(&self) -> Result<Token, String> {
+        let url = self.url(&format!(
+            "/auth/realms/{}/protocol/openid-connect/token",
+            self.cred("realm")
+        ));
         let request = if self.style_b() {
             self.http
                 .post(url)
-                .basic_auth(
-                    self.credential("client_id"),
-                    Some(self.credential("client_secret")),
-                )
+                .basic_auth(self.cred("client_id"), Some(self.cred("client_secret")))
                 .form(&[("grant_type", "client_credentials")])
         } else {
             self.http.post(url).form(&[
                 ("grant_type", "client_credentials".to_string()),
-                ("client_id", self.credential("client_id")),
-                ("client_secret", self.credential("client_secret")),
+                ("client_id", self.cred("client_id")),
+                ("client_secret", self.cred("client_secret")),
             ])
         };
         let answer = request.send().await.map_err(|e| e.to_string())?;
@@ -236,21 +199,13 @@ impl ServiceProvider {
         if !status.is_success() {
             return Err(format!("token endpoint answered {status}: {json}"));
         }
-        let value = json["access_token"]
-            .as_str()
-            .ok_or("no access_token in the answer")?
-            .to_owned();
+        let value = text(&json, "access_token").ok_or("no access_token in the answer")?;
         let lifetime = Duration::from_secs_f64(json["expires_in"].as_f64().unwrap_or(0.0).max(0.0));
-        *cached = Some(Token {
-            value: value.clone(),
+        Ok(Token {
+            value,
             obtained: Instant::now(),
             lifetime,
-        });
-        Ok(value)
-    }
-
-    async fn forget_token(&self) {
-        *self.token.lock().await = None;
+        })
     }
 
     fn timestamp(&self) -> String {
@@ -321,10 +276,7 @@ impl ServiceProvider {
         } else {
             5
         };
-        let url = format!(
-            "{}/qrcode-payment/v1/transactions/{about}/events",
-            self.base()
-        );
+        let url = self.url(&format!("/qrcode-payment/v1/transactions/{about}/events"));
         let mut retries = 0;
         let mut renewed = false;
         let mut sent_twice = false;
@@ -352,7 +304,7 @@ impl ServiceProvider {
                 }
                 Some(401) if !renewed => {
                     renewed = true;
-                    self.forget_token().await;
+                    self.token.forget().await;
                 }
                 Some(400..=499) => return,
                 _ => {
@@ -407,7 +359,7 @@ async fn webhook(State(sp): State<Arc<ServiceProvider>>, body: axum::body::Bytes
         return error(StatusCode::BAD_REQUEST, "clientTransactionId, paymentAmount.amount (> 0) and paymentAmount.currency are required");
     }
     let own_id = uuid::Uuid::new_v4().to_string();
-    locked(&sp.transactions).insert(
+    lock(&sp.transactions).insert(
         id.clone(),
         Transaction {
             amount,
@@ -457,7 +409,7 @@ async fn consumer(
     Path(id): Path<String>,
     Json(act): Json<ConsumerAct>,
 ) -> Response {
-    let Some(tx) = locked(&sp.transactions).get(&id).cloned() else {
+    let Some(tx) = lock(&sp.transactions).get(&id).cloned() else {
         return error(StatusCode::NOT_FOUND, "unknown transaction");
     };
     let (status, mut kinds): (&'static str, Vec<&str>) = match act.action.as_str() {
@@ -472,7 +424,7 @@ async fn consumer(
             )
         }
     };
-    if let Some(t) = locked(&sp.transactions).get_mut(&id) {
+    if let Some(t) = lock(&sp.transactions).get_mut(&id) {
         t.status = status;
     }
     if sp.flawed("events_out_of_order") {
@@ -494,29 +446,22 @@ async fn consumer(
 }
 
 async fn transaction(State(sp): State<Arc<ServiceProvider>>, Path(id): Path<String>) -> Response {
-    match locked(&sp.transactions).get(&id) {
+    match lock(&sp.transactions).get(&id) {
         Some(t) => Json(json!({"clientTransactionId": id, "status": t.status})).into_response(),
         None => error(StatusCode::NOT_FOUND, "unknown transaction"),
     }
 }
 
 fn serve(config: ShopConfig, listener: TcpListener) -> ServeFuture {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client builds");
     let sp = Arc::new(ServiceProvider {
         config,
-        http,
+        http: http_client(Some(Duration::from_secs(30))),
         transactions: Mutex::new(HashMap::new()),
-        token: tokio::sync::Mutex::new(None),
+        token: TokenCache::default(),
     });
-    let app = Router::new()
-        .route("/health", get(|| async { "ok" }))
+    let routes = Router::new()
         .route("/ppaas/qrcode-payment/v1/transactions", post(webhook))
         .route("/simulator/transactions/{id}/consumer", post(consumer))
-        .route("/transactions/{id}", get(transaction))
-        .with_state(sp);
-    serve_app(app, listener)
+        .route("/transactions/{id}", get(transaction));
+    serve_shop(routes, sp, listener)
 }

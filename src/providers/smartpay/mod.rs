@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::providers::{BundledSuite, Opened, Provider, StepKind, StepNeeds};
+use crate::providers::{bundled_suite, About, Opened, Provider, StepKind, StepNeeds};
 use crate::sandbox::{Auth, Caller, Operation, SandboxCore};
 use crate::suite::ParsedStep;
 
@@ -152,45 +152,31 @@ const SMARTPAY_AUTH: &str = "Authorization: Bearer, or Basic merchantKey:authent
 const WIDGET_INFERRED: &str =
     "inferred: the widget is a script in the shop's page; golive plays it as two calls";
 
-impl Provider for SmartPay {
-    fn id(&self) -> &'static str {
-        ID
-    }
+pub static ABOUT: About = About {
+    id: ID,
+    title: "SmartPay (J.P. Morgan Mobility Payments hosted widget)",
+    operations: OPERATIONS,
+    credential_names: &[
+        "merchant_key",
+        "authentication_key",
+        "client_id",
+        "client_secret",
+    ],
+    reference: &reference::REFERENCE,
+    suite: bundled_suite!("smartpay-go-live.yaml"),
+};
 
-    fn title(&self) -> &'static str {
-        "SmartPay (J.P. Morgan Mobility Payments hosted widget)"
+impl Provider for SmartPay {
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
 
     fn open(&self, core: Arc<SandboxCore>) -> Opened {
         Opened::of(Arc::new(SmartPaySandbox::new(core)))
     }
 
-    fn reference(&self) -> &'static crate::reference::Reference {
-        &reference::REFERENCE
-    }
-
-    fn suite(&self) -> BundledSuite {
-        BundledSuite {
-            file: "suites/smartpay-go-live.yaml",
-            text: include_str!("../../../suites/smartpay-go-live.yaml"),
-        }
-    }
-
     fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
         steps::parse(kind, params)
-    }
-
-    fn operations(&self) -> &'static [Operation] {
-        OPERATIONS
-    }
-
-    fn credential_names(&self) -> &'static [&'static str] {
-        &[
-            "merchant_key",
-            "authentication_key",
-            "client_id",
-            "client_secret",
-        ]
     }
 
     /// Every shopper step ends with the page telling the shop's server (`tell_shop`).

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use super::api::jwt_shaped;
 use super::api::state::{ApiState, Transaction};
 use super::*;
-use crate::journal::{Journal, TokenState};
+use crate::journal::TokenState;
+use crate::providers::testing;
 use crate::sandbox::Sandbox;
 
 /// A running SmartPay sandbox, its test account and a client to call it.
@@ -21,15 +22,12 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
-        let sb = crate::providers::start(&SmartPay, Journal::in_memory(), 0)
-            .await
-            .unwrap()
-            .0;
+        let (sb, http) = testing::serve(&SmartPay).await;
         let creds = sb.profile.credentials();
         let base = sb.base_url();
         Api {
             sb,
-            http: reqwest::Client::new(),
+            http,
             creds,
             base,
         }

@@ -19,8 +19,7 @@ use serde_json::{json, Value};
 
 use crate::driver::{step_as, Act, Actors, Outgoing, StepContext};
 use crate::journal::{Actor, Facts};
-use crate::providers::{BundledSuite, Opened, Provider, StepKind};
-use crate::reference::Reference;
+use crate::providers::{About, BundledSuite, Opened, Provider, StepKind};
 use crate::sandbox::request_schema::OperationSchemas;
 use crate::sandbox::tokens::TokenBook;
 use crate::sandbox::{
@@ -64,13 +63,21 @@ pub const OPERATIONS: &[Operation] = &[
 
 pub struct Toy;
 
-impl Provider for Toy {
-    fn id(&self) -> &'static str {
-        ID
-    }
+pub static ABOUT: About = About {
+    id: ID,
+    title: "Toy (test-only)",
+    operations: OPERATIONS,
+    credential_names: &["api_key"],
+    reference: &reference::REFERENCE,
+    suite: BundledSuite {
+        file: "src/providers/toy/suite.yaml",
+        text: include_str!("suite.yaml"),
+    },
+};
 
-    fn title(&self) -> &'static str {
-        "Toy (test-only)"
+impl Provider for Toy {
+    fn about(&self) -> &'static About {
+        &ABOUT
     }
 
     fn open(&self, core: Arc<SandboxCore>) -> Opened {
@@ -93,25 +100,6 @@ impl Provider for Toy {
             }
             StepKind::Sandbox => Err("the toy sandbox has no settings".into()),
             StepKind::Provider => Err("the toy provider never calls the shop".into()),
-        }
-    }
-
-    fn operations(&self) -> &'static [Operation] {
-        OPERATIONS
-    }
-
-    fn credential_names(&self) -> &'static [&'static str] {
-        &["api_key"]
-    }
-
-    fn reference(&self) -> &'static Reference {
-        &reference::REFERENCE
-    }
-
-    fn suite(&self) -> BundledSuite {
-        BundledSuite {
-            file: "src/providers/toy/suite.yaml",
-            text: include_str!("suite.yaml"),
         }
     }
 }

@@ -10,7 +10,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::reference::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
+use crate::reference::shop::{http_client, serve_shop};
+use crate::reference::{Flaw, Reference, ServeFuture, ShopConfig};
 
 pub const REFERENCE: Reference = Reference {
     provider: super::ID,
@@ -38,16 +39,10 @@ struct Shop {
 fn serve(config: ShopConfig, listener: TcpListener) -> ServeFuture {
     let shop = Arc::new(Shop {
         config,
-        http: reqwest::Client::new(),
+        http: http_client(None),
         token: Mutex::new(None),
     });
-    serve_app(
-        Router::new()
-            .route("/health", axum::routing::get(|| async { "ok" }))
-            .route("/pay", post(pay))
-            .with_state(shop),
-        listener,
-    )
+    serve_shop(Router::new().route("/pay", post(pay)), shop, listener)
 }
 
 impl Shop {

@@ -25,7 +25,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::reference::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
+use crate::reference::shop::{amount_of, serve_shop, ReferenceShop};
+use crate::reference::{Flaw, Reference, ServeFuture, ShopConfig};
+use crate::sandbox::lock;
 use shop::{Order, OrderStatus, Shop};
 
 pub const REFERENCE: Reference = Reference {
@@ -142,26 +144,19 @@ fn purchase() -> String {
 }
 
 async fn checkout(State(shop): State<Arc<Shop>>, Json(c): Json<Checkout>) -> Response {
-    let amount: f64 = match &c.amount {
-        Value::Number(n) => n.as_f64().unwrap_or(0.0),
-        Value::String(s) => s.parse().unwrap_or(0.0),
-        _ => 0.0,
-    };
+    let amount = amount_of(&c.amount);
     if amount <= 0.0 {
         return (StatusCode::BAD_REQUEST, "amount must be above 0").into_response();
     }
-    shop.orders
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(
-            c.order_id.clone(),
-            Order {
-                amount_cents: (amount * 100.0).round() as i64,
-                currency: c.currency.clone(),
-                payment_type: c.payment_type.clone(),
-                status: OrderStatus::Pending,
-            },
-        );
+    lock(&shop.orders).insert(
+        c.order_id.clone(),
+        Order {
+            amount_cents: (amount * 100.0).round() as i64,
+            currency: c.currency.clone(),
+            payment_type: c.payment_type.clone(),
+            status: OrderStatus::Pending,
+        },
+    );
     let callback = if shop.style_b() {
         format!("{}/payment/return/{}", shop.config.public_url, c.order_id)
     } else {
@@ -221,13 +216,7 @@ struct Return {
 }
 
 async fn handle_return(shop: Arc<Shop>, order_id: String, r: Return) -> Response {
-    let known = shop
-        .orders
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&order_id)
-        .cloned();
-    let Some(order) = known else {
+    let Some(order) = shop.order(&order_id) else {
         return (StatusCode::NOT_FOUND, Html("<p>Unknown order.</p>")).into_response();
     };
     if r.payment_result.as_deref() != Some("OK") {
@@ -278,12 +267,7 @@ async fn return_b(
 }
 
 async fn order(State(shop): State<Arc<Shop>>, Path(order_id): Path<String>) -> Response {
-    match shop
-        .orders
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&order_id)
-    {
+    match shop.order(&order_id) {
         Some(o) => {
             Json(json!({"orderId": order_id, "status": o.status.as_str(), "currency": o.currency}))
                 .into_response()
@@ -304,14 +288,11 @@ async fn thanks(Path(order_id): Path<String>) -> Html<String> {
 }
 
 fn serve(config: ShopConfig, listener: TcpListener) -> ServeFuture {
-    let shop = Arc::new(Shop::new(config));
-    let app = Router::new()
-        .route("/health", get(|| async { "ok" }))
+    let routes = Router::new()
         .route("/checkout", post(checkout))
         .route("/kontocloud/return", post(return_a))
         .route("/payment/return/{order_id}", post(return_b))
         .route("/orders/{order_id}", get(order))
-        .route("/orders/{order_id}/thanks", get(thanks))
-        .with_state(shop);
-    serve_app(app, listener)
+        .route("/orders/{order_id}/thanks", get(thanks));
+    serve_shop(routes, Arc::new(Shop::new(config)), listener)
 }

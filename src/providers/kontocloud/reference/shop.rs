@@ -5,32 +5,16 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use super::super::date_and_time;
+pub(super) use crate::reference::shop::OrderStatus;
+use crate::reference::shop::{http_client, reference_shop, text, ReferenceShop, Token, TokenCache};
 use crate::reference::ShopConfig;
-
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum OrderStatus {
-    Pending,
-    Paid,
-    Authorized,
-    Failed,
-}
-
-impl OrderStatus {
-    pub(super) fn as_str(&self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "pending",
-            OrderStatus::Paid => "paid",
-            OrderStatus::Authorized => "authorized",
-            OrderStatus::Failed => "failed",
-        }
-    }
-}
+use crate::sandbox::lock;
 
 #[derive(Debug, Clone)]
 pub(super) struct Order {
@@ -40,43 +24,26 @@ pub(super) struct Order {
     pub status: OrderStatus,
 }
 
-struct Token {
-    value: String,
-    issued_at: time::OffsetDateTime,
-    valid_until: time::OffsetDateTime,
-}
-
 pub(super) struct Shop {
     pub config: ShopConfig,
     http: reqwest::Client,
     pub orders: Mutex<HashMap<String, Order>>,
-    token: tokio::sync::Mutex<Option<Token>>,
+    token: TokenCache,
     counter: std::sync::atomic::AtomicU64,
 }
 
+reference_shop!(Shop);
+
 impl Shop {
     pub(super) fn new(config: ShopConfig) -> Shop {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            // The seeds ask for a client timeout of at least 90 s.
-            .timeout(Duration::from_secs(90))
-            .build()
-            .expect("an HTTP client builds");
         Shop {
             config,
-            http,
+            // The seeds ask for a client timeout of at least 90 s.
+            http: http_client(Some(Duration::from_secs(90))),
             orders: Mutex::new(HashMap::new()),
-            token: tokio::sync::Mutex::new(None),
+            token: TokenCache::default(),
             counter: std::sync::atomic::AtomicU64::new(1),
         }
-    }
-
-    pub(super) fn flawed(&self, flaw: &str) -> bool {
-        self.config.flaws.contains(flaw)
-    }
-
-    pub(super) fn style_b(&self) -> bool {
-        self.config.style == "b"
     }
 
     pub(super) fn partner_reference(&self, purpose: &str, order_id: &str) -> String {
@@ -101,10 +68,6 @@ impl Shop {
         date_and_time(offset + skew)
     }
 
-    pub(super) fn base(&self) -> &str {
-        self.config.sandbox_url.trim_end_matches('/')
-    }
-
     fn with_headers(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let r = r.header("Content-Type", "application/json");
         if self.flawed("missing_headers") {
@@ -114,29 +77,21 @@ impl Shop {
         }
     }
 
-    /// A token good for the next call: the cached one while it has enough life left.
+    /// A token good for the next call: the cached one while it has enough life left (style b
+    /// renews after 80% of its life).
     async fn token(&self, order_id: &str) -> Result<String, String> {
-        let mut cached = self.token.lock().await;
+        self.token
+            .get(self, self.style_b(), || self.issue_token(order_id))
+            .await
+    }
+
+    /// 1.45 Issue Token.
+    async fn issue_token(&self, order_id: &str) -> Result<Token, String> {
+        let obtained = Instant::now();
         let now = time::OffsetDateTime::now_utc();
-        if let Some(t) = cached.as_ref() {
-            let keep = if self.flawed("token_per_call") {
-                false
-            } else if self.flawed("ignore_token_expiry") {
-                true
-            } else if self.style_b() {
-                // Renew after 80% of the token's life.
-                let life = t.valid_until - t.issued_at;
-                now < t.issued_at + life * 0.8
-            } else {
-                now + time::Duration::seconds(60) < t.valid_until
-            };
-            if keep {
-                return Ok(t.value.clone());
-            }
-        }
         let (local_date, local_time) = self.local();
         let mut body = json!({
-            "password": self.config.credentials.get("password").cloned().unwrap_or_default(),
+            "password": self.cred("password"),
             "partnerReference": self.partner_reference("TOKEN", order_id),
             "localDate": local_date,
             "localTime": local_time,
@@ -144,14 +99,9 @@ impl Shop {
         if self.flawed("unknown_field") {
             body["merchantNote"] = json!("go-live rehearsal");
         }
-        let user = self
-            .config
-            .credentials
-            .get("user_id")
-            .cloned()
-            .unwrap_or_default();
+        let user = self.cred("user_id");
         let answer = self
-            .with_headers(self.http.post(format!("{}/user/{user}/issue", self.base())))
+            .with_headers(self.http.post(self.url(&format!("/user/{user}/issue"))))
             .json(&body)
             .send()
             .await
@@ -161,34 +111,18 @@ impl Shop {
         if !status.is_success() || json["responseCode"] != "0000" {
             return Err(format!("Issue Token failed: {status} {json}"));
         }
-        let value = json["token"]
-            .as_str()
-            .ok_or("no token in the answer")?
-            .to_owned();
+        let value = text(&json, "token").ok_or("no token in the answer")?;
         let valid_until = json["validUntil"]
             .as_str()
             .and_then(|v| {
                 time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok()
             })
             .ok_or("no validUntil in the answer")?;
-        if self.flawed("calls_retired_endpoint") {
-            // The planted mistake: a call to no operation of the API (its answer is ignored).
-            let _ = self
-                .http
-                .get(format!("{}/v0/health", self.base()))
-                .send()
-                .await;
-        }
-        *cached = Some(Token {
-            value: value.clone(),
-            issued_at: now,
-            valid_until,
-        });
-        Ok(value)
-    }
-
-    async fn forget_token(&self) {
-        *self.token.lock().await = None;
+        Ok(Token {
+            value,
+            obtained,
+            lifetime: (valid_until - now).try_into().unwrap_or(Duration::ZERO),
+        })
     }
 
     /// Asks Get Payment Status and decides what the order is.
@@ -203,7 +137,7 @@ impl Shop {
                 Err(_) => return self.unconfirmed(),
             };
             let (local_date, local_time) = self.local();
-            let url = format!("{}/payment/{unique_reference}/status", self.base());
+            let url = self.url(&format!("/payment/{unique_reference}/status"));
             let answer = self
                 .with_headers(self.http.get(&url))
                 .header("X-Auth-Token", token)
@@ -218,7 +152,7 @@ impl Shop {
             if status == StatusCode::UNAUTHORIZED && !refused_once {
                 // The token was refused: get a new one and ask again, once.
                 refused_once = true;
-                self.forget_token().await;
+                self.token.forget().await;
                 continue;
             }
             if status.is_server_error() || json["responseCode"] == "0099" {
@@ -264,13 +198,7 @@ impl Shop {
     }
 
     fn judge(&self, order_id: &str, status: &Value) -> OrderStatus {
-        let Some(order) = self
-            .orders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(order_id)
-            .cloned()
-        else {
+        let Some(order) = self.order(order_id) else {
             return OrderStatus::Failed;
         };
         let code = status["statusCode"].as_str().unwrap_or("");
@@ -305,13 +233,12 @@ impl Shop {
         }
     }
 
+    pub(super) fn order(&self, order_id: &str) -> Option<Order> {
+        lock(&self.orders).get(order_id).cloned()
+    }
+
     pub(super) fn set_status(&self, order_id: &str, status: OrderStatus) {
-        if let Some(o) = self
-            .orders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(order_id)
-        {
+        if let Some(o) = lock(&self.orders).get_mut(order_id) {
             o.status = status;
         }
     }

@@ -7,20 +7,16 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use reqwest::Method;
 use serde_json::Value;
 
 use super::till::Order;
+use crate::reference::shop::{http_client, reference_shop, text, ReferenceShop, Token, TokenCache};
 use crate::reference::ShopConfig;
 
 /// Client timeouts the V10 guide asks for: 2 s for POST/PUT/DELETE, 0.5 s for GET.
 const POST_TIMEOUT: Duration = Duration::from_secs(2);
 const GET_TIMEOUT: Duration = Duration::from_millis(500);
-
-pub(super) struct Token {
-    pub(super) value: String,
-    pub(super) issued: Instant,
-    pub(super) lifetime: Duration,
-}
 
 /// One answer from MobilePay, or why there was none.
 pub(super) struct Answer {
@@ -40,35 +36,25 @@ impl Answer {
 pub(super) struct Shop {
     pub(super) config: ShopConfig,
     pub(super) http: reqwest::Client,
-    pub(super) token: tokio::sync::Mutex<Option<Token>>,
+    pub(super) token: TokenCache,
     pub(super) pos: tokio::sync::Mutex<Option<String>>,
     pub(super) orders: Mutex<HashMap<String, Order>>,
     pub(super) counter: AtomicU64,
 }
 
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+reference_shop!(Shop);
 
 impl Shop {
-    pub(super) fn flawed(&self, flaw: &str) -> bool {
-        self.config.flaws.contains(flaw)
-    }
-
-    pub(super) fn style_b(&self) -> bool {
-        self.config.style == "b"
-    }
-
-    pub(super) fn cred(&self, name: &str) -> String {
-        self.config
-            .credentials
-            .get(name)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    pub(super) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.config.sandbox_url.trim_end_matches('/'))
+    pub(super) fn new(config: ShopConfig) -> Shop {
+        Shop {
+            config,
+            // Timeouts are per call (`POST_TIMEOUT`, `GET_TIMEOUT`).
+            http: http_client(None),
+            token: TokenCache::default(),
+            pos: tokio::sync::Mutex::new(None),
+            orders: Mutex::new(HashMap::new()),
+            counter: AtomicU64::new(1),
+        }
     }
 
     pub(super) fn merchant_pos_id(&self) -> &'static str {
@@ -112,23 +98,15 @@ impl Shop {
         }
     }
 
+    /// A token good for the next call: the cached one while it has enough life left (style b
+    /// renews after 80% of its life).
     pub(super) async fn token(&self) -> Result<String, String> {
-        let mut cached = self.token.lock().await;
-        if let Some(t) = cached.as_ref() {
-            let age = t.issued.elapsed();
-            let keep = if self.flawed("token_per_call") {
-                false
-            } else if self.flawed("ignore_token_expiry") {
-                true
-            } else if self.style_b() {
-                age < t.lifetime.mul_f64(0.8)
-            } else {
-                age + Duration::from_secs(60) < t.lifetime
-            };
-            if keep {
-                return Ok(t.value.clone());
-            }
-        }
+        self.token
+            .get(self, self.style_b(), || self.fetch_token())
+            .await
+    }
+
+    async fn fetch_token(&self) -> Result<Token, String> {
         let client_id = self.cred("client_id");
         let basic = base64::engine::general_purpose::STANDARD
             .encode(format!("{client_id}:{}", self.cred("client_secret")));
@@ -151,97 +129,90 @@ impl Shop {
         if !status.is_success() {
             return Err(format!("token refused: {status} {json}"));
         }
-        let value = json["access_token"]
-            .as_str()
-            .ok_or("no access_token")?
-            .to_owned();
+        let value = text(&json, "access_token").ok_or("no access_token")?;
         let lifetime = Duration::from_secs(json["expires_in"].as_u64().unwrap_or(60));
-        if self.flawed("calls_retired_endpoint") {
-            // The planted mistake: a call to no operation of the API (its answer is ignored).
-            let _ = self.http.get(self.url("/v0/health")).send().await;
-        }
-        *cached = Some(Token {
-            value: value.clone(),
-            issued: Instant::now(),
+        Ok(Token {
+            value,
+            obtained: Instant::now(),
             lifetime,
-        });
-        Ok(value)
+        })
     }
 
-    /// One call to the PoS API with every header V10 asks for.
+    /// A GET of the PoS API.
+    pub(super) async fn get(&self, path: &str) -> Result<Answer, String> {
+        self.call(Method::GET, path, None, None, false).await
+    }
+
+    /// A POST of the PoS API sent once, without an idempotency key.
+    pub(super) async fn post(&self, path: &str, body: Option<&Value>) -> Result<Answer, String> {
+        self.call(Method::POST, path, body, None, false).await
+    }
+
+    /// One call to the PoS API with every header V10 asks for (sent again with a new token
+    /// when MobilePay refuses one the till kept past its expiry).
     pub(super) async fn call(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Option<&Value>,
         key: Option<&str>,
         refund_client: bool,
     ) -> Result<Answer, String> {
-        let answer = self
-            .call_once(method.clone(), path, body, key, refund_client)
-            .await?;
-        if answer.status == 401 && self.flawed("ignore_token_expiry") {
-            // The till notices only when MobilePay refuses the token: it gets a new one and
-            // sends the call again.
-            *self.token.lock().await = None;
-            return self.call_once(method, path, body, key, refund_client).await;
-        }
-        Ok(answer)
-    }
-
-    async fn call_once(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        key: Option<&str>,
-        refund_client: bool,
-    ) -> Result<Answer, String> {
-        let token = self.token().await?;
-        let timeout = if method == reqwest::Method::GET {
-            GET_TIMEOUT
-        } else {
-            POST_TIMEOUT
-        };
-        let version = if self.style_b() { "10.0.3" } else { "2.4.1" };
-        let mut r = self
-            .http
-            .request(method, self.url(path))
-            .timeout(timeout)
-            .header("x-ibm-client-id", self.cred("client_id"))
-            .header("Authorization", format!("Bearer {token}"))
-            .header("x-mobilepay-client-system-version", version);
-        if refund_client && self.flawed("duplicate_version_header") {
-            // The refund module's client has the header as a default and adds it again.
-            r = r.header("x-mobilepay-client-system-version", version);
-        }
-        if self.flawed("vat_header_missing_on_lookup") {
-            // The mistake: the payment look-up builds its request without the merchant's VAT.
-            if !path.starts_with("/pos/v10/payments?") {
+        let mut renewed = false;
+        loop {
+            let token = self.token().await?;
+            let timeout = if method == Method::GET {
+                GET_TIMEOUT
+            } else {
+                POST_TIMEOUT
+            };
+            let version = if self.style_b() { "10.0.3" } else { "2.4.1" };
+            let mut r = self
+                .http
+                .request(method.clone(), self.url(path))
+                .timeout(timeout)
+                .header("x-ibm-client-id", self.cred("client_id"))
+                .header("Authorization", format!("Bearer {token}"))
+                .header("x-mobilepay-client-system-version", version);
+            if refund_client && self.flawed("duplicate_version_header") {
+                // The refund module's client has the header as a default and adds it again.
+                r = r.header("x-mobilepay-client-system-version", version);
+            }
+            if self.flawed("vat_header_missing_on_lookup") {
+                // The mistake: the payment look-up builds its request without the merchant's VAT.
+                if !path.starts_with("/pos/v10/payments?") {
+                    r = r.header("x-mobilepay-merchant-vat-number", self.cred("merchant_vat"));
+                }
+            } else if self.style_b() {
                 r = r.header("x-mobilepay-merchant-vat-number", self.cred("merchant_vat"));
             }
-        } else if self.style_b() {
-            r = r.header("x-mobilepay-merchant-vat-number", self.cred("merchant_vat"));
-        }
-        if let Some(k) = key {
-            r = r.header("x-mobilepay-idempotency-key", k);
-        }
-        if let Some(b) = body {
-            r = r.json(b);
-        }
-        let answer = r.send().await.map_err(|e| {
-            if e.is_timeout() {
-                "timed out".to_string()
-            } else {
-                e.to_string()
+            if let Some(k) = key {
+                r = r.header("x-mobilepay-idempotency-key", k);
             }
-        })?;
-        let status = answer.status().as_u16();
-        let text = answer.text().await.unwrap_or_default();
-        Ok(Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        })
+            if let Some(b) = body {
+                r = r.json(b);
+            }
+            let answer = r.send().await.map_err(|e| {
+                if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
+                    e.to_string()
+                }
+            })?;
+            let status = answer.status().as_u16();
+            let text = answer.text().await.unwrap_or_default();
+            if status == 401 && self.flawed("ignore_token_expiry") && !renewed {
+                // The till notices only when MobilePay refuses the token: it gets a new one
+                // and sends the call again.
+                renewed = true;
+                self.token.forget().await;
+                continue;
+            }
+            return Ok(Answer {
+                status,
+                body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            });
+        }
     }
 
     /// A POST that changes something, retried after a timeout or a 5xx with the same key (a
@@ -265,7 +236,7 @@ impl Shop {
             }
             let result = self
                 .call(
-                    reqwest::Method::POST,
+                    Method::POST,
                     path,
                     Some(body),
                     key.as_deref(),

@@ -1,9 +1,7 @@
 //! The till's own endpoints, which golive's triggers call (start-up, a payment, a cancel, a
 //! refund, an order's status), and `serve`.
 
-use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,17 +12,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use super::client::{lock, Shop};
+use super::client::Shop;
 use super::till::{Order, OrderStatus};
-use crate::reference::{serve_app, ServeFuture, ShopConfig};
-
-fn amount_of(v: &Value) -> f64 {
-    match v {
-        Value::Number(n) => n.as_f64().unwrap_or(0.0),
-        Value::String(s) => s.parse().unwrap_or(0.0),
-        _ => 0.0,
-    }
-}
+use crate::reference::shop::{amount_of, serve_shop, ReferenceShop};
+use crate::reference::{ServeFuture, ShopConfig};
+use crate::sandbox::lock;
 
 fn failure(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
@@ -100,13 +92,7 @@ async fn cancel_payment(State(shop): State<Arc<Shop>>, Path(order_id): Path<Stri
         return Json(json!({"orderId": order_id, "status": "cancelled"})).into_response();
     }
     match shop
-        .call(
-            reqwest::Method::POST,
-            &format!("/pos/v10/payments/{payment_id}/cancel"),
-            None,
-            None,
-            false,
-        )
+        .post(&format!("/pos/v10/payments/{payment_id}/cancel"), None)
         .await
     {
         Ok(a) if a.ok() => {
@@ -154,25 +140,11 @@ async fn order(State(shop): State<Arc<Shop>>, Path(order_id): Path<String>) -> R
 }
 
 pub(super) fn serve(config: ShopConfig, listener: TcpListener) -> ServeFuture {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("an HTTP client builds");
-    let shop = Arc::new(Shop {
-        config,
-        http,
-        token: tokio::sync::Mutex::new(None),
-        pos: tokio::sync::Mutex::new(None),
-        orders: Mutex::new(HashMap::new()),
-        counter: AtomicU64::new(1),
-    });
-    let app = Router::new()
-        .route("/health", get(|| async { "ok" }))
+    let routes = Router::new()
         .route("/pos/start-up", post(start_up))
         .route("/pos/payments", post(start_payment))
         .route("/pos/payments/{order_id}/cancel", post(cancel_payment))
         .route("/pos/refunds", post(refund))
-        .route("/orders/{order_id}", get(order))
-        .with_state(shop);
-    serve_app(app, listener)
+        .route("/orders/{order_id}", get(order));
+    serve_shop(routes, Arc::new(Shop::new(config)), listener)
 }

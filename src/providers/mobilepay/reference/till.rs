@@ -4,31 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::client::{lock, Shop};
+use super::client::Shop;
+use crate::reference::shop::{text, ReferenceShop};
+use crate::sandbox::lock;
 
 /// However a poll goes, the till stops polling one payment after this many polls.
 const MAX_POLLS: usize = 400;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum OrderStatus {
-    Pending,
-    Paid,
-    Cancelled,
-    Failed,
-}
-
-impl OrderStatus {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "pending",
-            OrderStatus::Paid => "paid",
-            OrderStatus::Cancelled => "cancelled",
-            OrderStatus::Failed => "failed",
-        }
-    }
-}
+pub(super) use crate::reference::shop::OrderStatus;
 
 #[derive(Debug, Clone)]
 pub(super) struct Order {
@@ -84,10 +70,7 @@ impl Shop {
             if attempt > 1 {
                 tokio::time::sleep(self.backoff(attempt - 1)).await;
             }
-            match self
-                .call(reqwest::Method::GET, &path, None, None, false)
-                .await
-            {
+            match self.get(&path).await {
                 Ok(a) if a.ok() => {
                     return Ok(a.body["pointOfSales"][0]["posId"]
                         .as_str()
@@ -133,20 +116,14 @@ impl Shop {
                     .await?
             };
             if answer.ok() {
-                let payment_id = answer.body["paymentId"]
-                    .as_str()
-                    .ok_or("no paymentId")?
-                    .to_owned();
+                let payment_id = text(&answer.body, "paymentId").ok_or("no paymentId")?;
                 let delay = answer.body["pollDelayInMs"].as_u64().unwrap_or(1000);
                 if self.style_b() {
                     let ready = json!({"amount": amount, "currencyCode": currency, "plannedCaptureDelay": "None"});
                     let r = self
-                        .call(
-                            reqwest::Method::POST,
+                        .post(
                             &format!("/pos/v10/payments/{payment_id}/ready"),
                             Some(&ready),
-                            None,
-                            false,
                         )
                         .await?;
                     if !r.ok() {
@@ -167,13 +144,9 @@ impl Shop {
                 // Payment already active: find it by PoS and order, cancel it, start again.
                 recovered = true;
                 let found = self
-                    .call(
-                        reqwest::Method::GET,
-                        &format!("/pos/v10/payments?posId={pos_id}&orderId={order_id}"),
-                        None,
-                        None,
-                        false,
-                    )
+                    .get(&format!(
+                        "/pos/v10/payments?posId={pos_id}&orderId={order_id}"
+                    ))
                     .await?;
                 for id in found.body["paymentIds"]
                     .as_array()
@@ -181,14 +154,8 @@ impl Shop {
                     .unwrap_or_default()
                 {
                     let id = id.as_str().unwrap_or_default();
-                    self.call(
-                        reqwest::Method::POST,
-                        &format!("/pos/v10/payments/{id}/cancel"),
-                        None,
-                        None,
-                        false,
-                    )
-                    .await?;
+                    self.post(&format!("/pos/v10/payments/{id}/cancel"), None)
+                        .await?;
                 }
                 continue;
             }
@@ -220,7 +187,7 @@ impl Shop {
         refund_client: bool,
     ) -> Result<super::client::Answer, String> {
         tokio::time::sleep(self.poll_wait(delay_ms)).await;
-        self.call(reqwest::Method::GET, path, None, None, refund_client)
+        self.call(Method::GET, path, None, None, refund_client)
             .await
     }
 
@@ -239,14 +206,10 @@ impl Shop {
     pub(super) async fn capture(&self, payment_id: &str, amount: f64) -> bool {
         let path = format!("/pos/v10/payments/{payment_id}/capture");
         let body = json!({ "amount": amount });
-        let mut answer = self
-            .call(reqwest::Method::POST, &path, Some(&body), None, false)
-            .await;
+        let mut answer = self.post(&path, Some(&body)).await;
         if self.flawed("capture_retry_after_400") && matches!(&answer, Ok(a) if a.status == 400) {
             // The mistake: "try once more, it may work now".
-            answer = self
-                .call(reqwest::Method::POST, &path, Some(&body), None, false)
-                .await;
+            answer = self.post(&path, Some(&body)).await;
         }
         matches!(answer, Ok(a) if a.ok())
     }
@@ -372,7 +335,7 @@ impl Shop {
                     )
                 };
                 let done = self
-                    .call(reqwest::Method::POST, &path, body.as_ref(), None, true)
+                    .call(Method::POST, &path, body.as_ref(), None, true)
                     .await?;
                 if !done.ok() {
                     return Err(format!(

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::api::{PPaaSSandbox, Transaction};
 use super::OPERATIONS;
 use crate::journal::{Exchange, Journal, TokenState};
+use crate::providers::testing::{self, answer};
 use crate::sandbox::{lock, Sandbox, SandboxCore};
 
 /// A sandbox serving one PPaaS profile, and a client to call it.
@@ -32,7 +33,7 @@ impl Run {
         Run {
             sb,
             profile,
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            http: testing::client(),
         }
     }
 
@@ -118,12 +119,6 @@ impl Run {
             .filter(|e| e.operation() == Some(operation))
             .collect()
     }
-}
-
-/// Sends a request: the status and the JSON answer (`null` when it is not JSON).
-async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let r = request.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
 /// An event in golive's reading of the events API.

@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::shop::{OrderStatus, Shop, Token};
+use super::shop::{OrderStatus, Shop};
 use crate::providers::smartpay::PENDING_STATUSES;
+use crate::reference::shop::{text, ReferenceShop, Token};
 
 /// What a status answer means for the order.
 enum Verdict {
@@ -41,50 +42,31 @@ fn reference_safe(s: &str) -> String {
 impl Shop {
     /// A Bearer token good for the next call: the cached one while more than a minute is left.
     async fn bearer(&self) -> Result<String, String> {
-        let mut cached = self.token.lock().await;
-        if let Some(t) = cached.as_ref() {
-            let keep = if self.flawed("token_per_call") {
-                false
-            } else if self.flawed("ignore_token_expiry") {
-                true
-            } else {
-                Instant::now() + Duration::from_secs(60) < t.expires
-            };
-            if keep {
-                return Ok(t.value.clone());
-            }
-        }
-        let issued = Instant::now();
-        let answer = self
-            .http
-            .post(format!("{}/oauth2/token", self.base()))
-            .form(&[
-                ("client_id", self.cred("client_id")),
-                ("client_secret", self.cred("client_secret")),
-                ("grant_type", "client_credentials".to_string()),
-            ])
-            .send()
+        self.token
+            .get(self, false, || async {
+                let obtained = Instant::now();
+                let answer = self
+                    .http
+                    .post(self.url("/oauth2/token"))
+                    .form(&[
+                        ("client_id", self.cred("client_id")),
+                        ("client_secret", self.cred("client_secret")),
+                        ("grant_type", "client_credentials".to_string()),
+                    ])
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let json: Value = answer.json().await.map_err(|e| e.to_string())?;
+                let value = text(&json, "access_token")
+                    .ok_or_else(|| format!("no access_token: {json}"))?;
+                let lifetime = json["expires_in"].as_f64().unwrap_or(0.0);
+                Ok(Token {
+                    value,
+                    obtained,
+                    lifetime: Duration::from_secs_f64(lifetime.max(0.0)),
+                })
+            })
             .await
-            .map_err(|e| e.to_string())?;
-        let json: Value = answer.json().await.map_err(|e| e.to_string())?;
-        let value = json["access_token"]
-            .as_str()
-            .ok_or_else(|| format!("no access_token: {json}"))?
-            .to_owned();
-        let lifetime = json["expires_in"].as_f64().unwrap_or(0.0);
-        if self.flawed("calls_retired_endpoint") {
-            // The planted mistake: a call to no operation of the API (its answer is ignored).
-            let _ = self
-                .http
-                .get(format!("{}/v0/health", self.base()))
-                .send()
-                .await;
-        }
-        *cached = Some(Token {
-            value: value.clone(),
-            expires: issued + Duration::from_secs_f64(lifetime.max(0.0)),
-        });
-        Ok(value)
     }
 
     fn basic(&self) -> String {
@@ -117,7 +99,7 @@ impl Shop {
             };
             let mut request = self
                 .http
-                .request(method.clone(), format!("{}{path}", self.base()))
+                .request(method.clone(), self.url(path))
                 .header("Authorization", auth);
             if !self.flawed("missing_headers") {
                 request = request.header(
@@ -133,7 +115,7 @@ impl Shop {
             let json: Value = answer.json().await.unwrap_or(Value::Null);
             if status == StatusCode::UNAUTHORIZED && !basic && !renewed {
                 renewed = true;
-                *self.token.lock().await = None;
+                self.token.forget().await;
                 continue;
             }
             return Ok((status, json));
@@ -178,14 +160,8 @@ impl Shop {
         if !status.is_success() {
             return Err(format!("Create Checkout failed: {status} {json}"));
         }
-        let tx = json["transactionId"]
-            .as_str()
-            .ok_or("no transactionId")?
-            .to_owned();
-        let token = json["checkoutToken"]
-            .as_str()
-            .ok_or("no checkoutToken")?
-            .to_owned();
+        let tx = text(&json, "transactionId").ok_or("no transactionId")?;
+        let token = text(&json, "checkoutToken").ok_or("no checkoutToken")?;
         Ok((tx, token))
     }
 

@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::reference::{serve_app, Flaw, Reference, ServeFuture, ShopConfig};
+use crate::reference::shop::{http_client, serve_shop};
+use crate::reference::{Flaw, Reference, ServeFuture, ShopConfig};
 use shop::Shop;
 
 pub const REFERENCE: Reference = Reference {
@@ -123,12 +124,7 @@ pub const FLAWS: &[Flaw] = &[
 ];
 
 fn serve(config: ShopConfig, listener: TcpListener) -> ServeFuture {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        // The seed asks for a client timeout of at least 90 s.
-        .timeout(Duration::from_secs(90))
-        .build()
-        .expect("an HTTP client builds");
-    let shop = Arc::new(Shop::new(config, http));
-    serve_app(pages::router(shop), listener)
+    // The seed asks for a client timeout of at least 90 s.
+    let http = http_client(Some(Duration::from_secs(90)));
+    serve_shop(pages::routes(), Arc::new(Shop::new(config, http)), listener)
 }

@@ -4,32 +4,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
-use std::time::Instant;
 
+pub(super) use crate::reference::shop::OrderStatus;
+use crate::reference::shop::{reference_shop, TokenCache};
 use crate::reference::ShopConfig;
 use crate::sandbox::lock;
-
-/// Where an order stands, as the shop answers `GET /orders/{id}`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum OrderStatus {
-    Pending,
-    Paid,
-    Authorized,
-    Failed,
-    Refunded,
-}
-
-impl OrderStatus {
-    pub(super) fn as_str(&self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "pending",
-            OrderStatus::Paid => "paid",
-            OrderStatus::Authorized => "authorized",
-            OrderStatus::Failed => "failed",
-            OrderStatus::Refunded => "refunded",
-        }
-    }
-}
 
 /// An order the shop took, and the SmartPay transaction it created for it.
 #[derive(Debug, Clone)]
@@ -41,22 +20,18 @@ pub(super) struct Order {
     pub(super) time_scale: f64,
 }
 
-/// A Bearer token and when it expires.
-pub(super) struct Token {
-    pub(super) value: String,
-    pub(super) expires: Instant,
-}
-
 /// The reference shop.
 pub(super) struct Shop {
     pub(super) config: ShopConfig,
     pub(super) http: reqwest::Client,
     pub(super) orders: Mutex<HashMap<String, Order>>,
     /// The cached Bearer token (style a).
-    pub(super) token: tokio::sync::Mutex<Option<Token>>,
+    pub(super) token: TokenCache,
     /// Numbers style b's modificationIds.
     pub(super) counter: AtomicU64,
 }
+
+reference_shop!(Shop);
 
 impl Shop {
     /// A shop with no orders yet, calling SmartPay with `http`.
@@ -65,29 +40,9 @@ impl Shop {
             config,
             http,
             orders: Mutex::new(HashMap::new()),
-            token: tokio::sync::Mutex::new(None),
+            token: TokenCache::default(),
             counter: AtomicU64::new(1),
         }
-    }
-
-    pub(super) fn flawed(&self, flaw: &str) -> bool {
-        self.config.flaws.contains(flaw)
-    }
-
-    pub(super) fn style_b(&self) -> bool {
-        self.config.style == "b"
-    }
-
-    pub(super) fn cred(&self, name: &str) -> String {
-        self.config
-            .credentials
-            .get(name)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    pub(super) fn base(&self) -> &str {
-        self.config.sandbox_url.trim_end_matches('/')
     }
 
     pub(super) fn order(&self, id: &str) -> Option<Order> {
