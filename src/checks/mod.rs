@@ -378,18 +378,7 @@ pub fn evaluate(
             ));
         }
         for f in findings {
-            results.push(CheckResult {
-                id: spec.id.clone(),
-                title: spec.title.clone(),
-                description: spec.description.clone(),
-                severity: spec.severity,
-                source: spec.source.clone(),
-                kind: spec.kind.clone(),
-                scenario: f.scenario,
-                outcome: f.outcome,
-                message: f.message,
-                evidence: f.evidence,
-            });
+            results.push(verdict_of(spec, f));
         }
     }
     Ok(results)
@@ -575,6 +564,22 @@ pub(crate) fn list_some<T: std::fmt::Display>(items: &[T], n: usize) -> String {
         s.push_str(&format!("; and {} more", items.len() - n));
     }
     s
+}
+
+/// A check's verdict as reports carry it: the check as the suite states it, and one finding.
+pub fn verdict_of(spec: &CheckSpec, finding: Finding) -> CheckResult {
+    CheckResult {
+        id: spec.id.clone(),
+        title: spec.title.clone(),
+        description: spec.description.clone(),
+        severity: spec.severity,
+        source: spec.source.clone(),
+        kind: spec.kind.clone(),
+        scenario: finding.scenario,
+        outcome: finding.outcome,
+        message: finding.message,
+        evidence: finding.evidence,
+    }
 }
 
 #[cfg(test)]

@@ -24,32 +24,12 @@ macro_rules! setters {
 
 /// An exchange of the integration with the sandbox.
 pub fn api(operation: &str, method: &str, url: &str, body: &str) -> ExchangeBuilder {
-    ExchangeBuilder(Exchange {
-        seq: 0,
-        scenario: "s1".into(),
-        direction: Direction::ToSandbox,
-        actor: Actor::Integration,
-        role: "api".into(),
-        at_ms: 0.0,
-        at: String::new(),
-        duration_ms: 1.0,
-        request: Request {
-            method: method.into(),
-            url: url.into(),
-            headers: Vec::new(),
-            body: Body::from_bytes(body.as_bytes()),
-        },
-        response: Some(Response {
-            status: 200,
-            headers: Vec::new(),
-            body: Body::default(),
-        }),
-        error: None,
-        facts: Facts {
-            operation: Some(operation.into()),
-            ..Facts::default()
-        },
-    })
+    let mut ex = Exchange::test_call(method, url, body, "");
+    ex.seq = 0;
+    ex.scenario = "s1".into();
+    ex.duration_ms = 1.0;
+    ex.facts.operation = Some(operation.into());
+    ExchangeBuilder(ex)
 }
 
 /// An exchange of the harness with the target (a trigger, a callback, a probe).

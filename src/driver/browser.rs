@@ -194,16 +194,7 @@ mod tests {
     use super::*;
 
     fn page(status: u16, headers: &[(&str, &str)], body: &str) -> HttpOutcome {
-        HttpOutcome {
-            seq: None,
-            url: "http://shop/checkout".into(),
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        HttpOutcome::test_answer("http://shop/checkout", status, headers, body)
     }
 
     #[test]

@@ -374,16 +374,7 @@ mod tests {
     use super::*;
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> HttpOutcome {
-        HttpOutcome {
-            seq: None,
-            url: "http://shop/pay".into(),
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        HttpOutcome::test_answer("http://shop/pay", status, headers, body)
     }
 
     fn from(yaml: Value) -> Compiled {

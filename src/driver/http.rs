@@ -37,6 +37,28 @@ impl HttpOutcome {
     }
 }
 
+#[cfg(test)]
+impl HttpOutcome {
+    /// An answer as the tests of pages and captures need one.
+    pub(crate) fn test_answer(
+        url: &str,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Self {
+        HttpOutcome {
+            seq: None,
+            url: url.into(),
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
 /// One request the harness is about to send.
 #[derive(Debug, Clone)]
 pub struct Outgoing {

@@ -338,6 +338,37 @@ pub fn header_values<'a, 'n>(
 }
 
 #[cfg(test)]
+impl Exchange {
+    /// A call of the integration to the sandbox, answered 200 with `answer`: what the tests of
+    /// every stage start from, changing what they are about.
+    pub(crate) fn test_call(method: &str, url: &str, body: &str, answer: &str) -> Exchange {
+        Exchange {
+            seq: 1,
+            scenario: "s".into(),
+            direction: Direction::ToSandbox,
+            actor: Actor::Integration,
+            role: "api".into(),
+            at_ms: 0.0,
+            at: String::new(),
+            duration_ms: 0.0,
+            request: Request {
+                method: method.into(),
+                url: url.into(),
+                headers: Vec::new(),
+                body: Body::from_bytes(body.as_bytes()),
+            },
+            response: Some(Response {
+                status: 200,
+                headers: Vec::new(),
+                body: Body::from_bytes(answer.as_bytes()),
+            }),
+            error: None,
+            facts: Facts::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -360,25 +391,14 @@ mod tests {
 
     #[test]
     fn query_and_headers_are_read_case_insensitively() {
-        let ex = Exchange {
-            seq: 1,
-            scenario: "s".into(),
-            direction: Direction::ToSandbox,
-            actor: Actor::Integration,
-            role: "api".into(),
-            at_ms: 0.0,
-            at: String::new(),
-            duration_ms: 0.0,
-            request: Request {
-                method: "GET".into(),
-                url: "/payment/X/status?partnerReference=a%20b&localDate=2024-01-01".into(),
-                headers: vec![("x-auth-token".into(), "t".into())],
-                body: Body::default(),
-            },
-            response: None,
-            error: None,
-            facts: Facts::default(),
-        };
+        let mut ex = Exchange::test_call(
+            "GET",
+            "/payment/X/status?partnerReference=a%20b&localDate=2024-01-01",
+            "",
+            "",
+        );
+        ex.request.headers = vec![("x-auth-token".into(), "t".into())];
+        ex.response = None;
         assert_eq!(ex.path(), "/payment/X/status");
         let mut shop = ex.clone();
         shop.request.url = "http://127.0.0.1:8080/orders/o-1?x=1".into();

@@ -181,36 +181,18 @@ fn cut_body(body: &mut Body) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::journal::{
-        fingerprint, Actor, Direction, Facts, Journal, Request, Response, ScenarioEnd,
-        ScenarioStart,
-    };
+    use crate::journal::{fingerprint, Journal, ScenarioEnd, ScenarioStart};
     use crate::report::model::*;
 
     pub(crate) fn exchange(method: &str, url: &str, status: u16, body: &str) -> Exchange {
-        Exchange {
-            seq: 0,
-            scenario: String::new(),
-            direction: Direction::ToSandbox,
-            actor: Actor::Integration,
-            role: "api".into(),
-            at_ms: 0.0,
-            at: String::new(),
-            duration_ms: 3.0,
-            request: Request {
-                method: method.into(),
-                url: url.into(),
-                headers: vec![],
-                body: Body::from_bytes(body.as_bytes()),
-            },
-            response: Some(Response {
-                status,
-                headers: vec![],
-                body: Body::default(),
-            }),
-            error: None,
-            facts: Facts::default(),
+        let mut ex = Exchange::test_call(method, url, body, "");
+        ex.seq = 0;
+        ex.scenario = String::new();
+        ex.duration_ms = 3.0;
+        if let Some(answer) = ex.response.as_mut() {
+            answer.status = status;
         }
+        ex
     }
 
     pub(crate) fn check(

@@ -53,18 +53,15 @@ pub(crate) fn not_judged(
                 .iter()
                 .any(|c| c.id == spec.id && c.scenario.as_deref() == Some(*scenario));
             if owes(spec, scenario) && !judged {
-                owed.push(CheckResult {
-                    id: spec.id.clone(),
-                    title: spec.title.clone(),
-                    description: spec.description.clone(),
-                    severity: spec.severity,
-                    source: spec.source.clone(),
-                    kind: spec.kind.clone(),
-                    scenario: Some(scenario.to_string()),
-                    outcome: Outcome::Error,
-                    message: format!("not judged: {why}"),
-                    evidence: Vec::new(),
-                });
+                owed.push(crate::checks::verdict_of(
+                    spec,
+                    crate::checks::Finding {
+                        scenario: Some(scenario.to_string()),
+                        outcome: Outcome::Error,
+                        message: format!("not judged: {why}"),
+                        evidence: Vec::new(),
+                    },
+                ));
             }
         }
     }

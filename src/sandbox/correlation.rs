@@ -146,7 +146,6 @@ fn first(locators: &[&str], ex: &Exchange) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{Body, Direction, Facts, Request, Response};
 
     pub(crate) fn exchange(
         op: &str,
@@ -155,32 +154,9 @@ mod tests {
         body: &str,
         answer: &str,
     ) -> Exchange {
-        Exchange {
-            seq: 1,
-            scenario: "s".into(),
-            direction: Direction::ToSandbox,
-            actor: Actor::Integration,
-            role: "api".into(),
-            at_ms: 0.0,
-            at: String::new(),
-            duration_ms: 0.0,
-            request: Request {
-                method: method.into(),
-                url: url.into(),
-                headers: vec![],
-                body: Body::from_bytes(body.as_bytes()),
-            },
-            response: Some(Response {
-                status: 200,
-                headers: vec![],
-                body: Body::from_bytes(answer.as_bytes()),
-            }),
-            error: None,
-            facts: Facts {
-                operation: Some(op.into()),
-                ..Facts::default()
-            },
-        }
+        let mut ex = Exchange::test_call(method, url, body, answer);
+        ex.facts.operation = Some(op.into());
+        ex
     }
 
     use crate::sandbox::operation::{check_table, Caller};

@@ -1,5 +1,4 @@
 use super::*;
-use crate::journal::{Actor, Body, Direction, Facts, Request, Response};
 use base64::Engine;
 
 const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.c2hvcC10b2tlbg.sig42";
@@ -11,29 +10,11 @@ fn exchange(url: &str, req_headers: &[(&str, &str)], req_body: &str, resp_body: 
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     };
-    Exchange {
-        seq: 1,
-        scenario: "purchase_captured".into(),
-        direction: Direction::ToSandbox,
-        actor: Actor::Integration,
-        role: "api".into(),
-        at_ms: 0.0,
-        at: String::new(),
-        duration_ms: 1.0,
-        request: Request {
-            method: "POST".into(),
-            url: url.into(),
-            headers: headers(req_headers),
-            body: Body::from_bytes(req_body.as_bytes()),
-        },
-        response: Some(Response {
-            status: 200,
-            headers: vec![],
-            body: Body::from_bytes(resp_body.as_bytes()),
-        }),
-        error: None,
-        facts: Facts::default(),
-    }
+    let mut ex = Exchange::test_call("POST", url, req_body, resp_body);
+    ex.scenario = "purchase_captured".into();
+    ex.duration_ms = 1.0;
+    ex.request.headers = headers(req_headers);
+    ex
 }
 
 fn all_text(ex: &Exchange) -> String {
