@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A KontoCloud shop written apart from golive, in Python's standard library only.
 
-It is deliberately unlike golive's Rust reference shop (src/reference/kontocloud.rs), the way
+It is deliberately unlike golive's Rust reference shop (src/providers/kontocloud/reference/), the way
 a team's own integration would be:
 
 - it picks its own order ids (``ORD`` + hex) and never sees golive's;
