@@ -18,7 +18,8 @@ use crate::journal::Exchange;
 
 pub const KIND: Kind = Kind {
     name: "capture_after_reserved",
-    summary: "capture only after a poll returned Reserved, and never above the reserved amount",
+    summary:
+        "capture only after a poll returned the reserved state, and never above the reserved amount",
     build,
 };
 
@@ -27,7 +28,7 @@ pub const KIND: Kind = Kind {
 struct Params {
     poll_operations: Vec<String>,
     capture_operations: Vec<String>,
-    #[serde(default = "reserved")]
+    /// The payment state a poll answers once the amount is reserved (MobilePay: `Reserved`).
     reserved_state: String,
     /// Where the capture request carries its amount: a field (`body:/POINTER`,
     /// `query:NAME`, `header:NAME`...; MobilePay: `body:/amount`).
@@ -36,10 +37,6 @@ struct Params {
     /// amount is captured (MobilePay's refund capture takes an empty body).
     #[serde(default)]
     amount_optional: Vec<String>,
-}
-
-fn reserved() -> String {
-    "Reserved".into()
 }
 
 #[derive(Default)]
@@ -134,7 +131,15 @@ mod tests {
     use serde_json::json;
 
     fn params() -> serde_json::Value {
-        json!({"poll_operations": ["payment_poll"], "capture_operations": ["payment_capture"], "amount": "body:/amount"})
+        json!({"poll_operations": ["payment_poll"], "capture_operations": ["payment_capture"], "reserved_state": "Reserved", "amount": "body:/amount"})
+    }
+
+    #[test]
+    fn the_reserved_state_is_named_by_the_suite() {
+        let mut bare = params();
+        bare.as_object_mut().unwrap().remove("reserved_state");
+        let err = check("capture_after_reserved", bare).refused();
+        assert!(err.contains("missing param `reserved_state`"), "{err}");
     }
     fn poll(state: &str, amount: f64) -> ExchangeBuilder {
         api("payment_poll", "GET", "/pos/v10/payments/p", "")

@@ -29,22 +29,14 @@ pub const KIND: Kind = Kind {
 #[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Locate {
-    /// The role of the provider's webhook calls (their `payment` fact is the transaction).
-    #[serde(default = "webhook")]
+    /// The role of the provider's webhook calls (their `payment` fact is the transaction;
+    /// PPaaS: `webhook`).
     pub webhook_role: String,
     /// The sandbox operation of the events (their `payment` fact is the transaction, their
-    /// `payment_state` the event type, `event_id` the event id).
-    #[serde(default = "event_operation")]
+    /// `payment_state` the event type, `event_id` the event id; PPaaS: `transaction_event`).
     pub event_operation: String,
     /// Event types that end a transaction.
     pub terminal_events: Vec<String>,
-}
-
-fn webhook() -> String {
-    "webhook".into()
-}
-fn event_operation() -> String {
-    "transaction_event".into()
 }
 
 #[derive(Deserialize)]
@@ -247,7 +239,11 @@ pub(super) mod tests {
     fn sequence() -> Check {
         check(
             "event_sequence",
-            json!({"terminal_events": ["PAYMENT_SUCCEEDED", "PAYMENT_FAILED", "PAYMENT_EXPIRED"]}),
+            json!({
+                "webhook_role": "webhook",
+                "event_operation": "transaction_event",
+                "terminal_events": ["PAYMENT_SUCCEEDED", "PAYMENT_FAILED", "PAYMENT_EXPIRED"]
+            }),
         )
     }
 

@@ -116,6 +116,8 @@ mod tests {
         check(
             "final_event",
             json!({
+                "webhook_role": "webhook",
+                "event_operation": "transaction_event",
                 "terminal_events": ["PAYMENT_SUCCEEDED", "PAYMENT_FAILED", "PAYMENT_EXPIRED", "PAYMENT_CANCELLED"],
                 "expect": {"paid": ["PAYMENT_SUCCEEDED"], "abandoned": ["PAYMENT_EXPIRED", "PAYMENT_CANCELLED"]}
             }),

@@ -2,6 +2,10 @@
 //! and `localTime` `HHMMSS`) are well-formed and near the real clock. "Local" means the
 //! merchant's time zone, so any whole-quarter-hour offset from UTC between −12 h and +14 h is
 //! accepted; what is left over must be within the allowed skew.
+//!
+//! The suite gives the forms (`date_pattern`, `time_pattern`); a value of that form is read
+//! as year, month, day and hour, minute, second in that order, whatever separates them
+//! (`2024-05-01` or `20240501`, `103000` or `10:30:00`).
 
 use regex::Regex;
 use serde::Deserialize;
@@ -21,9 +25,9 @@ pub const KIND: Kind = Kind {
 struct Params {
     date: Fields,
     time: Fields,
-    #[serde(default = "date_pattern")]
+    /// A regex the local date must match (KontoCloud's `YYYY-MM-DD`: `^\d{4}-\d{2}-\d{2}$`).
     date_pattern: String,
-    #[serde(default = "time_pattern")]
+    /// A regex the local time must match (KontoCloud's `HHMMSS`: `^\d{6}$`).
     time_pattern: String,
     #[serde(default = "skew")]
     max_skew_s: f64,
@@ -31,12 +35,6 @@ struct Params {
     operations: Option<Vec<String>>,
 }
 
-fn date_pattern() -> String {
-    r"^\d{4}-\d{2}-\d{2}$".into()
-}
-fn time_pattern() -> String {
-    r"^\d{6}$".into()
-}
 fn skew() -> f64 {
     300.0
 }
@@ -63,10 +61,17 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 }
 
 /// Seconds between the local date/time and the UTC instant, after removing the nearest
-/// time-zone offset; None when the values do not parse.
+/// time-zone offset; None when the values do not parse. The date's digits are read as
+/// year, month, day (8 digits) and the time's as hour, minute, second (6), separators aside.
 fn skew_s(date: &str, time: &str, utc: &str) -> Option<f64> {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let (d, t) = (digits(date), digits(time));
+    if d.len() != 8 || t.len() != 6 {
+        return None;
+    }
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour][minute][second]");
-    let local = time::PrimitiveDateTime::parse(&format!("{date} {time}"), &fmt).ok()?;
+    let local = format!("{}-{}-{} {t}", &d[..4], &d[4..6], &d[6..]);
+    let local = time::PrimitiveDateTime::parse(&local, &fmt).ok()?;
     let utc =
         time::OffsetDateTime::parse(utc, &time::format_description::well_known::Rfc3339).ok()?;
     let diff = (local.assume_utc() - utc).as_seconds_f64();
@@ -144,11 +149,19 @@ mod tests {
         assert_eq!(skew_s("2024-04-30", "233000", at), Some(0.0)); // UTC-10:30
         assert!(skew_s("2024-05-01", "100700", at).unwrap() > 300.0);
         assert_eq!(skew_s("2024-02-30", "100000", at), None);
+        // Other providers' forms read the same digits.
+        assert_eq!(skew_s("20240501", "12:30:10", at), Some(10.0));
+        assert_eq!(skew_s("2024-05-01", "10:00", at), None);
     }
 
     #[test]
     fn formats_are_checked() {
-        let params = json!({"date": "body:/localDate", "time": "body:/localTime"});
+        let params = json!({
+            "date": "body:/localDate",
+            "time": "body:/localTime",
+            "date_pattern": r"^\d{4}-\d{2}-\d{2}$",
+            "time_pattern": r"^\d{6}$",
+        });
         let ex = api(
             "i",
             "POST",

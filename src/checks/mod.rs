@@ -122,7 +122,9 @@ impl BuildContext<'_> {
         };
         serde_path_to_error::deserialize(value).map_err(|e| {
             let pointer = crate::suite::load::model_pointer(e.path());
-            let message = plain_params_error(&e.inner().to_string(), &self.spec.kind);
+            let inner = e.inner().to_string();
+            let message = missing_param(&inner, &self.spec.kind)
+                .unwrap_or_else(|| plain_params_error(&inner, &self.spec.kind));
             let place = if pointer.is_empty() {
                 String::new()
             } else {
@@ -311,6 +313,16 @@ pub fn plain_params_error(message: &str, kind: &str) -> String {
         );
     }
     plain_serde(message)
+}
+
+/// serde's "missing field" for a kind's param, in the suite author's words. Kinds carry no
+/// provider's defaults: a param that names a provider's operation, state, role or format has
+/// none, and the suite states it.
+fn missing_param(message: &str, kind: &str) -> Option<String> {
+    let name = message.strip_prefix("missing field `")?.strip_suffix('`')?;
+    Some(format!(
+        "missing param `{name}`, which has no default: the suite states it (see `golive kinds {kind}`)"
+    ))
 }
 
 /// Rust type names in serde's messages, in words.
@@ -598,6 +610,10 @@ mod tests {
         assert_eq!(
             plain_params_error("unknown field `x`", "event_sequence"),
             "unknown param `x` for kind `event_sequence`"
+        );
+        assert_eq!(
+            missing_param("missing field `status_operation`", "status_verified").as_deref(),
+            Some("missing param `status_operation`, which has no default: the suite states it (see `golive kinds status_verified`)")
         );
         assert_eq!(
             plain_params_error("invalid type: floating point `3.5`, expected u16", "k"),

@@ -21,31 +21,28 @@ pub const KIND: Kind = Kind {
 };
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 struct Params {
+    /// The provider operation that tells a payment's status (SmartPay: `payment_status`).
     status_operation: String,
+    /// The states of a status answer that are still pending (SmartPay:
+    /// `AUTHORIZATION_PENDING`, `CAPTURE_PENDING`).
     pending_states: Vec<String>,
+    /// Re-checks allowed after the first pending answer (SmartPay: 3).
     max_rechecks: usize,
-    /// The window after the first pending answer, in provider seconds.
+    /// The window after the first pending answer, in provider seconds (SmartPay: 180).
     window_s: f64,
     /// Slack on the window, in provider seconds.
+    #[serde(default = "tolerance")]
     tolerance_s: f64,
     /// When set, only payments this operation created in the same scenario are judged, so a
     /// shop still re-checking an earlier scenario's payment cannot blur this one's verdict.
+    #[serde(default)]
     origin_operation: Option<String>,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            status_operation: "payment_status".into(),
-            pending_states: vec!["AUTHORIZATION_PENDING".into(), "CAPTURE_PENDING".into()],
-            max_rechecks: 3,
-            window_s: 180.0,
-            tolerance_s: 20.0,
-            origin_operation: None,
-        }
-    }
+fn tolerance() -> f64 {
+    20.0
 }
 
 struct Chain {
@@ -227,8 +224,16 @@ mod tests {
             .at(at_s * 1000.0)
             .order_paid(paid)
     }
+    fn smartpay() -> serde_json::Value {
+        json!({
+            "status_operation": "payment_status",
+            "pending_states": ["AUTHORIZATION_PENDING", "CAPTURE_PENDING"],
+            "max_rechecks": 3,
+            "window_s": 180,
+        })
+    }
     fn rechecks() -> Check {
-        check("pending_rechecks", json!({}))
+        check("pending_rechecks", smartpay())
     }
     const P: &str = "AUTHORIZATION_PENDING";
 
@@ -296,12 +301,10 @@ mod tests {
         let created = || api("create_checkout", "POST", "/payment/creation", "{}").payment("T2");
         // A re-check of an earlier payment T1 (still pending) lands here, then T2 is paid.
         let t2 = || status(2.0, "CAPTURED").payment("T2");
-        check(
-            "pending_rechecks",
-            json!({"origin_operation": "create_checkout"}),
-        )
-        .on(vec![created(), status(1.0, P), t2(), probe(3.0, true)])
-        .none();
+        rechecks()
+            .param("origin_operation", json!("create_checkout"))
+            .on(vec![created(), status(1.0, P), t2(), probe(3.0, true)])
+            .none();
         rechecks()
             .on(vec![created(), status(1.0, P), t2(), probe(3.0, true)])
             .passed();
@@ -312,7 +315,8 @@ mod tests {
         rechecks()
             .on(vec![status(0.0, "CAPTURED"), probe(1.0, true)])
             .none();
-        check("pending_rechecks", json!({"max_rechecks": 1}))
+        rechecks()
+            .param("max_rechecks", json!(1))
             .on(vec![
                 status(0.0, P),
                 status(1.0, P),

@@ -31,17 +31,14 @@ struct Params {
     /// Operations only the merchant's server may call.
     #[serde(default)]
     server_only_operations: Vec<String>,
-    /// Roles (prefixes) of the harness's exchanges whose answers are pages.
-    #[serde(default = "page_roles")]
+    /// Roles (prefixes) of the harness's exchanges whose answers are pages: `trigger:` (the
+    /// target's triggers) and the provider's own, such as KontoCloud's `callback`.
     page_roles: Vec<String>,
     /// Shorter values are not treated as secrets (they would match by chance).
     #[serde(default = "min_len")]
     min_length: usize,
 }
 
-fn page_roles() -> Vec<String> {
-    vec!["trigger:".into(), "callback".into()]
-}
 fn min_len() -> usize {
     8
 }
@@ -167,7 +164,7 @@ mod tests {
     fn secret() -> Check {
         check(
             "secret_stays_server_side",
-            json!({"secrets": ["body:/merchantKey"], "server_only_operations": ["create_checkout"]}),
+            json!({"secrets": ["body:/merchantKey"], "server_only_operations": ["create_checkout"], "page_roles": ["trigger:"]}),
         )
     }
 

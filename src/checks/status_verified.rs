@@ -20,27 +20,22 @@ pub const KIND: Kind = Kind {
 };
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 struct Params {
-    /// The provider operation that tells a payment's status.
+    /// The provider operation that tells a payment's status (KontoCloud: `payment_status`).
     status_operation: String,
-    /// Roles of the harness's exchanges that tell the shop a payment finished (prefixes).
+    /// Roles of the harness's exchanges that tell the shop a payment finished (prefixes;
+    /// KontoCloud: `callback`, SmartPay: `trigger:payment_finished`).
     callback_roles: Vec<String>,
-    /// Callback results that claim success.
+    /// Callback results that claim success (KontoCloud: `OK`, SmartPay: `success`).
     success_results: Vec<String>,
     /// How long after the callback the status query may come.
+    #[serde(default = "within")]
     within_s: f64,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            status_operation: "payment_status".into(),
-            callback_roles: vec!["callback".into()],
-            success_results: vec!["OK".into()],
-            within_s: 30.0,
-        }
-    }
+fn within() -> f64 {
+    30.0
 }
 
 /// One status query of the integration.
@@ -225,7 +220,10 @@ mod tests {
             .order_paid(paid)
     }
     fn verified() -> Check {
-        check("status_verified", json!({}))
+        check(
+            "status_verified",
+            json!({"status_operation": "payment_status", "callback_roles": ["callback"], "success_results": ["OK"]}),
+        )
     }
 
     #[test]

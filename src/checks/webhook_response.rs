@@ -22,8 +22,7 @@ pub const KIND: Kind = Kind {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    /// The role of the provider's calls in the journal (a prefix).
-    #[serde(default = "webhook")]
+    /// The role of the provider's calls in the journal (a prefix; PPaaS: `webhook`).
     role: String,
     /// How long the answer may take, in provider seconds.
     deadline_s: f64,
@@ -35,9 +34,6 @@ struct Params {
     status_in: Option<Vec<u16>>,
 }
 
-fn webhook() -> String {
-    "webhook".into()
-}
 fn tolerance() -> f64 {
     0.1
 }
@@ -171,7 +167,10 @@ mod tests {
     }
 
     fn answers() -> Check {
-        check("webhook_response", json!({"deadline_s": 5}))
+        check(
+            "webhook_response",
+            json!({"role": "webhook", "deadline_s": 5}),
+        )
     }
 
     #[test]
