@@ -1,6 +1,7 @@
-//! Reference integrations built into the binary: for each provider, shops that do it right (in
-//! more than one legitimate style) and shops with the usual mistakes, switchable one by one.
-//! `golive demo` runs the bundled suites against them; the tests use them as real targets.
+//! What the reference integrations built into the binary share. Each provider's shop lives in
+//! its folder (`src/providers/<id>/reference`): shops that do it right (in more than one
+//! legitimate style) and shops with the usual mistakes, switchable one by one. `golive demo`
+//! runs the bundled suites against them; the tests use them as real targets.
 
 pub mod shop;
 

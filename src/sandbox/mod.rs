@@ -1,8 +1,11 @@
-//! The simulated provider: one axum server on loopback per run, one profile per provider.
+//! The simulated provider's core: one axum server on loopback per run, serving the profile a
+//! provider opens (`src/providers/<id>/`), and knowing no provider itself.
 //!
 //! Every request that reaches it is captured whole (method, path, query, headers, body, the
 //! answer, timings) and appended to the journal with the running scenario's tag and the facts
-//! the profile knew (operation, token state, unrecognised fields...). Profiles only answer.
+//! the profile knew (operation, token state, unrecognised fields...). What every profile needs
+//! is here once: the operation table type, request schemas, the token book, fault injection,
+//! the correlation of the integration's ids. Profiles only answer; the driver plays the actors.
 
 mod capture;
 pub mod correlation;
