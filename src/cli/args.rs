@@ -19,15 +19,26 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub(super) enum Command {
     /// Run a suite against your integration (a target file) or a built-in reference shop.
+    #[command(
+        after_help = "Examples:\n  golive run --suite kontocloud --target my-shop.yaml\n  golive run --suite kontocloud --reference --flaw trust_callback\n  golive run --suite suites/smartpay-go-live.yaml --target shop.yaml --partition 1/2 --reports reports/1"
+    )]
     Run(RunArgs),
     /// Run bundled suites against the built-in reference shops: needs nothing but golive.
+    #[command(after_help = "Examples:\n  golive demo\n  golive demo --provider ppaas")]
     Demo(DemoArgs),
     /// Check suite and target files against the schemas and each other, without running.
+    #[command(
+        after_help = "Examples:\n  golive validate --suite kontocloud --target my-shop.yaml"
+    )]
     Validate(ValidateArgs),
     /// Serve a built-in reference shop (what `targets/*-reference.yaml` starts).
+    #[command(
+        after_help = "Examples:\n  golive reference kontocloud --port 8080 --flaw token_per_call"
+    )]
     Reference(ReferenceArgs),
     /// List the check kinds a suite can use, or describe one: its params with types and
     /// defaults, and an example (`golive kinds token_reuse`).
+    #[command(after_help = "Examples:\n  golive kinds\n  golive kinds token_reuse")]
     Kinds {
         /// The kind to describe.
         kind: Option<String>,
@@ -35,12 +46,15 @@ pub(super) enum Command {
     /// List the suites bundled in golive, or write them and the reference targets out
     /// (`golive suites export my-suites`). A bundled suite is usable by name without a file:
     /// `golive run --suite kontocloud --reference`.
+    #[command(after_help = "Examples:\n  golive suites\n  golive suites export my-golive")]
     Suites(SuitesArgs),
     /// List the built-in reference shops, their styles and flaws.
+    #[command(after_help = "Examples:\n  golive references")]
     References,
     /// What a team needs to write a target for a provider: the sandbox's operations (paths,
     /// auth, where your ids are read), the credentials, the triggers and webhooks the bundled
     /// suite uses with the variables each is handed (`golive provider smartpay`).
+    #[command(after_help = "Examples:\n  golive provider smartpay")]
     Provider {
         /// The provider (`golive suites` lists them).
         provider: String,
@@ -48,9 +62,13 @@ pub(super) enum Command {
     /// Write a starter target for your own integration: every trigger, webhook and credential
     /// the provider's bundled suite needs, `TODO` where your values go
     /// (`golive init --provider ppaas --out my-service.yaml`; then `golive validate`).
+    #[command(
+        after_help = "Examples:\n  golive init --provider ppaas --out my-service.yaml\n  golive validate --suite ppaas --target my-service.yaml"
+    )]
     Init(InitArgs),
     /// Measure golive's sandbox against a bare axum handler side by side, then memory, judging
     /// and reporting over a large journal, and print the figures.
+    #[command(after_help = "Examples:\n  golive bench --rounds 3 --seconds 4 --volume 200000")]
     Bench {
         /// Interleaved rounds per workload (bare, golive, bare, golive...).
         #[arg(long, default_value_t = 3)]
@@ -72,14 +90,26 @@ pub(super) enum Command {
     #[command(hide = true)]
     BenchServer,
     /// Serve a provider's simulated sandbox on its own, for developing against it, until Ctrl-C.
+    #[command(
+        after_help = "Examples:\n  golive sandbox --provider kontocloud --port 4010 --journal journal.jsonl"
+    )]
     Sandbox(SandboxArgs),
     /// Judge a journal recorded earlier with a suite, and write the reports.
+    #[command(
+        after_help = "Examples:\n  golive judge --suite kontocloud --journal journal.jsonl --reports reports"
+    )]
     Judge(JudgeArgs),
     /// Measure golive's accuracy: every reference shop (each style, each flaw) and every example
     /// integration through the bundled suites; prints `caught N/M mistakes, F false alarms on C
     /// compliant runs` and exits 0 only if every mistake was caught and nothing else failed.
+    #[command(
+        after_help = "Examples:\n  golive accuracy --jobs 8\n  golive accuracy --only examples --examples tests/examples/accuracy.yaml"
+    )]
     Accuracy(AccuracyArgs),
     /// Merge several golive JUnit files (e.g. one per provider) into one.
+    #[command(
+        after_help = "Examples:\n  golive junit-merge --output junit.xml reports/1/junit.xml reports/2/junit.xml"
+    )]
     JunitMerge {
         /// Where to write the merged file.
         #[arg(short, long)]
@@ -254,4 +284,43 @@ pub(super) struct InitArgs {
     /// Overwrite the file if it exists.
     #[arg(long)]
     pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// Every command's help ends with examples, and each example is a command line golive
+    /// accepts as written (a renamed flag breaks this test, not a reader's copy-paste).
+    #[test]
+    fn every_command_has_examples_that_parse() {
+        let cli = Cli::command();
+        let mut checked = 0;
+        for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let examples: Vec<&str> = help
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with("golive "))
+                .collect();
+            assert!(
+                !examples.is_empty(),
+                "`golive {}` has no example",
+                sub.get_name()
+            );
+            for example in examples {
+                let words: Vec<&str> = example.split_whitespace().collect();
+                if let Err(e) = Cli::try_parse_from(&words) {
+                    panic!("`{example}` does not parse: {e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 16, "{checked}");
+    }
 }
