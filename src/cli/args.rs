@@ -141,9 +141,16 @@ pub(super) enum SuitesAction {
 #[derive(Args)]
 pub(super) struct RunArgs {
     /// The suite file (a provider's go-live checklist), or a bundled suite by provider or name
-    /// (`kontocloud`; `golive suites` lists them) when no such file exists.
-    #[arg(long)]
-    pub(super) suite: PathBuf,
+    /// (`kontocloud`; `golive suites` lists them) when no such file exists; as `--suite SUITE`
+    /// or first (`golive run kontocloud --target my-shop.yaml`).
+    #[arg(
+        value_name = "SUITE",
+        required_unless_present = "suite_flag",
+        conflicts_with = "suite_flag"
+    )]
+    suite_arg: Option<PathBuf>,
+    #[arg(long = "suite", value_name = "SUITE", hide_short_help = true)]
+    suite_flag: Option<PathBuf>,
     /// Your target file: how to start and drive your integration.
     #[arg(long, conflicts_with = "reference")]
     pub(super) target: Option<PathBuf>,
@@ -216,6 +223,16 @@ pub(super) struct DemoArgs {
     pub(super) flaws: Vec<String>,
     #[command(flatten)]
     pub(super) common: Common,
+}
+
+impl RunArgs {
+    /// The suite, however it was given (clap requires one of the two).
+    pub(super) fn suite(&self) -> &std::path::Path {
+        self.suite_arg
+            .as_deref()
+            .or(self.suite_flag.as_deref())
+            .unwrap_or(std::path::Path::new(""))
+    }
 }
 
 #[derive(Args)]
@@ -322,5 +339,25 @@ mod tests {
             }
         }
         assert!(checked >= 16, "{checked}");
+    }
+
+    #[test]
+    fn the_suite_is_given_first_or_as_a_flag_but_not_both() {
+        let suite = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(super::Command::Run(run)) => Ok(run.suite().to_path_buf()),
+            Ok(_) => panic!("not a run"),
+            Err(e) => Err(e.kind()),
+        };
+        let given = ["golive", "run", "kontocloud", "--reference"];
+        assert_eq!(suite(&given), Ok("kontocloud".into()));
+        let flag = ["golive", "run", "--suite", "s.yaml", "--reference"];
+        assert_eq!(suite(&flag), Ok("s.yaml".into()));
+        let both = ["golive", "run", "a", "--suite", "b", "--reference"];
+        assert_eq!(suite(&both), Err(clap::error::ErrorKind::ArgumentConflict));
+        let none = ["golive", "run", "--reference"];
+        assert_eq!(
+            suite(&none),
+            Err(clap::error::ErrorKind::MissingRequiredArgument)
+        );
     }
 }

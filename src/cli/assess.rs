@@ -50,7 +50,7 @@ pub(super) fn interruptible() -> run::StopSignal {
 }
 
 pub(super) async fn run_command(args: RunArgs, stop: run::StopSignal) -> Ended {
-    let mut suite = load_suite(&args.suite)?;
+    let mut suite = load_suite(args.suite())?;
     // After validation, which sees the whole suite (a check naming a scenario of another
     // partition is not a mistake).
     if let Some(partition) = args.partition {
