@@ -12,7 +12,7 @@ use crate::suite::{Step, Suite};
 /// The whole page for one provider.
 pub fn describe(provider: &dyn Provider) -> Result<String, String> {
     let bundled = provider.suite();
-    let suite = bundled_suite(provider)?;
+    let suite = bundled.load().map_err(|e| e.to_string())?.value;
     let mut out = String::new();
     let _ = writeln!(out, "{} ({})", provider.title(), provider.id());
     let _ = writeln!(
@@ -179,17 +179,6 @@ pub fn suite_needs(provider: &dyn Provider, suite: &Suite) -> SuiteNeeds {
         }
     }
     needs
-}
-
-/// The provider's bundled suite, loaded (it is tested to load).
-pub fn bundled_suite(provider: &dyn Provider) -> Result<Suite, String> {
-    let bundled = provider.suite();
-    crate::suite::parse_suite(
-        bundled.text,
-        std::path::Path::new(&format!("built-in:{}", bundled.file)),
-    )
-    .map(|loaded| loaded.value)
-    .map_err(|e| e.to_string())
 }
 
 fn what_the_suite_needs(out: &mut String, provider: &dyn Provider, suite: &Suite) {

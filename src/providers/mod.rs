@@ -129,6 +129,17 @@ pub struct BundledSuite {
     pub text: &'static str,
 }
 
+impl BundledSuite {
+    /// The suite, loaded, named `built-in:<file>` in messages and reports (bundled suites are
+    /// tested to load: a failure is a bug in golive).
+    pub fn load(&self) -> Result<crate::suite::Loaded<Suite>, crate::suite::Problems> {
+        crate::suite::parse_suite(
+            self.text,
+            std::path::Path::new(&format!("built-in:{}", self.file)),
+        )
+    }
+}
+
 /// One run's provider: the profile the sandbox serves and the actors the driver plays.
 pub struct Opened {
     pub sandbox: Arc<dyn ProviderSandbox>,
@@ -242,9 +253,7 @@ mod tests {
     fn each_provider_owns_its_reference_and_suite() {
         for p in all() {
             assert_eq!(p.reference().provider, p.id());
-            let suite =
-                crate::suite::parse_suite(p.suite().text, std::path::Path::new(p.suite().file))
-                    .unwrap();
+            let suite = p.suite().load().unwrap();
             assert_eq!(suite.value.provider, p.id());
         }
     }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::docs::{bundled_suite, suite_needs};
+use super::docs::suite_needs;
 use super::Provider;
 
 /// What marks a value the team must fill in; validation refuses a target that still has one.
@@ -14,7 +14,7 @@ pub const PLACEHOLDER: &str = "TODO";
 
 /// The starter target's text.
 pub fn starter_target(provider: &dyn Provider) -> Result<String, String> {
-    let suite = bundled_suite(provider)?;
+    let suite = provider.suite().load().map_err(|e| e.to_string())?.value;
     let needs = suite_needs(provider, &suite);
     let id = provider.id();
     let env_prefix = id.to_ascii_uppercase();
@@ -115,9 +115,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}\n{text}", p.id()));
             assert_eq!(target.value.provider.as_deref(), Some(p.id()));
             assert!(text.contains(PLACEHOLDER));
-            let suite =
-                crate::suite::parse_suite(p.suite().text, std::path::Path::new(p.suite().file))
-                    .unwrap();
+            let suite = p.suite().load().unwrap();
             let problems = crate::validate::pair_problems(&suite, &target);
             assert!(
                 !problems.is_empty(),

@@ -64,8 +64,9 @@ pub fn load_suite_arg(arg: &Path) -> Result<Loaded<Suite>, crate::suite::Problem
 
 /// Loads a bundled suite (they are tested to load; a failure here is a bug).
 pub fn load_bundled_suite(provider: &str) -> Result<Loaded<Suite>, Error> {
-    let (name, text) = bundled_suite(provider)
-        .ok_or_else(|| Error::Usage(format!("no bundled suite for provider `{provider}`")))?;
-    crate::suite::parse_suite(text, Path::new(&format!("built-in:{name}")))
+    crate::providers::provider(provider)
+        .ok_or_else(|| Error::Usage(format!("no bundled suite for provider `{provider}`")))?
+        .suite()
+        .load()
         .map_err(|e| Error::Bug(e.to_string()))
 }
