@@ -233,6 +233,27 @@ pub(super) async fn settle(journal: &Journal) {
     }
 }
 
+/// After the last scenario, before the target is stopped: an integration still finishing an
+/// earlier scenario's work (a retried event, a status check in a background thread) gets the
+/// moment it would have had if another scenario followed. Its traffic is tagged with the
+/// scenario whose payment it is about (see `journal::attribution`). Waits until the sandbox has
+/// been quiet for [`LATE_QUIET`], at most [`LATE_AT_MOST`].
+pub async fn settle_late_traffic(journal: &Journal) {
+    let deadline = tokio::time::Instant::now() + LATE_AT_MOST;
+    loop {
+        let last = journal.last_seq();
+        tokio::time::sleep(LATE_QUIET).await;
+        if journal.last_seq() == last || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+    }
+}
+
+/// How long the sandbox must be quiet after the last scenario before the run ends.
+pub const LATE_QUIET: Duration = Duration::from_millis(400);
+/// The longest the run waits for late traffic after its last scenario.
+pub const LATE_AT_MOST: Duration = Duration::from_secs(3);
+
 pub(super) fn short_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use super::attribution::Attribution;
 use super::record::{Entry, Exchange, ScenarioEnd, ScenarioStart};
 
 /// How many exchanges of the running scenario stay in memory for the driver's waits. An
@@ -113,6 +114,7 @@ struct Inner {
     next_seq: u64,
     scenario: String,
     live: VecDeque<Arc<Exchange>>,
+    attribution: Attribution,
 }
 
 /// The run's journal. Cheap to clone; every clone appends to the same file.
@@ -174,6 +176,7 @@ impl Journal {
                 next_seq: 1,
                 scenario: String::new(),
                 live: VecDeque::new(),
+                attribution: Attribution::default(),
             })),
             notify: Arc::new(Notify::new()),
             started: Instant::now(),
@@ -211,6 +214,7 @@ impl Journal {
         let mut inner = self.lock();
         inner.scenario = start.scenario.clone();
         inner.live.clear();
+        inner.attribution.start_scenario();
         inner.pipe.send(Message::Start(start));
     }
 
@@ -220,25 +224,56 @@ impl Journal {
         inner.pipe.send(Message::End(end));
     }
 
-    /// Appends an exchange, giving it its sequence number and the running scenario (unless the
-    /// caller set one). Returns the number.
+    /// Tags an exchange with the scenario it belongs to (unless the caller set one): the
+    /// scenario whose payment it is about, else the running one (see [`super::attribution`]).
+    /// The sandbox asks before it learns ids from the exchange, so that late traffic of an
+    /// earlier scenario teaches the running one nothing.
+    pub fn attribute(&self, exchange: &mut Exchange) {
+        if exchange.scenario.is_empty() {
+            let mut inner = self.lock();
+            let inner = &mut *inner;
+            exchange.scenario = inner.attribution.scenario_of(exchange, &inner.scenario);
+        }
+    }
+
+    /// Whether an exchange is the running scenario's (after [`Journal::attribute`]).
+    pub fn is_running(&self, exchange: &Exchange) -> bool {
+        self.lock().scenario == exchange.scenario
+    }
+
+    /// The running scenario's actors are about to use a payment (e.g. forge a callback with
+    /// another order's payment): the integration's calls about it now belong here.
+    pub fn using_payment(&self, payment: &str) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        inner.attribution.used(payment, &inner.scenario);
+    }
+
+    /// Appends an exchange, giving it its sequence number and its scenario (unless the caller
+    /// set one; see [`Journal::attribute`]). Returns the number.
     ///
     /// Numbering and sending happen under one short lock so the file is in sequence order; no
-    /// I/O happens under it (the writer thread serializes and writes).
+    /// I/O happens under it (the writer thread serializes and writes). Only the running
+    /// scenario's exchanges enter the live window its waits read: late traffic of an earlier
+    /// scenario never counts for the next.
     pub fn record(&self, mut exchange: Exchange) -> u64 {
         let seq = {
             let mut inner = self.lock();
             let seq = inner.next_seq;
             inner.next_seq += 1;
             exchange.seq = seq;
-            if exchange.scenario.is_empty() && !inner.scenario.is_empty() {
-                exchange.scenario = inner.scenario.clone();
+            if exchange.scenario.is_empty() {
+                let inner = &mut *inner;
+                exchange.scenario = inner.attribution.scenario_of(&exchange, &inner.scenario);
             }
+            let running = exchange.scenario == inner.scenario;
             let exchange = Arc::new(exchange);
-            if inner.live.len() >= LIVE_WINDOW {
-                inner.live.pop_front();
+            if running {
+                if inner.live.len() >= LIVE_WINDOW {
+                    inner.live.pop_front();
+                }
+                inner.live.push_back(exchange.clone());
             }
-            inner.live.push_back(exchange.clone());
             inner.pipe.send(Message::Exchange(exchange));
             seq
         };
@@ -449,6 +484,59 @@ mod tests {
             serde_json::to_string(&EntryRef::ScenarioStart(&start)).unwrap(),
             serde_json::to_string(&Entry::ScenarioStart(start)).unwrap()
         );
+    }
+
+    fn start(journal: &Journal, scenario: &str) {
+        journal.start_scenario(ScenarioStart {
+            scenario: scenario.into(),
+            title: scenario.into(),
+            at_ms: 0.0,
+            token_lifetime_s: None,
+        });
+    }
+
+    fn about(url: &str, payment: &str) -> Exchange {
+        let mut e = exchange(url);
+        e.facts.payment = Some(payment.into());
+        e
+    }
+
+    #[test]
+    fn late_traffic_is_tagged_with_its_payments_scenario_and_not_waited_on_by_the_next() {
+        let journal = Journal::in_memory();
+        start(&journal, "declined");
+        journal.record(about("/payments", "P1"));
+        journal.end_scenario(ScenarioEnd {
+            scenario: "declined".into(),
+            at_ms: 1.0,
+            error: None,
+        });
+        start(&journal, "forged");
+        // The first scenario's background status check arrives now.
+        let late = journal.record(about("/payment/P1/status", "P1"));
+        let own = journal.record(about("/payment/P2/status", "P2"));
+        let live: Vec<(u64, String)> = journal
+            .live()
+            .iter()
+            .map(|e| (e.seq, e.scenario.clone()))
+            .collect();
+        assert_eq!(live, vec![(own, "forged".to_string())], "late #{late} counted");
+        let mut tagged = about("/payment/P1/status", "P1");
+        journal.attribute(&mut tagged);
+        assert_eq!(tagged.scenario, "declined");
+        assert!(!journal.is_running(&tagged));
+    }
+
+    #[test]
+    fn a_payment_the_scenario_uses_keeps_the_integrations_calls_about_it() {
+        let journal = Journal::in_memory();
+        start(&journal, "captured");
+        journal.record(about("/payments", "P1"));
+        start(&journal, "forged_other");
+        journal.using_payment("P1");
+        let mut status = about("/payment/P1/status", "P1");
+        journal.attribute(&mut status);
+        assert_eq!(status.scenario, "forged_other");
     }
 
     #[test]

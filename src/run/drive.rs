@@ -217,6 +217,9 @@ pub(super) async fn drive(
                 }
                 break;
             }
+            if result.is_ok() && report.interrupted.is_none() {
+                driver::settle_late_traffic(journal).await;
+            }
             result
         }
     };
