@@ -268,7 +268,7 @@ pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Prob
 
     // The start command, its environment and the base URL see the run's facts.
     let credentials: Vec<&str> = p.credential_names().to_vec();
-    let run_vars: BTreeSet<String> = ["sandbox", "credentials", "port", "golive"]
+    let run_vars: BTreeSet<String> = ["sandbox", "credentials", "port", "golive", "time_scale"]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -186,6 +186,11 @@ pub(super) struct Common {
     /// No progress display.
     #[arg(long, short)]
     pub(super) quiet: bool,
+    /// Run the scenarios in N lanes at once, each with its own sandbox and its own copy of the
+    /// integration (the target needs a `start` command); the verdicts are those of a run one
+    /// after another. 1 to 64.
+    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(super) jobs: u16,
 }
 
 #[derive(Args)]

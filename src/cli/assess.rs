@@ -95,6 +95,7 @@ pub(super) async fn execute(
             reports_dir: common.reports.clone(),
             time_scale: common.time_scale,
             wait_timeout_s: common.wait_timeout,
+            jobs: common.jobs.into(),
         },
         &make_sink,
         stop,
@@ -173,6 +174,7 @@ pub(super) async fn demo(args: DemoArgs, stop: run::StopSignal) -> Ended {
             time_scale: Some(args.common.time_scale.unwrap_or(DEMO_TIME_SCALE)),
             wait_timeout: args.common.wait_timeout,
             quiet: args.common.quiet,
+            jobs: args.common.jobs,
         };
         if providers.len() > 1 {
             common.reports = args.common.reports.join(provider);

@@ -45,6 +45,7 @@ pub async fn run_scenario(
     let started = journal.now_ms();
     let token_lifetime = first_token_lifetime(scenario).unwrap_or(suite.settings.token_lifetime_s);
     journal.start_scenario(ScenarioStart {
+        lane: 0,
         scenario: scenario.id.clone(),
         title: scenario.title.clone(),
         at_ms: started,
@@ -189,6 +190,7 @@ pub fn record_not_applicable(
 ) -> crate::report::ScenarioResult {
     let at_ms = journal.now_ms();
     journal.start_scenario(ScenarioStart {
+        lane: 0,
         scenario: scenario.id.clone(),
         title: scenario.title.clone(),
         at_ms,
@@ -241,9 +243,10 @@ pub(super) async fn settle(journal: &Journal) {
 pub async fn settle_late_traffic(journal: &Journal) {
     let deadline = tokio::time::Instant::now() + LATE_AT_MOST;
     loop {
-        let last = journal.last_seq();
+        // This lane's traffic only: other lanes of a `--jobs N` run are busy with their own.
+        let last = journal.lane_last_seq();
         tokio::time::sleep(LATE_QUIET).await;
-        if journal.last_seq() == last || tokio::time::Instant::now() >= deadline {
+        if journal.lane_last_seq() == last || tokio::time::Instant::now() >= deadline {
             return;
         }
     }

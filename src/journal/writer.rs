@@ -109,18 +109,31 @@ impl Drop for Pipe {
     }
 }
 
+/// What every lane shares: the file and the numbering.
 struct Inner {
     pipe: Pipe,
     next_seq: u64,
+    lanes: u32,
+}
+
+/// One lane of scenarios run one after another against one sandbox (a run with `--jobs N`
+/// has N): the scenario it runs now, the exchanges its waits read, whose payment is whose.
+#[derive(Default)]
+struct Lane {
+    number: u32,
+    /// The number of the lane's last exchange (0 before its first).
+    last_seq: u64,
     scenario: String,
     live: VecDeque<Arc<Exchange>>,
     attribution: Attribution,
 }
 
-/// The run's journal. Cheap to clone; every clone appends to the same file.
+/// The run's journal. Cheap to clone; every clone appends to the same file, in the same lane
+/// ([`Journal::lane`] opens another).
 #[derive(Clone)]
 pub struct Journal {
     inner: Arc<Mutex<Inner>>,
+    lane: Arc<Mutex<Lane>>,
     notify: Arc<Notify>,
     started: Instant,
     started_wall: time::OffsetDateTime,
@@ -174,14 +187,34 @@ impl Journal {
             inner: Arc::new(Mutex::new(Inner {
                 pipe,
                 next_seq: 1,
-                scenario: String::new(),
-                live: VecDeque::new(),
-                attribution: Attribution::default(),
+                lanes: 1,
             })),
+            lane: Arc::default(),
             notify: Arc::new(Notify::new()),
             started: Instant::now(),
             started_wall: time::OffsetDateTime::now_utc(),
             path,
+        }
+    }
+
+    /// Another lane in the same file, with the same clock and numbering: scenarios that run
+    /// at the same time as this lane's, against a sandbox of their own.
+    pub fn lane(&self) -> Journal {
+        let number = {
+            let mut inner = self.lock();
+            inner.lanes += 1;
+            inner.lanes - 1
+        };
+        Journal {
+            inner: self.inner.clone(),
+            lane: Arc::new(Mutex::new(Lane {
+                number,
+                ..Lane::default()
+            })),
+            notify: Arc::new(Notify::new()),
+            started: self.started,
+            started_wall: self.started_wall,
+            path: self.path.clone(),
         }
     }
 
@@ -207,21 +240,22 @@ impl Journal {
 
     /// The scenario now running ("" between scenarios).
     pub fn scenario(&self) -> String {
-        self.lock().scenario.clone()
+        self.lane_lock().scenario.clone()
     }
 
-    pub fn start_scenario(&self, start: ScenarioStart) {
-        let mut inner = self.lock();
-        inner.scenario = start.scenario.clone();
-        inner.live.clear();
-        inner.attribution.start_scenario();
-        inner.pipe.send(Message::Start(start));
+    pub fn start_scenario(&self, mut start: ScenarioStart) {
+        let mut lane = self.lane_lock();
+        start.lane = lane.number;
+        lane.scenario = start.scenario.clone();
+        lane.live.clear();
+        lane.attribution.start_scenario();
+        self.lock().pipe.send(Message::Start(start));
     }
 
     pub fn end_scenario(&self, end: ScenarioEnd) {
-        let mut inner = self.lock();
-        inner.scenario.clear();
-        inner.pipe.send(Message::End(end));
+        let mut lane = self.lane_lock();
+        lane.scenario.clear();
+        self.lock().pipe.send(Message::End(end));
     }
 
     /// Tags an exchange with the scenario it belongs to (unless the caller set one): the
@@ -230,23 +264,23 @@ impl Journal {
     /// earlier scenario teaches the running one nothing.
     pub fn attribute(&self, exchange: &mut Exchange) {
         if exchange.scenario.is_empty() {
-            let mut inner = self.lock();
-            let inner = &mut *inner;
-            exchange.scenario = inner.attribution.scenario_of(exchange, &inner.scenario);
+            let mut lane = self.lane_lock();
+            let lane = &mut *lane;
+            exchange.scenario = lane.attribution.scenario_of(exchange, &lane.scenario);
         }
     }
 
     /// Whether an exchange is the running scenario's (after [`Journal::attribute`]).
     pub fn is_running(&self, exchange: &Exchange) -> bool {
-        self.lock().scenario == exchange.scenario
+        self.lane_lock().scenario == exchange.scenario
     }
 
     /// The running scenario's actors are about to use a payment (e.g. forge a callback with
     /// another order's payment): the integration's calls about it now belong here.
     pub fn using_payment(&self, payment: &str) {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        inner.attribution.used(payment, &inner.scenario);
+        let mut lane = self.lane_lock();
+        let lane = &mut *lane;
+        lane.attribution.used(payment, &lane.scenario);
     }
 
     /// Appends an exchange, giving it its sequence number and its scenario (unless the caller
@@ -258,21 +292,25 @@ impl Journal {
     /// scenario never counts for the next.
     pub fn record(&self, mut exchange: Exchange) -> u64 {
         let seq = {
+            // The lane first, then the file: always in this order.
+            let mut lane = self.lane_lock();
+            let lane = &mut *lane;
+            if exchange.scenario.is_empty() {
+                exchange.scenario = lane.attribution.scenario_of(&exchange, &lane.scenario);
+            }
+            let running = exchange.scenario == lane.scenario;
+            exchange.facts.lane = lane.number;
             let mut inner = self.lock();
             let seq = inner.next_seq;
             inner.next_seq += 1;
             exchange.seq = seq;
-            if exchange.scenario.is_empty() {
-                let inner = &mut *inner;
-                exchange.scenario = inner.attribution.scenario_of(&exchange, &inner.scenario);
-            }
-            let running = exchange.scenario == inner.scenario;
+            lane.last_seq = seq;
             let exchange = Arc::new(exchange);
             if running {
-                if inner.live.len() >= LIVE_WINDOW {
-                    inner.live.pop_front();
+                if lane.live.len() >= LIVE_WINDOW {
+                    lane.live.pop_front();
                 }
-                inner.live.push_back(exchange.clone());
+                lane.live.push_back(exchange.clone());
             }
             inner.pipe.send(Message::Exchange(exchange));
             seq
@@ -283,7 +321,7 @@ impl Journal {
 
     /// The running scenario's exchanges so far (at most the last [`LIVE_WINDOW`]).
     pub fn live(&self) -> Vec<Arc<Exchange>> {
-        self.lock().live.iter().cloned().collect()
+        self.lane_lock().live.iter().cloned().collect()
     }
 
     /// Waits until an exchange of the running scenario with a sequence number above `after`
@@ -299,7 +337,7 @@ impl Journal {
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some(found) = self
-                .lock()
+                .lane_lock()
                 .live
                 .iter()
                 .find(|e| e.seq > after && matches(e))
@@ -311,6 +349,12 @@ impl Journal {
                 return None;
             }
         }
+    }
+
+    /// The number of this lane's last exchange (0 before its first): what a wait for the
+    /// lane's own traffic to go quiet compares.
+    pub fn lane_last_seq(&self) -> u64 {
+        self.lane_lock().last_seq
     }
 
     /// The sequence number the next exchange will get, minus one.
@@ -340,6 +384,10 @@ impl Journal {
             }),
             None => Ok(()),
         }
+    }
+
+    fn lane_lock(&self) -> std::sync::MutexGuard<'_, Lane> {
+        self.lane.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -475,6 +523,7 @@ mod tests {
         let owned = serde_json::to_string(&Entry::Exchange(Box::new(e))).unwrap();
         assert_eq!(borrowed, owned);
         let start = ScenarioStart {
+            lane: 0,
             scenario: "s".into(),
             title: "t".into(),
             at_ms: 0.0,
@@ -488,6 +537,7 @@ mod tests {
 
     fn start(journal: &Journal, scenario: &str) {
         journal.start_scenario(ScenarioStart {
+            lane: 0,
             scenario: scenario.into(),
             title: scenario.into(),
             at_ms: 0.0,
@@ -520,7 +570,11 @@ mod tests {
             .iter()
             .map(|e| (e.seq, e.scenario.clone()))
             .collect();
-        assert_eq!(live, vec![(own, "forged".to_string())], "late #{late} counted");
+        assert_eq!(
+            live,
+            vec![(own, "forged".to_string())],
+            "late #{late} counted"
+        );
         let mut tagged = about("/payment/P1/status", "P1");
         journal.attribute(&mut tagged);
         assert_eq!(tagged.scenario, "declined");
@@ -565,6 +619,7 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         let journal = Journal::create(&path).unwrap();
         journal.start_scenario(ScenarioStart {
+            lane: 0,
             scenario: "load".into(),
             title: "load".into(),
             at_ms: 0.0,

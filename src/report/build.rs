@@ -262,6 +262,7 @@ pub(crate) mod tests {
 
     fn start(j: &Journal, id: &str) {
         j.start_scenario(ScenarioStart {
+            lane: 0,
             scenario: id.into(),
             title: id.into(),
             at_ms: 0.0,

@@ -16,6 +16,7 @@ pub(super) async fn drive(
     report: &mut RunReport,
     sink: &dyn EventSink,
     stop: &mut StopSignal,
+    lane: usize,
 ) -> Result<(), String> {
     let target = config.target.target()?;
     let problems = crate::suite::cross_rules(&config.suite, &target);
@@ -32,6 +33,9 @@ pub(super) async fn drive(
         "credentials": credentials,
         "port": port,
         "golive": golive,
+        // A shop that paces itself in provider time (re-checks "within 3 minutes") learns
+        // the run's scale at start-up, not only from a trigger.
+        "time_scale": suite.settings.time_scale,
     });
     let base_url = driver::template::render(&target.value.base_url, &vars)?;
 
@@ -71,7 +75,11 @@ pub(super) async fn drive(
                     ));
                 }
                 let dir = target_dir(&t.file);
-                let log = config.reports_dir.join("target.log");
+                // One log per copy of the integration (`--jobs N` starts N).
+                let log = config.reports_dir.join(match lane {
+                    0 => "target.log".to_owned(),
+                    k => format!("target-{}.log", k + 1),
+                });
                 child = Some(process::start(start, &vars, &dir, &log).map_err(|e| e.to_string())?);
             }
             base_url
@@ -124,7 +132,8 @@ pub(super) async fn drive(
                     signal = stopped(stop) => Some(Cut::Interrupted(signal)),
                     status = target_exit(child.as_mut()) => Some(Cut::Died(status)),
                     error = driver::run_scenario(
-                        i,
+                        // Its place in the whole suite, whichever lane runs it.
+                        config.suite.value.scenarios.iter().position(|s| s.id == scenario.id).unwrap_or(i),
                         scenario,
                         suite,
                         target.clone(),

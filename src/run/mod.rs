@@ -27,6 +27,7 @@ mod bundled;
 mod drive;
 mod finish;
 mod judging;
+mod lanes;
 
 use drive::drive;
 
@@ -121,6 +122,9 @@ pub struct RunConfig {
     /// Overrides the suite's `wait_timeout_s`: how long to wait for a call the integration
     /// should make. A flawed integration that never makes it costs this much per wait.
     pub wait_timeout_s: Option<f64>,
+    /// How many lanes of scenarios run at once (`--jobs N`; 1: one after another). See
+    /// [`lanes`].
+    pub jobs: usize,
 }
 
 /// The folder a target file's relative paths (its `start.cwd`) are read from. A bare file
@@ -248,24 +252,87 @@ pub async fn run_until(
     if let Err(e) = providers::parse_steps(provider, &suite) {
         return broke_off(report, e);
     }
-    let (sandbox, actors) = match providers::start(provider, journal.clone(), 0).await {
-        Ok(started) => started,
-        Err(e) => return broke_off(report, e.to_string()),
+    // One lane, or `--jobs N`: each lane its own sandbox, all in the one journal.
+    let plan = match config.jobs {
+        0 | 1 => vec![(0..suite.scenarios.len()).collect()],
+        jobs => lanes::plan(&suite, jobs, provider),
     };
-    let secrets = Secrets::with(sandbox.profile.secrets());
+    if plan.len() > 1 {
+        if let Some(why) = lanes::refuse(&config.target, config.jobs) {
+            return broke_off(report, why);
+        }
+    }
+    let mut lanes = Vec::new();
+    for (k, positions) in plan.iter().enumerate() {
+        let lane_journal = if k == 0 {
+            journal.clone()
+        } else {
+            journal.lane()
+        };
+        match providers::start(provider, lane_journal.clone(), 0).await {
+            Ok((sandbox, actors)) => lanes.push((
+                lanes::lane_suite(&suite, positions),
+                sandbox,
+                actors,
+                lane_journal,
+            )),
+            Err(e) => {
+                for (_, sandbox, _, _) in lanes {
+                    sandbox.stop().await;
+                }
+                return broke_off(report, e.to_string());
+            }
+        }
+    }
+    let secrets = Secrets::with(
+        lanes
+            .iter()
+            .flat_map(|(_, sandbox, _, _)| sandbox.profile.secrets()),
+    );
     let sink = make_sink(secrets.clone());
-    let result = drive(
-        &config,
-        &suite,
-        &sandbox,
-        actors.as_ref(),
-        &journal,
-        &mut report,
-        sink.as_ref(),
-        &mut stop,
-    )
-    .await;
-    sandbox.stop().await;
+    let result = if let [(_, sandbox, actors, _)] = lanes.as_slice() {
+        drive(
+            &config,
+            &suite,
+            sandbox,
+            actors.as_ref(),
+            &journal,
+            &mut report,
+            sink.as_ref(),
+            &mut stop,
+            0,
+        )
+        .await
+    } else {
+        let driven =
+            lanes
+                .iter()
+                .enumerate()
+                .map(|(k, (lane_suite, sandbox, actors, lane_journal))| {
+                    let mut lane_report = report.clone();
+                    let mut stop = stop.clone();
+                    let (config, sink) = (&config, sink.as_ref());
+                    async move {
+                        let result = drive(
+                            config,
+                            lane_suite,
+                            sandbox,
+                            actors.as_ref(),
+                            lane_journal,
+                            &mut lane_report,
+                            sink,
+                            &mut stop,
+                            k,
+                        )
+                        .await;
+                        (lane_report, result)
+                    }
+                });
+        let driven = futures_util::future::join_all(driven).await;
+        lanes::merge(&mut report, &suite, driven)
+    };
+    futures_util::future::join_all(lanes.into_iter().map(|(_, sandbox, _, _)| sandbox.stop()))
+        .await;
     if let Err(e) = result {
         report.run_error = Some(e);
     }

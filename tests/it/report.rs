@@ -161,6 +161,7 @@ fn run(dir: &Path, suite_id: &str) -> RunReport {
         Ex::to_target(Actor::Harness, "ready_probe", "GET", "/health").record(&j, Facts::default());
 
     j.start_scenario(ScenarioStart {
+        lane: 0,
         scenario: "purchase_captured".into(),
         title: "A captured purchase".into(),
         at_ms: j.now_ms(),
@@ -265,6 +266,7 @@ fn run(dir: &Path, suite_id: &str) -> RunReport {
     });
 
     j.start_scenario(ScenarioStart {
+        lane: 0,
         scenario: "provider_5xx".into(),
         title: "The provider answers 500".into(),
         at_ms: j.now_ms(),
