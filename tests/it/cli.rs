@@ -359,3 +359,27 @@ fn a_closed_pipe_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// README's "Your own integration" lists the variables each bundled suite hands to triggers:
+/// it must say what `golive provider P` (written from the code) says.
+#[test]
+fn the_readme_lists_the_trigger_variables_golive_provider_prints() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    for provider in ["kontocloud", "smartpay", "mobilepay", "ppaas"] {
+        let out = golive(&["provider", provider], Path::new(ROOT));
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let page = String::from_utf8_lossy(&out.stdout).into_owned();
+        let lines: Vec<&str> = page
+            .lines()
+            .skip_while(|l| !l.starts_with("Triggers the bundled suite fires"))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .collect();
+        assert!(!lines.is_empty(), "{page}");
+        let block = format!("\n{provider}\n{}\n", lines.join("\n"));
+        assert!(
+            readme.contains(&block),
+            "README.md should list, as `golive provider {provider}` does:{block}"
+        );
+    }
+}
