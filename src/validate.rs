@@ -539,9 +539,16 @@ fn check_template(
             continue;
         }
         let problem = if !defined.contains(&top) {
+            let close = did_you_mean(&top, defined.iter().map(String::as_str));
+            // Where the scenario's variables are seen, a `--var` can define one that is not a
+            // typo of another.
+            let by_var = if close.is_empty() && defined.contains("scenario") {
+                format!(" (or give --var {top}=VALUE)")
+            } else {
+                String::new()
+            };
             Some(format!(
-                "`{{{{ {var} }}}}` in `{place}`: `{top}` is not defined {when}; {}defined are: {}",
-                did_you_mean(&top, defined.iter().map(String::as_str)),
+                "`{{{{ {var} }}}}` in `{place}`: `{top}` is not defined {when}; {close}defined are: {}{by_var}",
                 defined
                     .iter()
                     .map(String::as_str)

@@ -398,6 +398,37 @@ mod tests {
         assert!(checked >= 22, "{checked}");
     }
 
+    /// The README's command lines (in its `sh` blocks) parse as golive reads them, and their
+    /// filters select something: a flag renamed or a glob gone stale breaks this test.
+    #[test]
+    fn the_readmes_command_lines_parse() {
+        let readme = include_str!("../../README.md");
+        let mut in_sh = false;
+        let mut checked = 0;
+        for line in readme.lines() {
+            if line.starts_with("```") {
+                in_sh = line == "```sh";
+                continue;
+            }
+            let command = line.split(" #").next().unwrap_or("").trim();
+            let command = command
+                .strip_prefix("cargo run -- ")
+                .map(|c| format!("golive {c}"));
+            let command =
+                command.unwrap_or_else(|| line.split(" #").next().unwrap_or("").trim().to_owned());
+            if !in_sh || !command.starts_with("golive ") {
+                continue;
+            }
+            let cli = match Cli::try_parse_from(shell_words(&command)) {
+                Ok(cli) => cli,
+                Err(e) => panic!("README: `{command}` does not parse: {e}"),
+            };
+            selection_applies(&command, &cli.command);
+            checked += 1;
+        }
+        assert!(checked >= 20, "{checked}");
+    }
+
     /// The words a shell makes of an example: split at spaces, single quotes taken off.
     fn shell_words(example: &str) -> Vec<String> {
         example
