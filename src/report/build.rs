@@ -257,6 +257,8 @@ pub(crate) mod tests {
             incomplete: Vec::new(),
             interrupted: None,
             not_run: Vec::new(),
+            filter: None,
+            bailed: None,
         }
     }
 

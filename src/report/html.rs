@@ -86,6 +86,9 @@ struct View {
     interrupted: Option<String>,
     incomplete: Vec<String>,
     not_run: Vec<String>,
+    /// `--scenario`/`--check`, and what they left out.
+    filter: Option<String>,
+    bailed: Option<String>,
     checks: Vec<CheckView>,
     scenarios: Vec<ScenarioView>,
 }
@@ -235,6 +238,8 @@ fn view(report: &RunReport) -> View {
         interrupted: report.interrupted.clone(),
         incomplete: report.incomplete.clone(),
         not_run: report.not_run.clone(),
+        filter: report.filter.as_ref().map(|f| f.describe()),
+        bailed: report.bailed.clone(),
         checks: report
             .checks
             .iter()

@@ -228,6 +228,13 @@ fn test_suite(report: &RunReport) -> TestSuite {
     if let Some(journal) = &report.journal {
         suite.add_property(Property::new("journal", xml_text(journal)));
     }
+    // A filtered run judged part of the suite, and a bailed one stopped early: CI says so.
+    if let Some(filter) = &report.filter {
+        suite.add_property(Property::new("filter", xml_text(&filter.describe())));
+    }
+    if let Some(why) = &report.bailed {
+        suite.add_property(Property::new("bailed", xml_text(why)));
+    }
 
     // A run that was not a full assessment says so in a testcase of its own, so a CI page
     // that only lists testcases cannot show it as green.

@@ -9,6 +9,7 @@ use super::*;
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn drive(
     config: &RunConfig,
+    options: &RunOptions,
     suite: &Suite,
     sandbox: &Sandbox,
     actors: &dyn Actors,
@@ -36,6 +37,7 @@ pub(super) async fn drive(
         // A shop that paces itself in provider time (re-checks "within 3 minutes") learns
         // the run's scale at start-up, not only from a trigger.
         "time_scale": suite.settings.time_scale,
+        "env": driver::template::environment(),
     });
     let base_url = driver::template::render(&target.value.base_url, &vars)?;
 
@@ -163,7 +165,15 @@ pub(super) async fn drive(
                         }
                     }
                 };
-                let Some(cut) = cut else { continue };
+                let Some(cut) = cut else {
+                    if options.bail {
+                        if let Some(why) = bail_reason(suite, journal, report.scenarios.last()) {
+                            report.bailed = Some(why);
+                            break;
+                        }
+                    }
+                    continue;
+                };
                 // The scenario was cut short: where it stood.
                 let step = tracker.standing_at().min(scenario.steps.len().max(1));
                 let label = scenario
@@ -251,6 +261,43 @@ pub(super) async fn drive(
         s.stop().await;
     }
     result
+}
+
+/// Why `--bail` stops the run after `finished` (the scenario just driven), if it does: the
+/// scenario was not driven to its end, or a check judged over the journal so far failed (for
+/// this scenario, or over the whole run). Judging reads the journal as it stands, so the
+/// traffic of the scenarios still to come cannot be blamed.
+fn bail_reason(
+    suite: &Suite,
+    journal: &Journal,
+    finished: Option<&ScenarioResult>,
+) -> Option<String> {
+    let finished = finished?;
+    if let Some(e) = &finished.error {
+        return Some(format!(
+            "scenario {} was not driven to its end ({})",
+            finished.id,
+            crate::report::first_line(e)
+        ));
+    }
+    // A journal that cannot be read back now is the run's end to report, not --bail's.
+    journal.flush().ok()?;
+    let checks = judge(suite, journal.path()?).ok()?;
+    let failed: Vec<&CheckResult> = checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Failed)
+        .collect();
+    let here = failed
+        .iter()
+        .find(|c| c.scenario.as_deref() == Some(finished.id.as_str()))
+        .or_else(|| failed.first())?;
+    Some(match &here.scenario {
+        Some(scenario) => format!("{} failed in scenario {scenario}", here.id),
+        None => format!(
+            "{} failed (judged over the run) after scenario {}",
+            here.id, finished.id
+        ),
+    })
 }
 
 /// Why a run stopped before its end.

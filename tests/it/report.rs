@@ -374,6 +374,8 @@ fn run(dir: &Path, suite_id: &str) -> RunReport {
         incomplete: Vec::new(),
         interrupted: None,
         not_run: Vec::new(),
+        filter: None,
+        bailed: None,
     }
 }
 
