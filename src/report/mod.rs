@@ -1,6 +1,7 @@
 //! Reports: everything a run leaves for CI, the team and the provider's reviewer.
 
 pub mod build;
+pub mod cite;
 pub mod console;
 pub mod events;
 pub mod html;

@@ -150,7 +150,8 @@ pub struct CheckResult {
     /// The rule in words.
     pub description: String,
     pub severity: Severity,
-    /// Where the rule comes from: a seed section, or "inferred".
+    /// Where the rule comes from: the provider's public document and its section
+    /// (`KontoCloud e-wallet integration guide, Complete Order`), or "inferred".
     pub source: String,
     pub kind: String,
     /// The scenario this verdict is for, when the check is judged per scenario.
