@@ -147,9 +147,12 @@ async fn a_shop_that_answers_garbage_fails_checks_without_hanging() {
         errors.iter().any(|e| e.contains("no checkout token")),
         "{errors:?}"
     );
+    // Not a speed test: a hang would run into the test's own timeout. Each scenario may wait
+    // once for the checkout a shop could create in the background (3 s here), so the bound is
+    // the suite's 11 scenarios' waits with room for a loaded machine.
     assert!(
-        started.elapsed().as_secs() < 30,
-        "took {:?}",
+        started.elapsed().as_secs() < 150,
+        "took {:?}: something waited longer than its wait timeout",
         started.elapsed()
     );
 }
