@@ -15,6 +15,9 @@ use serde_json::Value;
 use super::field::Field;
 use crate::journal::{Actor, Direction, TokenState};
 
+/// What a field locator (`Field::parse`) reads, as a regex.
+pub const FIELD_PATTERN: &str = "^(path|(body|query|header|form):.+)$";
+
 /// Every kind's params schema, in registry order: (kind name, schema). Each is whole (no
 /// `$ref` to shared definitions: the same type name means different things in different
 /// kinds), titled with the kind and described by its summary.
@@ -162,7 +165,7 @@ impl JsonSchema for Field {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "pattern": "^(path|(body|query|header|form):.+)$",
+            "pattern": FIELD_PATTERN,
             "description": "A field locator: `body:/pointer` (a JSON pointer into a JSON body, or a form field in a form body), `query:name`, `header:Name`, `form:name`, or `path` (the URL path).",
         })
     }
@@ -234,7 +237,7 @@ mod tests {
     /// The locator pattern accepts what `Field::parse` does and refuses what it refuses.
     #[test]
     fn the_field_pattern_is_the_parsers() {
-        let re = regex::Regex::new("^(path|(body|query|header|form):.+)$").unwrap();
+        let re = regex::Regex::new(FIELD_PATTERN).unwrap();
         for s in [
             "path",
             "body:/a",

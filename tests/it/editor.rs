@@ -4,7 +4,7 @@
 //! param and offers the real kinds at `kind:`. And the modelines of files golive writes out
 //! (`suites export`, `init`) name a schema that is there.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -234,8 +234,13 @@ fn yaml_language_server_flags_a_misspelt_param_and_completes_kinds() {
     });
     let diagnostics = published["params"]["diagnostics"].as_array().unwrap();
     assert!(
-        diagnostics.iter().any(|d| d["range"]["start"]["line"] == json!(line)
-            && d["message"].as_str().unwrap_or("").contains("statuss_operation")),
+        diagnostics
+            .iter()
+            .any(|d| d["range"]["start"]["line"] == json!(line)
+                && d["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("statuss_operation")),
         "no diagnostic for the misspelt param on line {}: {diagnostics:#?}",
         line + 1
     );
@@ -255,7 +260,7 @@ fn yaml_language_server_flags_a_misspelt_param_and_completes_kinds() {
     let (line, character) = text
         .lines()
         .enumerate()
-        .find_map(|(i, l)| (l.trim() == "kind:").then(|| (i, l.len())))
+        .find_map(|(i, l)| (l.trim() == "kind:").then_some((i, l.len())))
         .unwrap();
     let at = open(&mut server, &text, 2);
     let result = server.request(
