@@ -332,6 +332,17 @@ pub async fn run_case(
     reports: PathBuf,
     time_scale: Option<f64>,
 ) -> (CaseResult, Option<RunOutcome>) {
+    run_case_in_lanes(case, reports, time_scale, 1).await
+}
+
+/// [`run_case`] with the scenarios in `jobs` lanes (`--jobs N`): its verdicts must be those of
+/// one lane.
+pub async fn run_case_in_lanes(
+    case: Case,
+    reports: PathBuf,
+    time_scale: Option<f64>,
+    jobs: usize,
+) -> (CaseResult, Option<RunOutcome>) {
     let started = Instant::now();
     let result = |failing, exit_code, trouble| CaseResult {
         case: case.clone(),
@@ -383,6 +394,7 @@ pub async fn run_case(
             reports_dir: reports,
             time_scale: time_scale.or(case.time_scale),
             wait_timeout_s: Some(WAIT_TIMEOUT_S),
+            jobs,
         },
         &|_| Box::new(crate::report::Silent),
     )

@@ -268,10 +268,17 @@ pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Prob
 
     // The start command, its environment and the base URL see the run's facts.
     let credentials: Vec<&str> = p.credential_names().to_vec();
-    let run_vars: BTreeSet<String> = ["sandbox", "credentials", "port", "golive"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let run_vars: BTreeSet<String> = [
+        "sandbox",
+        "credentials",
+        "port",
+        "golive",
+        "time_scale",
+        "env",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for (pointer, text) in template_strings(target, &["/base_url", "/start"]) {
         check_template(
             target,
@@ -297,6 +304,7 @@ pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Prob
             "time_scale",
             "order",
             "payment",
+            "env",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -531,9 +539,16 @@ fn check_template(
             continue;
         }
         let problem = if !defined.contains(&top) {
+            let close = did_you_mean(&top, defined.iter().map(String::as_str));
+            // Where the scenario's variables are seen, a `--var` can define one that is not a
+            // typo of another.
+            let by_var = if close.is_empty() && defined.contains("scenario") {
+                format!(" (or give --var {top}=VALUE)")
+            } else {
+                String::new()
+            };
             Some(format!(
-                "`{{{{ {var} }}}}` in `{place}`: `{top}` is not defined {when}; {}defined are: {}",
-                did_you_mean(&top, defined.iter().map(String::as_str)),
+                "`{{{{ {var} }}}}` in `{place}`: `{top}` is not defined {when}; {close}defined are: {}{by_var}",
                 defined
                     .iter()
                     .map(String::as_str)
@@ -547,6 +562,15 @@ fn check_template(
                     did_you_mean(name, credentials.iter().copied()),
                     credentials.join(", ")
                 )),
+                _ => None,
+            }
+        } else if top == "env" {
+            match sub {
+                Some(name) if crate::driver::template::environment().get(name).is_none() => {
+                    Some(format!(
+                        "`{{{{ {var} }}}}` in `{place}`: golive was started without the environment variable `{name}`; set it, or leave the template out"
+                    ))
+                }
                 _ => None,
             }
         } else if top == "sandbox" {

@@ -37,9 +37,23 @@ fn main() {
                 .unwrap_or(DEFAULT_THREADS),
         );
     }
-    let trials = accuracy::reference_cases(None)
+    let cases = accuracy::reference_cases(None);
+    // `--jobs 4` must give each provider's compliant shop, and its first flaw, the verdicts of
+    // a run one after another: the same snapshot.
+    let in_lanes: Vec<Trial> = cases
+        .iter()
+        .filter(|c| is_first_of_its_kind(c, &cases))
+        .cloned()
+        .map(|case| {
+            Trial::test(format!("{}::jobs4", trial_name(&case)), move || {
+                judge_in(case, 4)
+            })
+        })
+        .collect();
+    let trials = cases
         .into_iter()
         .map(|case| Trial::test(trial_name(&case), move || judge(case)))
+        .chain(in_lanes)
         .collect();
     libtest_mimic::run(&args, trials).exit();
 }
@@ -57,8 +71,20 @@ fn trial_name(case: &Case) -> String {
     }
 }
 
+/// The first compliant case and the first flawed case of each provider.
+fn is_first_of_its_kind(case: &Case, all: &[Case]) -> bool {
+    all.iter()
+        .find(|c| c.provider == case.provider && c.is_compliant() == case.is_compliant())
+        .is_some_and(|first| trial_name(first) == trial_name(case))
+}
+
 /// Runs one case and says everything wrong with it at once.
 fn judge(case: Case) -> Result<(), Failed> {
+    judge_in(case, 1)
+}
+
+/// [`judge`], with the scenarios in `jobs` lanes.
+fn judge_in(case: Case, jobs: usize) -> Result<(), Failed> {
     let name = trial_name(&case);
     let r = golive::providers::reference(&case.provider).ok_or("no such reference")?;
     let dir = tempfile::tempdir()?;
@@ -68,10 +94,11 @@ fn judge(case: Case) -> Result<(), Failed> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let (result, outcome) = runtime.block_on(accuracy::run_case(
+    let (result, outcome) = runtime.block_on(accuracy::run_case_in_lanes(
         case.clone(),
         dir.path().to_owned(),
         None,
+        jobs,
     ));
     let outcome = outcome.ok_or_else(|| format!("no run was made: {}", result.line()))?;
     let report = &outcome.report;

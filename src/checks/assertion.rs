@@ -279,6 +279,11 @@ impl Assertion {
 }
 
 impl Rule for Assertion {
+    /// Predicates hold exchange by exchange, and a count is over the whole run: the journal is
+    /// judged at once, whatever lane an exchange went through.
+    fn lanes_apart(&self) -> bool {
+        false
+    }
     fn observe(&mut self, entry: &Entry) {
         let scenario_key = |s: &str, per: bool| if per { s.to_owned() } else { String::new() };
         match entry {

@@ -13,6 +13,7 @@ mod final_event;
 mod header_unless_claim;
 mod idempotency_keys;
 mod idempotent_retry;
+mod lanes;
 mod local_time;
 mod matches_origin;
 mod no_unrecognized_fields;
@@ -85,6 +86,12 @@ impl Finding {
 
 /// A rule being evaluated over one pass of the journal.
 pub trait Rule: Send {
+    /// Whether each lane of a `--jobs N` run is judged apart (its own sandbox and copy of the
+    /// integration, a run of its own: token reuse, retries, uniqueness), or the whole journal
+    /// at once (a count of matching exchanges over the run).
+    fn lanes_apart(&self) -> bool {
+        true
+    }
     /// Sees every entry, in order; by default hands each exchange to [`Rule::exchange`].
     fn observe(&mut self, entry: &Entry) {
         if let Entry::Exchange(ex) = entry {
@@ -382,15 +389,13 @@ pub fn evaluate(
     suite: &Suite,
     entries: impl Iterator<Item = Entry>,
 ) -> Result<Vec<CheckResult>, BuildErrors> {
-    let mut rules = build_all(suite)?;
+    // One set of rules per lane of a `--jobs N` run (one set for a run one after another).
+    let mut lanes = lanes::Lanes::new(|| build_all(suite))?;
     for entry in entries {
-        for rule in rules.iter_mut() {
-            rule.observe(&entry);
-        }
+        lanes.observe(&entry)?;
     }
     let mut results = Vec::new();
-    for (spec, rule) in suite.checks.iter().zip(rules) {
-        let mut findings = rule.finish();
+    for (spec, mut findings) in suite.checks.iter().zip(lanes.finish(suite.checks.len())) {
         if findings.is_empty() {
             findings.push(Finding::skip(
                 "nothing in the traffic for this rule to judge",

@@ -38,6 +38,9 @@ impl Rule for Scoped {
     fn finish(self: Box<Self>) -> Vec<Finding> {
         self.inner.finish()
     }
+    fn lanes_apart(&self) -> bool {
+        self.inner.lanes_apart()
+    }
 }
 
 /// A rule that keeps its params and what it learns of each scenario.

@@ -136,6 +136,7 @@ pub fn journal(exchanges: Vec<ExchangeBuilder>) -> Vec<Entry> {
                 }));
             }
             out.push(Entry::ScenarioStart(ScenarioStart {
+                lane: 0,
                 scenario: e.scenario.clone(),
                 title: e.scenario.clone(),
                 at_ms: e.at_ms,

@@ -20,15 +20,17 @@ pub struct Cli {
 pub(super) enum Command {
     /// Run a suite against your integration (a target file) or a built-in reference shop.
     #[command(
-        after_help = "Examples:\n  golive run --suite kontocloud --target my-shop.yaml\n  golive run --suite kontocloud --reference --flaw trust_callback\n  golive run --suite suites/smartpay-go-live.yaml --target shop.yaml --partition 1/2 --reports reports/1"
+        after_help = "Examples:\n  golive run --suite kontocloud --target my-shop.yaml\n  golive run --suite kontocloud --reference --flaw trust_callback\n  golive run --suite suites/smartpay-go-live.yaml --target shop.yaml --partition 1/2 --reports reports/1\n  golive run kontocloud --reference --scenario 'purchase_*' --check 'KC-TOKEN-*'\n  golive run kontocloud --target my-shop.yaml --bail --verbose --color never\n  golive run kontocloud --target my-shop.yaml --var currency=EUR --var shop_id=42\n  golive run kontocloud --target my-shop.yaml --junit ci/junit.xml --html public/golive.html"
     )]
     Run(RunArgs),
     /// Run bundled suites against the built-in reference shops: needs nothing but golive.
-    #[command(after_help = "Examples:\n  golive demo\n  golive demo --provider ppaas")]
+    #[command(
+        after_help = "Examples:\n  golive demo\n  golive demo --provider ppaas\n  golive demo --flaw trust_callback --scenario 'purchase_*' --bail\n  golive demo -v --check KC-STATUS-VERIFIED"
+    )]
     Demo(DemoArgs),
     /// Check suite and target files against the schemas and each other, without running.
     #[command(
-        after_help = "Examples:\n  golive validate --suite kontocloud --target my-shop.yaml"
+        after_help = "Examples:\n  golive validate --suite kontocloud --target my-shop.yaml\n  golive validate --suite kontocloud --target my-shop.yaml --var shop_id=42"
     )]
     Validate(ValidateArgs),
     /// Serve a built-in reference shop (what `targets/*-reference.yaml` starts).
@@ -172,9 +174,42 @@ pub(super) struct RunArgs {
 
 #[derive(Args)]
 pub(super) struct Common {
-    /// Where to write junit.xml, report.html, report.json and the journal.
-    #[arg(long, default_value = "reports")]
+    /// Where to write junit.xml, report.html, report.json and the journal (`--junit`,
+    /// `--html` and `--json` send one format elsewhere; the journal stays here).
+    #[arg(long, default_value = "reports", value_name = "DIR")]
     pub(super) reports: PathBuf,
+    /// Write the JUnit report to this file instead of DIR/junit.xml.
+    #[arg(long, value_name = "PATH", help_heading = "Reports")]
+    pub(super) junit: Option<PathBuf>,
+    /// Write the HTML report to this file instead of DIR/report.html.
+    #[arg(long, value_name = "PATH", help_heading = "Reports")]
+    pub(super) html: Option<PathBuf>,
+    /// Write the JSON report to this file instead of DIR/report.json.
+    #[arg(long, value_name = "PATH", help_heading = "Reports")]
+    pub(super) json: Option<PathBuf>,
+    /// Run only the scenarios whose id matches (`*` any characters, `?` one: `purchase_*`);
+    /// repeatable. Checks asked for only in the others are left out; the reports say so.
+    #[arg(long = "scenario", value_name = "GLOB", help_heading = "Selection")]
+    pub(super) scenarios: Vec<String>,
+    /// Judge and report only the checks whose id matches (`KC-TOKEN-*`); repeatable.
+    #[arg(long = "check", value_name = "GLOB", help_heading = "Selection")]
+    pub(super) checks: Vec<String>,
+    /// Stop after the first scenario with a failed check (or not driven to its end); the
+    /// reports are written and list the scenarios after it as not run.
+    #[arg(long, help_heading = "Selection")]
+    pub(super) bail: bool,
+    /// Set a scenario variable in every scenario for the target's templates (`{{ KEY }}`),
+    /// overriding the suite's; repeatable. A number in the suite stays a number.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub(super) vars: Vec<crate::run::vars::VarOverride>,
+    /// Print every exchange as one masked line as it happens:
+    /// `#seq actor METHOD path → status (ms) [operation]`.
+    #[arg(long, short, conflicts_with = "quiet", help_heading = "Output")]
+    pub(super) verbose: bool,
+    /// Colour the console: auto (a terminal, unless NO_COLOR is set; CLICOLOR_FORCE forces
+    /// it), always or never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Color::Auto, help_heading = "Output")]
+    pub(super) color: Color,
     /// Run the provider's clocks faster (0.01 turns "3 minutes" into 1.8 s). Assessments use 1.
     /// Above 0, at most 10.
     #[arg(long, value_parser = crate::suite::bounds::parse_time_scale_arg)]
@@ -184,8 +219,31 @@ pub(super) struct Common {
     #[arg(long, value_parser = crate::suite::bounds::parse_duration_arg)]
     pub(super) wait_timeout: Option<f64>,
     /// No progress display.
-    #[arg(long, short)]
+    #[arg(long, short, help_heading = "Output")]
     pub(super) quiet: bool,
+    /// Run the scenarios in N lanes at once, each with its own sandbox and its own copy of the
+    /// integration (the target needs a `start` command); the verdicts are those of a run one
+    /// after another. 1 to 64.
+    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(super) jobs: u16,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<Color> for crate::report::console::ColorChoice {
+    fn from(c: Color) -> Self {
+        match c {
+            Color::Auto => Self::Auto,
+            Color::Always => Self::Always,
+            Color::Never => Self::Never,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -243,6 +301,9 @@ pub(super) struct ValidateArgs {
     /// Target files to check (against every suite given).
     #[arg(long = "target")]
     pub(super) targets: Vec<PathBuf>,
+    /// A scenario variable the run will be given (`--var` of `run`), so templates may use it.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub(super) vars: Vec<crate::run::vars::VarOverride>,
 }
 
 #[derive(Args)]
@@ -331,14 +392,129 @@ mod tests {
                 sub.get_name()
             );
             for example in examples {
-                let words: Vec<&str> = example.split_whitespace().collect();
-                if let Err(e) = Cli::try_parse_from(&words) {
-                    panic!("`{example}` does not parse: {e}");
-                }
+                let cli = match Cli::try_parse_from(shell_words(example)) {
+                    Ok(cli) => cli,
+                    Err(e) => panic!("`{example}` does not parse: {e}"),
+                };
+                selection_applies(example, &cli.command);
                 checked += 1;
             }
         }
-        assert!(checked >= 16, "{checked}");
+        assert!(checked >= 22, "{checked}");
+    }
+
+    /// The README's command lines (in its `sh` blocks) parse as golive reads them, and their
+    /// filters select something: a flag renamed or a glob gone stale breaks this test.
+    #[test]
+    fn the_readmes_command_lines_parse() {
+        let readme = include_str!("../../README.md");
+        let mut in_sh = false;
+        let mut checked = 0;
+        for line in readme.lines() {
+            if line.starts_with("```") {
+                in_sh = line == "```sh";
+                continue;
+            }
+            let command = line.split(" #").next().unwrap_or("").trim();
+            let command = command
+                .strip_prefix("cargo run -- ")
+                .map(|c| format!("golive {c}"));
+            let command =
+                command.unwrap_or_else(|| line.split(" #").next().unwrap_or("").trim().to_owned());
+            if !in_sh || !command.starts_with("golive ") {
+                continue;
+            }
+            let cli = match Cli::try_parse_from(shell_words(&command)) {
+                Ok(cli) => cli,
+                Err(e) => panic!("README: `{command}` does not parse: {e}"),
+            };
+            selection_applies(&command, &cli.command);
+            checked += 1;
+        }
+        assert!(checked >= 20, "{checked}");
+    }
+
+    /// The words a shell makes of an example: split at spaces, single quotes taken off.
+    fn shell_words(example: &str) -> Vec<String> {
+        example
+            .split_whitespace()
+            .map(|w| w.trim_matches('\'').to_owned())
+            .collect()
+    }
+
+    /// An example's `--scenario`/`--check` select something in the bundled suite it runs, and
+    /// its `--var`s apply to it: an example that would stop at a usage error is no example.
+    fn selection_applies(example: &str, command: &super::Command) {
+        let (suite, common) = match command {
+            super::Command::Run(run) => (run.suite().display().to_string(), &run.common),
+            super::Command::Demo(demo) => (demo.provider.clone(), &demo.common),
+            _ => return,
+        };
+        let Some((_, text)) = crate::run::bundled_suite_named(std::path::Path::new(&suite)) else {
+            return;
+        };
+        let mut suite = crate::suite::parse_suite(text, std::path::Path::new("bundled"))
+            .expect("a bundled suite")
+            .value;
+        crate::run::vars::apply(&mut suite, &common.vars)
+            .unwrap_or_else(|e| panic!("`{example}`: {e}"));
+        let selection = crate::run::filter::Selection::new(&common.scenarios, &common.checks);
+        if let Err(e) = crate::run::filter::select(&selection, &mut suite) {
+            panic!("`{example}`: {e}");
+        }
+    }
+
+    #[test]
+    fn the_new_habits_parse_into_their_model() {
+        let cli = Cli::try_parse_from([
+            "golive",
+            "run",
+            "kontocloud",
+            "--reference",
+            "--scenario",
+            "purchase_*",
+            "--scenario",
+            "forged_*",
+            "--check",
+            "KC-*",
+            "--bail",
+            "-v",
+            "--color",
+            "always",
+            "--var",
+            "currency=SEK",
+            "--junit",
+            "j.xml",
+            "--html",
+            "h.html",
+            "--json",
+            "r.json",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let super::Command::Run(run) = cli.command else {
+            panic!("a run")
+        };
+        let c = &run.common;
+        assert_eq!(c.scenarios, ["purchase_*", "forged_*"]);
+        assert_eq!(c.checks, ["KC-*"]);
+        assert!(c.bail && c.verbose && !c.quiet);
+        assert_eq!(c.color, super::Color::Always);
+        assert_eq!(c.vars[0].key, "currency");
+        assert_eq!(c.junit.as_deref(), Some(std::path::Path::new("j.xml")));
+        let err = |args: &[&str]| Cli::try_parse_from(args).err().map(|e| e.kind());
+        use clap::error::ErrorKind;
+        assert_eq!(
+            err(&["golive", "demo", "-v", "-q"]),
+            Some(ErrorKind::ArgumentConflict)
+        );
+        assert_eq!(
+            err(&["golive", "demo", "--color", "sometimes"]),
+            Some(ErrorKind::InvalidValue)
+        );
+        assert_eq!(
+            err(&["golive", "demo", "--var", "order_id=1"]),
+            Some(ErrorKind::ValueValidation)
+        );
     }
 
     #[test]

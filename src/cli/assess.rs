@@ -50,9 +50,11 @@ pub(super) fn interruptible() -> run::StopSignal {
 }
 
 pub(super) async fn run_command(args: RunArgs, stop: run::StopSignal) -> Ended {
-    let mut suite = load_suite(args.suite())?;
-    // After validation, which sees the whole suite (a check naming a scenario of another
-    // partition is not a mistake).
+    let mut suite = load_suite_with(args.suite(), &args.common.vars)?;
+    // After validation, which sees the whole suite (a check naming a scenario the filter or
+    // another partition leaves out is not a mistake); the filter first, so a partition slices
+    // what the filter kept.
+    let filter = run::filter::select(&selection(&args.common), &mut suite.value)?;
     if let Some(partition) = args.partition {
         partition.apply(&mut suite.value);
     }
@@ -71,39 +73,77 @@ pub(super) async fn run_command(args: RunArgs, stop: run::StopSignal) -> Ended {
         }
         TargetSpec::File(Box::new(target))
     };
-    execute(suite, target, &args.common, stop).await
+    let options = run_options(&args.common, filter, args.common.paths());
+    execute(suite, target, &args.common, &options, stop).await
+}
+
+/// The `--scenario` and `--check` globs.
+fn selection(common: &Common) -> run::filter::Selection {
+    run::filter::Selection::new(&common.scenarios, &common.checks)
+}
+
+/// The run's options from the command line, the filter already applied to the suite.
+fn run_options(
+    common: &Common,
+    filter: Option<crate::report::Filter>,
+    paths: report::ReportPaths,
+) -> run::RunOptions {
+    run::RunOptions {
+        bail: common.bail,
+        verbose: common.verbose,
+        filter,
+        paths,
+    }
+}
+
+impl Common {
+    /// Where each report goes (`--junit`, `--html`, `--json`; the rest into `--reports`).
+    pub(super) fn paths(&self) -> report::ReportPaths {
+        report::ReportPaths {
+            junit: self.junit.clone(),
+            html: self.html.clone(),
+            json: self.json.clone(),
+        }
+    }
 }
 
 pub(super) async fn execute(
     suite: suite::Loaded<suite::Suite>,
     target: TargetSpec,
     common: &Common,
+    options: &run::RunOptions,
     stop: run::StopSignal,
 ) -> Ended {
     let quiet = common.quiet;
+    let color = console::ColorChoice::from(common.color);
+    let progress_color = color.stderr();
     let make_sink = move |secrets: Secrets| -> Box<dyn EventSink> {
         if quiet {
             Box::new(report::Silent)
         } else {
-            Box::new(console::Progress::new(secrets))
+            Box::new(console::Progress::new(secrets, progress_color))
         }
     };
-    let outcome = run::run_until(
+    let outcome = run::run_with(
         RunConfig {
             suite,
             target,
             reports_dir: common.reports.clone(),
             time_scale: common.time_scale,
             wait_timeout_s: common.wait_timeout,
+            jobs: common.jobs.into(),
         },
+        options,
         &make_sink,
         stop,
     )
     .await;
     // Report files are listed only when they were written: a path to nothing misleads.
-    let summary = match &outcome.report_error {
-        None => console::summary(&outcome.report, &common.reports, console::use_color()),
-        Some(_) => console::summary_unwritten(&outcome.report, console::use_color()),
+    let summary = match &outcome.written {
+        Some(written) if outcome.report_error.is_none() => {
+            console::summary_written(&outcome.report, written, color.stdout())
+        }
+        _ => console::summary_unwritten(&outcome.report, color.stdout()),
     };
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{summary}");
@@ -157,14 +197,52 @@ pub(super) async fn demo(args: DemoArgs, stop: run::StopSignal) -> Ended {
         vec![args.provider.as_str()]
     };
     demo_providers_known(&providers)?;
-    if providers.len() == 1 {
+    let several = providers.len() > 1;
+    if several && (args.common.html.is_some() || args.common.json.is_some()) {
+        return Err(Error::Usage(
+            "--html and --json name one report's file; with --provider all each provider's reports go to --reports DIR/<provider>/ (--junit names the merged JUnit file)".into(),
+        ));
+    }
+    // Every suite prepared before anything runs: a --var or filter that fits none is a usage
+    // error now, not after the first provider's run.
+    let mut runs = Vec::new();
+    let mut refused = Vec::new();
+    for provider in &providers {
+        let mut suite = run::load_bundled_suite(provider)?;
+        run::vars::apply(&mut suite.value, &args.common.vars)?;
+        let target = TargetSpec::reference(provider, args.style.as_deref(), &args.flaws)?;
+        let selection = selection(&args.common);
+        if several {
+            // Across providers a filter names one provider's ids: the others are left out.
+            if let Some(why) = selection.problem(&suite.value) {
+                refused.push(why);
+                continue;
+            }
+        }
+        let filter = run::filter::select(&selection, &mut suite.value)?;
+        runs.push((*provider, suite, target, filter));
+    }
+    if runs.is_empty() {
+        return Err(Error::Usage(refused.join("\n")));
+    }
+    if several && !refused.is_empty() && !args.common.quiet {
+        let left: Vec<&str> = providers
+            .iter()
+            .filter(|p| !runs.iter().any(|(r, ..)| r == *p))
+            .copied()
+            .collect();
+        err!(
+            "golive demo: --scenario/--check select nothing in {}'s suite; not run",
+            left.join(", ")
+        );
+    }
+    if !several {
         remove_stale_demo_reports(&args.common.reports);
     }
     let mut worst = Verdict::Passed;
     let mut junits = Vec::new();
-    for provider in &providers {
-        let suite = run::load_bundled_suite(provider)?;
-        let target = TargetSpec::reference(provider, args.style.as_deref(), &args.flaws)?;
+    let count = runs.len();
+    for (provider, suite, target, filter) in runs {
         let mut common = Common {
             reports: args.common.reports.clone(),
             // The demo shows the journeys, not the waiting: provider clocks ("three re-checks
@@ -173,12 +251,26 @@ pub(super) async fn demo(args: DemoArgs, stop: run::StopSignal) -> Ended {
             time_scale: Some(args.common.time_scale.unwrap_or(DEMO_TIME_SCALE)),
             wait_timeout: args.common.wait_timeout,
             quiet: args.common.quiet,
+            jobs: args.common.jobs,
+            junit: None,
+            html: None,
+            json: None,
+            scenarios: args.common.scenarios.clone(),
+            checks: args.common.checks.clone(),
+            bail: args.common.bail,
+            vars: args.common.vars.clone(),
+            verbose: args.common.verbose,
+            color: args.common.color,
         };
-        if providers.len() > 1 {
+        let paths = if several {
             common.reports = args.common.reports.join(provider);
-        }
-        let ended = execute(suite, target, &common, stop.clone()).await;
-        junits.push(common.reports.join("junit.xml"));
+            report::ReportPaths::default()
+        } else {
+            args.common.paths()
+        };
+        let options = run_options(&common, filter, paths);
+        let ended = execute(suite, target, &common, &options, stop.clone()).await;
+        junits.push(options.paths.resolve(&common.reports).junit);
         // One provider's reports that could not be written do not stop the others: said now,
         // it counts as that run's error.
         let verdict = match ended {
@@ -199,9 +291,17 @@ pub(super) async fn demo(args: DemoArgs, stop: run::StopSignal) -> Ended {
             break;
         }
     }
-    if providers.len() > 1 {
-        let merged = args.common.reports.join("junit.xml");
+    if several && count > 0 {
+        let merged = args
+            .common
+            .junit
+            .clone()
+            .unwrap_or_else(|| args.common.reports.join("junit.xml"));
         let xml = report::junit::merge(&junits).map_err(|e| Error::Run(e.to_string()))?;
+        if let Some(dir) = merged.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Run(format!("cannot create {}: {e}", dir.display())))?;
+        }
         std::fs::write(&merged, xml)
             .map_err(|e| Error::Run(format!("cannot write {}: {e}", merged.display())))?;
         out!("All providers' results: {}", merged.display());

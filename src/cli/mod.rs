@@ -43,7 +43,12 @@ use suites::*;
 /// Parses the arguments, runs, and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_tracing();
+    let color = match &cli.command {
+        Command::Run(a) => a.common.color,
+        Command::Demo(a) => a.common.color,
+        _ => Color::Auto,
+    };
+    init_tracing(report::console::ColorChoice::from(color).stderr());
     let ended = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,13 +65,14 @@ pub fn main() -> i32 {
 /// golive's own diagnostics (a sandbox server or reference shop that stopped, a payment left
 /// pending) go to stderr through `tracing`. `RUST_LOG` chooses how much (`RUST_LOG=golive=debug`);
 /// by default only warnings and errors, so the console summary stays what a team reads.
-fn init_tracing() {
+/// Coloured as `--color` says for stderr.
+fn init_tracing(color: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(color)
         .with_target(false)
         .try_init();
 }
@@ -155,7 +161,16 @@ fn say(error: &Error) {
 
 /// Loads a suite and checks everything that can be checked before a run.
 fn load_suite(path: &Path) -> Result<suite::Loaded<suite::Suite>, Error> {
-    let s = run::load_suite_arg(path)?;
+    load_suite_with(path, &[])
+}
+
+/// [`load_suite`] with `--var`s set in every scenario first, so validation knows them.
+fn load_suite_with(
+    path: &Path,
+    vars: &[run::vars::VarOverride],
+) -> Result<suite::Loaded<suite::Suite>, Error> {
+    let mut s = run::load_suite_arg(path)?;
+    run::vars::apply(&mut s.value, vars)?;
     let p = crate::validate::suite_problems(&s);
     if p.is_empty() {
         Ok(s)

@@ -107,7 +107,9 @@ pub(super) fn validate(args: ValidateArgs) -> Ended {
         // Schema problems stop a file; golive's own rules and the pairing with targets are
         // still checked on a suite that got past the schema, so one run names every mistake.
         match run::load_suite_arg(path) {
-            Ok(s) => {
+            Ok(mut s) => {
+                // The variables a run would be given, so the target's templates may use them.
+                run::vars::apply(&mut s.value, &args.vars)?;
                 all.extend(crate::validate::suite_problems(&s));
                 suites.push(s);
             }

@@ -46,6 +46,9 @@ impl StepContext {
         // Lets a target hand the run's time scale to a shop that paces itself in provider
         // time (the reference shops' re-check pacing), as `{{ time_scale }}`.
         v.entry("time_scale").or_insert(json!(self.time_scale));
+        // The environment golive was started with: `{{ env.SHOP_API_KEY }}`.
+        v.entry("env")
+            .or_insert_with(|| super::template::environment().clone());
         // The integration's own ids, learned from its traffic or captured from its answers:
         // `{{ order.reference }}` (golive's order_id until the shop names its own) and
         // `{{ payment.id }}` (only once known: a template using it earlier is an error).

@@ -149,6 +149,9 @@ impl Recorder {
         mut out: Outgoing,
         judge: impl FnOnce(&Result<HttpOutcome, String>, &mut Facts),
     ) -> Result<HttpOutcome, String> {
+        if let Some(payment) = &out.facts.payment {
+            self.journal.using_payment(payment);
+        }
         let at_ms = self.journal.now_ms();
         let started = Instant::now();
         let result = tokio::time::timeout(out.timeout, self.exchange(&out)).await;

@@ -17,8 +17,8 @@ pub use http::{HttpOutcome, Outgoing, Recorder};
 
 pub use context::StepContext;
 pub use scenario::{
-    not_applicable, record_not_applicable, run_scenario, skip_not_applicable, step_label,
-    StepResult,
+    not_applicable, record_not_applicable, run_scenario, settle_late_traffic, skip_not_applicable,
+    step_label, StepResult, LATE_AT_MOST, LATE_QUIET,
 };
 pub use steps::is_paid;
 use steps::*;

@@ -45,6 +45,7 @@ pub async fn run_scenario(
     let started = journal.now_ms();
     let token_lifetime = first_token_lifetime(scenario).unwrap_or(suite.settings.token_lifetime_s);
     journal.start_scenario(ScenarioStart {
+        lane: 0,
         scenario: scenario.id.clone(),
         title: scenario.title.clone(),
         at_ms: started,
@@ -189,6 +190,7 @@ pub fn record_not_applicable(
 ) -> crate::report::ScenarioResult {
     let at_ms = journal.now_ms();
     journal.start_scenario(ScenarioStart {
+        lane: 0,
         scenario: scenario.id.clone(),
         title: scenario.title.clone(),
         at_ms,
@@ -232,6 +234,28 @@ pub(super) async fn settle(journal: &Journal) {
         }
     }
 }
+
+/// After the last scenario, before the target is stopped: an integration still finishing an
+/// earlier scenario's work (a retried event, a status check in a background thread) gets the
+/// moment it would have had if another scenario followed. Its traffic is tagged with the
+/// scenario whose payment it is about (see `journal::attribution`). Waits until the sandbox has
+/// been quiet for [`LATE_QUIET`], at most [`LATE_AT_MOST`].
+pub async fn settle_late_traffic(journal: &Journal) {
+    let deadline = tokio::time::Instant::now() + LATE_AT_MOST;
+    loop {
+        // This lane's traffic only: other lanes of a `--jobs N` run are busy with their own.
+        let last = journal.lane_last_seq();
+        tokio::time::sleep(LATE_QUIET).await;
+        if journal.lane_last_seq() == last || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+    }
+}
+
+/// How long the sandbox must be quiet after the last scenario before the run ends.
+pub const LATE_QUIET: Duration = Duration::from_millis(400);
+/// The longest the run waits for late traffic after its last scenario.
+pub const LATE_AT_MOST: Duration = Duration::from_secs(3);
 
 pub(super) fn short_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()

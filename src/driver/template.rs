@@ -1,8 +1,48 @@
 //! Templating of target files: `{{ sandbox.url }}`, `{{ credentials.user_id }}`,
-//! `{{ port }}`, and a scenario's variables (`{{ order_id }}`, `{{ amount }}`).
+//! `{{ port }}`, `{{ env.NAME }}` (golive's own environment), and a scenario's variables
+//! (`{{ order_id }}`, `{{ amount }}`, `{{ time_scale }}`).
+
+use std::sync::OnceLock;
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
+
+/// The environment golive was started with, as `{{ env.NAME }}` reads it: taken once, so every
+/// template of a run sees the same values (variables that are not UTF-8 are left out).
+pub fn environment() -> &'static Value {
+    static ENV: OnceLock<Value> = OnceLock::new();
+    ENV.get_or_init(|| {
+        Value::Object(
+            std::env::vars_os()
+                .filter_map(|(k, v)| {
+                    Some((k.into_string().ok()?, Value::String(v.into_string().ok()?)))
+                })
+                .collect(),
+        )
+    })
+}
+
+/// The `NAME`s of `{{ env.NAME }}` a template reads that golive's environment does not have.
+pub fn missing_env(template: &str) -> Vec<String> {
+    let env = environment();
+    variables(template)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.strip_prefix("env."))
+        .map(|name| name.split('.').next().unwrap_or(name))
+        .filter(|name| env.get(name).is_none())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The error of a template that reads an environment variable golive was not given, naming it.
+fn missing_env_error(template: &str) -> Option<String> {
+    let missing = missing_env(template);
+    let name = missing.first()?;
+    Some(format!(
+        "cannot fill in `{template}`: `{{{{ env.{name} }}}}`: golive was started without the environment variable `{name}`"
+    ))
+}
 
 fn env() -> Environment<'static> {
     let mut env = Environment::new();
@@ -16,9 +56,10 @@ pub fn render(template: &str, vars: &Value) -> Result<String, String> {
     if !template.contains("{{") && !template.contains("{%") {
         return Ok(template.to_owned());
     }
-    env()
-        .render_str(template, vars)
-        .map_err(|e| format!("cannot fill in `{template}`: {}", describe(&e)))
+    env().render_str(template, vars).map_err(|e| {
+        missing_env_error(template)
+            .unwrap_or_else(|| format!("cannot fill in `{template}`: {}", describe(&e)))
+    })
 }
 
 /// The variables a template uses, dotted where it reads into one (`sandbox.url`), for
@@ -57,11 +98,14 @@ pub fn render_value(value: &Value, vars: &Value) -> Result<Value, String> {
                 let e = compiled
                     .compile_expression(expr)
                     .map_err(|e| format!("cannot fill in `{s}`: {}", describe(&e)))?;
-                let v = e
-                    .eval(vars)
-                    .map_err(|e| format!("cannot fill in `{s}`: {}", describe(&e)))?;
+                let v = e.eval(vars).map_err(|e| {
+                    missing_env_error(s)
+                        .unwrap_or_else(|| format!("cannot fill in `{s}`: {}", describe(&e)))
+                })?;
                 if v.is_undefined() {
-                    return Err(format!("cannot fill in `{s}`: `{expr}` is not defined"));
+                    return Err(missing_env_error(s).unwrap_or_else(|| {
+                        format!("cannot fill in `{s}`: `{expr}` is not defined")
+                    }));
                 }
                 serde_json::to_value(&v).map_err(|e| format!("cannot fill in `{s}`: {e}"))?
             } else {
@@ -107,6 +151,31 @@ mod tests {
             vec!["amount", "oder_id", "sandbox.url"]
         );
         assert!(variables("{{ order_id").is_err());
+    }
+
+    #[test]
+    fn the_environment_is_read_and_a_missing_name_is_named() {
+        // PATH is in every test's environment; this one is in none.
+        let vars = json!({ "env": environment() });
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(render("{{ env.PATH }}", &vars).unwrap(), path);
+        assert_eq!(
+            render_value(&json!("{{ env.PATH }}"), &vars).unwrap(),
+            json!(path)
+        );
+        let missing = "GOLIVE_TEST_SURELY_UNSET_3F9A";
+        let template = format!("{{{{ env.{missing} }}}}");
+        assert_eq!(missing_env(&template), vec![missing.to_string()]);
+        for err in [
+            render(&format!("x {template}"), &vars).unwrap_err(),
+            render_value(&json!(template), &vars).unwrap_err(),
+        ] {
+            assert!(
+                err.contains(&format!("without the environment variable `{missing}`")),
+                "{err}"
+            );
+        }
+        assert!(missing_env("{{ env.PATH }} {{ amount }}").is_empty());
     }
 
     #[test]

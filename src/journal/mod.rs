@@ -4,6 +4,7 @@
 //! readable journal, and memory stays flat however many requests the sandbox takes: checks
 //! read it back in one pass ([`read`]) and keep only the state each rule needs.
 
+mod attribution;
 mod record;
 mod writer;
 

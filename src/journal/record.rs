@@ -27,6 +27,14 @@ pub struct ScenarioStart {
     /// judged only there (see "Judging fairly").
     #[serde(default)]
     pub token_lifetime_s: Option<f64>,
+    /// The lane that ran it, in a run with `--jobs N` (0: the first, or the only one). The
+    /// journal sets it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lane: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -141,6 +149,10 @@ pub struct TokenUse {
 /// provider whose profile fills them in.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Facts {
+    /// The lane (its own sandbox and copy of the integration) the exchange went through, in a
+    /// run with `--jobs N` (0: the first, or the only one). The journal sets it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lane: u32,
     /// The provider operation this request was (`issue_token`, `payment_status`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,

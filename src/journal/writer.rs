@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use super::attribution::Attribution;
 use super::record::{Entry, Exchange, ScenarioEnd, ScenarioStart};
 
 /// How many exchanges of the running scenario stay in memory for the driver's waits. An
@@ -108,17 +109,31 @@ impl Drop for Pipe {
     }
 }
 
+/// What every lane shares: the file and the numbering.
 struct Inner {
     pipe: Pipe,
     next_seq: u64,
-    scenario: String,
-    live: VecDeque<Arc<Exchange>>,
+    lanes: u32,
 }
 
-/// The run's journal. Cheap to clone; every clone appends to the same file.
+/// One lane of scenarios run one after another against one sandbox (a run with `--jobs N`
+/// has N): the scenario it runs now, the exchanges its waits read, whose payment is whose.
+#[derive(Default)]
+struct Lane {
+    number: u32,
+    /// The number of the lane's last exchange (0 before its first).
+    last_seq: u64,
+    scenario: String,
+    live: VecDeque<Arc<Exchange>>,
+    attribution: Attribution,
+}
+
+/// The run's journal. Cheap to clone; every clone appends to the same file, in the same lane
+/// ([`Journal::lane`] opens another).
 #[derive(Clone)]
 pub struct Journal {
     inner: Arc<Mutex<Inner>>,
+    lane: Arc<Mutex<Lane>>,
     notify: Arc<Notify>,
     started: Instant,
     started_wall: time::OffsetDateTime,
@@ -172,13 +187,34 @@ impl Journal {
             inner: Arc::new(Mutex::new(Inner {
                 pipe,
                 next_seq: 1,
-                scenario: String::new(),
-                live: VecDeque::new(),
+                lanes: 1,
             })),
+            lane: Arc::default(),
             notify: Arc::new(Notify::new()),
             started: Instant::now(),
             started_wall: time::OffsetDateTime::now_utc(),
             path,
+        }
+    }
+
+    /// Another lane in the same file, with the same clock and numbering: scenarios that run
+    /// at the same time as this lane's, against a sandbox of their own.
+    pub fn lane(&self) -> Journal {
+        let number = {
+            let mut inner = self.lock();
+            inner.lanes += 1;
+            inner.lanes - 1
+        };
+        Journal {
+            inner: self.inner.clone(),
+            lane: Arc::new(Mutex::new(Lane {
+                number,
+                ..Lane::default()
+            })),
+            notify: Arc::new(Notify::new()),
+            started: self.started,
+            started_wall: self.started_wall,
+            path: self.path.clone(),
         }
     }
 
@@ -204,41 +240,78 @@ impl Journal {
 
     /// The scenario now running ("" between scenarios).
     pub fn scenario(&self) -> String {
-        self.lock().scenario.clone()
+        self.lane_lock().scenario.clone()
     }
 
-    pub fn start_scenario(&self, start: ScenarioStart) {
-        let mut inner = self.lock();
-        inner.scenario = start.scenario.clone();
-        inner.live.clear();
-        inner.pipe.send(Message::Start(start));
+    pub fn start_scenario(&self, mut start: ScenarioStart) {
+        let mut lane = self.lane_lock();
+        start.lane = lane.number;
+        lane.scenario = start.scenario.clone();
+        lane.live.clear();
+        lane.attribution.start_scenario();
+        self.lock().pipe.send(Message::Start(start));
     }
 
     pub fn end_scenario(&self, end: ScenarioEnd) {
-        let mut inner = self.lock();
-        inner.scenario.clear();
-        inner.pipe.send(Message::End(end));
+        let mut lane = self.lane_lock();
+        lane.scenario.clear();
+        self.lock().pipe.send(Message::End(end));
     }
 
-    /// Appends an exchange, giving it its sequence number and the running scenario (unless the
-    /// caller set one). Returns the number.
+    /// Tags an exchange with the scenario it belongs to (unless the caller set one): the
+    /// scenario whose payment it is about, else the running one (see [`super::attribution`]).
+    /// The sandbox asks before it learns ids from the exchange, so that late traffic of an
+    /// earlier scenario teaches the running one nothing.
+    pub fn attribute(&self, exchange: &mut Exchange) {
+        if exchange.scenario.is_empty() {
+            let mut lane = self.lane_lock();
+            let lane = &mut *lane;
+            exchange.scenario = lane.attribution.scenario_of(exchange, &lane.scenario);
+        }
+    }
+
+    /// Whether an exchange is the running scenario's (after [`Journal::attribute`]).
+    pub fn is_running(&self, exchange: &Exchange) -> bool {
+        self.lane_lock().scenario == exchange.scenario
+    }
+
+    /// The running scenario's actors are about to use a payment (e.g. forge a callback with
+    /// another order's payment): the integration's calls about it now belong here.
+    pub fn using_payment(&self, payment: &str) {
+        let mut lane = self.lane_lock();
+        let lane = &mut *lane;
+        lane.attribution.used(payment, &lane.scenario);
+    }
+
+    /// Appends an exchange, giving it its sequence number and its scenario (unless the caller
+    /// set one; see [`Journal::attribute`]). Returns the number.
     ///
     /// Numbering and sending happen under one short lock so the file is in sequence order; no
-    /// I/O happens under it (the writer thread serializes and writes).
+    /// I/O happens under it (the writer thread serializes and writes). Only the running
+    /// scenario's exchanges enter the live window its waits read: late traffic of an earlier
+    /// scenario never counts for the next.
     pub fn record(&self, mut exchange: Exchange) -> u64 {
         let seq = {
+            // The lane first, then the file: always in this order.
+            let mut lane = self.lane_lock();
+            let lane = &mut *lane;
+            if exchange.scenario.is_empty() {
+                exchange.scenario = lane.attribution.scenario_of(&exchange, &lane.scenario);
+            }
+            let running = exchange.scenario == lane.scenario;
+            exchange.facts.lane = lane.number;
             let mut inner = self.lock();
             let seq = inner.next_seq;
             inner.next_seq += 1;
             exchange.seq = seq;
-            if exchange.scenario.is_empty() && !inner.scenario.is_empty() {
-                exchange.scenario = inner.scenario.clone();
-            }
+            lane.last_seq = seq;
             let exchange = Arc::new(exchange);
-            if inner.live.len() >= LIVE_WINDOW {
-                inner.live.pop_front();
+            if running {
+                if lane.live.len() >= LIVE_WINDOW {
+                    lane.live.pop_front();
+                }
+                lane.live.push_back(exchange.clone());
             }
-            inner.live.push_back(exchange.clone());
             inner.pipe.send(Message::Exchange(exchange));
             seq
         };
@@ -248,7 +321,7 @@ impl Journal {
 
     /// The running scenario's exchanges so far (at most the last [`LIVE_WINDOW`]).
     pub fn live(&self) -> Vec<Arc<Exchange>> {
-        self.lock().live.iter().cloned().collect()
+        self.lane_lock().live.iter().cloned().collect()
     }
 
     /// Waits until an exchange of the running scenario with a sequence number above `after`
@@ -264,7 +337,7 @@ impl Journal {
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some(found) = self
-                .lock()
+                .lane_lock()
                 .live
                 .iter()
                 .find(|e| e.seq > after && matches(e))
@@ -276,6 +349,12 @@ impl Journal {
                 return None;
             }
         }
+    }
+
+    /// The number of this lane's last exchange (0 before its first): what a wait for the
+    /// lane's own traffic to go quiet compares.
+    pub fn lane_last_seq(&self) -> u64 {
+        self.lane_lock().last_seq
     }
 
     /// The sequence number the next exchange will get, minus one.
@@ -305,6 +384,10 @@ impl Journal {
             }),
             None => Ok(()),
         }
+    }
+
+    fn lane_lock(&self) -> std::sync::MutexGuard<'_, Lane> {
+        self.lane.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -440,6 +523,7 @@ mod tests {
         let owned = serde_json::to_string(&Entry::Exchange(Box::new(e))).unwrap();
         assert_eq!(borrowed, owned);
         let start = ScenarioStart {
+            lane: 0,
             scenario: "s".into(),
             title: "t".into(),
             at_ms: 0.0,
@@ -449,6 +533,64 @@ mod tests {
             serde_json::to_string(&EntryRef::ScenarioStart(&start)).unwrap(),
             serde_json::to_string(&Entry::ScenarioStart(start)).unwrap()
         );
+    }
+
+    fn start(journal: &Journal, scenario: &str) {
+        journal.start_scenario(ScenarioStart {
+            lane: 0,
+            scenario: scenario.into(),
+            title: scenario.into(),
+            at_ms: 0.0,
+            token_lifetime_s: None,
+        });
+    }
+
+    fn about(url: &str, payment: &str) -> Exchange {
+        let mut e = exchange(url);
+        e.facts.payment = Some(payment.into());
+        e
+    }
+
+    #[test]
+    fn late_traffic_is_tagged_with_its_payments_scenario_and_not_waited_on_by_the_next() {
+        let journal = Journal::in_memory();
+        start(&journal, "declined");
+        journal.record(about("/payments", "P1"));
+        journal.end_scenario(ScenarioEnd {
+            scenario: "declined".into(),
+            at_ms: 1.0,
+            error: None,
+        });
+        start(&journal, "forged");
+        // The first scenario's background status check arrives now.
+        let late = journal.record(about("/payment/P1/status", "P1"));
+        let own = journal.record(about("/payment/P2/status", "P2"));
+        let live: Vec<(u64, String)> = journal
+            .live()
+            .iter()
+            .map(|e| (e.seq, e.scenario.clone()))
+            .collect();
+        assert_eq!(
+            live,
+            vec![(own, "forged".to_string())],
+            "late #{late} counted"
+        );
+        let mut tagged = about("/payment/P1/status", "P1");
+        journal.attribute(&mut tagged);
+        assert_eq!(tagged.scenario, "declined");
+        assert!(!journal.is_running(&tagged));
+    }
+
+    #[test]
+    fn a_payment_the_scenario_uses_keeps_the_integrations_calls_about_it() {
+        let journal = Journal::in_memory();
+        start(&journal, "captured");
+        journal.record(about("/payments", "P1"));
+        start(&journal, "forged_other");
+        journal.using_payment("P1");
+        let mut status = about("/payment/P1/status", "P1");
+        journal.attribute(&mut status);
+        assert_eq!(status.scenario, "forged_other");
     }
 
     #[test]
@@ -477,6 +619,7 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         let journal = Journal::create(&path).unwrap();
         journal.start_scenario(ScenarioStart {
+            lane: 0,
             scenario: "load".into(),
             title: "load".into(),
             at_ms: 0.0,

@@ -82,6 +82,12 @@ pub trait Provider: Send + Sync {
     fn step_needs(&self, _act: StepKind, _params: &Value) -> StepNeeds {
         StepNeeds::default()
     }
+    /// Whether a valid provider-specific step uses what an earlier scenario left in the sandbox
+    /// (a success forged with another order's captured payment). With `--jobs N` such a
+    /// scenario runs in the lane that runs the suite's first scenarios, after them.
+    fn step_uses_earlier_scenarios(&self, _act: StepKind, _params: &Value) -> bool {
+        false
+    }
 
     /// [`About::id`].
     fn id(&self) -> &'static str {

@@ -34,7 +34,7 @@ pub enum BuildError {
 }
 
 /// Fills `scenarios[].exchanges`, `scenarios[].exchanges_omitted` and `exchanges` from the
-/// journal, masks every exchange and free text (check messages, scenario and run errors, the
+/// journal, cites sources by the provider's public documents ([`cite_sources`]), masks every exchange and free text (check messages, scenario and run errors, the
 /// target's URL), sorts the checks (failures first) and recounts them.
 pub fn complete(
     report: &mut RunReport,
@@ -51,6 +51,7 @@ pub fn complete_learning(
     journal: &Path,
     secrets: &Secrets,
 ) -> Result<Secrets, BuildError> {
+    cite_sources(report);
     for c in &mut report.checks {
         cap_evidence(c);
     }
@@ -148,6 +149,17 @@ pub fn complete_learning(
     Ok(secrets)
 }
 
+/// Names the provider's public documents where the suite wrote golive's own references
+/// (`seed 003`, `providers.md`): reviewers outside golive must be able to follow a source.
+pub fn cite_sources(report: &mut RunReport) {
+    let provider = report.suite.provider.clone();
+    for c in &mut report.checks {
+        c.source = super::cite::cite(&provider, &c.source);
+        c.description = super::cite::cite(&provider, &c.description);
+        c.title = super::cite::cite(&provider, &c.title);
+    }
+}
+
 /// Keeps a check's first [`MAX_EVIDENCE_PER_CHECK`] exchanges of evidence and says in its
 /// message how many more there are.
 fn cap_evidence(check: &mut CheckResult) {
@@ -206,7 +218,7 @@ pub(crate) mod tests {
             title: format!("{id} title"),
             description: format!("{id} rule"),
             severity,
-            source: "seed 000".into(),
+            source: "KontoCloud API reference (Issue Token)".into(),
             kind: "token_reuse".into(),
             scenario: None,
             outcome,
@@ -257,11 +269,14 @@ pub(crate) mod tests {
             incomplete: Vec::new(),
             interrupted: None,
             not_run: Vec::new(),
+            filter: None,
+            bailed: None,
         }
     }
 
     fn start(j: &Journal, id: &str) {
         j.start_scenario(ScenarioStart {
+            lane: 0,
             scenario: id.into(),
             title: id.into(),
             at_ms: 0.0,

@@ -1,8 +1,10 @@
 //! What the terminal shows: progress while the run goes, and a summary a developer reads in
 //! ten seconds when it ends.
 //!
-//! Colour follows the NO_COLOR convention (<https://no-color.org>): none when `NO_COLOR` is set
-//! to anything but the empty string, nor when the output is not a terminal (CI logs).
+//! Colour is chosen by `--color auto|always|never` ([`ColorChoice`]). `auto` follows the
+//! NO_COLOR convention (<https://no-color.org>: none when `NO_COLOR` is set to anything but the
+//! empty string) and CLICOLOR_FORCE (<https://bixense.com/clicolors/>: colour even into a pipe
+//! when set to anything but `0`), and otherwise colours a terminal only (not CI logs).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -14,18 +16,73 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::events::{EventSink, RunEvent};
 use super::model::{count, Counts, RunReport, ScenarioResult, Severity, Verdict};
 use super::redact::Secrets;
-use super::{evidence_line, first_line};
+use super::{evidence_line, first_line, ReportPaths, Written};
+use crate::journal::{Actor, Exchange};
 
 /// Evidence lines shown per failure; the rest are in the reports.
 const EVIDENCE_LINES: usize = 3;
 
-fn no_color_set() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+/// `--color`: whether the console output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// Colour a terminal, unless `NO_COLOR` says otherwise; `CLICOLOR_FORCE` colours a pipe too.
+    #[default]
+    Auto,
+    /// Always, whatever the stream and the environment.
+    Always,
+    /// Never.
+    Never,
 }
 
-/// Whether the summary (printed to stdout) should be coloured.
+impl ColorChoice {
+    /// Whether to colour a stream that is (or is not) a terminal, in golive's environment.
+    pub fn for_stream(self, terminal: bool) -> bool {
+        self.decide(
+            terminal,
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("CLICOLOR_FORCE").as_deref(),
+        )
+    }
+
+    /// Whether stdout (the summary) is coloured.
+    pub fn stdout(self) -> bool {
+        self.for_stream(std::io::stdout().is_terminal())
+    }
+
+    /// Whether stderr (progress, `--verbose` lines, diagnostics) is coloured.
+    pub fn stderr(self) -> bool {
+        self.for_stream(std::io::stderr().is_terminal())
+    }
+
+    /// The decision itself, from the stream and the two variables: an explicit choice wins;
+    /// for `auto`, a non-empty NO_COLOR turns colour off, then a CLICOLOR_FORCE other than
+    /// empty or `0` turns it on, and otherwise only a terminal is coloured.
+    pub fn decide(
+        self,
+        terminal: bool,
+        no_color: Option<&std::ffi::OsStr>,
+        clicolor_force: Option<&std::ffi::OsStr>,
+    ) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                if no_color.is_some_and(|v| !v.is_empty()) {
+                    false
+                } else if clicolor_force.is_some_and(|v| !v.is_empty() && v != "0") {
+                    true
+                } else {
+                    terminal
+                }
+            }
+        }
+    }
+}
+
+/// Whether the summary (printed to stdout) should be coloured, by the environment alone
+/// (`--color auto`).
 pub fn use_color() -> bool {
-    std::io::stdout().is_terminal() && !no_color_set()
+    ColorChoice::Auto.stdout()
 }
 
 struct Paint(bool);
@@ -67,7 +124,16 @@ impl Paint {
 /// scenario with its checks' verdicts, and where the reports are. `color` adds ANSI colours
 /// (see [`use_color`]).
 pub fn summary(report: &RunReport, reports_dir: &Path, color: bool) -> String {
-    summary_with(report, Some(reports_dir), color)
+    summary_with(
+        report,
+        Some(&ReportPaths::default().resolve(reports_dir)),
+        color,
+    )
+}
+
+/// [`summary`] of reports written where `written` says (`--junit PATH`...).
+pub fn summary_written(report: &RunReport, written: &Written, color: bool) -> String {
+    summary_with(report, Some(written), color)
 }
 
 /// The summary of a run whose reports could not be written: it lists no report file, since
@@ -76,7 +142,7 @@ pub fn summary_unwritten(report: &RunReport, color: bool) -> String {
     summary_with(report, None, color)
 }
 
-fn summary_with(report: &RunReport, reports_dir: Option<&Path>, color: bool) -> String {
+fn summary_with(report: &RunReport, written: Option<&Written>, color: bool) -> String {
     let p = Paint(color);
     let c = &report.counts;
     let verdict = match report.verdict {
@@ -105,11 +171,24 @@ fn summary_with(report: &RunReport, reports_dir: Option<&Path>, color: bool) -> 
         report.scenarios.len(),
         report.duration_ms / 1000.0
     ));
+    if let Some(filter) = &report.filter {
+        out.push_str(&format!(
+            "  {} {}\n",
+            p.yellow("Filtered:"),
+            filter.describe()
+        ));
+    }
     if let Some(error) = &report.run_error {
         out.push_str(&format!(
             "\n{} {}\n",
             p.yellow("Run error:"),
             error.trim_end()
+        ));
+    }
+    if let Some(why) = &report.bailed {
+        out.push_str(&format!(
+            "\n{} {why}; the scenarios after it were not run\n",
+            p.yellow("Stopped by --bail:")
         ));
     }
     if let Some(signal) = &report.interrupted {
@@ -212,12 +291,12 @@ fn summary_with(report: &RunReport, reports_dir: Option<&Path>, color: bool) -> 
             }
         }
     }
-    match reports_dir {
-        Some(dir) => out.push_str(&format!(
+    match written {
+        Some(w) => out.push_str(&format!(
             "\nReports: {}\n         {}\n         {}\n",
-            dir.join("report.html").display(),
-            dir.join("junit.xml").display(),
-            dir.join("report.json").display()
+            w.html.display(),
+            w.junit.display(),
+            w.json.display()
         )),
         None => out.push_str("\nNo report was written (see the error below).\n"),
     }
@@ -242,8 +321,11 @@ fn scenario_tally(report: &RunReport, scenario: &ScenarioResult) -> Counts {
 enum Display {
     /// An indicatif bar over the scenarios (a terminal that takes colour).
     Bar(ProgressBar),
-    /// One plain line per finished scenario (CI logs, NO_COLOR).
-    Lines(Box<dyn Write + Send>),
+    /// One line per finished scenario (CI logs, NO_COLOR), coloured when `color`.
+    Lines {
+        out: Box<dyn Write + Send>,
+        color: bool,
+    },
 }
 
 struct State {
@@ -251,6 +333,9 @@ struct State {
     total: usize,
     done: usize,
     current: Option<String>,
+    /// The run's secrets, and those learned from the exchanges shown so far (`--verbose`),
+    /// as the reports learn them.
+    secrets: Secrets,
 }
 
 /// Shows the run's progress on stderr: a progress bar on a terminal, plain lines elsewhere
@@ -260,23 +345,28 @@ struct State {
 /// secrets before they are shown, like everything else that leaves the run.
 pub struct Progress {
     state: Mutex<State>,
-    secrets: Secrets,
 }
 
 impl Progress {
-    /// A bar when stderr is a terminal and NO_COLOR is unset, plain lines otherwise.
-    pub fn new(secrets: Secrets) -> Self {
-        if std::io::stderr().is_terminal() && !no_color_set() {
+    /// A bar when stderr is a terminal and coloured (`color`, see [`ColorChoice::stderr`]),
+    /// lines otherwise (coloured when `color`).
+    pub fn new(secrets: Secrets, color: bool) -> Self {
+        if std::io::stderr().is_terminal() && color {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             Self::with_display(Display::Bar(bar), secrets)
         } else {
-            Self::lines(Box::new(std::io::stderr()), secrets)
+            Self::colored_lines(Box::new(std::io::stderr()), secrets, color)
         }
     }
 
     /// Plain lines to any writer.
     pub fn lines(out: Box<dyn Write + Send>, secrets: Secrets) -> Self {
-        Self::with_display(Display::Lines(out), secrets)
+        Self::colored_lines(out, secrets, false)
+    }
+
+    /// Lines to any writer, coloured or not.
+    pub fn colored_lines(out: Box<dyn Write + Send>, secrets: Secrets, color: bool) -> Self {
+        Self::with_display(Display::Lines { out, color }, secrets)
     }
 
     fn with_display(display: Display, secrets: Secrets) -> Self {
@@ -294,21 +384,60 @@ impl Progress {
                 total: 0,
                 done: 0,
                 current: None,
+                secrets,
             }),
-            secrets,
         }
     }
 
     fn say(state: &mut State, line: &str, colored: Option<&str>) {
         match &mut state.display {
             Display::Bar(bar) => bar.println(colored.unwrap_or(line)),
-            Display::Lines(out) => {
+            Display::Lines { out, color } => {
+                let line = if *color {
+                    colored.unwrap_or(line)
+                } else {
+                    line
+                };
                 // A progress line that cannot be written is not worth failing the run for.
                 let _ = writeln!(out, "{line}");
                 let _ = out.flush();
             }
         }
     }
+}
+
+/// One exchange as `--verbose` shows it, masked as the reports mask it:
+/// `#12 integration POST /user/u1/issue → 200 (45 ms) [issue_token]` (the operation, else the
+/// exchange's role: `[trigger:start_payment]`, `[callback]`). `secrets` learns from
+/// the exchange first (a token issued here is masked here and in every later line).
+pub fn exchange_line(exchange: &Exchange, secrets: &mut Secrets) -> String {
+    secrets.learn_from(exchange);
+    let mut ex = exchange.clone();
+    secrets.mask_exchange(&mut ex);
+    let actor = match ex.actor {
+        Actor::Integration => "integration",
+        Actor::Browser => "browser",
+        Actor::Provider => "provider",
+        Actor::Harness => "harness",
+    };
+    let outcome = match (&ex.response, &ex.error) {
+        (Some(r), _) => r.status.to_string(),
+        (None, Some(e)) => format!("error: {}", first_line(e)),
+        (None, None) => "no answer".to_string(),
+    };
+    // The provider's operation; else what the exchange is in the journey (a trigger, the
+    // callback, the order probe).
+    let what = ex
+        .operation()
+        .or(Some(ex.role.as_str()).filter(|r| !r.is_empty() && *r != "api"));
+    let operation = what.map(|o| format!(" [{o}]")).unwrap_or_default();
+    format!(
+        "#{} {actor} {} {} → {outcome} ({:.0} ms){operation}",
+        ex.seq,
+        ex.request.method,
+        ex.path(),
+        ex.duration_ms
+    )
 }
 
 impl EventSink for Progress {
@@ -334,7 +463,7 @@ impl EventSink for Progress {
             RunEvent::TargetReady { base_url, after_ms } => {
                 let line = format!(
                     "target ready at {} after {:.1} s",
-                    self.secrets.mask_text(base_url),
+                    state.secrets.mask_text(base_url),
                     after_ms / 1000.0
                 );
                 Self::say(&mut state, &line, None);
@@ -369,7 +498,7 @@ impl EventSink for Progress {
                         ),
                     ),
                     Some(e) => {
-                        let e = self.secrets.mask_text(first_line(e));
+                        let e = state.secrets.mask_text(first_line(e));
                         (
                             format!("[{}/{total}] {id} … incomplete: {e} {took}", state.done),
                             format!(
@@ -383,6 +512,19 @@ impl EventSink for Progress {
                 if let Display::Bar(bar) = &state.display {
                     bar.inc(1);
                 }
+            }
+            RunEvent::Exchange(exchange) => {
+                let line = exchange_line(exchange, &mut state.secrets);
+                let dim = format!("\u{1b}[2m{line}\u{1b}[0m");
+                Self::say(&mut state, &line, Some(&dim));
+            }
+            RunEvent::ExchangesUnseen { first, last } => {
+                let line = if first == last {
+                    format!("#{first} went by unseen (the journal has it)")
+                } else {
+                    format!("#{first}–#{last} went by unseen (the journal has them)")
+                };
+                Self::say(&mut state, &line, None);
             }
             RunEvent::Judging { checks } => {
                 if let Display::Bar(bar) = &state.display {
@@ -455,6 +597,146 @@ mod tests {
         let colored = summary(&report(), Path::new("reports"), true);
         assert!(!plain.contains('\u{1b}'));
         assert!(colored.contains("\u{1b}[1;31mFAILED\u{1b}[0m"));
+    }
+
+    #[test]
+    fn color_follows_the_flag_then_no_color_then_clicolor_force_then_the_terminal() {
+        use std::ffi::OsStr;
+        let set = |v: &'static str| Some(OsStr::new(v));
+        let cases = [
+            // (choice, terminal, NO_COLOR, CLICOLOR_FORCE) → colour
+            (ColorChoice::Auto, true, None, None, true),
+            (ColorChoice::Auto, false, None, None, false),
+            (ColorChoice::Auto, true, set("1"), None, false),
+            // An empty NO_COLOR is as good as unset (no-color.org).
+            (ColorChoice::Auto, true, set(""), None, true),
+            (ColorChoice::Auto, false, None, set("1"), true),
+            (ColorChoice::Auto, false, None, set("0"), false),
+            (ColorChoice::Auto, false, None, set(""), false),
+            (ColorChoice::Auto, false, set("1"), set("1"), false),
+            (ColorChoice::Always, false, set("1"), None, true),
+            (ColorChoice::Never, true, None, set("1"), false),
+        ];
+        for (choice, terminal, no_color, force, expected) in cases {
+            assert_eq!(
+                choice.decide(terminal, no_color, force),
+                expected,
+                "{choice:?} terminal={terminal} NO_COLOR={no_color:?} CLICOLOR_FORCE={force:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_filtered_or_bailed_run_says_so_and_lists_the_files_written() {
+        let mut r = report();
+        r.filter = Some(crate::report::Filter {
+            scenarios: vec!["purchase_*".into()],
+            checks: vec![],
+            scenarios_left_out: vec!["token_expiry".into()],
+            checks_left_out: vec!["KC-BLOCK".into()],
+        });
+        r.bailed = Some("KC-TOKEN-REUSE failed in scenario purchase_captured".into());
+        let written = Written {
+            junit: "ci/junit.xml".into(),
+            html: "public/golive.html".into(),
+            json: "reports/report.json".into(),
+        };
+        let text = summary_written(&r, &written, false);
+        assert!(
+            text.contains("  Filtered: --scenario 'purchase_*'; 1 scenario(s) left out: token_expiry; 1 check(s) left out: KC-BLOCK\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Stopped by --bail: KC-TOKEN-REUSE failed in scenario purchase_captured; the scenarios after it were not run"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("Reports: public/golive.html\n         ci/junit.xml\n         reports/report.json\n"),
+            "{text}"
+        );
+        // Unfiltered, nothing is said.
+        assert!(!summary(&report(), Path::new("reports"), false).contains("Filtered"));
+    }
+
+    #[test]
+    fn verbose_lines_are_masked_as_the_reports_are() {
+        let mut secrets = Secrets::with(["S3cretPass"]);
+        // An exchange that issues a token, then one that sends it in its path.
+        let mut issue = exchange(
+            "POST",
+            "http://127.0.0.1:1/user/u1/issue?password=S3cretPass",
+            200,
+            "",
+        );
+        issue.seq = 7;
+        issue.duration_ms = 44.6;
+        issue.facts.operation = Some("issue_token".into());
+        let token = "tok_ABCDEFGHIJKLMNOPQRSTUVWXYZ123456";
+        if let Some(r) = issue.response.as_mut() {
+            r.body = crate::journal::Body::from_bytes(
+                format!(r#"{{"token":"{token}","validUntil":"2030-01-01T00:00:00Z"}}"#).as_bytes(),
+            );
+        }
+        let line = exchange_line(&issue, &mut secrets);
+        assert_eq!(
+            line,
+            "#7 integration POST /user/u1/issue → 200 (45 ms) [issue_token]"
+        );
+        let mut later = exchange(
+            "GET",
+            &format!("http://127.0.0.1:1/payments/{token}"),
+            401,
+            "",
+        );
+        later.seq = 8;
+        later.actor = Actor::Browser;
+        later.role = "callback".into();
+        let line = exchange_line(&later, &mut secrets);
+        assert!(!line.contains(token), "{line}");
+        assert!(line.starts_with("#8 browser GET /payments/fp:"), "{line}");
+        assert!(line.ends_with(" → 401 (3 ms) [callback]"), "{line}");
+        let mut failed = exchange("POST", "http://127.0.0.1:1/checkout", 200, "");
+        failed.response = None;
+        failed.error = Some("connection refused (S3cretPass)\nmore".into());
+        failed.actor = Actor::Harness;
+        failed.role = "trigger:start_payment".into();
+        let line = exchange_line(&failed, &mut secrets);
+        assert!(!line.contains("S3cretPass"), "{line}");
+        assert!(line.contains("→ error: connection refused ("), "{line}");
+        assert!(line.ends_with("[trigger:start_payment]"), "{line}");
+    }
+
+    #[test]
+    fn verbose_events_become_lines_and_gaps_are_said() {
+        let buffer = Buffer::default();
+        let progress = Progress::lines(Box::new(buffer.clone()), Secrets::new());
+        let mut ex = exchange("GET", "http://127.0.0.1:1/status", 200, "");
+        ex.seq = 3;
+        progress.event(&RunEvent::ExchangesUnseen { first: 1, last: 2 });
+        progress.event(&RunEvent::Exchange(Arc::new(ex)));
+        progress.event(&RunEvent::ExchangesUnseen { first: 4, last: 4 });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "#1–#2 went by unseen (the journal has them)",
+                "#3 integration GET /status → 200 (3 ms)",
+                "#4 went by unseen (the journal has it)",
+            ]
+        );
+    }
+
+    #[test]
+    fn coloured_lines_when_asked() {
+        let buffer = Buffer::default();
+        let progress = Progress::colored_lines(Box::new(buffer.clone()), Secrets::new(), true);
+        progress.event(&RunEvent::ScenarioFinished {
+            id: "a".into(),
+            error: None,
+            duration_ms: 1.0,
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("\u{1b}[32mdriven to its end"), "{text}");
     }
 
     #[test]

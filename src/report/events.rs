@@ -29,6 +29,12 @@ pub enum RunEvent {
         error: Option<String>,
         duration_ms: f64,
     },
+    /// An exchange was journaled (only with `--verbose`), unmasked: a reporter masks it as
+    /// the reports do before showing it.
+    Exchange(std::sync::Arc<crate::journal::Exchange>),
+    /// Exchanges `first..=last` were journaled but went by before they could be shown
+    /// (`--verbose`): the journal has them.
+    ExchangesUnseen { first: u64, last: u64 },
     /// Every scenario has run; the checks are being evaluated.
     Judging { checks: usize },
 }

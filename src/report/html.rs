@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::journal::Exchange;
 
 use super::model::{CheckResult, Outcome, RunReport, Verdict};
-use super::{lanes, secs, show_body, Lane, EVIDENCE_BODY_BYTES};
+use super::{first_line, lanes, secs, show_body, Lane, EVIDENCE_BODY_BYTES};
 
 const TEMPLATE: &str = include_str!("templates/report.html");
 
@@ -22,7 +22,8 @@ const TEMPLATE: &str = include_str!("templates/report.html");
 /// show hundreds of exchanges.
 const SCENARIO_BODY_BYTES: usize = 2 * 1024;
 
-/// Timeline labels longer than this are cut (the full line is in the arrow's tooltip).
+/// Timeline labels longer than this have their request cut, never their result (the full
+/// line is in the arrow's tooltip).
 const LABEL_CHARS: usize = 46;
 
 /// The report as one HTML page.
@@ -77,7 +78,11 @@ struct View {
     target_name: String,
     target_url: String,
     target_source: String,
+    /// RFC 3339, for `<time datetime>`.
     started_at: String,
+    /// `Tue 11 Jun 2024, 12:00:00 UTC`.
+    started: String,
+    /// `45.3 s`, `2 min 05 s`.
     duration: String,
     tool: String,
     journal: Option<String>,
@@ -86,21 +91,78 @@ struct View {
     interrupted: Option<String>,
     incomplete: Vec<String>,
     not_run: Vec<String>,
-    checks: Vec<CheckView>,
+    /// `--scenario`/`--check`, and what they left out.
+    filter: Option<String>,
+    bailed: Option<String>,
+    /// Failures at a glance: one card per failed rule, most severe first.
+    failed_rules: Vec<FailedRuleView>,
+    /// How many verdicts the failed rules gave (a rule judged per scenario gives several).
+    failed_verdicts: usize,
+    /// Every rule with its verdicts, in the report's order (failures first).
+    rules: Vec<RuleView>,
     scenarios: Vec<ScenarioView>,
 }
 
+/// A failed rule at the top of the page: what it asks, where it failed, why (the first
+/// failing verdict's message) and the first exchanges that prove it.
 #[derive(Serialize)]
-struct CheckView {
+struct FailedRuleView {
+    anchor: String,
+    rule_anchor: String,
+    id: String,
+    title: String,
+    severity: &'static str,
+    source: String,
+    inferred: bool,
+    /// Where it failed: (verdict anchor, scenario or "the whole run").
+    failed_in: Vec<(String, String)>,
+    /// How many verdicts the rule gave in all (`8 of 9 scenarios`).
+    verdicts: usize,
+    per_scenario: bool,
+    /// The scenario of the first failing verdict, whose message and evidence are shown.
+    first_scenario: Option<String>,
+    message: String,
+    evidence: Vec<ExchangeView>,
+    /// Evidence of the first failing verdict not shown in the card.
+    more_evidence: usize,
+    first_anchor: String,
+}
+
+/// A rule of the suite and every verdict it gave.
+#[derive(Serialize)]
+struct RuleView {
     anchor: String,
     id: String,
-    scenario: Option<String>,
     title: String,
     rule: String,
     severity: &'static str,
     source: String,
     inferred: bool,
     kind: String,
+    /// The most telling of its verdicts: failed, else not judged, else passed, else skipped.
+    outcome: &'static str,
+    /// `8 failed · 1 passed`, when the rule gave more than one verdict.
+    tally: Option<String>,
+    /// Why verdicts were skipped, not applicable or not judged, shown next to the rule
+    /// without opening it.
+    reasons: Vec<ReasonView>,
+    verdicts: Vec<VerdictView>,
+}
+
+#[derive(Serialize)]
+struct ReasonView {
+    /// `skipped`, `not applicable`, `not judged`.
+    what: &'static str,
+    class: &'static str,
+    /// The scenarios it applies to, or empty for the whole run.
+    scenarios: Vec<String>,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct VerdictView {
+    anchor: String,
+    scenario: Option<String>,
     outcome: &'static str,
     message: String,
     evidence: Vec<ExchangeView>,
@@ -113,6 +175,8 @@ struct ExchangeView {
     found: bool,
     method: String,
     url: String,
+    /// The URL without scheme and host, for the one-line summary.
+    target: String,
     from: &'static str,
     to: &'static str,
     role: String,
@@ -120,6 +184,8 @@ struct ExchangeView {
     duration: String,
     status: Option<u16>,
     status_class: &'static str,
+    /// What the shop said about the order (`order paid`), for the order probe.
+    note: Option<&'static str>,
     error: Option<String>,
     request_headers: Vec<(String, String)>,
     request_body: Option<String>,
@@ -165,12 +231,19 @@ struct Arrow {
     x1: u32,
     x2: u32,
     label_x: u32,
+    /// The step and the request, cut to fit; the result is never cut.
     label: String,
+    /// `200`, `paid`, `error`: what came back.
+    result: String,
+    result_class: &'static str,
     tooltip: String,
     time: String,
     evidence: bool,
     failed: bool,
 }
+
+/// Exchanges of evidence each failure card shows (the rest are in the rule's verdicts).
+const FIRST_EVIDENCE: usize = 3;
 
 fn verdict_word(v: Verdict) -> &'static str {
     v.as_str()
@@ -216,6 +289,7 @@ fn view(report: &RunReport) -> View {
         .failures()
         .flat_map(|c| c.evidence.iter().copied())
         .collect();
+    let groups = rule_groups(report);
     View {
         verdict: verdict_word(report.verdict),
         headline,
@@ -227,7 +301,8 @@ fn view(report: &RunReport) -> View {
         target_url: report.target.base_url.clone(),
         target_source: report.target.source.clone(),
         started_at: report.started_at.clone(),
-        duration: secs(report.duration_ms),
+        started: human_time(&report.started_at),
+        duration: human_duration(report.duration_ms),
         tool: format!("{} {}", report.tool.name, report.tool.version),
         journal: report.journal.clone(),
         counts: report.counts.clone(),
@@ -235,11 +310,26 @@ fn view(report: &RunReport) -> View {
         interrupted: report.interrupted.clone(),
         incomplete: report.incomplete.clone(),
         not_run: report.not_run.clone(),
-        checks: report
-            .checks
+        filter: report.filter.as_ref().map(|f| f.describe()),
+        bailed: report.bailed.clone(),
+        failed_rules: groups
             .iter()
             .enumerate()
-            .map(|(i, c)| check_view(report, i, c))
+            .filter_map(|(n, g)| failed_rule_view(report, n, g))
+            .enumerate()
+            .map(|(i, mut f)| {
+                f.anchor = format!("failure-{i}");
+                for ex in &mut f.evidence {
+                    ex.anchor = format!("failure-{i}-ex-{}", ex.seq);
+                }
+                f
+            })
+            .collect(),
+        failed_verdicts: report.failures().count(),
+        rules: groups
+            .iter()
+            .enumerate()
+            .map(|(n, g)| rule_view(report, n, g))
             .collect(),
         scenarios: report
             .scenarios
@@ -267,7 +357,7 @@ fn view(report: &RunReport) -> View {
                         "{} → {} ({})",
                         secs(s.started_ms),
                         secs(s.ended_ms),
-                        secs(s.ended_ms - s.started_ms)
+                        human_duration(s.ended_ms - s.started_ms)
                     ),
                     error: s.error.clone(),
                     not_applicable: s.not_applicable.clone(),
@@ -293,6 +383,19 @@ fn view(report: &RunReport) -> View {
     }
 }
 
+/// The report's verdicts by rule (check id), each rule where its first verdict is in the
+/// report's order (failures first, most severe first), its verdicts as (index, verdict).
+fn rule_groups(report: &RunReport) -> Vec<Vec<(usize, &CheckResult)>> {
+    let mut groups: Vec<Vec<(usize, &CheckResult)>> = Vec::new();
+    for (i, c) in report.checks.iter().enumerate() {
+        match groups.iter_mut().find(|g| g[0].1.id == c.id) {
+            Some(g) => g.push((i, c)),
+            None => groups.push(vec![(i, c)]),
+        }
+    }
+    groups
+}
+
 fn check_anchor(report: &RunReport, check: &CheckResult) -> String {
     let i = report
         .checks
@@ -302,31 +405,223 @@ fn check_anchor(report: &RunReport, check: &CheckResult) -> String {
     format!("check-{i}")
 }
 
-fn check_view(report: &RunReport, index: usize, c: &CheckResult) -> CheckView {
-    CheckView {
-        anchor: format!("check-{index}"),
-        id: c.id.clone(),
-        scenario: c.scenario.clone(),
-        title: c.title.clone(),
-        rule: c.description.clone(),
-        severity: c.severity.as_str(),
-        inferred: c.source.trim().eq_ignore_ascii_case("inferred"),
-        source: c.source.clone(),
-        kind: c.kind.clone(),
-        outcome: outcome_word(c.outcome),
-        message: c.message.clone(),
-        evidence: c
-            .evidence
+/// Where a verdict was given, in words.
+fn scenario_label(c: &CheckResult) -> String {
+    c.scenario
+        .clone()
+        .unwrap_or_else(|| "the whole run".to_string())
+}
+
+fn failed_rule_view(
+    report: &RunReport,
+    n: usize,
+    group: &[(usize, &CheckResult)],
+) -> Option<FailedRuleView> {
+    let failed: Vec<&(usize, &CheckResult)> = group
+        .iter()
+        .filter(|(_, c)| c.outcome == Outcome::Failed)
+        .collect();
+    let &&(first_index, first) = failed.first()?;
+    let evidence = first
+        .evidence
+        .iter()
+        .take(FIRST_EVIDENCE)
+        .map(|seq| {
+            exchange_view(
+                report.exchange(*seq),
+                *seq,
+                String::new(),
+                EVIDENCE_BODY_BYTES,
+            )
+        })
+        .collect();
+    Some(FailedRuleView {
+        anchor: String::new(),
+        rule_anchor: format!("rule-{n}"),
+        id: first.id.clone(),
+        title: first.title.clone(),
+        severity: first.severity.as_str(),
+        source: first.source.clone(),
+        inferred: is_inferred(&first.source),
+        failed_in: failed
             .iter()
-            .map(|seq| {
-                exchange_view(
-                    report.exchange(*seq),
-                    *seq,
-                    format!("check-{index}-ex-{seq}"),
-                    EVIDENCE_BODY_BYTES,
-                )
+            .map(|(i, c)| (format!("check-{i}"), scenario_label(c)))
+            .collect(),
+        verdicts: group.len(),
+        per_scenario: group.iter().any(|(_, c)| c.scenario.is_some()),
+        first_scenario: first.scenario.clone(),
+        message: first.message.clone(),
+        evidence,
+        more_evidence: first.evidence.len().saturating_sub(FIRST_EVIDENCE),
+        first_anchor: format!("check-{first_index}"),
+    })
+}
+
+fn is_inferred(source: &str) -> bool {
+    source.trim().eq_ignore_ascii_case("inferred")
+}
+
+fn rule_view(report: &RunReport, n: usize, group: &[(usize, &CheckResult)]) -> RuleView {
+    let (_, first) = group[0];
+    let not_applicable: Vec<&str> = report
+        .scenarios
+        .iter()
+        .filter(|s| s.not_applicable.is_some())
+        .map(|s| s.id.as_str())
+        .collect();
+    let has = |o: Outcome| group.iter().any(|(_, c)| c.outcome == o);
+    let outcome = [
+        Outcome::Failed,
+        Outcome::Error,
+        Outcome::Passed,
+        Outcome::Skipped,
+    ]
+    .into_iter()
+    .find(|o| has(*o))
+    .unwrap_or(Outcome::Skipped);
+    let tally = (group.len() > 1).then(|| {
+        [
+            (Outcome::Failed, "failed"),
+            (Outcome::Error, "not judged"),
+            (Outcome::Passed, "passed"),
+            (Outcome::Skipped, "skipped"),
+        ]
+        .iter()
+        .filter_map(|(o, word)| {
+            let n = group.iter().filter(|(_, c)| c.outcome == *o).count();
+            (n > 0).then(|| format!("{n} {word}"))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+    });
+    // One line per reason, with the scenarios it was given for, in the order first seen.
+    let mut reasons: Vec<ReasonView> = Vec::new();
+    for (_, c) in group {
+        let (what, class) = match c.outcome {
+            Outcome::Skipped
+                if c.scenario
+                    .as_deref()
+                    .is_some_and(|s| not_applicable.contains(&s)) =>
+            {
+                ("not applicable", "not-applicable")
+            }
+            Outcome::Skipped => ("skipped", "skipped"),
+            Outcome::Error => ("not judged", "error"),
+            Outcome::Passed | Outcome::Failed => continue,
+        };
+        let text = first_line(&c.message).to_string();
+        match reasons
+            .iter_mut()
+            .find(|r| r.what == what && r.text == text)
+        {
+            Some(r) => r.scenarios.extend(c.scenario.clone()),
+            None => reasons.push(ReasonView {
+                what,
+                class,
+                scenarios: c.scenario.iter().cloned().collect(),
+                text,
+            }),
+        }
+    }
+    RuleView {
+        anchor: format!("rule-{n}"),
+        id: first.id.clone(),
+        title: first.title.clone(),
+        rule: first.description.clone(),
+        severity: first.severity.as_str(),
+        inferred: is_inferred(&first.source),
+        source: first.source.clone(),
+        kind: first.kind.clone(),
+        outcome: outcome_word(outcome),
+        tally,
+        reasons,
+        verdicts: group
+            .iter()
+            .map(|(i, c)| VerdictView {
+                anchor: format!("check-{i}"),
+                scenario: c.scenario.clone(),
+                outcome: outcome_word(c.outcome),
+                message: c.message.clone(),
+                evidence: c
+                    .evidence
+                    .iter()
+                    .map(|seq| {
+                        exchange_view(
+                            report.exchange(*seq),
+                            *seq,
+                            format!("check-{i}-ex-{seq}"),
+                            EVIDENCE_BODY_BYTES,
+                        )
+                    })
+                    .collect(),
             })
             .collect(),
+    }
+}
+
+/// `Tue 11 Jun 2024, 12:00:00 UTC` from RFC 3339 (the text as it is when it is not).
+fn human_time(rfc3339: &str) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let format = time::macros::format_description!(
+        "[weekday repr:short] [day padding:none] [month repr:short] [year], [hour]:[minute]:[second] UTC"
+    );
+    time::OffsetDateTime::parse(rfc3339, &Rfc3339)
+        .ok()
+        .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok())
+        .unwrap_or_else(|| rfc3339.to_string())
+}
+
+/// `850 ms`, `4.32 s`, `45.3 s`, `2 min 05 s`, `1 h 02 min`: a run's length as people say it.
+fn human_duration(ms: f64) -> String {
+    let ms = ms.max(0.0);
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else if ms < 10_000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else if ms < 60_000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else if ms < 3_600_000.0 {
+        let s = (ms / 1000.0).round() as u64;
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        let m = (ms / 60_000.0).round() as u64;
+        format!("{} h {:02} min", m / 60, m % 60)
+    }
+}
+
+/// A URL without its scheme and host: what the summary of an exchange shows.
+fn path_and_query(url: &str) -> &str {
+    match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map(|i| &rest[i..]).unwrap_or("/"),
+        None => url,
+    }
+}
+
+/// How much of a request's path and query an exchange's one-line summary shows (the full URL
+/// is in its detail).
+const SUMMARY_TARGET_CHARS: usize = 72;
+
+/// The path and query for a one-line summary: the query cut when it is long.
+fn short_target(url: &str) -> String {
+    let target = path_and_query(url);
+    if target.chars().count() <= SUMMARY_TARGET_CHARS {
+        return target.to_string();
+    }
+    let path_len = target
+        .find('?')
+        .unwrap_or(target.len())
+        .min(SUMMARY_TARGET_CHARS);
+    let keep = SUMMARY_TARGET_CHARS.max(path_len) - 1;
+    target.chars().take(keep).collect::<String>() + "…"
+}
+
+fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(200..=299) => "ok",
+        Some(300..=399) => "redirect",
+        Some(400..=499) => "client-error",
+        Some(_) => "server-error",
+        None => "none",
     }
 }
 
@@ -338,6 +633,7 @@ fn exchange_view(ex: Option<&Exchange>, seq: u64, anchor: String, limit: usize) 
             found: false,
             method: String::new(),
             url: String::new(),
+            target: String::new(),
             from: "",
             to: "",
             role: String::new(),
@@ -345,6 +641,7 @@ fn exchange_view(ex: Option<&Exchange>, seq: u64, anchor: String, limit: usize) 
             duration: String::new(),
             status: None,
             status_class: "none",
+            note: None,
             error: None,
             request_headers: vec![],
             request_body: None,
@@ -365,18 +662,18 @@ fn exchange_view(ex: Option<&Exchange>, seq: u64, anchor: String, limit: usize) 
         found: true,
         method: ex.request.method.clone(),
         url: ex.request.url.clone(),
+        target: short_target(&ex.request.url),
         from: from.name(),
         to: to.name(),
         role: ex.role.clone(),
         at: secs(ex.at_ms),
         duration: format!("{:.0} ms", ex.duration_ms),
         status,
-        status_class: match status {
-            Some(200..=299) => "ok",
-            Some(300..=399) => "redirect",
-            Some(400..=499) => "client-error",
-            Some(_) => "server-error",
-            None => "none",
+        status_class: status_class(status),
+        note: match ex.facts.order_paid {
+            Some(true) => Some("order paid"),
+            Some(false) => Some("order not paid"),
+            None => None,
         },
         error: ex.error.clone(),
         request_headers: ex.request.headers.clone(),
@@ -395,9 +692,10 @@ fn exchange_view(ex: Option<&Exchange>, seq: u64, anchor: String, limit: usize) 
     }
 }
 
-/// What an arrow of the sequence diagram says: the step in the journey's words, then the
-/// request and its answer (`callback: POST /return → 302`, `order probe: GET /orders/7 → paid`).
-fn arrow_label(ex: &Exchange) -> String {
+/// What an arrow of the sequence diagram says: the step in the journey's words and the
+/// request (`callback: POST /return`, `order probe: GET /orders/7`), and what came back
+/// (`302`, `paid`).
+fn arrow_label(ex: &Exchange) -> (String, String, &'static str) {
     let what = if ex.role == "order_probe" {
         "order probe".to_string()
     } else if let Some(trigger) = ex.role.strip_prefix("trigger:") {
@@ -407,20 +705,24 @@ fn arrow_label(ex: &Exchange) -> String {
     } else {
         ex.role.replace('_', " ")
     };
-    let outcome = match (ex.status(), &ex.error) {
+    let (outcome, class) = match (ex.status(), &ex.error) {
         // What the shop said about the order matters more than the probe's status code.
-        (Some(_), _) if ex.facts.order_paid == Some(true) => "paid".to_string(),
-        (Some(_), _) if ex.facts.order_paid == Some(false) => "not paid".to_string(),
-        (Some(s), _) => s.to_string(),
-        (None, Some(_)) => "error".to_string(),
-        (None, None) => "no answer".to_string(),
+        (Some(_), _) if ex.facts.order_paid == Some(true) => ("paid".to_string(), "paid"),
+        (Some(_), _) if ex.facts.order_paid == Some(false) => ("not paid".to_string(), "not-paid"),
+        (Some(s), _) => (s.to_string(), status_class(Some(s))),
+        (None, Some(_)) => ("error".to_string(), "none"),
+        (None, None) => ("no answer".to_string(), "none"),
     };
-    format!("{what}: {} {} → {outcome}", ex.request.method, ex.path())
+    (
+        format!("{what}: {} {}", ex.request.method, ex.path()),
+        outcome,
+        class,
+    )
 }
 
 const LANE_GAP: u32 = 210;
 const TIME_COLUMN: u32 = 90;
-const ROW: u32 = 34;
+const ROW: u32 = 28;
 const HEAD: u32 = 40;
 
 fn lane_x(lane: Lane) -> u32 {
@@ -435,9 +737,13 @@ fn timeline(exchanges: &[&Exchange], failing_evidence: &[u64]) -> Timeline {
         .map(|(row, ex)| {
             let (from, to) = lanes(ex);
             let (x1, x2) = (lane_x(from), lane_x(to));
-            let label = arrow_label(ex);
-            let short = if label.chars().count() > LABEL_CHARS {
-                label.chars().take(LABEL_CHARS - 1).collect::<String>() + "…"
+            let (label, result, result_class) = arrow_label(ex);
+            // The request is cut to fit; what came back never is.
+            let room = LABEL_CHARS
+                .saturating_sub(result.chars().count() + 3)
+                .max(12);
+            let short = if label.chars().count() > room {
+                label.chars().take(room - 1).collect::<String>() + "…"
             } else {
                 label.clone()
             };
@@ -447,8 +753,10 @@ fn timeline(exchanges: &[&Exchange], failing_evidence: &[u64]) -> Timeline {
                 x1,
                 x2,
                 label_x: (x1 + x2) / 2,
-                tooltip: format!("#{} {} at {}", ex.seq, label, secs(ex.at_ms)),
+                tooltip: format!("#{} {label} → {result} at {}", ex.seq, secs(ex.at_ms)),
                 label: short,
+                result,
+                result_class,
                 time: secs(ex.at_ms),
                 evidence: failing_evidence.contains(&ex.seq),
                 failed: ex.error.is_some() || ex.status().is_none_or(|s| s >= 500),
@@ -561,12 +869,183 @@ mod tests {
     #[test]
     fn the_timeline_tells_the_journey() {
         let html = page(&small_report());
-        assert!(html.contains("trigger start_payment: POST /checkout → 303"));
-        assert!(html.contains("callback: POST /return → 302"));
-        assert!(html.contains("order probe: GET /orders/o-1 → paid"));
+        assert!(html.contains(
+            r#"trigger start_payment: POST /checkout <tspan class="result redirect">→ 303</tspan>"#
+        ));
+        assert!(
+            html.contains(r#"callback: POST /return <tspan class="result redirect">→ 302</tspan>"#)
+        );
+        assert!(html
+            .contains(r#"order probe: GET /orders/o-1 <tspan class="result paid">→ paid</tspan>"#));
         for lane in ["Browser", "Harness", "Integration", "Sandbox"] {
             assert!(html.contains(&format!(">{lane}</text>")), "{lane}");
         }
+    }
+
+    #[test]
+    fn a_long_timeline_label_cuts_the_request_never_the_result() {
+        let mut r = small_report();
+        r.exchanges[3].request.url = format!("/orders/{}", "o".repeat(80));
+        r.exchanges[1].response.as_mut().unwrap().status = 503;
+        r.exchanges[1].request.url = format!("/user/{}/issue", "u".repeat(80));
+        let html = page(&r);
+        assert!(
+            html.contains(r#"…<tspan class="result paid">→ paid</tspan></text>"#)
+                || html.contains(r#"… <tspan class="result paid">→ paid</tspan></text>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<tspan class="result server-error">→ 503</tspan>"#));
+        // The tooltip keeps the whole line.
+        assert!(html.contains(&format!("GET /orders/{} → paid at", "o".repeat(80))));
+    }
+
+    /// A rule judged per scenario failing in two of three scenarios, next to a skipped rule
+    /// and one not applicable in a scenario the shop does not offer.
+    fn report_with_a_rule_failed_twice() -> RunReport {
+        let mut r = small_report();
+        r.scenarios.push(r.scenarios[0].clone());
+        r.scenarios[1].id = "forged_callback".into();
+        r.scenarios[1].exchanges = vec![];
+        r.scenarios.push(r.scenarios[1].clone());
+        r.scenarios[2].id = "refund".into();
+        r.scenarios[2].not_applicable =
+            Some("the shop does not offer refunds (not_offered)".into());
+        let mut again = r.checks[0].clone();
+        again.scenario = Some("forged_callback".into());
+        again.message = "the forged callback made the order paid".into();
+        again.evidence = vec![4];
+        let mut passed = r.checks[0].clone();
+        passed.scenario = Some("declined".into());
+        passed.outcome = Outcome::Passed;
+        passed.message = "status checked first".into();
+        let mut skipped = check("KC-RETRY", Outcome::Skipped, Severity::Major, &[]);
+        skipped.message = "no 0099 was answered in this run".into();
+        let mut not_offered = check("KC-REFUND", Outcome::Skipped, Severity::Major, &[]);
+        not_offered.scenario = Some("refund".into());
+        not_offered.message = "not applicable: the shop does not offer refunds".into();
+        r.checks.insert(1, again);
+        r.checks.push(passed);
+        r.checks.push(skipped);
+        r.checks.push(not_offered);
+        r.counts = crate::report::count(&r.checks);
+        r
+    }
+
+    #[test]
+    fn failures_at_a_glance_give_one_card_per_failed_rule_with_its_scenarios() {
+        let html = page(&report_with_a_rule_failed_twice());
+        let glance =
+            &html[html.find(r#"id="failures""#).unwrap()..html.find(r#"id="checks""#).unwrap()];
+        insta::assert_snapshot!("failures_at_a_glance", glance);
+        assert_eq!(
+            glance.matches("<article class=\"failure").count(),
+            1,
+            "{glance}"
+        );
+        assert!(glance.contains("1 rule failed, in 2 verdicts"), "{glance}");
+        assert!(
+            glance.contains(
+                r##"Failed in 2 of 3 scenarios: <a href="#check-0">purchase_captured</a>, <a href="#check-1">forged_callback</a>"##
+            ),
+            "{glance}"
+        );
+        // Why, from the first failing verdict, and its first exchanges, open when printed.
+        assert!(glance.contains(
+            "<b>purchase_captured:</b> the order was marked paid before any status query"
+        ));
+        assert!(glance.contains(r#"<details class="exchange print-open" id="failure-0-ex-3">"#));
+        assert!(glance.contains(r#"<details class="exchange print-open" id="failure-0-ex-4">"#));
+        assert!(
+            glance.contains("(order paid)"),
+            "the probe says what the shop answered"
+        );
+        // It comes before every other section.
+        assert!(html.find(r#"id="failures""#) < html.find(r#"id="checks""#));
+        assert!(html.find(r#"id="failures""#) < html.find(r#"id="scenarios""#));
+    }
+
+    #[test]
+    fn a_rule_is_listed_once_with_all_its_verdicts() {
+        let html = page(&report_with_a_rule_failed_twice());
+        assert_eq!(
+            html.matches(r#"<details class="rule outcome-failed print-open" id="rule-0" open>"#)
+                .count(),
+            1
+        );
+        assert!(
+            html.contains(r#"<span class="tally">2 failed · 1 passed</span>"#),
+            "{html}"
+        );
+        for anchor in ["check-0", "check-1", "check-3"] {
+            assert!(html.contains(&format!(r#"id="{anchor}""#)), "{anchor}");
+        }
+    }
+
+    #[test]
+    fn skip_and_not_applicable_reasons_show_without_opening_the_check() {
+        let html = page(&report_with_a_rule_failed_twice());
+        let summary_of = |id: &str| {
+            let at = html.find(&format!("<b>{id}</b>")).unwrap();
+            let end = at + html[at..].find("</summary>").unwrap();
+            html[at..end].to_string()
+        };
+        assert!(
+            summary_of("KC-RETRY").contains("— no 0099 was answered in this run"),
+            "{}",
+            summary_of("KC-RETRY")
+        );
+        let refund = summary_of("KC-REFUND");
+        assert!(
+            refund.contains(r#"<span class="badge not-applicable">not applicable</span> in refund: not applicable: the shop does not offer refunds"#),
+            "{refund}"
+        );
+        assert!(html.contains(r#"<span class="meta">refund</span> <span class="badge not-applicable">not applicable</span></h3>"#));
+        assert!(html.contains(r#"<p class="not-applicable">the shop does not offer refunds (not_offered); its checks are skipped.</p>"#));
+    }
+
+    #[test]
+    fn a_passing_run_says_no_rule_failed() {
+        let mut r = small_report();
+        r.checks.remove(0);
+        r.verdict = Verdict::Passed;
+        r.counts = crate::report::count(&r.checks);
+        let html = page(&r);
+        assert!(html.contains(r#"<p class="all-passed">No rule failed.</p>"#));
+        assert!(!html.contains("<article class=\"failure"));
+    }
+
+    #[test]
+    fn start_and_duration_read_as_people_say_them() {
+        assert_eq!(
+            human_time("2024-06-11T12:00:00Z"),
+            "Tue 11 Jun 2024, 12:00:00 UTC"
+        );
+        assert_eq!(
+            human_time("2026-12-01T17:40:55.188389466+01:00"),
+            "Tue 1 Dec 2026, 16:40:55 UTC"
+        );
+        assert_eq!(human_time("not a time"), "not a time");
+        assert_eq!(human_duration(850.0), "850 ms");
+        assert_eq!(human_duration(4321.0), "4.32 s");
+        assert_eq!(human_duration(45_252.0), "45.3 s");
+        assert_eq!(human_duration(125_400.0), "2 min 05 s");
+        assert_eq!(human_duration(3_725_000.0), "1 h 02 min");
+        let html = page(&small_report());
+        assert!(html.contains(
+            r#"<time datetime="2024-06-11T12:00:00Z">Tue 11 Jun 2024, 12:00:00 UTC</time>, took 1.00 s"#
+        ), "{html}");
+    }
+
+    #[test]
+    fn an_exchange_summary_shows_the_path_and_a_long_query_cut() {
+        assert_eq!(short_target("http://127.0.0.1:1/orders/7"), "/orders/7");
+        let long = format!(
+            "http://h/return?paymentResult=OK&merchantTransactionId={}",
+            "x".repeat(80)
+        );
+        let short = short_target(&long);
+        assert_eq!(short.chars().count(), SUMMARY_TARGET_CHARS);
+        assert!(short.starts_with("/return?paymentResult=OK&") && short.ends_with('…'));
     }
 
     #[test]

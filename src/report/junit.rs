@@ -13,6 +13,10 @@
 //!   an extra attribute, so no date library is needed here);
 //! - `<skipped>`, `<failure>` and `<error>` take `message` and `type` attributes and text.
 //!
+//! Times: the root `<testsuites>` and the `<testsuite>` carry the run's duration; a check's
+//! `<testcase>` carries none (see `test_suite`): verdicts are judged from shared traffic,
+//! so testcase times would overlap and a converter that sums them would mislead.
+//!
 //! Control characters and ANSI escapes are removed by quick-junit's `XmlString`; the
 //! non-characters U+FFFE/U+FFFF (not allowed in XML either) are removed here; `<`, `>` and `&`
 //! are escaped as entities, so `]]>` in a body comes out as `]]&gt;`.
@@ -228,6 +232,13 @@ fn test_suite(report: &RunReport) -> TestSuite {
     if let Some(journal) = &report.journal {
         suite.add_property(Property::new("journal", xml_text(journal)));
     }
+    // A filtered run judged part of the suite, and a bailed one stopped early: CI says so.
+    if let Some(filter) = &report.filter {
+        suite.add_property(Property::new("filter", xml_text(&filter.describe())));
+    }
+    if let Some(why) = &report.bailed {
+        suite.add_property(Property::new("bailed", xml_text(why)));
+    }
 
     // A run that was not a full assessment says so in a testcase of its own, so a CI page
     // that only lists testcases cannot show it as green.
@@ -254,9 +265,11 @@ fn test_suite(report: &RunReport) -> TestSuite {
         }
         let mut case = TestCase::new(xml_text(&name), status(report, check));
         case.set_classname(xml_text(&classname));
-        if let Some(t) = evidence_span(report, check) {
-            case.set_time(t);
-        }
+        // No `time` on a check's testcase: every verdict is judged from the same traffic,
+        // after it, in one pass, so per-check times would overlap, and converters that add
+        // testcase times up (junit2html shows a suite's time as the larger of its own and
+        // that sum) would show a run several times longer than it was. The run's time is on
+        // the testsuite and the root; how long a check's evidence spans is in its system-out.
         case.set_system_out(xml_text(&system_out(report, check)));
         suite.add_test_case(case);
     }
@@ -396,7 +409,13 @@ fn system_out(report: &RunReport, check: &CheckResult) -> String {
     );
     out.push_str(&format!("\n{}\n", check.message));
     if !check.evidence.is_empty() {
-        out.push_str("\nEvidence:\n");
+        match evidence_span(report, check) {
+            Some(span) => out.push_str(&format!(
+                "\nEvidence (spanning {}):\n",
+                super::secs(span.as_secs_f64() * 1000.0)
+            )),
+            None => out.push_str("\nEvidence:\n"),
+        }
         for seq in &check.evidence {
             out.push_str(&format!("  {}\n", evidence_line(report, *seq)));
         }
@@ -504,6 +523,22 @@ mod tests {
         assert!(root.contains(r#"time=""#), "{root}");
         let suite = xml.lines().find(|l| l.contains("<testsuite ")).unwrap();
         assert!(suite.contains(r#"file=""#), "{suite}");
+    }
+
+    #[test]
+    fn only_the_run_has_a_time_so_summed_testcase_times_cannot_mislead() {
+        let mut r = report();
+        r.duration_ms = 43_500.0;
+        let xml = to_string(&r).unwrap();
+        let root = xml.lines().find(|l| l.contains("<testsuites")).unwrap();
+        assert!(root.contains(r#"time="43.500""#), "{root}");
+        let suite = xml.lines().find(|l| l.contains("<testsuite ")).unwrap();
+        assert!(suite.contains(r#"time="43.500""#), "{suite}");
+        for case in xml.lines().filter(|l| l.contains("<testcase ")) {
+            assert!(!case.contains("time="), "{case}");
+        }
+        // How long the evidence spans is still said, where a reader of the testcase looks.
+        assert!(xml.contains("Evidence (spanning 1.003 s):"), "{xml}");
     }
 
     #[test]

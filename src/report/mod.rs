@@ -1,6 +1,7 @@
 //! Reports: everything a run leaves for CI, the team and the provider's reviewer.
 
 pub mod build;
+pub mod cite;
 pub mod console;
 pub mod events;
 pub mod html;
@@ -41,22 +42,59 @@ pub struct Written {
     pub json: PathBuf,
 }
 
+/// Where each format goes when not in the reports folder (`--junit PATH`, `--html PATH`,
+/// `--json PATH`, as Hurl's `--report-junit FILE`); the journal stays in the folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportPaths {
+    pub junit: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+}
+
+impl ReportPaths {
+    /// Every report's file: the one given, else its usual name in `dir`.
+    pub fn resolve(&self, dir: &Path) -> Written {
+        let or =
+            |given: &Option<PathBuf>, name: &str| given.clone().unwrap_or_else(|| dir.join(name));
+        Written {
+            junit: or(&self.junit, "junit.xml"),
+            html: or(&self.html, "report.html"),
+            json: or(&self.json, "report.json"),
+        }
+    }
+
+    /// Whether some report goes to another folder than `dir` (then the reports name the
+    /// journal by its path, not as a file beside them).
+    pub fn elsewhere(&self, dir: &Path) -> bool {
+        let w = self.resolve(dir);
+        [&w.junit, &w.html, &w.json]
+            .iter()
+            .any(|p| p.parent().unwrap_or(Path::new("")) != dir)
+    }
+}
+
 /// Writes `junit.xml`, `report.html` and `report.json` into `dir` (created if needed). The report must have been
 /// [`complete`]d: reporters mask nothing themselves.
 pub fn write_all(report: &RunReport, dir: &Path) -> Result<Written, ReportError> {
-    std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let written = Written {
-        junit: dir.join("junit.xml"),
-        html: dir.join("report.html"),
-        json: dir.join("report.json"),
-    };
-    junit::write(report, &written.junit)?;
-    json::write(report, &written.json)?;
-    html::write(report, &written.html)?;
+    let written = ReportPaths::default().resolve(dir);
+    write_to(report, &written)?;
     Ok(written)
+}
+
+/// Writes each report to its own path, creating the folders it needs.
+pub fn write_to(report: &RunReport, to: &Written) -> Result<(), ReportError> {
+    for path in [&to.junit, &to.json, &to.html] {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+    }
+    junit::write(report, &to.junit)?;
+    json::write(report, &to.json)?;
+    html::write(report, &to.html)?;
+    Ok(())
 }
 
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {

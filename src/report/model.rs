@@ -150,7 +150,8 @@ pub struct CheckResult {
     /// The rule in words.
     pub description: String,
     pub severity: Severity,
-    /// Where the rule comes from: a seed section, or "inferred".
+    /// Where the rule comes from: the provider's public document and its section
+    /// (`KontoCloud e-wallet integration guide, Complete Order`), or "inferred".
     pub source: String,
     pub kind: String,
     /// The scenario this verdict is for, when the check is judged per scenario.
@@ -199,9 +200,67 @@ pub struct RunReport {
     /// The signal that interrupted the run (`SIGINT`, `SIGTERM`), when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
-    /// The suite's scenarios that were not run (after an interruption or a run error).
+    /// The suite's scenarios that were not run (after an interruption, a run error or
+    /// `--bail`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_run: Vec<String>,
+    /// The `--scenario`/`--check` filter the run was made with, when it was filtered: such a
+    /// run judges part of the suite, and every report says which part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Why `--bail` stopped the run before its end (the scenario and what failed in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bailed: Option<String>,
+}
+
+/// The part of a suite a filtered run (`--scenario GLOB`, `--check GLOB`) judged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Filter {
+    /// The `--scenario` globs, as given (empty: every scenario).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenarios: Vec<String>,
+    /// The `--check` globs, as given (empty: every check).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
+    /// The suite's scenarios the filter left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenarios_left_out: Vec<String>,
+    /// The suite's checks the filter left out: not matching `--check`, or asked for only in
+    /// scenarios `--scenario` left out. They were neither judged nor reported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks_left_out: Vec<String>,
+}
+
+impl Filter {
+    /// `--scenario 'purchase_*' --check 'KC-*'`: the filter as it was typed.
+    pub fn flags(&self) -> String {
+        self.scenarios
+            .iter()
+            .map(|g| format!("--scenario '{g}'"))
+            .chain(self.checks.iter().map(|g| format!("--check '{g}'")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// One line for every report: the flags and what they left out.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![self.flags()];
+        if !self.scenarios_left_out.is_empty() {
+            parts.push(format!(
+                "{} scenario(s) left out: {}",
+                self.scenarios_left_out.len(),
+                self.scenarios_left_out.join(", ")
+            ));
+        }
+        if !self.checks_left_out.is_empty() {
+            parts.push(format!(
+                "{} check(s) left out: {}",
+                self.checks_left_out.len(),
+                self.checks_left_out.join(", ")
+            ));
+        }
+        parts.join("; ")
+    }
 }
 
 impl SuiteInfo {
@@ -240,6 +299,8 @@ impl RunReport {
             incomplete: Vec::new(),
             interrupted: None,
             not_run: Vec::new(),
+            filter: None,
+            bailed: None,
         }
     }
 

@@ -9,6 +9,7 @@ use super::*;
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn drive(
     config: &RunConfig,
+    options: &RunOptions,
     suite: &Suite,
     sandbox: &Sandbox,
     actors: &dyn Actors,
@@ -16,6 +17,7 @@ pub(super) async fn drive(
     report: &mut RunReport,
     sink: &dyn EventSink,
     stop: &mut StopSignal,
+    lane: usize,
 ) -> Result<(), String> {
     let target = config.target.target()?;
     let problems = crate::suite::cross_rules(&config.suite, &target);
@@ -32,6 +34,10 @@ pub(super) async fn drive(
         "credentials": credentials,
         "port": port,
         "golive": golive,
+        // A shop that paces itself in provider time (re-checks "within 3 minutes") learns
+        // the run's scale at start-up, not only from a trigger.
+        "time_scale": suite.settings.time_scale,
+        "env": driver::template::environment(),
     });
     let base_url = driver::template::render(&target.value.base_url, &vars)?;
 
@@ -71,7 +77,11 @@ pub(super) async fn drive(
                     ));
                 }
                 let dir = target_dir(&t.file);
-                let log = config.reports_dir.join("target.log");
+                // One log per copy of the integration (`--jobs N` starts N).
+                let log = config.reports_dir.join(match lane {
+                    0 => "target.log".to_owned(),
+                    k => format!("target-{}.log", k + 1),
+                });
                 child = Some(process::start(start, &vars, &dir, &log).map_err(|e| e.to_string())?);
             }
             base_url
@@ -124,7 +134,8 @@ pub(super) async fn drive(
                     signal = stopped(stop) => Some(Cut::Interrupted(signal)),
                     status = target_exit(child.as_mut()) => Some(Cut::Died(status)),
                     error = driver::run_scenario(
-                        i,
+                        // Its place in the whole suite, whichever lane runs it.
+                        config.suite.value.scenarios.iter().position(|s| s.id == scenario.id).unwrap_or(i),
                         scenario,
                         suite,
                         target.clone(),
@@ -154,7 +165,15 @@ pub(super) async fn drive(
                         }
                     }
                 };
-                let Some(cut) = cut else { continue };
+                let Some(cut) = cut else {
+                    if options.bail {
+                        if let Some(why) = bail_reason(suite, journal, report.scenarios.last()) {
+                            report.bailed = Some(why);
+                            break;
+                        }
+                    }
+                    continue;
+                };
                 // The scenario was cut short: where it stood.
                 let step = tracker.standing_at().min(scenario.steps.len().max(1));
                 let label = scenario
@@ -217,6 +236,9 @@ pub(super) async fn drive(
                 }
                 break;
             }
+            if result.is_ok() && report.interrupted.is_none() {
+                driver::settle_late_traffic(journal).await;
+            }
             result
         }
     };
@@ -239,6 +261,43 @@ pub(super) async fn drive(
         s.stop().await;
     }
     result
+}
+
+/// Why `--bail` stops the run after `finished` (the scenario just driven), if it does: the
+/// scenario was not driven to its end, or a check judged over the journal so far failed (for
+/// this scenario, or over the whole run). Judging reads the journal as it stands, so the
+/// traffic of the scenarios still to come cannot be blamed.
+fn bail_reason(
+    suite: &Suite,
+    journal: &Journal,
+    finished: Option<&ScenarioResult>,
+) -> Option<String> {
+    let finished = finished?;
+    if let Some(e) = &finished.error {
+        return Some(format!(
+            "scenario {} was not driven to its end ({})",
+            finished.id,
+            crate::report::first_line(e)
+        ));
+    }
+    // A journal that cannot be read back now is the run's end to report, not --bail's.
+    journal.flush().ok()?;
+    let checks = judge(suite, journal.path()?).ok()?;
+    let failed: Vec<&CheckResult> = checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Failed)
+        .collect();
+    let here = failed
+        .iter()
+        .find(|c| c.scenario.as_deref() == Some(finished.id.as_str()))
+        .or_else(|| failed.first())?;
+    Some(match &here.scenario {
+        Some(scenario) => format!("{} failed in scenario {scenario}", here.id),
+        None => format!(
+            "{} failed (judged over the run) after scenario {}",
+            here.id, finished.id
+        ),
+    })
 }
 
 /// Why a run stopped before its end.

@@ -2,11 +2,30 @@
 
 use super::*;
 
-/// Completes the report from the journal, writes it, and says how the run ends.
+/// Completes the report from the journal, writes it into `dir`, and says how the run ends.
 pub(crate) fn finish(
+    report: RunReport,
+    journal: Option<&Path>,
+    dir: &Path,
+    secrets: Secrets,
+    started: Instant,
+) -> RunOutcome {
+    finish_to(
+        report,
+        journal,
+        dir,
+        &ReportPaths::default(),
+        secrets,
+        started,
+    )
+}
+
+/// [`finish`], each report written where `paths` says (in `dir` unless given).
+pub(crate) fn finish_to(
     mut report: RunReport,
     journal: Option<&Path>,
     dir: &Path,
+    paths: &ReportPaths,
     secrets: Secrets,
     started: Instant,
 ) -> RunOutcome {
@@ -36,8 +55,9 @@ pub(crate) fn finish(
     if let Err(e) = mask_target_log(dir, &secrets) {
         report_error.get_or_insert(e);
     }
-    let written = match report::write_all(&report, dir) {
-        Ok(w) => Some(w),
+    let to = paths.resolve(dir);
+    let written = match report::write_to(&report, &to) {
+        Ok(()) => Some(to),
         Err(e) => {
             report_error.get_or_insert(e.to_string());
             None

@@ -35,7 +35,7 @@ pub(crate) fn not_judged(
         .chain(report.not_run.iter().map(|id| {
             (
                 id.as_str(),
-                format!("scenario {id} was not run (the run was interrupted)"),
+                format!("scenario {id} was not run ({})", why_not_run(report)),
             )
         }))
         .collect();
@@ -68,6 +68,15 @@ pub(crate) fn not_judged(
     owed
 }
 
+/// Why the run's remaining scenarios were not run.
+fn why_not_run(report: &RunReport) -> String {
+    match (&report.bailed, &report.interrupted) {
+        (Some(why), _) => format!("--bail stopped the run: {why}"),
+        (None, Some(signal)) => format!("the run was interrupted by {signal}"),
+        (None, None) => "the run stopped before it".into(),
+    }
+}
+
 /// Why the assessment is not complete: scenarios not driven to their end, checks the suite
 /// scoped to scenarios that were skipped in every one, and a run in which no check judged
 /// anything at all (a suite whose journeys produced no traffic for its rules must not pass).
@@ -87,8 +96,9 @@ pub(crate) fn incompleteness(
         .collect();
     if !report.not_run.is_empty() {
         why.push(format!(
-            "{} scenario(s) not run: {}",
+            "{} scenario(s) not run ({}): {}",
             report.not_run.len(),
+            why_not_run(report),
             report.not_run.join(", ")
         ));
     }

@@ -16,8 +16,8 @@ use crate::journal::{self, Journal};
 use crate::providers;
 use crate::reference::{Reference, RunningShop, ShopConfig};
 use crate::report::{
-    self, count, CheckResult, EventSink, Outcome, RunEvent, RunReport, ScenarioResult, Secrets,
-    SuiteInfo, TargetInfo, Verdict, Written,
+    self, count, CheckResult, EventSink, Filter, Outcome, ReportPaths, RunEvent, RunReport,
+    ScenarioResult, Secrets, SuiteInfo, TargetInfo, Verdict, Written,
 };
 use crate::sandbox::Sandbox;
 use crate::suite::{Loaded, Suite, Target};
@@ -25,15 +25,19 @@ use crate::Error;
 
 mod bundled;
 mod drive;
+pub mod filter;
 mod finish;
 mod judging;
+mod lanes;
+pub mod vars;
+mod watch;
 
 use drive::drive;
 
 pub use bundled::{
     bundled_suite, bundled_suite_named, bundled_suites, load_bundled_suite, load_suite_arg,
 };
-pub(crate) use finish::finish;
+pub(crate) use finish::{finish, finish_to};
 pub use judging::{failing_ids, judge};
 pub(crate) use judging::{incompleteness, not_judged};
 
@@ -121,6 +125,23 @@ pub struct RunConfig {
     /// Overrides the suite's `wait_timeout_s`: how long to wait for a call the integration
     /// should make. A flawed integration that never makes it costs this much per wait.
     pub wait_timeout_s: Option<f64>,
+    /// How many lanes of scenarios run at once (`--jobs N`; 1: one after another). See
+    /// [`lanes`].
+    pub jobs: usize,
+}
+
+/// How a run is made beyond its suite and target: the command line's habits.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after the first scenario with a failed check, or not driven to its end (`--bail`);
+    /// the scenarios after it are listed as not run.
+    pub bail: bool,
+    /// Send every exchange to the event sink as it is journaled (`--verbose`).
+    pub verbose: bool,
+    /// The `--scenario`/`--check` filter already applied to the suite, for the reports to say.
+    pub filter: Option<Filter>,
+    /// Where each report goes when not in the reports folder.
+    pub paths: ReportPaths,
 }
 
 /// The folder a target file's relative paths (its `start.cwd`) are read from. A bare file
@@ -192,7 +213,17 @@ pub fn hard_stop() {
 /// [`run`], stopped early when `stop` fires: the target is stopped, the journal flushed and
 /// partial reports marked `interrupted` are written, listing the scenarios not run.
 pub async fn run_until(
+    config: RunConfig,
+    make_sink: &(dyn Fn(Secrets) -> Box<dyn EventSink> + Sync),
+    stop: StopSignal,
+) -> RunOutcome {
+    run_with(config, &RunOptions::default(), make_sink, stop).await
+}
+
+/// [`run_until`] with the command line's options.
+pub async fn run_with(
     mut config: RunConfig,
+    options: &RunOptions,
     make_sink: &(dyn Fn(Secrets) -> Box<dyn EventSink> + Sync),
     mut stop: StopSignal,
 ) -> RunOutcome {
@@ -214,14 +245,29 @@ pub async fn run_until(
             base_url: String::new(),
         },
     );
-    report.journal = Some("journal.jsonl".into());
+    report.filter = options.filter.clone();
     let journal_path = config.reports_dir.join("journal.jsonl");
+    // Beside the reports it is named as their neighbour; a report written elsewhere names it
+    // by its path.
+    report.journal = Some(if options.paths.elsewhere(&config.reports_dir) {
+        journal_path.display().to_string()
+    } else {
+        "journal.jsonl".into()
+    });
+    let paths = &options.paths;
     let journal = match Journal::create(&journal_path) {
         Ok(j) => j,
         Err(e) => {
             report.run_error = Some(e.to_string());
             report.journal = None;
-            return finish(report, None, &config.reports_dir, Secrets::new(), started);
+            return finish_to(
+                report,
+                None,
+                &config.reports_dir,
+                paths,
+                Secrets::new(),
+                started,
+            );
         }
     };
     report.started_at = journal.wall(0.0);
@@ -229,10 +275,11 @@ pub async fn run_until(
     // What stops a run before the sandbox serves: the reports say why, nothing was driven.
     let broke_off = |mut report: RunReport, why: String| {
         report.run_error = Some(why);
-        finish(
+        finish_to(
             report,
             Some(&journal_path),
             &config.reports_dir,
+            paths,
             Secrets::new(),
             started,
         )
@@ -248,24 +295,101 @@ pub async fn run_until(
     if let Err(e) = providers::parse_steps(provider, &suite) {
         return broke_off(report, e);
     }
-    let (sandbox, actors) = match providers::start(provider, journal.clone(), 0).await {
-        Ok(started) => started,
-        Err(e) => return broke_off(report, e.to_string()),
+    // One lane, or `--jobs N`: each lane its own sandbox, all in the one journal.
+    let plan = match config.jobs {
+        0 | 1 => vec![(0..suite.scenarios.len()).collect()],
+        jobs => lanes::plan(&suite, jobs, provider),
     };
-    let secrets = Secrets::with(sandbox.profile.secrets());
+    if plan.len() > 1 {
+        if let Some(why) = lanes::refuse(&config.target, config.jobs) {
+            return broke_off(report, why);
+        }
+    }
+    let mut lanes = Vec::new();
+    for (k, positions) in plan.iter().enumerate() {
+        let lane_journal = if k == 0 {
+            journal.clone()
+        } else {
+            journal.lane()
+        };
+        match providers::start(provider, lane_journal.clone(), 0).await {
+            Ok((sandbox, actors)) => lanes.push((
+                lanes::lane_suite(&suite, positions),
+                sandbox,
+                actors,
+                lane_journal,
+            )),
+            Err(e) => {
+                for (_, sandbox, _, _) in lanes {
+                    sandbox.stop().await;
+                }
+                return broke_off(report, e.to_string());
+            }
+        }
+    }
+    let secrets = Secrets::with(
+        lanes
+            .iter()
+            .flat_map(|(_, sandbox, _, _)| sandbox.profile.secrets()),
+    );
     let sink = make_sink(secrets.clone());
-    let result = drive(
-        &config,
-        &suite,
-        &sandbox,
-        actors.as_ref(),
-        &journal,
-        &mut report,
-        sink.as_ref(),
-        &mut stop,
-    )
-    .await;
-    sandbox.stop().await;
+    let driving =
+        async {
+            if let [(_, sandbox, actors, _)] = lanes.as_slice() {
+                drive(
+                    &config,
+                    options,
+                    &suite,
+                    sandbox,
+                    actors.as_ref(),
+                    &journal,
+                    &mut report,
+                    sink.as_ref(),
+                    &mut stop,
+                    0,
+                )
+                .await
+            } else {
+                let driven = lanes.iter().enumerate().map(
+                    |(k, (lane_suite, sandbox, actors, lane_journal))| {
+                        let mut lane_report = report.clone();
+                        let mut stop = stop.clone();
+                        let (config, sink) = (&config, sink.as_ref());
+                        async move {
+                            let result = drive(
+                                config,
+                                options,
+                                lane_suite,
+                                sandbox,
+                                actors.as_ref(),
+                                lane_journal,
+                                &mut lane_report,
+                                sink,
+                                &mut stop,
+                                k,
+                            )
+                            .await;
+                            (lane_report, result)
+                        }
+                    },
+                );
+                let driven = futures_util::future::join_all(driven).await;
+                lanes::merge(&mut report, &suite, driven)
+            }
+        };
+    let result = if options.verbose {
+        let mut shown = 0;
+        let result = tokio::select! {
+            result = driving => result,
+            never = watch::exchanges(&journal, sink.as_ref(), &mut shown) => match never {},
+        };
+        watch::rest(&journal, sink.as_ref(), &mut shown);
+        result
+    } else {
+        driving.await
+    };
+    futures_util::future::join_all(lanes.into_iter().map(|(_, sandbox, _, _)| sandbox.stop()))
+        .await;
     if let Err(e) = result {
         report.run_error = Some(e);
     }
@@ -296,10 +420,11 @@ pub async fn run_until(
         }
     }
     *ACTIVE_JOURNAL.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    finish(
+    finish_to(
         report,
         Some(&journal_path),
         &config.reports_dir,
+        paths,
         secrets,
         started,
     )

@@ -437,7 +437,7 @@ async fn answer_and_record(
             "the client closed the connection before the answer; the sandbox finished the request, as the real API does".to_owned()
         });
     }
-    let exchange = Exchange {
+    let mut exchange = Exchange {
         seq: 0,
         scenario: String::new(),
         direction: Direction::ToSandbox,
@@ -451,7 +451,12 @@ async fn answer_and_record(
         error,
         facts,
     };
-    core.learn(&exchange);
+    // Late traffic of an earlier scenario (its payment's status, a retried event) is tagged
+    // with it and teaches the running scenario nothing.
+    core.journal.attribute(&mut exchange);
+    if core.journal.is_running(&exchange) {
+        core.learn(&exchange);
+    }
     core.journal.record(exchange);
     let _ = deliver.send(AxumResponse::from_parts(parts, AxumBody::from(bytes)));
 }

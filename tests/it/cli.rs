@@ -359,3 +359,398 @@ fn a_closed_pipe_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// README's "Your own integration" lists the variables each bundled suite hands to triggers:
+/// it must say what `golive provider P` (written from the code) says.
+#[test]
+fn the_readme_lists_the_trigger_variables_golive_provider_prints() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    for provider in ["kontocloud", "smartpay", "mobilepay", "ppaas"] {
+        let out = golive(&["provider", provider], Path::new(ROOT));
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let page = String::from_utf8_lossy(&out.stdout).into_owned();
+        let lines: Vec<&str> = page
+            .lines()
+            .skip_while(|l| !l.starts_with("Triggers the bundled suite fires"))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .collect();
+        assert!(!lines.is_empty(), "{page}");
+        let block = format!("\n{provider}\n{}\n", lines.join("\n"));
+        assert!(
+            readme.contains(&block),
+            "README.md should list, as `golive provider {provider}` does:{block}"
+        );
+    }
+}
+
+// CLI habits: filters, --bail, --verbose, --color, --var, {{ env.NAME }}, per-format report paths.
+
+/// An environment variable set (`Some`) or removed (`None`).
+type Var<'a> = (&'a str, Option<&'a str>);
+
+/// golive in `cwd` with the environment changed as `env` says (`None` removes a variable);
+/// NO_COLOR is removed unless `env` sets it, so colour tests start from a plain environment.
+fn golive_env(args: &[&str], cwd: &Path, env: &[Var]) -> Output {
+    let mut command = Command::new(GOLIVE);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .stdin(Stdio::null());
+    for (name, value) in env {
+        match value {
+            Some(v) => command.env(name, v),
+            None => command.env_remove(name),
+        };
+    }
+    command.output().expect("golive runs")
+}
+
+fn json_file(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn ids(values: &serde_json::Value, key: &str) -> Vec<String> {
+    values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[key].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A quick journey and one rule: what the tests of console habits drive.
+const ONE_JOURNEY: [&str; 4] = [
+    "--scenario",
+    "purchase_declined",
+    "--check",
+    "KC-UNCONFIRMED-NOT-PAID",
+];
+
+#[test]
+fn a_filtered_run_drives_and_reports_only_what_matches_and_says_which_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = golive(
+        &[
+            "run",
+            "kontocloud",
+            "--reference",
+            "--scenario",
+            "purchase_*",
+            "--check",
+            "KC-STATUS-*",
+            "--check",
+            "KC-UNCONFIRMED-NOT-PAID",
+            "--reports",
+            "r",
+            "--json",
+            "out/result.json",
+            "--junit",
+            "out/ci.xml",
+        ],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("golive: kontocloud-go-live against kontocloud reference shop (style a, compliant), 2 scenarios"),
+        "{t}"
+    );
+    assert!(t.contains("  Filtered: --scenario 'purchase_*' --check 'KC-STATUS-*' --check 'KC-UNCONFIRMED-NOT-PAID'; 7 scenario(s) left out: "), "{t}");
+    // The summary lists the files where they went; the journal stays in the reports folder.
+    assert!(
+        t.contains("Reports: r/report.html\n         out/ci.xml\n         out/result.json\n"),
+        "{t}"
+    );
+    let root = dir.path();
+    assert!(root.join("r/journal.jsonl").exists() && root.join("r/report.html").exists());
+    assert!(!root.join("r/report.json").exists() && !root.join("r/junit.xml").exists());
+
+    let report = json_file(&root.join("out/result.json"));
+    assert_eq!(
+        ids(&report["scenarios"], "id"),
+        ["purchase_captured", "purchase_declined"]
+    );
+    let checks = ids(&report["checks"], "id");
+    assert!(!checks.is_empty());
+    assert!(
+        checks
+            .iter()
+            .all(|c| c.starts_with("KC-STATUS-") || c == "KC-UNCONFIRMED-NOT-PAID"),
+        "{checks:?}"
+    );
+    assert_eq!(report["verdict"], "passed");
+    // The filter is not an incompleteness: checks of scenarios left out are left out too.
+    assert!(report.get("incomplete").is_none(), "{report:#}");
+    assert_eq!(
+        report["filter"]["scenarios"],
+        serde_json::json!(["purchase_*"])
+    );
+    let left_out = report["filter"]["checks_left_out"].as_array().unwrap();
+    assert!(
+        left_out.iter().any(|c| c == "KC-TOKEN-REUSE"),
+        "{left_out:?}"
+    );
+    // The journal is named by its path, since the JSON report is not beside it.
+    assert_eq!(report["journal"], "r/journal.jsonl");
+
+    let junit = std::fs::read_to_string(root.join("out/ci.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<property name="filter" value="--scenario &apos;purchase_*&apos;"#)
+            || junit.contains(r#"<property name="filter" value="--scenario 'purchase_*'"#),
+        "{junit}"
+    );
+    assert_junit_valid(&root.join("out/ci.xml"));
+    let html = std::fs::read_to_string(root.join("r/report.html")).unwrap();
+    assert!(
+        html.contains(r#"id="filter""#),
+        "the HTML report says it was filtered"
+    );
+}
+
+#[test]
+fn a_filter_that_matches_nothing_is_a_usage_error_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut said = Vec::new();
+    for args in [
+        ["--scenario", "purchase_captred"],
+        ["--check", "KC-TOKEN-REUSED*"],
+    ] {
+        let mut all = vec!["run", "kontocloud", "--reference", "--reports", "r"];
+        all.extend(args);
+        let out = golive(&all, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        said.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    assert!(
+        !dir.path().join("r").exists(),
+        "nothing ran, nothing was written"
+    );
+    insta::assert_snapshot!("filter_matches_nothing", said.join("---\n"));
+}
+
+#[test]
+fn bail_stops_after_the_first_failed_scenario_and_writes_the_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = golive(
+        &[
+            "demo",
+            "--flaw",
+            "trust_callback",
+            "--scenario",
+            "purchase_*",
+            "--bail",
+            "--reports",
+            "r",
+        ],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("Stopped by --bail: KC-STATUS-VERIFIED failed in scenario purchase_captured"),
+        "{t}"
+    );
+    assert!(t.contains("Scenarios not run: purchase_declined"), "{t}");
+    let report = json_file(&dir.path().join("r/report.json"));
+    assert_eq!(ids(&report["scenarios"], "id"), ["purchase_captured"]);
+    assert_eq!(report["not_run"], serde_json::json!(["purchase_declined"]));
+    assert_eq!(
+        report["bailed"],
+        "KC-STATUS-VERIFIED failed in scenario purchase_captured"
+    );
+    assert_eq!(report["verdict"], "failed");
+    let junit = std::fs::read_to_string(dir.path().join("r/junit.xml")).unwrap();
+    assert!(junit.contains(r#"<property name="bailed""#), "{junit}");
+    assert_junit_valid(&dir.path().join("r/junit.xml"));
+
+    // Without --bail the same run drives both scenarios.
+    let out = golive(
+        &[
+            "demo",
+            "--flaw",
+            "trust_callback",
+            "--scenario",
+            "purchase_*",
+            "--reports",
+            "r",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = json_file(&dir.path().join("r/report.json"));
+    assert_eq!(report["scenarios"].as_array().unwrap().len(), 2);
+    assert!(report.get("bailed").is_none());
+}
+
+#[test]
+fn verbose_prints_every_exchange_as_one_line_as_it_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["demo", "-v", "--reports", "r"];
+    args.extend(ONE_JOURNEY);
+    let out = golive(&args, dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let line = regex::Regex::new(
+        r"^#(\d+) (integration|browser|provider|harness) [A-Z]+ /\S* → (\d{3}|error: .*|no answer) \(\d+ ms\)( \[[a-z_:]+\])?$",
+    )
+    .unwrap();
+    let unseen = regex::Regex::new(r"^#(\d+)(?:–#(\d+))? went by unseen").unwrap();
+    let mut covered = Vec::new();
+    for l in stderr.lines() {
+        if let Some(c) = line.captures(l) {
+            covered.push(c[1].parse::<u64>().unwrap());
+        } else if let Some(c) = unseen.captures(l) {
+            let first: u64 = c[1].parse().unwrap();
+            let last: u64 = c.get(2).map_or(first, |m| m.as_str().parse().unwrap());
+            covered.extend(first..=last);
+        } else {
+            assert!(!l.starts_with('#'), "a malformed exchange line: {l}");
+        }
+    }
+    // Every exchange of the journal, once and in order, before the judging begins.
+    let journal = std::fs::read_to_string(dir.path().join("r/journal.jsonl")).unwrap();
+    let journaled = journal.lines().filter(|l| l.contains(r#""seq":"#)).count() as u64;
+    assert!(journaled >= 4, "{journal}");
+    assert_eq!(covered, (1..=journaled).collect::<Vec<_>>(), "{stderr}");
+    let judging = stderr.find("judging ").unwrap();
+    let last_line = stderr.rfind(&format!("#{journaled} ")).unwrap();
+    assert!(last_line < judging, "{stderr}");
+    assert!(stderr.contains(" [trigger:start_payment]"), "{stderr}");
+    assert!(
+        stderr.contains(" browser POST /ewallet → 200 ("),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn colour_follows_the_flag_no_color_and_clicolor_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &[Var], bool); 5] = [
+        (&[], &[], false),
+        (&[], &[("CLICOLOR_FORCE", Some("1"))], true),
+        (
+            &[],
+            &[("CLICOLOR_FORCE", Some("1")), ("NO_COLOR", Some("1"))],
+            false,
+        ),
+        (&["--color", "always"], &[("NO_COLOR", Some("1"))], true),
+        (
+            &["--color", "never"],
+            &[("CLICOLOR_FORCE", Some("1"))],
+            false,
+        ),
+    ];
+    for (flags, env, coloured) in cases {
+        let mut args = vec!["demo", "-q", "--reports", "r"];
+        args.extend(ONE_JOURNEY);
+        args.extend(flags);
+        let out = golive_env(&args, dir.path(), env);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.contains("\u{1b}[1;32mPASSED\u{1b}[0m"),
+            coloured,
+            "{flags:?} {env:?}: {stdout}"
+        );
+        if !coloured {
+            assert!(!stdout.contains('\u{1b}'), "{flags:?} {env:?}: {stdout}");
+        }
+    }
+}
+
+/// The reference shop's target, with a body field from a `--var` and an environment variable.
+fn target_with_var_and_env(dir: &Path) {
+    let reference =
+        std::fs::read_to_string(Path::new(ROOT).join("targets/kontocloud-reference.yaml")).unwrap();
+    let target = reference
+        .replace(
+            "      currency: \"{{ currency }}\"\n",
+            "      currency: \"{{ currency }}\"\n      note: \"{{ note }} {{ env.GOLIVE_IT_SHOP_TAG }}\"\n",
+        )
+        .replace(
+            "    KONTOCLOUD_PASSWORD: \"{{ credentials.password }}\"\n",
+            "    KONTOCLOUD_PASSWORD: \"{{ credentials.password }}\"\n    SHOP_TAG: \"{{ env.GOLIVE_IT_SHOP_TAG }}\"\n",
+        );
+    assert_ne!(target, reference);
+    std::fs::write(dir.join("shop.yaml"), target).unwrap();
+}
+
+#[test]
+fn vars_and_the_environment_reach_the_templates_and_validation_knows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    target_with_var_and_env(dir.path());
+    let validate = ["validate", "--suite", "kontocloud", "--target", "shop.yaml"];
+    // Without them: each template that reads them is named, at its line.
+    let out = golive_env(&validate, dir.path(), &[("GOLIVE_IT_SHOP_TAG", None)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    insta::assert_snapshot!("var_and_env_missing", String::from_utf8_lossy(&out.stderr));
+    // With them, valid.
+    let mut with = validate.to_vec();
+    with.extend(["--var", "note=hi"]);
+    let out = golive_env(&with, dir.path(), &[("GOLIVE_IT_SHOP_TAG", Some("blue"))]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A run with them sends them, and --var overrides the suite's own `currency`.
+    let mut run = vec![
+        "run",
+        "kontocloud",
+        "--target",
+        "shop.yaml",
+        "--var",
+        "note=hi",
+        "--var",
+        "currency=SEK",
+        "-q",
+        "--reports",
+        "r",
+    ];
+    run.extend(ONE_JOURNEY);
+    let out = golive_env(&run, dir.path(), &[("GOLIVE_IT_SHOP_TAG", Some("blue"))]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let journal = std::fs::read_to_string(dir.path().join("r/journal.jsonl")).unwrap();
+    assert!(journal.contains(r#"\"note\":\"hi blue\""#), "{journal}");
+    assert!(journal.contains(r#"\"currency\":\"SEK\""#), "{journal}");
+    assert!(!journal.contains(r#"\"currency\":\"EUR\""#), "{journal}");
+    // A run without the environment variable stops before anything starts.
+    let out = golive_env(&run, dir.path(), &[("GOLIVE_IT_SHOP_TAG", None)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("golive was started without the environment variable `GOLIVE_IT_SHOP_TAG`"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn demo_of_an_unknown_provider_lists_the_providers_and_references_say_what_styles_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = golive(&["demo", "--provider", "nosuch"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "no demo for provider `nosuch`; expected one of: kontocloud, smartpay, mobilepay, ppaas, or all"
+        ),
+        "{}",
+        text(&out)
+    );
+    let out = golive(&["references"], dir.path());
+    let t = text(&out);
+    for provider in ["kontocloud", "smartpay", "mobilepay", "ppaas"] {
+        let section = t
+            .split(&format!("{provider} (styles: "))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{provider} missing: {t}"));
+        for style in ["a", "b"] {
+            let line = section
+                .lines()
+                .find(|l| l.starts_with(&format!("  --style {style}: ")))
+                .unwrap_or_else(|| panic!("{provider} style {style} not described: {t}"));
+            assert!(line.len() > "  --style a: ".len() + 10, "{line}");
+        }
+    }
+}

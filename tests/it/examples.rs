@@ -33,6 +33,7 @@ async fn run_python_shop(target: &str, flaws: &[&str], reports: &Path) -> RunOut
             reports_dir: reports.to_owned(),
             time_scale: None,
             wait_timeout_s: Some(3.0),
+            jobs: 1,
         },
         &|_| Box::new(golive::report::Silent),
     )
@@ -230,6 +231,7 @@ async fn a_trigger_the_shop_does_not_offer_makes_its_scenario_not_applicable() {
             reports_dir: dir.path().to_owned(),
             time_scale: None,
             wait_timeout_s: Some(3.0),
+            jobs: 1,
         },
         &|_| Box::new(golive::report::Silent),
     )

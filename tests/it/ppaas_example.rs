@@ -79,6 +79,7 @@ async fn drive(case: &Case, reports: &Path) -> RunOutcome {
             reports_dir: reports.to_owned(),
             time_scale: Some(TIME_SCALE),
             wait_timeout_s: Some(3.0),
+            jobs: 1,
         },
         &|_| Box::new(golive::report::Silent),
     )

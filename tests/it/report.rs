@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use golive::journal::{
     Actor, Body, Direction, Exchange, Facts, Journal, Request, Response, ScenarioEnd, ScenarioStart,
@@ -161,6 +162,7 @@ fn run(dir: &Path, suite_id: &str) -> RunReport {
         Ex::to_target(Actor::Harness, "ready_probe", "GET", "/health").record(&j, Facts::default());
 
     j.start_scenario(ScenarioStart {
+        lane: 0,
         scenario: "purchase_captured".into(),
         title: "A captured purchase".into(),
         at_ms: j.now_ms(),
@@ -265,6 +267,7 @@ fn run(dir: &Path, suite_id: &str) -> RunReport {
     });
 
     j.start_scenario(ScenarioStart {
+        lane: 0,
         scenario: "provider_5xx".into(),
         title: "The provider answers 500".into(),
         at_ms: j.now_ms(),
@@ -372,6 +375,8 @@ fn run(dir: &Path, suite_id: &str) -> RunReport {
         incomplete: Vec::new(),
         interrupted: None,
         not_run: Vec::new(),
+        filter: None,
+        bailed: None,
     }
 }
 
@@ -594,14 +599,15 @@ fn html_renders_failures_and_evidence_in_chromium() {
             let at = dom
                 .find(&format!("id=\"check-{i}-ex-{seq}\""))
                 .unwrap_or_else(|| panic!("evidence #{seq} of {} in the DOM", check.id));
-            let summary = &dom[at..at + 400.min(dom.len() - at)];
+            let shown = &dom[at..at + 2000.min(dom.len() - at)];
             assert!(
-                summary.contains(&format!(
-                    "<b>{}</b> <code>{}</code>",
-                    ex.request.method,
-                    ex.request.url.replace('&', "&amp;")
-                )),
-                "{summary}"
+                shown.contains(&format!("<b>{}</b> <code>", ex.request.method))
+                    && shown.contains(&format!(
+                        "<pre>{} {}",
+                        ex.request.method,
+                        ex.request.url.replace('&', "&amp;")
+                    )),
+                "{shown}"
             );
         }
     }
@@ -618,7 +624,7 @@ fn html_renders_failures_and_evidence_in_chromium() {
         dom.contains(r#"<span class="toolbar">"#),
         "toolbar unhidden by the inline script"
     );
-    assert!(dom.contains(r#"<details class="check outcome-failed" id="check-0" open="">"#));
+    assert!(dom.contains(r#"<details class="rule outcome-failed print-open" id="rule-0" open="">"#));
 }
 
 /// The RGB of one pixel of a PNG.
@@ -726,4 +732,273 @@ fn a_run_that_could_not_be_made_is_one_junit_error() {
     );
     let html = std::fs::read_to_string(&files.html).unwrap();
     assert!(html.contains(r#"class="banner verdict-error""#));
+}
+
+/// The run the issue measured: the bundled KontoCloud suite against the reference shop with
+/// the `trust_callback` flaw (`golive demo --flaw trust_callback`), its provider clocks sped up.
+/// Run once for the tests that read its reports; the folder lives as long as the test binary.
+fn flawed_kontocloud() -> &'static (RunReport, PathBuf) {
+    static RUN: OnceLock<(RunReport, PathBuf)> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let outcome =
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(crate::support::run_reference(
+                    "kontocloud",
+                    None,
+                    &["trust_callback"],
+                    &dir,
+                    Some(0.1),
+                ));
+        assert_eq!(outcome.exit_code, 1, "the flawed shop fails checks");
+        let failed: std::collections::BTreeSet<&str> =
+            outcome.report.failures().map(|c| c.id.as_str()).collect();
+        assert!(failed.len() >= 2, "{failed:?}");
+        if let Some(keep) = std::env::var_os("GOLIVE_TEST_KEEP") {
+            let keep = Path::new(&keep).join("flawed-kontocloud");
+            std::fs::create_dir_all(&keep).unwrap();
+            for f in ["junit.xml", "report.html", "report.json"] {
+                std::fs::copy(dir.join(f), keep.join(f)).unwrap();
+            }
+        }
+        (outcome.report, dir)
+    })
+}
+
+/// Where headless Chromium lays out the failures at a glance in a 1280×900 window: the report
+/// with a script appended that writes the boxes into the DOM, read back with `--dump-dom`.
+#[test]
+fn html_failures_at_a_glance_are_in_the_first_screen() {
+    let (report, dir) = flawed_kontocloud();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let probe = r#"<script>
+(function () {
+  var box = function (e) { var r = e.getBoundingClientRect(); return { top: r.top, bottom: r.bottom }; };
+  var glance = document.getElementById("failures");
+  var out = { height: window.innerHeight, section: box(glance),
+    index: Array.prototype.map.call(glance.querySelectorAll("ul.index li"), box),
+    cards: Array.prototype.map.call(glance.querySelectorAll("article.failure"), box),
+    headings: Array.prototype.map.call(glance.querySelectorAll("article.failure h3"), box) };
+  var pre = document.createElement("pre");
+  pre.id = "layout-probe";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"#;
+    let probed = dir.join("probed.html");
+    std::fs::write(&probed, html.replace("</body>", &format!("{probe}</body>"))).unwrap();
+    let out = chromium_run(&["--dump-dom", "--window-size=1280,900"], &probed);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let at = dom
+        .find(r#"<pre id="layout-probe">"#)
+        .expect("the probe ran")
+        + 23;
+    let end = at + dom[at..].find("</pre>").unwrap();
+    let layout: serde_json::Value = serde_json::from_str(&dom[at..end]).unwrap();
+    let screen = 900.0_f64.min(layout["height"].as_f64().unwrap());
+    let top = |v: &serde_json::Value| v["top"].as_f64().unwrap();
+    let bottom = |v: &serde_json::Value| v["bottom"].as_f64().unwrap();
+    let rules: std::collections::BTreeSet<&str> =
+        report.failures().map(|c| c.id.as_str()).collect();
+    let cards = layout["cards"].as_array().unwrap();
+    assert_eq!(
+        cards.len(),
+        rules.len(),
+        "one card per failed rule: {layout}"
+    );
+    // The section starts in the upper half, every failed rule is named in its index, and the
+    // first card (the most severe rule, where it failed, why, its first evidence) is whole, all
+    // on the first screen.
+    assert!(top(&layout["section"]) < screen / 2.0, "{layout}");
+    let index = layout["index"].as_array().unwrap();
+    assert_eq!(index.len(), rules.len(), "{layout}");
+    for entry in index {
+        assert!(
+            bottom(entry) <= screen,
+            "a failed rule below the first screen: {layout}"
+        );
+    }
+    assert!(bottom(&layout["headings"][0]) <= screen, "{layout}");
+    assert!(bottom(&cards[0]) <= screen, "{layout}");
+    eprintln!("first screen {screen} px: {layout}");
+}
+
+/// Pages of a PDF as Chromium writes it: its `/Type /Page` objects (not `/Pages`), which must
+/// agree with the page tree's `/Count`.
+fn pdf_pages(pdf: &[u8]) -> usize {
+    let page = regex::bytes::Regex::new(r"/Type\s*/Page([^A-Za-z]|$)").unwrap();
+    let pages = page.find_iter(pdf).count();
+    let count = regex::bytes::Regex::new(
+        r"/Type\s*/Pages\b[^>]*?/Count\s+([0-9]+)|/Count\s+([0-9]+)[^>]*?/Type\s*/Pages\b",
+    )
+    .unwrap();
+    let declared = count
+        .captures_iter(pdf)
+        .filter_map(|c| c.get(1).or(c.get(2)))
+        .filter_map(|m| {
+            std::str::from_utf8(m.as_bytes())
+                .ok()?
+                .parse::<usize>()
+                .ok()
+        })
+        .max();
+    if let Some(declared) = declared {
+        assert_eq!(pages, declared, "page objects and the page tree disagree");
+    }
+    pages
+}
+
+/// Printed to A4 the flawed KontoCloud run's report takes at most 12 pages (it took 108
+/// before the print stylesheet: every exchange open, one per page).
+#[test]
+fn html_of_a_flawed_kontocloud_run_prints_in_at_most_12_pages() {
+    let (_, dir) = flawed_kontocloud();
+    let pdf = dir.join("report.pdf");
+    chromium_run(
+        &[
+            &format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer",
+        ],
+        &dir.join("report.html"),
+    );
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF"), "a PDF was written");
+    let pages = pdf_pages(&bytes);
+    eprintln!("report.html of the flawed KontoCloud run prints in {pages} A4 pages");
+    assert!((1..=12).contains(&pages), "{pages} pages");
+}
+
+/// Reviewers cannot follow golive's internal references: every report names the provider's
+/// public documents instead (`seed 003` → the KontoCloud e-wallet integration guide).
+#[test]
+fn reports_cite_public_documents_not_seeds() {
+    let (report, dir) = flawed_kontocloud();
+    let hand_made = tempfile::tempdir().unwrap();
+    let (r, files) = written(hand_made.path(), "kontocloud");
+    for (run, junit, html, json, folder) in [
+        (
+            report,
+            dir.join("junit.xml"),
+            dir.join("report.html"),
+            dir.join("report.json"),
+            dir.clone(),
+        ),
+        (
+            &r,
+            files.junit.clone(),
+            files.html.clone(),
+            files.json.clone(),
+            hand_made.path().join("kontocloud"),
+        ),
+    ] {
+        let console = report::console::summary(run, &folder, false);
+        for (name, text) in [
+            ("junit.xml", std::fs::read_to_string(&junit).unwrap()),
+            ("report.html", std::fs::read_to_string(&html).unwrap()),
+            ("report.json", std::fs::read_to_string(&json).unwrap()),
+            ("console", console),
+        ] {
+            assert!(
+                !report::cite::has_internal_reference(&text),
+                "{name} keeps an internal reference"
+            );
+        }
+    }
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("KontoCloud e-wallet integration guide, Complete Order"));
+}
+
+/// junit2html (a common converter to HTML) reads golive's JUnit with the run's own totals:
+/// its suite time is the larger of the testsuite's `time` and the sum of testcase times, so
+/// testcases carry no time of their own (they would overlap: 121.8 s for a 43.5 s run).
+#[test]
+fn junit_converts_in_junit2html_with_the_runs_totals_and_time() {
+    let (report, dir) = flawed_kontocloud();
+    let junit = dir.join("junit.xml");
+    let converted = dir.join("junit2html.html");
+    let out = Command::new(venv_python())
+        .args(["-m", "junit2htmlreport"])
+        .arg(&junit)
+        .arg(&converted)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "junit2html (run scripts/test-deps): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = r#"
+import json, sys
+from junit2htmlreport import parser
+report = parser.Junit(sys.argv[1])
+out = []
+for suite in report.suites:
+    out.append({"name": suite.name, "duration": suite.duration, "tests": len(suite.all()),
+                "failed": len(suite.failed()), "skipped": len(suite.skipped()),
+                "case_durations": sum(c.duration for c in suite.all())})
+print(json.dumps(out))
+"#;
+    let out = Command::new(venv_python())
+        .arg("-c")
+        .arg(script)
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "junit2html's parser: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let suites: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let suite = &suites[0];
+    let run_s = (report.duration_ms / 1000.0 * 1000.0).round() / 1000.0;
+    assert_eq!(suite["name"], report.suite.id.as_str());
+    assert_eq!(suite["duration"].as_f64().unwrap(), run_s, "{suite}");
+    assert_eq!(suite["case_durations"].as_f64().unwrap(), 0.0, "{suite}");
+    assert_eq!(suite["tests"], report.counts.total);
+    assert_eq!(suite["failed"], report.counts.failed);
+    assert_eq!(suite["skipped"], report.counts.skipped);
+    // The page it wrote says the same.
+    let page = std::fs::read_to_string(&converted).unwrap();
+    assert!(
+        page.contains(&format!("<th>Duration</th><td>{run_s} sec</td>")),
+        "junit2html shows another time"
+    );
+    assert!(page.contains(&format!(
+        "<th>Failures</th><td>{}</td>",
+        report.counts.failed
+    )));
+}
+
+/// The structure of the flawed KontoCloud run's page, as a reviewer scans it: section and
+/// card headings, where each rule failed, each rule's summary line with its inline reasons.
+/// Times and ports are redacted; messages (with the run's random ids) are left out.
+#[test]
+fn html_outline_of_a_flawed_kontocloud_run() {
+    let (_, dir) = flawed_kontocloud();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let piece = regex::Regex::new(
+        r#"(?s)<h2>(.*?)</h2>|<h3>(.*?)</h3>|<details class="rule [^"]*"[^>]*>\s*<summary>(.*?)</summary>|<p class="where">(.*?)</p>|<ul class="index">(.*?)</ul>"#,
+    )
+    .unwrap();
+    let tag = regex::Regex::new(r"<[^>]+>").unwrap();
+    let space = regex::Regex::new(r"\s+").unwrap();
+    let times = regex::Regex::new(r"\b[0-9]+(\.[0-9]+)? (ms|s)\b").unwrap();
+    let ports = regex::Regex::new(r"127\.0\.0\.1:[0-9]+").unwrap();
+    let outline: Vec<String> = piece
+        .captures_iter(&html)
+        .map(|c| {
+            let (kind, text) = (1..=5)
+                .find_map(|i| c.get(i).map(|m| (i, m.as_str())))
+                .unwrap();
+            let text = tag.replace_all(text, " ");
+            let text = space.replace_all(text.trim(), " ");
+            let text = times.replace_all(&text, "[time]");
+            let text = ports.replace_all(&text, "127.0.0.1:[port]");
+            let prefix = ["", "## ", "### ", "- ", "    ", "    index: "][kind];
+            format!("{prefix}{text}")
+        })
+        .collect();
+    insta::assert_snapshot!("flawed_kontocloud_outline", outline.join("\n"));
 }

@@ -127,6 +127,7 @@ async fn a_shop_that_answers_garbage_fails_checks_without_hanging() {
             reports_dir: dir.path().to_owned(),
             time_scale: TIME_SCALE,
             wait_timeout_s: Some(3.0),
+            jobs: 1,
         },
         &|_| Box::new(golive::report::Silent),
     )

@@ -202,6 +202,7 @@ fn a_check_whose_scenarios_the_journal_lacks_is_skipped_with_that_reason() {
     let path = dir.path().join("journal.jsonl");
     let j = golive::journal::Journal::create(&path).unwrap();
     j.start_scenario(golive::journal::ScenarioStart {
+        lane: 0,
         scenario: "purchase_captured".into(),
         title: "t".into(),
         at_ms: 0.0,

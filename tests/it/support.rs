@@ -77,6 +77,7 @@ pub async fn run_reference(
             // The reference shops call within milliseconds; a flawed one that never calls
             // should not cost the suite's full wait.
             wait_timeout_s: Some(3.0),
+            jobs: 1,
         },
         &|_| Box::new(golive::report::Silent),
     )

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::steps::{ForgeSuccess, ShopperStep};
 use super::{SmartPaySandbox, FINISHED_TRIGGER, OP_WIDGET_PAY, OP_WIDGET_SESSION};
 use crate::driver::{step_as, Act, Actors, Outgoing, StepContext};
-use crate::journal::{fingerprint, Actor, Facts};
+use crate::journal::{Actor, Facts};
 use crate::sandbox::lock;
 use crate::suite::ParsedStep;
 
@@ -25,37 +25,32 @@ impl Actors for SmartPaySandbox {
 }
 
 impl SmartPaySandbox {
-    /// The shopper's browser with SmartPay's widget: read the checkout token from the shop's
-    /// page, start the widget with it, pay, and let the page tell the shop's server.
+    /// The shopper's browser with SmartPay's widget: take the checkout token from the shop's
+    /// page, start the widget with it, pay, and let the page tell the shop's server. A page
+    /// without a token (a shop that answered "Pay" at once, 202, and creates the checkout in
+    /// the background) gets it from the shop's server once the shop has made its Create
+    /// Checkout: the widget waits for that call (at most the wait timeout), not for the answer.
     async fn widget(&self, ctx: &mut StepContext, result: &str) -> Result<(), String> {
         let page = ctx
             .trigger_answer()
             .await?
             .ok_or("no shop page to take the checkout token from: fire the trigger that starts the payment first")?;
-        let token = find_checkout_token(&page.text()).ok_or_else(|| {
-            format!(
-                "the shop's answer to the trigger ({}) carries no checkout token for the widget (looked for a `checkoutToken` JSON field, JavaScript property or `data-checkout-token` attribute)",
-                page.status
-            )
-        })?;
-        let issued = {
-            let st = lock(&self.state);
-            st.scenario_checkouts
-                .last()
-                .and_then(|id| st.transactions.get(id))
-                .map(|t| (t.id.clone(), t.checkout_token.clone()))
-        };
-        match issued {
-            None => return Err("the page carries a checkout token, but the shop's server made no Create Checkout in this scenario".into()),
-            Some((id, issued)) if issued != token => {
-                return Err(format!(
-                    "the page's checkout token ({}) is not the one SmartPay issued for this order's checkout (transaction {id}, {})",
-                    fingerprint(&token),
-                    fingerprint(&issued)
-                ))
+        let page_token = find_checkout_token(&page.text());
+        let deadline = tokio::time::Instant::now() + ctx.wait_timeout;
+        let token = loop {
+            let found = lock(&self.state).widget_checkout(page_token.as_deref())?;
+            if let Some((_, token)) = found {
+                break token;
             }
-            Some(_) => {}
-        }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "the shop's answer to the trigger ({}) carries no checkout token for the widget (looked for a `checkoutToken` JSON field, JavaScript property or `data-checkout-token` attribute), and its server made no Create Checkout for it within {:.1} s",
+                    page.status,
+                    ctx.wait_timeout.as_secs_f64()
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
         let base = ctx.sandbox_url.trim_end_matches('/').to_owned();
         let mut url =
             url::Url::parse(&format!("{base}/widget/session")).map_err(|e| e.to_string())?;

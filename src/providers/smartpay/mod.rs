@@ -180,6 +180,11 @@ impl Provider for SmartPay {
     }
 
     /// Every shopper step ends with the page telling the shop's server (`tell_shop`).
+    fn step_uses_earlier_scenarios(&self, kind: StepKind, params: &Value) -> bool {
+        kind == StepKind::Shopper
+            && params.pointer("/forge_success/transaction_id") == Some(&Value::from("other"))
+    }
+
     fn step_needs(&self, kind: StepKind, _params: &Value) -> StepNeeds {
         match kind {
             StepKind::Shopper => StepNeeds {

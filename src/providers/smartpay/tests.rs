@@ -422,3 +422,36 @@ fn steps_are_validated() {
 fn the_correlation_table_reads() {
     crate::sandbox::operation::check_table(OPERATIONS).unwrap();
 }
+
+/// A shop may answer "Pay" at once (202, no checkout token in its page) and create the
+/// checkout in the background: the widget then waits for the shop's Create Checkout and opens
+/// the checkout the shop's server got, rather than refusing the page. A page that does carry
+/// a token must still carry this order's.
+#[test]
+fn the_widget_opens_the_checkout_a_background_shop_creates() {
+    let mut st = ApiState::new();
+    // No checkout yet and no token in the page: wait, do not fail.
+    assert_eq!(st.widget_checkout(None), Ok(None));
+    let t = Transaction {
+        widget_success: None,
+        ..transaction("first", 12.5, false, &[])
+    };
+    let token = t.checkout_token.clone();
+    st.transactions.insert(t.id.clone(), t);
+    st.scenario_checkouts.push("first".into());
+    assert_eq!(
+        st.widget_checkout(None),
+        Ok(Some(("first".into(), token.clone())))
+    );
+    assert_eq!(
+        st.widget_checkout(Some(&token)),
+        Ok(Some(("first".into(), token.clone())))
+    );
+    assert!(st
+        .widget_checkout(Some("someone-elses-token-0123456789"))
+        .is_err());
+    // Once the widget took its payment, a second "Pay" in the scenario waits for a new
+    // checkout instead of opening the paid one again.
+    st.transactions.get_mut("first").unwrap().widget_success = Some(true);
+    assert_eq!(st.widget_checkout(None), Ok(None));
+}

@@ -255,6 +255,7 @@ mod tests {
                 reports_dir: dir.path().to_owned(),
                 time_scale: None,
                 wait_timeout_s: None,
+                jobs: 1,
             },
             &|_| Box::new(crate::report::Silent),
         )

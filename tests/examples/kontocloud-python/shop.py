@@ -12,7 +12,10 @@ a team's own integration would be:
   Get Payment Status in a background thread;
 - a token is reused until 80 % of its lifetime has passed, localDate/localTime are in the
   shop's own time zone (UTC+05:30), Accept-Language is a weighted list;
-- its order API answers ``{"order": {"state": "PAID"}}``.
+- its order API answers ``{"order": {"state": "PAID"}}``;
+- ``SHOP_CONFIRM_DELAY_S`` makes the background check wait before it asks (a busy worker
+  queue): its traffic then arrives after golive's scenario moved on, and must still be judged
+  with the payment it is about.
 
 Planted mistakes, switched on by ``SHOP_FLAWS`` (comma separated), for golive's tests:
 
@@ -43,6 +46,7 @@ USER_ID = os.environ["KONTOCLOUD_USER_ID"]
 PASSWORD = os.environ["KONTOCLOUD_PASSWORD"]
 PORT = int(os.environ.get("PORT", "8080"))
 STYLE = os.environ.get("SHOP_STYLE", "form")
+CONFIRM_DELAY_S = float(os.environ.get("SHOP_CONFIRM_DELAY_S", "0"))
 FLAWS = {f.strip() for f in os.environ.get("SHOP_FLAWS", "").split(",") if f.strip()}
 PUBLIC = f"http://127.0.0.1:{PORT}"
 SHOP_ZONE = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
@@ -176,6 +180,7 @@ def payment_status(unique_reference):
 
 def confirm(order_id, unique_reference):
     """The background check: the order's state from KontoCloud's own answer."""
+    time.sleep(CONFIRM_DELAY_S)
     answer = payment_status(unique_reference)
     with orders_lock:
         order = orders.get(order_id)

@@ -127,4 +127,36 @@ impl ApiState {
             .or(captured.first())
             .map(|t| t.id.clone())
     }
+
+    /// The checkout the widget opens for the shop's page: `page_token` is the checkout token
+    /// the page hands it, if the shop's answer carried one. A page that carries one must carry
+    /// the token of this scenario's last checkout (`Err` when the shop made none, or another).
+    /// A page that carries none belongs to a shop that answered "Pay" at once (202) and creates
+    /// the checkout in the background; its page asks its server for the token: the widget gets
+    /// the token of this scenario's last checkout the widget has not taken a payment for yet,
+    /// and `Ok(None)` means none exists yet (wait for the shop's Create Checkout).
+    pub(crate) fn widget_checkout(
+        &self,
+        page_token: Option<&str>,
+    ) -> Result<Option<(String, String)>, String> {
+        let last = |open_only: bool| {
+            self.scenario_checkouts
+                .last()
+                .and_then(|id| self.transactions.get(id))
+                .filter(|t| !open_only || t.widget_success.is_none())
+                .map(|t| (t.id.clone(), t.checkout_token.clone()))
+        };
+        let Some(token) = page_token else {
+            return Ok(last(true));
+        };
+        match last(false) {
+            None => Err("the page carries a checkout token, but the shop's server made no Create Checkout in this scenario".into()),
+            Some((id, issued)) if issued != token => Err(format!(
+                "the page's checkout token ({}) is not the one SmartPay issued for this order's checkout (transaction {id}, {})",
+                crate::journal::fingerprint(token),
+                crate::journal::fingerprint(&issued)
+            )),
+            Some(found) => Ok(Some(found)),
+        }
+    }
 }
