@@ -30,79 +30,106 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
+    /// Which recorded exchanges the rule judges (every one by default).
     #[serde(default)]
     select: Select,
+    /// Whether each scenario is judged apart (its own verdict and `count`) rather than the
+    /// whole run at once.
     #[serde(default)]
     per_scenario: bool,
+    /// How many exchanges the selector must find.
     #[serde(default)]
     count: Option<Count>,
+    /// What every selected exchange must meet, each predicate one mapping with one key.
     #[serde(default)]
     expect: Vec<Predicate>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Select {
+    /// Only requests of this sender.
     actor: Option<Actor>,
+    /// Only exchanges going this way.
     direction: Option<Direction>,
     /// Exact role, or a prefix ending in `*` (`trigger:*`).
     role: Option<String>,
+    /// Only calls of this provider operation.
     operation: Option<String>,
+    /// Only requests of this HTTP method (compared case-insensitively).
     method: Option<String>,
     /// A regex on the path.
     path: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Count {
+    /// At least this many.
     min: Option<usize>,
+    /// At most this many.
     max: Option<usize>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 enum Predicate {
+    /// The answer's HTTP status is one of these.
     StatusIn(Vec<u16>),
+    /// A request header is present (or absent), and matches a pattern.
     Header(HeaderPredicate),
+    /// A field of the request is present (or absent), and matches or equals a value.
     Request(FieldPredicate),
+    /// A value in the JSON answer is present (or absent), and matches or equals a value.
     Response(PointerPredicate),
+    /// The answer took at most this many milliseconds.
     MaxDurationMs(f64),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HeaderPredicate {
+    /// The header's name (compared case-insensitively).
     name: String,
+    /// A regex its value must match.
     #[serde(default)]
     pattern: Option<String>,
+    /// `false`: the header must be absent.
     #[serde(default = "yes")]
     present: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FieldPredicate {
+    /// Where the value is in the request.
     field: Field,
+    /// A regex its value must match.
     #[serde(default)]
     pattern: Option<String>,
+    /// The value it must equal (text compares with the value as written).
     #[serde(default)]
     equals: Option<Value>,
+    /// `false`: the field must be absent.
     #[serde(default = "yes")]
     present: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PointerPredicate {
+    /// A JSON pointer into the answer's body (`/responseCode`).
     pointer: String,
+    /// A regex its value must match.
     #[serde(default)]
     pattern: Option<String>,
+    /// The value it must equal (text compares with the value as written).
     #[serde(default)]
     equals: Option<Value>,
+    /// `false`: the answer must not have it.
     #[serde(default = "yes")]
     present: bool,
 }

@@ -16,9 +16,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-struct Params {
+pub(super) struct Params {
     /// Allowed schemes (compared case-insensitively).
     schemes: Vec<String>,
     /// Operations that authenticate otherwise (the token endpoint).

@@ -27,9 +27,10 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
+    /// Only calls of these operations (default: every API call of the integration).
     #[serde(default)]
     operations: Option<Vec<String>>,
     /// Retries allowed after the first failed attempt.
@@ -39,11 +40,12 @@ struct Params {
     /// counting for each request.
     #[serde(default = "request")]
     identity: OneOrMore,
+    /// Whether a request the provider refused with a 4xx must never be sent again.
     #[serde(default)]
     none_after_4xx: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum OneOrMore {
     One(String),

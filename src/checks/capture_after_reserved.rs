@@ -23,10 +23,13 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
+    /// The operations whose answers tell the state of a payment or refund (MobilePay:
+    /// `payment_poll`, `refund_poll`).
     poll_operations: Vec<String>,
+    /// The capture operations judged (MobilePay: `payment_capture`, `refund_capture`).
     capture_operations: Vec<String>,
     /// The payment state a poll answers once the amount is reserved (MobilePay: `Reserved`).
     reserved_state: String,

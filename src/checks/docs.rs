@@ -1,13 +1,17 @@
 //! `golive kinds KIND`: a kind's rule, params (types, defaults, what each means) and an
 //! example, read from the kind's own source and the bundled suites, so the help cannot drift
 //! from what the kind accepts. The kind files are carried in the binary as text; their
-//! `Params` struct (field names, `///` comments, serde defaults) is what is printed. A unit
-//! test checks, for every kind, that the fields read here are exactly the params serde accepts.
+//! `Params` struct (field names, `///` comments, serde defaults) is what is printed, with the
+//! types, defaults and nested keys the kind's params schema (generated from the same types,
+//! `checks::schema`) states. A unit test checks, for every kind, that the fields read here
+//! are exactly the params serde accepts.
+
+use serde_json::Value;
 
 use super::SOURCES;
 
 /// One param of a kind, as its `Params` struct declares it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Param {
     pub name: String,
     /// The type in a YAML writer's words (`number`, `list of text`...).
@@ -16,6 +20,9 @@ pub struct Param {
     pub default: String,
     /// The field's `///` comment, joined into one paragraph (may be empty).
     pub doc: String,
+    /// A param that is a mapping (or a list of them): its own keys, from the kind's params
+    /// schema (`select.actor`, `expect[].status_in`).
+    pub members: Vec<Param>,
 }
 
 /// What `golive kinds KIND` prints about a kind.
@@ -40,14 +47,189 @@ fn source(kind: &str) -> Option<&'static str> {
 pub fn describe(kind: &str, suites: &[(&'static str, &'static str)]) -> Option<KindDoc> {
     let k = super::kind(kind)?;
     let text = source(kind)?;
+    let schema = super::schema::params_schemas()
+        .into_iter()
+        .find(|(n, _)| *n == kind)
+        .map(|(_, s)| s)
+        .unwrap_or_default();
+    let mut params = params(text);
+    for p in &mut params {
+        if let Some(s) = schema.get("properties").and_then(|m| m.get(&p.name)) {
+            from_schema(p, s);
+        }
+    }
     Some(KindDoc {
         name: k.name,
         summary: k.summary,
         about: module_doc(text),
-        params: params(text),
+        params,
         example: example(kind, suites),
     })
 }
+
+/// A param's type (and default, where the source's is Rust) as the kind's params schema says
+/// it, and the keys of a param that is a mapping: the schema is generated from the same types
+/// serde reads, so nested types (`Select`, `Predicate`, `Field`) read as what a suite writes.
+fn from_schema(p: &mut Param, s: &Value) {
+    p.ty = schema_words(s);
+    if let Some(d) = s.get("default") {
+        if !d.is_null() {
+            p.default = yaml_value(d);
+        }
+    }
+    p.members = members(s, "");
+}
+
+/// The keys of a mapping schema (under a list, a nullable or a one-key variant), each with
+/// its type, default and description, named from the param on (`.actor`, `[].field`).
+fn members(s: &Value, prefix: &str) -> Vec<Param> {
+    let s = non_null(s);
+    if let Some(items) = s.get("items") {
+        return members(items, &format!("{prefix}[]"));
+    }
+    // One mapping with one key of several (`- status_in: [200]`): each key is a choice.
+    let (variants, choice) = match s.get("oneOf").and_then(Value::as_array) {
+        Some(v) => (v.iter().collect::<Vec<_>>(), true),
+        None => (vec![s], false),
+    };
+    let mut out = Vec::new();
+    for v in variants {
+        let Some(props) = v.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        let required: Vec<&str> = v
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (name, schema) in props {
+            let default = match schema.get("default") {
+                Some(d) if !d.is_null() => yaml_value(d),
+                _ if !choice && required.contains(&name.as_str()) => "required".to_owned(),
+                _ => "none".to_owned(),
+            };
+            let name = format!("{prefix}.{name}");
+            out.push(Param {
+                name: name.clone(),
+                ty: schema_words(schema),
+                default,
+                doc: schema
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                members: Vec::new(),
+            });
+            out.extend(members(schema, &name));
+        }
+    }
+    out
+}
+
+/// A default as a suite writes it: lists in flow style, plain words unquoted inside them.
+fn yaml_value(v: &Value) -> String {
+    match v {
+        Value::Array(items) => {
+            let each: Vec<String> = items
+                .iter()
+                .map(|i| match i.as_str() {
+                    Some(w) if w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                        w.to_owned()
+                    }
+                    _ => yaml_value(i),
+                })
+                .collect();
+            format!("[{}]", each.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A schema without its `null` alternative (an `Option`).
+fn non_null(s: &Value) -> &Value {
+    match s.get("anyOf").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([a, b]) if b.get("type") == Some(&Value::from("null")) => a,
+        Some([a, b]) if a.get("type") == Some(&Value::from("null")) => b,
+        _ => s,
+    }
+}
+
+/// A params schema in a YAML writer's words (the vocabulary of [`words`]).
+fn schema_words(s: &Value) -> String {
+    let optional = |w: String| format!("{w} (optional)");
+    if let Some(values) = s.get("enum").and_then(Value::as_array) {
+        let named: Vec<String> = values
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(|v| format!("`{}`", v.as_str().unwrap_or_default()))
+            .collect();
+        let w = format!("one of {}", named.join(", "));
+        return if values.iter().any(Value::is_null) {
+            optional(w)
+        } else {
+            w
+        };
+    }
+    if let Some(alts) = s.get("anyOf").and_then(Value::as_array) {
+        if non_null(s) != s {
+            return optional(schema_words(non_null(s)));
+        }
+        if let [one, list] = alts.as_slice() {
+            if list.get("items") == Some(one) {
+                return format!("{} or a list of them", schema_words(one));
+            }
+        }
+        let each: Vec<String> = alts.iter().map(schema_words).collect();
+        return each.join(" or ");
+    }
+    if let Some(variants) = s.get("oneOf").and_then(Value::as_array) {
+        let keys: Vec<String> = variants
+            .iter()
+            .filter_map(|v| v.get("properties")?.as_object()?.keys().next().cloned())
+            .collect();
+        return format!("a mapping with one key of: {}", keys.join(", "));
+    }
+    let ty = match s.get("type") {
+        Some(Value::Array(types)) => {
+            let one: Vec<&Value> = types.iter().filter(|t| *t != "null").collect();
+            if let [t] = one.as_slice() {
+                let mut plain = s.clone();
+                plain["type"] = (*t).clone();
+                return optional(schema_words(&plain));
+            }
+            return "any YAML value".into();
+        }
+        Some(Value::String(t)) => t.as_str(),
+        _ => return "any YAML value".into(),
+    };
+    let max = s.get("maximum").and_then(Value::as_u64);
+    match ty {
+        "string" if s.get("pattern").and_then(Value::as_str) == Some(FIELD_PATTERN) => {
+            "field locator".into()
+        }
+        "string" => "text".into(),
+        "number" => "number".into(),
+        "integer" => match (s.get("minimum").and_then(Value::as_i64), max) {
+            (Some(0), Some(65535)) => "whole number (0-65535)".into(),
+            (Some(0), Some(255)) => "whole number (0-255)".into(),
+            (Some(m), _) if m >= 0 => "whole number".into(),
+            _ => "whole number (may be negative)".into(),
+        },
+        "boolean" => "true/false".into(),
+        "array" => match s.get("items") {
+            Some(items) => format!("list of {}", schema_words(items)),
+            None => "list".into(),
+        },
+        "object" => match s.get("additionalProperties") {
+            Some(v) if v.is_object() => format!("mapping of text to {}", schema_words(v)),
+            _ => "mapping".into(),
+        },
+        _ => "any YAML value".into(),
+    }
+}
+
+/// The field locator's pattern in the params schemas.
+const FIELD_PATTERN: &str = super::schema::FIELD_PATTERN;
 
 /// The `//!` lines at the top of a file, as paragraphs.
 fn module_doc(text: &str) -> String {
@@ -160,6 +342,7 @@ fn fields_of(text: &str, name: &str) -> Vec<Param> {
                 ty: words(ty),
                 default: plain_value(&default),
                 doc: doc.join(" "),
+                members: Vec::new(),
             });
             doc.clear();
         }
@@ -265,7 +448,12 @@ fn default_impl(text: &str, name: &str) -> Vec<(String, String)> {
 
 /// A Rust default expression as a YAML writer would write the value.
 fn plain_value(expr: &str) -> String {
-    let mut v = expr.trim().to_owned();
+    // `OneOrMore::One("request")` is `"request"`; `Actor::Integration` is `integration`.
+    let one = regex::Regex::new(r"^\w+::(?:One|Many|More)\((.*)\)$").expect("valid regex");
+    let expr = one.replace(expr.trim(), "$1");
+    let variant = regex::Regex::new(r"\b[A-Z]\w*::([A-Z]\w*)\b").expect("valid regex");
+    let expr = variant.replace_all(&expr, |c: &regex::Captures| snake(&c[1]));
+    let mut v = expr.into_owned();
     for (from, to) in [
         (".into()", ""),
         (".to_owned()", ""),
@@ -279,6 +467,18 @@ fn plain_value(expr: &str) -> String {
         v = v.replace(from, to);
     }
     v
+}
+
+/// `ToSandbox` → `to_sandbox`, as serde's `rename_all = "snake_case"` writes a variant.
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 /// What a param absent under `#[serde(default)]` is: its type's empty value.
@@ -368,6 +568,15 @@ fn example(
     None
 }
 
+/// " (required)", " (default: …)", or nothing for an optional param without a default.
+fn shown_default(p: &Param) -> String {
+    match p.default.as_str() {
+        "required" => " (required)".to_owned(),
+        "none" => String::new(),
+        d => format!(" (default: {d})"),
+    }
+}
+
 impl std::fmt::Display for KindDoc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}: {}", self.name, self.summary)?;
@@ -381,14 +590,15 @@ impl std::fmt::Display for KindDoc {
         } else {
             writeln!(f, "Params:")?;
             for p in &self.params {
-                let default = match p.default.as_str() {
-                    "required" => " (required)".to_owned(),
-                    "none" if p.ty.ends_with("(optional)") => String::new(),
-                    d => format!(" (default: {d})"),
-                };
-                writeln!(f, "  {}: {}{default}", p.name, p.ty)?;
+                writeln!(f, "  {}: {}{}", p.name, p.ty, shown_default(p))?;
                 if !p.doc.is_empty() {
                     writeln!(f, "      {}", p.doc)?;
+                }
+                for m in &p.members {
+                    writeln!(f, "    {}{}: {}{}", p.name, m.name, m.ty, shown_default(m))?;
+                    if !m.doc.is_empty() {
+                        writeln!(f, "        {}", m.doc)?;
+                    }
                 }
             }
         }
@@ -502,6 +712,7 @@ mod tests {
                 ty: "number".into(),
                 default: "60.0".into(),
                 doc: "Tokens with a shorter lifetime are not judged.".into(),
+                members: vec![],
             }
         );
         let doc = describe("webhook_response").unwrap();
@@ -514,5 +725,38 @@ mod tests {
         assert_eq!(file, "suites/s.yaml");
         assert_eq!(id, "T-REUSE");
         assert!(block.starts_with("kind: token_reuse\nparams:"), "{block}");
+    }
+
+    /// Types and defaults come out in a suite's words for every kind (no Rust type or path
+    /// left), and the keys of nested params are listed with theirs.
+    #[test]
+    fn nested_params_and_types_read_from_the_schema() {
+        for k in kinds() {
+            let text = describe(k.name).unwrap().to_string();
+            let params = text.split("\nParams").nth(1).unwrap_or_default();
+            let params = params.split("\nExample").next().unwrap_or_default();
+            for bad in ["see the rule above", "::", "vec!", "Some("] {
+                assert!(!params.contains(bad), "{}: {bad} in {params}", k.name);
+            }
+        }
+        let doc = describe("assertion").unwrap();
+        let expect = doc.params.iter().find(|p| p.name == "expect").unwrap();
+        let status = expect
+            .members
+            .iter()
+            .find(|m| m.name == "[].status_in")
+            .unwrap();
+        assert_eq!(status.ty, "list of whole number (0-65535)");
+        let header = expect
+            .members
+            .iter()
+            .find(|m| m.name == "[].header.present")
+            .unwrap();
+        assert_eq!(header.default, "true");
+        let select = doc.params.iter().find(|p| p.name == "select").unwrap();
+        assert!(select.members.iter().any(|m| m.name == ".actor"
+            && m.ty == "one of `integration`, `browser`, `provider`, `harness` (optional)"));
+        let doc = describe("token_valid").unwrap();
+        assert_eq!(doc.params[0].default, "[expired, unknown, missing]");
     }
 }

@@ -26,7 +26,7 @@ pub const KIND: Kind = Kind {
 };
 
 /// Where to find the webhook calls and the events (shared with `final_event`).
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Locate {
     /// The role of the provider's webhook calls (their `payment` fact is the transaction;
@@ -39,9 +39,9 @@ pub(super) struct Locate {
     pub terminal_events: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     #[serde(flatten)]
     locate: Locate,
 }

@@ -107,7 +107,7 @@ pub fn first_of(fields: &[Field], ex: &Exchange) -> Option<(String, Field)> {
 }
 
 /// One locator or a list of them, in params.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Fields {
     One(Field),

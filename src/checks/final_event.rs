@@ -23,9 +23,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     #[serde(flatten)]
     locate: Locate,
     /// Scenario id → the terminal event types that may end its transactions.

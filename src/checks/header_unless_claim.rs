@@ -17,13 +17,17 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
+    /// The header required (compared case-insensitively).
     header: String,
+    /// The access token's claim that makes the header unnecessary.
     unless_claim: String,
+    /// A regex the header's value must match.
     #[serde(default)]
     pattern: Option<String>,
+    /// Operations not judged (the token endpoint).
     #[serde(default)]
     except: Vec<String>,
 }

@@ -25,15 +25,17 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// The operations that need a key.
     operations: Vec<String>,
     /// The header that carries it (MobilePay: `x-mobilepay-idempotency-key`).
     header: String,
+    /// The longest key allowed, in characters.
     #[serde(default)]
     max_length: Option<usize>,
+    /// A regex every key must match.
     #[serde(default)]
     pattern: Option<String>,
 }

@@ -19,11 +19,12 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// Where the key is (`body:/modificationId`, `header:Idempotency-Key`).
     key: Field,
+    /// Only requests of these operations (default: every API call of the integration).
     #[serde(default)]
     operations: Option<Vec<String>>,
 }

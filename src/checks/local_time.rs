@@ -20,17 +20,22 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
+    /// Where the request carries its local date; the first locator with a value counts.
     date: Fields,
+    /// Where the request carries its local time; the first locator with a value counts.
     time: Fields,
     /// A regex the local date must match (KontoCloud's `YYYY-MM-DD`: `^\d{4}-\d{2}-\d{2}$`).
     date_pattern: String,
     /// A regex the local time must match (KontoCloud's `HHMMSS`: `^\d{6}$`).
     time_pattern: String,
+    /// How far from the real clock the local time may be, in seconds, once the time zone's
+    /// whole-quarter-hour offset is taken off.
     #[serde(default = "skew")]
     max_skew_s: f64,
+    /// Only requests of these operations (default: every API call of the integration).
     #[serde(default)]
     operations: Option<Vec<String>>,
 }

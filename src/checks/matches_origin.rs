@@ -25,9 +25,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// The operation of the exchange that began the payment (any actor: a webhook call the
     /// provider made, or a create call of the integration).
     origin_operation: String,
@@ -40,7 +40,7 @@ struct Params {
     required: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Pair {
     /// Where the judged request carries the value...

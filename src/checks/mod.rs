@@ -25,6 +25,7 @@ mod recovery_sequence;
 mod redelivery;
 mod request_schema;
 mod required_headers;
+pub mod schema;
 pub mod scope;
 mod secret_stays_server_side;
 mod status_verified;
@@ -156,8 +157,9 @@ pub struct Kind {
     pub build: fn(&BuildContext) -> Result<Box<dyn Rule>, String>,
 }
 
-/// The registry of kinds: `kinds()`, in the order `golive kinds` lists them, and `SOURCES`,
-/// each kind's source file by name (its module's), which `golive kinds KIND` reads.
+/// The registry of kinds: `kinds()`, in the order `golive kinds` lists them, `SOURCES`,
+/// each kind's source file by name (its module's), which `golive kinds KIND` reads, and
+/// `PARAMS_SCHEMAS`, each kind's `Params` as a JSON Schema (the suite schema's per-kind part).
 macro_rules! registry {
     ($($kind:ident),* $(,)?) => {
         /// Every check kind.
@@ -168,6 +170,11 @@ macro_rules! registry {
         /// Each kind's source file, by kind name.
         const SOURCES: &[(&str, &str)] = &[$(
             (stringify!($kind), include_str!(concat!(stringify!($kind), ".rs")))
+        ),*];
+
+        /// Each kind's params as a JSON Schema, generated from its `Params` type, by kind name.
+        const PARAMS_SCHEMAS: &[(&str, fn(&mut schemars::SchemaGenerator) -> schemars::Schema)] = &[$(
+            (stringify!($kind), |g| g.subschema_for::<$kind::Params>())
         ),*];
     };
 }

@@ -10,9 +10,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-struct Params {}
+pub(super) struct Params {}
 
 struct NoUnrecognized {
     requests: super::Requests,

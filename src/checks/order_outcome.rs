@@ -14,14 +14,14 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// `paid` or `unpaid`.
     expect: Expect,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[derive(Deserialize, Clone, Copy, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum Expect {
     Paid,

@@ -20,9 +20,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// The provider operation that tells a payment's status (SmartPay: `payment_status`).
     status_operation: String,
     /// The states of a status answer that are still pending (SmartPay:

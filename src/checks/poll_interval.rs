@@ -24,9 +24,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// The polling operations.
     operations: Vec<String>,
     /// Absolute slack in milliseconds.

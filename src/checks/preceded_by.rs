@@ -18,9 +18,10 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
+    /// The operation judged: each of its calls must come after a successful call of `by`.
     operation: String,
     /// The operation(s) that must come first.
     by: Vec<String>,

@@ -18,32 +18,37 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// The error: which operations, which HTTP status, and optionally a code in the answer.
     after: After,
     /// The recovery, step by step; each step is one operation or a list of alternatives.
     then: Vec<OneOrMany>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct After {
+    /// The operations whose error starts the recovery.
     operations: Vec<String>,
+    /// The HTTP status of the error (MobilePay: 409).
     status: u16,
+    /// A code the error's answer must also carry.
     #[serde(default)]
     code: Option<CodeAt>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CodeAt {
+    /// A JSON pointer into the error's answer (`/code`).
     pointer: String,
+    /// The value there (MobilePay: `"1301"`).
     equals: Value,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum OneOrMany {
     One(String),

@@ -22,9 +22,10 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
+    /// Only requests of these operations (default: every API call of the integration).
     #[serde(default)]
     operations: Option<Vec<String>>,
     /// What makes two requests the same: `request` (method, path and body) or a field

@@ -11,9 +11,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-struct Params {
+pub(super) struct Params {
     /// Only these operations (default: all).
     operations: Option<Vec<String>>,
 }

@@ -13,20 +13,23 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
+    /// The headers every call in scope must carry.
     headers: Vec<HeaderRule>,
     /// Only these operations (default: every API call except those in `except`).
     #[serde(default)]
     operations: Option<Vec<String>>,
+    /// Operations that need not carry them (the token endpoint).
     #[serde(default)]
     except: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HeaderRule {
+    /// The header's name (compared case-insensitively).
     name: String,
     /// The value must match this regex (e.g. `^application/json` for Content-Type).
     #[serde(default)]

@@ -23,9 +23,9 @@ pub const KIND: Kind = Kind {
 /// How many pages are kept for the end of the pass (each at most the journal's body cut).
 const MAX_PAGES: usize = 256;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// Where the secrets are in the integration's API calls.
     secrets: Fields,
     /// Operations only the merchant's server may call.

@@ -19,9 +19,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// The provider operation that tells a payment's status (KontoCloud: `payment_status`).
     status_operation: String,
     /// Roles of the harness's exchanges that tell the shop a payment finished (prefixes;

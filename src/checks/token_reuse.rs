@@ -14,9 +14,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-struct Params {
+pub(super) struct Params {
     /// Tokens with a shorter lifetime are not judged.
     min_lifetime_s: f64,
     /// A renewal while the previous token still had more than this share of its lifetime

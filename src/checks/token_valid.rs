@@ -12,9 +12,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-struct Params {
+pub(super) struct Params {
     /// Which token states fail the rule.
     fail_on: Vec<TokenState>,
 }

@@ -22,18 +22,21 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// Where the field is; the first locator with a value counts.
     field: Fields,
     /// Only requests of these operations (default: every API call of the integration).
     #[serde(default)]
     operations: Option<Vec<String>>,
+    /// Whether every request in scope must carry the field (else only those that do are judged).
     #[serde(default = "yes")]
     required: bool,
+    /// The longest value allowed, in characters.
     #[serde(default)]
     max_length: Option<usize>,
+    /// A regex every value must match.
     #[serde(default)]
     pattern: Option<String>,
     /// `run` (never repeated in the run) or `scenario` (never repeated within a scenario).

@@ -18,9 +18,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {}
+pub(super) struct Params {}
 
 /// The calls to one unserved method and path.
 struct Unserved {

@@ -19,9 +19,9 @@ pub const KIND: Kind = Kind {
     build,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     /// The role of the provider's calls in the journal (a prefix; PPaaS: `webhook`).
     role: String,
     /// How long the answer may take, in provider seconds.

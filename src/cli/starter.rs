@@ -34,6 +34,13 @@ pub(super) fn init_command(args: InitArgs) -> Ended {
     let text = providers::starter::starter_target(provider).map_err(Error::Bug)?;
     std::fs::write(&args.out, text)
         .map_err(|e| Error::Run(format!("cannot write {}: {e}", args.out.display())))?;
+    // The schema the starter's first line points editors at.
+    if let Some(schema) = providers::starter::write_schema_beside(&args.out).map_err(Error::Run)? {
+        out!(
+            "wrote {} (the target schema, for editor completion)",
+            schema.display()
+        );
+    }
     out!(
         "wrote {}: replace each {}, then `golive validate --suite {} --target {}`",
         args.out.display(),

@@ -48,7 +48,8 @@ pub(super) fn suites_command(args: SuitesArgs) -> Ended {
     }
 }
 
-/// The bundled suites and reference targets as (path under the export folder, text).
+/// The bundled suites and reference targets, and the schemas their modelines name, as (path
+/// under the export folder, text).
 pub(super) fn bundled_files() -> Vec<(String, &'static str)> {
     let mut files: Vec<(String, &'static str)> = run::bundled_suites()
         .iter()
@@ -59,6 +60,10 @@ pub(super) fn bundled_files() -> Vec<(String, &'static str)> {
             format!("targets/{}-reference.yaml", r.provider),
             r.target_yaml,
         ));
+    }
+    // The schemas the files' first lines point editors at (`../schemas/…`).
+    for (name, text) in crate::suite::schema::FILES {
+        files.push((name.to_owned(), text));
     }
     files
 }

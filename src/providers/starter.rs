@@ -5,12 +5,41 @@
 //! left, so the file leads the team to a target that runs.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use super::docs::suite_needs;
 use super::Provider;
 
 /// What marks a value the team must fill in; validation refuses a target that still has one.
 pub const PLACEHOLDER: &str = "TODO";
+
+/// The target schema's file name beside a starter target, which its first line points editors
+/// at: the folder a team keeps its target in is the one place known to exist wherever golive
+/// was installed from (the binary carries the schema, no checkout or web address is needed).
+pub const SCHEMA_FILE: &str = "target.schema.json";
+
+/// Writes the target schema beside `target` (the starter's modeline names it), unless a file
+/// of that name is there that is not golive's target schema; a golive schema there (an older
+/// one, from an earlier golive) is replaced. The path written, if one was.
+pub fn write_schema_beside(target: &Path) -> Result<Option<PathBuf>, String> {
+    let path = target
+        .parent()
+        .unwrap_or_else(|| Path::new(""))
+        .join(SCHEMA_FILE);
+    let schema = crate::suite::load::TARGET_SCHEMA;
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let id = |text: &str| {
+            serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get("$id").cloned())
+        };
+        if existing == schema || id(&existing) != id(schema) {
+            return Ok(None);
+        }
+    }
+    std::fs::write(&path, schema).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(Some(path))
+}
 
 /// The starter target's text.
 pub fn starter_target(provider: &dyn Provider) -> Result<String, String> {
@@ -20,6 +49,9 @@ pub fn starter_target(provider: &dyn Provider) -> Result<String, String> {
     let env_prefix = id.to_ascii_uppercase();
     let mut out = String::new();
     let w = &mut out;
+    // Editors with yaml-language-server (VS Code's YAML, Neovim's yamlls) read the schema
+    // named here, which `golive init` writes beside the target ([`write_schema_beside`]).
+    let _ = writeln!(w, "# yaml-language-server: $schema={SCHEMA_FILE}");
     let _ = writeln!(
         w,
         "# A target for your {} integration, written by `golive init --provider {id}`.",
@@ -135,6 +167,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The schema the starter's first line names is written beside it, replacing an older
+    /// golive schema but never a file of the team's own.
+    #[test]
+    fn the_schema_is_written_beside_the_starter() {
+        let p = super::super::provider("kontocloud").unwrap();
+        let text = starter_target(p).unwrap();
+        assert_eq!(
+            text.lines().next(),
+            Some("# yaml-language-server: $schema=target.schema.json")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("shop.yaml");
+        let schema = dir.path().join(SCHEMA_FILE);
+        assert_eq!(write_schema_beside(&target).unwrap(), Some(schema.clone()));
+        assert_eq!(
+            std::fs::read_to_string(&schema).unwrap(),
+            crate::suite::load::TARGET_SCHEMA
+        );
+        assert_eq!(write_schema_beside(&target).unwrap(), None, "already there");
+        let older = crate::suite::load::TARGET_SCHEMA.replacen(
+            "\"description\"",
+            "\"$comment\": \"old\", \"description\"",
+            1,
+        );
+        std::fs::write(&schema, older).unwrap();
+        assert_eq!(write_schema_beside(&target).unwrap(), Some(schema.clone()));
+        std::fs::write(&schema, "{\"$id\": \"mine\"}").unwrap();
+        assert_eq!(
+            write_schema_beside(&target).unwrap(),
+            None,
+            "the team's own"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&schema).unwrap(),
+            "{\"$id\": \"mine\"}"
+        );
     }
 
     #[test]

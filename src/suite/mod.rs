@@ -4,6 +4,7 @@
 pub mod bounds;
 pub mod load;
 pub mod model;
+pub mod schema;
 pub mod yaml;
 
 pub use load::{cross_rules, load_suite, load_target, parse_suite, parse_target, Loaded};

@@ -87,7 +87,7 @@ fn a_duplicate_key_is_an_error_with_its_place() {
     let out = golive(&["run", "--suite", "dup.yaml", "--reference"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     let t = text(&out);
-    assert!(t.contains("dup.yaml:8:1"), "{t}");
+    assert!(t.contains("dup.yaml:9:1"), "{t}");
     assert!(t.contains("appear only once"), "{t}");
     assert!(t.to_lowercase().contains("duplicate"), "{t}");
     assert!(

@@ -27,7 +27,7 @@ fn fill_and_run(provider: &str) {
     );
     let said = text(&refused);
     assert_eq!(refused.status.code(), Some(2), "{said}");
-    assert!(said.contains("mine.yaml:10:"), "{said}");
+    assert!(said.contains("mine.yaml:11:"), "{said}");
     assert!(
         said.contains("`start.command.0` is still golive init's placeholder"),
         "{said}"

@@ -4,6 +4,7 @@
 
 mod accuracy;
 mod cli;
+mod editor;
 mod examples;
 mod fuzz;
 mod hostile;
