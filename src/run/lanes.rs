@@ -59,8 +59,8 @@ pub(crate) fn lane_suite(suite: &Suite, positions: &[usize]) -> Suite {
     lane
 }
 
-/// The report of every lane, one report: scenarios in the suite's order, the first error and
-/// interruption.
+/// The report of every lane, one report: scenarios in the suite's order, the first lane's
+/// target URL, the first error, interruption and `--bail` reason.
 pub(crate) fn merge(
     report: &mut RunReport,
     suite: &Suite,
@@ -74,6 +74,9 @@ pub(crate) fn merge(
         }
         if report.interrupted.is_none() {
             report.interrupted = lane.interrupted;
+        }
+        if report.bailed.is_none() {
+            report.bailed = lane.bailed;
         }
         if let (Ok(()), Err(e)) = (&result, lane_result) {
             result = Err(if k == 0 {

@@ -225,7 +225,7 @@ pub async fn run_with(
     mut config: RunConfig,
     options: &RunOptions,
     make_sink: &(dyn Fn(Secrets) -> Box<dyn EventSink> + Sync),
-    mut stop: StopSignal,
+    stop: StopSignal,
 ) -> RunOutcome {
     if let Some(scale) = config.time_scale {
         config.suite.value.settings.time_scale = scale;
@@ -333,50 +333,37 @@ pub async fn run_with(
             .flat_map(|(_, sandbox, _, _)| sandbox.profile.secrets()),
     );
     let sink = make_sink(secrets.clone());
-    let driving =
-        async {
-            if let [(_, sandbox, actors, _)] = lanes.as_slice() {
-                drive(
-                    &config,
-                    options,
-                    &suite,
-                    sandbox,
-                    actors.as_ref(),
-                    &journal,
-                    &mut report,
-                    sink.as_ref(),
-                    &mut stop,
-                    0,
-                )
-                .await
-            } else {
-                let driven = lanes.iter().enumerate().map(
-                    |(k, (lane_suite, sandbox, actors, lane_journal))| {
-                        let mut lane_report = report.clone();
-                        let mut stop = stop.clone();
-                        let (config, sink) = (&config, sink.as_ref());
-                        async move {
-                            let result = drive(
-                                config,
-                                options,
-                                lane_suite,
-                                sandbox,
-                                actors.as_ref(),
-                                lane_journal,
-                                &mut lane_report,
-                                sink,
-                                &mut stop,
-                                k,
-                            )
-                            .await;
-                            (lane_report, result)
-                        }
-                    },
-                );
-                let driven = futures_util::future::join_all(driven).await;
-                lanes::merge(&mut report, &suite, driven)
-            }
-        };
+    // One lane or N, one way: each lane drives its slice into a report of its own, and the
+    // lanes' reports are put back together in the suite's order.
+    let driving = async {
+        let driven =
+            lanes
+                .iter()
+                .enumerate()
+                .map(|(k, (lane_suite, sandbox, actors, lane_journal))| {
+                    let mut lane_report = report.clone();
+                    let mut stop = stop.clone();
+                    let (config, sink) = (&config, sink.as_ref());
+                    async move {
+                        let result = drive(
+                            config,
+                            options,
+                            lane_suite,
+                            sandbox,
+                            actors.as_ref(),
+                            lane_journal,
+                            &mut lane_report,
+                            sink,
+                            &mut stop,
+                            k,
+                        )
+                        .await;
+                        (lane_report, result)
+                    }
+                });
+        let driven = futures_util::future::join_all(driven).await;
+        lanes::merge(&mut report, &suite, driven)
+    };
     let result = if options.verbose {
         let mut shown = 0;
         let result = tokio::select! {
