@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::record::{Actor, Exchange};
+use super::record::{percent_decoded, Actor, Exchange};
 
 /// How many payment ids are remembered; past this the oldest half is forgotten (a load run of
 /// a million checkouts keeps bounded memory, and only recent payments have late traffic).
@@ -106,13 +106,6 @@ fn names(exchange: &Exchange, payment: &str) -> bool {
     url.contains(payment)
         || percent_decoded(url).contains(payment)
         || exchange.request.body.text.contains(payment)
-}
-
-fn percent_decoded(s: &str) -> String {
-    form_urlencoded::parse(format!("s={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

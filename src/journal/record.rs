@@ -33,6 +33,15 @@ pub struct ScenarioStart {
     pub lane: u32,
 }
 
+/// A piece of a URL as the client meant it: percent escapes decoded (`%2D` is `-`), a `+` kept
+/// as a plus (it means a space only in a form).
+pub fn percent_decoded(s: &str) -> String {
+    form_urlencoded::parse(format!("s={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_owned())
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }

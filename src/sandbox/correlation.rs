@@ -56,18 +56,12 @@ impl Locator {
         let v = match self {
             Locator::Request(f) => f.get(ex),
             Locator::Answer(p) => ex.response_json()?.pointer(p).map(as_text),
-            Locator::Segment(n) => {
-                ex.path()
-                    .split('/')
-                    .filter(|s| !s.is_empty())
-                    .nth(*n)
-                    .map(|s| {
-                        form_urlencoded::parse(format!("s={}", s.replace('+', "%2B")).as_bytes())
-                            .next()
-                            .map(|(_, v)| v.into_owned())
-                            .unwrap_or_else(|| s.to_owned())
-                    })
-            }
+            Locator::Segment(n) => ex
+                .path()
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .nth(*n)
+                .map(crate::journal::percent_decoded),
             Locator::Issued => ex.facts.payment.clone(),
         }?;
         let v = v.trim().to_owned();

@@ -243,7 +243,9 @@ impl EventsEndpoint {
         for (seg, part) in self.segments.iter().zip(parts) {
             match seg {
                 Segment::Literal(l) if l == part => {}
-                Segment::TransactionId if !part.is_empty() => id = Some(percent_decode(part)),
+                Segment::TransactionId if !part.is_empty() => {
+                    id = Some(crate::journal::percent_decoded(part))
+                }
                 _ => return None,
             }
         }
@@ -303,12 +305,4 @@ impl EventsEndpoint {
             "receivedAt": crate::sandbox::now_rfc3339(),
         })
     }
-}
-
-/// A path segment as the service provider meant it (`%2D` is `-`).
-fn percent_decode(segment: &str) -> String {
-    form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| segment.to_owned())
 }
