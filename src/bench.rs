@@ -488,7 +488,7 @@ async fn volume(config: &BenchConfig) -> Result<(), String> {
 
     let suite = crate::run::load_bundled_suite("kontocloud").map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let checks = crate::run::judge(&suite.value, &journal_path)?;
+    let (checks, index) = crate::run::judge_indexed(&suite.value, &journal_path)?;
     let judged = started.elapsed();
     out!(
         "  judged by the {} checks of the KontoCloud suite in {:.2} s ({:.0} exchanges/s; target < 2 s for 1,000,000)",
@@ -512,8 +512,13 @@ async fn volume(config: &BenchConfig) -> Result<(), String> {
     run_report.checks = checks;
     run_report.journal = Some(journal_path.display().to_string());
     let started = Instant::now();
-    report::build::complete(&mut run_report, &journal_path, &Secrets::new())
-        .map_err(|e| e.to_string())?;
+    report::build::complete(
+        &mut run_report,
+        &journal_path,
+        Some(&index),
+        &Secrets::new(),
+    )
+    .map_err(|e| e.to_string())?;
     let written = report::write_all(&run_report, &config.dir).map_err(|e| e.to_string())?;
     let size = |p: &Path| {
         std::fs::metadata(p)

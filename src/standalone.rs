@@ -144,35 +144,31 @@ pub fn judge(suite: &Loaded<Suite>, journal_path: &Path, reports_dir: &Path) -> 
             base_url: String::new(),
         },
     );
-    match recorded_scenarios(journal_path) {
-        Ok((scenarios, first_at)) => {
+    let mut index = None;
+    match crate::run::judge_indexed(&suite.value, journal_path) {
+        Ok((checks, journal_index)) => {
+            let (scenarios, first_at) = recorded_scenarios(&journal_index);
             report.scenarios = scenarios;
             report.started_at = first_at;
+            let present: BTreeSet<String> = report.scenarios.iter().map(|s| s.id.clone()).collect();
+            let mut checks = mark_absent_scenarios(&suite.value, checks, &present, |missing| {
+                format!("the journal holds none of this check's scenarios ({missing})")
+            });
+            // As in a run: a scenario the journal shows broken off owes its checks a
+            // "not judged", and an assessment that judged nothing is not a pass.
+            checks.extend(crate::run::not_judged(&suite.value, &report, &checks));
+            report.incomplete = crate::run::incompleteness(&suite.value, &report, &checks);
+            report.checks = checks;
+            index = Some(journal_index);
         }
         Err(e) => report.run_error = Some(e),
-    }
-    if report.run_error.is_none() {
-        match crate::run::judge(&suite.value, journal_path) {
-            Ok(checks) => {
-                let present: BTreeSet<String> =
-                    report.scenarios.iter().map(|s| s.id.clone()).collect();
-                let mut checks = mark_absent_scenarios(&suite.value, checks, &present, |missing| {
-                    format!("the journal holds none of this check's scenarios ({missing})")
-                });
-                // As in a run: a scenario the journal shows broken off owes its checks a
-                // "not judged", and an assessment that judged nothing is not a pass.
-                checks.extend(crate::run::not_judged(&suite.value, &report, &checks));
-                report.incomplete = crate::run::incompleteness(&suite.value, &report, &checks);
-                report.checks = checks;
-            }
-            Err(e) => report.run_error = Some(e),
-        }
     }
     // The journal stays where it is: the reports refer to it by its path.
     report.journal = Some(journal_path.display().to_string());
     let outcome = crate::run::finish(
         report,
         Some(journal_path),
+        index.as_ref(),
         reports_dir,
         Secrets::new(),
         started,
@@ -192,17 +188,16 @@ pub fn judge(suite: &Loaded<Suite>, journal_path: &Path, reports_dir: &Path) -> 
 }
 
 /// The scenarios a journal records, in order, and the wall time of its first exchange.
-fn recorded_scenarios(path: &Path) -> Result<(Vec<ScenarioResult>, String), String> {
+fn recorded_scenarios(journal: &journal::Index) -> (Vec<ScenarioResult>, String) {
     let mut scenarios: Vec<ScenarioResult> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    let mut first_at = String::new();
-    for entry in journal::read_path(path).map_err(|e| e.to_string())? {
-        match entry.map_err(|e| e.to_string())? {
+    for entry in journal.scenario_marks() {
+        match entry {
             Entry::ScenarioStart(s) => {
                 index.insert(s.scenario.clone(), scenarios.len());
                 scenarios.push(ScenarioResult {
-                    id: s.scenario,
-                    title: s.title,
+                    id: s.scenario.clone(),
+                    title: s.title.clone(),
                     started_ms: s.at_ms,
                     ended_ms: s.at_ms,
                     error: None,
@@ -214,17 +209,13 @@ fn recorded_scenarios(path: &Path) -> Result<(Vec<ScenarioResult>, String), Stri
             Entry::ScenarioEnd(e) => {
                 if let Some(&i) = index.get(&e.scenario) {
                     scenarios[i].ended_ms = e.at_ms;
-                    scenarios[i].error = e.error;
+                    scenarios[i].error = e.error.clone();
                 }
             }
-            Entry::Exchange(x) => {
-                if first_at.is_empty() {
-                    first_at = x.at.clone();
-                }
-            }
+            Entry::Exchange(_) => {}
         }
     }
-    Ok((scenarios, first_at))
+    (scenarios, journal.first_at().unwrap_or_default().to_owned())
 }
 
 /// Replaces the verdict of every check limited to scenarios none of which ran (in this journal,

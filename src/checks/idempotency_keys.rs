@@ -77,6 +77,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 
 fn body_of(ex: &Exchange) -> Value {
     ex.request_json()
+        .cloned()
         .unwrap_or_else(|| Value::String(ex.request.body.text.clone()))
 }
 

@@ -389,23 +389,54 @@ pub fn evaluate(
     suite: &Suite,
     entries: impl Iterator<Item = Entry>,
 ) -> Result<Vec<CheckResult>, BuildErrors> {
-    // One set of rules per lane of a `--jobs N` run (one set for a run one after another).
-    let mut lanes = lanes::Lanes::new(|| build_all(suite))?;
+    let mut evaluation = Evaluation::new(suite)?;
     for entry in entries {
-        lanes.observe(&entry)?;
+        evaluation.observe(&entry)?;
     }
-    let mut results = Vec::new();
-    for (spec, mut findings) in suite.checks.iter().zip(lanes.finish(suite.checks.len())) {
-        if findings.is_empty() {
-            findings.push(Finding::skip(
-                "nothing in the traffic for this rule to judge",
-            ));
-        }
-        for f in findings {
-            results.push(verdict_of(spec, f));
-        }
+    Ok(evaluation.finish())
+}
+
+/// Every check of a suite, fed the journal one entry at a time (by a reader that hands out
+/// entries rather than an iterator of them).
+pub struct Evaluation<'s> {
+    suite: &'s Suite,
+    // One set of rules per lane of a `--jobs N` run (one set for a run one after another).
+    lanes: lanes::Lanes<BuildRules<'s>>,
+}
+
+/// How a lane's set of rules is built.
+type BuildRules<'s> = Box<dyn FnMut() -> Result<Vec<Box<dyn Rule>>, BuildErrors> + 's>;
+
+impl<'s> Evaluation<'s> {
+    pub fn new(suite: &'s Suite) -> Result<Self, BuildErrors> {
+        let build: BuildRules<'s> = Box::new(move || build_all(suite));
+        Ok(Evaluation {
+            suite,
+            lanes: lanes::Lanes::new(build)?,
+        })
     }
-    Ok(results)
+
+    pub fn observe(&mut self, entry: &Entry) -> Result<(), BuildErrors> {
+        self.lanes.observe(entry)
+    }
+
+    /// The verdicts, check by check in the suite's order; a check the traffic gave nothing to
+    /// judge is skipped with that reason.
+    pub fn finish(self) -> Vec<CheckResult> {
+        let mut results = Vec::new();
+        let checks = self.suite.checks.len();
+        for (spec, mut findings) in self.suite.checks.iter().zip(self.lanes.finish(checks)) {
+            if findings.is_empty() {
+                findings.push(Finding::skip(
+                    "nothing in the traffic for this rule to judge",
+                ));
+            }
+            for f in findings {
+                results.push(verdict_of(spec, f));
+            }
+        }
+        results
+    }
 }
 
 /// A request's identity when nothing else tells two requests apart: its method, path and

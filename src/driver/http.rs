@@ -172,10 +172,12 @@ impl Recorder {
                     Some(Response {
                         status: o.status,
                         headers: o.headers.clone(),
-                        body: Body {
-                            size,
-                            truncated: size > o.body.len(),
-                            ..Body::from_bytes(&o.body)
+                        body: {
+                            // What arrived may have been cut short of its full size.
+                            let mut body = Body::from_bytes(&o.body);
+                            body.size = size;
+                            body.truncated = size > o.body.len();
+                            body
                         },
                     }),
                     None,

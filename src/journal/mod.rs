@@ -5,8 +5,10 @@
 //! read it back in one pass ([`read`]) and keep only the state each rule needs.
 
 mod attribution;
+pub mod reader;
 mod record;
 mod writer;
 
+pub use reader::Index;
 pub use record::*;
 pub use writer::{read, read_path, Journal, JournalError};

@@ -89,6 +89,26 @@ pub struct Body {
     pub size: usize,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    #[serde(skip)]
+    parsed: ParsedJson,
+}
+
+/// A body's JSON, parsed the first time it is asked for: several checks read the same body of
+/// the same exchange, and parsing it once each was most of the time judging took.
+#[derive(Clone, Default)]
+struct ParsedJson(std::sync::OnceLock<Option<Value>>);
+
+/// Not part of what a body is: a body read back equals the body written.
+impl PartialEq for ParsedJson {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ParsedJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
 }
 
 impl Body {
@@ -98,14 +118,21 @@ impl Body {
             text: String::from_utf8_lossy(&bytes[..keep]).into_owned(),
             size: bytes.len(),
             truncated: bytes.len() > keep,
+            parsed: ParsedJson::default(),
         }
     }
 
-    pub fn json(&self) -> Option<Value> {
-        if self.truncated || self.text.trim().is_empty() {
-            return None;
-        }
-        serde_json::from_str(&self.text).ok()
+    /// The body as JSON, when it is whole and JSON.
+    pub fn json(&self) -> Option<&Value> {
+        self.parsed
+            .0
+            .get_or_init(|| {
+                if self.truncated || self.text.trim().is_empty() {
+                    return None;
+                }
+                serde_json::from_str(&self.text).ok()
+            })
+            .as_ref()
     }
 }
 
@@ -309,11 +336,11 @@ impl Exchange {
         header_values(&self.request.headers, name).next()
     }
 
-    pub fn request_json(&self) -> Option<Value> {
+    pub fn request_json(&self) -> Option<&Value> {
         self.request.body.json()
     }
 
-    pub fn response_json(&self) -> Option<Value> {
+    pub fn response_json(&self) -> Option<&Value> {
         self.response.as_ref().and_then(|r| r.body.json())
     }
 

@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use crate::journal::{self, Body, Entry, Exchange, JournalError};
+use crate::journal::{Body, Entry, Exchange, Index, JournalError};
 
 use super::model::{count, sort_checks, CheckResult, RunReport};
 use super::redact::Secrets;
@@ -39,16 +39,21 @@ pub enum BuildError {
 pub fn complete(
     report: &mut RunReport,
     journal: &Path,
+    index: Option<&Index>,
     secrets: &Secrets,
 ) -> Result<(), BuildError> {
-    complete_learning(report, journal, secrets).map(|_| ())
+    complete_learning(report, journal, index, secrets).map(|_| ())
 }
 
 /// [`complete`], returning the secrets it learned from the traffic as well (to mask the
 /// target's own log with them).
+/// `index` is where the journal's exchanges are, as the judging pass found them (it is read
+/// for the index when there is none): only the exchanges shown are read back, so the time a
+/// report takes does not grow with the journal.
 pub fn complete_learning(
     report: &mut RunReport,
     journal: &Path,
+    index: Option<&Index>,
     secrets: &Secrets,
 ) -> Result<Secrets, BuildError> {
     cite_sources(report);
@@ -71,14 +76,18 @@ pub fn complete_learning(
         s.exchanges_omitted = 0;
     }
     let mut shown_per_scenario = vec![0usize; report.scenarios.len()];
-    let mut kept: Vec<Exchange> = Vec::new();
-
-    for entry in journal::read_path(journal)? {
-        let Entry::Exchange(ex) = entry? else {
-            continue;
-        };
+    let read_for_index;
+    let index = match index {
+        Some(index) => index,
+        None => {
+            read_for_index = Index::of(journal)?;
+            &read_for_index
+        }
+    };
+    let mut shown = Vec::new();
+    for ex in index.exchanges() {
         let is_evidence = evidence.contains(&ex.seq);
-        let keep = match scenario_index.get(&ex.scenario) {
+        let keep = match scenario_index.get(index.scenario_of(ex)) {
             Some(&i) => {
                 let scenario = &mut report.scenarios[i];
                 if shown_per_scenario[i] < MAX_EXCHANGES_PER_SCENARIO || is_evidence {
@@ -95,9 +104,17 @@ pub fn complete_learning(
             None => is_evidence,
         };
         if keep {
-            kept.push(*ex);
+            shown.push(ex);
         }
     }
+    let mut kept: Vec<Exchange> = index
+        .read(journal, shown)?
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Entry::Exchange(ex) => Some(*ex),
+            _ => None,
+        })
+        .collect();
 
     // Learn every secret the kept traffic reveals before masking any of it, so a token issued
     // in exchange 12 is masked in the URL of exchange 3 as well.
@@ -320,7 +337,7 @@ pub(crate) mod tests {
                 check("B", Outcome::Failed, Severity::Major, &[last]),
             ],
         );
-        complete(&mut report, &path, &Secrets::new()).unwrap();
+        complete(&mut report, &path, None, &Secrets::new()).unwrap();
 
         let flood = &report.scenarios[0];
         assert_eq!(flood.exchanges.len(), MAX_EXCHANGES_PER_SCENARIO + 1);
@@ -379,7 +396,7 @@ pub(crate) mod tests {
         report.checks[0].message = format!("token {token} sent with card 4111111111111111");
         report.run_error = Some("merchantKey=mk-secret-1 rejected".into());
         report.scenarios[0].error = Some("login with S3cr3tMerchant failed".into());
-        complete(&mut report, &path, &Secrets::with(["S3cr3tMerchant"])).unwrap();
+        complete(&mut report, &path, None, &Secrets::with(["S3cr3tMerchant"])).unwrap();
 
         let text = serde_json::to_string(&report).unwrap();
         for secret in [
@@ -405,6 +422,7 @@ pub(crate) mod tests {
         let err = complete(
             &mut report,
             Path::new("/nonexistent/journal.jsonl"),
+            None,
             &Secrets::new(),
         );
         assert!(err
@@ -428,7 +446,7 @@ pub(crate) mod tests {
             &["load"],
             vec![check("A", Outcome::Failed, Severity::Major, &seqs)],
         );
-        complete(&mut report, &path, &Secrets::new()).unwrap();
+        complete(&mut report, &path, None, &Secrets::new()).unwrap();
         let c = &report.checks[0];
         assert_eq!(c.evidence, seqs[..MAX_EVIDENCE_PER_CHECK].to_vec());
         assert!(

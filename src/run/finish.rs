@@ -3,9 +3,11 @@
 use super::*;
 
 /// Completes the report from the journal, writes it into `dir`, and says how the run ends.
+/// `index` is where the journal's exchanges are, when judging read it.
 pub(crate) fn finish(
     report: RunReport,
     journal: Option<&Path>,
+    index: Option<&journal::Index>,
     dir: &Path,
     secrets: Secrets,
     started: Instant,
@@ -13,6 +15,7 @@ pub(crate) fn finish(
     finish_to(
         report,
         journal,
+        index,
         dir,
         &ReportPaths::default(),
         secrets,
@@ -24,6 +27,7 @@ pub(crate) fn finish(
 pub(crate) fn finish_to(
     mut report: RunReport,
     journal: Option<&Path>,
+    index: Option<&journal::Index>,
     dir: &Path,
     paths: &ReportPaths,
     secrets: Secrets,
@@ -47,7 +51,7 @@ pub(crate) fn finish_to(
     let mut report_error = None;
     let mut secrets = secrets;
     if let Some(j) = journal {
-        match report::build::complete_learning(&mut report, j, &secrets) {
+        match report::build::complete_learning(&mut report, j, index, &secrets) {
             Ok(learned) => secrets = learned,
             Err(e) => report_error = Some(e.to_string()),
         }

@@ -151,26 +151,42 @@ pub(crate) fn incompleteness(
 
 /// Evaluates every check over the journal, read back in one pass.
 pub fn judge(suite: &Suite, journal_path: &Path) -> Result<Vec<CheckResult>, String> {
-    let entries = journal::read_path(journal_path).map_err(|e| e.to_string())?;
-    let mut read_error = None;
-    let iter = entries.map_while(|e| match e {
-        Ok(entry) => Some(entry),
-        Err(err) => {
-            read_error = Some(err.to_string());
-            None
+    judge_indexed(suite, journal_path).map(|(checks, _)| checks)
+}
+
+/// [`judge`], and where each exchange is in the journal, so the report reads back only those it
+/// shows. The journal is parsed on every core at once and judged in its order.
+pub fn judge_indexed(
+    suite: &Suite,
+    journal_path: &Path,
+) -> Result<(Vec<CheckResult>, journal::Index), String> {
+    enum Stop {
+        Journal(journal::JournalError),
+        Build(checks::BuildErrors),
+    }
+    impl From<journal::JournalError> for Stop {
+        fn from(e: journal::JournalError) -> Self {
+            Stop::Journal(e)
         }
-    });
-    let results = checks::evaluate(suite, iter).map_err(|errors| {
+    }
+    let build_errors = |errors: checks::BuildErrors| {
         errors
             .into_iter()
             .map(|(i, e)| format!("check {} (`{}`): {e}", i + 1, suite.checks[i].id))
             .collect::<Vec<_>>()
             .join("; ")
+    };
+    let mut evaluation = checks::Evaluation::new(suite).map_err(build_errors)?;
+    let mut index = journal::Index::default();
+    journal::reader::for_each(journal_path, |located| {
+        index.add(&located);
+        evaluation.observe(&located.entry).map_err(Stop::Build)
+    })
+    .map_err(|stop| match stop {
+        Stop::Journal(e) => e.to_string(),
+        Stop::Build(errors) => build_errors(errors),
     })?;
-    match read_error {
-        Some(e) => Err(e),
-        None => Ok(results),
-    }
+    Ok((evaluation.finish(), index))
 }
 
 /// The failing checks of a report, by id (each id once).

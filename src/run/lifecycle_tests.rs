@@ -130,7 +130,14 @@ fn an_assessment_that_judged_nothing_is_incomplete() {
 
 fn finished(report: RunReport) -> RunOutcome {
     let dir = tempfile::tempdir().unwrap();
-    finish(report, None, dir.path(), Secrets::new(), Instant::now())
+    finish(
+        report,
+        None,
+        None,
+        dir.path(),
+        Secrets::new(),
+        Instant::now(),
+    )
 }
 
 #[test]

@@ -38,7 +38,7 @@ pub use bundled::{
     bundled_suite, bundled_suite_named, bundled_suites, load_bundled_suite, load_suite_arg,
 };
 pub(crate) use finish::{finish, finish_to};
-pub use judging::{failing_ids, judge};
+pub use judging::{failing_ids, judge, judge_indexed};
 pub(crate) use judging::{incompleteness, not_judged};
 
 /// How the integration under test is reached.
@@ -263,6 +263,7 @@ pub async fn run_with(
             return finish_to(
                 report,
                 None,
+                None,
                 &config.reports_dir,
                 paths,
                 Secrets::new(),
@@ -278,6 +279,7 @@ pub async fn run_with(
         finish_to(
             report,
             Some(&journal_path),
+            None,
             &config.reports_dir,
             paths,
             Secrets::new(),
@@ -391,12 +393,14 @@ pub async fn run_with(
         .filter(|s| !reached.contains(s.id.as_str()))
         .map(|s| s.id.clone())
         .collect();
+    let mut index = None;
     if report.run_error.is_none() {
         sink.event(&RunEvent::Judging {
             checks: suite.checks.len(),
         });
-        match judge(&suite, &journal_path) {
-            Ok(mut checks) => {
+        match judge_indexed(&suite, &journal_path) {
+            Ok((mut checks, journal_index)) => {
+                index = Some(journal_index);
                 driver::skip_not_applicable(&mut checks, &suite, &report.scenarios);
                 let mut checks = crate::partition::mark_elsewhere(&suite, checks);
                 checks.extend(not_judged(&suite, &report, &checks));
@@ -410,6 +414,7 @@ pub async fn run_with(
     finish_to(
         report,
         Some(&journal_path),
+        index.as_ref(),
         &config.reports_dir,
         paths,
         secrets,

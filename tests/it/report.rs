@@ -388,7 +388,7 @@ fn secrets() -> Secrets {
 fn written(dir: &Path, suite_id: &str) -> (RunReport, report::Written) {
     let mut r = run(dir, suite_id);
     let journal = PathBuf::from(r.journal.clone().unwrap());
-    report::complete(&mut r, &journal, &secrets()).unwrap();
+    report::complete(&mut r, &journal, None, &secrets()).unwrap();
     let files = report::write_all(&r, &dir.join(suite_id)).unwrap();
     // To look at the reports of a test run: GOLIVE_TEST_KEEP=/some/dir cargo test --test it
     if let Some(keep) = std::env::var_os("GOLIVE_TEST_KEEP") {
@@ -711,7 +711,7 @@ fn a_run_that_could_not_be_made_is_one_junit_error() {
         "the target did not start: password {PASSWORD} rejected"
     ));
     let journal = PathBuf::from(r.journal.clone().unwrap());
-    report::complete(&mut r, &journal, &secrets()).unwrap();
+    report::complete(&mut r, &journal, None, &secrets()).unwrap();
     let files = report::write_all(&r, &dir.path().join("out")).unwrap();
     let xml = std::fs::read_to_string(&files.junit).unwrap();
     assert!(!xml.contains(PASSWORD));

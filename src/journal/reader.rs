@@ -1,0 +1,475 @@
+//! Reading a journal back as fast as the machine allows: the file is read in large chunks cut
+//! at line ends, the chunks are parsed on every core at once, and the entries are handed to
+//! the caller in journal order. Each entry comes with where its line is in the file, so a
+//! report can later read back just the lines it shows ([`read_lines`]) instead of the whole
+//! journal again. Memory stays bounded: only a few chunks are in flight at a time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use super::{Entry, Exchange, JournalError};
+
+/// How much of the file one parsing job takes (more when a single line is longer).
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// One entry and where its line is in the journal file.
+#[derive(Debug)]
+pub struct Located {
+    pub entry: Entry,
+    /// The line's first byte in the file.
+    pub offset: u64,
+    /// The line's length in bytes, without its newline.
+    pub len: u32,
+}
+
+/// A chunk of whole lines and where it starts in the file.
+struct Chunk {
+    index: usize,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+/// What parsing a chunk gave: its entries and how many lines it had, or the first bad line
+/// (counted from the chunk's first line, from 0).
+type Parsed = Result<(Vec<Located>, usize), (usize, serde_json::Error)>;
+
+/// How the writer begins an exchange's line: the tag first.
+const EXCHANGE_TAG: &[u8] = br#"{"type":"exchange","#;
+
+/// One line's entry. An exchange's line is read as an exchange directly: serde reads an
+/// internally tagged enum by first copying the whole line into a tree of its own (every string
+/// allocated twice), which was most of what reading a journal cost. The tag is blanked out in
+/// place (JSON allows the spaces), so nothing is copied; a line written otherwise is read the
+/// general way.
+fn parse_entry(text: &mut [u8]) -> serde_json::Result<Entry> {
+    if text.starts_with(EXCHANGE_TAG) {
+        let n = EXCHANGE_TAG.len();
+        text[..n - 1].fill(b' ');
+        text[n - 1] = b'{';
+        return serde_json::from_slice::<Exchange>(text).map(|ex| Entry::Exchange(Box::new(ex)));
+    }
+    serde_json::from_slice(text)
+}
+
+fn parse_chunk(chunk: &mut Chunk) -> Parsed {
+    let mut entries = Vec::new();
+    let mut start = 0;
+    let mut line = 0;
+    while let Some(i) = chunk.bytes[start..].iter().position(|&b| b == b'\n') {
+        parse_line(chunk, start, start + i, line, &mut entries)?;
+        start += i + 1;
+        line += 1;
+    }
+    if start < chunk.bytes.len() {
+        parse_line(chunk, start, chunk.bytes.len(), line, &mut entries)?;
+        line += 1;
+    }
+    Ok((entries, line))
+}
+
+fn parse_line(
+    chunk: &mut Chunk,
+    start: usize,
+    end: usize,
+    line: usize,
+    entries: &mut Vec<Located>,
+) -> Result<(), (usize, serde_json::Error)> {
+    let text = &mut chunk.bytes[start..end];
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let entry = parse_entry(text).map_err(|e| (line, e))?;
+    entries.push(Located {
+        entry,
+        offset: chunk.offset + start as u64,
+        len: (end - start) as u32,
+    });
+    Ok(())
+}
+
+/// Reads the file in chunks that end at a line end and hands them out in order.
+fn read_chunks(
+    mut file: File,
+    path: &Path,
+    jobs: mpsc::SyncSender<Chunk>,
+) -> Result<(), JournalError> {
+    let read_error = |source| JournalError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut carry: Vec<u8> = Vec::new();
+    let mut offset = 0u64;
+    let mut index = 0;
+    loop {
+        let mut bytes = std::mem::take(&mut carry);
+        let had = bytes.len();
+        bytes.resize(had + CHUNK_BYTES, 0);
+        let n = loop {
+            match file.read(&mut bytes[had..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_error(e)),
+            }
+        };
+        bytes.truncate(had + n);
+        if n == 0 {
+            // The end: what is left is a last line without its newline (a killed run's).
+            if !bytes.is_empty() {
+                let _ = jobs.send(Chunk {
+                    index,
+                    offset,
+                    bytes,
+                });
+            }
+            return Ok(());
+        }
+        match bytes.iter().rposition(|&b| b == b'\n') {
+            // No line ends here yet: a line longer than a chunk; read on.
+            None => carry = bytes,
+            Some(last) => {
+                carry = bytes.split_off(last + 1);
+                let len = bytes.len() as u64;
+                if jobs
+                    .send(Chunk {
+                        index,
+                        offset,
+                        bytes,
+                    })
+                    .is_err()
+                {
+                    // The caller stopped reading (a bad line).
+                    return Ok(());
+                }
+                offset += len;
+                index += 1;
+            }
+        }
+    }
+}
+
+/// Hands every entry of the journal at `path` to `each`, in journal order, with where its
+/// line is. Stops at the first line that is not a journal entry (its line number in the error)
+/// or when `each` fails.
+pub fn for_each<E: From<JournalError>>(
+    path: &Path,
+    mut each: impl FnMut(Located) -> Result<(), E>,
+) -> Result<(), E> {
+    let file = File::open(path).map_err(|source| JournalError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let path_buf: PathBuf = path.to_owned();
+    std::thread::scope(|scope| {
+        let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Chunk>(workers * 2);
+        let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Parsed)>(workers * 2);
+        let reader = scope.spawn(|| read_chunks(file, &path_buf, jobs_tx));
+        let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+        for _ in 0..workers {
+            let jobs_rx = Arc::clone(&jobs_rx);
+            let done_tx = done_tx.clone();
+            scope.spawn(move || loop {
+                let chunk = match jobs_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok(mut chunk) = chunk else { return };
+                if done_tx
+                    .send((chunk.index, parse_chunk(&mut chunk)))
+                    .is_err()
+                {
+                    return;
+                }
+            });
+        }
+        drop(jobs_rx);
+        drop(done_tx);
+
+        // In order: a chunk parsed early waits for those before it.
+        let consumed = (|| {
+            let mut waiting: BTreeMap<usize, Parsed> = BTreeMap::new();
+            let mut next = 0;
+            let mut lines_before = 0;
+            for (index, parsed) in done_rx.iter() {
+                waiting.insert(index, parsed);
+                while let Some(parsed) = waiting.remove(&next) {
+                    match parsed {
+                        Ok((entries, lines)) => {
+                            for located in entries {
+                                each(located)?;
+                            }
+                            lines_before += lines;
+                        }
+                        Err((line, source)) => {
+                            return Err(E::from(JournalError::Parse {
+                                path: path.to_owned(),
+                                line: lines_before + line + 1,
+                                source,
+                            }))
+                        }
+                    }
+                    next += 1;
+                }
+            }
+            Ok(())
+        })();
+        // Stopping early drops the receiver: the workers and the reader then end on their own.
+        drop(done_rx);
+        let read = reader.join().unwrap_or(Ok(()));
+        consumed?;
+        read.map_err(E::from)
+    })
+}
+
+/// Where each exchange of a journal is, with its seq and scenario: what a report needs to pick
+/// the exchanges it shows and read back only those ([`Index::read`]), without reading the
+/// journal again. About 24 bytes an exchange (24 MB for a million).
+#[derive(Debug, Default)]
+pub struct Index {
+    exchanges: Vec<Indexed>,
+    scenarios: Vec<String>,
+    scenario_ids: HashMap<String, u32>,
+    /// The scenario starts and ends, in journal order (a few per scenario).
+    marks: Vec<Entry>,
+    /// The wall time of the first exchange.
+    first_at: Option<String>,
+}
+
+/// One exchange's place in the journal.
+#[derive(Debug, Clone, Copy)]
+pub struct Indexed {
+    pub seq: u64,
+    offset: u64,
+    len: u32,
+    scenario: u32,
+}
+
+impl Index {
+    /// Notes an entry [`for_each`] handed out (only exchanges are indexed).
+    pub fn add(&mut self, located: &Located) {
+        let Entry::Exchange(ex) = &located.entry else {
+            self.marks.push(located.entry.clone());
+            return;
+        };
+        if self.first_at.is_none() {
+            self.first_at = Some(ex.at.clone());
+        }
+        let scenario = match self.scenario_ids.get(&ex.scenario) {
+            Some(&id) => id,
+            None => {
+                let id = self.scenarios.len() as u32;
+                self.scenarios.push(ex.scenario.clone());
+                self.scenario_ids.insert(ex.scenario.clone(), id);
+                id
+            }
+        };
+        self.exchanges.push(Indexed {
+            seq: ex.seq,
+            offset: located.offset,
+            len: located.len,
+            scenario,
+        });
+    }
+
+    /// Indexes the journal at `path` on its own (for a caller that did not read it already).
+    pub fn of(path: &Path) -> Result<Index, JournalError> {
+        let mut index = Index::default();
+        for_each::<JournalError>(path, |located| {
+            index.add(&located);
+            Ok(())
+        })?;
+        Ok(index)
+    }
+
+    /// Every exchange, in journal order.
+    pub fn exchanges(&self) -> &[Indexed] {
+        &self.exchanges
+    }
+
+    /// The journal's scenario starts and ends, in order.
+    pub fn scenario_marks(&self) -> &[Entry] {
+        &self.marks
+    }
+
+    /// The wall time of the journal's first exchange (RFC 3339), if it has any.
+    pub fn first_at(&self) -> Option<&str> {
+        self.first_at.as_deref()
+    }
+
+    /// The scenario an exchange was tagged with ("" outside any).
+    pub fn scenario_of(&self, exchange: &Indexed) -> &str {
+        &self.scenarios[exchange.scenario as usize]
+    }
+
+    /// The given exchanges, read back from the journal at `path`.
+    pub fn read<'a>(
+        &self,
+        path: &Path,
+        exchanges: impl IntoIterator<Item = &'a Indexed>,
+    ) -> Result<Vec<Entry>, JournalError> {
+        let lines: Vec<(u64, u32)> = exchanges.into_iter().map(|e| (e.offset, e.len)).collect();
+        read_lines(path, &lines)
+    }
+}
+
+/// The entries of the given lines of the journal (offsets and lengths as [`for_each`] gave
+/// them), read by seeking: what a report shows costs the same whatever the journal's size.
+pub fn read_lines(path: &Path, lines: &[(u64, u32)]) -> Result<Vec<Entry>, JournalError> {
+    let read_error = |source| JournalError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::open(path).map_err(read_error)?;
+    let mut buf = Vec::new();
+    let mut out = Vec::with_capacity(lines.len());
+    for &(offset, len) in lines {
+        buf.resize(len as usize, 0);
+        file.seek(SeekFrom::Start(offset)).map_err(read_error)?;
+        file.read_exact(&mut buf).map_err(read_error)?;
+        let entry = parse_entry(&mut buf).map_err(|source| JournalError::Parse {
+            path: path.to_owned(),
+            line: 0,
+            source,
+        })?;
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{ScenarioEnd, ScenarioStart};
+
+    fn start(id: &str) -> Entry {
+        Entry::ScenarioStart(ScenarioStart {
+            scenario: id.into(),
+            title: "t".into(),
+            at_ms: 1.0,
+            token_lifetime_s: None,
+            lane: 0,
+        })
+    }
+
+    fn end(id: &str) -> Entry {
+        Entry::ScenarioEnd(ScenarioEnd {
+            scenario: id.into(),
+            at_ms: 2.0,
+            error: None,
+        })
+    }
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("journal.jsonl");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn line(e: &Entry) -> String {
+        serde_json::to_string(e).unwrap()
+    }
+
+    #[test]
+    fn every_entry_comes_in_order_with_its_line_whatever_the_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        // Enough lines for many chunks, one of them longer than a chunk, and a last line
+        // without its newline (a killed run's).
+        let long = format!("s{}", "x".repeat(CHUNK_BYTES + 10));
+        let mut entries: Vec<Entry> = (0..40_000)
+            .map(|i| {
+                if i % 3 == 0 {
+                    let mut ex = Exchange::test_call("GET", &format!("/payment/{i}"), "{}", "");
+                    ex.seq = i;
+                    ex.scenario = format!("scenario-{}", i % 7);
+                    Entry::Exchange(Box::new(ex))
+                } else {
+                    start(&format!("scenario-{i}"))
+                }
+            })
+            .collect();
+        entries.insert(20_000, end(&long));
+        let mut text: String = entries.iter().map(|e| line(e) + "\n").collect();
+        text.push('\n'); // a blank line is skipped
+        let last = end("last");
+        text.push_str(&line(&last));
+        entries.push(last);
+        let path = write(dir.path(), &text);
+
+        let mut seen = Vec::new();
+        for_each::<JournalError>(&path, |l| {
+            seen.push(l);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen.len(), entries.len());
+        for (got, want) in seen.iter().zip(&entries) {
+            assert_eq!(&got.entry, want);
+            let at = got.offset as usize;
+            assert_eq!(&text[at..at + got.len as usize], line(want));
+        }
+        let picked = [&seen[3], &seen[20_000], &seen[entries.len() - 1]];
+        let lines: Vec<(u64, u32)> = picked.iter().map(|l| (l.offset, l.len)).collect();
+        let back = read_lines(&path, &lines).unwrap();
+        assert_eq!(
+            back,
+            [
+                entries[3].clone(),
+                entries[20_000].clone(),
+                last_of(&entries)
+            ]
+        );
+    }
+
+    fn last_of(entries: &[Entry]) -> Entry {
+        entries.last().unwrap().clone()
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_its_number_and_stops_the_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text: String = (0..30_000)
+            .map(|i| line(&start(&i.to_string())) + "\n")
+            .collect();
+        text.push_str("{not json\n");
+        text.push_str(&(line(&end("after")) + "\n"));
+        let path = write(dir.path(), &text);
+        let mut count = 0;
+        let err = for_each::<JournalError>(&path, |_| {
+            count += 1;
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, JournalError::Parse { line: 30_001, .. }),
+            "{err}"
+        );
+        assert!(count <= 30_000);
+    }
+
+    #[test]
+    fn the_caller_can_stop_the_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..50_000)
+            .map(|i| line(&start(&i.to_string())) + "\n")
+            .collect();
+        let path = write(dir.path(), &text);
+        let mut count = 0;
+        let err = for_each::<Box<dyn std::error::Error>>(&path, |_| {
+            count += 1;
+            if count == 10 {
+                Err("enough".into())
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "enough");
+        assert_eq!(count, 10);
+    }
+}
