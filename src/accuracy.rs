@@ -500,11 +500,7 @@ pub async fn run_all(
                 pos: Pos { line: 0, column: 0 },
                 message: format!(
                     "no provider `{p}`; expected one of: {}",
-                    crate::providers::references()
-                        .iter()
-                        .map(|r| r.provider)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    crate::run::reference_providers()
                 ),
             }])));
         }

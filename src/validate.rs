@@ -264,6 +264,16 @@ pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Prob
     let t = &target.value;
     let suite_place =
         |pointer: &str| format!("{}:{}", suite.file.display(), suite.node.pos_for(pointer));
+    // "the suite's shopper step (at s.yaml:12:9) makes ppaas": what a step makes the
+    // provider do with the target, in a problem about the target.
+    let step_makes = |step: &Step, pointer: &str| {
+        format!(
+            "the suite's {} step (at {}) makes {}",
+            crate::driver::step_label(step),
+            suite_place(pointer),
+            p.id()
+        )
+    };
     let mut reported: BTreeSet<String> = BTreeSet::new();
 
     // The start command, its environment and the base URL see the run's facts.
@@ -337,20 +347,8 @@ pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Prob
                         if !t.webhooks.contains_key(hook)
                             && reported.insert(format!("webhook {hook}"))
                         {
-                            let mut problem = target.problem_at(
-                                "/webhooks",
-                                format!(
-                                    "the suite's {} step (at {}) makes {} call the target's `{hook}` webhook, but the target does not map it; expected a `webhooks.{hook}` path{}",
-                                    crate::driver::step_label(step),
-                                    suite_place(&at),
-                                    p.id(),
-                                    known(t.webhooks.keys(), did_you_mean(hook, t.webhooks.keys().map(String::as_str)))
-                                ),
-                            );
-                            if let Some(pos) = target.node.key_pos("webhooks") {
-                                problem.pos = pos;
-                            }
-                            problems.push(problem);
+                            let makes = step_makes(step, &at);
+                            problems.push(unmapped(target, Section::Webhooks, hook, makes));
                         }
                     }
                 }
@@ -381,20 +379,8 @@ pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Prob
                     if !matches!(step, Step::Trigger(_))
                         && reported.insert(format!("trigger {name}"))
                     {
-                        let mut problem = target.problem_at(
-                            "/triggers",
-                            format!(
-                                "the suite's {} step (at {}) makes {} fire the target's trigger `{name}`, but the target does not map it; expected a `triggers.{name}` entry{}",
-                                crate::driver::step_label(step),
-                                suite_place(&pointer),
-                                p.id(),
-                                known(t.triggers.keys(), did_you_mean(&name, t.triggers.keys().map(String::as_str)))
-                            ),
-                        );
-                        if let Some(pos) = target.node.key_pos("triggers") {
-                            problem.pos = pos;
-                        }
-                        problems.push(problem);
+                        let makes = step_makes(step, &pointer);
+                        problems.push(unmapped(target, Section::Triggers, &name, makes));
                     }
                     continue;
                 };
@@ -426,6 +412,48 @@ pub fn pair_problems(suite: &Loaded<Suite>, target: &Loaded<Target>) -> Vec<Prob
 }
 
 /// " (the target maps: a, b)" with a did-you-mean in front, or nothing when the map is empty.
+/// A part of the target where a provider's step may need an entry.
+#[derive(Clone, Copy)]
+enum Section {
+    /// `webhooks`: the paths the provider calls.
+    Webhooks,
+    /// `triggers`: the endpoints golive fires for the shopper or the provider.
+    Triggers,
+}
+
+/// A step needs an entry `name` in a section the target does not map: named at the section,
+/// with what the step (`makes`: "the suite's … step (at …) makes ppaas") would do with it and
+/// the closest name the target does map.
+fn unmapped(target: &Loaded<Target>, section: Section, name: &str, makes: String) -> Problem {
+    let t = &target.value;
+    let (key, mapped, does, entry): (&str, Vec<&String>, String, &str) = match section {
+        Section::Webhooks => (
+            "webhooks",
+            t.webhooks.keys().collect(),
+            format!("call the target's `{name}` webhook"),
+            "path",
+        ),
+        Section::Triggers => (
+            "triggers",
+            t.triggers.keys().collect(),
+            format!("fire the target's trigger `{name}`"),
+            "entry",
+        ),
+    };
+    let hint = did_you_mean(name, mapped.iter().map(|k| k.as_str()));
+    let mut problem = target.problem_at(
+        &format!("/{key}"),
+        format!(
+            "{makes} {does}, but the target does not map it; expected a `{key}.{name}` {entry}{}",
+            known(mapped.into_iter(), hint)
+        ),
+    );
+    if let Some(pos) = target.node.key_pos(key) {
+        problem.pos = pos;
+    }
+    problem
+}
+
 fn known<'a>(keys: impl Iterator<Item = &'a String>, hint: String) -> String {
     let list: Vec<&str> = keys.map(String::as_str).collect();
     if list.is_empty() {
@@ -639,59 +667,52 @@ webhooks:
         )
     }
 
+    /// The problems as a reader sees them, in file order.
+    fn in_file_order(mut problems: Vec<Problem>) -> Vec<String> {
+        problems.sort_by_key(|p| (p.pos.line, p.pos.column));
+        problems.iter().map(|p| p.to_string()).collect()
+    }
+
+    /// A problem is named at its place (`file:line:column:`) and says each of `says`.
+    fn assert_at(problem: &str, place: &str, says: &[&str]) {
+        assert!(
+            problem.starts_with(place) && says.iter().all(|s| problem.contains(s)),
+            "{problem}"
+        );
+    }
+
     #[test]
     fn operations_are_checked_wherever_a_suite_names_them() {
         let (suite, _) = loaded();
-        let mut problems = suite_problems(&suite);
-        problems.sort_by_key(|p| (p.pos.line, p.pos.column));
-        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(problems.len(), 3, "{text:#?}");
-        assert!(
-            text[0].starts_with("s.yaml:12:32:")
-                && text[0].contains("did you mean `transaction_event`?"),
-            "{}",
-            text[0]
+        let text = in_file_order(suite_problems(&suite));
+        assert_eq!(text.len(), 3, "{text:#?}");
+        assert_at(
+            &text[0],
+            "s.yaml:12:32:",
+            &["did you mean `transaction_event`?"],
         );
-        assert!(
-            text[1].starts_with("s.yaml:13:56:") && text[1].contains("`times` must be 1 to 10000"),
-            "{}",
-            text[1]
-        );
-        assert!(
-            text.iter()
-                .any(|t| t.starts_with("s.yaml:23:14:") && t.contains("unknown operation `tokn`")),
-            "{text:#?}"
-        );
+        assert_at(&text[1], "s.yaml:13:56:", &["`times` must be 1 to 10000"]);
+        assert_at(&text[2], "s.yaml:23:14:", &["unknown operation `tokn`"]);
     }
 
     #[test]
     fn what_provider_steps_need_and_templates_name_is_checked() {
         let (suite, target) = loaded();
-        let mut problems = pair_problems(&suite, &target);
-        problems.sort_by_key(|p| (p.pos.line, p.pos.column));
-        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(problems.len(), 3, "{text:#?}");
-        assert!(
-            text[0].starts_with("t.yaml:3:11:")
-                && text[0].contains("`prt` is not defined")
-                && text[0].contains("did you mean `port`?"),
-            "{}",
-            text[0]
-        );
-        assert!(
-            text[2].contains("`qrcode_payment` webhook") && text[2].starts_with("t.yaml:8:1:"),
-            "{}",
-            text[2]
+        let text = in_file_order(pair_problems(&suite, &target));
+        assert_eq!(text.len(), 3, "{text:#?}");
+        assert_at(
+            &text[0],
+            "t.yaml:3:11:",
+            &["`prt` is not defined", "did you mean `port`?"],
         );
         // `amount` is the scenario's, `client_transaction_id` and `consumer_action` the
         // consumer step's: only the misspelt one is named.
-        assert!(
-            text[1].starts_with("t.yaml:6:11:")
-                && text[1].contains("`ammount` is not defined")
-                && text[1].contains("did you mean `amount`?"),
-            "{}",
-            text[1]
+        assert_at(
+            &text[1],
+            "t.yaml:6:11:",
+            &["`ammount` is not defined", "did you mean `amount`?"],
         );
+        assert_at(&text[2], "t.yaml:8:1:", &["`qrcode_payment` webhook"]);
     }
 
     #[test]

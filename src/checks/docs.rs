@@ -702,6 +702,14 @@ mod tests {
         assert!(flat.params.iter().any(|p| p.name == "terminal_events"));
     }
 
+    /// The param (or member of one) a kind's description lists by this name.
+    fn named<'a>(params: &'a [Param], name: &str) -> &'a Param {
+        params
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no param `{name}`"))
+    }
+
     #[test]
     fn types_and_defaults_read_as_a_suite_author_writes_them() {
         let doc = describe("token_reuse").unwrap();
@@ -716,9 +724,9 @@ mod tests {
             }
         );
         let doc = describe("webhook_response").unwrap();
-        let deadline = doc.params.iter().find(|p| p.name == "deadline_s").unwrap();
+        let deadline = named(&doc.params, "deadline_s");
         assert_eq!(deadline.default, "required");
-        let status = doc.params.iter().find(|p| p.name == "status_in").unwrap();
+        let status = named(&doc.params, "status_in");
         assert_eq!(status.ty, "list of whole number (0-65535) (optional)");
         assert_eq!(status.default, "none");
         let (file, id, block) = describe("token_reuse").unwrap().example.unwrap();
@@ -740,20 +748,12 @@ mod tests {
             }
         }
         let doc = describe("assertion").unwrap();
-        let expect = doc.params.iter().find(|p| p.name == "expect").unwrap();
-        let status = expect
-            .members
-            .iter()
-            .find(|m| m.name == "[].status_in")
-            .unwrap();
+        let expect = named(&doc.params, "expect");
+        let status = named(&expect.members, "[].status_in");
         assert_eq!(status.ty, "list of whole number (0-65535)");
-        let header = expect
-            .members
-            .iter()
-            .find(|m| m.name == "[].header.present")
-            .unwrap();
+        let header = named(&expect.members, "[].header.present");
         assert_eq!(header.default, "true");
-        let select = doc.params.iter().find(|p| p.name == "select").unwrap();
+        let select = named(&doc.params, "select");
         assert!(select.members.iter().any(|m| m.name == ".actor"
             && m.ty == "one of `integration`, `browser`, `provider`, `harness` (optional)"));
         let doc = describe("token_valid").unwrap();

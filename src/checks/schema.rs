@@ -131,31 +131,24 @@ const TOKEN_STATES: &[(&str, &str)] = &[
     ("missing", "no token"),
 ];
 
-impl JsonSchema for Actor {
-    fn schema_name() -> Cow<'static, str> {
-        "Actor".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        one_of_words("Who sent the request", ACTORS)
-    }
+/// A journal enum's schema: its words, each with what it means, under one description.
+macro_rules! schema_of_words {
+    ($($ty:ident: $description:literal, $values:ident;)*) => {$(
+        impl JsonSchema for $ty {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($ty).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                one_of_words($description, $values)
+            }
+        }
+    )*};
 }
 
-impl JsonSchema for Direction {
-    fn schema_name() -> Cow<'static, str> {
-        "Direction".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        one_of_words("Which way the exchange went", DIRECTIONS)
-    }
-}
-
-impl JsonSchema for TokenState {
-    fn schema_name() -> Cow<'static, str> {
-        "TokenState".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        one_of_words("A token's state when it was used", TOKEN_STATES)
-    }
+schema_of_words! {
+    Actor: "Who sent the request", ACTORS;
+    Direction: "Which way the exchange went", DIRECTIONS;
+    TokenState: "A token's state when it was used", TOKEN_STATES;
 }
 
 impl JsonSchema for Field {
@@ -194,44 +187,44 @@ mod tests {
             let want: Vec<Value> = values.iter().map(|(v, _)| Value::from(*v)).collect();
             assert_eq!(names, want);
         }
-        let actors = [
-            Actor::Integration,
-            Actor::Browser,
-            Actor::Provider,
-            Actor::Harness,
-        ];
-        for a in actors {
-            match a {
-                Actor::Integration | Actor::Browser | Actor::Provider | Actor::Harness => {}
-            }
+        // Each enum's variants, listed once: the match stops compiling when one is added.
+        macro_rules! every {
+            ($($variant:path),+ $(,)?) => {{
+                let all = [$($variant),+];
+                for v in all {
+                    match v {
+                        $($variant)|+ => {}
+                    }
+                }
+                all
+            }};
         }
-        listed(ACTORS, &actors);
-        let directions = [
-            Direction::ToSandbox,
-            Direction::ToTarget,
-            Direction::FromSandbox,
-        ];
-        for d in directions {
-            match d {
-                Direction::ToSandbox | Direction::ToTarget | Direction::FromSandbox => {}
-            }
-        }
-        listed(DIRECTIONS, &directions);
-        let states = [
-            TokenState::Valid,
-            TokenState::Expired,
-            TokenState::Unknown,
-            TokenState::Missing,
-        ];
-        for s in states {
-            match s {
-                TokenState::Valid
-                | TokenState::Expired
-                | TokenState::Unknown
-                | TokenState::Missing => {}
-            }
-        }
-        listed(TOKEN_STATES, &states);
+        listed(
+            ACTORS,
+            &every![
+                Actor::Integration,
+                Actor::Browser,
+                Actor::Provider,
+                Actor::Harness,
+            ],
+        );
+        listed(
+            DIRECTIONS,
+            &every![
+                Direction::ToSandbox,
+                Direction::ToTarget,
+                Direction::FromSandbox,
+            ],
+        );
+        listed(
+            TOKEN_STATES,
+            &every![
+                TokenState::Valid,
+                TokenState::Expired,
+                TokenState::Unknown,
+                TokenState::Missing,
+            ],
+        );
     }
 
     /// The locator pattern accepts what `Field::parse` does and refuses what it refuses.

@@ -55,11 +55,7 @@ pub(super) async fn serve_reference(args: ReferenceArgs) -> Ended {
         return Err(Error::Usage(format!(
             "no reference shop for `{}`; expected one of: {}",
             args.provider,
-            crate::providers::references()
-                .iter()
-                .map(|r| r.provider)
-                .collect::<Vec<_>>()
-                .join(", ")
+            run::reference_providers()
         )));
     };
     let style = args.style.unwrap_or_else(|| r.styles[0].to_owned());

@@ -372,6 +372,7 @@ pub fn target_problems(target: &Loaded<Target>) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> HttpOutcome {
         HttpOutcome::test_answer("http://shop/pay", status, headers, body)
@@ -379,6 +380,17 @@ mod tests {
 
     fn from(yaml: Value) -> Compiled {
         compile(&serde_json::from_value(yaml).unwrap()).unwrap()
+    }
+
+    /// Each capture takes from the answer the text it is paired with.
+    fn assert_takes(answer: &HttpOutcome, cases: &[(Value, &str)]) {
+        for (capture, taken) in cases {
+            assert_eq!(
+                from(capture.clone()).take(answer).unwrap(),
+                *taken,
+                "{capture}"
+            );
+        }
     }
 
     const PAGE: &str = r#"<!doctype html><html><body>
@@ -403,32 +415,25 @@ mod tests {
     #[test]
     fn html_form_fields_and_elements() {
         let a = answer(202, &[], PAGE);
-        let f = from(serde_json::json!({"form_field": "merchantTransactionId"}));
-        assert_eq!(f.take(&a).unwrap(), "ORD1a2b");
-        assert_eq!(
-            from(serde_json::json!({"form_field": "amount"}))
-                .take(&a)
-                .unwrap(),
-            "80.00"
-        );
-        assert_eq!(
-            from(serde_json::json!({"form_field": "lang"}))
-                .take(&a)
-                .unwrap(),
-            "en"
-        );
         let e = from(serde_json::json!({"form_field": "orderId"}))
             .take(&a)
             .unwrap_err();
         assert!(e.contains("no form field named `orderId`"), "{e}");
-        let css = from(serde_json::json!({"css": "h1.order"}));
-        assert_eq!(css.take(&a).unwrap(), "Order ORD1a2b");
-        let attr = from(serde_json::json!({"css": "h1.order", "attr": "data-id"}));
-        assert_eq!(attr.take(&a).unwrap(), "ORD1a2b");
-        let input = from(serde_json::json!({"css": "input[name=merchantTransactionId]"}));
-        assert_eq!(input.take(&a).unwrap(), "ORD1a2b");
-        let refined = from(serde_json::json!({"css": "h1", "regex": "ORD[0-9a-f]+"}));
-        assert_eq!(refined.take(&a).unwrap(), "ORD1a2b");
+        assert_takes(
+            &a,
+            &[
+                (json!({"form_field": "merchantTransactionId"}), "ORD1a2b"),
+                (json!({"form_field": "amount"}), "80.00"),
+                (json!({"form_field": "lang"}), "en"),
+                (json!({"css": "h1.order"}), "Order ORD1a2b"),
+                (json!({"css": "h1.order", "attr": "data-id"}), "ORD1a2b"),
+                (
+                    json!({"css": "input[name=merchantTransactionId]"}),
+                    "ORD1a2b",
+                ),
+                (json!({"css": "h1", "regex": "ORD[0-9a-f]+"}), "ORD1a2b"),
+            ],
+        );
         assert!(from(serde_json::json!({"css": "#none"})).take(&a).is_err());
     }
 
@@ -443,16 +448,19 @@ mod tests {
             ],
             "Your order ORDff00 is being paid.",
         );
-        let body = from(serde_json::json!({"regex": "order (ORD[0-9a-f]+)"}));
-        assert_eq!(body.take(&a).unwrap(), "ORDff00");
-        let whole = from(serde_json::json!({"regex": "ORD[0-9a-f]+"}));
-        assert_eq!(whole.take(&a).unwrap(), "ORDff00");
-        let loc = from(serde_json::json!({"header": "location", "regex": "/orders/([^/?]+)"}));
-        assert_eq!(loc.take(&a).unwrap(), "ORDff00");
-        let plain = from(serde_json::json!({"header": "Location"}));
-        assert_eq!(plain.take(&a).unwrap(), "/orders/ORDff00/pay?step=1");
-        let cookie = from(serde_json::json!({"cookie": "shop_session"}));
-        assert_eq!(cookie.take(&a).unwrap(), "s-9");
+        assert_takes(
+            &a,
+            &[
+                (json!({"regex": "order (ORD[0-9a-f]+)"}), "ORDff00"),
+                (json!({"regex": "ORD[0-9a-f]+"}), "ORDff00"),
+                (
+                    json!({"header": "location", "regex": "/orders/([^/?]+)"}),
+                    "ORDff00",
+                ),
+                (json!({"header": "Location"}), "/orders/ORDff00/pay?step=1"),
+                (json!({"cookie": "shop_session"}), "s-9"),
+            ],
+        );
         assert!(from(serde_json::json!({"cookie": "nope"}))
             .take(&a)
             .is_err());

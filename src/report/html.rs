@@ -6,8 +6,6 @@
 //! printing. The template is named `report.html`, so minijinja escapes every value: a body
 //! holding `<script>` shows as text.
 
-use std::path::Path;
-
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
@@ -32,12 +30,6 @@ pub fn to_string(report: &RunReport) -> Result<String, minijinja::Error> {
     env.set_formatter(html_formatter);
     env.add_template("report.html", TEMPLATE)?;
     env.get_template("report.html")?.render(view(report))
-}
-
-/// Writes the report's HTML to `path`.
-pub fn write(report: &RunReport, path: &Path) -> Result<(), super::ReportError> {
-    let html = to_string(report).map_err(super::ReportError::Html)?;
-    super::write_file(path, html.as_bytes())
 }
 
 /// minijinja's HTML escaping plus nothing more: `&`, `<`, `>`, `"` and `'` become entities (every
@@ -108,12 +100,8 @@ struct View {
 #[derive(Serialize)]
 struct FailedRuleView {
     anchor: String,
-    rule_anchor: String,
-    id: String,
-    title: String,
-    severity: &'static str,
-    source: String,
-    inferred: bool,
+    #[serde(flatten)]
+    head: RuleHead,
     /// Where it failed: (verdict anchor, scenario or "the whole run").
     failed_in: Vec<(String, String)>,
     /// How many verdicts the rule gave in all (`8 of 9 scenarios`).
@@ -128,16 +116,38 @@ struct FailedRuleView {
     first_anchor: String,
 }
 
-/// A rule of the suite and every verdict it gave.
+/// What heads a rule wherever the page shows it (its failure card, its place among all the
+/// checks), from its first verdict: one id, title, severity and source badge, and the rule's
+/// anchor (`rule-N`), which the failure card links to.
 #[derive(Serialize)]
-struct RuleView {
-    anchor: String,
+struct RuleHead {
+    rule_anchor: String,
     id: String,
     title: String,
-    rule: String,
     severity: &'static str,
     source: String,
     inferred: bool,
+}
+
+impl RuleHead {
+    fn of(n: usize, first: &CheckResult) -> Self {
+        RuleHead {
+            rule_anchor: format!("rule-{n}"),
+            id: first.id.clone(),
+            title: first.title.clone(),
+            severity: first.severity.as_str(),
+            source: first.source.clone(),
+            inferred: is_inferred(&first.source),
+        }
+    }
+}
+
+/// A rule of the suite and every verdict it gave.
+#[derive(Serialize)]
+struct RuleView {
+    #[serde(flatten)]
+    head: RuleHead,
+    rule: String,
     kind: String,
     /// The most telling of its verdicts: failed, else not judged, else passed, else skipped.
     outcome: &'static str,
@@ -437,12 +447,7 @@ fn failed_rule_view(
         .collect();
     Some(FailedRuleView {
         anchor: String::new(),
-        rule_anchor: format!("rule-{n}"),
-        id: first.id.clone(),
-        title: first.title.clone(),
-        severity: first.severity.as_str(),
-        source: first.source.clone(),
-        inferred: is_inferred(&first.source),
+        head: RuleHead::of(n, first),
         failed_in: failed
             .iter()
             .map(|(i, c)| (format!("check-{i}"), scenario_label(c)))
@@ -463,12 +468,7 @@ fn is_inferred(source: &str) -> bool {
 
 fn rule_view(report: &RunReport, n: usize, group: &[(usize, &CheckResult)]) -> RuleView {
     let (_, first) = group[0];
-    let not_applicable: Vec<&str> = report
-        .scenarios
-        .iter()
-        .filter(|s| s.not_applicable.is_some())
-        .map(|s| s.id.as_str())
-        .collect();
+    let not_applicable: Vec<&str> = report.not_applicable_scenarios().collect();
     let has = |o: Outcome| group.iter().any(|(_, c)| c.outcome == o);
     let outcome = [
         Outcome::Failed,
@@ -524,13 +524,8 @@ fn rule_view(report: &RunReport, n: usize, group: &[(usize, &CheckResult)]) -> R
         }
     }
     RuleView {
-        anchor: format!("rule-{n}"),
-        id: first.id.clone(),
-        title: first.title.clone(),
+        head: RuleHead::of(n, first),
         rule: first.description.clone(),
-        severity: first.severity.as_str(),
-        inferred: is_inferred(&first.source),
-        source: first.source.clone(),
         kind: first.kind.clone(),
         outcome: outcome_word(outcome),
         tally,

@@ -1,8 +1,6 @@
 //! The run report as JSON (`report.json`), for tools: the [`RunReport`] as it is, fields in the
 //! model's order, described by the published schema `schemas/report.schema.json`.
 
-use std::path::Path;
-
 use super::model::RunReport;
 
 /// The JSON Schema (draft 2020-12) of `report.json`.
@@ -25,12 +23,6 @@ pub fn schema_errors(document: &serde_json::Value) -> Vec<String> {
         .iter_errors(document)
         .map(|e| format!("{}: {e}", e.instance_path()))
         .collect()
-}
-
-/// Writes the report's JSON to `path`.
-pub fn write(report: &RunReport, path: &Path) -> Result<(), super::ReportError> {
-    let text = to_string(report).map_err(super::ReportError::Json)?;
-    super::write_file(path, text.as_bytes())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //! are escaped as entities, so `]]>` in a body comes out as `]]&gt;`.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -436,12 +436,6 @@ fn evidence_span(report: &RunReport, check: &CheckResult) -> Option<Duration> {
         .map(|e| e.at_ms + e.duration_ms)
         .reduce(f64::max)?;
     Some(Duration::from_secs_f64(((end - start) / 1000.0).max(0.0)))
-}
-
-/// Writes the report's JUnit XML to `path`.
-pub fn write(report: &RunReport, path: &Path) -> Result<(), super::ReportError> {
-    let xml = to_string(report)?;
-    super::write_file(path, xml.as_bytes())
 }
 
 #[cfg(test)]

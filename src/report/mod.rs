@@ -91,14 +91,20 @@ pub fn write_to(report: &RunReport, to: &Written) -> Result<(), ReportError> {
             })?;
         }
     }
-    junit::write(report, &to.junit)?;
-    json::write(report, &to.json)?;
-    html::write(report, &to.html)?;
+    write_file(&to.junit, &junit::to_string(report)?)?;
+    write_file(
+        &to.json,
+        &json::to_string(report).map_err(ReportError::Json)?,
+    )?;
+    write_file(
+        &to.html,
+        &html::to_string(report).map_err(ReportError::Html)?,
+    )?;
     Ok(())
 }
 
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    std::fs::write(path, bytes).map_err(|source| ReportError::Write {
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
+    std::fs::write(path, text).map_err(|source| ReportError::Write {
         path: path.to_owned(),
         source,
     })

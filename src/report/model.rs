@@ -314,6 +314,15 @@ impl RunReport {
     pub fn failures(&self) -> impl Iterator<Item = &CheckResult> {
         self.checks.iter().filter(|c| c.outcome == Outcome::Failed)
     }
+
+    /// The ids of the scenarios not run because the target does not offer what they need
+    /// (their checks' skips read "not applicable", not "skipped").
+    pub fn not_applicable_scenarios(&self) -> impl Iterator<Item = &str> {
+        self.scenarios
+            .iter()
+            .filter(|s| s.not_applicable.is_some())
+            .map(|s| s.id.as_str())
+    }
 }
 
 /// Failures first (critical before major before minor), then verdicts not given (errors),

@@ -41,6 +41,13 @@ pub(crate) use finish::{finish, finish_to};
 pub use judging::{failing_ids, judge, judge_indexed};
 pub(crate) use judging::{incompleteness, not_judged};
 
+/// The providers golive has a built-in reference shop for, as a usage error lists them
+/// (`kontocloud, smartpay, …`).
+pub(crate) fn reference_providers() -> String {
+    let providers: Vec<&str> = providers::references().iter().map(|r| r.provider).collect();
+    providers.join(", ")
+}
+
 /// How the integration under test is reached.
 pub enum TargetSpec {
     /// A team's target file: start its command (or attach to its base URL).
@@ -59,11 +66,7 @@ impl TargetSpec {
         let reference = crate::providers::reference(provider).ok_or_else(|| {
             Error::Usage(format!(
                 "there is no reference shop for provider `{provider}`; expected one of: {}",
-                crate::providers::references()
-                    .iter()
-                    .map(|r| r.provider)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                reference_providers()
             ))
         })?;
         let style = style.unwrap_or(reference.styles[0]).to_owned();

@@ -275,29 +275,39 @@ fn expected_keys(e: &jsonschema::ValidationError<'_>, schema_text: &str) -> Stri
     }
 }
 
+/// Each id of a suite's `scenarios` or `checks` (`what`: `scenario`, `check`) used a second
+/// time, at its line: reports, filters and a check's `scenarios` name things by id.
+fn ids_used_twice<'a>(
+    loaded: &Loaded<Suite>,
+    what: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> Vec<Problem> {
+    let mut seen = std::collections::HashSet::new();
+    ids.enumerate()
+        .filter(|(_, id)| !seen.insert(*id))
+        .map(|(i, id)| {
+            loaded.problem_at(
+                &format!("/{what}s/{i}/id"),
+                format!("{what} id `{id}` is used twice; ids must be unique"),
+            )
+        })
+        .collect()
+}
+
 /// Rules within a suite that the schema cannot say.
 fn suite_rules(loaded: &Loaded<Suite>) -> Vec<Problem> {
     let suite = &loaded.value;
-    let mut problems = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, s) in suite.scenarios.iter().enumerate() {
-        if !seen.insert(s.id.as_str()) {
-            problems.push(loaded.problem_at(
-                &format!("/scenarios/{i}/id"),
-                format!("scenario id `{}` is used twice; ids must be unique", s.id),
-            ));
-        }
-    }
-    let mut seen_checks = std::collections::HashSet::new();
+    let scenario_ids = suite.scenarios.iter().map(|s| s.id.as_str());
+    let mut problems = ids_used_twice(loaded, "scenario", scenario_ids.clone());
+    problems.extend(ids_used_twice(
+        loaded,
+        "check",
+        suite.checks.iter().map(|c| c.id.as_str()),
+    ));
+    let scenarios: std::collections::HashSet<&str> = scenario_ids.collect();
     for (i, c) in suite.checks.iter().enumerate() {
-        if !seen_checks.insert(c.id.as_str()) {
-            problems.push(loaded.problem_at(
-                &format!("/checks/{i}/id"),
-                format!("check id `{}` is used twice; ids must be unique", c.id),
-            ));
-        }
         for (j, s) in c.scenarios.iter().flatten().enumerate() {
-            if !seen.contains(s.as_str()) {
+            if !scenarios.contains(s.as_str()) {
                 problems.push(loaded.problem_at(
                     &format!("/checks/{i}/scenarios/{j}"),
                     format!(

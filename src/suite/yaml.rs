@@ -77,16 +77,6 @@ pub enum NodeKind {
     Map(Vec<(String, Pos, Node)>),
 }
 
-/// What deserializing a bare value gives; positions are added by [`Spanned`].
-enum Bare {
-    Null,
-    Bool(bool),
-    Number(serde_json::Number),
-    String(String),
-    Seq(Vec<Node>),
-    Map(Vec<(String, Pos, Node)>),
-}
-
 fn pos_of(loc: &serde_saphyr::Location) -> Pos {
     Pos {
         line: loc.line() as u32,
@@ -96,77 +86,72 @@ fn pos_of(loc: &serde_saphyr::Location) -> Pos {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<Bare>::deserialize(d)?;
-        let pos = pos_of(&spanned.referenced);
-        let kind = match spanned.value {
-            Bare::Null => NodeKind::Null,
-            Bare::Bool(b) => NodeKind::Bool(b),
-            Bare::Number(n) => NodeKind::Number(n),
-            Bare::String(s) => NodeKind::String(s),
-            Bare::Seq(v) => NodeKind::Seq(v),
-            Bare::Map(m) => NodeKind::Map(m),
-        };
-        Ok(Node { pos, kind })
+        // The value's own deserializer gives its kind; the span wrapped around it, its place.
+        let spanned = Spanned::<NodeKind>::deserialize(d)?;
+        Ok(Node {
+            pos: pos_of(&spanned.referenced),
+            kind: spanned.value,
+        })
     }
 }
 
-impl<'de> Deserialize<'de> for Bare {
+impl<'de> Deserialize<'de> for NodeKind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(BareVisitor)
+        d.deserialize_any(KindVisitor)
     }
 }
 
-struct BareVisitor;
+struct KindVisitor;
 
-impl<'de> Visitor<'de> for BareVisitor {
-    type Value = Bare;
+impl<'de> Visitor<'de> for KindVisitor {
+    type Value = NodeKind;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a YAML value")
     }
-    fn visit_unit<E>(self) -> Result<Bare, E> {
-        Ok(Bare::Null)
+    fn visit_unit<E>(self) -> Result<NodeKind, E> {
+        Ok(NodeKind::Null)
     }
-    fn visit_none<E>(self) -> Result<Bare, E> {
-        Ok(Bare::Null)
+    fn visit_none<E>(self) -> Result<NodeKind, E> {
+        Ok(NodeKind::Null)
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Bare, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<NodeKind, D::Error> {
         d.deserialize_any(self)
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Bare, E> {
-        Ok(Bare::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<NodeKind, E> {
+        Ok(NodeKind::Bool(v))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Bare, E> {
-        Ok(Bare::Number(v.into()))
+    fn visit_i64<E>(self, v: i64) -> Result<NodeKind, E> {
+        Ok(NodeKind::Number(v.into()))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Bare, E> {
-        Ok(Bare::Number(v.into()))
+    fn visit_u64<E>(self, v: u64) -> Result<NodeKind, E> {
+        Ok(NodeKind::Number(v.into()))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bare, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<NodeKind, E> {
         serde_json::Number::from_f64(v)
-            .map(Bare::Number)
+            .map(NodeKind::Number)
             .ok_or_else(|| E::custom("a number that JSON can hold (not NaN or infinity)"))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Bare, E> {
-        Ok(Bare::String(v.to_owned()))
+    fn visit_str<E>(self, v: &str) -> Result<NodeKind, E> {
+        Ok(NodeKind::String(v.to_owned()))
     }
-    fn visit_string<E>(self, v: String) -> Result<Bare, E> {
-        Ok(Bare::String(v))
+    fn visit_string<E>(self, v: String) -> Result<NodeKind, E> {
+        Ok(NodeKind::String(v))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bare, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeKind, A::Error> {
         let mut items = Vec::new();
         while let Some(n) = seq.next_element::<Node>()? {
             items.push(n);
         }
-        Ok(Bare::Seq(items))
+        Ok(NodeKind::Seq(items))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Bare, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeKind, A::Error> {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key::<Spanned<KeyString>>()? {
             let value = map.next_value::<Node>()?;
             entries.push((key.value.0, pos_of(&key.referenced), value));
         }
-        Ok(Bare::Map(entries))
+        Ok(NodeKind::Map(entries))
     }
 }
 
