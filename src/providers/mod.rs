@@ -63,6 +63,10 @@ pub struct About {
     pub reference: &'static Reference,
     /// The bundled go-live suite.
     pub suite: BundledSuite,
+    /// A fresh sandbox profile and its actors for one run ([`Provider::open`]).
+    pub open: fn(Arc<SandboxCore>) -> Opened,
+    /// Reads the provider-specific part of a step ([`Provider::parse_step`]).
+    pub parse_step: fn(StepKind, &Value) -> Result<ParsedStep, String>,
 }
 
 /// A provider: what it is ([`About`]), its simulated API, what a step in its suites may say
@@ -72,11 +76,15 @@ pub trait Provider: Send + Sync {
     fn about(&self) -> &'static About;
     /// A fresh sandbox profile and its actors for one run (usually one value playing both:
     /// the shopper's app approves the payment the sandbox holds).
-    fn open(&self, core: Arc<SandboxCore>) -> Opened;
+    fn open(&self, core: Arc<SandboxCore>) -> Opened {
+        (self.about().open)(core)
+    }
     /// Reads the provider-specific part of a step into the provider's own type before anything
     /// runs (the actors get it as read); the error says what was expected. A `sandbox:` step is
     /// only checked here: its settings are applied by the sandbox profile.
-    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String>;
+    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
+        (self.about().parse_step)(kind, params)
+    }
     /// What a valid provider-specific step needs from the target (triggers it fires, webhooks
     /// it calls), so a target that lacks them is named before anything runs.
     fn step_needs(&self, _act: StepKind, _params: &Value) -> StepNeeds {
@@ -250,6 +258,21 @@ mod tests {
             assert_eq!(handed, named, "{}", p.id());
             assert!(!p.operations().is_empty(), "{}", p.id());
             crate::sandbox::operation::check_table(p.operations())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.id()));
+        }
+    }
+
+    /// Each provider answers exactly the operations its table says the sandbox serves, at the
+    /// table's methods and paths (a handler missing, or one for a name the table lacks, is a
+    /// bug caught here rather than at a user's run).
+    #[test]
+    fn each_provider_answers_its_operation_table() {
+        for p in all() {
+            let opened = p.open(SandboxCore::new(Journal::in_memory()));
+            opened
+                .sandbox
+                .dispatch()
+                .check()
                 .unwrap_or_else(|e| panic!("{}: {e}", p.id()));
         }
     }

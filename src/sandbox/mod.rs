@@ -27,10 +27,10 @@ use serde_json::Value;
 pub use capture::{with_facts, FactsExt, ACTOR_HEADER, MAX_REQUEST_BODY};
 pub use correlation::Learned;
 pub use faults::{Fault, FaultPlan, Injected};
-pub use operation::{Auth, Caller, Operation};
+pub use operation::{Auth, Caller, Dispatch, Operation, Routes};
 pub use server::{unserved, Sandbox, SandboxError, ServedOperation};
 
-use crate::journal::Journal;
+use crate::journal::{fingerprint, IssuedToken, Journal};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -121,6 +121,25 @@ impl SandboxCore {
         lock(&self.scenario).token_lifetime_s
     }
 
+    /// Issues `token` into `book` for the scenario's token lifetime from now, with what the
+    /// provider keeps of it (`info`): what the journal notes of it (`facts.token_issued`).
+    pub fn issue_token<V: Clone>(
+        &self,
+        book: &mut tokens::TokenBook<V>,
+        token: &str,
+        info: V,
+    ) -> IssuedToken {
+        let lifetime = self.token_lifetime_s();
+        let now = self.now_ms();
+        let expires = now + lifetime * 1000.0;
+        book.issue(token.to_owned(), expires, info, now);
+        IssuedToken {
+            fingerprint: fingerprint(token),
+            lifetime_s: lifetime,
+            expires_at_ms: expires,
+        }
+    }
+
     /// Milliseconds since the run started (the journal's clock).
     pub fn now_ms(&self) -> f64 {
         self.journal.now_ms()
@@ -176,8 +195,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// One run's simulated provider.
 pub trait ProviderSandbox: Send + Sync {
-    /// The provider's API, mounted at the sandbox's root. The capture layer wraps it.
-    fn router(self: Arc<Self>) -> axum::Router;
+    /// The provider's API, mounted at the sandbox's root: its handlers by operation name,
+    /// routed from its operation table ([`Routes`]). The capture layer wraps it.
+    fn dispatch(self: Arc<Self>) -> Dispatch;
     /// The test account handed to the integration (`user_id`, `password`, `client_id`...):
     /// the target's environment templates read them as `credentials.<name>`.
     fn credentials(&self) -> BTreeMap<String, String>;

@@ -21,6 +21,10 @@ use crate::journal::Facts;
 pub enum SandboxError {
     #[error("cannot listen on loopback for the sandbox: {0}")]
     Bind(std::io::Error),
+    /// The provider's handlers and its operation table disagree (each provider's table test
+    /// catches it first).
+    #[error("a bug in golive: the sandbox's handlers and its operation table disagree: {0}")]
+    Dispatch(String),
 }
 
 /// A running sandbox. Dropping it stops the server.
@@ -40,6 +44,11 @@ impl Sandbox {
         profile: Arc<dyn ProviderSandbox>,
         port: u16,
     ) -> Result<Sandbox, SandboxError> {
+        let router = profile
+            .clone()
+            .dispatch()
+            .into_router()
+            .map_err(SandboxError::Dispatch)?;
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(SandboxError::Bind)?;
@@ -61,9 +70,7 @@ impl Sandbox {
             }
         };
         let also_served = served.clone();
-        let app = profile
-            .clone()
-            .router()
+        let app = router
             .fallback(move |m: Method, u: Uri| async move { unserved(&m, u.path(), &served()) })
             .method_not_allowed_fallback(move |m: Method, u: Uri| async move {
                 unserved(&m, u.path(), &also_served())

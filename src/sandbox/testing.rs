@@ -5,22 +5,37 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::routing::{get, post};
 use serde_json::{Map, Value};
 
-use super::{ProviderSandbox, Sandbox, SandboxCore};
+use super::{Caller, Dispatch, Operation, ProviderSandbox, Routes, Sandbox, SandboxCore};
 use crate::journal::Journal;
 
 struct Bare;
 
+/// The bare profile's operations.
+const BARE_OPERATIONS: &[Operation] = &[
+    Operation::new(
+        "issue",
+        Caller::Integration,
+        "POST",
+        "/user/{user_id}/issue",
+        "echo",
+    ),
+    Operation::new(
+        "status",
+        Caller::Integration,
+        "GET",
+        "/payment/{id}/status",
+        "{}",
+    ),
+];
+
 impl ProviderSandbox for Bare {
-    fn router(self: Arc<Self>) -> axum::Router {
-        axum::Router::new()
-            .route(
-                "/user/{user_id}/issue",
-                post(|body: axum::Json<Value>| async move { body }),
-            )
-            .route("/payment/{id}/status", get(|| async { "{}" }))
+    fn dispatch(self: Arc<Self>) -> Dispatch {
+        Routes::new(BARE_OPERATIONS)
+            .answer("issue", |body: axum::Json<Value>| async move { body })
+            .answer("status", || async { "{}" })
+            .with_state(())
     }
 
     fn credentials(&self) -> BTreeMap<String, String> {

@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::ewallet;
@@ -18,7 +17,9 @@ use super::{date_and_time, OPERATIONS, OP_ISSUE_TOKEN, OP_PAYMENT_STATUS};
 use crate::journal::{fingerprint, Facts, IssuedToken, TokenState};
 use crate::sandbox::request_schema::{query_object, OperationSchemas, RequestFindings};
 use crate::sandbox::tokens::TokenBook;
-use crate::sandbox::{lock, random_text, Auth, FactsExt, ProviderSandbox, SandboxCore};
+use crate::sandbox::{
+    lock, random_text, Auth, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore,
+};
 
 /// The error code KontoCloud answers an injected fault with when the suite names none.
 const SERVER_ERROR: &str = "0099";
@@ -375,12 +376,11 @@ async fn payment_status(
 }
 
 impl ProviderSandbox for KontoCloudSandbox {
-    fn router(self: Arc<Self>) -> Router {
-        Router::new()
-            .route("/user/{user_id}/issue", post(issue_token))
-            .route("/payment/{unique_reference}/status", get(payment_status))
-            .merge(ewallet::pages())
-            .with_state(self)
+    fn dispatch(self: Arc<Self>) -> Dispatch {
+        let api = Routes::new(OPERATIONS)
+            .answer(OP_ISSUE_TOKEN, issue_token)
+            .answer(OP_PAYMENT_STATUS, payment_status);
+        ewallet::pages(api).with_state(self)
     }
 
     fn credentials(&self) -> BTreeMap<String, String> {

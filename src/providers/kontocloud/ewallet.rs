@@ -8,8 +8,7 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, Response};
-use axum::routing::post;
-use axum::{Form, Router};
+use axum::Form;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -17,13 +16,12 @@ use super::api::{KontoCloudSandbox, Payment, Session};
 use super::{OP_EWALLET, OP_EWALLET_COMPLETE};
 use crate::driver::browser::escape_html;
 use crate::journal::Facts;
-use crate::sandbox::{lock, random_text, FactsExt};
+use crate::sandbox::{lock, random_text, FactsExt, Routes};
 
-/// The e-wallet's pages, for the profile's router.
-pub(super) fn pages() -> Router<Arc<KontoCloudSandbox>> {
-    Router::new()
-        .route("/ewallet", post(ewallet).get(ewallet))
-        .route("/ewallet/complete", post(ewallet_complete))
+/// The e-wallet's pages, beside the API's operations (both are rows of the operation table).
+pub(super) fn pages(api: Routes<Arc<KontoCloudSandbox>>) -> Routes<Arc<KontoCloudSandbox>> {
+    api.answer(OP_EWALLET, ewallet)
+        .answer(OP_EWALLET_COMPLETE, ewallet_complete)
 }
 
 /// The e-wallet's landing page: what the shop's form posts through the shopper's browser.

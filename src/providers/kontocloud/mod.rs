@@ -28,11 +28,8 @@ mod tests;
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use crate::providers::{bundled_suite, About, Opened, Provider, StepKind};
-use crate::sandbox::{Auth, Caller, Operation, SandboxCore};
-use crate::suite::ParsedStep;
+use crate::providers::{bundled_suite, About, Opened, Provider};
+use crate::sandbox::{Auth, Caller, Operation};
 
 pub use api::KontoCloudSandbox;
 
@@ -81,6 +78,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_schema(include_str!(
         "../../../schemas/kontocloud/ewallet.form.json"
     ))
+    .with_also_method("GET")
     .with_order_reference(&["form:merchantTransactionId", "query:merchantTransactionId"])
     .with_note(
         "inferred: the seeds document the form's fields and the callback, not the pages between",
@@ -105,19 +103,13 @@ pub static ABOUT: About = About {
     credential_names: &["user_id", "password"],
     reference: &reference::REFERENCE,
     suite: bundled_suite!("kontocloud-go-live.yaml"),
+    open: |core| Opened::of(Arc::new(KontoCloudSandbox::new(core))),
+    parse_step: steps::parse,
 };
 
 impl Provider for KontoCloud {
     fn about(&self) -> &'static About {
         &ABOUT
-    }
-
-    fn open(&self, core: Arc<SandboxCore>) -> Opened {
-        Opened::of(Arc::new(KontoCloudSandbox::new(core)))
-    }
-
-    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
-        steps::parse(kind, params)
     }
 }
 

@@ -27,11 +27,8 @@ mod tests;
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use crate::providers::{bundled_suite, About, Opened, Provider, StepKind};
-use crate::sandbox::{Auth, Caller, Operation, SandboxCore};
-use crate::suite::ParsedStep;
+use crate::providers::{bundled_suite, About, Opened, Provider};
+use crate::sandbox::{Auth, Caller, Operation};
 
 pub use api::MobilePaySandbox;
 
@@ -238,18 +235,12 @@ pub static ABOUT: About = About {
     credential_names: &["client_id", "client_secret", "merchant_vat"],
     reference: &reference::REFERENCE,
     suite: bundled_suite!("mobilepay-go-live.yaml"),
+    open: |core| Opened::of(Arc::new(MobilePaySandbox::new(core))),
+    parse_step: steps::parse,
 };
 
 impl Provider for MobilePay {
     fn about(&self) -> &'static About {
         &ABOUT
-    }
-
-    fn open(&self, core: Arc<SandboxCore>) -> Opened {
-        Opened::of(Arc::new(MobilePaySandbox::new(core)))
-    }
-
-    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
-        steps::parse(kind, params)
     }
 }

@@ -9,18 +9,17 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine;
 use serde_json::{json, Value};
 
 use super::events_api::{EventsApi, EventsEndpoint};
 use super::steps::{AckMode, AckScript, SandboxSettings};
 use super::{inferred, OPERATIONS, OP_COUNTRIES, OP_EVENT, OP_TOKEN};
-use crate::journal::{fingerprint, Facts, IssuedToken, TokenState};
+use crate::journal::{Facts, TokenState};
 use crate::sandbox::request_schema::{OperationSchemas, RequestFindings, RequestSchema};
 use crate::sandbox::tokens::TokenBook;
-use crate::sandbox::{lock, FactsExt, ProviderSandbox, SandboxCore};
+use crate::sandbox::{lock, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore};
 
 /// A QR code payment PPaaS forwarded in this run.
 #[derive(Debug, Clone)]
@@ -272,8 +271,6 @@ async fn token(
         return refusal.facts(facts);
     }
     let lifetime = sb.core.token_lifetime_s();
-    let now = sb.core.now_ms();
-    let expires = now + lifetime * 1000.0;
     let iat = time::OffsetDateTime::now_utc().unix_timestamp();
     let access_token = jwt(json!({
         "exp": iat + lifetime.ceil() as i64,
@@ -284,14 +281,10 @@ async fn token(
         "typ": "Bearer",
         "scope": "email profile",
     }));
-    lock(&sb.state)
-        .tokens
-        .issue(access_token.clone(), expires, (), now);
-    facts.token_issued = Some(IssuedToken {
-        fingerprint: fingerprint(&access_token),
-        lifetime_s: lifetime,
-        expires_at_ms: expires,
-    });
+    let issued = sb
+        .core
+        .issue_token(&mut lock(&sb.state).tokens, &access_token, ());
+    facts.token_issued = Some(issued);
     (
         StatusCode::OK,
         Json(json!({
@@ -387,15 +380,12 @@ async fn transaction_event(
 }
 
 impl ProviderSandbox for PPaaSSandbox {
-    fn router(self: Arc<Self>) -> Router {
-        Router::new()
-            .route(
-                "/auth/realms/{realm}/protocol/openid-connect/token",
-                post(token),
-            )
-            .route("/resources/v1/countries", get(countries))
-            // The events path is the suite's (`events_api`), so it is matched here, per call.
-            .route("/{*path}", any(events_or_unserved))
+    fn dispatch(self: Arc<Self>) -> Dispatch {
+        Routes::new(OPERATIONS)
+            .answer(OP_TOKEN, token)
+            .answer(OP_COUNTRIES, countries)
+            // The events path is the suite's (`events_api`), so it is matched per call.
+            .answer_by_settings(OP_EVENT, events_or_unserved)
             .with_state(self)
     }
 

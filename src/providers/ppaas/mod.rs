@@ -37,8 +37,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::providers::{bundled_suite, About, Opened, Provider, StepKind, StepNeeds};
-use crate::sandbox::{Auth, Caller, Operation, SandboxCore};
-use crate::suite::ParsedStep;
+use crate::sandbox::{Auth, Caller, Operation};
 
 pub use api::PPaaSSandbox;
 
@@ -147,19 +146,13 @@ pub static ABOUT: About = About {
     credential_names: &["realm", "client_id", "client_secret"],
     reference: &reference::REFERENCE,
     suite: bundled_suite!("ppaas-go-live.yaml"),
+    open: |core| Opened::of(Arc::new(PPaaSSandbox::new(core))),
+    parse_step: steps::parse,
 };
 
 impl Provider for PPaaS {
     fn about(&self) -> &'static About {
         &ABOUT
-    }
-
-    fn open(&self, core: Arc<SandboxCore>) -> Opened {
-        Opened::of(Arc::new(PPaaSSandbox::new(core)))
-    }
-
-    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
-        steps::parse(kind, params)
     }
 
     /// A QR code payment is forwarded to the target's webhook (`qrcode_payment`); the consumer

@@ -34,8 +34,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::providers::{bundled_suite, About, Opened, Provider, StepKind, StepNeeds};
-use crate::sandbox::{Auth, Caller, Operation, SandboxCore};
-use crate::suite::ParsedStep;
+use crate::sandbox::{Auth, Caller, Operation};
 
 pub use actors::find_checkout_token;
 pub use api::SmartPaySandbox;
@@ -164,19 +163,13 @@ pub static ABOUT: About = About {
     ],
     reference: &reference::REFERENCE,
     suite: bundled_suite!("smartpay-go-live.yaml"),
+    open: |core| Opened::of(Arc::new(SmartPaySandbox::new(core))),
+    parse_step: steps::parse,
 };
 
 impl Provider for SmartPay {
     fn about(&self) -> &'static About {
         &ABOUT
-    }
-
-    fn open(&self, core: Arc<SandboxCore>) -> Opened {
-        Opened::of(Arc::new(SmartPaySandbox::new(core)))
-    }
-
-    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
-        steps::parse(kind, params)
     }
 
     /// Every shopper step ends with the page telling the shop's server (`tell_shop`).

@@ -12,8 +12,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -23,7 +22,8 @@ use crate::providers::{About, BundledSuite, Opened, Provider, StepKind};
 use crate::sandbox::request_schema::OperationSchemas;
 use crate::sandbox::tokens::TokenBook;
 use crate::sandbox::{
-    lock, random_text, Auth, Caller, FactsExt, Operation, ProviderSandbox, SandboxCore,
+    lock, random_text, Auth, Caller, Dispatch, FactsExt, Operation, ProviderSandbox, Routes,
+    SandboxCore,
 };
 use crate::suite::ParsedStep;
 
@@ -73,34 +73,34 @@ pub static ABOUT: About = About {
         file: "src/providers/toy/suite.yaml",
         text: include_str!("suite.yaml"),
     },
+    open,
+    parse_step,
 };
 
 impl Provider for Toy {
     fn about(&self) -> &'static About {
         &ABOUT
     }
+}
 
-    fn open(&self, core: Arc<SandboxCore>) -> Opened {
-        Opened::of(Arc::new(ToySandbox {
-            core,
-            api_key: format!("sbx-{}", random_text(16)),
-            schemas: OperationSchemas::of(OPERATIONS),
-            tokens: Mutex::new(TokenBook::new()),
-            charges: Mutex::new(HashMap::new()),
-        }))
-    }
+fn open(core: Arc<SandboxCore>) -> Opened {
+    Opened::of(Arc::new(ToySandbox {
+        core,
+        api_key: format!("sbx-{}", random_text(16)),
+        schemas: OperationSchemas::of(OPERATIONS),
+        tokens: Mutex::new(TokenBook::new()),
+        charges: Mutex::new(HashMap::new()),
+    }))
+}
 
-    fn parse_step(&self, kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
-        match kind {
-            StepKind::Shopper => serde_json::from_value::<ShopperStep>(params.clone())
-                .map(|s| Arc::new(s) as ParsedStep)
-                .map_err(|e| format!("{e}; expected `shopper: {{ app: approve }}`")),
-            StepKind::Sandbox if params.as_object().is_some_and(|m| m.is_empty()) => {
-                Ok(Arc::new(()))
-            }
-            StepKind::Sandbox => Err("the toy sandbox has no settings".into()),
-            StepKind::Provider => Err("the toy provider never calls the shop".into()),
-        }
+fn parse_step(kind: StepKind, params: &Value) -> Result<ParsedStep, String> {
+    match kind {
+        StepKind::Shopper => serde_json::from_value::<ShopperStep>(params.clone())
+            .map(|s| Arc::new(s) as ParsedStep)
+            .map_err(|e| format!("{e}; expected `shopper: {{ app: approve }}`")),
+        StepKind::Sandbox if params.as_object().is_some_and(|m| m.is_empty()) => Ok(Arc::new(())),
+        StepKind::Sandbox => Err("the toy sandbox has no settings".into()),
+        StepKind::Provider => Err("the toy provider never calls the shop".into()),
     }
 }
 
@@ -191,11 +191,11 @@ async fn approve(State(sb): State<Arc<ToySandbox>>, Path(id): Path<String>) -> R
 }
 
 impl ProviderSandbox for ToySandbox {
-    fn router(self: Arc<Self>) -> Router {
-        Router::new()
-            .route("/token", post(token))
-            .route("/charges", post(charge))
-            .route("/charges/{id}/approve", post(approve))
+    fn dispatch(self: Arc<Self>) -> Dispatch {
+        Routes::new(OPERATIONS)
+            .answer(OP_TOKEN, token)
+            .answer(OP_CHARGE, charge)
+            .answer(OP_APPROVE, approve)
             .with_state(self)
     }
 

@@ -60,22 +60,6 @@ impl MobilePaySandbox {
         Ok(instance.unwrap_or(Value::Null))
     }
 
-    /// [`MobilePaySandbox::enter`] for a POST with a JSON body that needs an idempotency key:
-    /// the body and the key (a repeat is answered here).
-    pub(super) async fn enter_keyed(
-        &self,
-        operation: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-        facts: &mut Facts,
-    ) -> Result<(Value, Option<String>), Response> {
-        let json = self
-            .enter(operation, headers, Input::Json(body), facts)
-            .await?;
-        let key = self.idempotency(operation, headers, &json, facts)?;
-        Ok((json, key))
-    }
-
     /// The checks after the input is read: schema findings in the facts, authorisation,
     /// injected faults, then a request the schema refuses.
     pub(super) async fn admit(

@@ -18,18 +18,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use super::steps::SandboxSettings;
-use super::OPERATIONS;
+use super::{
+    OPERATIONS, OP_APP_APPROVE, OP_APP_REJECT, OP_PAYMENT_CANCEL, OP_PAYMENT_CAPTURE,
+    OP_PAYMENT_INITIATE, OP_PAYMENT_LOOKUP, OP_PAYMENT_POLL, OP_PAYMENT_PREPARE, OP_PAYMENT_READY,
+    OP_POS_CREATE, OP_POS_LOOKUP, OP_REFUND_CANCEL, OP_REFUND_CAPTURE, OP_REFUND_INITIATE,
+    OP_REFUND_POLL, OP_TOKEN,
+};
 use crate::journal::Facts;
 use crate::sandbox::request_schema::OperationSchemas;
 use crate::sandbox::tokens::TokenBook;
-use crate::sandbox::{lock, BoxFuture, FactsExt, ProviderSandbox, SandboxCore};
+use crate::sandbox::{lock, BoxFuture, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore};
 use payments::{Payment, ACTIVE};
 use pos::PointOfSale;
 use refunds::Refund;
@@ -118,6 +122,26 @@ async fn answering(steps: impl for<'f> FnOnce(&'f mut Facts) -> Steps<'f>) -> Re
     answer.unwrap_or_else(|refusal| refusal).facts(facts)
 }
 
+impl MobilePaySandbox {
+    /// Answers a `/pos/v10` call: its input read and let through the guard
+    /// ([`MobilePaySandbox::enter`]), then `answer` given it as JSON (`null` when the call
+    /// brings none). The answer, however it ended, carries the facts gathered.
+    async fn call(
+        &self,
+        operation: &str,
+        headers: &HeaderMap,
+        input: guard::Input<'_>,
+        answer: impl FnOnce(Value, &mut Facts) -> Result<Response, Response>,
+    ) -> Response {
+        let mut facts = Facts::default();
+        let answer = match self.enter(operation, headers, input, &mut facts).await {
+            Ok(json) => answer(json, &mut facts),
+            Err(refusal) => Err(refusal),
+        };
+        answer.unwrap_or_else(|refusal| refusal).facts(facts)
+    }
+}
+
 /// A 409 to a call the resource's state `status` does not allow (noted in the facts).
 fn conflict(facts: &mut Facts, status: &str, code: &str, message: &str) -> Response {
     facts.payment_state = Some(status.to_owned());
@@ -166,39 +190,24 @@ impl MobilePaySandbox {
 }
 
 impl ProviderSandbox for MobilePaySandbox {
-    fn router(self: Arc<Self>) -> Router {
-        Router::new()
-            .route(
-                "/integrator-authentication/connect/token",
-                post(token::issue),
-            )
-            .route("/pos/v10/pointofsales", get(pos::lookup).post(pos::create))
-            .route(
-                "/pos/v10/payments",
-                get(payments::lookup).post(payments::initiate),
-            )
-            .route("/pos/v10/payments/prepare", post(payments::prepare))
-            .route("/pos/v10/payments/{payment_id}", get(payments::poll))
-            .route(
-                "/pos/v10/payments/{payment_id}/ready",
-                post(payments::ready),
-            )
-            .route(
-                "/pos/v10/payments/{payment_id}/capture",
-                post(payments::capture),
-            )
-            .route(
-                "/pos/v10/payments/{payment_id}/cancel",
-                post(payments::cancel),
-            )
-            .route("/pos/v10/refunds", post(refunds::initiate))
-            .route("/pos/v10/refunds/{refund_id}", get(refunds::poll))
-            .route(
-                "/pos/v10/refunds/{refund_id}/capture",
-                post(refunds::capture),
-            )
-            .route("/pos/v10/refunds/{refund_id}/cancel", post(refunds::cancel))
-            .route("/golive/app/{payment_id}/{action}", post(payments::app_act))
+    fn dispatch(self: Arc<Self>) -> Dispatch {
+        Routes::new(OPERATIONS)
+            .answer(OP_TOKEN, token::issue)
+            .answer(OP_POS_LOOKUP, pos::lookup)
+            .answer(OP_POS_CREATE, pos::create)
+            .answer(OP_PAYMENT_INITIATE, payments::initiate)
+            .answer(OP_PAYMENT_PREPARE, payments::prepare)
+            .answer(OP_PAYMENT_READY, payments::ready)
+            .answer(OP_PAYMENT_LOOKUP, payments::lookup)
+            .answer(OP_PAYMENT_POLL, payments::poll)
+            .answer(OP_PAYMENT_CAPTURE, payments::capture)
+            .answer(OP_PAYMENT_CANCEL, payments::cancel)
+            .answer(OP_REFUND_INITIATE, refunds::initiate)
+            .answer(OP_REFUND_POLL, refunds::poll)
+            .answer(OP_REFUND_CAPTURE, refunds::capture)
+            .answer(OP_REFUND_CANCEL, refunds::cancel)
+            .answer(OP_APP_APPROVE, payments::app_approve)
+            .answer(OP_APP_REJECT, payments::app_reject)
             .with_state(self)
     }
 

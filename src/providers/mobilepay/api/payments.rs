@@ -110,19 +110,6 @@ impl Payment {
 }
 
 impl MobilePaySandbox {
-    /// [`MobilePaySandbox::enter`], then the payment the path names.
-    async fn enter_payment(
-        &self,
-        operation: &str,
-        headers: &HeaderMap,
-        input: Input<'_>,
-        payment_id: &str,
-        facts: &mut Facts,
-    ) -> Result<(Value, Payment), Response> {
-        let json = self.enter(operation, headers, input, facts).await?;
-        Ok((json, self.payment_of(payment_id, facts)?))
-    }
-
     /// Reads a payment for a handler, moved on to now; the 404 when it does not exist.
     pub(super) fn payment_of(
         &self,
@@ -265,12 +252,12 @@ pub(super) async fn ready(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    answering(|facts| {
-        Box::pin(async move {
-            let input = Input::Json(&body);
-            let (json, p) = sb
-                .enter_payment(OP_PAYMENT_READY, &headers, input, &payment_id, facts)
-                .await?;
+    sb.call(
+        OP_PAYMENT_READY,
+        &headers,
+        Input::Json(&body),
+        |json, facts| {
+            let p = sb.payment_of(&payment_id, facts)?;
             if !matches!(p.status.as_str(), "Prepared" | "Paired") {
                 let message = "The payment is not prepared (code inferred).";
                 return Err(conflict(facts, &p.status, "1302", message));
@@ -283,8 +270,8 @@ pub(super) async fn ready(
                 p.status = "Initiated".into();
             });
             moved_to(facts, "Initiated")
-        })
-    })
+        },
+    )
     .await
 }
 
@@ -293,33 +280,30 @@ pub(super) async fn lookup(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    answering(|facts| {
-        Box::pin(async move {
-            let input = Input::Query(query.as_deref());
-            let q = sb.enter(OP_PAYMENT_LOOKUP, &headers, input, facts).await?;
-            let pos_id = q.get("posId").and_then(Value::as_str).map(str::to_owned);
-            let order_id = q.get("orderId").and_then(Value::as_str).map(str::to_owned);
-            facts.order = order_id.clone();
-            let done = q.get("state").and_then(Value::as_str) == Some("Done");
-            let now = sb.core.now_ms();
-            let mut st = lock(&sb.state);
-            let mut ids: Vec<String> = st
-                .payments
-                .values_mut()
-                .filter(|p| pos_id.as_ref().is_none_or(|x| *x == p.pos_id))
-                .filter(|p| order_id.as_ref().is_none_or(|x| *x == p.order_id))
-                .filter_map(|p| {
-                    p.advance(now);
-                    (ACTIVE.contains(&p.status.as_str()) != done).then(|| p.payment_id.clone())
-                })
-                .collect();
-            ids.sort();
-            drop(st);
-            if let [only] = ids.as_slice() {
-                facts.payment = Some(only.clone());
-            }
-            Ok(Json(json!({ "paymentIds": ids })).into_response())
-        })
+    let input = Input::Query(query.as_deref());
+    sb.call(OP_PAYMENT_LOOKUP, &headers, input, |q, facts| {
+        let pos_id = q.get("posId").and_then(Value::as_str).map(str::to_owned);
+        let order_id = q.get("orderId").and_then(Value::as_str).map(str::to_owned);
+        facts.order = order_id.clone();
+        let done = q.get("state").and_then(Value::as_str) == Some("Done");
+        let now = sb.core.now_ms();
+        let mut st = lock(&sb.state);
+        let mut ids: Vec<String> = st
+            .payments
+            .values_mut()
+            .filter(|p| pos_id.as_ref().is_none_or(|x| *x == p.pos_id))
+            .filter(|p| order_id.as_ref().is_none_or(|x| *x == p.order_id))
+            .filter_map(|p| {
+                p.advance(now);
+                (ACTIVE.contains(&p.status.as_str()) != done).then(|| p.payment_id.clone())
+            })
+            .collect();
+        ids.sort();
+        drop(st);
+        if let [only] = ids.as_slice() {
+            facts.payment = Some(only.clone());
+        }
+        Ok(Json(json!({ "paymentIds": ids })).into_response())
     })
     .await
 }
@@ -329,20 +313,10 @@ pub(super) async fn poll(
     Path(payment_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    answering(|facts| {
-        Box::pin(async move {
-            let (_, p) = sb
-                .enter_payment(
-                    OP_PAYMENT_POLL,
-                    &headers,
-                    Input::Nothing,
-                    &payment_id,
-                    facts,
-                )
-                .await?;
-            let poll_delay = sb.polled(facts, &p.status, p.amount);
-            Ok(Json(p.view(poll_delay)).into_response())
-        })
+    sb.call(OP_PAYMENT_POLL, &headers, Input::Nothing, |_, facts| {
+        let p = sb.payment_of(&payment_id, facts)?;
+        let poll_delay = sb.polled(facts, &p.status, p.amount);
+        Ok(Json(p.view(poll_delay)).into_response())
     })
     .await
 }
@@ -353,12 +327,12 @@ pub(super) async fn capture(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    answering(|facts| {
-        Box::pin(async move {
-            let input = Input::Json(&body);
-            let (json, p) = sb
-                .enter_payment(OP_PAYMENT_CAPTURE, &headers, input, &payment_id, facts)
-                .await?;
+    sb.call(
+        OP_PAYMENT_CAPTURE,
+        &headers,
+        Input::Json(&body),
+        |json, facts| {
+            let p = sb.payment_of(&payment_id, facts)?;
             if p.status != "Reserved" {
                 let message = "The payment is not reserved (HTTP status inferred).";
                 return Err(conflict(facts, &p.status, "1304", message));
@@ -378,8 +352,8 @@ pub(super) async fn capture(
                 p.captured = amount;
             });
             moved_to(facts, "Captured")
-        })
-    })
+        },
+    )
     .await
 }
 
@@ -388,48 +362,39 @@ pub(super) async fn cancel(
     Path(payment_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    answering(|facts| {
-        Box::pin(async move {
-            let (_, p) = sb
-                .enter_payment(
-                    OP_PAYMENT_CANCEL,
-                    &headers,
-                    Input::Nothing,
-                    &payment_id,
-                    facts,
-                )
-                .await?;
-            if !ACTIVE.contains(&p.status.as_str()) {
-                let message =
-                    "The payment is no longer active and cannot be cancelled (code inferred).";
-                return Err(conflict(facts, &p.status, "1303", message));
-            }
-            sb.set_payment(&payment_id, |p| {
-                p.status = "CancelledByClient".into();
-                p.next = None;
-            });
-            moved_to(facts, "CancelledByClient")
-        })
+    sb.call(OP_PAYMENT_CANCEL, &headers, Input::Nothing, |_, facts| {
+        let p = sb.payment_of(&payment_id, facts)?;
+        if !ACTIVE.contains(&p.status.as_str()) {
+            let message =
+                "The payment is no longer active and cannot be cancelled (code inferred).";
+            return Err(conflict(facts, &p.status, "1303", message));
+        }
+        sb.set_payment(&payment_id, |p| {
+            p.status = "CancelledByClient".into();
+            p.next = None;
+        });
+        moved_to(facts, "CancelledByClient")
     })
     .await
 }
 
-/// The customer's app (simulator only): approve or reject the payment issued to them.
-pub(super) async fn app_act(
+/// The customer's app (simulator only): the customer approves the payment in the MobilePay app.
+pub(super) async fn app_approve(sb: Sb, Path(payment_id): Path<String>) -> Response {
+    app_act(sb, payment_id, OP_APP_APPROVE, "Reserved").await
+}
+
+/// The customer rejects the payment in the MobilePay app.
+pub(super) async fn app_reject(sb: Sb, Path(payment_id): Path<String>) -> Response {
+    app_act(sb, payment_id, OP_APP_REJECT, "CancelledByUser").await
+}
+
+/// The customer answers in the app: the payment shows IssuedToUser, then `outcome`.
+async fn app_act(
     State(sb): Sb,
-    Path((payment_id, action)): Path<(String, String)>,
+    payment_id: String,
+    op: &'static str,
+    outcome: &'static str,
 ) -> Response {
-    let (op, outcome) = match action.as_str() {
-        "approve" => (OP_APP_APPROVE, "Reserved"),
-        "reject" => (OP_APP_REJECT, "CancelledByUser"),
-        _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": "unknown app action"})),
-            )
-                .into_response()
-        }
-    };
     answering(|facts| {
         Box::pin(async move {
             facts.operation = Some(op.into());

@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::guard::Input;
-use super::{answering, error, lock, random_id, Sb};
+use super::{error, lock, random_id, Sb};
 use crate::providers::mobilepay::{OP_POS_CREATE, OP_POS_LOOKUP};
 
 #[derive(Debug, Clone)]
@@ -23,38 +23,35 @@ pub(super) async fn lookup(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    answering(|facts| {
-        Box::pin(async move {
-            let q = sb
-                .enter(OP_POS_LOOKUP, &headers, Input::Query(query.as_deref()), facts)
-                .await?;
-            let field = |k: &str| q.get(k).and_then(Value::as_str).map(str::to_owned);
-            let (merchant_pos_id, pos_id, store_id) =
-                (field("merchantPosId"), field("posId"), field("storeId"));
-            let found: Vec<Value> = lock(&sb.state)
-                .points_of_sale
-                .iter()
-                .filter(|p| merchant_pos_id.as_ref().is_none_or(|m| *m == p.merchant_pos_id))
-                .filter(|p| pos_id.as_ref().is_none_or(|m| *m == p.pos_id))
-                .filter(|p| store_id.as_ref().is_none_or(|m| *m == p.store_id))
-                .map(|p| {
-                    json!({"posId": p.pos_id, "merchantPosId": p.merchant_pos_id, "storeId": p.store_id,
-                           "name": p.name, "beaconId": null, "supportedBeaconTypes": [], "callbackAlias": null})
-                })
-                .collect();
-            facts.notes.insert("found".into(), json!(found.len()));
-            Ok(Json(json!({ "pointOfSales": found })).into_response())
-        })
+    let input = Input::Query(query.as_deref());
+    sb.call(OP_POS_LOOKUP, &headers, input, |q, facts| {
+        let field = |k: &str| q.get(k).and_then(Value::as_str).map(str::to_owned);
+        let (merchant_pos_id, pos_id, store_id) =
+            (field("merchantPosId"), field("posId"), field("storeId"));
+        let found: Vec<Value> = lock(&sb.state)
+            .points_of_sale
+            .iter()
+            .filter(|p| merchant_pos_id.as_ref().is_none_or(|m| *m == p.merchant_pos_id))
+            .filter(|p| pos_id.as_ref().is_none_or(|m| *m == p.pos_id))
+            .filter(|p| store_id.as_ref().is_none_or(|m| *m == p.store_id))
+            .map(|p| {
+                json!({"posId": p.pos_id, "merchantPosId": p.merchant_pos_id, "storeId": p.store_id,
+                       "name": p.name, "beaconId": null, "supportedBeaconTypes": [], "callbackAlias": null})
+            })
+            .collect();
+        facts.notes.insert("found".into(), json!(found.len()));
+        Ok(Json(json!({ "pointOfSales": found })).into_response())
     })
     .await
 }
 
 pub(super) async fn create(State(sb): Sb, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    answering(|facts| {
-        Box::pin(async move {
-            let (json, key) = sb
-                .enter_keyed(OP_POS_CREATE, &headers, &body, facts)
-                .await?;
+    sb.call(
+        OP_POS_CREATE,
+        &headers,
+        Input::Json(&body),
+        |json, facts| {
+            let key = sb.idempotency(OP_POS_CREATE, &headers, &json, facts)?;
             let merchant_pos_id = json["merchantPosId"]
                 .as_str()
                 .unwrap_or_default()
@@ -83,7 +80,7 @@ pub(super) async fn create(State(sb): Sb, headers: HeaderMap, body: axum::body::
             drop(st);
             sb.remember(key, OP_POS_CREATE, &json, StatusCode::OK, &answer);
             Ok(Json(answer).into_response())
-        })
-    })
+        },
+    )
     .await
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::guard::with_findings;
 use super::{lock, MobilePaySandbox, Sb, TokenInfo};
-use crate::journal::{fingerprint, Facts, IssuedToken};
+use crate::journal::Facts;
 use crate::providers::mobilepay::{CLIENT_ID_HEADER, OP_TOKEN};
 use crate::sandbox::request_schema::RequestFindings;
 use crate::sandbox::FactsExt;
@@ -41,21 +41,16 @@ pub(super) async fn issue(State(sb): Sb, headers: HeaderMap, body: axum::body::B
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let lifetime = sb.core.token_lifetime_s();
-    let now = sb.core.now_ms();
-    let expires = now + lifetime * 1000.0;
     let merchant_vat = fields.get("merchant_vat").cloned();
     if merchant_vat.is_some() {
         facts.token_claims = vec!["merchant_vat".into()];
     }
-    lock(&sb.state)
-        .tokens
-        .issue(value.clone(), expires, TokenInfo { merchant_vat }, now);
-    facts.token_issued = Some(IssuedToken {
-        fingerprint: fingerprint(&value),
-        lifetime_s: lifetime,
-        expires_at_ms: expires,
-    });
+    let info = TokenInfo { merchant_vat };
+    let issued = sb
+        .core
+        .issue_token(&mut lock(&sb.state).tokens, &value, info);
+    let lifetime = issued.lifetime_s;
+    facts.token_issued = Some(issued);
     Json(json!({
         "access_token": value,
         "expires_in": lifetime.round() as u64,

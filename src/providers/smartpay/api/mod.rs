@@ -13,16 +13,18 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use super::steps::SandboxSettings;
-use super::{OPERATIONS, OP_CANCEL, OP_CAPTURE, OP_REFUND};
+use super::{
+    OPERATIONS, OP_CANCEL, OP_CAPTURE, OP_CREATE_CHECKOUT, OP_OAUTH_TOKEN, OP_PAYMENT_STATUS,
+    OP_REFUND, OP_WIDGET_PAY, OP_WIDGET_SESSION,
+};
 use crate::journal::{fingerprint, Facts, TokenState, TokenUse};
 use crate::sandbox::request_schema::{query_object, OperationSchemas, RequestFindings};
-use crate::sandbox::{lock, Auth, FactsExt, ProviderSandbox, SandboxCore};
+use crate::sandbox::{lock, Auth, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore};
 use state::ApiState;
 
 /// The error code of an injected fault when the suite names none.
@@ -284,28 +286,16 @@ pub(crate) fn jwt_shaped(s: &str) -> bool {
 }
 
 impl ProviderSandbox for SmartPaySandbox {
-    fn router(self: Arc<Self>) -> Router {
-        Router::new()
-            .route("/oauth2/token", post(payments::oauth_token))
-            .route("/payment/creation", post(payments::create_checkout))
-            .route(
-                "/payment/status/{transaction_id}",
-                get(payments::payment_status),
-            )
-            .route(
-                "/payment/{transaction_id}/capture",
-                modifications::route(OP_CAPTURE),
-            )
-            .route(
-                "/payment/{transaction_id}/refund",
-                modifications::route(OP_REFUND),
-            )
-            .route(
-                "/payment/{transaction_id}/cancel",
-                modifications::route(OP_CANCEL),
-            )
-            .route("/widget/session", get(widget::widget_session))
-            .route("/widget/pay", post(widget::widget_pay))
+    fn dispatch(self: Arc<Self>) -> Dispatch {
+        Routes::new(OPERATIONS)
+            .answer(OP_OAUTH_TOKEN, payments::oauth_token)
+            .answer(OP_CREATE_CHECKOUT, payments::create_checkout)
+            .answer(OP_PAYMENT_STATUS, payments::payment_status)
+            .answer(OP_CAPTURE, modifications::answer(OP_CAPTURE))
+            .answer(OP_REFUND, modifications::answer(OP_REFUND))
+            .answer(OP_CANCEL, modifications::answer(OP_CANCEL))
+            .answer(OP_WIDGET_SESSION, widget::widget_session)
+            .answer(OP_WIDGET_PAY, widget::widget_pay)
             .with_state(self)
     }
 

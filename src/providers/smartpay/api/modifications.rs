@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{post, MethodRouter};
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -17,16 +16,24 @@ use super::{
     SmartPaySandbox,
 };
 use crate::providers::smartpay::{OP_CAPTURE, OP_REFUND};
-use crate::sandbox::{lock, FactsExt};
+use crate::sandbox::{lock, BoxFuture, FactsExt};
 
-/// The route of the modification `op` (`capture`, `refund` or `cancel`).
-pub(super) fn route(op: &'static str) -> MethodRouter<Arc<SmartPaySandbox>> {
-    post(
-        move |State(sb): State<Arc<SmartPaySandbox>>,
-              Path(transaction_id): Path<String>,
-              headers: HeaderMap,
-              body: Bytes| async move { modify(&sb, op, transaction_id, headers, body).await },
-    )
+/// The handler of the modification `op` (`capture`, `refund` or `cancel`): the three differ
+/// only in the operation they answer.
+pub(super) fn answer(
+    op: &'static str,
+) -> impl Fn(State<Arc<SmartPaySandbox>>, Path<String>, HeaderMap, Bytes) -> BoxFuture<'static, Answer>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    move |State(sb): State<Arc<SmartPaySandbox>>,
+          Path(transaction_id): Path<String>,
+          headers: HeaderMap,
+          body: Bytes|
+          -> BoxFuture<'static, Answer> {
+        Box::pin(async move { modify(&sb, op, transaction_id, headers, body).await })
+    }
 }
 
 async fn modify(

@@ -15,7 +15,7 @@ use super::{
     error, invalid_request, no_transaction, with_unrecognized, Admitted, Answer, Payload,
     SmartPaySandbox,
 };
-use crate::journal::{fingerprint, IssuedToken};
+use crate::journal::fingerprint;
 use crate::providers::smartpay::{OP_CREATE_CHECKOUT, OP_OAUTH_TOKEN, OP_PAYMENT_STATUS};
 use crate::sandbox::{lock, FactsExt};
 
@@ -58,16 +58,8 @@ pub(super) async fn oauth_token(
     }
     let lifetime = sb.core.token_lifetime_s();
     let token = jwt(&sb.client_id, lifetime);
-    let now = sb.core.now_ms();
-    let expires = now + lifetime * 1000.0;
-    lock(&sb.state)
-        .tokens
-        .issue(token.clone(), expires, (), now);
-    facts.token_issued = Some(IssuedToken {
-        fingerprint: fingerprint(&token),
-        lifetime_s: lifetime,
-        expires_at_ms: expires,
-    });
+    let issued = sb.core.issue_token(&mut lock(&sb.state).tokens, &token, ());
+    facts.token_issued = Some(issued);
     Ok(Json(json!({"access_token": token, "expires_in": lifetime.round() as u64, "token_type": "Bearer"})).facts(facts))
 }
 
