@@ -32,6 +32,9 @@ pub struct StepContext {
     pub(super) core: Arc<SandboxCore>,
     /// Triggers still working after the wait timeout; their answers are collected later.
     pub(super) pending: Vec<PendingTrigger>,
+    /// In a load scenario, the repetition this context drives: its ids are its own, not the
+    /// whole sandbox's (see [`super::repetitions`]).
+    pub(super) repetition: Option<Repetition>,
 }
 
 impl StepContext {
@@ -52,10 +55,7 @@ impl StepContext {
         // The integration's own ids, learned from its traffic or captured from its answers:
         // `{{ order.reference }}` (golive's order_id until the shop names its own) and
         // `{{ payment.id }}` (only once known: a template using it earlier is an error).
-        let (order, payment) = self
-            .core
-            .learned()
-            .template_vars(self.order_id().as_deref());
+        let (order, payment) = self.learned().template_vars(self.order_id().as_deref());
         v.entry("order").or_insert(order);
         v.entry("payment").or_insert(payment);
         Value::Object(v)
@@ -68,15 +68,29 @@ impl StepContext {
     /// The merchant's reference for the scenario's order: the one the integration used with
     /// the provider or that a trigger's answer named, else golive's `order_id`.
     pub fn order_reference(&self) -> Option<String> {
-        self.core
-            .learned()
-            .order_reference
-            .or_else(|| self.order_id())
+        self.learned().order_reference.or_else(|| self.order_id())
     }
 
     /// The provider's payment id the integration's traffic named last, if any.
     pub fn payment_id(&self) -> Option<String> {
-        self.core.learned().payment_id
+        self.learned().payment_id
+    }
+
+    /// The integration's ids this journey learned: the sandbox's for the running scenario, or
+    /// in a load scenario only this repetition's.
+    pub(super) fn learned(&self) -> crate::sandbox::Learned {
+        match &self.repetition {
+            Some(r) => r.learned(),
+            None => self.core.learned(),
+        }
+    }
+
+    /// Ids the harness found itself (a trigger's capture), for this journey.
+    pub(super) fn note(&self, f: impl FnOnce(&mut crate::sandbox::Learned)) {
+        match &self.repetition {
+            Some(r) => r.note(f),
+            None => self.core.note(f),
+        }
     }
 
     pub fn var_str(&self, name: &str) -> Option<String> {

@@ -8,6 +8,7 @@ pub mod process;
 pub mod template;
 
 mod context;
+mod repetitions;
 mod scenario;
 mod steps;
 mod triggers;
@@ -16,6 +17,7 @@ pub use actors::{step_as, Act, Actors};
 pub use http::{HttpOutcome, Outgoing, Recorder};
 
 pub use context::StepContext;
+use repetitions::{Repetition, Repetitions};
 pub use scenario::{
     not_applicable, record_not_applicable, run_scenario, settle_late_traffic, skip_not_applicable,
     step_label, StepResult, LATE_AT_MOST, LATE_QUIET,

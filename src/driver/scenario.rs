@@ -57,55 +57,24 @@ pub async fn run_scenario(
         title: scenario.title.clone(),
     });
 
-    let mut vars = scenario.vars.clone();
-    vars.insert(
-        "order_id".into(),
-        Value::String(format!("{}-{}", scenario.id, short_id())),
-    );
-    vars.insert("scenario".into(), Value::String(scenario.id.clone()));
-    let mut ctx = StepContext {
-        scenario: scenario.id.clone(),
-        vars,
-        http: recorder.clone(),
-        sandbox_url: sandbox.base_url(),
-        target_url: target_url.to_owned(),
-        last_trigger: None,
-        request_timeout: crate::suite::bounds::duration_s(suite.settings.request_timeout_s),
-        wait_timeout: crate::suite::bounds::duration_s(suite.settings.wait_timeout_s),
-        time_scale: suite.settings.time_scale,
+    let journeys = Journeys {
+        scenario,
+        suite,
         target,
-        core: sandbox.core.clone(),
-        pending: Vec::new(),
+        target_url,
+        sandbox,
+        actors,
+        recorder,
+        events,
     };
-
     if error.is_none() {
-        for (i, step) in scenario.steps.iter().enumerate() {
-            let label = step_label(step);
-            let result = run_step(step, &mut ctx, sandbox, actors).await;
-            events.event(&RunEvent::StepFinished {
-                scenario: scenario.id.clone(),
-                step: label.clone(),
-                ok: result.is_ok(),
-            });
-            if let Err(e) = result {
-                error = Some(format!("step {} ({label}): {e}", i + 1));
-                // The journey broke off, but what the shop made of it still counts: ask it
-                // about the order if the scenario meant to.
-                if let Some(Step::ProbeOrder(p)) = scenario.steps[i + 1..]
-                    .iter()
-                    .rev()
-                    .find(|s| matches!(s, Step::ProbeOrder(_)))
-                {
-                    let _ = probe_order(&mut ctx, p).await;
-                }
-                break;
+        error = match scenario.repeat {
+            None => {
+                let mut ctx = journeys.context(None);
+                journeys.drive(&mut ctx, "", true).await
             }
-        }
-    }
-    // A trigger still working answers now (or its request times out): its exchange belongs
-    // to this scenario.
-    if let Err(e) = ctx.settle_triggers(true).await {
-        error.get_or_insert(e);
+            Some(_) => journeys.repeated().await,
+        };
     }
     settle(journal).await;
     let ended = journal.now_ms();
@@ -120,6 +89,133 @@ pub async fn run_scenario(
         duration_ms: ended - started,
     });
     error
+}
+
+/// What every journey of a scenario is driven with (one, or each repetition of a load
+/// scenario).
+struct Journeys<'a> {
+    scenario: &'a Scenario,
+    suite: &'a Suite,
+    target: Arc<Target>,
+    target_url: &'a str,
+    sandbox: &'a Sandbox,
+    actors: &'a dyn Actors,
+    recorder: &'a Recorder,
+    events: &'a dyn EventSink,
+}
+
+impl Journeys<'_> {
+    /// A fresh context: the scenario's variables and a new `order_id` (in a load scenario,
+    /// numbered by its repetition and made that repetition's first id).
+    fn context(&self, repetition: Option<(usize, &Arc<Repetitions>)>) -> StepContext {
+        let (scenario, suite) = (self.scenario, self.suite);
+        let mut vars = scenario.vars.clone();
+        let order_id = match repetition {
+            Some((n, _)) => format!("{}-r{}-{}", scenario.id, n + 1, short_id()),
+            None => format!("{}-{}", scenario.id, short_id()),
+        };
+        let repetition = repetition.map(|(n, all)| all.begin(n, &order_id));
+        vars.insert("order_id".into(), Value::String(order_id));
+        vars.insert("scenario".into(), Value::String(scenario.id.clone()));
+        StepContext {
+            scenario: scenario.id.clone(),
+            vars,
+            http: self.recorder.clone(),
+            sandbox_url: self.sandbox.base_url(),
+            target_url: self.target_url.to_owned(),
+            last_trigger: None,
+            request_timeout: crate::suite::bounds::duration_s(suite.settings.request_timeout_s),
+            wait_timeout: crate::suite::bounds::duration_s(suite.settings.wait_timeout_s),
+            time_scale: suite.settings.time_scale,
+            target: self.target.clone(),
+            core: self.sandbox.core.clone(),
+            pending: Vec::new(),
+            repetition,
+        }
+    }
+
+    /// Drives the steps to the end (or to the first that fails); why it broke off. `steps`:
+    /// whether every finished step is an event (a load scenario reports its first
+    /// repetition's, and the steps that fail).
+    async fn drive(&self, ctx: &mut StepContext, prefix: &str, steps: bool) -> Option<String> {
+        let scenario = self.scenario;
+        let mut error = None;
+        for (i, step) in scenario.steps.iter().enumerate() {
+            let label = step_label(step);
+            let result = run_step(step, ctx, self.sandbox, self.actors).await;
+            if steps || result.is_err() {
+                self.events.event(&RunEvent::StepFinished {
+                    scenario: scenario.id.clone(),
+                    step: format!("{prefix}{label}"),
+                    ok: result.is_ok(),
+                });
+            }
+            if let Err(e) = result {
+                error = Some(format!("{prefix}step {} ({label}): {e}", i + 1));
+                // The journey broke off, but what the shop made of it still counts: ask it
+                // about the order if the scenario meant to.
+                if let Some(Step::ProbeOrder(p)) = scenario.steps[i + 1..]
+                    .iter()
+                    .rev()
+                    .find(|s| matches!(s, Step::ProbeOrder(_)))
+                {
+                    let _ = probe_order(ctx, p).await;
+                }
+                break;
+            }
+        }
+        // A trigger still working answers now (or its request times out): its exchange
+        // belongs to this scenario.
+        if let Err(e) = ctx.settle_triggers(true).await {
+            error.get_or_insert(e);
+        }
+        error
+    }
+
+    /// A load scenario: every repetition, `concurrency` at a time, each with its own context,
+    /// while the scenario's traffic is routed to the repetition it is about. Why the scenario
+    /// broke off: the first repetition (by number) that did, and how many others did.
+    async fn repeated(&self) -> Option<String> {
+        use futures_util::StreamExt;
+        let count = self.scenario.repetitions();
+        let all = Repetitions::new(self.sandbox.core.operations(), count);
+        let journal = self.recorder.journal();
+        let from = journal.last_seq();
+        let journeys = futures_util::stream::iter(0..count)
+            .map(|n| {
+                let mut ctx = self.context(Some((n, &all)));
+                async move {
+                    let prefix = format!("repetition {} of {count}: ", n + 1);
+                    let error = self.drive(&mut ctx, &prefix, n == 0).await;
+                    if let Some(r) = &ctx.repetition {
+                        r.done();
+                    }
+                    error
+                }
+            })
+            .buffer_unordered(self.scenario.concurrent())
+            .filter_map(|error| async move { error })
+            .collect::<Vec<String>>();
+        let mut broke_off = tokio::select! {
+            errors = journeys => errors,
+            never = all.follow(journal, from) => match never {},
+        };
+        broke_off.sort_by_key(|e| repetition_number(e));
+        let first = broke_off.first()?.clone();
+        Some(match broke_off.len() {
+            1 => first,
+            n => format!("{first}; {} other repetition(s) broke off too", n - 1),
+        })
+    }
+}
+
+/// The repetition an error of a load scenario names (`repetition 7 of 50: ...`).
+fn repetition_number(error: &str) -> usize {
+    error
+        .strip_prefix("repetition ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
 }
 
 /// Why a scenario does not apply to this shop: it fires a trigger the target marks

@@ -74,15 +74,21 @@ pub(super) async fn run_step(
             let journal = ctx.journal().clone();
             let mut after = 0;
             for n in 0..w.count {
-                let found = journal
-                    .wait_for(after, deadline, |e| {
-                        e.direction == Direction::ToSandbox
-                            && e.actor == Actor::Integration
-                            && e.operation() == Some(w.operation.as_str())
-                    })
-                    .await;
+                // In a load scenario, only this repetition's calls count: another checkout's
+                // status check says nothing about this one.
+                let found = match &ctx.repetition {
+                    Some(r) => r.wait_for_call(&w.operation, after, deadline).await,
+                    None => journal
+                        .wait_for(after, deadline, |e| {
+                            e.direction == Direction::ToSandbox
+                                && e.actor == Actor::Integration
+                                && e.operation() == Some(w.operation.as_str())
+                        })
+                        .await
+                        .map(|e| e.seq),
+                };
                 match found {
-                    Some(e) => after = e.seq,
+                    Some(seq) => after = seq,
                     None if w.optional => return Ok(()),
                     None => {
                         return Err(format!(

@@ -151,6 +151,7 @@ async fn context_for(wait_ms: u64, target_url: &str, triggers: &str) -> (StepCon
         target: Arc::new(target),
         core: sandbox.core.clone(),
         pending: Vec::new(),
+        repetition: None,
     };
     (ctx, sandbox)
 }

@@ -81,8 +81,8 @@ impl StepContext {
             // `{{ payment.id }}` (and the forged callbacks that use them).
             let text = crate::checks::field::as_text(&v);
             match var.as_str() {
-                "order_reference" => self.core.note(|l| l.note_order_reference(text)),
-                "payment_id" => self.core.note(|l| l.note_payment_id(text)),
+                "order_reference" => self.note(|l| l.note_order_reference(text)),
+                "payment_id" => self.note(|l| l.note_payment_id(text)),
                 _ => {}
             }
             self.vars.insert(var, v);

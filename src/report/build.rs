@@ -264,6 +264,7 @@ pub(crate) mod tests {
             },
             started_at: "2024-06-11T12:00:00Z".into(),
             duration_ms: 1000.0,
+            scripted_wait_ms: None,
             verdict: Verdict::Failed,
             counts: Counts::default(),
             run_error: None,

@@ -171,6 +171,14 @@ fn summary_with(report: &RunReport, written: Option<&Written>, color: bool) -> S
         report.scenarios.len(),
         report.duration_ms / 1000.0
     ));
+    // What the run cost beyond the waits the suite scripted itself.
+    if let Some(waits) = report.scripted_wait_ms.filter(|w| *w > 0.0) {
+        out.push_str(&format!(
+            "  {:.1} s of it scripted waits, {:.1} s the rest (exchanges, the integration, golive)\n",
+            waits / 1000.0,
+            (report.duration_ms - waits).max(0.0) / 1000.0
+        ));
+    }
     if let Some(filter) = &report.filter {
         out.push_str(&format!(
             "  {} {}\n",

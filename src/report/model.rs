@@ -182,6 +182,11 @@ pub struct RunReport {
     /// RFC 3339 UTC.
     pub started_at: String,
     pub duration_ms: f64,
+    /// How much of `duration_ms` the suite itself asked to wait (`sleep` steps at the run's
+    /// time scale; with `--jobs N` the lane that waits longest): the rest is golive's overhead
+    /// and the integration's own time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scripted_wait_ms: Option<f64>,
     pub verdict: Verdict,
     pub counts: Counts,
     /// Why the run could not be made, when the verdict is `error`.
@@ -289,6 +294,7 @@ impl RunReport {
             target,
             started_at: String::new(),
             duration_ms: 0.0,
+            scripted_wait_ms: None,
             verdict: Verdict::Error,
             counts: Default::default(),
             run_error: None,

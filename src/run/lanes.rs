@@ -3,10 +3,13 @@
 //! A lane is one sandbox and one copy of the integration (its own port, its own sandbox URL and
 //! credentials, its own `target-K.log`), running its scenarios one after another exactly as a
 //! sequential run does. Lanes share the journal (one file, one numbering), so the checks judge
-//! one journal, tag by tag, as they would a sequential run's. Scenarios go to lanes in
-//! contiguous slices of the suite's order; a scenario that uses what an earlier one left in
-//! the sandbox (SmartPay's success forged with another order's captured payment) runs in the
-//! first lane, after the suite's first scenarios, as it would in order.
+//! one journal, tag by tag, as they would a sequential run's. Scenarios go to lanes balanced by
+//! how long each is expected to take ([`expected_s`]: its scripted waits at the run's time
+//! scale, and a moment per step), the longest first to the lane with the least so far, each
+//! lane then running its own in the suite's order. The suite's first scenario runs in the
+//! first lane, and so does every scenario that uses what an earlier one left in the sandbox
+//! (SmartPay's success forged with another order's captured payment), after it, as it would in
+//! order.
 
 use super::*;
 use crate::providers::{Provider, StepKind};
@@ -27,13 +30,55 @@ pub(crate) fn plan(suite: &Suite, jobs: usize, provider: &dyn Provider) -> Vec<V
     let (dependent, free): (Vec<usize>, Vec<usize>) =
         (0..suite.scenarios.len()).partition(|p| uses_earlier(*p));
     let lanes = jobs.clamp(1, free.len().max(1));
-    let mut plan: Vec<Vec<usize>> = (0..lanes)
-        .map(|k| free[k * free.len() / lanes..(k + 1) * free.len() / lanes].to_vec())
-        .collect();
-    plan[0].extend(dependent);
-    plan[0].sort_unstable();
+    let scale = suite.settings.time_scale;
+    let expected = |p: usize| expected_s(&suite.scenarios[p], scale);
+    let mut plan: Vec<Vec<usize>> = vec![Vec::new(); lanes];
+    let mut load = vec![0.0; lanes];
+    // The first lane: the suite's first scenario, and after it those that use its state.
+    for p in free.iter().take(1).chain(dependent.iter()) {
+        plan[0].push(*p);
+        load[0] += expected(*p);
+    }
+    let mut rest: Vec<usize> = free.iter().skip(1).copied().collect();
+    // The longest first (ties in the suite's order), each to the lane with the least so far.
+    rest.sort_by(|a, b| expected(*b).total_cmp(&expected(*a)).then(a.cmp(b)));
+    for p in rest {
+        let k = (0..lanes)
+            .min_by(|x, y| load[*x].total_cmp(&load[*y]).then(x.cmp(y)))
+            .unwrap_or(0);
+        plan[k].push(p);
+        load[k] += expected(p);
+    }
+    for lane in plan.iter_mut() {
+        lane.sort_unstable();
+    }
     plan.retain(|lane| !lane.is_empty());
     plan
+}
+
+/// How long a scenario is expected to take, in seconds, from the suite alone: its scripted
+/// waits (`sleep`, in provider time when `scaled`) and a tenth of a second per step for the
+/// exchanges, times the rounds a load scenario's repetitions take. A rough figure; it only
+/// has to tell a scenario that sleeps through a provider's re-check window from one that
+/// does not.
+pub(crate) fn expected_s(scenario: &crate::suite::Scenario, time_scale: f64) -> f64 {
+    const PER_STEP_S: f64 = 0.1;
+    let one = scripted_wait_s(scenario, time_scale) + PER_STEP_S * scenario.steps.len() as f64;
+    one * scenario.repetitions().div_ceil(scenario.concurrent()) as f64
+}
+
+/// The time a scenario's `sleep` steps wait, in seconds at the run's time scale (once: a load
+/// scenario's repetitions wait at the same time, `concurrency` at a time).
+pub(crate) fn scripted_wait_s(scenario: &crate::suite::Scenario, time_scale: f64) -> f64 {
+    scenario
+        .steps
+        .iter()
+        .map(|step| match step {
+            Step::Sleep(s) if s.scaled => s.seconds * time_scale,
+            Step::Sleep(s) => s.seconds,
+            _ => 0.0,
+        })
+        .sum()
 }
 
 /// Why `--jobs N` cannot run this target: a target golive attaches to (no `start`) is one
@@ -98,9 +143,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lanes_are_contiguous_slices_and_a_dependent_scenario_follows_the_first() {
+    fn lanes_are_balanced_and_a_dependent_scenario_follows_the_first() {
         let provider = crate::providers::provider("smartpay").unwrap();
-        let suite = load_bundled_suite("smartpay").unwrap().value;
+        let mut suite = load_bundled_suite("smartpay").unwrap().value;
+        suite.settings.time_scale = 0.1;
         let ids = |lane: &[usize]| -> Vec<&str> {
             lane.iter()
                 .map(|p| suite.scenarios[*p].id.as_str())
@@ -108,12 +154,29 @@ mod tests {
         };
         let plan = plan(&suite, 4, provider);
         assert_eq!(plan.len(), 4);
-        // The success forged with another order's captured payment runs after `captured`,
-        // in the same sandbox.
+        // The success forged with another order's captured payment runs after the suite's
+        // first scenario (which captures two), in the same sandbox.
         let first = ids(&plan[0]);
         assert_eq!(first.first(), Some(&"token_renewal"));
-        assert!(first.contains(&"captured"), "{first:?}");
         assert_eq!(first.last(), Some(&"forged_other"));
+        // The two long re-check scenarios run in lanes of their own.
+        let lane_of = |id: &str| plan.iter().position(|l| ids(l).contains(&id)).unwrap();
+        assert_ne!(lane_of("pending_resolves"), lane_of("pending_never"));
+        // No lane is expected to take much longer than the longest scenario needs.
+        let expected = |lane: &[usize]| -> f64 {
+            lane.iter()
+                .map(|p| expected_s(&suite.scenarios[*p], 0.1))
+                .sum()
+        };
+        let longest = suite
+            .scenarios
+            .iter()
+            .map(|s| expected_s(s, 0.1))
+            .fold(0.0, f64::max);
+        assert!(longest > 20.0, "{longest}");
+        for lane in &plan {
+            assert!(expected(lane) <= longest + 1.0, "{:?}", ids(lane));
+        }
         // Every scenario once; each lane in the suite's order.
         let mut every: Vec<usize> = plan.concat();
         every.sort_unstable();
@@ -126,5 +189,15 @@ mod tests {
         );
         let one = super::plan(&suite, 1, provider);
         assert_eq!(one, vec![(0..suite.scenarios.len()).collect::<Vec<_>>()]);
+    }
+
+    #[test]
+    fn a_load_scenario_is_expected_to_take_its_rounds() {
+        let mut suite = load_bundled_suite("kontocloud").unwrap().value;
+        let s = &mut suite.scenarios[1];
+        let once = expected_s(s, 1.0);
+        s.repeat = Some(100);
+        s.concurrency = Some(25);
+        assert!((expected_s(s, 1.0) - 4.0 * once).abs() < 1e-9);
     }
 }

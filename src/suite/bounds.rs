@@ -14,6 +14,9 @@ use std::time::Duration;
 pub const MAX_DURATION_S: f64 = 86_400.0;
 /// The most of anything a step counts (calls to wait for, faults to serve).
 pub const MAX_COUNT: u64 = 10_000;
+/// The most repetitions of a load scenario that run at once: each holds a few connections
+/// open, and a thousand shoppers at once is already far past what a go-live assessment needs.
+pub const MAX_CONCURRENCY: u64 = 1_000;
 /// The largest injected delay, in milliseconds (one day).
 pub const MAX_DELAY_MS: u64 = 86_400_000;
 /// Provider clocks run at most ten times slower than real time; any speed-up is allowed.
@@ -140,6 +143,9 @@ mod tests {
             step["probe_order"]["properties"]["settle_s"]["maximum"],
             MAX_DURATION_S
         );
+        let scenario = &suite["$defs"]["scenario"]["properties"];
+        assert_eq!(scenario["repeat"]["maximum"], MAX_COUNT);
+        assert_eq!(scenario["concurrency"]["maximum"], MAX_CONCURRENCY);
         assert_eq!(
             target["properties"]["ready"]["properties"]["timeout_s"]["maximum"],
             MAX_DURATION_S

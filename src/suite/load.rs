@@ -304,6 +304,9 @@ fn suite_rules(loaded: &Loaded<Suite>) -> Vec<Problem> {
         "check",
         suite.checks.iter().map(|c| c.id.as_str()),
     ));
+    for (i, s) in suite.scenarios.iter().enumerate() {
+        problems.extend(load_rules(loaded, i, s));
+    }
     let scenarios: std::collections::HashSet<&str> = scenario_ids.collect();
     for (i, c) in suite.checks.iter().enumerate() {
         for (j, s) in c.scenarios.iter().flatten().enumerate() {
@@ -314,6 +317,38 @@ fn suite_rules(loaded: &Loaded<Suite>) -> Vec<Problem> {
                         "check `{}` names scenario `{s}`, which the suite does not have; expected one of: {}",
                         c.id,
                         suite.scenarios.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// A load scenario's own rules, beyond the schema's bounds: no more at once than there are
+/// repetitions, and no step that changes the sandbox every repetition shares (a fault
+/// injected for one concurrent checkout would hit the others).
+fn load_rules(loaded: &Loaded<Suite>, i: usize, s: &super::Scenario) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let repeat = s.repeat.unwrap_or(1);
+    if let Some(c) = s.concurrency.filter(|c| *c > repeat) {
+        problems.push(loaded.problem_at(
+            &format!("/scenarios/{i}/concurrency"),
+            format!(
+                "scenario `{}`: concurrency {c} is more than its {repeat} repetition(s); expected at most `repeat`{}",
+                s.id,
+                if s.repeat.is_none() { " (add `repeat: N`)" } else { "" }
+            ),
+        ));
+    }
+    if s.repeat.is_some() {
+        for (j, step) in s.steps.iter().enumerate() {
+            if matches!(step, super::Step::Sandbox(_)) {
+                problems.push(loaded.problem_at(
+                    &format!("/scenarios/{i}/steps/{j}"),
+                    format!(
+                        "scenario `{}` repeats: a `sandbox:` step would change the sandbox all its repetitions share; expected none (use `settings.sandbox`)",
+                        s.id
                     ),
                 ));
             }

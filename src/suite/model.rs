@@ -67,6 +67,26 @@ pub struct Scenario {
     #[serde(default)]
     pub vars: serde_json::Map<String, Value>,
     pub steps: Vec<Step>,
+    /// A load scenario: drive the journey this many times against the one integration, each
+    /// repetition its own order (`order_id`) and payment, with its own `{{ order.reference }}`
+    /// and `{{ payment.id }}`; `concurrency` of them at once. Unset: once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
+    /// How many repetitions of a `repeat` scenario run at once (default 1: one after another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+}
+
+impl Scenario {
+    /// How many times the journey is driven (1 unless `repeat`).
+    pub fn repetitions(&self) -> usize {
+        self.repeat.unwrap_or(1).max(1) as usize
+    }
+
+    /// How many repetitions run at once (at most all of them).
+    pub fn concurrent(&self) -> usize {
+        (self.concurrency.unwrap_or(1).max(1) as usize).min(self.repetitions())
+    }
 }
 
 /// One thing the harness does in a journey.

@@ -11,6 +11,7 @@ mod hostile;
 mod init;
 mod installed;
 mod kontocloud;
+mod load;
 mod mobilepay;
 mod partition;
 mod ppaas_example;

@@ -344,6 +344,7 @@ fn run(dir: &Path, suite_id: &str) -> RunReport {
         },
         started_at: "2024-06-11T12:00:00Z".into(),
         duration_ms: 4321.0,
+        scripted_wait_ms: None,
         verdict: Verdict::Failed,
         counts: Counts::default(),
         run_error: None,
