@@ -110,9 +110,12 @@ fn combine_partitions(suites: Vec<TestSuite>) -> Vec<TestSuite> {
             TestCaseStatus::NonSuccess { .. } => 3,
             TestCaseStatus::Success { .. } => 2,
             TestCaseStatus::Skipped { message, .. } => {
-                let elsewhere = message
-                    .as_ref()
-                    .is_some_and(|m| m.as_str().starts_with(crate::partition::NOT_IN_PARTITION));
+                // Not judged here (another partition's scenarios, or the filter's choice):
+                // any verdict another file has for the check says more.
+                let elsewhere = message.as_ref().is_some_and(|m| {
+                    m.as_str().starts_with(crate::partition::NOT_IN_PARTITION)
+                        || m.as_str().starts_with(LEFT_OUT_BY_FILTER)
+                });
                 u8::from(!elsewhere)
             }
         }
@@ -273,7 +276,58 @@ fn test_suite(report: &RunReport) -> TestSuite {
         case.set_system_out(xml_text(&system_out(report, check)));
         suite.add_test_case(case);
     }
+    if let Some(filter) = &report.filter {
+        suite.add_test_cases(left_out_cases(suite_id, filter));
+    }
     suite
+}
+
+/// The start of the skip message of a check `--scenario`/`--check` left out; the merge
+/// recognises such skips by it (a partition's run with another filter may have judged it).
+pub const LEFT_OUT_BY_FILTER: &str = "not run: left out by";
+
+/// One skipped testcase per check the filter left out, saying which flag left it out: a CI
+/// page lists testcases, not the testsuite's properties, and a filtered run whose page shows
+/// only what it judged would read as the whole assessment passed. Skipped is no verdict: the
+/// run's verdict and exit code are unchanged (the filter is not the integration's fault).
+fn left_out_cases(suite_id: &str, filter: &super::model::Filter) -> Vec<TestCase> {
+    let by_check = |id: &str| {
+        !filter.checks.is_empty()
+            && !filter
+                .checks
+                .iter()
+                .any(|g| crate::run::filter::Glob::new(g).matches(id))
+    };
+    let flags = |flag: &str, globs: &[String]| {
+        globs
+            .iter()
+            .map(|g| format!("{flag} '{g}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    filter
+        .checks_left_out
+        .iter()
+        .map(|id| {
+            let why = if by_check(id) {
+                format!(
+                    "{LEFT_OUT_BY_FILTER} {}, which does not select this check",
+                    flags("--check", &filter.checks)
+                )
+            } else {
+                format!(
+                    "{LEFT_OUT_BY_FILTER} {}: the suite asks for this check only in scenarios it leaves out",
+                    flags("--scenario", &filter.scenarios)
+                )
+            };
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(xml_text(&why));
+            let mut case = TestCase::new(xml_text(id), status);
+            case.set_classname(xml_text(&format!("golive.{suite_id}.{id}")));
+            case.set_system_out(xml_text(&format!("check: {id}\noutcome: left out\n\n{why}\n")));
+            case
+        })
+        .collect()
 }
 
 fn verdict_word(v: Verdict) -> &'static str {
@@ -533,6 +587,59 @@ mod tests {
         }
         // How long the evidence spans is still said, where a reader of the testcase looks.
         assert!(xml.contains("Evidence (spanning 1.003 s):"), "{xml}");
+    }
+
+    #[test]
+    fn checks_the_filter_left_out_are_skipped_testcases_naming_the_flag() {
+        let mut r = report();
+        r.filter = Some(crate::report::Filter {
+            scenarios: vec!["purchase_*".into()],
+            checks: vec!["KC-TOKEN-*".into(), "KC-PARTNER-*".into()],
+            scenarios_left_out: vec!["status_flaky".into()],
+            checks_left_out: vec!["KC-HEADERS".into(), "KC-TOKEN-RETRY".into()],
+        });
+        let xml = to_string(&r).unwrap();
+        assert!(
+            xml.contains(
+                r#"<testcase name="KC-HEADERS" classname="golive.kontocloud.KC-HEADERS">
+            <skipped message="not run: left out by --check &apos;KC-TOKEN-*&apos; --check &apos;KC-PARTNER-*&apos;, which does not select this check"/>"#
+            ),
+            "{xml}"
+        );
+        // Selected by --check, but asked for only in scenarios --scenario left out.
+        assert!(
+            xml.contains(r#"<skipped message="not run: left out by --scenario &apos;purchase_*&apos;: the suite asks for this check only in scenarios it leaves out"/>"#),
+            "{xml}"
+        );
+        let suite = xml.lines().find(|l| l.contains("<testsuite ")).unwrap();
+        assert!(
+            suite.contains(r#"tests="5""#) && suite.contains(r#"skipped="3""#),
+            "{suite}"
+        );
+        // A skip is no verdict: the run's stays what the judged checks made it.
+        let verdict = r#"<property name="verdict" value="failed"/>"#;
+        assert!(xml.contains(verdict), "{xml}");
+    }
+
+    #[test]
+    fn a_merge_keeps_a_verdict_over_the_filters_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut filtered = report();
+        let judged = filtered.checks.remove(1);
+        filtered.filter = Some(crate::report::Filter {
+            checks: vec!["KC-TOKEN-*".into(), "KC-POLL-*".into()],
+            checks_left_out: vec![judged.id.clone()],
+            ..Default::default()
+        });
+        let a = dir.path().join("a.xml");
+        let b = dir.path().join("b.xml");
+        std::fs::write(&a, to_string(&filtered).unwrap()).unwrap();
+        std::fs::write(&b, to_string(&report()).unwrap()).unwrap();
+        for files in [[a.clone(), b.clone()], [b, a]] {
+            let merged = merge(&files).unwrap();
+            assert!(!merged.contains(LEFT_OUT_BY_FILTER), "{merged}");
+            assert_eq!(merged.matches("<testcase ").count(), 3, "{merged}");
+        }
     }
 
     #[test]

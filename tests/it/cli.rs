@@ -503,6 +503,19 @@ fn a_filtered_run_drives_and_reports_only_what_matches_and_says_which_filter() {
             || junit.contains(r#"<property name="filter" value="--scenario 'purchase_*'"#),
         "{junit}"
     );
+    // A CI page lists testcases: each left-out check is one, skipped, naming the flag.
+    assert!(
+        junit.contains(
+            r#"<testcase name="KC-TOKEN-REUSE" classname="golive.kontocloud-go-live.KC-TOKEN-REUSE">
+            <skipped message="not run: left out by --check &apos;KC-STATUS-*&apos; --check &apos;KC-UNCONFIRMED-NOT-PAID&apos;, which does not select this check"/>"#
+        ),
+        "{junit}"
+    );
+    assert_eq!(
+        junit.matches("not run: left out by").count(),
+        2 * left_out.len(),
+        "a skip (message and system-out) per left-out check: {junit}"
+    );
     assert_junit_valid(&root.join("out/ci.xml"));
     let html = std::fs::read_to_string(root.join("r/report.html")).unwrap();
     assert!(

@@ -1,15 +1,19 @@
 //! golive as an installed binary: run from an empty folder, with nothing of the checkout
-//! around it, everything the README's tour uses must work: bundled suites by name, the suites
-//! and reference targets written out by `golive suites export`, and the help commands
-//! (`golive kinds KIND`, `golive references`, `golive demo --provider`).
+//! around it, everything the README's tour uses must work: the demo, bundled suites by name,
+//! the suites and reference targets written out by `golive suites export`, and the help
+//! commands (`golive kinds KIND`, `golive references`, `golive demo --provider`).
 //!
-//! The binary is cargo's build of this crate (`CARGO_BIN_EXE_golive`), run with an empty
-//! temporary folder as its working directory; `cargo install --root` would rebuild all of it
-//! in release, minutes on a shared machine, for the same binary code.
+//! Installing is what `cargo install --path .` does with the binary: put it in `ROOT/bin`.
+//! The test does that with cargo's build of this crate (`CARGO_BIN_EXE_golive`) instead of
+//! running `cargo install`, which builds the binary again: without the dev-dependencies'
+//! features (wiremock's hyper has `http2` and `full`), so hyper, axum, reqwest and golive
+//! itself would be compiled a second time, minutes of a CI job for the same code. The
+//! binary then runs by name from `PATH`, with no `CARGO_*` variable, in an empty folder.
 
-use std::process::Output;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
-use crate::support::{assert_junit_valid, golive};
+use crate::support::{assert_junit_valid, finish, golive, GOLIVE};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -19,10 +23,66 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// golive installed into `root` as `cargo install --root ROOT` lays it out: `ROOT/bin/golive`.
+fn install(root: &Path) -> PathBuf {
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(GOLIVE, bin.join("golive")).unwrap();
+    bin
+}
+
+/// `golive ARGS` as a shell finds it: by name on `PATH` (the install's `bin` first), with the
+/// environment of a fresh shell (no `CARGO_*`, no manifest folder), in `cwd`.
+fn installed(bin: &Path, args: &[&str], cwd: &Path) -> Output {
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let mut command = Command::new("golive");
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", cwd)
+        .env("NO_COLOR", "1");
+    finish(command, args)
+}
+
+/// Each run writes its reports in its own empty folder; JUnit names the bundled suite by the
+/// file `golive suites export` writes it to.
+fn assert_passed_with_reports(what: &str, out: &Output, cwd: &Path) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{what}: {}{}",
+        stdout(out),
+        stderr(out)
+    );
+    let reports = cwd.join("reports");
+    for f in ["junit.xml", "report.html", "report.json", "journal.jsonl"] {
+        assert!(reports.join(f).is_file(), "{what}: {f} written");
+    }
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"file="suites/kontocloud-go-live.yaml""#),
+        "{what}: {junit}"
+    );
+    assert_junit_valid(&reports.join("junit.xml"));
+}
+
 #[test]
-fn a_bundled_suite_runs_by_name_from_an_empty_folder() {
-    let empty = tempfile::tempdir().unwrap();
-    let out = golive(
+fn installed_golive_runs_the_demo_and_a_bundled_suite_from_an_empty_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let bin = install(root.path());
+    let (demo_dir, run_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (demo_at, run_at) = (demo_dir.path().to_owned(), run_dir.path().to_owned());
+    // Side by side: each has its own sandbox, shop and free ports.
+    let demo = {
+        let bin = bin.clone();
+        std::thread::spawn(move || {
+            installed(&bin, &["demo", "--wait-timeout", "3", "-q"], &demo_at)
+        })
+    };
+    let run = installed(
+        &bin,
         &[
             "run",
             "--suite",
@@ -34,26 +94,19 @@ fn a_bundled_suite_runs_by_name_from_an_empty_folder() {
             "3",
             "-q",
         ],
-        empty.path(),
+        &run_at,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let reports = empty.path().join("reports");
-    for f in ["junit.xml", "report.html", "report.json", "journal.jsonl"] {
-        assert!(reports.join(f).is_file(), "{f} written");
+    let demo = demo.join().unwrap();
+    assert_passed_with_reports("golive demo", &demo, demo_dir.path());
+    assert_passed_with_reports("golive run --suite kontocloud", &run, run_dir.path());
+    // Both summaries name their reports by path in the folder they ran in.
+    for out in [&demo, &run] {
+        assert!(
+            stdout(out).contains("Reports: reports/report.html"),
+            "{}",
+            stdout(out)
+        );
     }
-    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
-    // The bundled suite is named by the file `golive suites export` writes it to.
-    assert!(
-        junit.contains(r#"file="suites/kontocloud-go-live.yaml""#),
-        "{junit}"
-    );
-    assert_junit_valid(&reports.join("junit.xml"));
 }
 
 #[test]

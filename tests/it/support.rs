@@ -20,10 +20,15 @@ pub const GOLIVE: &str = env!("CARGO_BIN_EXE_golive");
 /// Runs golive in `cwd` as a team would type it; two minutes without an end is a hang and
 /// fails the test.
 pub fn golive(args: &[&str], cwd: &Path) -> Output {
-    let mut child = Command::new(GOLIVE)
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
+    let mut command = Command::new(GOLIVE);
+    command.args(args).current_dir(cwd).env("NO_COLOR", "1");
+    finish(command, args)
+}
+
+/// Runs a golive command made ready by the caller (another binary, environment or folder)
+/// to its end, its output captured; two minutes without an end is a hang.
+pub fn finish(mut command: Command, args: &[&str]) -> Output {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
