@@ -63,7 +63,10 @@ impl AsyncRead for Tap {
             if !new.is_empty() {
                 let mut seen = lock(&self.seen);
                 if seen.answered {
-                    *seen = Seen::default();
+                    // A new request on a kept-alive connection: keep the buffer's allocation.
+                    seen.head.clear();
+                    seen.total = 0;
+                    seen.answered = false;
                 }
                 seen.total += new.len();
                 let room = TAP_KEEP.saturating_sub(seen.head.len());

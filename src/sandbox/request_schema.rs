@@ -42,6 +42,11 @@ impl RequestSchema {
             "",
             &mut findings.unrecognized,
         );
+        // Most requests are valid: one quick pass says so, and only an invalid one pays for the
+        // error iterator (which builds a located error per failing keyword).
+        if self.validator.is_valid(instance) {
+            return findings;
+        }
         for e in self.validator.iter_errors(instance) {
             // Unknown fields are reported on their own, as the provider does.
             if matches!(e.kind(), ValidationErrorKind::AdditionalProperties { .. }) {
@@ -74,15 +79,22 @@ fn unknown_fields(root: &Value, schema: &Value, instance: &Value, at: &str, out:
             let Some(props) = schema.get("properties").and_then(Value::as_object) else {
                 return;
             };
-            for (k, v) in map {
-                let path = if at.is_empty() {
-                    k.clone()
+            // A field's dotted path is written only when it is needed: for an unknown field,
+            // or to descend into an object or array (most fields are known scalars).
+            let path = |k: &str| {
+                if at.is_empty() {
+                    k.to_owned()
                 } else {
                     format!("{at}.{k}")
-                };
+                }
+            };
+            for (k, v) in map {
                 match props.get(k) {
-                    Some(s) => unknown_fields(root, s, v, &path, out),
-                    None => out.push(path),
+                    Some(s) if v.is_object() || v.is_array() => {
+                        unknown_fields(root, s, v, &path(k), out)
+                    }
+                    Some(_) => {}
+                    None => out.push(path(k)),
                 }
             }
         }

@@ -36,6 +36,20 @@ fn printed_environment(
     (printed, stdout)
 }
 
+/// `golive sandbox --provider kontocloud --journal PATH`, with `extra` arguments, its stdout
+/// piped for [`printed_environment`].
+fn spawn_sandbox(journal: &Path, extra: &[&str]) -> Child {
+    Command::new(GOLIVE)
+        .args(["sandbox", "--provider", "kontocloud", "--journal"])
+        .arg(journal)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits for a process to end, at most `limit`; kills it (by its pid) and fails if it does not.
 fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
@@ -244,18 +258,13 @@ fn a_check_whose_scenarios_the_journal_lacks_is_skipped_with_that_reason() {
 async fn the_standalone_sandbox_injects_the_faults_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let journal_path = dir.path().join("faults.jsonl");
-    let mut child = Command::new(GOLIVE)
-        .args(["sandbox", "--provider", "kontocloud", "--journal"])
-        .arg(&journal_path)
-        .args([
+    let mut child = spawn_sandbox(
+        &journal_path,
+        &[
             "--settings",
             r#"{"inject":[{"operation":"issue_token","status":503,"times":1}]}"#,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+    );
     // Kept open until the test ends, so the sandbox's stdout never closes under it.
     let (printed, _stdout) = printed_environment(&mut child);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -300,4 +309,74 @@ fn the_standalone_sandbox_refuses_settings_that_are_not_a_json_object() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{err}");
     }
+}
+
+/// The exchanges a journal file holds now (a line cut short by a write in progress is not
+/// counted).
+fn journaled_now(path: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+        .filter_map(|e| match e {
+            Entry::Exchange(x) => Some(x.seq),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_killed_standalone_sandbox_leaves_every_answered_exchange_in_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("killed.jsonl");
+    let mut child = spawn_sandbox(&journal_path, &[]);
+    let (printed, _stdout) = printed_environment(&mut child);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!(
+        "{}/user/{}/issue",
+        printed["KONTOCLOUD_BASE_URL"], printed["KONTOCLOUD_USER_ID"]
+    );
+    const CALLS: u64 = 300;
+    for i in 0..CALLS {
+        let answer = client
+            .post(&url)
+            .json(&serde_json::json!({
+                "password": printed["KONTOCLOUD_PASSWORD"],
+                "partnerReference": format!("kill-{i}"), "localDate": "2026-01-01", "localTime": "120000"
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    // Nobody asks for a flush: the journal writer gets every answered exchange into the file
+    // on its own (within 100 ms by design; the bound here is only against a hang).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (journaled_now(&journal_path).len() as u64) < CALLS {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{} of {CALLS} answered exchanges reached the journal",
+                journaled_now(&journal_path).len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGKILL: no handler, no flush at exit. What was written stays, whole and in order.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) },
+        0
+    );
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(!status.success());
+    let text = std::fs::read_to_string(&journal_path).unwrap();
+    assert!(text.ends_with('\n'), "the journal ends in a cut line");
+    let seqs: Vec<u64> = journal::read_path(&journal_path)
+        .unwrap()
+        .filter_map(|e| match e.unwrap() {
+            Entry::Exchange(x) => Some(x.seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs, (1..=CALLS).collect::<Vec<_>>());
 }
