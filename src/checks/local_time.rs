@@ -123,8 +123,7 @@ impl Rule for LocalTime {
         };
         if let Some(p) = problem {
             self.requests
-                .bad
-                .push((format!("{}: {p}", ex.brief()), ex.seq));
+                .broke(ex.seq, || format!("{}: {p}", ex.brief()));
         }
     }
 

@@ -500,13 +500,19 @@ pub(crate) fn verdict(
     vec![failed.unwrap_or_else(passed)]
 }
 
-/// What a rule judged request by request found: how many requests it judged, and those that
-/// broke it (what was wrong, the exchange).
+/// What a rule judged request by request found: how many requests it judged, how many broke
+/// it, and the first of those (what was wrong, the exchange).
 #[derive(Default)]
 pub(crate) struct Requests {
     pub checked: usize,
-    pub bad: Vec<(String, u64)>,
+    bad: Vec<(String, u64)>,
+    broke: usize,
 }
+
+/// How many offending requests a rule keeps whole; the rest are counted. A rule broken on
+/// each of a million calls keeps a few examples, not a million messages (reports show at most
+/// [`crate::report::build::MAX_EVIDENCE_PER_CHECK`] exchanges of a check anyway).
+pub(crate) const KEPT_OFFENDERS: usize = 50;
 
 /// A rule judged request by request that keeps only its params and what it found.
 pub(crate) struct ByRequest<P> {
@@ -524,11 +530,20 @@ impl<P> ByRequest<P> {
 }
 
 impl Requests {
+    /// Notes a request that broke the rule: what was wrong is put into words only for the
+    /// first [`KEPT_OFFENDERS`].
+    pub fn broke(&mut self, seq: u64, what: impl FnOnce() -> String) {
+        self.broke += 1;
+        if self.bad.len() < KEPT_OFFENDERS {
+            self.bad.push((what(), seq));
+        }
+    }
+
     /// Skipped when no request was in scope, passed when none broke the rule, failed naming
     /// the first offenders (their exchanges as evidence).
     pub fn verdict(&self, none_in_scope: &str, passed: String, failed: &str) -> Vec<Finding> {
         let failure =
-            (!self.bad.is_empty()).then(|| fail_requests(&self.bad, self.checked, failed));
+            (self.broke > 0).then(|| fail_counted(&self.bad, self.broke, self.checked, failed));
         verdict(self.checked, none_in_scope, failure, || {
             Finding::pass(passed, vec![])
         })
@@ -537,9 +552,17 @@ impl Requests {
 
 /// "N of M {what}: first three …", with the exchanges of the first ten offenders.
 pub(crate) fn fail_requests(bad: &[(String, u64)], judged: usize, what: &str) -> Finding {
-    let mut f = fail_listing(bad);
-    f.message = format!("{} of {judged} {what}: {}", bad.len(), f.message);
-    f
+    fail_counted(bad, bad.len(), judged, what)
+}
+
+/// [`fail_requests`] when only the first of `broke` offenders were kept.
+fn fail_counted(bad: &[(String, u64)], broke: usize, judged: usize, what: &str) -> Finding {
+    let messages: Vec<&str> = bad.iter().map(|(m, _)| m.as_str()).collect();
+    let listing = list_counted(&messages, 3, broke);
+    Finding::fail(
+        format!("{broke} of {judged} {what}: {listing}"),
+        bad.iter().take(10).map(|(_, seq)| *seq).collect(),
+    )
 }
 
 /// The failure naming the first three offenders, with the exchanges of the first ten.
@@ -609,14 +632,20 @@ pub(crate) fn evidence_of(problems: &[(String, Vec<u64>)], first: usize, most: u
 
 /// Lists at most `n` items, then "and N more".
 pub(crate) fn list_some<T: std::fmt::Display>(items: &[T], n: usize) -> String {
+    list_counted(items, n, items.len())
+}
+
+/// Lists at most `n` of the first `items` of `total`, then "and N more".
+fn list_counted<T: std::fmt::Display>(items: &[T], n: usize, total: usize) -> String {
     let mut s = items
         .iter()
         .take(n)
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join("; ");
-    if items.len() > n {
-        s.push_str(&format!("; and {} more", items.len() - n));
+    let shown = n.min(items.len());
+    if total > shown {
+        s.push_str(&format!("; and {} more", total - shown));
     }
     s
 }
@@ -643,6 +672,27 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rule_broken_on_every_call_keeps_a_few_offenders_and_counts_the_rest() {
+        let mut requests = Requests::default();
+        let mut worded = 0;
+        for seq in 1..=1000u64 {
+            requests.checked += 1;
+            requests.broke(seq, || {
+                worded += 1;
+                format!("#{seq} bad")
+            });
+        }
+        assert_eq!(worded, KEPT_OFFENDERS);
+        let found = requests.verdict("none", "fine".into(), "requests were bad");
+        assert_eq!(found[0].outcome, Outcome::Failed);
+        assert_eq!(
+            found[0].message,
+            "1000 of 1000 requests were bad: #1 bad; #2 bad; #3 bad; and 997 more"
+        );
+        assert_eq!(found[0].evidence, (1..=10).collect::<Vec<u64>>());
+    }
 
     #[test]
     fn params_mistakes_are_in_plain_words() {

@@ -29,7 +29,7 @@ impl Rule for NoUnrecognized {
     fn call(&mut self, ex: &Exchange, op: &str) {
         self.requests.checked += 1;
         if !ex.facts.unrecognized_fields.is_empty() {
-            self.requests.bad.push((
+            self.requests.broke(ex.seq, || {
                 format!(
                     "{} sent {} to `{}`",
                     ex.brief(),
@@ -40,9 +40,8 @@ impl Rule for NoUnrecognized {
                         .collect::<Vec<_>>()
                         .join(", "),
                     op
-                ),
-                ex.seq,
-            ));
+                )
+            });
         }
     }
 

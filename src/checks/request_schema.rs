@@ -29,10 +29,9 @@ impl Rule for super::ByRequest<Params> {
         }
         self.requests.checked += 1;
         if !ex.facts.schema_errors.is_empty() {
-            self.requests.bad.push((
-                format!("{}: {}", ex.brief(), ex.facts.schema_errors.join("; ")),
-                ex.seq,
-            ));
+            self.requests.broke(ex.seq, || {
+                format!("{}: {}", ex.brief(), ex.facts.schema_errors.join("; "))
+            });
         }
     }
 

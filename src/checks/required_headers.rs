@@ -102,9 +102,9 @@ impl Rule for RequiredHeaders {
             }
         }
         if !problems.is_empty() {
-            self.requests
-                .bad
-                .push((format!("{}: {}", ex.brief(), problems.join(", ")), ex.seq));
+            self.requests.broke(ex.seq, || {
+                format!("{}: {}", ex.brief(), problems.join(", "))
+            });
         }
     }
 

@@ -58,10 +58,9 @@ impl Rule for super::ByRequest<Params> {
                 (TokenState::Expired, Some(r)) => format!(" ({:.1} s after it expired)", -r),
                 _ => String::new(),
             };
-            self.requests.bad.push((
-                format!("{} sent {}{late}", ex.brief(), state_words(used.state)),
-                ex.seq,
-            ));
+            self.requests.broke(ex.seq, || {
+                format!("{} sent {}{late}", ex.brief(), state_words(used.state))
+            });
         }
     }
 

@@ -201,6 +201,12 @@ fn what_the_suite_needs(out: &mut String, provider: &dyn Provider, suite: &Suite
         }
         let _ = writeln!(out, "  {name:<24} {line}");
     }
+    let _ = writeln!(out, "\nWhat a trigger answers: {}.", super::TRIGGER_ANSWER);
+    for name in needs.triggers.keys() {
+        if let Some(what) = provider.about().trigger_answer(name) {
+            let _ = writeln!(out, "  {name:<24} is {what}");
+        }
+    }
     if !needs.webhooks.is_empty() {
         let _ = writeln!(
             out,

@@ -67,6 +67,23 @@ pub struct About {
     pub open: fn(Arc<SandboxCore>) -> Opened,
     /// Reads the provider-specific part of a step ([`Provider::parse_step`]).
     pub parse_step: fn(StepKind, &Value) -> Result<ParsedStep, String>,
+    /// What the provider's actors read in the answer of a trigger (by trigger name), where
+    /// they read more than its status: the shopper's browser following the shop's page.
+    /// `golive init` and `golive provider` say it beside the trigger.
+    pub trigger_answers: &'static [(&'static str, &'static str)],
+}
+
+/// What every trigger's answer must be, whoever reads it further.
+pub const TRIGGER_ANSWER: &str = "2xx once your shop has done it (any other status fails the step, unless the suite says `expect_success: false`); it may come only once the payment is done (golive waits for it while the journey goes on)";
+
+impl About {
+    /// What the answer of trigger `name` must be or carry.
+    pub fn trigger_answer(&self, name: &str) -> Option<&'static str> {
+        self.trigger_answers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, what)| *what)
+    }
 }
 
 /// A provider: what it is ([`About`]), its simulated API, what a step in its suites may say

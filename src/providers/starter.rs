@@ -111,6 +111,11 @@ pub fn starter_target(provider: &dyn Provider) -> Result<String, String> {
                 vars.sometimes.join(", ")
             );
         }
+        let mut answer = format!("answer: {}", super::TRIGGER_ANSWER);
+        if let Some(what) = provider.about().trigger_answer(name) {
+            answer.push_str(&format!("; and it is {what}"));
+        }
+        comment(w, "    ", &answer);
         let _ = writeln!(
             w,
             "    method: POST\n    path: \"/{PLACEHOLDER}-{name}\"\n    json:\n      orderId: \"{{{{ order_id }}}}\""
@@ -131,10 +136,53 @@ pub fn starter_target(provider: &dyn Provider) -> Result<String, String> {
     Ok(out)
 }
 
+/// `text` as YAML comment lines of at most about 95 columns.
+fn comment(w: &mut String, indent: &str, text: &str) {
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && indent.len() + 2 + line.len() + 1 + word.len() > 95 {
+            let _ = writeln!(w, "{indent}# {line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    let _ = writeln!(w, "{indent}# {line}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::suite::parse_target;
+
+    /// What a provider says a trigger's answer carries is said beside that trigger in the
+    /// starter, and names only triggers its bundled suite fires (so it cannot go stale).
+    #[test]
+    fn each_trigger_says_what_its_answer_must_be() {
+        for p in super::super::all() {
+            let text = starter_target(p).unwrap();
+            let suite = p.suite().load().unwrap().value;
+            let fired = suite_needs(p, &suite).triggers;
+            assert_eq!(
+                text.matches("    # answer: ").count(),
+                fired.len(),
+                "{}",
+                p.id()
+            );
+            for (name, what) in p.about().trigger_answers {
+                assert!(fired.contains_key(*name), "{}: {name}", p.id());
+                let at = text.find(&format!("  {name}:\n")).unwrap();
+                let next = text[at..].find("method:").unwrap();
+                let said: Vec<&str> = text[at..at + next]
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("# "))
+                    .collect();
+                assert!(said.join(" ").contains(what), "{}: {name}", p.id());
+            }
+        }
+    }
 
     /// Every provider's starter is a target validation reads, and pairing it with the bundled
     /// suite finds nothing wrong but its placeholders: it names every trigger, webhook and

@@ -105,6 +105,10 @@ pub static ABOUT: About = About {
     suite: bundled_suite!("kontocloud-go-live.yaml"),
     open: |core| Opened::of(Arc::new(KontoCloudSandbox::new(core))),
     parse_step: steps::parse,
+    trigger_answers: &[(
+        "start_payment",
+        "the shopper's page: the browser follows it to the KontoCloud e-wallet your server got from Initiate Payment, by a redirect (3xx Location) or a page with a form or link to it (pages of your own in between are followed, up to 5)",
+    )],
 };
 
 impl Provider for KontoCloud {

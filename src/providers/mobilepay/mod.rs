@@ -237,6 +237,7 @@ pub static ABOUT: About = About {
     suite: bundled_suite!("mobilepay-go-live.yaml"),
     open: |core| Opened::of(Arc::new(MobilePaySandbox::new(core))),
     parse_step: steps::parse,
+    trigger_answers: &[],
 };
 
 impl Provider for MobilePay {

@@ -148,6 +148,7 @@ pub static ABOUT: About = About {
     suite: bundled_suite!("ppaas-go-live.yaml"),
     open: |core| Opened::of(Arc::new(PPaaSSandbox::new(core))),
     parse_step: steps::parse,
+    trigger_answers: &[],
 };
 
 impl Provider for PPaaS {

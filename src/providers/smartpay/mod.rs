@@ -165,6 +165,10 @@ pub static ABOUT: About = About {
     suite: bundled_suite!("smartpay-go-live.yaml"),
     open: |core| Opened::of(Arc::new(SmartPaySandbox::new(core))),
     parse_step: steps::parse,
+    trigger_answers: &[(
+        "start_payment",
+        "the checkout page the widget opens: it carries the checkout token of this order's Create Checkout (a `checkoutToken` JSON field, a JavaScript property or a `data-checkout-token` attribute), or it answers at once (202, say) while your server creates the checkout in the background",
+    )],
 };
 
 impl Provider for SmartPay {

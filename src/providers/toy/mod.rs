@@ -75,6 +75,7 @@ pub static ABOUT: About = About {
     },
     open,
     parse_step,
+    trigger_answers: &[],
 };
 
 impl Provider for Toy {
