@@ -38,9 +38,40 @@ pub enum StartError {
 }
 
 /// A free loopback port for the target to listen on.
+///
+/// Chosen below the kernel's ephemeral range: a port that `bind(0)` hands out comes from the
+/// range every other process's connections and `bind(0)` draw from, so between golive letting
+/// it go and the target binding it, another run's sandbox or a client connection can take it
+/// ("Address already in use" at the target's start). Below that range only a program that
+/// picks the same fixed port can; the candidates are random and each is tried by binding it.
 pub fn free_port() -> std::io::Result<u16> {
+    let (ephemeral_low, _) = ephemeral_range();
+    let low = (ephemeral_low / 2).max(1024);
+    let span = u64::from(ephemeral_low.saturating_sub(low).max(1));
+    for _ in 0..64 {
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = low + (random % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
+}
+
+/// The ports the kernel hands out for `bind(0)` and outgoing connections (Linux's default when
+/// it cannot be read).
+fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999))
 }
 
 /// Starts the command with its templated environment; stdout and stderr go to `log`.
@@ -389,5 +420,21 @@ pub async fn wait_ready(
             ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn a_target_port_is_free_and_outside_the_ephemeral_range() {
+        let (low, high) = ephemeral_range();
+        assert!(low <= high);
+        for _ in 0..20 {
+            let port = free_port().unwrap();
+            assert!(!(low..=high).contains(&port), "{port} in {low}..={high}");
+            std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        }
     }
 }
