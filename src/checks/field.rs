@@ -52,12 +52,12 @@ impl Field {
         match self {
             Field::Body(pointer) => {
                 if let Some(json) = ex.request_json() {
-                    let p = if pointer.starts_with('/') {
-                        pointer.clone()
+                    let found = if pointer.starts_with('/') {
+                        json.pointer(pointer)
                     } else {
-                        format!("/{pointer}")
+                        json.pointer(&format!("/{pointer}"))
                     };
-                    return json.pointer(&p).map(as_text);
+                    return found.map(as_text);
                 }
                 // A form body: the pointer's last segment is the field name.
                 let name = pointer.trim_start_matches('/');
@@ -100,10 +100,8 @@ pub fn as_text(v: &Value) -> String {
 }
 
 /// The first of several locators that has a value.
-pub fn first_of(fields: &[Field], ex: &Exchange) -> Option<(String, Field)> {
-    fields
-        .iter()
-        .find_map(|f| f.get(ex).map(|v| (v, f.clone())))
+pub fn first_of<'f>(fields: &'f [Field], ex: &Exchange) -> Option<(String, &'f Field)> {
+    fields.iter().find_map(|f| f.get(ex).map(|v| (v, f)))
 }
 
 /// One locator or a list of them, in params.
@@ -115,10 +113,10 @@ pub enum Fields {
 }
 
 impl Fields {
-    pub fn list(&self) -> Vec<Field> {
+    pub fn list(&self) -> &[Field] {
         match self {
-            Fields::One(f) => vec![f.clone()],
-            Fields::Many(v) => v.clone(),
+            Fields::One(f) => std::slice::from_ref(f),
+            Fields::Many(v) => v,
         }
     }
 }

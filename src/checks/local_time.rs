@@ -69,14 +69,22 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 /// time-zone offset; None when the values do not parse. The date's digits are read as
 /// year, month, day (8 digits) and the time's as hour, minute, second (6), separators aside.
 fn skew_s(date: &str, time: &str, utc: &str) -> Option<f64> {
-    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
-    let (d, t) = (digits(date), digits(time));
-    if d.len() != 8 || t.len() != 6 {
-        return None;
-    }
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour][minute][second]");
-    let local = format!("{}-{}-{} {t}", &d[..4], &d[4..6], &d[6..]);
-    let local = time::PrimitiveDateTime::parse(&local, &fmt).ok()?;
+    let (d, t) = (digits::<8>(date)?, digits::<6>(time)?);
+    let number = |ds: &[u8]| ds.iter().fold(0u32, |n, d| n * 10 + u32::from(*d));
+    let month = time::Month::try_from(u8::try_from(number(&d[4..6])).ok()?).ok()?;
+    let day = time::Date::from_calendar_date(
+        i32::try_from(number(&d[..4])).ok()?,
+        month,
+        u8::try_from(number(&d[6..])).ok()?,
+    )
+    .ok()?;
+    let clock = time::Time::from_hms(
+        u8::try_from(number(&t[..2])).ok()?,
+        u8::try_from(number(&t[2..4])).ok()?,
+        u8::try_from(number(&t[4..])).ok()?,
+    )
+    .ok()?;
+    let local = time::PrimitiveDateTime::new(day, clock);
     let utc =
         time::OffsetDateTime::parse(utc, &time::format_description::well_known::Rfc3339).ok()?;
     let diff = (local.assume_utc() - utc).as_seconds_f64();
@@ -85,34 +93,46 @@ fn skew_s(date: &str, time: &str, utc: &str) -> Option<f64> {
     Some((diff - offset).abs())
 }
 
+/// The decimal digits of `s` (whatever separates them) when there are exactly `N`.
+fn digits<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    let mut n = 0;
+    for b in s.bytes().filter(u8::is_ascii_digit) {
+        *out.get_mut(n)? = b - b'0';
+        n += 1;
+    }
+    (n == N).then_some(out)
+}
+
+/// What is wrong with a request's local date and time. Put into words only for the offenders
+/// a rule keeps: traffic with a wrong clock breaks the rule on every request.
+enum Problem {
+    Missing,
+    DateForm(String),
+    TimeForm(String),
+    NotReal(String, String),
+    Skewed(String, String, f64),
+}
+
 impl Rule for LocalTime {
     fn call(&mut self, ex: &Exchange, op: &str) {
         if !super::in_scope(&self.params.operations, op) {
             return;
         }
         self.requests.checked += 1;
-        let date = first_of(&self.params.date.list(), ex).map(|(v, _)| v);
-        let time = first_of(&self.params.time.list(), ex).map(|(v, _)| v);
+        let date = first_of(self.params.date.list(), ex).map(|(v, _)| v);
+        let time = first_of(self.params.time.list(), ex).map(|(v, _)| v);
         let problem = match (date, time) {
-            (None, _) | (_, None) => Some("no local date or time".to_string()),
+            (None, _) | (_, None) => Some(Problem::Missing),
             (Some(d), Some(t)) => {
                 if !self.date_re.is_match(&d) {
-                    Some(format!(
-                        "local date `{d}` is not of the form `{}`",
-                        self.date_re.as_str()
-                    ))
+                    Some(Problem::DateForm(d))
                 } else if !self.time_re.is_match(&t) {
-                    Some(format!(
-                        "local time `{t}` is not of the form `{}`",
-                        self.time_re.as_str()
-                    ))
+                    Some(Problem::TimeForm(t))
                 } else {
                     match skew_s(&d, &t, &ex.at) {
-                        None => Some(format!("`{d} {t}` is not a real date and time")),
-                        Some(s) if s > self.params.max_skew_s => Some(format!(
-                            "`{d} {t}` is {s:.0} s away from the real clock in any time zone (at most {:.0} s)",
-                            self.params.max_skew_s
-                        )),
+                        None => Some(Problem::NotReal(d, t)),
+                        Some(s) if s > self.params.max_skew_s => Some(Problem::Skewed(d, t, s)),
                         Some(s) => {
                             self.worst_skew_s = self.worst_skew_s.max(s);
                             None
@@ -122,8 +142,26 @@ impl Rule for LocalTime {
             }
         };
         if let Some(p) = problem {
-            self.requests
-                .broke(ex.seq, || format!("{}: {p}", ex.brief()));
+            let (date_re, time_re, max_skew_s) =
+                (&self.date_re, &self.time_re, self.params.max_skew_s);
+            self.requests.broke(ex.seq, || {
+                let p = match p {
+                    Problem::Missing => "no local date or time".to_string(),
+                    Problem::DateForm(d) => format!(
+                        "local date `{d}` is not of the form `{}`",
+                        date_re.as_str()
+                    ),
+                    Problem::TimeForm(t) => format!(
+                        "local time `{t}` is not of the form `{}`",
+                        time_re.as_str()
+                    ),
+                    Problem::NotReal(d, t) => format!("`{d} {t}` is not a real date and time"),
+                    Problem::Skewed(d, t, s) => format!(
+                        "`{d} {t}` is {s:.0} s away from the real clock in any time zone (at most {max_skew_s:.0} s)"
+                    ),
+                };
+                format!("{}: {p}", ex.brief())
+            });
         }
     }
 

@@ -54,7 +54,7 @@ struct SecretServerSide {
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
-    let fields = params.secrets.list();
+    let fields = params.secrets.list().to_vec();
     Ok(Box::new(SecretServerSide {
         params,
         fields,

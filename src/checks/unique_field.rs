@@ -121,7 +121,7 @@ impl Rule for UniqueField {
         self.checked += 1;
         let fields = self.params.field.list();
         let failed = !ex.succeeded();
-        let Some((value, field)) = first_of(&fields, ex) else {
+        let Some((value, field)) = first_of(fields, ex) else {
             if self.params.required {
                 self.problems.push((
                     format!(

@@ -179,7 +179,7 @@ pub fn judge_indexed(
     let mut evaluation = checks::Evaluation::new(suite).map_err(build_errors)?;
     let mut index = journal::Index::default();
     journal::reader::for_each(journal_path, |located| {
-        index.add(&located);
+        index.add(located);
         evaluation.observe(&located.entry).map_err(Stop::Build)
     })
     .map_err(|stop| match stop {
