@@ -114,7 +114,13 @@ struct Inner {
     pipe: Pipe,
     next_seq: u64,
     lanes: u32,
+    /// Every lane's exchanges in journal order, for `--verbose` ([`Journal::watch`]).
+    watch: Option<tokio::sync::mpsc::Sender<Arc<Exchange>>>,
 }
+
+/// How many exchanges a watcher may fall behind before the newest go by unseen (it learns
+/// which from the numbers; the journal has them all).
+const WATCH_CAPACITY: usize = 4096;
 
 /// One lane of scenarios run one after another against one sandbox (a run with `--jobs N`
 /// has N): the scenario it runs now, the exchanges its waits read, whose payment is whose.
@@ -188,6 +194,7 @@ impl Journal {
                 pipe,
                 next_seq: 1,
                 lanes: 1,
+                watch: None,
             })),
             lane: Arc::default(),
             notify: Arc::new(Notify::new()),
@@ -312,11 +319,25 @@ impl Journal {
                 }
                 lane.live.push_back(exchange.clone());
             }
+            if let Some(watch) = &inner.watch {
+                // Never waits: a watcher that falls behind misses exchanges, the run does not.
+                let _ = watch.try_send(exchange.clone());
+            }
             inner.pipe.send(Message::Exchange(exchange));
             seq
         };
         self.notify.notify_waiters();
         seq
+    }
+
+    /// Every exchange journaled from now on, of every lane and scenario (late traffic
+    /// included), in journal order. One watcher at a time: a second call replaces the first.
+    /// Behind by more than [`WATCH_CAPACITY`], the watcher misses the newest; their numbers
+    /// tell it which.
+    pub fn watch(&self) -> tokio::sync::mpsc::Receiver<Arc<Exchange>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(WATCH_CAPACITY);
+        self.lock().watch = Some(sender);
+        receiver
     }
 
     /// The running scenario's exchanges so far (at most the last [`LIVE_WINDOW`]).

@@ -341,6 +341,9 @@ struct State {
     total: usize,
     done: usize,
     current: Option<String>,
+    /// How many lanes the run drives at once (`--jobs N`): more than one, and each exchange
+    /// line says its lane.
+    lanes: usize,
     /// The run's secrets, and those learned from the exchanges shown so far (`--verbose`),
     /// as the reports learn them.
     secrets: Secrets,
@@ -392,6 +395,7 @@ impl Progress {
                 total: 0,
                 done: 0,
                 current: None,
+                lanes: 1,
                 secrets,
             }),
         }
@@ -457,15 +461,25 @@ impl EventSink for Progress {
                 target,
                 sandbox_url,
                 scenarios,
+                lane,
+                lanes,
             } => {
                 state.total = *scenarios;
+                state.lanes = *lanes;
                 if let Display::Bar(bar) = &state.display {
                     bar.set_length(*scenarios as u64);
                     bar.set_message("starting the target");
                 }
-                let line = format!(
-                    "golive: {suite} against {target}, {scenarios} scenarios (sandbox at {sandbox_url})"
-                );
+                let line = match (lane, lanes) {
+                    (_, 0 | 1) => format!(
+                        "golive: {suite} against {target}, {scenarios} scenarios (sandbox at {sandbox_url})"
+                    ),
+                    // Each lane says where its sandbox is; the first also what runs.
+                    (0, n) => format!(
+                        "golive: {suite} against {target}, {scenarios} scenarios in {n} lanes (lane 1: sandbox at {sandbox_url})"
+                    ),
+                    (k, _) => format!("        lane {}: sandbox at {sandbox_url}", k + 1),
+                };
                 Self::say(&mut state, &line, None);
             }
             RunEvent::TargetReady { base_url, after_ms } => {
@@ -522,7 +536,10 @@ impl EventSink for Progress {
                 }
             }
             RunEvent::Exchange(exchange) => {
-                let line = exchange_line(exchange, &mut state.secrets);
+                let mut line = exchange_line(exchange, &mut state.secrets);
+                if state.lanes > 1 {
+                    line.push_str(&format!(" · lane {}", exchange.facts.lane + 1));
+                }
                 let dim = format!("\u{1b}[2m{line}\u{1b}[0m");
                 Self::say(&mut state, &line, Some(&dim));
             }

@@ -5,11 +5,16 @@
 #[derive(Debug, Clone)]
 pub enum RunEvent {
     /// The sandbox is up and the target is being started or attached to.
+    /// With `--jobs N`, each lane says so of its own sandbox and copy of the target.
     Starting {
         suite: String,
         target: String,
         sandbox_url: String,
+        /// The whole run's, every lane's.
         scenarios: usize,
+        /// This lane (from 0) of how many.
+        lane: usize,
+        lanes: usize,
     },
     /// The target answered its readiness probe.
     TargetReady { base_url: String, after_ms: f64 },

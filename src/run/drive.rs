@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// Which lane of the run [`drive`] drives.
+pub(super) struct LaneOf {
+    /// From 0.
+    pub number: usize,
+    /// How many the run has (1 without `--jobs`).
+    pub lanes: usize,
+    /// The scenarios of the whole run, every lane's.
+    pub scenarios_in_run: usize,
+}
+
 /// Starts the target, waits for it, runs every scenario, stops the target. An interruption
 /// (`stop`) ends it early with `report.interrupted` set; a target that exits during the run
 /// ends it with an error naming the scenario and step.
@@ -17,8 +27,13 @@ pub(super) async fn drive(
     report: &mut RunReport,
     sink: &dyn EventSink,
     stop: &mut StopSignal,
-    lane: usize,
+    lane: LaneOf,
 ) -> Result<(), String> {
+    let LaneOf {
+        number: lane,
+        lanes,
+        scenarios_in_run,
+    } = lane;
     let target = config.target.target()?;
     let problems = crate::suite::cross_rules(&config.suite, &target);
     if !problems.is_empty() {
@@ -92,7 +107,9 @@ pub(super) async fn drive(
         suite: suite.id.clone(),
         target: report.target.name.clone(),
         sandbox_url: sandbox.base_url(),
-        scenarios: suite.scenarios.len(),
+        scenarios: scenarios_in_run,
+        lane,
+        lanes,
     });
     let ready = tokio::select! {
         signal = stopped(stop) => Err(Cut::Interrupted(signal)),

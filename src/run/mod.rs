@@ -340,6 +340,10 @@ pub async fn run_with(
     let sink = make_sink(secrets.clone());
     // One lane or N, one way: each lane drives its slice into a report of its own, and the
     // lanes' reports are put back together in the suite's order.
+    let lane_count = lanes.len();
+    let scenarios_in_run = suite.scenarios.len();
+    // Watched from before the first exchange, so `--verbose` misses none.
+    let watched = options.verbose.then(|| journal.watch());
     let driving = async {
         let driven =
             lanes
@@ -360,7 +364,11 @@ pub async fn run_with(
                             &mut lane_report,
                             sink,
                             &mut stop,
-                            k,
+                            drive::LaneOf {
+                                number: k,
+                                lanes: lane_count,
+                                scenarios_in_run,
+                            },
                         )
                         .await;
                         (lane_report, result)
@@ -369,13 +377,13 @@ pub async fn run_with(
         let driven = futures_util::future::join_all(driven).await;
         lanes::merge(&mut report, &suite, driven)
     };
-    let result = if options.verbose {
+    let result = if let Some(mut watched) = watched {
         let mut shown = 0;
         let result = tokio::select! {
             result = driving => result,
-            never = watch::exchanges(&journal, sink.as_ref(), &mut shown) => match never {},
+            never = watch::exchanges(&mut watched, sink.as_ref(), &mut shown) => match never {},
         };
-        watch::rest(&journal, sink.as_ref(), &mut shown);
+        watch::rest(&journal, &mut watched, sink.as_ref(), &mut shown);
         result
     } else {
         driving.await

@@ -1,34 +1,45 @@
 //! `--verbose`: every exchange handed to the event sink as it is journaled, in order.
 //!
-//! The journal wakes its waiters on every exchange and keeps the running scenario's last ones
-//! in its live window; the watcher reads what is new there. An exchange that left the window
-//! before it was read (the window is emptied when a scenario starts) is not lost silently: the
-//! sink hears which numbers went by unseen, and the journal has them.
+//! The journal hands a watcher every exchange of every lane (late traffic of an earlier
+//! scenario too) in journal order ([`Journal::watch`]). A watcher that fell too far behind
+//! misses the newest; that is not lost silently: the sink hears which numbers went by unseen,
+//! and the journal has them.
 
 use std::convert::Infallible;
-use std::time::Duration;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::Receiver;
 
 use super::*;
+use crate::journal::Exchange;
 
 /// Hands every new exchange to the sink, forever (the run's end drops it; [`rest`] then shows
 /// what came last). `shown` is the last sequence number handed on.
 pub(super) async fn exchanges(
-    journal: &Journal,
+    watched: &mut Receiver<Arc<Exchange>>,
     sink: &dyn EventSink,
     shown: &mut u64,
 ) -> Infallible {
     loop {
-        // Woken by the next exchange; an hour is only a bound, the loop waits again.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
-        let _ = journal.wait_for(*shown, deadline, |_| true).await;
-        hand_on(journal, sink, shown);
+        match watched.recv().await {
+            Some(exchange) => hand_on(&exchange, sink, shown),
+            // The journal is gone before the run's end: nothing more will come.
+            None => std::future::pending::<()>().await,
+        }
     }
 }
 
-/// Hands on what the live window holds past `shown`, then says which numbers up to the last
-/// journaled one went by unseen.
-pub(super) fn rest(journal: &Journal, sink: &dyn EventSink, shown: &mut u64) {
-    hand_on(journal, sink, shown);
+/// Hands on what is waiting, then says which numbers up to the last journaled one went by
+/// unseen.
+pub(super) fn rest(
+    journal: &Journal,
+    watched: &mut Receiver<Arc<Exchange>>,
+    sink: &dyn EventSink,
+    shown: &mut u64,
+) {
+    while let Ok(exchange) = watched.try_recv() {
+        hand_on(&exchange, sink, shown);
+    }
     let last = journal.last_seq();
     if last > *shown {
         sink.event(&RunEvent::ExchangesUnseen {
@@ -39,20 +50,18 @@ pub(super) fn rest(journal: &Journal, sink: &dyn EventSink, shown: &mut u64) {
     }
 }
 
-fn hand_on(journal: &Journal, sink: &dyn EventSink, shown: &mut u64) {
-    for exchange in journal.live() {
-        if exchange.seq <= *shown {
-            continue;
-        }
-        if exchange.seq > *shown + 1 {
-            sink.event(&RunEvent::ExchangesUnseen {
-                first: *shown + 1,
-                last: exchange.seq - 1,
-            });
-        }
-        *shown = exchange.seq;
-        sink.event(&RunEvent::Exchange(exchange));
+fn hand_on(exchange: &Arc<Exchange>, sink: &dyn EventSink, shown: &mut u64) {
+    if exchange.seq <= *shown {
+        return;
     }
+    if exchange.seq > *shown + 1 {
+        sink.event(&RunEvent::ExchangesUnseen {
+            first: *shown + 1,
+            last: exchange.seq - 1,
+        });
+    }
+    *shown = exchange.seq;
+    sink.event(&RunEvent::Exchange(exchange.clone()));
 }
 
 #[cfg(test)]
@@ -87,16 +96,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_exchange_is_heard_in_order_and_gaps_are_said() {
+    async fn every_lanes_exchanges_are_heard_in_order_late_ones_too() {
         let journal = Journal::in_memory();
+        let other_lane = journal.lane();
+        let mut watched = journal.watch();
         let heard = Heard::default();
         let mut shown = 0;
         {
-            let watching = exchanges(&journal, &heard, &mut shown);
+            let watching = exchanges(&mut watched, &heard, &mut shown);
             let recording = async {
-                for _ in 0..3 {
-                    journal.record(exchange());
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                for k in 0..4 {
+                    if k % 2 == 0 {
+                        journal.record(exchange());
+                    } else {
+                        other_lane.record(exchange());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 }
             };
             tokio::select! {
@@ -104,7 +119,8 @@ mod tests {
                 () = recording => {}
             }
         }
-        // A scenario starts and empties the window before the watcher looked again.
+        // A scenario starts; the exchange before it belongs to the one before (late traffic)
+        // and is shown all the same.
         journal.record(exchange());
         journal.start_scenario(crate::journal::ScenarioStart {
             lane: 0,
@@ -114,11 +130,37 @@ mod tests {
             token_lifetime_s: None,
         });
         journal.record(exchange());
-        rest(&journal, &heard, &mut shown);
+        rest(&journal, &mut watched, &heard, &mut shown);
         assert_eq!(
             heard.0.lock().unwrap().as_slice(),
-            ["#1", "#2", "#3", "unseen 4-4", "#5"]
+            ["#1", "#2", "#3", "#4", "#5", "#6"]
         );
-        assert_eq!(shown, 5);
+        assert_eq!(shown, 6);
     }
+
+    #[test]
+    fn a_watcher_far_behind_hears_which_exchanges_went_by_unseen() {
+        let journal = Journal::in_memory();
+        let mut watched = journal.watch();
+        for _ in 0..WATCH_BEYOND {
+            journal.record(exchange());
+        }
+        let heard = Heard::default();
+        let mut shown = 0;
+        rest(&journal, &mut watched, &heard, &mut shown);
+        let heard = heard.0.lock().unwrap();
+        assert_eq!(
+            heard.len(),
+            WATCH_BEYOND - 10 + 1,
+            "every exchange kept, one line for the rest"
+        );
+        assert_eq!(heard[0], "#1");
+        assert_eq!(
+            heard.last().unwrap(),
+            &format!("unseen {}-{}", WATCH_BEYOND - 9, WATCH_BEYOND)
+        );
+    }
+
+    /// Ten more exchanges than a watcher may fall behind.
+    const WATCH_BEYOND: usize = 4096 + 10;
 }

@@ -182,6 +182,13 @@ pub fn random_text(len: usize) -> String {
         .collect()
 }
 
+/// A random (version 4) UUID for the ids the simulated providers hand out, drawn from the
+/// thread's generator: `Uuid::new_v4` asks the kernel for every one, a system call on every
+/// answer that carries a request id.
+pub fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
 /// Now, as RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()

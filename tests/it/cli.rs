@@ -601,6 +601,105 @@ fn bail_stops_after_the_first_failed_scenario_and_writes_the_reports() {
 }
 
 #[test]
+fn bail_in_one_lane_stops_the_others_after_their_scenario() {
+    // Only token_renewal (the first lane's first scenario) fails; the other lane's scenarios
+    // pass, and without the stop it would drive all of them (5 scenarios or more in all). Each
+    // lane's `--bail` judges the whole journal, so it sees the other lane's failure.
+    let dir = tempfile::tempdir().unwrap();
+    let out = golive(
+        &[
+            "demo",
+            "--flaw",
+            "ignore_token_expiry",
+            "--jobs",
+            "2",
+            "--bail",
+            "--reports",
+            "r",
+            "-q",
+        ],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let report = json_file(&dir.path().join("r/report.json"));
+    let driven = ids(&report["scenarios"], "id");
+    let not_run = report["not_run"].as_array().unwrap().len();
+    assert!(driven.contains(&"token_renewal".to_string()), "{driven:?}");
+    assert_eq!(driven.len() + not_run, 9, "{driven:?}");
+    // The other lane finishes what it is driving when the first bails (its scenarios take
+    // 0.2 to 1.2 s against token_renewal's 1.5 s), and starts nothing more.
+    assert!(driven.len() <= 4, "the other lane went on: {driven:?}");
+    assert!(
+        report["bailed"]
+            .as_str()
+            .unwrap()
+            .contains("after scenario token_renewal"),
+        "{}",
+        report["bailed"]
+    );
+}
+
+#[test]
+fn verbose_with_jobs_shows_every_lanes_exchanges_with_its_lane() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = golive(
+        &[
+            "demo",
+            "-v",
+            "--jobs",
+            "3",
+            "--scenario",
+            "purchase_*",
+            "--scenario",
+            "block_amount_authorized",
+            "--reports",
+            "r",
+        ],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr.contains("3 scenarios in 3 lanes (lane 1: sandbox at"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("lane 3: sandbox at"), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('#')).collect();
+    let journaled = std::fs::read_to_string(dir.path().join("r/journal.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(r#""type":"exchange""#))
+        .count();
+    assert_eq!(lines.len(), journaled, "one line per exchange:\n{stderr}");
+    for k in 1..=3 {
+        assert!(
+            lines.iter().any(|l| l.ends_with(&format!(" · lane {k}"))),
+            "no exchange of lane {k}:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("went by unseen"), "{stderr}");
+    // Progress counts the run's scenarios, not one lane's.
+    let out = golive(
+        &[
+            "demo",
+            "--jobs",
+            "3",
+            "--scenario",
+            "purchase_*",
+            "--scenario",
+            "block_amount_authorized",
+            "--reports",
+            "r",
+        ],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[3/3]"), "{stderr}");
+    assert!(!stderr.contains("/1]"), "{stderr}");
+}
+
+#[test]
 fn verbose_prints_every_exchange_as_one_line_as_it_happens() {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec!["demo", "-v", "--reports", "r"];

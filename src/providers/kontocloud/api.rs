@@ -163,7 +163,7 @@ fn envelope(
     mut body: Map<String, Value>,
 ) -> Response {
     let (sys_date, sys_time) = date_and_time(0);
-    let mut info = json!({ "requestId": uuid::Uuid::new_v4().simple().to_string() });
+    let mut info = json!({ "requestId": crate::sandbox::random_uuid().simple().to_string() });
     if !unrecognized.is_empty() {
         info["unrecognizedFields"] = json!(unrecognized);
     }

@@ -266,6 +266,8 @@ fn plain_progress_lines_without_ansi_and_masked() {
             target: "demo-shop".into(),
             sandbox_url: "http://127.0.0.1:4010".into(),
             scenarios: 2,
+            lane: 0,
+            lanes: 1,
         },
         RunEvent::ScenarioStarted {
             index: 0,
@@ -327,6 +329,8 @@ fn the_bar_takes_every_event() {
         target: "t".into(),
         sandbox_url: "u".into(),
         scenarios: 1,
+        lane: 0,
+        lanes: 1,
     });
     progress.event(&RunEvent::ScenarioFinished {
         id: "a".into(),

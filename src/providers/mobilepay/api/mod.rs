@@ -95,7 +95,7 @@ pub struct MobilePaySandbox {
 type Sb = State<Arc<MobilePaySandbox>>;
 
 fn random_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    crate::sandbox::random_uuid().to_string()
 }
 
 fn cents(amount: f64) -> i64 {
@@ -156,7 +156,7 @@ fn moved_to(facts: &mut Facts, status: &str) -> Result<Response, Response> {
 
 impl MobilePaySandbox {
     pub(super) fn new(core: Arc<SandboxCore>) -> Self {
-        let short = uuid::Uuid::new_v4().simple().to_string();
+        let short = crate::sandbox::random_uuid().simple().to_string();
         MobilePaySandbox {
             core,
             client_id: format!("golive-integrator-{}", &short[..8]),

@@ -69,7 +69,7 @@ impl SmartPaySandbox {
     pub(crate) fn new(core: Arc<SandboxCore>) -> Self {
         SmartPaySandbox {
             core,
-            merchant_key: uuid::Uuid::new_v4().to_string(),
+            merchant_key: crate::sandbox::random_uuid().to_string(),
             authentication_key: format!("sbx-auth-{}", crate::sandbox::random_text(24)),
             client_id: crate::sandbox::random_text(26).to_ascii_lowercase(),
             client_secret: format!("sbx-secret-{}", crate::sandbox::random_text(32)),

@@ -90,7 +90,7 @@ pub(super) async fn create_checkout(
     }
     let payment = &json["payment"];
     let tx = Transaction {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::sandbox::random_uuid().to_string(),
         // "512 bits checkout token": 86 base62 characters carry a little more.
         checkout_token: crate::sandbox::random_text(86),
         amount: payment["amount"].as_f64().unwrap_or(0.0),
@@ -177,7 +177,7 @@ fn b64url(bytes: &[u8]) -> String {
 fn jwt(client_id: &str, lifetime_s: f64) -> String {
     let header = b64url(br#"{"kid":"golive-sandbox","alg":"RS256"}"#);
     let payload = b64url(
-        json!({"client_id": client_id, "token_use": "access", "scope": "smartpay/api", "exp_in": lifetime_s, "jti": uuid::Uuid::new_v4().to_string()})
+        json!({"client_id": client_id, "token_use": "access", "scope": "smartpay/api", "exp_in": lifetime_s, "jti": crate::sandbox::random_uuid().to_string()})
             .to_string()
             .as_bytes(),
     );
