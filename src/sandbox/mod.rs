@@ -28,7 +28,7 @@ pub use capture::{with_facts, FactsExt, ACTOR_HEADER, MAX_REQUEST_BODY};
 pub use correlation::Learned;
 pub use faults::{Fault, FaultPlan, Injected};
 pub use operation::{Auth, Caller, Dispatch, Operation, Routes};
-pub use server::{unserved, Sandbox, SandboxError, ServedOperation};
+pub use server::{unserved, Sandbox, SandboxError, ServedOperation, ServerTask};
 
 use crate::journal::{fingerprint, IssuedToken, Journal};
 

@@ -32,8 +32,50 @@ pub struct Sandbox {
     pub core: Arc<SandboxCore>,
     pub profile: Arc<dyn ProviderSandbox>,
     pub addr: SocketAddr,
+    task: ServerTask,
+}
+
+/// A server running as a task, and the signal that tells it to stop (a sandbox, a reference
+/// shop). Dropping it stops the server at once.
+pub struct ServerTask {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+}
+
+impl ServerTask {
+    /// Spawns the server `serve` makes; it is to stop when the receiver it is given fires.
+    pub fn spawn<F>(serve: impl FnOnce(oneshot::Receiver<()>) -> F) -> ServerTask
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        ServerTask {
+            stop: Some(stop),
+            task: Some(tokio::spawn(serve(stopped))),
+        }
+    }
+
+    /// Tells the server to stop, lets answers in flight finish (briefly), and returns.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // An integration holding a connection open must not hang the run.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+        }
+    }
+}
+
+impl Drop for ServerTask {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Sandbox {
@@ -76,14 +118,12 @@ impl Sandbox {
                 unserved(&m, u.path(), &also_served())
             })
             .layer(axum::middleware::from_fn_with_state(core.clone(), capture));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, app, core.clone(), stopped));
+        let task = ServerTask::spawn(|stopped| serve(listener, app, core.clone(), stopped));
         Ok(Sandbox {
             core,
             profile,
             addr,
-            stop: Some(stop),
-            task: Some(task),
+            task,
         })
     }
 
@@ -92,25 +132,8 @@ impl Sandbox {
     }
 
     /// Stops accepting, lets answers in flight finish (briefly), and returns.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            // An integration holding a connection open must not hang the run.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
-        }
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.task.stop().await;
     }
 }
 
