@@ -230,9 +230,8 @@ pub fn unserved(
     served: &[ServedOperation],
 ) -> axum::response::Response {
     let facts = Facts {
-        operation: Some("unknown".into()),
         unserved: Some(served.iter().map(ToString::to_string).collect()),
-        ..Facts::default()
+        ..Facts::of("unknown")
     };
     let body = json!({
         "error": format!("{method} {path} is not an operation of this sandbox"),

@@ -248,10 +248,7 @@ async fn issue_token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let mut facts = Facts {
-        operation: Some(OP_ISSUE_TOKEN.into()),
-        ..Facts::default()
-    };
+    let mut facts = Facts::of(OP_ISSUE_TOKEN);
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
         facts.schema_errors = vec!["body: not JSON".into()];
         return envelope(
@@ -316,9 +313,8 @@ async fn payment_status(
     headers: HeaderMap,
 ) -> Response {
     let facts = Facts {
-        operation: Some(OP_PAYMENT_STATUS.into()),
         payment: Some(unique_reference.clone()),
-        ..Facts::default()
+        ..Facts::of(OP_PAYMENT_STATUS)
     };
     let fields = query_object(query.as_deref());
     let mut call = match sb.begin(OP_PAYMENT_STATUS, fields, facts, &headers).await {

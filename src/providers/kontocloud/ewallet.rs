@@ -41,9 +41,8 @@ async fn ewallet(
         .collect();
     let as_json = Value::Object(fields.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
     let mut facts = Facts {
-        operation: Some(OP_EWALLET.into()),
         order: fields.get("merchantTransactionId").cloned(),
-        ..Facts::default()
+        ..Facts::of(OP_EWALLET)
     };
     let findings = sb.check(OP_EWALLET, &as_json, &mut facts);
     if !findings.errors.is_empty() {
@@ -92,10 +91,7 @@ async fn ewallet_complete(
     State(sb): State<Arc<KontoCloudSandbox>>,
     Form(form): Form<Complete>,
 ) -> Response {
-    let mut facts = Facts {
-        operation: Some(OP_EWALLET_COMPLETE.into()),
-        ..Facts::default()
-    };
+    let mut facts = Facts::of(OP_EWALLET_COMPLETE);
     let Some(session) = lock(&sb.state).sessions.remove(&form.session) else {
         return (
             StatusCode::BAD_REQUEST,

@@ -210,14 +210,6 @@ fn authorization(headers: &HeaderMap, scheme: &str) -> Option<String> {
         .then(|| rest.trim().to_owned())
 }
 
-/// The facts every answer of `operation` starts from.
-fn facts_of(operation: &str) -> Facts {
-    Facts {
-        operation: Some(operation.into()),
-        ..Facts::default()
-    }
-}
-
 /// What the request schema found, in the facts.
 fn note_findings(facts: &mut Facts, findings: &RequestFindings) {
     facts.unrecognized_fields = findings.unrecognized.clone();
@@ -256,7 +248,7 @@ async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let mut facts = facts_of(OP_TOKEN);
+    let mut facts = Facts::of(OP_TOKEN);
     let text = String::from_utf8_lossy(&body);
     let form: BTreeMap<String, String> = form_urlencoded::parse(text.as_bytes())
         .into_owned()
@@ -303,7 +295,7 @@ async fn token(
 
 /// The seed's resource example: a list of countries, for a client to try its token.
 async fn countries(State(sb): State<Arc<PPaaSSandbox>>, headers: HeaderMap) -> Response {
-    let mut facts = facts_of(OP_COUNTRIES);
+    let mut facts = Facts::of(OP_COUNTRIES);
     if let Some(r) = sb.authenticate(&headers, &mut facts) {
         return r.facts(facts);
     }
@@ -328,7 +320,7 @@ async fn transaction_event(
 ) -> Response {
     let call = events.read(id_in_path, &body);
     let client_transaction_id = call.client_transaction_id;
-    let mut facts = facts_of(OP_EVENT);
+    let mut facts = Facts::of(OP_EVENT);
     facts.payment = Some(client_transaction_id.clone()).filter(|id| !id.is_empty());
     facts.payment_state = call.event_type;
     facts.event_id = call.event_id;

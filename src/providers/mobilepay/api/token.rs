@@ -19,10 +19,7 @@ use crate::sandbox::FactsExt;
 
 /// `POST /integrator-authentication/connect/token`: client credentials in a Basic header.
 pub(super) async fn issue(State(sb): Sb, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let mut facts = Facts {
-        operation: Some(OP_TOKEN.into()),
-        ..Facts::default()
-    };
+    let mut facts = Facts::of(OP_TOKEN);
     let text = String::from_utf8_lossy(&body);
     let fields: BTreeMap<String, String> = form_urlencoded::parse(text.as_bytes())
         .into_owned()
