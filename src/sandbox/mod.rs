@@ -171,6 +171,14 @@ impl SandboxCore {
     }
 }
 
+/// A `sandbox:` step's profile-specific keys, read into the profile's own settings type; the
+/// error says what serde found wrong (an unknown key, a value of the wrong type).
+pub fn profile_settings<T: serde::de::DeserializeOwned>(
+    settings: &serde_json::Map<String, Value>,
+) -> Result<T, String> {
+    serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())
+}
+
 /// Random text for references, tokens and ids the simulated providers hand out (letters and
 /// digits that cannot be mistaken for one another).
 pub fn random_text(len: usize) -> String {

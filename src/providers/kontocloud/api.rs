@@ -18,7 +18,8 @@ use crate::journal::{fingerprint, Facts, IssuedToken, TokenState};
 use crate::sandbox::request_schema::{query_object, OperationSchemas, RequestFindings};
 use crate::sandbox::tokens::TokenBook;
 use crate::sandbox::{
-    lock, random_text, Auth, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore,
+    lock, profile_settings, random_text, Auth, Dispatch, FactsExt, ProviderSandbox, Routes,
+    SandboxCore,
 };
 
 /// The error code KontoCloud answers an injected fault with when the suite names none.
@@ -397,8 +398,7 @@ impl ProviderSandbox for KontoCloudSandbox {
     }
 
     fn configure(&self, settings: &Map<String, Value>) -> Result<(), String> {
-        let s: SandboxSettings =
-            serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
+        let s: SandboxSettings = profile_settings(settings)?;
         if let Some(p) = s.payment {
             lock(&self.state).script = p;
         }

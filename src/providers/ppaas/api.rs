@@ -17,9 +17,13 @@ use super::events_api::{EventsApi, EventsEndpoint};
 use super::steps::{AckMode, AckScript, SandboxSettings};
 use super::{inferred, OPERATIONS, OP_COUNTRIES, OP_EVENT, OP_TOKEN};
 use crate::journal::{Facts, TokenState};
-use crate::sandbox::request_schema::{OperationSchemas, RequestFindings, RequestSchema};
+use crate::sandbox::request_schema::{
+    form_fields, OperationSchemas, RequestFindings, RequestSchema,
+};
 use crate::sandbox::tokens::TokenBook;
-use crate::sandbox::{lock, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore};
+use crate::sandbox::{
+    lock, profile_settings, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore,
+};
 
 /// A QR code payment PPaaS forwarded in this run.
 #[derive(Debug, Clone)]
@@ -250,10 +254,7 @@ async fn token(
 ) -> Response {
     let mut facts = Facts::of(OP_TOKEN);
     let text = String::from_utf8_lossy(&body);
-    let form: BTreeMap<String, String> = form_urlencoded::parse(text.as_bytes())
-        .into_owned()
-        .collect();
-    let as_json = Value::Object(form.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
+    let (form, as_json) = form_fields(&text);
     note_findings(&mut facts, &sb.schemas.check(OP_TOKEN, &as_json));
     if let Some(fault) = sb.core.inject(OP_TOKEN, &mut facts, "unknown_error").await {
         let code = fault.code_or("unknown_error");
@@ -419,8 +420,7 @@ impl ProviderSandbox for PPaaSSandbox {
     }
 
     fn configure(&self, settings: &serde_json::Map<String, Value>) -> Result<(), String> {
-        let s: SandboxSettings =
-            serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
+        let s: SandboxSettings = profile_settings(settings)?;
         let mut st = lock(&self.state);
         if let Some(a) = s.ack {
             st.ack = a;

@@ -33,7 +33,9 @@ use super::{
 use crate::journal::Facts;
 use crate::sandbox::request_schema::OperationSchemas;
 use crate::sandbox::tokens::TokenBook;
-use crate::sandbox::{lock, BoxFuture, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore};
+use crate::sandbox::{
+    lock, profile_settings, BoxFuture, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore,
+};
 use payments::{Payment, ACTIVE};
 use pos::PointOfSale;
 use refunds::Refund;
@@ -244,8 +246,7 @@ impl ProviderSandbox for MobilePaySandbox {
     }
 
     fn configure(&self, settings: &serde_json::Map<String, Value>) -> Result<(), String> {
-        let s: SandboxSettings =
-            serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
+        let s: SandboxSettings = profile_settings(settings)?;
         let mut st = lock(&self.state);
         if let Some(ms) = s.poll_delay_ms {
             if ms <= 0.0 {
