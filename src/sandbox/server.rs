@@ -287,62 +287,65 @@ mod tests {
         crate::sandbox::testing::bare(Journal::in_memory()).await
     }
 
+    /// A fresh sandbox sent these bytes as they are: its answer, and what it journaled.
+    async fn sent_raw(bytes: Vec<u8>, close_write: bool) -> (String, Arc<Exchange>) {
+        let sb = sandbox().await;
+        let answer = send_raw(sb.addr, bytes, close_write).await;
+        (answer, journaled(&sb).await)
+    }
+
     fn refused(ex: &Exchange) -> &str {
         ex.facts.refused.as_deref().unwrap()
     }
 
+    /// The client was answered `status`, and the journal says so and why it was refused.
+    fn answered_and_journaled(answer: &str, ex: &Exchange, status: u16, why: &str) {
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        assert_eq!(refused(ex), why);
+        assert_eq!(ex.response.as_ref().unwrap().status, status);
+    }
+
     #[tokio::test]
     async fn a_url_too_long_is_answered_414_and_journaled() {
-        let sb = sandbox().await;
         let request = format!(
             "GET /payment/{}/status HTTP/1.1\r\nHost: sandbox\r\n\r\n",
             "a".repeat(70_000)
         );
-        let answer = send_raw(sb.addr, request.into_bytes(), false).await;
-        assert!(answer.starts_with("HTTP/1.1 414"), "{answer}");
-        let ex = journaled(&sb).await;
-        assert_eq!(refused(&ex), "uri_too_long");
+        let (answer, ex) = sent_raw(request.into_bytes(), false).await;
+        answered_and_journaled(&answer, &ex, 414, "uri_too_long");
         assert_eq!(ex.request.method, "GET");
         assert!(ex.request.url.starts_with("/payment/aaaa") && ex.request.url.len() < 2100);
-        assert_eq!(ex.response.as_ref().unwrap().status, 414);
         assert!(ex.error.as_ref().unwrap().contains("URL is too long"));
     }
 
     #[tokio::test]
     async fn headers_too_large_are_answered_431_and_journaled() {
-        let sb = sandbox().await;
         let request = format!(
             "POST /user/u1/issue HTTP/1.1\r\nHost: sandbox\r\nX-Auth-Token: t1\r\nX-Big: {}\r\n\r\n",
             "b".repeat(600_000)
         );
-        let answer = send_raw(sb.addr, request.into_bytes(), false).await;
-        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
-        let ex = journaled(&sb).await;
-        assert_eq!(refused(&ex), "headers_too_large");
+        let (answer, ex) = sent_raw(request.into_bytes(), false).await;
+        answered_and_journaled(&answer, &ex, 431, "headers_too_large");
         assert_eq!(ex.request.url, "/user/u1/issue");
         assert!(ex
             .request
             .headers
             .contains(&("X-Auth-Token".into(), "t1".into())));
-        assert_eq!(ex.response.as_ref().unwrap().status, 431);
     }
 
     #[tokio::test]
     async fn a_malformed_request_is_answered_400_and_journaled() {
-        let sb = sandbox().await;
-        let answer = send_raw(sb.addr, b"\x01\x02 nonsense\r\n\r\n".to_vec(), false).await;
-        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-        let ex = journaled(&sb).await;
-        assert_eq!(refused(&ex), "malformed");
-        assert_eq!(ex.response.as_ref().unwrap().status, 400);
+        let (answer, ex) = sent_raw(b"\x01\x02 nonsense\r\n\r\n".to_vec(), false).await;
+        answered_and_journaled(&answer, &ex, 400, "malformed");
     }
 
     #[tokio::test]
     async fn a_request_head_cut_short_is_journaled() {
-        let sb = sandbox().await;
-        let answer = send_raw(sb.addr, b"GET /health HTTP/1.1\r\nHo".to_vec(), true).await;
+        let (answer, ex) = sent_raw(b"GET /health HTTP/1.1\r\nHo".to_vec(), true).await;
         assert!(answer.is_empty(), "{answer}");
-        let ex = journaled(&sb).await;
         assert_eq!(refused(&ex), "head_cut_short");
         assert_eq!(ex.request.url, "/health");
         assert!(ex.response.is_none());
