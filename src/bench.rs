@@ -107,14 +107,9 @@ struct Server {
 
 impl Server {
     fn bare() -> Result<Self, String> {
-        let mut child = Command::new(golive_exe()?)
-            .arg("bench-server")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start the bare server: {e}"))?;
-        let lines = read_until(&mut child, |l| l.starts_with("url="))?;
+        let mut bare = Command::new(golive_exe()?);
+        bare.arg("bench-server").stderr(Stdio::inherit());
+        let (child, lines) = start(bare, "the bare server", |l| l.starts_with("url="))?;
         let url = value_of(&lines, "url=").ok_or("the bare server printed no URL")?;
         Ok(Server {
             child,
@@ -126,15 +121,12 @@ impl Server {
     }
 
     fn sandbox(journal: &Path) -> Result<Self, String> {
-        let mut child = Command::new(golive_exe()?)
+        let mut sandbox = Command::new(golive_exe()?);
+        sandbox
             .args(["sandbox", "--provider", "kontocloud", "--journal"])
             .arg(journal)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start golive sandbox: {e}"))?;
-        let lines = read_until(&mut child, |l| l.starts_with("Ctrl-C"))?;
+            .stderr(Stdio::null());
+        let (child, lines) = start(sandbox, "golive sandbox", |l| l.starts_with("Ctrl-C"))?;
         let get = |k: &str| value_of(&lines, k).ok_or(format!("golive sandbox printed no {k}"));
         Ok(Server {
             url: get("KONTOCLOUD_BASE_URL=")?,
@@ -185,6 +177,22 @@ impl Drop for Server {
 
 fn golive_exe() -> Result<PathBuf, String> {
     std::env::current_exe().map_err(|e| format!("cannot find the golive binary: {e}"))
+}
+
+/// Starts a bench server (its stdin closed, its stdout read) and reads what it prints until
+/// the line that says it is ready.
+fn start(
+    mut command: Command,
+    name: &str,
+    ready: impl Fn(&str) -> bool,
+) -> Result<(Child, Vec<String>), String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    let lines = read_until(&mut child, ready)?;
+    Ok((child, lines))
 }
 
 fn read_until(child: &mut Child, last: impl Fn(&str) -> bool) -> Result<Vec<String>, String> {

@@ -236,6 +236,13 @@ pub(super) mod tests {
         .facts(move |f| f.event_id = Some(id))
     }
 
+    /// The webhook call about `t1`, answered (200) after 10 ms, then `events`.
+    fn answered_then(events: impl IntoIterator<Item = ExchangeBuilder>) -> Vec<ExchangeBuilder> {
+        let mut journal = vec![webhook("t1", 0.0, 10.0, 200)];
+        journal.extend(events);
+        journal
+    }
+
     fn sequence() -> Check {
         check(
             "event_sequence",
@@ -265,20 +272,18 @@ pub(super) mod tests {
     #[test]
     fn events_after_the_terminal_one_fail() {
         sequence()
-            .on(vec![
-                webhook("t1", 0.0, 10.0, 200),
+            .on(answered_then([
                 event("t1", "e2", "PAYMENT_SUCCEEDED", 50.0, 200),
                 event("t1", "e1", "QR_CODE_SCANNED", 60.0, 200),
-            ])
+            ]))
             .failed()
             .says("after the terminal event PAYMENT_SUCCEEDED of #2")
             .evidence(&[2, 3]);
         sequence()
-            .on(vec![
-                webhook("t1", 0.0, 10.0, 200),
+            .on(answered_then([
                 event("t1", "e2", "PAYMENT_FAILED", 50.0, 200),
                 event("t1", "e3", "PAYMENT_SUCCEEDED", 60.0, 200),
-            ])
+            ]))
             .says("a second terminal event");
     }
 
@@ -291,22 +296,24 @@ pub(super) mod tests {
             ])
             .says("before the webhook call #1 was answered");
         sequence()
-            .on(vec![
-                webhook("t1", 0.0, 10.0, 200),
-                event("own-id", "e1", "PAYMENT_SUCCEEDED", 50.0, 404),
-            ])
+            .on(answered_then([event(
+                "own-id",
+                "e1",
+                "PAYMENT_SUCCEEDED",
+                50.0,
+                404,
+            )]))
             .failed()
             .says("never asked about");
     }
 
     #[test]
     fn scenarios_are_apart_and_stray_traffic_outside_them_is_not_judged() {
-        let f = sequence().on(vec![
-            webhook("t1", 0.0, 10.0, 200),
+        let f = sequence().on(answered_then([
             event("t1", "e1", "PAYMENT_SUCCEEDED", 50.0, 200).scenario("s1"),
             event("t1", "e9", "PAYMENT_SUCCEEDED", 60.0, 200).scenario("s2"),
             event("t1", "e1", "PAYMENT_SUCCEEDED", 70.0, 500).scenario(""),
-        ]);
+        ]));
         f.expect(&[Outcome::Passed, Outcome::Failed]);
         assert_eq!(f[1].scenario.as_deref(), Some("s2"));
     }

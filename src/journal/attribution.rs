@@ -119,6 +119,13 @@ mod tests {
         ex
     }
 
+    /// What the integration's call to `url`, creating `payment` in scenario `first`, left.
+    fn created_in_first(url: &str, payment: &str) -> Attribution {
+        let mut a = Attribution::default();
+        a.scenario_of(&call(Actor::Integration, url, Some(payment)), "first");
+        a
+    }
+
     #[test]
     fn a_late_call_about_an_earlier_payment_goes_to_its_scenario() {
         let mut a = Attribution::default();
@@ -139,8 +146,7 @@ mod tests {
 
     #[test]
     fn a_call_that_does_not_name_the_payment_stays_where_it_was_caused() {
-        let mut a = Attribution::default();
-        a.scenario_of(&call(Actor::Integration, "/payments", Some("P1")), "first");
+        let mut a = created_in_first("/payments", "P1");
         // Initiate, answered "already active" with the first scenario's payment.
         let conflict = call(Actor::Integration, "/payments", Some("P1"));
         assert_eq!(a.scenario_of(&conflict, "second"), "second");
@@ -148,8 +154,7 @@ mod tests {
 
     #[test]
     fn a_payment_the_scenario_forged_with_is_its_own() {
-        let mut a = Attribution::default();
-        a.scenario_of(&call(Actor::Integration, "/payments", Some("P1")), "first");
+        let mut a = created_in_first("/payments", "P1");
         a.start_scenario();
         let forged = call(Actor::Browser, "/shop/return?tx=P1", Some("P1"));
         assert_eq!(a.scenario_of(&forged, "forged_other"), "forged_other");
@@ -162,8 +167,7 @@ mod tests {
 
     #[test]
     fn percent_encoded_ids_are_named_too() {
-        let mut a = Attribution::default();
-        a.scenario_of(&call(Actor::Integration, "/p", Some("a/b")), "first");
+        let mut a = created_in_first("/p", "a/b");
         let late = call(Actor::Integration, "/payment/a%2Fb/status", Some("a/b"));
         assert_eq!(a.scenario_of(&late, "second"), "first");
     }

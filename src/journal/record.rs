@@ -269,6 +269,16 @@ pub struct Facts {
     pub notes: serde_json::Map<String, Value>,
 }
 
+impl Facts {
+    /// The facts of an exchange of `operation`, nothing else known yet.
+    pub fn of(operation: &str) -> Facts {
+        Facts {
+            operation: Some(operation.into()),
+            ..Facts::default()
+        }
+    }
+}
+
 /// One HTTP exchange, whoever made it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Exchange {

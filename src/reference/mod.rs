@@ -10,8 +10,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+use crate::sandbox::ServerTask;
 
 /// What a reference shop is told when it starts: where the provider is and who it is.
 #[derive(Debug, Clone)]
@@ -98,8 +98,7 @@ impl Reference {
 /// A reference shop running inside this process.
 pub struct RunningShop {
     pub base_url: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    task: ServerTask,
 }
 
 impl RunningShop {
@@ -112,35 +111,17 @@ impl RunningShop {
         let base_url = format!("http://{}", listener.local_addr()?);
         config.public_url = base_url.clone();
         let serve = (reference.serve)(config, listener);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let task = ServerTask::spawn(|stopped| async move {
             tokio::select! {
                 _ = serve => {}
                 _ = stopped => {}
             }
         });
-        Ok(RunningShop {
-            base_url,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        Ok(RunningShop { base_url, task })
     }
 
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
-        }
-    }
-}
-
-impl Drop for RunningShop {
-    fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
+    pub async fn stop(self) {
+        self.task.stop().await;
     }
 }
 

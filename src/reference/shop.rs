@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -171,6 +172,32 @@ pub fn amount_of(v: &Value) -> f64 {
         Value::Number(n) => n.as_f64().unwrap_or(0.0),
         Value::String(s) => s.parse().unwrap_or(0.0),
         _ => 0.0,
+    }
+}
+
+/// The order golive's `start_payment` trigger asks a reference shop to take: its id, its
+/// amount (a number, or a number in a text) and its currency (the shop's own when left out).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRequest {
+    pub order_id: String,
+    amount: Value,
+    currency: Option<String>,
+}
+
+impl OrderRequest {
+    /// The amount asked for; `None` when it is not above 0 (the shop refuses the order).
+    pub fn amount(&self) -> Option<f64> {
+        let amount = amount_of(&self.amount);
+        if amount <= 0.0 {
+            return None;
+        }
+        Some(amount)
+    }
+
+    /// The currency asked for, or the shop's own.
+    pub fn currency_or(&self, own: &str) -> String {
+        self.currency.clone().unwrap_or_else(|| own.into())
     }
 }
 

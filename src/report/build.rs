@@ -244,52 +244,56 @@ pub(crate) mod tests {
         }
     }
 
+    /// A report as [`RunReport::begin`] makes it, with a fixed suite, target, start time and
+    /// golive version (for snapshots), a failed verdict, these scenarios and these checks.
     pub(crate) fn empty_report(scenarios: &[&str], checks: Vec<CheckResult>) -> RunReport {
-        RunReport {
-            format_version: REPORT_FORMAT_VERSION.into(),
-            tool: Tool {
-                name: "golive".into(),
-                version: "0.1.0".into(),
-            },
-            suite: SuiteInfo {
+        let mut r = RunReport::begin(
+            SuiteInfo {
                 id: "kontocloud".into(),
                 title: "KontoCloud go-live".into(),
                 provider: "kontocloud".into(),
                 source: "built-in:kontocloud".into(),
             },
-            target: TargetInfo {
+            TargetInfo {
                 name: "demo-shop".into(),
                 source: "target.yaml".into(),
                 base_url: "http://127.0.0.1:8080".into(),
             },
-            started_at: "2024-06-11T12:00:00Z".into(),
-            duration_ms: 1000.0,
-            scripted_wait_ms: None,
-            verdict: Verdict::Failed,
-            counts: Counts::default(),
-            run_error: None,
-            scenarios: scenarios
-                .iter()
-                .map(|id| ScenarioResult {
-                    id: id.to_string(),
-                    title: id.to_string(),
-                    started_ms: 0.0,
-                    ended_ms: 10.0,
-                    error: None,
-                    not_applicable: None,
-                    exchanges: vec![],
-                    exchanges_omitted: 0,
-                })
-                .collect(),
-            checks,
-            exchanges: vec![],
-            journal: None,
-            incomplete: Vec::new(),
-            interrupted: None,
-            not_run: Vec::new(),
-            filter: None,
-            bailed: None,
-        }
+        );
+        r.tool.version = "0.1.0".into();
+        r.started_at = "2024-06-11T12:00:00Z".into();
+        r.duration_ms = 1000.0;
+        r.verdict = Verdict::Failed;
+        r.scenarios = scenarios
+            .iter()
+            .map(|id| ScenarioResult {
+                id: id.to_string(),
+                title: id.to_string(),
+                started_ms: 0.0,
+                ended_ms: 10.0,
+                error: None,
+                not_applicable: None,
+                exchanges: vec![],
+                exchanges_omitted: 0,
+            })
+            .collect();
+        r.checks = checks;
+        r
+    }
+
+    /// `r` made incomplete for one reason, as a run that could not judge everything ends.
+    pub(crate) fn incomplete(mut r: RunReport, reason: &str) -> RunReport {
+        r.verdict = Verdict::Incomplete;
+        r.incomplete = vec![reason.into()];
+        r
+    }
+
+    /// A journal in a folder of its own, which lives as long as the `TempDir`.
+    fn journal() -> (tempfile::TempDir, std::path::PathBuf, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let j = Journal::create(&path).unwrap();
+        (dir, path, j)
     }
 
     fn start(j: &Journal, id: &str) {
@@ -312,9 +316,7 @@ pub(crate) mod tests {
 
     #[test]
     fn scenarios_are_capped_but_evidence_and_outside_evidence_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        let j = Journal::create(&path).unwrap();
+        let (_dir, path, j) = journal();
         // 1: readiness probe outside any scenario, used as evidence.
         j.record(exchange("GET", "/health", 200, ""));
         // 2: outside, not evidence: left out.
@@ -363,9 +365,7 @@ pub(crate) mod tests {
 
     #[test]
     fn traffic_and_texts_are_masked_and_bodies_cut() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        let j = Journal::create(&path).unwrap();
+        let (_dir, path, j) = journal();
         start(&j, "s");
         let token = "tok-0123456789abcdef";
         let mut issue = exchange(
@@ -434,9 +434,7 @@ pub(crate) mod tests {
 
     #[test]
     fn evidence_is_capped_per_check_with_a_count_of_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.jsonl");
-        let j = Journal::create(&path).unwrap();
+        let (_dir, path, j) = journal();
         start(&j, "load");
         let seqs: Vec<u64> = (0..2_000)
             .map(|_| j.record(exchange("POST", "/user/u1/issue", 200, "")))

@@ -495,7 +495,7 @@ fn evidence_span(report: &RunReport, check: &CheckResult) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::build::tests::{check, empty_report, exchange};
+    use crate::report::build::tests::{check, empty_report, exchange, incomplete};
     use crate::report::model::Severity;
 
     fn report() -> RunReport {
@@ -704,9 +704,7 @@ mod tests {
 
     #[test]
     fn an_incomplete_run_is_an_error_testcase_with_its_reasons() {
-        let mut r = report();
-        r.verdict = Verdict::Incomplete;
-        r.incomplete = vec!["no check judged anything: all 15 were skipped".into()];
+        let r = incomplete(report(), "no check judged anything: all 15 were skipped");
         let xml = to_string(&r).unwrap();
         assert!(xml.contains(r#"type="incomplete""#), "{xml}");
         assert!(xml.contains("no check judged anything"), "{xml}");

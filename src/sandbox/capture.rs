@@ -77,6 +77,18 @@ impl AsyncRead for Tap {
     }
 }
 
+impl Tap {
+    /// A write that sent bytes means the request was answered (plain or vectored alike).
+    fn note_written(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = &polled {
+            if *n > 0 {
+                lock(&self.seen).answered = true;
+            }
+        }
+        polled
+    }
+}
+
 impl AsyncWrite for Tap {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -84,12 +96,7 @@ impl AsyncWrite for Tap {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &polled {
-            if *n > 0 {
-                lock(&self.seen).answered = true;
-            }
-        }
-        polled
+        self.note_written(polled)
     }
 
     fn poll_write_vectored(
@@ -98,12 +105,7 @@ impl AsyncWrite for Tap {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &polled {
-            if *n > 0 {
-                lock(&self.seen).answered = true;
-            }
-        }
-        polled
+        self.note_written(polled)
     }
 
     fn is_write_vectored(&self) -> bool {

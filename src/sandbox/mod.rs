@@ -28,7 +28,7 @@ pub use capture::{with_facts, FactsExt, ACTOR_HEADER, MAX_REQUEST_BODY};
 pub use correlation::Learned;
 pub use faults::{Fault, FaultPlan, Injected};
 pub use operation::{Auth, Caller, Dispatch, Operation, Routes};
-pub use server::{unserved, Sandbox, SandboxError, ServedOperation};
+pub use server::{unserved, Sandbox, SandboxError, ServedOperation, ServerTask};
 
 use crate::journal::{fingerprint, IssuedToken, Journal};
 
@@ -169,6 +169,14 @@ impl SandboxCore {
         }
         Ok(rest)
     }
+}
+
+/// A `sandbox:` step's profile-specific keys, read into the profile's own settings type; the
+/// error says what serde found wrong (an unknown key, a value of the wrong type).
+pub fn profile_settings<T: serde::de::DeserializeOwned>(
+    settings: &serde_json::Map<String, Value>,
+) -> Result<T, String> {
+    serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())
 }
 
 /// Random text for references, tokens and ids the simulated providers hand out (letters and

@@ -2,7 +2,7 @@
 //! it, and lists the fields the schema does not know the way the real API does
 //! (`additionalInformation.unrecognizedFields`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::Validator;
@@ -150,6 +150,19 @@ pub fn query_object(query: Option<&str>) -> Value {
         }
     }
     Value::Object(map)
+}
+
+/// A form's fields (a repeated name: its last value), and the same as a JSON object for
+/// checking them against a schema.
+pub fn form_fields(form: &str) -> (BTreeMap<String, String>, Value) {
+    let fields: BTreeMap<String, String> = form_urlencoded::parse(form.as_bytes())
+        .into_owned()
+        .collect();
+    let as_json = fields
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    (fields, Value::Object(as_json))
 }
 
 #[cfg(test)]

@@ -32,8 +32,50 @@ pub struct Sandbox {
     pub core: Arc<SandboxCore>,
     pub profile: Arc<dyn ProviderSandbox>,
     pub addr: SocketAddr,
+    task: ServerTask,
+}
+
+/// A server running as a task, and the signal that tells it to stop (a sandbox, a reference
+/// shop). Dropping it stops the server at once.
+pub struct ServerTask {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+}
+
+impl ServerTask {
+    /// Spawns the server `serve` makes; it is to stop when the receiver it is given fires.
+    pub fn spawn<F>(serve: impl FnOnce(oneshot::Receiver<()>) -> F) -> ServerTask
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        ServerTask {
+            stop: Some(stop),
+            task: Some(tokio::spawn(serve(stopped))),
+        }
+    }
+
+    /// Tells the server to stop, lets answers in flight finish (briefly), and returns.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // An integration holding a connection open must not hang the run.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+        }
+    }
+}
+
+impl Drop for ServerTask {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Sandbox {
@@ -76,14 +118,12 @@ impl Sandbox {
                 unserved(&m, u.path(), &also_served())
             })
             .layer(axum::middleware::from_fn_with_state(core.clone(), capture));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, app, core.clone(), stopped));
+        let task = ServerTask::spawn(|stopped| serve(listener, app, core.clone(), stopped));
         Ok(Sandbox {
             core,
             profile,
             addr,
-            stop: Some(stop),
-            task: Some(task),
+            task,
         })
     }
 
@@ -92,25 +132,8 @@ impl Sandbox {
     }
 
     /// Stops accepting, lets answers in flight finish (briefly), and returns.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            // An integration holding a connection open must not hang the run.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
-        }
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.task.stop().await;
     }
 }
 
@@ -207,9 +230,8 @@ pub fn unserved(
     served: &[ServedOperation],
 ) -> axum::response::Response {
     let facts = Facts {
-        operation: Some("unknown".into()),
         unserved: Some(served.iter().map(ToString::to_string).collect()),
-        ..Facts::default()
+        ..Facts::of("unknown")
     };
     let body = json!({
         "error": format!("{method} {path} is not an operation of this sandbox"),
@@ -265,62 +287,65 @@ mod tests {
         crate::sandbox::testing::bare(Journal::in_memory()).await
     }
 
+    /// A fresh sandbox sent these bytes as they are: its answer, and what it journaled.
+    async fn sent_raw(bytes: Vec<u8>, close_write: bool) -> (String, Arc<Exchange>) {
+        let sb = sandbox().await;
+        let answer = send_raw(sb.addr, bytes, close_write).await;
+        (answer, journaled(&sb).await)
+    }
+
     fn refused(ex: &Exchange) -> &str {
         ex.facts.refused.as_deref().unwrap()
     }
 
+    /// The client was answered `status`, and the journal says so and why it was refused.
+    fn answered_and_journaled(answer: &str, ex: &Exchange, status: u16, why: &str) {
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        assert_eq!(refused(ex), why);
+        assert_eq!(ex.response.as_ref().unwrap().status, status);
+    }
+
     #[tokio::test]
     async fn a_url_too_long_is_answered_414_and_journaled() {
-        let sb = sandbox().await;
         let request = format!(
             "GET /payment/{}/status HTTP/1.1\r\nHost: sandbox\r\n\r\n",
             "a".repeat(70_000)
         );
-        let answer = send_raw(sb.addr, request.into_bytes(), false).await;
-        assert!(answer.starts_with("HTTP/1.1 414"), "{answer}");
-        let ex = journaled(&sb).await;
-        assert_eq!(refused(&ex), "uri_too_long");
+        let (answer, ex) = sent_raw(request.into_bytes(), false).await;
+        answered_and_journaled(&answer, &ex, 414, "uri_too_long");
         assert_eq!(ex.request.method, "GET");
         assert!(ex.request.url.starts_with("/payment/aaaa") && ex.request.url.len() < 2100);
-        assert_eq!(ex.response.as_ref().unwrap().status, 414);
         assert!(ex.error.as_ref().unwrap().contains("URL is too long"));
     }
 
     #[tokio::test]
     async fn headers_too_large_are_answered_431_and_journaled() {
-        let sb = sandbox().await;
         let request = format!(
             "POST /user/u1/issue HTTP/1.1\r\nHost: sandbox\r\nX-Auth-Token: t1\r\nX-Big: {}\r\n\r\n",
             "b".repeat(600_000)
         );
-        let answer = send_raw(sb.addr, request.into_bytes(), false).await;
-        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
-        let ex = journaled(&sb).await;
-        assert_eq!(refused(&ex), "headers_too_large");
+        let (answer, ex) = sent_raw(request.into_bytes(), false).await;
+        answered_and_journaled(&answer, &ex, 431, "headers_too_large");
         assert_eq!(ex.request.url, "/user/u1/issue");
         assert!(ex
             .request
             .headers
             .contains(&("X-Auth-Token".into(), "t1".into())));
-        assert_eq!(ex.response.as_ref().unwrap().status, 431);
     }
 
     #[tokio::test]
     async fn a_malformed_request_is_answered_400_and_journaled() {
-        let sb = sandbox().await;
-        let answer = send_raw(sb.addr, b"\x01\x02 nonsense\r\n\r\n".to_vec(), false).await;
-        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-        let ex = journaled(&sb).await;
-        assert_eq!(refused(&ex), "malformed");
-        assert_eq!(ex.response.as_ref().unwrap().status, 400);
+        let (answer, ex) = sent_raw(b"\x01\x02 nonsense\r\n\r\n".to_vec(), false).await;
+        answered_and_journaled(&answer, &ex, 400, "malformed");
     }
 
     #[tokio::test]
     async fn a_request_head_cut_short_is_journaled() {
-        let sb = sandbox().await;
-        let answer = send_raw(sb.addr, b"GET /health HTTP/1.1\r\nHo".to_vec(), true).await;
+        let (answer, ex) = sent_raw(b"GET /health HTTP/1.1\r\nHo".to_vec(), true).await;
         assert!(answer.is_empty(), "{answer}");
-        let ex = journaled(&sb).await;
         assert_eq!(refused(&ex), "head_cut_short");
         assert_eq!(ex.request.url, "/health");
         assert!(ex.response.is_none());

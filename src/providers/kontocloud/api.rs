@@ -18,7 +18,8 @@ use crate::journal::{fingerprint, Facts, IssuedToken, TokenState};
 use crate::sandbox::request_schema::{query_object, OperationSchemas, RequestFindings};
 use crate::sandbox::tokens::TokenBook;
 use crate::sandbox::{
-    lock, random_text, Auth, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore,
+    lock, profile_settings, random_text, Auth, Dispatch, FactsExt, ProviderSandbox, Routes,
+    SandboxCore,
 };
 
 /// The error code KontoCloud answers an injected fault with when the suite names none.
@@ -248,10 +249,7 @@ async fn issue_token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let mut facts = Facts {
-        operation: Some(OP_ISSUE_TOKEN.into()),
-        ..Facts::default()
-    };
+    let mut facts = Facts::of(OP_ISSUE_TOKEN);
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
         facts.schema_errors = vec!["body: not JSON".into()];
         return envelope(
@@ -316,9 +314,8 @@ async fn payment_status(
     headers: HeaderMap,
 ) -> Response {
     let facts = Facts {
-        operation: Some(OP_PAYMENT_STATUS.into()),
         payment: Some(unique_reference.clone()),
-        ..Facts::default()
+        ..Facts::of(OP_PAYMENT_STATUS)
     };
     let fields = query_object(query.as_deref());
     let mut call = match sb.begin(OP_PAYMENT_STATUS, fields, facts, &headers).await {
@@ -401,8 +398,7 @@ impl ProviderSandbox for KontoCloudSandbox {
     }
 
     fn configure(&self, settings: &Map<String, Value>) -> Result<(), String> {
-        let s: SandboxSettings =
-            serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
+        let s: SandboxSettings = profile_settings(settings)?;
         if let Some(p) = s.payment {
             lock(&self.state).script = p;
         }

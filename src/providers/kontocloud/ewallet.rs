@@ -2,7 +2,6 @@
 //! callback): the landing page the shop's form posts to through the shopper's browser, and
 //! the pay button that sends the browser back to the shop's `callBackUrl`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
@@ -10,12 +9,13 @@ use axum::http::StatusCode;
 use axum::response::{Html, Response};
 use axum::Form;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::api::{KontoCloudSandbox, Payment, Session};
 use super::{OP_EWALLET, OP_EWALLET_COMPLETE};
 use crate::driver::browser::escape_html;
 use crate::journal::Facts;
+use crate::sandbox::request_schema::form_fields;
 use crate::sandbox::{lock, random_text, FactsExt, Routes};
 
 /// The e-wallet's pages, beside the API's operations (both are rows of the operation table).
@@ -36,14 +36,10 @@ async fn ewallet(
     } else {
         String::from_utf8_lossy(&body).into_owned()
     };
-    let fields: BTreeMap<String, String> = form_urlencoded::parse(text.as_bytes())
-        .into_owned()
-        .collect();
-    let as_json = Value::Object(fields.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
+    let (fields, as_json) = form_fields(&text);
     let mut facts = Facts {
-        operation: Some(OP_EWALLET.into()),
         order: fields.get("merchantTransactionId").cloned(),
-        ..Facts::default()
+        ..Facts::of(OP_EWALLET)
     };
     let findings = sb.check(OP_EWALLET, &as_json, &mut facts);
     if !findings.errors.is_empty() {
@@ -92,10 +88,7 @@ async fn ewallet_complete(
     State(sb): State<Arc<KontoCloudSandbox>>,
     Form(form): Form<Complete>,
 ) -> Response {
-    let mut facts = Facts {
-        operation: Some(OP_EWALLET_COMPLETE.into()),
-        ..Facts::default()
-    };
+    let mut facts = Facts::of(OP_EWALLET_COMPLETE);
     let Some(session) = lock(&sb.state).sessions.remove(&form.session) else {
         return (
             StatusCode::BAD_REQUEST,

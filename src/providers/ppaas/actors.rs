@@ -120,10 +120,9 @@ impl PPaaSSandbox {
         // Recorded once judged (like the order probe): the journal gets one exchange with
         // what PPaaS made of the answer.
         out.facts = Facts {
-            operation: Some(OP_QRCODE_PAYMENT.into()),
             payment: Some(client_transaction_id.clone()),
             order: Some(order_id),
-            ..Facts::default()
+            ..Facts::of(OP_QRCODE_PAYMENT)
         };
         out.facts
             .notes

@@ -17,9 +17,13 @@ use super::events_api::{EventsApi, EventsEndpoint};
 use super::steps::{AckMode, AckScript, SandboxSettings};
 use super::{inferred, OPERATIONS, OP_COUNTRIES, OP_EVENT, OP_TOKEN};
 use crate::journal::{Facts, TokenState};
-use crate::sandbox::request_schema::{OperationSchemas, RequestFindings, RequestSchema};
+use crate::sandbox::request_schema::{
+    form_fields, OperationSchemas, RequestFindings, RequestSchema,
+};
 use crate::sandbox::tokens::TokenBook;
-use crate::sandbox::{lock, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore};
+use crate::sandbox::{
+    lock, profile_settings, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore,
+};
 
 /// A QR code payment PPaaS forwarded in this run.
 #[derive(Debug, Clone)]
@@ -210,14 +214,6 @@ fn authorization(headers: &HeaderMap, scheme: &str) -> Option<String> {
         .then(|| rest.trim().to_owned())
 }
 
-/// The facts every answer of `operation` starts from.
-fn facts_of(operation: &str) -> Facts {
-    Facts {
-        operation: Some(operation.into()),
-        ..Facts::default()
-    }
-}
-
 /// What the request schema found, in the facts.
 fn note_findings(facts: &mut Facts, findings: &RequestFindings) {
     facts.unrecognized_fields = findings.unrecognized.clone();
@@ -256,12 +252,9 @@ async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let mut facts = facts_of(OP_TOKEN);
+    let mut facts = Facts::of(OP_TOKEN);
     let text = String::from_utf8_lossy(&body);
-    let form: BTreeMap<String, String> = form_urlencoded::parse(text.as_bytes())
-        .into_owned()
-        .collect();
-    let as_json = Value::Object(form.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
+    let (form, as_json) = form_fields(&text);
     note_findings(&mut facts, &sb.schemas.check(OP_TOKEN, &as_json));
     if let Some(fault) = sb.core.inject(OP_TOKEN, &mut facts, "unknown_error").await {
         let code = fault.code_or("unknown_error");
@@ -303,7 +296,7 @@ async fn token(
 
 /// The seed's resource example: a list of countries, for a client to try its token.
 async fn countries(State(sb): State<Arc<PPaaSSandbox>>, headers: HeaderMap) -> Response {
-    let mut facts = facts_of(OP_COUNTRIES);
+    let mut facts = Facts::of(OP_COUNTRIES);
     if let Some(r) = sb.authenticate(&headers, &mut facts) {
         return r.facts(facts);
     }
@@ -328,7 +321,7 @@ async fn transaction_event(
 ) -> Response {
     let call = events.read(id_in_path, &body);
     let client_transaction_id = call.client_transaction_id;
-    let mut facts = facts_of(OP_EVENT);
+    let mut facts = Facts::of(OP_EVENT);
     facts.payment = Some(client_transaction_id.clone()).filter(|id| !id.is_empty());
     facts.payment_state = call.event_type;
     facts.event_id = call.event_id;
@@ -427,8 +420,7 @@ impl ProviderSandbox for PPaaSSandbox {
     }
 
     fn configure(&self, settings: &serde_json::Map<String, Value>) -> Result<(), String> {
-        let s: SandboxSettings =
-            serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
+        let s: SandboxSettings = profile_settings(settings)?;
         let mut st = lock(&self.state);
         if let Some(a) = s.ack {
             st.ack = a;

@@ -127,19 +127,12 @@ struct ToySandbox {
     charges: Mutex<HashMap<String, bool>>,
 }
 
-fn facts_of(operation: &str) -> Facts {
-    Facts {
-        operation: Some(operation.into()),
-        ..Facts::default()
-    }
-}
-
 fn refusal(status: StatusCode, why: &str) -> Response {
     (status, Json(json!({ "error": why }))).into_response()
 }
 
 async fn token(State(sb): State<Arc<ToySandbox>>, Json(body): Json<Value>) -> Response {
-    let facts = facts_of(OP_TOKEN);
+    let facts = Facts::of(OP_TOKEN);
     if body["api_key"].as_str() != Some(sb.api_key.as_str()) {
         return refusal(StatusCode::UNAUTHORIZED, "unknown api_key").facts(facts);
     }
@@ -154,7 +147,7 @@ async fn charge(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    let mut facts = facts_of(OP_CHARGE);
+    let mut facts = Facts::of(OP_CHARGE);
     let findings = sb.schemas.check(OP_CHARGE, &body);
     facts.schema_errors = findings.errors;
     facts.unrecognized_fields = findings.unrecognized;
@@ -180,7 +173,7 @@ async fn charge(
 }
 
 async fn approve(State(sb): State<Arc<ToySandbox>>, Path(id): Path<String>) -> Response {
-    let mut facts = facts_of(OP_APPROVE);
+    let mut facts = Facts::of(OP_APPROVE);
     facts.payment = Some(id.clone());
     match lock(&sb.charges).get_mut(&id) {
         Some(approved) => {

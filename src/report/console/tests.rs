@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::report::build::tests::{check, empty_report, exchange};
+use crate::report::build::tests::{check, empty_report, exchange, incomplete};
 use crate::report::model::Outcome;
 
 fn report() -> RunReport {
@@ -203,9 +203,7 @@ fn a_run_error_is_shown() {
 
 #[test]
 fn each_scenario_shows_its_verdicts_and_an_incomplete_one_says_so() {
-    let mut r = report();
-    r.verdict = Verdict::Incomplete;
-    r.incomplete = vec!["scenario token_expiry was not driven to its end".into()];
+    let r = incomplete(report(), "scenario token_expiry was not driven to its end");
     let text = summary(&r, Path::new("reports"), false);
     assert!(text.starts_with("golive INCOMPLETE"), "{text}");
     assert!(

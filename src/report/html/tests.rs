@@ -1,6 +1,6 @@
 use super::*;
 use crate::journal::{Actor, Direction};
-use crate::report::build::tests::{check, empty_report, exchange};
+use crate::report::build::tests::{check, empty_report, exchange, incomplete};
 use crate::report::model::Severity;
 
 /// A small, deterministic report: a failed and an inferred passed check, one scenario of
@@ -283,9 +283,10 @@ fn verdicts_have_their_own_banner() {
 
 #[test]
 fn an_incomplete_or_interrupted_run_says_so_in_the_banner() {
-    let mut r = small_report();
-    r.verdict = Verdict::Incomplete;
-    r.incomplete = vec!["scenario pay was not driven to its end: refused".into()];
+    let mut r = incomplete(
+        small_report(),
+        "scenario pay was not driven to its end: refused",
+    );
     let html = to_string(&r).unwrap();
     assert!(html.contains(r#"class="banner verdict-incomplete""#));
     assert!(html.contains("Incomplete: 1 not judged"), "{html}");

@@ -22,10 +22,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::reference::shop::{amount_of, serve_shop, ReferenceShop};
+use crate::reference::shop::{serve_shop, OrderRequest, ReferenceShop};
 use crate::reference::{Flaw, Reference, ServeFuture, ShopConfig};
 use crate::sandbox::lock;
 use shop::{Order, OrderStatus, Shop};
@@ -128,50 +128,42 @@ pub const FLAWS: &[Flaw] = &[
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Checkout {
-    order_id: String,
-    amount: Value,
-    #[serde(default = "eur")]
-    currency: String,
+    #[serde(flatten)]
+    order: OrderRequest,
     #[serde(default = "purchase")]
     payment_type: String,
 }
 
-fn eur() -> String {
-    "EUR".into()
-}
 fn purchase() -> String {
     "Purchase".into()
 }
 
 async fn checkout(State(shop): State<Arc<Shop>>, Json(c): Json<Checkout>) -> Response {
-    let amount = amount_of(&c.amount);
-    if amount <= 0.0 {
+    let Some(amount) = c.order.amount() else {
         return (StatusCode::BAD_REQUEST, "amount must be above 0").into_response();
-    }
+    };
+    let (order_id, currency) = (&c.order.order_id, c.order.currency_or("EUR"));
     lock(&shop.orders).insert(
-        c.order_id.clone(),
+        order_id.clone(),
         Order {
             amount_cents: (amount * 100.0).round() as i64,
-            currency: c.currency.clone(),
+            currency: currency.clone(),
             payment_type: c.payment_type.clone(),
             status: OrderStatus::Pending,
         },
     );
     let callback = if shop.style_b() {
-        format!("{}/payment/return/{}", shop.config.public_url, c.order_id)
+        format!("{}/payment/return/{}", shop.config.public_url, order_id)
     } else {
         format!("{}/kontocloud/return", shop.config.public_url)
     };
     let mut fields = vec![
-        ("merchantTransactionId", c.order_id.clone()),
+        ("merchantTransactionId", order_id.clone()),
         ("amount", format!("{amount:.2}")),
-        ("currency", c.currency.clone()),
+        ("currency", currency.clone()),
         ("paymentType", c.payment_type.clone()),
         ("callBackUrl", callback),
-        (
-            "partnerReference",
-            shop.partner_reference("PAY", &c.order_id),
-        ),
+        ("partnerReference", shop.partner_reference("PAY", order_id)),
         ("language", "en".into()),
     ];
     if shop.flawed("incomplete_ewallet_request") {

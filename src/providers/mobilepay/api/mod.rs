@@ -17,7 +17,8 @@ mod token;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -33,7 +34,9 @@ use super::{
 use crate::journal::Facts;
 use crate::sandbox::request_schema::OperationSchemas;
 use crate::sandbox::tokens::TokenBook;
-use crate::sandbox::{lock, BoxFuture, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore};
+use crate::sandbox::{
+    lock, profile_settings, BoxFuture, Dispatch, FactsExt, ProviderSandbox, Routes, SandboxCore,
+};
 use payments::{Payment, ACTIVE};
 use pos::PointOfSale;
 use refunds::Refund;
@@ -122,19 +125,43 @@ async fn answering(steps: impl for<'f> FnOnce(&'f mut Facts) -> Steps<'f>) -> Re
     answer.unwrap_or_else(|refusal| refusal).facts(facts)
 }
 
-impl MobilePaySandbox {
-    /// Answers a `/pos/v10` call: its input read and let through the guard
+/// A `/pos/v10` call as its handler gets it: the sandbox, and the request's headers (which
+/// the guard reads).
+pub(super) struct PosCall {
+    sb: Arc<MobilePaySandbox>,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<Arc<MobilePaySandbox>> for PosCall {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        sb: &Arc<MobilePaySandbox>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PosCall {
+            sb: sb.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl PosCall {
+    /// Answers the call: its input read and let through the guard
     /// ([`MobilePaySandbox::enter`]), then `answer` given it as JSON (`null` when the call
     /// brings none). The answer, however it ended, carries the facts gathered.
-    async fn call(
+    async fn answer(
         &self,
         operation: &str,
-        headers: &HeaderMap,
         input: guard::Input<'_>,
         answer: impl FnOnce(Value, &mut Facts) -> Result<Response, Response>,
     ) -> Response {
         let mut facts = Facts::default();
-        let answer = match self.enter(operation, headers, input, &mut facts).await {
+        let answer = match self
+            .sb
+            .enter(operation, &self.headers, input, &mut facts)
+            .await
+        {
             Ok(json) => answer(json, &mut facts),
             Err(refusal) => Err(refusal),
         };
@@ -146,6 +173,51 @@ impl MobilePaySandbox {
 fn conflict(facts: &mut Facts, status: &str, code: &str, message: &str) -> Response {
     facts.payment_state = Some(status.to_owned());
     error(StatusCode::CONFLICT, code, message)
+}
+
+/// The [`conflict`] of a call only the states in `allowed` allow, when `status` is none of
+/// them.
+fn in_state(
+    facts: &mut Facts,
+    status: &str,
+    allowed: &[&str],
+    code: &str,
+    message: &str,
+) -> Result<(), Response> {
+    if allowed.contains(&status) {
+        return Ok(());
+    }
+    Err(conflict(facts, status, code, message))
+}
+
+/// A payment or a refund, as a handler reads it from the state by the id its path names.
+trait Held: Clone {
+    /// The 404's message when there is none with the id.
+    const NOT_FOUND: &'static str;
+    /// Moves it on to what happened by now (ms since the run started).
+    fn advance(&mut self, now_ms: f64);
+    /// What the exchange is about, in the facts.
+    fn note(&self, facts: &mut Facts);
+}
+
+impl MobilePaySandbox {
+    /// Reads a payment or a refund for a handler (`of` picks its table), moved on to now and
+    /// noted in the facts; the 404 when it does not exist.
+    fn held<R: Held>(
+        &self,
+        of: impl FnOnce(&mut ApiState) -> &mut HashMap<String, R>,
+        id: &str,
+        facts: &mut Facts,
+    ) -> Result<R, Response> {
+        let now = self.core.now_ms();
+        let mut st = lock(&self.state);
+        let Some(held) = of(&mut st).get_mut(id) else {
+            return Err(error(StatusCode::NOT_FOUND, "404", R::NOT_FOUND));
+        };
+        held.advance(now);
+        held.note(facts);
+        Ok(held.clone())
+    }
 }
 
 /// The 204 of a call that moved the resource to `status` (noted in the facts).
@@ -244,8 +316,7 @@ impl ProviderSandbox for MobilePaySandbox {
     }
 
     fn configure(&self, settings: &serde_json::Map<String, Value>) -> Result<(), String> {
-        let s: SandboxSettings =
-            serde_json::from_value(Value::Object(settings.clone())).map_err(|e| e.to_string())?;
+        let s: SandboxSettings = profile_settings(settings)?;
         let mut st = lock(&self.state);
         if let Some(ms) = s.poll_delay_ms {
             if ms <= 0.0 {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +11,10 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::guard::{json_body, Input};
-use super::{answering, cents, conflict, error, lock, moved_to, random_id, MobilePaySandbox, Sb};
+use super::{
+    answering, cents, conflict, error, in_state, lock, moved_to, random_id, Held, MobilePaySandbox,
+    PosCall, Sb,
+};
 use crate::journal::Facts;
 use crate::providers::mobilepay::{
     OP_APP_APPROVE, OP_APP_REJECT, OP_PAYMENT_CANCEL, OP_PAYMENT_CAPTURE, OP_PAYMENT_INITIATE,
@@ -68,24 +72,6 @@ impl Payment {
         }
     }
 
-    /// Moves the payment on to what the customer (or the clock) decided by now.
-    fn advance(&mut self, now_ms: f64) {
-        if let Some((at, status)) = self.next {
-            if now_ms >= at {
-                self.status = status.to_owned();
-                self.next = None;
-            }
-        }
-        if matches!(
-            self.status.as_str(),
-            "Initiated" | "Prepared" | "Paired" | "IssuedToUser"
-        ) && self.next.is_none()
-            && now_ms >= self.expires_ms
-        {
-            self.status = "ExpiredAndCancelled".into();
-        }
-    }
-
     /// Whether a refund of `amount` fits in what was captured and not refunded yet.
     pub(super) fn refundable(&self, amount: f64) -> bool {
         self.status == "Captured" && cents(amount) <= cents(self.captured - self.refunded)
@@ -109,29 +95,63 @@ impl Payment {
     }
 }
 
+impl Held for Payment {
+    const NOT_FOUND: &'static str = "Payment not found";
+
+    /// Moves the payment on to what the customer (or the clock) decided by now.
+    fn advance(&mut self, now_ms: f64) {
+        if let Some((at, status)) = self.next {
+            if now_ms >= at {
+                self.status = status.to_owned();
+                self.next = None;
+            }
+        }
+        if matches!(
+            self.status.as_str(),
+            "Initiated" | "Prepared" | "Paired" | "IssuedToUser"
+        ) && self.next.is_none()
+            && now_ms >= self.expires_ms
+        {
+            self.status = "ExpiredAndCancelled".into();
+        }
+    }
+
+    fn note(&self, facts: &mut Facts) {
+        facts.payment = Some(self.payment_id.clone());
+        facts.order = Some(self.order_id.clone());
+        facts.resource = Some(format!("payment:{}", self.payment_id));
+    }
+}
+
 impl MobilePaySandbox {
-    /// Reads a payment for a handler, moved on to now; the 404 when it does not exist.
+    /// Reads a payment for a handler ([`MobilePaySandbox::held`]).
     pub(super) fn payment_of(
         &self,
         payment_id: &str,
         facts: &mut Facts,
     ) -> Result<Payment, Response> {
-        let now = self.core.now_ms();
-        let mut st = lock(&self.state);
-        let Some(p) = st.payments.get_mut(payment_id) else {
-            return Err(error(StatusCode::NOT_FOUND, "404", "Payment not found"));
-        };
-        p.advance(now);
-        facts.payment = Some(p.payment_id.clone());
-        facts.order = Some(p.order_id.clone());
-        facts.resource = Some(format!("payment:{}", p.payment_id));
-        Ok(p.clone())
+        self.held(|st| &mut st.payments, payment_id, facts)
     }
 
     fn set_payment(&self, payment_id: &str, f: impl FnOnce(&mut Payment)) {
         if let Some(p) = lock(&self.state).payments.get_mut(payment_id) {
             f(p);
         }
+    }
+
+    /// Moves the payment to `status` (`also` changing more of it): a handler's 204.
+    fn move_payment(
+        &self,
+        payment_id: &str,
+        status: &str,
+        facts: &mut Facts,
+        also: impl FnOnce(&mut Payment),
+    ) -> Result<Response, Response> {
+        self.set_payment(payment_id, |p| {
+            p.status = status.into();
+            also(p);
+        });
+        moved_to(facts, status)
     }
 
     /// The newest payment of this scenario the customer can still answer, moved on to now
@@ -246,134 +266,94 @@ pub(super) async fn prepare(
 }
 
 /// A prepared payment gets its amount and is issued to the customer.
-pub(super) async fn ready(
-    State(sb): Sb,
-    Path(payment_id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    sb.call(
-        OP_PAYMENT_READY,
-        &headers,
-        Input::Json(&body),
-        |json, facts| {
-            let p = sb.payment_of(&payment_id, facts)?;
-            if !matches!(p.status.as_str(), "Prepared" | "Paired") {
-                let message = "The payment is not prepared (code inferred).";
-                return Err(conflict(facts, &p.status, "1302", message));
+pub(super) async fn ready(call: PosCall, Path(payment_id): Path<String>, body: Bytes) -> Response {
+    call.answer(OP_PAYMENT_READY, Input::Json(&body), |json, facts| {
+        let p = call.sb.payment_of(&payment_id, facts)?;
+        let message = "The payment is not prepared (code inferred).";
+        in_state(facts, &p.status, &["Prepared", "Paired"], "1302", message)?;
+        let amount = json["amount"].as_f64().unwrap_or(0.0);
+        let currency = json["currencyCode"].as_str().unwrap_or("DKK").to_owned();
+        call.sb.move_payment(&payment_id, "Initiated", facts, |p| {
+            p.amount = amount;
+            p.currency = currency;
+        })
+    })
+    .await
+}
+
+pub(super) async fn lookup(call: PosCall, RawQuery(query): RawQuery) -> Response {
+    call.answer(
+        OP_PAYMENT_LOOKUP,
+        Input::Query(query.as_deref()),
+        |q, facts| {
+            let pos_id = q.get("posId").and_then(Value::as_str).map(str::to_owned);
+            let order_id = q.get("orderId").and_then(Value::as_str).map(str::to_owned);
+            facts.order = order_id.clone();
+            let done = q.get("state").and_then(Value::as_str) == Some("Done");
+            let now = call.sb.core.now_ms();
+            let mut st = lock(&call.sb.state);
+            let mut ids: Vec<String> = st
+                .payments
+                .values_mut()
+                .filter(|p| pos_id.as_ref().is_none_or(|x| *x == p.pos_id))
+                .filter(|p| order_id.as_ref().is_none_or(|x| *x == p.order_id))
+                .filter_map(|p| {
+                    p.advance(now);
+                    (ACTIVE.contains(&p.status.as_str()) != done).then(|| p.payment_id.clone())
+                })
+                .collect();
+            ids.sort();
+            drop(st);
+            if let [only] = ids.as_slice() {
+                facts.payment = Some(only.clone());
             }
-            let amount = json["amount"].as_f64().unwrap_or(0.0);
-            let currency = json["currencyCode"].as_str().unwrap_or("DKK").to_owned();
-            sb.set_payment(&payment_id, |p| {
-                p.amount = amount;
-                p.currency = currency;
-                p.status = "Initiated".into();
-            });
-            moved_to(facts, "Initiated")
+            Ok(Json(json!({ "paymentIds": ids })).into_response())
         },
     )
     .await
 }
 
-pub(super) async fn lookup(
-    State(sb): Sb,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let input = Input::Query(query.as_deref());
-    sb.call(OP_PAYMENT_LOOKUP, &headers, input, |q, facts| {
-        let pos_id = q.get("posId").and_then(Value::as_str).map(str::to_owned);
-        let order_id = q.get("orderId").and_then(Value::as_str).map(str::to_owned);
-        facts.order = order_id.clone();
-        let done = q.get("state").and_then(Value::as_str) == Some("Done");
-        let now = sb.core.now_ms();
-        let mut st = lock(&sb.state);
-        let mut ids: Vec<String> = st
-            .payments
-            .values_mut()
-            .filter(|p| pos_id.as_ref().is_none_or(|x| *x == p.pos_id))
-            .filter(|p| order_id.as_ref().is_none_or(|x| *x == p.order_id))
-            .filter_map(|p| {
-                p.advance(now);
-                (ACTIVE.contains(&p.status.as_str()) != done).then(|| p.payment_id.clone())
-            })
-            .collect();
-        ids.sort();
-        drop(st);
-        if let [only] = ids.as_slice() {
-            facts.payment = Some(only.clone());
-        }
-        Ok(Json(json!({ "paymentIds": ids })).into_response())
-    })
-    .await
-}
-
-pub(super) async fn poll(
-    State(sb): Sb,
-    Path(payment_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    sb.call(OP_PAYMENT_POLL, &headers, Input::Nothing, |_, facts| {
-        let p = sb.payment_of(&payment_id, facts)?;
-        let poll_delay = sb.polled(facts, &p.status, p.amount);
+pub(super) async fn poll(call: PosCall, Path(payment_id): Path<String>) -> Response {
+    call.answer(OP_PAYMENT_POLL, Input::Nothing, |_, facts| {
+        let p = call.sb.payment_of(&payment_id, facts)?;
+        let poll_delay = call.sb.polled(facts, &p.status, p.amount);
         Ok(Json(p.view(poll_delay)).into_response())
     })
     .await
 }
 
 pub(super) async fn capture(
-    State(sb): Sb,
+    call: PosCall,
     Path(payment_id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Bytes,
 ) -> Response {
-    sb.call(
-        OP_PAYMENT_CAPTURE,
-        &headers,
-        Input::Json(&body),
-        |json, facts| {
-            let p = sb.payment_of(&payment_id, facts)?;
-            if p.status != "Reserved" {
-                let message = "The payment is not reserved (HTTP status inferred).";
-                return Err(conflict(facts, &p.status, "1304", message));
-            }
-            facts.payment_state = Some(p.status.clone());
-            let amount = json["amount"].as_f64().unwrap_or(0.0);
-            facts.amount = Some(p.amount);
-            if cents(amount) > cents(p.amount) {
-                return Err(error(
-                    StatusCode::CONFLICT,
-                    "1305",
-                    "The capture amount is higher than the reserved amount (HTTP status inferred).",
-                ));
-            }
-            sb.set_payment(&payment_id, |p| {
-                p.status = "Captured".into();
-                p.captured = amount;
-            });
-            moved_to(facts, "Captured")
-        },
-    )
+    call.answer(OP_PAYMENT_CAPTURE, Input::Json(&body), |json, facts| {
+        let p = call.sb.payment_of(&payment_id, facts)?;
+        let message = "The payment is not reserved (HTTP status inferred).";
+        in_state(facts, &p.status, &["Reserved"], "1304", message)?;
+        facts.payment_state = Some(p.status.clone());
+        let amount = json["amount"].as_f64().unwrap_or(0.0);
+        facts.amount = Some(p.amount);
+        if cents(amount) > cents(p.amount) {
+            return Err(error(
+                StatusCode::CONFLICT,
+                "1305",
+                "The capture amount is higher than the reserved amount (HTTP status inferred).",
+            ));
+        }
+        call.sb
+            .move_payment(&payment_id, "Captured", facts, |p| p.captured = amount)
+    })
     .await
 }
 
-pub(super) async fn cancel(
-    State(sb): Sb,
-    Path(payment_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    sb.call(OP_PAYMENT_CANCEL, &headers, Input::Nothing, |_, facts| {
-        let p = sb.payment_of(&payment_id, facts)?;
-        if !ACTIVE.contains(&p.status.as_str()) {
-            let message =
-                "The payment is no longer active and cannot be cancelled (code inferred).";
-            return Err(conflict(facts, &p.status, "1303", message));
-        }
-        sb.set_payment(&payment_id, |p| {
-            p.status = "CancelledByClient".into();
-            p.next = None;
-        });
-        moved_to(facts, "CancelledByClient")
+pub(super) async fn cancel(call: PosCall, Path(payment_id): Path<String>) -> Response {
+    call.answer(OP_PAYMENT_CANCEL, Input::Nothing, |_, facts| {
+        let p = call.sb.payment_of(&payment_id, facts)?;
+        let message = "The payment is no longer active and cannot be cancelled (code inferred).";
+        in_state(facts, &p.status, ACTIVE, "1303", message)?;
+        call.sb
+            .move_payment(&payment_id, "CancelledByClient", facts, |p| p.next = None)
     })
     .await
 }

@@ -1,14 +1,17 @@
 //! Refunds of a captured payment: initiate (idempotent), poll, capture (the whole refund when
 //! the body names no amount), cancel.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 use super::guard::Input;
-use super::{cents, conflict, error, lock, moved_to, random_id, MobilePaySandbox, Sb};
+use super::{
+    cents, conflict, error, in_state, lock, moved_to, random_id, Held, MobilePaySandbox, PosCall,
+};
 use crate::journal::Facts;
 use crate::providers::mobilepay::{
     OP_REFUND_CANCEL, OP_REFUND_CAPTURE, OP_REFUND_INITIATE, OP_REFUND_POLL,
@@ -25,37 +28,33 @@ pub(super) struct Refund {
     reserved_at_ms: f64,
 }
 
-impl Refund {
+impl Held for Refund {
+    const NOT_FOUND: &'static str = "Refund not found";
+
     fn advance(&mut self, now_ms: f64) {
         if self.status == "Initiated" && now_ms >= self.reserved_at_ms {
             self.status = "Reserved".into();
         }
     }
-}
 
-impl MobilePaySandbox {
-    /// Reads a refund for a handler, moved on to now; the 404 when it does not exist.
-    fn refund_of(&self, refund_id: &str, facts: &mut Facts) -> Result<Refund, Response> {
-        let now = self.core.now_ms();
-        let mut st = lock(&self.state);
-        let Some(r) = st.refunds.get_mut(refund_id) else {
-            return Err(error(StatusCode::NOT_FOUND, "404", "Refund not found"));
-        };
-        r.advance(now);
-        facts.payment = Some(r.payment_id.clone());
-        facts.notes.insert("refund".into(), json!(r.refund_id));
-        facts.resource = Some(format!("refund:{}", r.refund_id));
-        Ok(r.clone())
+    fn note(&self, facts: &mut Facts) {
+        facts.payment = Some(self.payment_id.clone());
+        facts.notes.insert("refund".into(), json!(self.refund_id));
+        facts.resource = Some(format!("refund:{}", self.refund_id));
     }
 }
 
-pub(super) async fn initiate(
-    State(sb): Sb,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    sb.call(OP_REFUND_INITIATE, &headers, Input::Json(&body), |json, facts| {
-        let key = sb.idempotency(OP_REFUND_INITIATE, &headers, &json, facts)?;
+impl MobilePaySandbox {
+    /// Reads a refund for a handler ([`MobilePaySandbox::held`]).
+    fn refund_of(&self, refund_id: &str, facts: &mut Facts) -> Result<Refund, Response> {
+        self.held(|st| &mut st.refunds, refund_id, facts)
+    }
+}
+
+pub(super) async fn initiate(call: PosCall, body: Bytes) -> Response {
+    let sb = &call.sb;
+    call.answer(OP_REFUND_INITIATE, Input::Json(&body), |json, facts| {
+        let key = sb.idempotency(OP_REFUND_INITIATE, &call.headers, &json, facts)?;
         let payment_id = json["paymentId"].as_str().unwrap_or_default().to_owned();
         let p = sb.payment_of(&payment_id, facts)?;
         let amount = json["amount"].as_f64().unwrap_or(0.0);
@@ -95,14 +94,10 @@ pub(super) async fn initiate(
     .await
 }
 
-pub(super) async fn poll(
-    State(sb): Sb,
-    Path(refund_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    sb.call(OP_REFUND_POLL, &headers, Input::Nothing, |_, facts| {
-        let r = sb.refund_of(&refund_id, facts)?;
-        let poll_delay = sb.polled(facts, &r.status, r.amount);
+pub(super) async fn poll(call: PosCall, Path(refund_id): Path<String>) -> Response {
+    call.answer(OP_REFUND_POLL, Input::Nothing, |_, facts| {
+        let r = call.sb.refund_of(&refund_id, facts)?;
+        let poll_delay = call.sb.polled(facts, &r.status, r.amount);
         let view = json!({
             "refundId": r.refund_id,
             "paymentId": r.payment_id,
@@ -118,52 +113,48 @@ pub(super) async fn poll(
     .await
 }
 
-pub(super) async fn capture(
-    State(sb): Sb,
-    Path(refund_id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+pub(super) async fn capture(call: PosCall, Path(refund_id): Path<String>, body: Bytes) -> Response {
     // The body is optional: without one (or without an amount) the whole refund is captured.
-    let input = Input::OptionalJson(&body);
-    sb.call(OP_REFUND_CAPTURE, &headers, input, |json, facts| {
-        let r = sb.refund_of(&refund_id, facts)?;
-        facts.amount = Some(r.amount);
-        if r.status != "Reserved" {
+    call.answer(
+        OP_REFUND_CAPTURE,
+        Input::OptionalJson(&body),
+        |json, facts| {
+            let r = call.sb.refund_of(&refund_id, facts)?;
+            facts.amount = Some(r.amount);
             let message = "The refund is not reserved (HTTP status inferred).";
-            return Err(conflict(facts, &r.status, "1304", message));
-        }
-        facts.payment_state = Some(r.status.clone());
-        if json["amount"]
-            .as_f64()
-            .is_some_and(|amount| cents(amount) > cents(r.amount))
-        {
-            return Err(error(
-                StatusCode::CONFLICT,
-                "1305",
-                "The capture amount is higher than the refund (HTTP status inferred).",
-            ));
-        }
-        if let Some(x) = lock(&sb.state).refunds.get_mut(&refund_id) {
-            x.status = "Captured".into();
-        }
-        moved_to(facts, "Captured")
-    })
+            in_state(facts, &r.status, &["Reserved"], "1304", message)?;
+            facts.payment_state = Some(r.status.clone());
+            if json["amount"]
+                .as_f64()
+                .is_some_and(|amount| cents(amount) > cents(r.amount))
+            {
+                return Err(error(
+                    StatusCode::CONFLICT,
+                    "1305",
+                    "The capture amount is higher than the refund (HTTP status inferred).",
+                ));
+            }
+            if let Some(x) = lock(&call.sb.state).refunds.get_mut(&refund_id) {
+                x.status = "Captured".into();
+            }
+            moved_to(facts, "Captured")
+        },
+    )
     .await
 }
 
-pub(super) async fn cancel(
-    State(sb): Sb,
-    Path(refund_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    sb.call(OP_REFUND_CANCEL, &headers, Input::Nothing, |_, facts| {
-        let r = sb.refund_of(&refund_id, facts)?;
-        if !matches!(r.status.as_str(), "Initiated" | "Reserved") {
-            let message = "The refund can no longer be cancelled (code inferred).";
-            return Err(conflict(facts, &r.status, "1303", message));
-        }
-        let mut st = lock(&sb.state);
+pub(super) async fn cancel(call: PosCall, Path(refund_id): Path<String>) -> Response {
+    call.answer(OP_REFUND_CANCEL, Input::Nothing, |_, facts| {
+        let r = call.sb.refund_of(&refund_id, facts)?;
+        let message = "The refund can no longer be cancelled (code inferred).";
+        in_state(
+            facts,
+            &r.status,
+            &["Initiated", "Reserved"],
+            "1303",
+            message,
+        )?;
+        let mut st = lock(&call.sb.state);
         if let Some(x) = st.refunds.get_mut(&refund_id) {
             x.status = "CancelledByClient".into();
         }

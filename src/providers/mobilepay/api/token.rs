@@ -14,20 +14,14 @@ use super::guard::with_findings;
 use super::{lock, MobilePaySandbox, Sb, TokenInfo};
 use crate::journal::Facts;
 use crate::providers::mobilepay::{CLIENT_ID_HEADER, OP_TOKEN};
-use crate::sandbox::request_schema::RequestFindings;
+use crate::sandbox::request_schema::{form_fields, RequestFindings};
 use crate::sandbox::FactsExt;
 
 /// `POST /integrator-authentication/connect/token`: client credentials in a Basic header.
 pub(super) async fn issue(State(sb): Sb, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let mut facts = Facts {
-        operation: Some(OP_TOKEN.into()),
-        ..Facts::default()
-    };
+    let mut facts = Facts::of(OP_TOKEN);
     let text = String::from_utf8_lossy(&body);
-    let fields: BTreeMap<String, String> = form_urlencoded::parse(text.as_bytes())
-        .into_owned()
-        .collect();
-    let as_json = Value::Object(fields.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
+    let (fields, as_json) = form_fields(&text);
     let findings = sb.schemas.check(OP_TOKEN, &as_json);
     with_findings(&mut facts, &findings);
     if let Some(r) = sb.injected(OP_TOKEN, &mut facts).await {

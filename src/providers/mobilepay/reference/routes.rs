@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use super::client::Shop;
 use super::till::{Order, OrderStatus};
-use crate::reference::shop::{amount_of, serve_shop, ReferenceShop};
+use crate::reference::shop::{amount_of, serve_shop, OrderRequest, ReferenceShop};
 use crate::reference::{ServeFuture, ShopConfig};
 use crate::sandbox::lock;
 
@@ -29,51 +29,37 @@ async fn start_up(State(shop): State<Arc<Shop>>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StartPayment {
-    order_id: String,
-    amount: Value,
-    #[serde(default = "dkk")]
-    currency: String,
-}
-
-fn dkk() -> String {
-    "DKK".into()
-}
-
-async fn start_payment(State(shop): State<Arc<Shop>>, Json(p): Json<StartPayment>) -> Response {
-    let amount = amount_of(&p.amount);
-    if amount <= 0.0 {
+async fn start_payment(State(shop): State<Arc<Shop>>, Json(p): Json<OrderRequest>) -> Response {
+    let Some(amount) = p.amount() else {
         return failure(StatusCode::BAD_REQUEST, "amount must be above 0");
-    }
+    };
+    let (order_id, currency) = (&p.order_id, p.currency_or("DKK"));
     lock(&shop.orders).insert(
-        p.order_id.clone(),
+        order_id.clone(),
         Order {
             amount,
-            currency: p.currency.clone(),
+            currency: currency.clone(),
             status: OrderStatus::Pending,
             payment_id: None,
             payment_key: None,
         },
     );
-    match shop.start_payment(&p.order_id, amount, &p.currency).await {
+    match shop.start_payment(order_id, amount, &currency).await {
         Ok((payment_id, delay)) => {
             if shop.flawed("paid_on_initiate") {
-                shop.set_status(&p.order_id, OrderStatus::Paid);
+                shop.set_status(order_id, OrderStatus::Paid);
             }
             let follower = shop.clone();
-            let order_id = p.order_id.clone();
-            let pid = payment_id.clone();
-            tokio::spawn(async move { follower.follow(order_id, pid, delay, amount).await });
+            let (followed, pid) = (order_id.clone(), payment_id.clone());
+            tokio::spawn(async move { follower.follow(followed, pid, delay, amount).await });
             (
                 StatusCode::CREATED,
-                Json(json!({"orderId": p.order_id, "paymentId": payment_id})),
+                Json(json!({"orderId": order_id, "paymentId": payment_id})),
             )
                 .into_response()
         }
         Err(e) => {
-            shop.set_status(&p.order_id, OrderStatus::Failed);
+            shop.set_status(order_id, OrderStatus::Failed);
             failure(StatusCode::BAD_GATEWAY, e)
         }
     }

@@ -93,9 +93,8 @@ impl SmartPaySandbox {
         noted: Option<(&str, &str)>,
     ) -> Result<Admitted, Response> {
         let mut facts = Facts {
-            operation: Some(operation.into()),
             payment: payment.map(str::to_owned),
-            ..Facts::default()
+            ..Facts::of(operation)
         };
         let takes_token = OPERATIONS
             .iter()

@@ -21,10 +21,7 @@ pub(super) async fn widget_session(
     State(sb): State<Arc<SmartPaySandbox>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut facts = Facts {
-        operation: Some(OP_WIDGET_SESSION.into()),
-        ..Facts::default()
-    };
+    let mut facts = Facts::of(OP_WIDGET_SESSION);
     let q = query_object(query.as_deref());
     let token = q.get("checkoutToken").and_then(Value::as_str).unwrap_or("");
     let st = lock(&sb.state);
@@ -67,10 +64,7 @@ pub(super) async fn widget_pay(
     State(sb): State<Arc<SmartPaySandbox>>,
     body: axum::body::Bytes,
 ) -> Response {
-    let mut facts = Facts {
-        operation: Some(OP_WIDGET_PAY.into()),
-        ..Facts::default()
-    };
+    let mut facts = Facts::of(OP_WIDGET_PAY);
     let Ok(pay) = serde_json::from_slice::<WidgetPay>(&body) else {
         return error(
             StatusCode::BAD_REQUEST,

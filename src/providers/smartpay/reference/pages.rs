@@ -9,10 +9,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::shop::{Order, OrderStatus, Shop};
-use crate::reference::shop::{amount_of, ReferenceShop};
+use crate::reference::shop::{OrderRequest, ReferenceShop};
 use crate::sandbox::lock;
 
 /// The shop's routes.
@@ -26,18 +26,11 @@ pub(super) fn routes() -> Router<Arc<Shop>> {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct Checkout {
-    order_id: String,
-    amount: Value,
-    #[serde(default = "eur")]
-    currency: String,
+    #[serde(flatten)]
+    order: OrderRequest,
     #[serde(default)]
     item: Option<String>,
-}
-
-fn eur() -> String {
-    "EUR".into()
 }
 
 async fn checkout(
@@ -45,10 +38,10 @@ async fn checkout(
     headers: HeaderMap,
     Json(c): Json<Checkout>,
 ) -> Response {
-    let amount = amount_of(&c.amount);
-    if amount <= 0.0 {
+    let Some(amount) = c.order.amount() else {
         return (StatusCode::BAD_REQUEST, "amount must be above 0").into_response();
-    }
+    };
+    let (order_id, currency) = (&c.order.order_id, c.order.currency_or("EUR"));
     let time_scale = headers
         .get("x-golive-time-scale")
         .and_then(|v| v.to_str().ok())
@@ -60,7 +53,7 @@ async fn checkout(
         .clone()
         .unwrap_or_else(|| "golive demo basket".into());
     let (tx, token) = match shop
-        .create_checkout(&c.order_id, amount, &c.currency, &item)
+        .create_checkout(order_id, amount, &currency, &item)
         .await
     {
         Ok(r) => r,
@@ -76,10 +69,10 @@ async fn checkout(
         }
     };
     lock(&shop.orders).insert(
-        c.order_id.clone(),
+        order_id.clone(),
         Order {
             amount,
-            currency: c.currency.clone(),
+            currency: currency.clone(),
             transaction_id: tx.clone(),
             status: OrderStatus::Pending,
             time_scale,
@@ -106,13 +99,13 @@ SmartPay.init({{ element: "#smartpay-widget",
   successHandler: function (r) {{ fetch("/smartpay/finished", {{method: "POST", headers: {{"Content-Type": "application/json"}}, body: JSON.stringify({{orderId: "{order}", transactionId: r.transactionId, result: "success"}})}}); }},
   errorHandler: function (r) {{ fetch("/smartpay/finished", {{method: "POST", headers: {{"Content-Type": "application/json"}}, body: JSON.stringify({{orderId: "{order}", transactionId: r.transactionId, result: "error"}})}}); }} }});
 </script></body></html>"##,
-            currency = crate::driver::browser::escape_html(&c.currency),
+            currency = crate::driver::browser::escape_html(&currency),
             token = crate::driver::browser::escape_html(&token),
-            order = crate::driver::browser::escape_html(&c.order_id),
+            order = crate::driver::browser::escape_html(order_id),
         );
         return Html(page).into_response();
     }
-    let mut answer = json!({"orderId": c.order_id, "transactionId": tx, "checkoutToken": token});
+    let mut answer = json!({"orderId": order_id, "transactionId": tx, "checkoutToken": token});
     if let Some(k) = leak {
         answer["widgetConfig"] = json!({"merchantKey": k, "locale": "en-US"});
     }
