@@ -71,7 +71,7 @@ pub async fn serve_sandbox(config: SandboxConfig) -> Result<(), Error> {
     };
     let url = sb.base_url();
     let prefix = providers::reference(provider.id())
-        .map(|r| r.env_prefix.to_owned())
+        .map(|r| r.env_prefix())
         .unwrap_or_else(|| provider.id().to_ascii_uppercase());
     out!("golive sandbox: {} on {url}", provider.title());
     out!("journal: {}", config.journal.display());

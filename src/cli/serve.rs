@@ -61,7 +61,7 @@ pub(super) async fn serve_reference(args: ReferenceArgs) -> Ended {
     let style = args.style.unwrap_or_else(|| r.styles[0].to_owned());
     let flaws: BTreeSet<String> = args.flaws.into_iter().collect();
     r.validate(&style, &flaws)?;
-    let prefix = r.env_prefix;
+    let prefix = r.env_prefix();
     let sandbox_url = match std::env::var(format!("{prefix}_BASE_URL")) {
         Ok(v) => v,
         Err(_) => {

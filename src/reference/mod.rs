@@ -52,8 +52,6 @@ pub struct Reference {
     pub target_yaml: &'static str,
     /// Serves the shop on the listener until the future is dropped.
     pub serve: fn(ShopConfig, TcpListener) -> ServeFuture,
-    /// How the shop reads its configuration from the environment when run as a process.
-    pub env_prefix: &'static str,
     /// The provider time scale `golive accuracy` and the tests run this shop at: fast enough
     /// to be quick, slow enough for a busy 2-core machine's timers (`None`: the suite's own).
     pub test_time_scale: Option<f64>,
@@ -65,6 +63,59 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// The reference shop of `provider`: its compliant styles (the first the default) with a
+    /// line on each, its flaws, the target file that drives it and how it is served. The rest
+    /// is at its default until said: the suite's own time scale, every flaw in the first
+    /// style, nothing skipped when compliant.
+    pub const fn new(
+        provider: &'static str,
+        styles: &'static [&'static str],
+        style_notes: &'static [&'static str],
+        flaws: &'static [Flaw],
+        target_yaml: &'static str,
+        serve: fn(ShopConfig, TcpListener) -> ServeFuture,
+    ) -> Reference {
+        Reference {
+            provider,
+            styles,
+            style_notes,
+            flaws,
+            target_yaml,
+            serve,
+            test_time_scale: None,
+            flaws_alternate_styles: false,
+            skipped_when_compliant: &[],
+        }
+    }
+
+    /// Tests and `golive accuracy` run the shop at this provider time scale.
+    pub const fn test_time_scale(mut self, scale: f64) -> Reference {
+        self.test_time_scale = Some(scale);
+        self
+    }
+
+    /// Flaws take the styles in turn.
+    pub const fn flaws_alternate_styles(mut self) -> Reference {
+        self.flaws_alternate_styles = true;
+        self
+    }
+
+    /// Checks a compliant style leaves skipped: (style, check id).
+    pub const fn skipped_when_compliant(
+        mut self,
+        skipped: &'static [(&'static str, &'static str)],
+    ) -> Reference {
+        self.skipped_when_compliant = skipped;
+        self
+    }
+
+    /// How the shop reads its configuration from the environment when run as a process:
+    /// `KONTOCLOUD_BASE_URL`, `KONTOCLOUD_USER_ID`... (the provider's id in capitals), as the
+    /// `golive init` starter and `golive sandbox` name them.
+    pub fn env_prefix(&self) -> String {
+        self.provider.to_ascii_uppercase()
+    }
+
     pub fn flaw(&self, name: &str) -> Option<&'static Flaw> {
         self.flaws.iter().find(|f| f.name == name)
     }

@@ -36,18 +36,17 @@ use crate::reference::shop::{
 use crate::reference::{Flaw, Reference, ServeFuture, ShopConfig};
 use crate::sandbox::lock;
 
-pub const REFERENCE: Reference = Reference {
-    provider: "ppaas",
-    styles: &["a", "b"],
-    style_notes: &["QR payload as a string (200); events sent inline; linear back-off; credentials in the form; token renewed with a minute left; UTC", "QR URL, own id and expiry (201); events queued for a background task with exponential back-off; HTTP Basic; +01:00 timestamps"],
-    flaws: FLAWS,
-    target_yaml: include_str!("../../../targets/ppaas-reference.yaml"),
+pub const REFERENCE: Reference = Reference::new(
+    "ppaas",
+    &["a", "b"],
+    &["QR payload as a string (200); events sent inline; linear back-off; credentials in the form; token renewed with a minute left; UTC", "QR URL, own id and expiry (201); events queued for a background task with exponential back-off; HTTP Basic; +01:00 timestamps"],
+    FLAWS,
+    include_str!("../../../targets/ppaas-reference.yaml"),
     serve,
-    env_prefix: "PPAAS",
-    test_time_scale: Some(0.2), // the 5 s webhook deadline is 1 s
-    flaws_alternate_styles: true,
-    skipped_when_compliant: &[("a", "PP-EVENT-AMOUNT")], // style a's events carry no amount
-};
+)
+    .test_time_scale(0.2) // the 5 s webhook deadline is 1 s
+    .flaws_alternate_styles()
+    .skipped_when_compliant(&[("a", "PP-EVENT-AMOUNT")]); // style a's events carry no amount
 
 pub const FLAWS: &[Flaw] = &[
     Flaw {

@@ -13,22 +13,18 @@ use tokio::net::TcpListener;
 use crate::reference::shop::{http_client, serve_shop};
 use crate::reference::{Flaw, Reference, ServeFuture, ShopConfig};
 
-pub const REFERENCE: Reference = Reference {
-    provider: super::ID,
-    styles: &["a"],
-    style_notes: &["one token kept for the run; its own order references (TOY- + the order id)"],
-    flaws: &[Flaw {
+pub const REFERENCE: Reference = Reference::new(
+    super::ID,
+    &["a"],
+    &["one token kept for the run; its own order references (TOY- + the order id)"],
+    &[Flaw {
         name: "stale_token",
         description: "sends a token the provider never issued",
         caught_by: &["TOY-TOKEN"],
     }],
-    target_yaml: include_str!("target.yaml"),
+    include_str!("target.yaml"),
     serve,
-    env_prefix: "TOY",
-    test_time_scale: None,
-    flaws_alternate_styles: false,
-    skipped_when_compliant: &[],
-};
+);
 
 struct Shop {
     config: ShopConfig,

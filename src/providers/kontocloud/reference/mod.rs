@@ -30,18 +30,14 @@ use crate::reference::{Flaw, Reference, ServeFuture, ShopConfig};
 use crate::sandbox::lock;
 use shop::{Order, OrderStatus, Shop};
 
-pub const REFERENCE: Reference = Reference {
-    provider: "kontocloud",
-    styles: &["a", "b"],
-    style_notes: &["an auto-submitting form to the e-wallet; status verified before the callback is answered; token renewed with a minute left; local time in UTC", "a \"Pay\" button page; callback answered at once, status verified in the background; token renewed after 80% of its life; UTC+01:00; retries with back-off"],
-    flaws: FLAWS,
-    target_yaml: include_str!("../../../../targets/kontocloud-reference.yaml"),
+pub const REFERENCE: Reference = Reference::new(
+    "kontocloud",
+    &["a", "b"],
+    &["an auto-submitting form to the e-wallet; status verified before the callback is answered; token renewed with a minute left; local time in UTC", "a \"Pay\" button page; callback answered at once, status verified in the background; token renewed after 80% of its life; UTC+01:00; retries with back-off"],
+    FLAWS,
+    include_str!("../../../../targets/kontocloud-reference.yaml"),
     serve,
-    env_prefix: "KONTOCLOUD",
-    test_time_scale: None, // no provider clock worth shrinking: the suite's own time
-    flaws_alternate_styles: false,
-    skipped_when_compliant: &[],
-};
+);
 
 pub const FLAWS: &[Flaw] = &[
     Flaw {

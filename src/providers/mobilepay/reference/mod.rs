@@ -24,18 +24,15 @@ mod till;
 use crate::reference::{Flaw, Reference};
 use routes::serve;
 
-pub const REFERENCE: Reference = Reference {
-    provider: "mobilepay",
-    styles: &["a", "b"],
-    style_notes: &["token with the merchant_vat claim; GUID idempotency keys; payments initiated in one call; polls exactly pollDelayInMs apart; 3 attempts", "merchant VAT header instead of the claim; own idempotency key format; prepare-then-ready flow; slower polls; 1 + 3 attempts with back-off"],
-    flaws: FLAWS,
-    target_yaml: include_str!("../../../../targets/mobilepay-reference.yaml"),
+pub const REFERENCE: Reference = Reference::new(
+    "mobilepay",
+    &["a", "b"],
+    &["token with the merchant_vat claim; GUID idempotency keys; payments initiated in one call; polls exactly pollDelayInMs apart; 3 attempts", "merchant VAT header instead of the claim; own idempotency key format; prepare-then-ready flow; slower polls; 1 + 3 attempts with back-off"],
+    FLAWS,
+    include_str!("../../../../targets/mobilepay-reference.yaml"),
     serve,
-    env_prefix: "MOBILEPAY",
-    test_time_scale: Some(0.05), // pollDelayInMs 50 ms on the wire
-    flaws_alternate_styles: false,
-    skipped_when_compliant: &[],
-};
+)
+    .test_time_scale(0.05); // pollDelayInMs 50 ms on the wire
 
 pub const FLAWS: &[Flaw] = &[
     Flaw {

@@ -31,18 +31,16 @@ use crate::reference::shop::{http_client, serve_shop};
 use crate::reference::{Flaw, Reference, ServeFuture, ShopConfig};
 use shop::Shop;
 
-pub const REFERENCE: Reference = Reference {
-    provider: "smartpay",
-    styles: &["a", "b"],
-    style_notes: &["Bearer tokens renewed a minute early; JSON for a single-page front end; payment verified synchronously; PENDING re-checked every 60 s", "Basic authentication; an HTML page; payment verified in the background with the stored transactionId; PENDING re-checked every 45 s"],
-    flaws: FLAWS,
-    target_yaml: include_str!("../../../../targets/smartpay-reference.yaml"),
+pub const REFERENCE: Reference = Reference::new(
+    "smartpay",
+    &["a", "b"],
+    &["Bearer tokens renewed a minute early; JSON for a single-page front end; payment verified synchronously; PENDING re-checked every 60 s", "Basic authentication; an HTML page; payment verified in the background with the stored transactionId; PENDING re-checked every 45 s"],
+    FLAWS,
+    include_str!("../../../../targets/smartpay-reference.yaml"),
     serve,
-    env_prefix: "SMARTPAY",
-    test_time_scale: Some(0.02), // "3 minutes" PENDING is 3.6 s, its 20 s tolerance 0.4 s
-    flaws_alternate_styles: false,
-    skipped_when_compliant: &[("b", "SP-TOKEN-REUSE")], // Basic: no token to reuse
-};
+)
+    .test_time_scale(0.02) // "3 minutes" PENDING is 3.6 s, its 20 s tolerance 0.4 s
+    .skipped_when_compliant(&[("b", "SP-TOKEN-REUSE")]); // Basic: no token to reuse
 
 pub const FLAWS: &[Flaw] = &[
     Flaw {
