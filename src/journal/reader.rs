@@ -335,6 +335,23 @@ impl Index {
     }
 }
 
+/// The number (from 1) of the line that starts at `offset`: counted only when a line read back
+/// turns out bad (the journal changed since it was read), so the error can say where.
+fn line_number_at(path: &Path, offset: u64) -> usize {
+    let Ok(file) = File::open(path) else { return 0 };
+    let mut before = file.take(offset);
+    let mut chunk = vec![0; CHUNK_BYTES];
+    let mut newlines = 0;
+    loop {
+        match before.read(&mut chunk) {
+            Ok(0) => return newlines + 1,
+            Ok(n) => newlines += memchr::memchr_iter(b'\n', &chunk[..n]).count(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return 0,
+        }
+    }
+}
+
 /// The entries of the given lines of the journal (offsets and lengths as [`for_each`] gave
 /// them), read by seeking: what a report shows costs the same whatever the journal's size.
 pub fn read_lines(path: &Path, lines: &[(u64, u32)]) -> Result<Vec<Entry>, JournalError> {
@@ -351,7 +368,7 @@ pub fn read_lines(path: &Path, lines: &[(u64, u32)]) -> Result<Vec<Entry>, Journ
         file.read_exact(&mut buf).map_err(read_error)?;
         let entry = parse_entry(&mut buf).map_err(|source| JournalError::Parse {
             path: path.to_owned(),
-            line: 0,
+            line: line_number_at(path, offset),
             source,
         })?;
         out.push(entry);
@@ -470,6 +487,18 @@ mod tests {
             "{err}"
         );
         assert!(count <= 30_000);
+    }
+
+    #[test]
+    fn a_line_read_back_bad_is_named_by_its_number() {
+        // The journal changed after it was indexed: the line at the offset is no entry now.
+        let dir = tempfile::tempdir().unwrap();
+        let good: String = (0..3)
+            .map(|i| line(&start(&i.to_string())) + "\n")
+            .collect();
+        let path = write(dir.path(), &format!("{good}{{not json at all}}\n"));
+        let err = read_lines(&path, &[(good.len() as u64, 17)]).unwrap_err();
+        assert!(matches!(err, JournalError::Parse { line: 4, .. }), "{err}");
     }
 
     #[test]
