@@ -73,7 +73,8 @@ impl<S> Default for PerScenario<S> {
 impl<S: Default> PerScenario<S> {
     /// The state of a scenario ("" is outside any scenario), created on first use.
     pub fn get(&mut self, scenario: &str) -> &mut S {
-        if let Some(i) = self.items.iter().position(|(s, _)| s == scenario) {
+        // Most exchanges are of the scenario the one before was of: the newest first.
+        if let Some(i) = self.items.iter().rposition(|(s, _)| s == scenario) {
             return &mut self.items[i].1;
         }
         self.items.push((scenario.to_owned(), S::default()));

@@ -277,14 +277,19 @@ impl Index {
         if self.first_at.is_none() {
             self.first_at = Some(ex.at.clone());
         }
-        let scenario = match self.scenario_ids.get(&ex.scenario) {
-            Some(&id) => id,
-            None => {
-                let id = self.scenarios.len() as u32;
-                self.scenarios.push(ex.scenario.clone());
-                self.scenario_ids.insert(ex.scenario.clone(), id);
-                id
-            }
+        let last = self.exchanges.last().map(|e| e.scenario);
+        let scenario = match last.filter(|id| self.scenarios[*id as usize] == ex.scenario) {
+            // Most exchanges are of the scenario the one before was of.
+            Some(id) => id,
+            None => match self.scenario_ids.get(&ex.scenario) {
+                Some(&id) => id,
+                None => {
+                    let id = self.scenarios.len() as u32;
+                    self.scenarios.push(ex.scenario.clone());
+                    self.scenario_ids.insert(ex.scenario.clone(), id);
+                    id
+                }
+            },
         };
         self.exchanges.push(Indexed {
             seq: ex.seq,
