@@ -121,7 +121,7 @@ impl Rule for IdempotencyKeys {
         };
         if let Some(k) = &key {
             let form = (self.params.max_length, self.pattern.as_ref());
-            for p in super::malformed(k, form, "a key", "key") {
+            for p in super::malformed(k, form, &"a key", &"key") {
                 s.problems
                     .push((format!("{} has {p}", ex.brief()), vec![ex.seq]));
             }

@@ -469,8 +469,8 @@ pub(crate) fn pattern(p: &Option<String>) -> Result<Option<regex::Regex>, String
 pub(crate) fn malformed(
     value: &str,
     (max_length, pattern): (Option<usize>, Option<&regex::Regex>),
-    long: &str,
-    named: &str,
+    long: &dyn std::fmt::Display,
+    named: &dyn std::fmt::Display,
 ) -> Vec<String> {
     let mut out = Vec::new();
     let length = value.chars().count();

@@ -138,9 +138,8 @@ impl Rule for UniqueField {
             }
             return;
         };
-        let name = field.to_string();
         let form = (self.params.max_length, self.pattern.as_ref());
-        for p in super::malformed(&value, form, &name, &name) {
+        for p in super::malformed(&value, form, field, field) {
             self.problems
                 .push((format!("{} has {p}", ex.brief()), vec![ex.seq]));
         }
