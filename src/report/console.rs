@@ -482,9 +482,17 @@ impl EventSink for Progress {
                 };
                 Self::say(&mut state, &line, None);
             }
-            RunEvent::TargetReady { base_url, after_ms } => {
+            RunEvent::TargetReady {
+                base_url,
+                after_ms,
+                lane,
+            } => {
+                let whose = match state.lanes {
+                    0 | 1 => String::new(),
+                    _ => format!("lane {}: ", lane + 1),
+                };
                 let line = format!(
-                    "target ready at {} after {:.1} s",
+                    "{whose}target ready at {} after {:.1} s",
                     state.secrets.mask_text(base_url),
                     after_ms / 1000.0
                 );

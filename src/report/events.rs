@@ -16,8 +16,12 @@ pub enum RunEvent {
         lane: usize,
         lanes: usize,
     },
-    /// The target answered its readiness probe.
-    TargetReady { base_url: String, after_ms: f64 },
+    /// The target answered its readiness probe (the copy of a lane, with `--jobs N`).
+    TargetReady {
+        base_url: String,
+        after_ms: f64,
+        lane: usize,
+    },
     ScenarioStarted {
         index: usize,
         id: String,

@@ -126,6 +126,7 @@ pub(super) async fn drive(
             sink.event(&RunEvent::TargetReady {
                 base_url: base_url.clone(),
                 after_ms: after.as_secs_f64() * 1000.0,
+                lane,
             });
             let recorder = Recorder::new(journal.clone());
             let target = Arc::new(target.value.clone());

@@ -33,7 +33,9 @@ pub struct Known<V> {
 
 #[derive(Debug)]
 pub struct TokenBook<V> {
-    live: HashMap<String, (f64, V)>,
+    /// Each live token's expiry, what the profile attached, and its fingerprint (computed
+    /// once: every call presenting the token is journaled with it).
+    live: HashMap<String, (f64, V, String)>,
     expired: HashMap<u64, f64>,
     /// Swept tokens, oldest first, to forget beyond [`RECENTLY_EXPIRED`].
     expired_order: VecDeque<u64>,
@@ -67,12 +69,13 @@ impl<V: Clone> TokenBook<V> {
         if self.live.len() >= self.sweep_at {
             self.sweep(now_ms);
         }
-        self.live.insert(token, (expires_ms, info));
+        let print = fingerprint(&token);
+        self.live.insert(token, (expires_ms, info, print));
     }
 
     /// What the book knows of a token; `None` when it never issued it (or forgot it).
     pub fn get(&self, token: &str) -> Option<Known<V>> {
-        if let Some((expires_ms, info)) = self.live.get(token) {
+        if let Some((expires_ms, info, _)) = self.live.get(token) {
             return Some(Known {
                 expires_ms: *expires_ms,
                 info: Some(info.clone()),
@@ -90,7 +93,15 @@ impl<V: Clone> TokenBook<V> {
     /// profile journals as `facts.token_used`, and what it attached when issuing it. The
     /// profile answers a token that is not valid in its own words.
     pub fn judge(&self, presented: Option<&str>, now_ms: f64) -> (TokenUse, Option<V>) {
-        let known = presented.and_then(|t| self.get(t));
+        let live = presented.and_then(|t| self.live.get(t));
+        let known = match (presented, live) {
+            (_, Some((expires_ms, info, _))) => Some(Known {
+                expires_ms: *expires_ms,
+                info: Some(info.clone()),
+            }),
+            (Some(t), None) => self.get(t),
+            (None, None) => None,
+        };
         let (state, remaining_s) = match (presented, &known) {
             (None, _) => (TokenState::Missing, None),
             (Some(_), None) => (TokenState::Unknown, None),
@@ -105,7 +116,10 @@ impl<V: Clone> TokenBook<V> {
             }
         };
         let used = TokenUse {
-            fingerprint: presented.map(fingerprint),
+            fingerprint: match live {
+                Some((_, _, print)) => Some(print.clone()),
+                None => presented.map(fingerprint),
+            },
             state,
             remaining_s,
         };
@@ -125,7 +139,7 @@ impl<V: Clone> TokenBook<V> {
     /// Moves the tokens expired by `now_ms` to the recently-expired hashes.
     fn sweep(&mut self, now_ms: f64) {
         let mut gone = Vec::new();
-        self.live.retain(|token, (expires_ms, _)| {
+        self.live.retain(|token, (expires_ms, _, _)| {
             let keep = *expires_ms > now_ms;
             if !keep {
                 gone.push((hash_token(token), *expires_ms));

@@ -665,6 +665,7 @@ fn verbose_with_jobs_shows_every_lanes_exchanges_with_its_lane() {
         "{stderr}"
     );
     assert!(stderr.contains("lane 3: sandbox at"), "{stderr}");
+    assert!(stderr.contains("lane 2: target ready at"), "{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('#')).collect();
     let journaled = std::fs::read_to_string(dir.path().join("r/journal.jsonl"))
         .unwrap()
