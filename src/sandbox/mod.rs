@@ -30,7 +30,7 @@ pub use faults::{Fault, FaultPlan, Injected};
 pub use operation::{Auth, Caller, Dispatch, Operation, Routes};
 pub use server::{unserved, Sandbox, SandboxError, ServedOperation, ServerTask};
 
-use crate::journal::{fingerprint, IssuedToken, Journal};
+use crate::journal::{IssuedToken, Journal};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -132,9 +132,9 @@ impl SandboxCore {
         let lifetime = self.token_lifetime_s();
         let now = self.now_ms();
         let expires = now + lifetime * 1000.0;
-        book.issue(token.to_owned(), expires, info, now);
+        let fingerprint = book.issue(token.to_owned(), expires, info, now);
         IssuedToken {
-            fingerprint: fingerprint(token),
+            fingerprint,
             lifetime_s: lifetime,
             expires_at_ms: expires,
         }

@@ -64,13 +64,15 @@ impl<V: Clone> TokenBook<V> {
         Self::default()
     }
 
-    /// Records a token issued now (`now_ms`), expiring at `expires_ms`.
-    pub fn issue(&mut self, token: String, expires_ms: f64, info: V, now_ms: f64) {
+    /// Records a token issued now (`now_ms`), expiring at `expires_ms`. Returns its
+    /// fingerprint.
+    pub fn issue(&mut self, token: String, expires_ms: f64, info: V, now_ms: f64) -> String {
         if self.live.len() >= self.sweep_at {
             self.sweep(now_ms);
         }
         let print = fingerprint(&token);
-        self.live.insert(token, (expires_ms, info, print));
+        self.live.insert(token, (expires_ms, info, print.clone()));
+        print
     }
 
     /// What the book knows of a token; `None` when it never issued it (or forgot it).
