@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use super::field::{Field, Fields};
+use super::field::Fields;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::{Actor, Direction, Exchange};
 
@@ -45,7 +45,6 @@ fn min_len() -> usize {
 
 struct SecretServerSide {
     params: Params,
-    fields: Vec<Field>,
     secrets: Vec<(String, String, u64)>,
     pages: Vec<(u64, String)>,
     browser_calls: Vec<(String, u64)>,
@@ -54,10 +53,8 @@ struct SecretServerSide {
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let params: Params = ctx.params()?;
-    let fields = params.secrets.list().to_vec();
     Ok(Box::new(SecretServerSide {
         params,
-        fields,
         secrets: Vec::new(),
         pages: Vec::new(),
         browser_calls: Vec::new(),
@@ -79,7 +76,7 @@ impl Rule for SecretServerSide {
                 }
             }
             if ex.actor == Actor::Integration {
-                for f in &self.fields {
+                for f in self.params.secrets.list() {
                     if let Some(v) = f.get(ex) {
                         if v.chars().count() >= self.params.min_length
                             && !self.secrets.iter().any(|(s, _, _)| *s == v)
