@@ -9,8 +9,6 @@ pub(super) struct LaneOf {
     pub number: usize,
     /// How many the run has (1 without `--jobs`).
     pub lanes: usize,
-    /// The scenarios of the whole run, every lane's.
-    pub scenarios_in_run: usize,
 }
 
 /// Starts the target, waits for it, runs every scenario, stops the target. An interruption
@@ -32,7 +30,6 @@ pub(super) async fn drive(
     let LaneOf {
         number: lane,
         lanes,
-        scenarios_in_run,
     } = lane;
     let target = config.target.target()?;
     let problems = crate::suite::cross_rules(&config.suite, &target);
@@ -107,7 +104,8 @@ pub(super) async fn drive(
         suite: suite.id.clone(),
         target: report.target.name.clone(),
         sandbox_url: sandbox.base_url(),
-        scenarios: scenarios_in_run,
+        // The whole run's (`suite` is this lane's share of it).
+        scenarios: config.suite.value.scenarios.len(),
         lane,
         lanes,
     });

@@ -64,7 +64,7 @@ pub(crate) fn plan(suite: &Suite, jobs: usize, provider: &dyn Provider) -> Vec<V
 pub(crate) fn expected_s(scenario: &crate::suite::Scenario, time_scale: f64) -> f64 {
     const PER_STEP_S: f64 = 0.1;
     let one = scripted_wait_s(scenario, time_scale) + PER_STEP_S * scenario.steps.len() as f64;
-    one * scenario.repetitions().div_ceil(scenario.concurrent()) as f64
+    one * scenario.rounds() as f64
 }
 
 /// The time a scenario's `sleep` steps wait, in seconds at the run's time scale (once: a load

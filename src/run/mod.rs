@@ -338,12 +338,11 @@ pub async fn run_with(
             .flat_map(|(_, sandbox, _, _)| sandbox.profile.secrets()),
     );
     let sink = make_sink(secrets.clone());
-    // One lane or N, one way: each lane drives its slice into a report of its own, and the
-    // lanes' reports are put back together in the suite's order.
     let lane_count = lanes.len();
-    let scenarios_in_run = suite.scenarios.len();
     // Watched from before the first exchange, so `--verbose` misses none.
     let watched = options.verbose.then(|| journal.watch());
+    // One lane or N, one way: each lane drives its slice into a report of its own, and the
+    // lanes' reports are put back together in the suite's order.
     let driving = async {
         let driven =
             lanes
@@ -367,7 +366,6 @@ pub async fn run_with(
                             drive::LaneOf {
                                 number: k,
                                 lanes: lane_count,
-                                scenarios_in_run,
                             },
                         )
                         .await;
@@ -447,9 +445,7 @@ fn scripted_wait_ms(suite: &Suite, plan: &[Vec<usize>], driven: &[ScenarioResult
                     .iter()
                     .any(|d| d.id == s.id && d.not_applicable.is_none())
             })
-            .map(|s| {
-                lanes::scripted_wait_s(s, scale) * s.repetitions().div_ceil(s.concurrent()) as f64
-            })
+            .map(|s| lanes::scripted_wait_s(s, scale) * s.rounds() as f64)
             .sum()
     };
     plan.iter().map(lane_wait).fold(0.0, f64::max) * 1000.0

@@ -87,6 +87,12 @@ impl Scenario {
     pub fn concurrent(&self) -> usize {
         (self.concurrency.unwrap_or(1).max(1) as usize).min(self.repetitions())
     }
+
+    /// How many rounds of [`Scenario::concurrent`] repetitions the journey takes, one after
+    /// another.
+    pub fn rounds(&self) -> usize {
+        self.repetitions().div_ceil(self.concurrent())
+    }
 }
 
 /// One thing the harness does in a journey.
