@@ -77,33 +77,37 @@ impl<V: Clone> TokenBook<V> {
 
     /// What the book knows of a token; `None` when it never issued it (or forgot it).
     pub fn get(&self, token: &str) -> Option<Known<V>> {
-        if let Some((expires_ms, info, _)) = self.live.get(token) {
-            return Some(Known {
+        self.lookup(token).map(|(known, _)| known)
+    }
+
+    /// [`TokenBook::get`], and the token's fingerprint while it is live.
+    fn lookup(&self, token: &str) -> Option<(Known<V>, Option<&str>)> {
+        if let Some((expires_ms, info, print)) = self.live.get(token) {
+            let known = Known {
                 expires_ms: *expires_ms,
                 info: Some(info.clone()),
-            });
+            };
+            return Some((known, Some(print)));
         }
-        self.expired
-            .get(&hash_token(token))
-            .map(|&expires_ms| Known {
+        self.expired.get(&hash_token(token)).map(|&expires_ms| {
+            let known = Known {
                 expires_ms,
                 info: None,
-            })
+            };
+            (known, None)
+        })
     }
 
     /// Judges the token a call presented (`None`: it presented none) at `now_ms`: what every
     /// profile journals as `facts.token_used`, and what it attached when issuing it. The
     /// profile answers a token that is not valid in its own words.
     pub fn judge(&self, presented: Option<&str>, now_ms: f64) -> (TokenUse, Option<V>) {
-        let live = presented.and_then(|t| self.live.get(t));
-        let known = match (presented, live) {
-            (_, Some((expires_ms, info, _))) => Some(Known {
-                expires_ms: *expires_ms,
-                info: Some(info.clone()),
-            }),
-            (Some(t), None) => self.get(t),
-            (None, None) => None,
-        };
+        let found = presented.and_then(|t| self.lookup(t));
+        let print = presented.map(|t| match found.as_ref().and_then(|(_, print)| *print) {
+            Some(print) => print.to_owned(),
+            None => fingerprint(t),
+        });
+        let known = found.map(|(known, _)| known);
         let (state, remaining_s) = match (presented, &known) {
             (None, _) => (TokenState::Missing, None),
             (Some(_), None) => (TokenState::Unknown, None),
@@ -118,10 +122,7 @@ impl<V: Clone> TokenBook<V> {
             }
         };
         let used = TokenUse {
-            fingerprint: match live {
-                Some((_, _, print)) => Some(print.clone()),
-                None => presented.map(fingerprint),
-            },
+            fingerprint: print,
             state,
             remaining_s,
         };
