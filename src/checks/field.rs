@@ -3,6 +3,8 @@
 //! `body:/partnerReference` (JSON pointer into a JSON body, or a form field name in a form
 //! body), `query:localDate`, `header:X-Auth-Token`, `form:grant_type`, `path` (the URL path).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -49,6 +51,12 @@ impl Field {
 
     /// The field's value in a request, as text (numbers and booleans as written in JSON).
     pub fn get(&self, ex: &Exchange) -> Option<String> {
+        self.read(ex).map(Cow::into_owned)
+    }
+
+    /// [`Field::get`], lent from the exchange where it is there as it is (a query parameter
+    /// or header with nothing to decode): checks read fields of every request.
+    pub fn read<'e>(&self, ex: &'e Exchange) -> Option<Cow<'e, str>> {
         match self {
             Field::Body(pointer) => {
                 if let Some(json) = ex.request_json() {
@@ -57,16 +65,19 @@ impl Field {
                     } else {
                         json.pointer(&format!("/{pointer}"))
                     };
-                    return found.map(as_text);
+                    return found.map(|v| match v {
+                        Value::String(s) => Cow::Borrowed(s.as_str()),
+                        other => Cow::Owned(other.to_string()),
+                    });
                 }
                 // A form body: the pointer's last segment is the field name.
                 let name = pointer.trim_start_matches('/');
-                form_field(&ex.request.body.text, name)
+                form_field(ex.request.body.text(), name).map(Cow::Owned)
             }
-            Field::Form(name) => form_field(&ex.request.body.text, name),
-            Field::Query(name) => ex.query_param(name),
-            Field::Header(name) => ex.request_header(name).map(str::to_owned),
-            Field::Path => Some(ex.path().to_owned()),
+            Field::Form(name) => form_field(ex.request.body.text(), name).map(Cow::Owned),
+            Field::Query(name) => ex.query_value(name),
+            Field::Header(name) => ex.request_header(name).map(Cow::Borrowed),
+            Field::Path => Some(Cow::Borrowed(ex.path())),
         }
     }
 }
@@ -84,7 +95,7 @@ impl std::fmt::Display for Field {
 }
 
 fn form_field(body: &str, name: &str) -> Option<String> {
-    if body.trim_start().starts_with('{') {
+    if body.is_empty() || body.trim_start().starts_with('{') {
         return None;
     }
     form_urlencoded::parse(body.as_bytes())
@@ -100,8 +111,11 @@ pub fn as_text(v: &Value) -> String {
 }
 
 /// The first of several locators that has a value.
-pub fn first_of<'f>(fields: &'f [Field], ex: &Exchange) -> Option<(String, &'f Field)> {
-    fields.iter().find_map(|f| f.get(ex).map(|v| (v, f)))
+pub fn first_of<'f, 'e>(
+    fields: &'f [Field],
+    ex: &'e Exchange,
+) -> Option<(Cow<'e, str>, &'f Field)> {
+    fields.iter().find_map(|f| f.read(ex).map(|v| (v, f)))
 }
 
 /// One locator or a list of them, in params.

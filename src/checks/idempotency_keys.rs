@@ -78,7 +78,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 fn body_of(ex: &Exchange) -> Value {
     ex.request_json()
         .cloned()
-        .unwrap_or_else(|| Value::String(ex.request.body.text.clone()))
+        .unwrap_or_else(|| Value::String(ex.request.body.text().to_owned()))
 }
 
 fn failed(ex: &Exchange) -> bool {

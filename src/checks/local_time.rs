@@ -84,13 +84,69 @@ fn skew_s(date: &str, time: &str, utc: &str) -> Option<f64> {
         u8::try_from(number(&t[4..])).ok()?,
     )
     .ok()?;
-    let local = time::PrimitiveDateTime::new(day, clock);
-    let utc =
-        time::OffsetDateTime::parse(utc, &time::format_description::well_known::Rfc3339).ok()?;
-    let diff = (local.assume_utc() - utc).as_seconds_f64();
+    let local = time::PrimitiveDateTime::new(day, clock)
+        .assume_utc()
+        .unix_timestamp();
+    let diff = local as f64 - utc_seconds(utc)?;
     let quarter = 900.0;
     let offset = (diff / quarter).round().clamp(-12.0 * 4.0, 14.0 * 4.0) * quarter;
     Some((diff - offset).abs())
+}
+
+/// Seconds since 1970 of an RFC 3339 instant. The journal's own form
+/// (`2024-05-01T10:00:00.123456789Z`) is read digit by digit: judging reads the instant of every
+/// request, and the general parser cost a tenth of all judging. Any other form goes to it.
+fn utc_seconds(utc: &str) -> Option<f64> {
+    journal_instant(utc.as_bytes()).or_else(|| {
+        let t = time::OffsetDateTime::parse(utc, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        Some(t.unix_timestamp_nanos() as f64 / 1e9)
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, or None.
+fn journal_instant(b: &[u8]) -> Option<f64> {
+    let (head, fraction) = b.strip_suffix(b"Z")?.split_at_checked(19)?;
+    let shape = head.iter().enumerate().all(|(i, c)| match i {
+        4 | 7 => *c == b'-',
+        10 => *c == b'T',
+        13 | 16 => *c == b':',
+        _ => c.is_ascii_digit(),
+    });
+    let fraction = match fraction {
+        [] => &[][..],
+        [b'.', digits @ ..] if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {
+            digits
+        }
+        _ => return None,
+    };
+    if !shape {
+        return None;
+    }
+    let number = |r: std::ops::Range<usize>| {
+        head[r]
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+    };
+    let day = time::Date::from_calendar_date(
+        i32::try_from(number(0..4)).ok()?,
+        time::Month::try_from(u8::try_from(number(5..7)).ok()?).ok()?,
+        u8::try_from(number(8..10)).ok()?,
+    )
+    .ok()?;
+    let clock = time::Time::from_hms(
+        u8::try_from(number(11..13)).ok()?,
+        u8::try_from(number(14..16)).ok()?,
+        u8::try_from(number(17..19)).ok()?,
+    )
+    .ok()?;
+    let whole = time::PrimitiveDateTime::new(day, clock)
+        .assume_utc()
+        .unix_timestamp();
+    let (part, _) = fraction.iter().take(9).fold((0.0, 0.1), |(sum, unit), d| {
+        (sum + f64::from(d - b'0') * unit, unit / 10.0)
+    });
+    Some(whole as f64 + part)
 }
 
 /// The decimal digits of `s` (whatever separates them) when there are exactly `N`.
@@ -126,13 +182,15 @@ impl Rule for LocalTime {
             (None, _) | (_, None) => Some(Problem::Missing),
             (Some(d), Some(t)) => {
                 if !self.date_re.is_match(&d) {
-                    Some(Problem::DateForm(d))
+                    Some(Problem::DateForm(d.into_owned()))
                 } else if !self.time_re.is_match(&t) {
-                    Some(Problem::TimeForm(t))
+                    Some(Problem::TimeForm(t.into_owned()))
                 } else {
                     match skew_s(&d, &t, &ex.at) {
-                        None => Some(Problem::NotReal(d, t)),
-                        Some(s) if s > self.params.max_skew_s => Some(Problem::Skewed(d, t, s)),
+                        None => Some(Problem::NotReal(d.into_owned(), t.into_owned())),
+                        Some(s) if s > self.params.max_skew_s => {
+                            Some(Problem::Skewed(d.into_owned(), t.into_owned(), s))
+                        }
                         Some(s) => {
                             self.worst_skew_s = self.worst_skew_s.max(s);
                             None
@@ -194,6 +252,33 @@ mod tests {
         // Other providers' forms read the same digits.
         assert_eq!(skew_s("20240501", "12:30:10", at), Some(10.0));
         assert_eq!(skew_s("2024-05-01", "10:00", at), None);
+    }
+
+    #[test]
+    fn the_journals_instants_read_as_rfc_3339_reads_them() {
+        use super::{journal_instant, utc_seconds};
+        for at in [
+            "2024-05-01T10:00:00Z",
+            "2026-12-01T19:57:34.63766993Z",
+            "2024-02-29T23:59:59.999999999Z",
+            "1999-12-31T00:00:00.5Z",
+        ] {
+            let general =
+                time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                    .unwrap();
+            let expected = general.unix_timestamp_nanos() as f64 / 1e9;
+            let read = journal_instant(at.as_bytes()).unwrap();
+            assert!((read - expected).abs() < 1e-6, "{at}: {read} vs {expected}");
+        }
+        // Other forms go to the general parser; impossible dates read as nothing.
+        assert!(journal_instant(b"2024-05-01T12:00:00+02:00").is_none());
+        assert_eq!(
+            utc_seconds("2024-05-01T12:00:00+02:00"),
+            utc_seconds("2024-05-01T10:00:00Z")
+        );
+        assert_eq!(journal_instant(b"2024-02-30T10:00:00Z"), None);
+        assert_eq!(journal_instant(b"2024-05-01T10:00:00.Z"), None);
+        assert_eq!(utc_seconds("yesterday"), None);
     }
 
     #[test]

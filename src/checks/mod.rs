@@ -446,7 +446,7 @@ pub(crate) fn request_identity(ex: &Exchange) -> String {
         "{} {} {}",
         ex.request.method,
         ex.path(),
-        ex.request.body.text
+        ex.request.body.text()
     )
 }
 

@@ -81,16 +81,17 @@ impl Rule for RequiredHeaders {
             if rule.only_with_body && ex.request.body.size == 0 {
                 continue;
             }
-            let values: Vec<&str> = ex.request_headers(&rule.name).collect();
-            if values.is_empty() {
+            // Counted, then read again, not collected: this runs for every request.
+            let count = ex.request_headers(&rule.name).count();
+            if count == 0 {
                 problems.push(format!("no `{}`", rule.name));
                 continue;
             }
-            if rule.exactly_once && values.len() > 1 {
-                problems.push(format!("`{}` {} times", rule.name, values.len()));
+            if rule.exactly_once && count > 1 {
+                problems.push(format!("`{}` {count} times", rule.name));
             }
             if let Some(re) = pattern {
-                for v in &values {
+                for v in ex.request_headers(&rule.name) {
                     if !re.is_match(v) {
                         problems.push(format!(
                             "`{}: {v}` does not match `{}`",

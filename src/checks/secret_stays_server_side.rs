@@ -98,7 +98,7 @@ impl Rule for SecretServerSide {
             if let Some(r) = &ex.response {
                 self.checked_pages += 1;
                 if self.pages.len() < MAX_PAGES {
-                    self.pages.push((ex.seq, r.body.text.clone()));
+                    self.pages.push((ex.seq, r.body.text().to_owned()));
                 }
             }
         }

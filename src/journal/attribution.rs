@@ -105,7 +105,7 @@ fn names(exchange: &Exchange, payment: &str) -> bool {
     let url = &exchange.request.url;
     url.contains(payment)
         || percent_decoded(url).contains(payment)
-        || exchange.request.body.text.contains(payment)
+        || exchange.request.body.text().contains(payment)
 }
 
 #[cfg(test)]

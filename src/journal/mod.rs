@@ -5,10 +5,12 @@
 //! read it back in one pass ([`read`]) and keep only the state each rule needs.
 
 mod attribution;
+mod body;
 pub mod reader;
 mod record;
 mod writer;
 
+pub use body::{Body, BODY_KEEP_BYTES};
 pub use reader::Index;
 pub use record::*;
 pub use writer::{read, read_path, Journal, JournalError};

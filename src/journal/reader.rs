@@ -100,21 +100,27 @@ fn parse_line(
     Ok(())
 }
 
-/// Reads the file in chunks that end at a line end and hands them out in order.
+/// Reads the file in chunks that end at a line end and hands them out in order. A chunk's
+/// buffer comes back once parsed (`spare`) and is filled again: fresh megabytes for every chunk
+/// cost the kernel a page fault and a zeroed page each 4 KiB.
 fn read_chunks(
     mut file: File,
     path: &Path,
     jobs: mpsc::SyncSender<Chunk>,
+    spare: mpsc::Receiver<Vec<u8>>,
 ) -> Result<(), JournalError> {
     let read_error = |source| JournalError::Read {
         path: path.to_owned(),
         source,
     };
+    // The start of a line the last chunk cut off.
     let mut carry: Vec<u8> = Vec::new();
     let mut offset = 0u64;
     let mut index = 0;
     loop {
-        let mut bytes = std::mem::take(&mut carry);
+        let mut bytes = spare.try_recv().unwrap_or_default();
+        bytes.clear();
+        bytes.append(&mut carry);
         let had = bytes.len();
         bytes.resize(had + CHUNK_BYTES, 0);
         let n = loop {
@@ -140,7 +146,8 @@ fn read_chunks(
             // No line ends here yet: a line longer than a chunk; read on.
             None => carry = bytes,
             Some(last) => {
-                carry = bytes.split_off(last + 1);
+                carry.extend_from_slice(&bytes[last + 1..]);
+                bytes.truncate(last + 1);
                 let len = bytes.len() as u64;
                 if jobs
                     .send(Chunk {
@@ -179,27 +186,30 @@ pub fn for_each<E: From<JournalError>>(
     std::thread::scope(|scope| {
         let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Chunk>(workers * 2);
         let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Parsed)>(workers * 2);
-        let reader = scope.spawn(|| read_chunks(file, &path_buf, jobs_tx));
+        let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(workers * 4);
+        let reader = scope.spawn(|| read_chunks(file, &path_buf, jobs_tx, spare_rx));
         let jobs_rx = Arc::new(Mutex::new(jobs_rx));
         for _ in 0..workers {
             let jobs_rx = Arc::clone(&jobs_rx);
             let done_tx = done_tx.clone();
+            let spare_tx = spare_tx.clone();
             scope.spawn(move || loop {
                 let chunk = match jobs_rx.lock() {
                     Ok(rx) => rx.recv(),
                     Err(_) => return,
                 };
                 let Ok(mut chunk) = chunk else { return };
-                if done_tx
-                    .send((chunk.index, parse_chunk(&mut chunk)))
-                    .is_err()
-                {
+                let parsed = parse_chunk(&mut chunk);
+                // The entries own their text: the buffer can be filled again.
+                let _ = spare_tx.try_send(chunk.bytes);
+                if done_tx.send((chunk.index, parsed)).is_err() {
                     return;
                 }
             });
         }
         drop(jobs_rx);
         drop(done_tx);
+        drop(spare_tx);
         // The entries are freed on a thread of their own once handed over: freeing a million
         // entries parsed on other threads took a fifth of the judging thread's time, and that
         // thread is the one the others wait for.

@@ -1,20 +1,48 @@
 //! What one journal line holds.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// How much of a body the journal keeps. Larger bodies are cut (their full size is kept), so a
-/// 10 MB body from a misbehaving integration cannot blow up the journal or the reports.
-pub const BODY_KEEP_BYTES: usize = 64 * 1024;
+use super::Body;
 
 /// One line of the journal.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Entry {
     /// A scenario begins; everything until its `ScenarioEnd` is tagged with its id.
     ScenarioStart(ScenarioStart),
     Exchange(Box<Exchange>),
     ScenarioEnd(ScenarioEnd),
+}
+
+/// Read through a tree, its tag taken out first: serde's own way with an internally tagged
+/// enum buffers the entry in a form a body's literal cannot be read from ([`Body`] keeps the
+/// literal a line holds). The journal reader reads an exchange's line directly instead.
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut tree = serde_json::Map::<String, Value>::deserialize(d)?;
+        let tag = match tree.remove("type") {
+            Some(Value::String(tag)) => tag,
+            Some(_) => return Err(D::Error::custom("`type` is not a string")),
+            None => return Err(D::Error::missing_field("type")),
+        };
+        let tree = Value::Object(tree);
+        let entry = match tag.as_str() {
+            "scenario_start" => serde_json::from_value(tree).map(Entry::ScenarioStart),
+            "exchange" => serde_json::from_value(tree).map(|e| Entry::Exchange(Box::new(e))),
+            "scenario_end" => serde_json::from_value(tree).map(Entry::ScenarioEnd),
+            other => {
+                return Err(D::Error::unknown_variant(
+                    other,
+                    &["scenario_start", "exchange", "scenario_end"],
+                ))
+            }
+        };
+        entry.map_err(D::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -79,61 +107,6 @@ pub enum Actor {
     Provider,
     /// The harness itself: triggers, order probes, readiness probes.
     Harness,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct Body {
-    /// The body as text (lossy UTF-8), cut at [`BODY_KEEP_BYTES`].
-    pub text: String,
-    /// The full size in bytes as received.
-    pub size: usize,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub truncated: bool,
-    #[serde(skip)]
-    parsed: ParsedJson,
-}
-
-/// A body's JSON, parsed the first time it is asked for: several checks read the same body of
-/// the same exchange, and parsing it once each was most of the time judging took.
-#[derive(Clone, Default)]
-struct ParsedJson(std::sync::OnceLock<Option<Value>>);
-
-/// Not part of what a body is: a body read back equals the body written.
-impl PartialEq for ParsedJson {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for ParsedJson {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("..")
-    }
-}
-
-impl Body {
-    pub fn from_bytes(bytes: &[u8]) -> Self {
-        let keep = bytes.len().min(BODY_KEEP_BYTES);
-        Body {
-            text: String::from_utf8_lossy(&bytes[..keep]).into_owned(),
-            size: bytes.len(),
-            truncated: bytes.len() > keep,
-            parsed: ParsedJson::default(),
-        }
-    }
-
-    /// The body as JSON, when it is whole and JSON.
-    pub fn json(&self) -> Option<&Value> {
-        self.parsed
-            .0
-            .get_or_init(|| {
-                if self.truncated || self.text.trim().is_empty() {
-                    return None;
-                }
-                serde_json::from_str(&self.text).ok()
-            })
-            .as_ref()
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -327,21 +300,25 @@ impl Exchange {
     }
 
     /// A query parameter's first value, percent-decoded as a form would be (`+` is a space).
-    /// A name or value with nothing to decode is compared and copied as it is: several checks
-    /// read the query of every request, and decoding all of it each time was most of their
-    /// cost.
     pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_value(name).map(Cow::into_owned)
+    }
+
+    /// [`Exchange::query_param`], lent where nothing needed decoding: several checks read the
+    /// query of every request, and decoding (and copying) all of it each time was most of
+    /// their cost.
+    pub fn query_value(&self, name: &str) -> Option<Cow<'_, str>> {
         let query = self.request.url.split_once('?')?.1;
         let plain = |s: &str| !s.bytes().any(|b| b == b'%' || b == b'+');
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             if plain(key) && plain(value) {
                 if key == name {
-                    return Some(value.to_owned());
+                    return Some(Cow::Borrowed(value));
                 }
             } else if let Some((key, value)) = form_urlencoded::parse(pair.as_bytes()).next() {
                 if key == name {
-                    return Some(value.into_owned());
+                    return Some(Cow::Owned(value.into_owned()));
                 }
             }
         }
@@ -459,16 +436,6 @@ mod tests {
         assert_eq!(fingerprint("abc").len(), 11);
         // SHA-256("abc") begins ba7816bf: journals written by earlier builds read the same.
         assert_eq!(fingerprint("abc"), "fp:ba7816bf");
-    }
-
-    #[test]
-    fn body_is_cut_but_its_size_kept() {
-        let big = vec![b'a'; BODY_KEEP_BYTES + 10];
-        let body = Body::from_bytes(&big);
-        assert_eq!(body.size, BODY_KEEP_BYTES + 10);
-        assert!(body.truncated);
-        assert_eq!(body.text.len(), BODY_KEEP_BYTES);
-        assert_eq!(body.json(), None);
     }
 
     #[test]

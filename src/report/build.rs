@@ -196,14 +196,14 @@ fn cap_evidence(check: &mut CheckResult) {
 /// Cuts a (masked) body to [`REPORT_BODY_KEEP_BYTES`] at a character boundary. Masking comes
 /// first so a card number or token cut in half cannot slip past the rules.
 fn cut_body(body: &mut Body) {
-    if body.text.len() <= REPORT_BODY_KEEP_BYTES {
+    if body.text().len() <= REPORT_BODY_KEEP_BYTES {
         return;
     }
     let mut end = REPORT_BODY_KEEP_BYTES;
-    while !body.text.is_char_boundary(end) {
+    while !body.text().is_char_boundary(end) {
         end -= 1;
     }
-    body.text.truncate(end);
+    body.text_mut().truncate(end);
     body.truncated = true;
 }
 
@@ -412,9 +412,9 @@ pub(crate) mod tests {
         assert!(text.contains(&fingerprint(token)));
         let body = &report.exchange(2).unwrap().request.body;
         assert!(body.truncated);
-        assert!(body.text.len() <= REPORT_BODY_KEEP_BYTES);
+        assert!(body.text().len() <= REPORT_BODY_KEEP_BYTES);
         assert_eq!(body.size, big.len());
-        assert!(body.text.contains("411111******1111"));
+        assert!(body.text().contains("411111******1111"));
     }
 
     #[test]

@@ -140,7 +140,7 @@ pub(crate) fn show_body(body: &Body, limit: usize) -> String {
     let pretty = body
         .json()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| body.text.clone());
+        .unwrap_or_else(|| body.text().to_owned());
     let (shown, was_cut) = cut(&pretty, limit);
     if was_cut || body.truncated {
         format!(

@@ -362,7 +362,7 @@ mod tests {
         let error = ex.error.as_ref().unwrap();
         assert!(error.contains("cut short: 6 of 100 bytes"), "{error}");
         assert!(!error.contains("larger"), "{error}");
-        assert_eq!(ex.request.body.text, "{\"pass");
+        assert_eq!(ex.request.body.text(), "{\"pass");
         assert!(ex.request.body.truncated);
         assert!(ex.facts.schema_errors.is_empty());
     }

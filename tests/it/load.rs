@@ -109,7 +109,7 @@ fn tally(journal: &Path, repetitions: usize) -> Tally {
             "ewallet" | "ewallet_complete" => ex
                 .request
                 .body
-                .text
+                .text()
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("merchantTransactionId="))
                 .map(str::to_owned)

@@ -196,9 +196,9 @@ impl Secrets {
             text_secrets(value, &mut found);
         }
         text_secrets(&ex.request.url, &mut found);
-        text_secrets(&ex.request.body.text, &mut found);
+        text_secrets(ex.request.body.text(), &mut found);
         if let Some(r) = &ex.response {
-            text_secrets(&r.body.text, &mut found);
+            text_secrets(r.body.text(), &mut found);
         }
         for value in found {
             self.learn_value(&value);
@@ -210,12 +210,14 @@ impl Secrets {
         for (name, value) in &mut ex.request.headers {
             *value = self.mask_header(name, value);
         }
-        ex.request.body.text = self.mask_text(&ex.request.body.text);
+        let masked = self.mask_text(ex.request.body.text());
+        *ex.request.body.text_mut() = masked;
         if let Some(r) = &mut ex.response {
             for (name, value) in &mut r.headers {
                 *value = self.mask_header(name, value);
             }
-            r.body.text = self.mask_text(&r.body.text);
+            let masked = self.mask_text(r.body.text());
+            *r.body.text_mut() = masked;
         }
         if let Some(e) = &mut ex.error {
             *e = self.mask_text(e);

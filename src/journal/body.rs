@@ -1,0 +1,217 @@
+//! A request's or answer's body as the journal keeps it.
+//!
+//! A body read back from a journal line stays as the line wrote it (a JSON string literal,
+//! escapes and all) until something asks for its text: judging a journal reads the bodies of
+//! few exchanges, and decoding every body of every line was a fifth of what reading a journal
+//! cost. A body without escapes is its literal minus the quotes, so it is never copied again.
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// How much of a body the journal keeps. Larger bodies are cut (their full size is kept), so a
+/// 10 MB body from a misbehaving integration cannot blow up the journal or the reports.
+pub const BODY_KEEP_BYTES: usize = 64 * 1024;
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(from = "Wire")]
+pub struct Body {
+    /// The body as text (lossy UTF-8), cut at [`BODY_KEEP_BYTES`]: see [`Body::text`].
+    #[serde(serialize_with = "text_as_string")]
+    text: Text,
+    /// The full size in bytes as received.
+    pub size: usize,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    #[serde(skip)]
+    parsed: OnceLock<Option<Value>>,
+}
+
+/// A body's text: decoded (built in this process, or asked for once), or still the JSON string
+/// literal a journal line held.
+#[derive(Clone, Default)]
+struct Text {
+    literal: Option<Box<RawValue>>,
+    decoded: OnceLock<String>,
+}
+
+/// How a body is written in a journal line: `text` read as the line has it.
+#[derive(Deserialize)]
+struct Wire {
+    text: Box<RawValue>,
+    size: usize,
+    #[serde(default)]
+    truncated: bool,
+}
+
+impl From<Wire> for Body {
+    fn from(wire: Wire) -> Body {
+        Body {
+            text: Text {
+                literal: Some(wire.text),
+                decoded: OnceLock::new(),
+            },
+            size: wire.size,
+            truncated: wire.truncated,
+            parsed: OnceLock::new(),
+        }
+    }
+}
+
+fn text_as_string<S: serde::Serializer>(text: &Text, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(text.get())
+}
+
+impl Text {
+    fn of(text: String) -> Text {
+        Text {
+            literal: None,
+            decoded: OnceLock::from(text),
+        }
+    }
+
+    fn get(&self) -> &str {
+        if let Some(text) = self.decoded.get() {
+            return text;
+        }
+        let Some(literal) = &self.literal else {
+            return "";
+        };
+        let literal = literal.get();
+        let inner = literal.strip_prefix('"').and_then(|l| l.strip_suffix('"'));
+        match inner {
+            // Nothing escaped: the literal's inside is the text.
+            Some(inner) if !inner.contains('\\') => inner,
+            _ => self.decoded.get_or_init(|| {
+                // The line's parser checked the literal; one it cannot decode (a lone
+                // surrogate a hand-written journal may hold) is shown as written.
+                serde_json::from_str::<String>(literal)
+                    .unwrap_or_else(|_| inner.unwrap_or(literal).to_owned())
+            }),
+        }
+    }
+
+    fn into_string(self) -> String {
+        match self.decoded.into_inner() {
+            Some(text) => text,
+            None => Text {
+                literal: self.literal,
+                decoded: OnceLock::new(),
+            }
+            .get()
+            .to_owned(),
+        }
+    }
+}
+
+impl Body {
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let keep = bytes.len().min(BODY_KEEP_BYTES);
+        Body {
+            text: Text::of(String::from_utf8_lossy(&bytes[..keep]).into_owned()),
+            size: bytes.len(),
+            truncated: bytes.len() > keep,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The body as text (lossy UTF-8), cut at [`BODY_KEEP_BYTES`].
+    pub fn text(&self) -> &str {
+        self.text.get()
+    }
+
+    /// The text, to change (a report masks secrets in it, cuts it shorter).
+    pub fn text_mut(&mut self) -> &mut String {
+        let text = std::mem::take(&mut self.text).into_string();
+        self.text = Text::of(text);
+        self.parsed = OnceLock::new();
+        self.text.decoded.get_mut().expect("just set")
+    }
+
+    /// The body as JSON, when it is whole and JSON. Parsed the first time it is asked for:
+    /// several checks read the same body of the same exchange.
+    pub fn json(&self) -> Option<&Value> {
+        self.parsed
+            .get_or_init(|| {
+                let text = self.text();
+                if self.truncated || text.trim().is_empty() {
+                    return None;
+                }
+                serde_json::from_str(text).ok()
+            })
+            .as_ref()
+    }
+}
+
+/// A body read back equals the body written: the text is compared, not how it is held.
+impl PartialEq for Body {
+    fn eq(&self, other: &Self) -> bool {
+        self.size == other.size && self.truncated == other.truncated && self.text() == other.text()
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body")
+            .field("text", &self.text())
+            .field("size", &self.size)
+            .field("truncated", &self.truncated)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_cut_but_its_size_kept() {
+        let big = vec![b'a'; BODY_KEEP_BYTES + 10];
+        let body = Body::from_bytes(&big);
+        assert_eq!(body.size, BODY_KEEP_BYTES + 10);
+        assert!(body.truncated);
+        assert_eq!(body.text().len(), BODY_KEEP_BYTES);
+        assert_eq!(body.json(), None);
+    }
+
+    #[test]
+    fn a_body_read_back_is_the_body_written() {
+        for text in [
+            "",
+            "plain",
+            r#"{"token":"kc.1","n":2}"#,
+            "line\nbreak \u{7f} \u{2028} tab\t é 😀 \\",
+        ] {
+            let body = Body::from_bytes(text.as_bytes());
+            let line = serde_json::to_string(&body).unwrap();
+            let back: Body = serde_json::from_str(&line).unwrap();
+            assert_eq!(back.text(), text);
+            assert_eq!(back, body);
+            assert_eq!(serde_json::to_string(&back).unwrap(), line);
+            // Through a tree too (the general way a line is read).
+            let tree: Value = serde_json::from_str(&line).unwrap();
+            let back: Body = serde_json::from_value(tree).unwrap();
+            assert_eq!(back.text(), text);
+        }
+    }
+
+    #[test]
+    fn a_read_back_body_parses_and_changes_as_json() {
+        let mut body: Body =
+            serde_json::from_str(r#"{"text":"{\"a\":\"x\\u0041\"}","size":14}"#).unwrap();
+        assert_eq!(body.text(), r#"{"a":"x\u0041"}"#);
+        assert_eq!(body.json().unwrap()["a"], "xA");
+        body.text_mut().replace_range(.., r#"{"a":1}"#);
+        assert_eq!(body.json().unwrap()["a"], 1);
+        let line = serde_json::to_string(&body).unwrap();
+        assert_eq!(line, r#"{"text":"{\"a\":1}","size":14}"#);
+    }
+
+    #[test]
+    fn a_lone_surrogate_is_shown_as_written() {
+        let body: Body = serde_json::from_str(r#"{"text":"a\ud800b","size":3}"#).unwrap();
+        assert_eq!(body.text(), r"a\ud800b");
+    }
+}
