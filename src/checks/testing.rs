@@ -62,7 +62,7 @@ impl ExchangeBuilder {
         self.body(&body.to_string())
     }
     pub fn header(mut self, k: &str, v: &str) -> Self {
-        self.0.request.headers.push((k.into(), v.into()));
+        self.0.request.headers.push(k, v);
         self
     }
     pub fn status(mut self, status: u16) -> Self {

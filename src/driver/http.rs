@@ -171,7 +171,7 @@ impl Recorder {
                 Ok(o) => (
                     Some(Response {
                         status: o.status,
-                        headers: o.headers.clone(),
+                        headers: o.headers.iter().map(|(k, v)| (k, v)).collect(),
                         body: {
                             // What arrived may have been cut short of its full size.
                             let mut body = Body::from_bytes(&o.body);
@@ -196,7 +196,7 @@ impl Recorder {
                 request: Request {
                     method: out.method,
                     url: out.url,
-                    headers: out.headers,
+                    headers: out.headers.into(),
                     body: Body::from_bytes(&out.body),
                 },
                 response,

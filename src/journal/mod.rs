@@ -6,11 +6,13 @@
 
 mod attribution;
 mod body;
+mod headers;
 pub mod reader;
 mod record;
 mod writer;
 
 pub use body::{Body, BODY_KEEP_BYTES};
+pub use headers::Headers;
 pub use reader::Index;
 pub use record::*;
 pub use writer::{read, read_path, Journal, JournalError};

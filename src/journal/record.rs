@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::Body;
+use super::{Body, Headers};
 
 /// One line of the journal.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -114,14 +114,14 @@ pub struct Request {
     pub method: String,
     /// Path and query as sent (`/payment/ABC/status?partnerReference=...`).
     pub url: String,
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     pub body: Body,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     pub body: Body,
 }
 
@@ -330,11 +330,11 @@ impl Exchange {
         &'a self,
         name: &'n str,
     ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-        header_values(&self.request.headers, name)
+        self.request.headers.values(name)
     }
 
     pub fn request_header(&self, name: &str) -> Option<&str> {
-        header_values(&self.request.headers, name).next()
+        self.request.headers.values(name).next()
     }
 
     pub fn request_json(&self) -> Option<&Value> {
@@ -411,12 +411,12 @@ impl Exchange {
             request: Request {
                 method: method.into(),
                 url: url.into(),
-                headers: Vec::new(),
+                headers: Headers::new(),
                 body: Body::from_bytes(body.as_bytes()),
             },
             response: Some(Response {
                 status: 200,
-                headers: Vec::new(),
+                headers: Headers::new(),
                 body: Body::from_bytes(answer.as_bytes()),
             }),
             error: None,
@@ -446,7 +446,7 @@ mod tests {
             "",
             "",
         );
-        ex.request.headers = vec![("x-auth-token".into(), "t".into())];
+        ex.request.headers = [("x-auth-token", "t")].into_iter().collect();
         ex.response = None;
         assert_eq!(ex.path(), "/payment/X/status");
         let mut shop = ex.clone();

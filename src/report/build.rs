@@ -382,10 +382,7 @@ pub(crate) mod tests {
             "x".repeat(40_000)
         );
         let mut status = exchange("GET", &format!("/payment/U1/status?t={token}"), 200, &big);
-        status
-            .request
-            .headers
-            .push(("X-Auth-Token".into(), token.into()));
+        status.request.headers.push("X-Auth-Token", token);
         j.record(status);
         end(&j, "s");
         j.flush().unwrap();

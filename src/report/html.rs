@@ -9,7 +9,7 @@
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
-use crate::journal::Exchange;
+use crate::journal::{Exchange, Headers};
 
 use super::model::{CheckResult, Outcome, RunReport, Verdict};
 use super::{first_line, lanes, secs, show_body, Lane, EVIDENCE_BODY_BYTES};
@@ -197,9 +197,9 @@ struct ExchangeView {
     /// What the shop said about the order (`order paid`), for the order probe.
     note: Option<&'static str>,
     error: Option<String>,
-    request_headers: Vec<(String, String)>,
+    request_headers: Headers,
     request_body: Option<String>,
-    response_headers: Vec<(String, String)>,
+    response_headers: Headers,
     response_body: Option<String>,
     facts: Option<String>,
 }
@@ -638,9 +638,9 @@ fn exchange_view(ex: Option<&Exchange>, seq: u64, anchor: String, limit: usize) 
             status_class: "none",
             note: None,
             error: None,
-            request_headers: vec![],
+            request_headers: Headers::new(),
             request_body: None,
-            response_headers: vec![],
+            response_headers: Headers::new(),
             response_body: None,
             facts: None,
         };

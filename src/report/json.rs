@@ -45,9 +45,7 @@ mod tests {
         let mut ex = exchange("POST", "/user/u1/issue", 200, "{}");
         ex.seq = 1;
         ex.scenario = "purchase_captured".into();
-        ex.request
-            .headers
-            .push(("Content-Type".into(), "application/json".into()));
+        ex.request.headers.push("Content-Type", "application/json");
         ex.facts.operation = Some("issue_token".into());
         ex.facts.token_issued = Some(IssuedToken {
             fingerprint: "fp:1a2b3c4d".into(),

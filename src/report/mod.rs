@@ -289,9 +289,7 @@ mod tests {
         );
         ex.seq = 12;
         ex.at_ms = 1203.0;
-        ex.request
-            .headers
-            .push(("Content-Type".into(), "application/json".into()));
+        ex.request.headers.push("Content-Type", "application/json");
         let text = exchange_text(&ex, 1000);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(

@@ -16,7 +16,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::{lock, SandboxCore};
-use crate::journal::{Actor, Body, Direction, Exchange, Facts, Request as JRequest, Response};
+use crate::journal::{
+    Actor, Body, Direction, Exchange, Facts, Headers, Request as JRequest, Response,
+};
 
 /// How much of a connection's current request a [`Tap`] keeps, to journal a refused one.
 const TAP_KEEP: usize = 16 * 1024;
@@ -169,7 +171,7 @@ pub(crate) fn journal_refused(core: &SandboxCore, seen: &Mutex<Seen>, err: &hype
     let mut parts = lines.next().unwrap_or("").split(' ');
     let method = cut(parts.next().unwrap_or(""), 32);
     let url = cut(parts.next().unwrap_or(""), 2048);
-    let headers: Vec<(String, String)> = lines
+    let headers: Headers = lines
         .filter_map(|l| l.split_once(':'))
         .take(100)
         .map(|(k, v)| (cut(k.trim(), 256), cut(v.trim(), 1024)))
@@ -196,7 +198,7 @@ pub(crate) fn journal_refused(core: &SandboxCore, seen: &Mutex<Seen>, err: &hype
         },
         response: status.map(|status| Response {
             status,
-            headers: vec![],
+            headers: Headers::new(),
             body: Body::default(),
         }),
         error: Some(format!(
@@ -278,16 +280,12 @@ impl<T: IntoResponse> FactsExt for T {
     }
 }
 
-fn headers_of(map: &HeaderMap) -> Vec<(String, String)> {
-    map.iter()
-        .filter(|(k, _)| k.as_str() != ACTOR_HEADER)
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
+fn headers_of(map: &HeaderMap) -> Headers {
+    let mut headers = Headers::new();
+    for (k, v) in map.iter().filter(|(k, _)| k.as_str() != ACTOR_HEADER) {
+        headers.push(k.as_str(), &String::from_utf8_lossy(v.as_bytes()));
+    }
+    headers
 }
 
 fn actor_of(map: &HeaderMap) -> Actor {

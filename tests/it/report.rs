@@ -128,10 +128,9 @@ impl Ex {
             },
             response: self.status.map(|status| Response {
                 status,
-                headers: vec![(
-                    "Set-Cookie".into(),
-                    format!("sid={TOKEN}; Path=/; HttpOnly"),
-                )],
+                headers: [("Set-Cookie", format!("sid={TOKEN}; Path=/; HttpOnly"))]
+                    .into_iter()
+                    .collect(),
                 body: Body::from_bytes(self.response.as_bytes()),
             }),
             error: if self.status.is_none() {

@@ -9,6 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::ewallet;
@@ -154,29 +155,51 @@ impl KontoCloudSandbox {
     }
 }
 
-/// The answer envelope every KontoCloud response shares.
+/// The answer envelope every KontoCloud response shares: the operation's own fields (none of
+/// them an envelope field), then the envelope's. Serialized as it is, not built as a map of
+/// values first: that map was a tenth of what the sandbox spent on an answer.
 fn envelope(
     status: StatusCode,
     partner_reference: Option<&str>,
     code: &str,
     description: &str,
     unrecognized: &[String],
-    mut body: Map<String, Value>,
+    body: Map<String, Value>,
 ) -> Response {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Envelope<'a> {
+        #[serde(flatten)]
+        body: Map<String, Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        partner_reference: Option<&'a str>,
+        sys_date: String,
+        sys_time: String,
+        response_code: &'a str,
+        response_description: &'a str,
+        additional_information: Information<'a>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Information<'a> {
+        request_id: String,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        unrecognized_fields: &'a [String],
+    }
     let (sys_date, sys_time) = date_and_time(0);
-    let mut info = json!({ "requestId": crate::sandbox::random_uuid().simple().to_string() });
-    if !unrecognized.is_empty() {
-        info["unrecognizedFields"] = json!(unrecognized);
-    }
-    if let Some(pr) = partner_reference {
-        body.insert("partnerReference".into(), json!(pr));
-    }
-    body.insert("sysDate".into(), json!(sys_date));
-    body.insert("sysTime".into(), json!(sys_time));
-    body.insert("responseCode".into(), json!(code));
-    body.insert("responseDescription".into(), json!(description));
-    body.insert("additionalInformation".into(), info);
-    (status, Json(Value::Object(body))).into_response()
+    let envelope = Envelope {
+        body,
+        partner_reference,
+        sys_date,
+        sys_time,
+        response_code: code,
+        response_description: description,
+        additional_information: Information {
+            request_id: crate::sandbox::random_uuid().simple().to_string(),
+            unrecognized_fields: unrecognized,
+        },
+    };
+    (status, Json(envelope)).into_response()
 }
 
 /// A JSON call past its prologue: what its answer carries.

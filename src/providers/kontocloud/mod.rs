@@ -121,13 +121,21 @@ impl Provider for KontoCloud {
 /// the sandbox's `sysDate`/`sysTime` (offset 0), and the reference shop's local time.
 pub fn date_and_time(utc_offset_minutes: i64) -> (String, String) {
     let now = time::OffsetDateTime::now_utc() + time::Duration::minutes(utc_offset_minutes);
-    (
-        format!(
-            "{:04}-{:02}-{:02}",
-            now.year(),
-            u8::from(now.month()),
-            now.day()
-        ),
-        format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second()),
-    )
+    // Digit by digit, not `format!`: every answer of the sandbox carries both.
+    fn push(out: &mut String, n: u32, width: u32) {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+    }
+    let mut date = String::with_capacity(10);
+    push(&mut date, now.year().unsigned_abs(), 4);
+    date.push('-');
+    push(&mut date, u32::from(u8::from(now.month())), 2);
+    date.push('-');
+    push(&mut date, u32::from(now.day()), 2);
+    let mut clock = String::with_capacity(6);
+    for part in [now.hour(), now.minute(), now.second()] {
+        push(&mut clock, u32::from(part), 2);
+    }
+    (date, clock)
 }

@@ -273,3 +273,27 @@ async fn only_answers_to_the_fields_list_the_unrecognised_ones() {
         .is_none());
     assert_eq!(api.journal()[3].facts.injected.as_deref(), Some("500/1301"));
 }
+
+#[test]
+fn sys_date_and_time_are_kontoclouds_forms_of_now() {
+    let before = time::OffsetDateTime::now_utc();
+    let (date, clock) = super::date_and_time(90);
+    let after = time::OffsetDateTime::now_utc();
+    let shown = |at: time::OffsetDateTime| {
+        let at = at + time::Duration::minutes(90);
+        (
+            format!(
+                "{:04}-{:02}-{:02}",
+                at.year(),
+                u8::from(at.month()),
+                at.day()
+            ),
+            format!("{:02}{:02}{:02}", at.hour(), at.minute(), at.second()),
+        )
+    };
+    assert!(
+        (date.clone(), clock.clone()) == shown(before)
+            || (date.clone(), clock.clone()) == shown(after),
+        "{date} {clock}"
+    );
+}

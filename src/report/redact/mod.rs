@@ -207,15 +207,14 @@ impl Secrets {
     /// Masks an exchange in place: headers, URL, bodies, the transport error and the facts.
     pub fn mask_exchange(&self, ex: &mut Exchange) {
         ex.request.url = self.mask_text(&ex.request.url);
-        for (name, value) in &mut ex.request.headers {
-            *value = self.mask_header(name, value);
-        }
+        ex.request
+            .headers
+            .map_values(|name, value| self.mask_header(name, value));
         let masked = self.mask_text(ex.request.body.text());
         *ex.request.body.text_mut() = masked;
         if let Some(r) = &mut ex.response {
-            for (name, value) in &mut r.headers {
-                *value = self.mask_header(name, value);
-            }
+            r.headers
+                .map_values(|name, value| self.mask_header(name, value));
             let masked = self.mask_text(r.body.text());
             *r.body.text_mut() = masked;
         }

@@ -382,11 +382,13 @@ fn an_order_id_in_a_cookie_or_header_stays_readable_and_a_session_cookie_does_no
     let session = "s3ss-9f8e7d6c5b4a";
     // The shop sets its order id and its session in cookies when the checkout starts.
     let mut checkout = exchange("/checkout", &[], "", "");
-    checkout.response.as_mut().unwrap().headers = vec![
-        ("Set-Cookie".into(), format!("order={order}; Path=/")),
-        ("Set-Cookie".into(), format!("sid={session}; HttpOnly")),
-        ("X-Order-Id".into(), order.into()),
-    ];
+    checkout.response.as_mut().unwrap().headers = [
+        ("Set-Cookie", format!("order={order}; Path=/")),
+        ("Set-Cookie", format!("sid={session}; HttpOnly")),
+        ("X-Order-Id", order.into()),
+    ]
+    .into_iter()
+    .collect();
     // The same id under a name that says nothing, then the journal naming it an order.
     let mut pay = exchange(
         &format!("/pay/{order}"),
