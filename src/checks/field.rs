@@ -65,10 +65,7 @@ impl Field {
                     } else {
                         json.pointer(&format!("/{pointer}"))
                     };
-                    return found.map(|v| match v {
-                        Value::String(s) => Cow::Borrowed(s.as_str()),
-                        other => Cow::Owned(other.to_string()),
-                    });
+                    return found.map(lent_text);
                 }
                 // A form body: the pointer's last segment is the field name.
                 let name = pointer.trim_start_matches('/');
@@ -104,9 +101,14 @@ fn form_field(body: &str, name: &str) -> Option<String> {
 }
 
 pub fn as_text(v: &Value) -> String {
+    lent_text(v).into_owned()
+}
+
+/// [`as_text`], lent when the value is a string.
+fn lent_text(v: &Value) -> Cow<'_, str> {
     match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
     }
 }
 

@@ -69,7 +69,16 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
 /// time-zone offset; None when the values do not parse. The date's digits are read as
 /// year, month, day (8 digits) and the time's as hour, minute, second (6), separators aside.
 fn skew_s(date: &str, time: &str, utc: &str) -> Option<f64> {
-    let (d, t) = (digits::<8>(date)?, digits::<6>(time)?);
+    let local = civil_seconds(digits::<8>(date.as_bytes())?, digits::<6>(time.as_bytes())?)?;
+    let diff = local as f64 - utc_seconds(utc)?;
+    let quarter = 900.0;
+    let offset = (diff / quarter).round().clamp(-12.0 * 4.0, 14.0 * 4.0) * quarter;
+    Some((diff - offset).abs())
+}
+
+/// Seconds since 1970 of a date and time of day taken as UTC, from their digits (year, month,
+/// day; hour, minute, second); None when they are no real date and time.
+fn civil_seconds(d: [u8; 8], t: [u8; 6]) -> Option<i64> {
     let number = |ds: &[u8]| ds.iter().fold(0u32, |n, d| n * 10 + u32::from(*d));
     let month = time::Month::try_from(u8::try_from(number(&d[4..6])).ok()?).ok()?;
     let day = time::Date::from_calendar_date(
@@ -84,13 +93,11 @@ fn skew_s(date: &str, time: &str, utc: &str) -> Option<f64> {
         u8::try_from(number(&t[4..])).ok()?,
     )
     .ok()?;
-    let local = time::PrimitiveDateTime::new(day, clock)
-        .assume_utc()
-        .unix_timestamp();
-    let diff = local as f64 - utc_seconds(utc)?;
-    let quarter = 900.0;
-    let offset = (diff / quarter).round().clamp(-12.0 * 4.0, 14.0 * 4.0) * quarter;
-    Some((diff - offset).abs())
+    Some(
+        time::PrimitiveDateTime::new(day, clock)
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 /// Seconds since 1970 of an RFC 3339 instant. The journal's own form
@@ -113,36 +120,19 @@ fn journal_instant(b: &[u8]) -> Option<f64> {
         13 | 16 => *c == b':',
         _ => c.is_ascii_digit(),
     });
-    let fraction = match fraction {
-        [] => &[][..],
-        [b'.', digits @ ..] if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {
-            digits
-        }
-        _ => return None,
-    };
     if !shape {
         return None;
     }
-    let number = |r: std::ops::Range<usize>| {
-        head[r]
-            .iter()
-            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+    let fraction = match fraction {
+        [] => &[][..],
+        [b'.', decimals @ ..]
+            if !decimals.is_empty() && decimals.iter().all(u8::is_ascii_digit) =>
+        {
+            decimals
+        }
+        _ => return None,
     };
-    let day = time::Date::from_calendar_date(
-        i32::try_from(number(0..4)).ok()?,
-        time::Month::try_from(u8::try_from(number(5..7)).ok()?).ok()?,
-        u8::try_from(number(8..10)).ok()?,
-    )
-    .ok()?;
-    let clock = time::Time::from_hms(
-        u8::try_from(number(11..13)).ok()?,
-        u8::try_from(number(14..16)).ok()?,
-        u8::try_from(number(17..19)).ok()?,
-    )
-    .ok()?;
-    let whole = time::PrimitiveDateTime::new(day, clock)
-        .assume_utc()
-        .unix_timestamp();
+    let whole = civil_seconds(digits::<8>(&head[..10])?, digits::<6>(&head[11..])?)?;
     let (part, _) = fraction.iter().take(9).fold((0.0, 0.1), |(sum, unit), d| {
         (sum + f64::from(d - b'0') * unit, unit / 10.0)
     });
@@ -150,10 +140,10 @@ fn journal_instant(b: &[u8]) -> Option<f64> {
 }
 
 /// The decimal digits of `s` (whatever separates them) when there are exactly `N`.
-fn digits<const N: usize>(s: &str) -> Option<[u8; N]> {
+fn digits<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
     let mut out = [0u8; N];
     let mut n = 0;
-    for b in s.bytes().filter(u8::is_ascii_digit) {
+    for b in s.iter().copied().filter(u8::is_ascii_digit) {
         *out.get_mut(n)? = b - b'0';
         n += 1;
     }

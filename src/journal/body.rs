@@ -92,18 +92,6 @@ impl Text {
             }),
         }
     }
-
-    fn into_string(self) -> String {
-        match self.decoded.into_inner() {
-            Some(text) => text,
-            None => Text {
-                literal: self.literal,
-                decoded: OnceLock::new(),
-            }
-            .get()
-            .to_owned(),
-        }
-    }
 }
 
 impl Body {
@@ -124,10 +112,14 @@ impl Body {
 
     /// The text, to change (a report masks secrets in it, cuts it shorter).
     pub fn text_mut(&mut self) -> &mut String {
-        let text = std::mem::take(&mut self.text).into_string();
-        self.text = Text::of(text);
+        if self.text.decoded.get().is_none() {
+            let text = self.text.get().to_owned();
+            // Reading a literal with escapes may have decoded it just now: the same text.
+            let _ = self.text.decoded.set(text);
+        }
+        self.text.literal = None;
         self.parsed = OnceLock::new();
-        self.text.decoded.get_mut().expect("just set")
+        self.text.decoded.get_mut().expect("decoded above")
     }
 
     /// The body as JSON, when it is whole and JSON. Parsed the first time it is asked for:

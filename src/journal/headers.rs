@@ -49,9 +49,7 @@ impl Headers {
 
     /// Every value of a header (names compare case-insensitively).
     pub fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-        self.iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        named(self.iter(), name)
     }
 
     /// The headers with each value replaced by what `f` makes of it (a report masks them).
@@ -64,13 +62,15 @@ impl Headers {
     }
 }
 
-impl<'a> IntoIterator for &'a Headers {
-    type Item = (&'a str, &'a str);
-    type IntoIter = Box<dyn ExactSizeIterator<Item = (&'a str, &'a str)> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
-    }
+/// The values of the headers named `name` (compared case-insensitively) among `pairs`: for the
+/// journal's headers and for those the driver keeps as a list.
+pub(super) fn named<'a, 'n, P: Iterator<Item = (&'a str, &'a str)>>(
+    pairs: P,
+    name: &'n str,
+) -> impl Iterator<Item = &'a str> + use<'a, 'n, P> {
+    pairs
+        .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 impl From<Vec<(String, String)>> for Headers {

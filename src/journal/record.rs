@@ -384,14 +384,12 @@ pub fn fingerprint(secret: &str) -> String {
     out
 }
 
+/// Every value of a header in a list of them (names compare case-insensitively).
 pub fn header_values<'a, 'n>(
     headers: &'a [(String, String)],
     name: &'n str,
 ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-    headers
-        .iter()
-        .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    super::headers::named(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), name)
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ pub(crate) fn exchange_text(ex: &Exchange, limit: usize) -> String {
         ex.request.method,
         ex.request.url,
     );
-    for (k, v) in &ex.request.headers {
+    for (k, v) in ex.request.headers.iter() {
         out.push_str(&format!("  > {k}: {v}\n"));
     }
     if ex.request.body.size > 0 {
@@ -191,7 +191,7 @@ pub(crate) fn exchange_text(ex: &Exchange, limit: usize) -> String {
     match (&ex.response, &ex.error) {
         (Some(r), _) => {
             out.push_str(&format!("  < {}\n", r.status));
-            for (k, v) in &r.headers {
+            for (k, v) in r.headers.iter() {
                 out.push_str(&format!("  < {k}: {v}\n"));
             }
             if r.body.size > 0 {
