@@ -72,7 +72,7 @@ pub const FLAWS: &[Flaw] = &[
     },
     Flaw {
         name: "poll_too_fast",
-        description: "polls four times as often as pollDelayInMs allows",
+        description: "polls four times as often as pollDelayInMs allows, and asks twice each time",
         caught_by: &["MP-POLL-INTERVAL"],
     },
     Flaw {

@@ -187,6 +187,15 @@ impl Shop {
         refund_client: bool,
     ) -> Result<super::client::Answer, String> {
         tokio::time::sleep(self.poll_wait(delay_ms)).await;
+        if self.flawed("poll_too_fast") {
+            // The mistake, twice over: it asks once more at once to be sure of the answer. Every
+            // poll answer carries a pollDelayInMs, so the flaw shows in every scenario the till
+            // polls in, however early the cashier's cancel comes (on a busy machine the till
+            // may or may not get a second poll in before it).
+            let _ = self
+                .call(Method::GET, path, None, None, refund_client)
+                .await;
+        }
         self.call(Method::GET, path, None, None, refund_client)
             .await
     }
