@@ -1,7 +1,8 @@
 //! SmartPay end to end, beyond the one trial per style and flaw of tests/providers.rs: the
 //! other style with the flaws it can have, what the flaws cover, and a shop answering garbage.
-//! Provider time runs at the reference's `test_time_scale` (1/50: the "3 minutes" PENDING rule
-//! takes 3.6 s, and its 20 s tolerance 0.4 s: enough for timers on a busy 2-core CI machine).
+//! Provider time runs at the reference's `test_time_scale` (1/20: the "3 minutes" PENDING rule
+//! takes 9 s, and its 20 s tolerance 1 s: enough for timers on a busy 2-core CI machine running
+//! the tests side by side).
 
 use std::collections::BTreeSet;
 use std::path::Path;
