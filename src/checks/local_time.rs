@@ -11,6 +11,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::field::{first_of, Fields};
+use super::pattern::Pattern;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::Exchange;
 
@@ -46,8 +47,8 @@ fn skew() -> f64 {
 
 struct LocalTime {
     params: Params,
-    date_re: Regex,
-    time_re: Regex,
+    date_re: Pattern,
+    time_re: Pattern,
     requests: super::Requests,
     worst_skew_s: f64,
 }
@@ -58,8 +59,8 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
     let time_re = Regex::new(&params.time_pattern).map_err(|e| format!("`time_pattern`: {e}"))?;
     Ok(Box::new(LocalTime {
         params,
-        date_re,
-        time_re,
+        date_re: Pattern::new(date_re),
+        time_re: Pattern::new(time_re),
         requests: Default::default(),
         worst_skew_s: 0.0,
     }))

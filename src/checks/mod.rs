@@ -18,6 +18,7 @@ mod local_time;
 mod matches_origin;
 mod no_unrecognized_fields;
 mod order_outcome;
+mod pattern;
 mod pending_rechecks;
 mod poll_interval;
 mod preceded_by;

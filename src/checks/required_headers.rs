@@ -4,6 +4,7 @@
 use regex::Regex;
 use serde::Deserialize;
 
+use super::pattern::Pattern;
 use super::{BuildContext, Finding, Kind, Rule};
 use crate::journal::Exchange;
 
@@ -44,7 +45,7 @@ struct HeaderRule {
 
 struct RequiredHeaders {
     params: Params,
-    patterns: Vec<Option<Regex>>,
+    patterns: Vec<Option<Pattern>>,
     requests: super::Requests,
 }
 
@@ -55,7 +56,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Rule>, String> {
         .iter()
         .map(|h| match &h.pattern {
             Some(p) => Regex::new(p)
-                .map(Some)
+                .map(|re| Some(Pattern::new(re)))
                 .map_err(|e| format!("pattern of `{}` is not a regex: {e}", h.name)),
             None => Ok(None),
         })
@@ -77,7 +78,7 @@ impl Rule for RequiredHeaders {
         }
         self.requests.checked += 1;
         let mut problems = Vec::new();
-        for (rule, pattern) in self.params.headers.iter().zip(&self.patterns) {
+        for (rule, pattern) in self.params.headers.iter().zip(&mut self.patterns) {
             if rule.only_with_body && ex.request.body.size == 0 {
                 continue;
             }
