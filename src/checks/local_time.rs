@@ -7,6 +7,8 @@
 //! as year, month, day and hour, minute, second in that order, whatever separates them
 //! (`2024-05-01` or `20240501`, `103000` or `10:30:00`).
 
+use std::borrow::Cow;
+
 use regex::Regex;
 use serde::Deserialize;
 
@@ -153,12 +155,14 @@ fn digits<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
 
 /// What is wrong with a request's local date and time. Put into words only for the offenders
 /// a rule keeps: traffic with a wrong clock breaks the rule on every request.
-enum Problem {
+/// What was wrong, with the values as the request held them: put into words only for the
+/// offenders a verdict names (a journal may hold a million that are wrong the same way).
+enum Problem<'a> {
     Missing,
-    DateForm(String),
-    TimeForm(String),
-    NotReal(String, String),
-    Skewed(String, String, f64),
+    DateForm(Cow<'a, str>),
+    TimeForm(Cow<'a, str>),
+    NotReal(Cow<'a, str>, Cow<'a, str>),
+    Skewed(Cow<'a, str>, Cow<'a, str>, f64),
 }
 
 impl Rule for LocalTime {
@@ -173,15 +177,13 @@ impl Rule for LocalTime {
             (None, _) | (_, None) => Some(Problem::Missing),
             (Some(d), Some(t)) => {
                 if !self.date_re.is_match(&d) {
-                    Some(Problem::DateForm(d.into_owned()))
+                    Some(Problem::DateForm(d))
                 } else if !self.time_re.is_match(&t) {
-                    Some(Problem::TimeForm(t.into_owned()))
+                    Some(Problem::TimeForm(t))
                 } else {
                     match skew_s(&d, &t, &ex.at) {
-                        None => Some(Problem::NotReal(d.into_owned(), t.into_owned())),
-                        Some(s) if s > self.params.max_skew_s => {
-                            Some(Problem::Skewed(d.into_owned(), t.into_owned(), s))
-                        }
+                        None => Some(Problem::NotReal(d, t)),
+                        Some(s) if s > self.params.max_skew_s => Some(Problem::Skewed(d, t, s)),
                         Some(s) => {
                             self.worst_skew_s = self.worst_skew_s.max(s);
                             None

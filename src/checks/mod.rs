@@ -210,6 +210,15 @@ registry![
     unknown_operation,
 ];
 
+/// A 64-bit hash of a value a rule remembers in place of the value itself (a request's
+/// partnerReference, a payment id): a journal of a million requests would otherwise keep a
+/// million strings. foldhash rather than SipHash: it runs for every exchange judged, and no
+/// integration chooses its values to collide on purpose.
+pub(super) fn hash_of(value: impl std::hash::Hash) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0).hash_one(value)
+}
+
 pub fn kind(name: &str) -> Option<&'static Kind> {
     kinds().iter().find(|k| k.name == name)
 }
@@ -406,7 +415,7 @@ pub struct Evaluation<'s> {
 }
 
 /// How a lane's set of rules is built.
-type BuildRules<'s> = Box<dyn FnMut() -> Result<Vec<Box<dyn Rule>>, BuildErrors> + 's>;
+type BuildRules<'s> = Box<dyn FnMut() -> Result<Vec<Box<dyn Rule>>, BuildErrors> + Send + 's>;
 
 impl<'s> Evaluation<'s> {
     pub fn new(suite: &'s Suite) -> Result<Self, BuildErrors> {

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use super::scope::ByScenario;
-use super::{BuildContext, Finding, Kind, Rule};
+use super::{hash_of, BuildContext, Finding, Kind, Rule};
 use crate::journal::{Actor, Direction, Exchange};
 
 pub const KIND: Kind = Kind {
@@ -44,7 +44,8 @@ struct Query {
     /// When it was sent and when it was answered (ms since the run started).
     at_ms: f64,
     answered_ms: f64,
-    payment: Option<String>,
+    /// The payment it asked about, hashed ([`hash_of`]): compared, never shown.
+    payment: Option<u64>,
     ok: bool,
     /// The answer's status (none: no answer). Put into words only where a verdict cites it:
     /// a journal of a million status queries keeps a million of these.
@@ -92,7 +93,7 @@ impl Rule for ByScenario<Params, Scenario> {
                 seq: ex.seq,
                 at_ms: ex.at_ms,
                 answered_ms: ex.at_ms + ex.duration_ms,
-                payment: ex.facts.payment.clone(),
+                payment: ex.facts.payment.as_deref().map(hash_of),
                 ok: ex.succeeded(),
                 status: ex.status(),
             });
@@ -119,10 +120,12 @@ impl Rule for ByScenario<Params, Scenario> {
             for (seq, at, payment) in &s.callbacks {
                 evidence.push(*seq);
                 let in_window = |q: &&Query| q.at_ms >= *at && q.at_ms - *at <= window_ms;
-                let found =
-                    s.queries.iter().filter(in_window).find(|q| {
-                        payment.is_none() || q.payment.is_none() || q.payment == *payment
-                    });
+                let hashed = payment.as_deref().map(hash_of);
+                let found = s
+                    .queries
+                    .iter()
+                    .filter(in_window)
+                    .find(|q| hashed.is_none() || q.payment.is_none() || q.payment == hashed);
                 match found {
                     Some(q) => evidence.push(q.seq),
                     None => {

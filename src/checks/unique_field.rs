@@ -13,7 +13,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::field::{first_of, Fields};
-use super::{BuildContext, Finding, Kind, Rule};
+use super::{hash_of, BuildContext, Finding, Kind, Rule};
 use crate::journal::{Actor, Exchange};
 
 pub const KIND: Kind = Kind {
@@ -65,13 +65,6 @@ struct Seen {
     /// repeats the value after its own failed attempt.
     last_operation: u64,
     last_failed: bool,
-}
-
-/// foldhash rather than SipHash: this runs twice for every request judged, and no integration
-/// chooses its values to collide on purpose.
-fn hash_of(value: impl std::hash::Hash) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::quality::FixedState::with_seed(0).hash_one(value)
 }
 
 /// The `seen` map's keys are hashes already: hashing them again (SipHash) was a good part of

@@ -4,11 +4,11 @@
 //! report can later read back just the lines it shows ([`read_lines`]) instead of the whole
 //! journal again. Memory stays bounded: only a few chunks are in flight at a time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 use super::{Entry, Exchange, JournalError};
 
@@ -167,9 +167,15 @@ fn read_chunks(
 /// Hands every entry of the journal at `path` to `each`, in journal order, with where its
 /// line is. Stops at the first line that is not a journal entry (its line number in the error)
 /// or when `each` fails.
-pub fn for_each<E: From<JournalError>>(
+///
+/// The thread that parsed a chunk is the one that hands its entries to `each`, when its turn
+/// comes (chunks in file order), and frees them after: the entries are still in its cache.
+/// Handing them to one judging thread instead made that thread the slowest of all: perf put
+/// most of its time in the cache misses of reading entries another core had just written, and
+/// in freeing them.
+pub fn for_each<E: From<JournalError> + Send>(
     path: &Path,
-    mut each: impl FnMut(&Located) -> Result<(), E>,
+    each: impl FnMut(&Located) -> Result<(), E> + Send,
 ) -> Result<(), E> {
     let file = File::open(path).map_err(|source| JournalError::Read {
         path: path.to_owned(),
@@ -180,75 +186,106 @@ pub fn for_each<E: From<JournalError>>(
         .unwrap_or(1)
         .clamp(1, 8);
     let path_buf: PathBuf = path.to_owned();
-    std::thread::scope(|scope| {
+    let turn = Turn {
+        state: Mutex::new(TurnState {
+            next: 0,
+            lines_before: 0,
+            each,
+            stopped: None,
+        }),
+        changed: Condvar::new(),
+    };
+    let read = std::thread::scope(|scope| {
         let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Chunk>(workers * 2);
-        let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Parsed)>(workers * 2);
         let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(workers * 4);
         let reader = scope.spawn(|| read_chunks(file, &path_buf, jobs_tx, spare_rx));
         let jobs_rx = Arc::new(Mutex::new(jobs_rx));
         for _ in 0..workers {
-            let jobs_rx = Arc::clone(&jobs_rx);
-            let done_tx = done_tx.clone();
-            let spare_tx = spare_tx.clone();
+            let (jobs_rx, spare_tx, turn) = (Arc::clone(&jobs_rx), spare_tx.clone(), &turn);
             scope.spawn(move || loop {
                 let chunk = match jobs_rx.lock() {
                     Ok(rx) => rx.recv(),
                     Err(_) => return,
                 };
+                // The reader is done, or the reading stopped (the receiver goes with the last
+                // worker, and the reader's next send fails).
                 let Ok(mut chunk) = chunk else { return };
                 let parsed = parse_chunk(&mut chunk);
                 // The entries own their text: the buffer can be filled again.
                 let _ = spare_tx.try_send(chunk.bytes);
-                if done_tx.send((chunk.index, parsed)).is_err() {
+                if !turn.hand_over(chunk.index, parsed, path) {
                     return;
                 }
             });
         }
         drop(jobs_rx);
-        drop(done_tx);
         drop(spare_tx);
-        // The entries are freed on a thread of their own once handed over: freeing a million
-        // entries parsed on other threads took a fifth of the judging thread's time, and that
-        // thread is the one the others wait for.
-        let (spent_tx, spent_rx) = mpsc::sync_channel::<Vec<Located>>(workers * 2);
-        scope.spawn(move || spent_rx.iter().for_each(drop));
+        reader.join().unwrap_or(Ok(()))
+    });
+    let state = turn.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(stopped) = state.stopped {
+        return stopped;
+    }
+    read.map_err(E::from)
+}
 
-        // In order: a chunk parsed early waits for those before it.
-        let consumed = (|| {
-            let mut waiting: BTreeMap<usize, Parsed> = BTreeMap::new();
-            let mut next = 0;
-            let mut lines_before = 0;
-            for (index, parsed) in done_rx.iter() {
-                waiting.insert(index, parsed);
-                while let Some(parsed) = waiting.remove(&next) {
-                    match parsed {
-                        Ok((entries, lines)) => {
-                            for located in &entries {
-                                each(located)?;
-                            }
-                            let _ = spent_tx.send(entries);
-                            lines_before += lines;
-                        }
-                        Err((line, source)) => {
-                            return Err(E::from(JournalError::Parse {
-                                path: path.to_owned(),
-                                line: lines_before + line + 1,
-                                source,
-                            }))
-                        }
-                    }
-                    next += 1;
+/// Whose turn it is to hand entries to the caller: the chunks' in file order.
+struct Turn<F, E> {
+    state: Mutex<TurnState<F, E>>,
+    changed: Condvar,
+}
+
+struct TurnState<F, E> {
+    /// The chunk whose entries go next.
+    next: usize,
+    /// Lines in the chunks handed over so far (a bad line's number counts them).
+    lines_before: usize,
+    each: F,
+    /// Why the reading stopped: a bad line or the caller's error.
+    stopped: Option<Result<(), E>>,
+}
+
+impl<F, E> Turn<F, E>
+where
+    E: From<JournalError>,
+    F: FnMut(&Located) -> Result<(), E>,
+{
+    /// Waits for chunk `index`'s turn, hands its entries over and frees them. False once the
+    /// reading has stopped.
+    fn hand_over(&self, index: usize, parsed: Parsed, path: &Path) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.next != index && state.stopped.is_none() {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        if state.stopped.is_some() {
+            return false;
+        }
+        let entries = match parsed {
+            Ok((entries, lines)) => {
+                let state = &mut *state;
+                if let Some(Err(e)) = entries.iter().map(&mut state.each).find(Result::is_err) {
+                    state.stopped = Some(Err(e));
                 }
+                state.lines_before += lines;
+                entries
             }
-            Ok(())
-        })();
-        // Stopping early drops the receiver: the workers and the reader then end on their own.
-        drop(done_rx);
-        drop(spent_tx);
-        let read = reader.join().unwrap_or(Ok(()));
-        consumed?;
-        read.map_err(E::from)
-    })
+            Err((line, source)) => {
+                state.stopped = Some(Err(E::from(JournalError::Parse {
+                    path: path.to_owned(),
+                    line: state.lines_before + line + 1,
+                    source,
+                })));
+                Vec::new()
+            }
+        };
+        state.next += 1;
+        let going_on = state.stopped.is_none();
+        drop(state);
+        self.changed.notify_all();
+        // Freed here, after the turn is passed on: the next chunk's thread need not wait.
+        drop(entries);
+        going_on
+    }
 }
 
 /// Where each exchange of a journal is, with its seq and scenario: what a report needs to pick
@@ -521,7 +558,7 @@ mod tests {
             .collect();
         let path = write(dir.path(), &text);
         let mut count = 0;
-        let err = for_each::<Box<dyn std::error::Error>>(&path, |_| {
+        let err = for_each::<Box<dyn std::error::Error + Send + Sync>>(&path, |_| {
             count += 1;
             if count == 10 {
                 Err("enough".into())
