@@ -97,8 +97,13 @@ impl Text {
 impl Body {
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let keep = bytes.len().min(BODY_KEEP_BYTES);
+        // Checked whole first: `from_utf8_lossy` walks valid text chunk by chunk, slower.
+        let text = match std::str::from_utf8(&bytes[..keep]) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(&bytes[..keep]).into_owned(),
+        };
         Body {
-            text: Text::of(String::from_utf8_lossy(&bytes[..keep]).into_owned()),
+            text: Text::of(text),
             size: bytes.len(),
             truncated: bytes.len() > keep,
             parsed: OnceLock::new(),
