@@ -1,5 +1,6 @@
 //! What a step can reach: the scenario's variables, the target, the sandbox, the journal.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,9 +36,54 @@ pub struct StepContext {
     /// In a load scenario, the repetition this context drives: its ids are its own, not the
     /// whole sandbox's (see [`super::repetitions`]).
     pub(super) repetition: Option<Repetition>,
+    /// Where this context's `sleep` steps count the time they waited, and the share of it
+    /// that is the lane's (a load scenario's repetitions sleep side by side).
+    pub(super) waited: Waited,
+    pub(super) wait_share: f64,
+}
+
+/// The time a lane's `sleep` steps waited: what a run reports as its scripted waits. Counted
+/// as they go, so a scenario broken off before its sleeps (or cut short in one) counts only
+/// what it waited; from the scenarios' scripts alone, a run that stopped at its first step
+/// claimed every sleep of the suite, more than the run took.
+#[derive(Clone, Debug, Default)]
+pub struct Waited(Arc<AtomicU64>);
+
+impl Waited {
+    /// What was waited so far, in milliseconds.
+    pub fn ms(&self) -> f64 {
+        self.0.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    fn add(&self, waited: Duration, share: f64) {
+        let micros = (waited.as_secs_f64() * 1e6 * share) as u64;
+        self.0.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// Counts the time from its making to its drop as waited.
+pub(super) struct Waiting {
+    waited: Waited,
+    share: f64,
+    began: std::time::Instant,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.waited.add(self.began.elapsed(), self.share);
+    }
 }
 
 impl StepContext {
+    /// A `sleep` step begins: the time until the returned guard is dropped counts as waited.
+    pub(super) fn waiting(&self) -> Waiting {
+        Waiting {
+            waited: self.waited.clone(),
+            share: self.wait_share,
+            began: std::time::Instant::now(),
+        }
+    }
+
     pub fn journal(&self) -> &Journal {
         self.http.journal()
     }

@@ -16,7 +16,7 @@ mod triggers;
 pub use actors::{step_as, Act, Actors};
 pub use http::{HttpOutcome, Outgoing, Recorder};
 
-pub use context::StepContext;
+pub use context::{StepContext, Waited};
 use repetitions::{Repetition, Repetitions};
 pub use scenario::{
     not_applicable, record_not_applicable, run_scenario, settle_late_traffic, skip_not_applicable,

@@ -28,6 +28,7 @@ pub async fn run_scenario(
     actors: &dyn Actors,
     recorder: &Recorder,
     events: &dyn EventSink,
+    waited: &Waited,
 ) -> Option<String> {
     let journal = recorder.journal();
     let core = &sandbox.core;
@@ -66,6 +67,7 @@ pub async fn run_scenario(
         actors,
         recorder,
         events,
+        waited,
     };
     if error.is_none() {
         error = match scenario.repeat {
@@ -102,6 +104,8 @@ struct Journeys<'a> {
     actors: &'a dyn Actors,
     recorder: &'a Recorder,
     events: &'a dyn EventSink,
+    /// The lane's sleeps, as they are waited.
+    waited: &'a Waited,
 }
 
 impl Journeys<'_> {
@@ -113,6 +117,12 @@ impl Journeys<'_> {
         let order_id = match repetition {
             Some((n, _)) => format!("{}-r{}-{}", scenario.id, n + 1, short_id()),
             None => format!("{}-{}", scenario.id, short_id()),
+        };
+        // A load scenario's repetitions sleep side by side, a round of them at a time: each
+        // counts its share of the rounds.
+        let wait_share = match repetition {
+            Some(_) => scenario.rounds() as f64 / scenario.repetitions() as f64,
+            None => 1.0,
         };
         let repetition = repetition.map(|(n, all)| all.begin(n, &order_id));
         vars.insert("order_id".into(), Value::String(order_id));
@@ -131,6 +141,8 @@ impl Journeys<'_> {
             core: self.sandbox.core.clone(),
             pending: Vec::new(),
             repetition,
+            waited: self.waited.clone(),
+            wait_share,
         }
     }
 

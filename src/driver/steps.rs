@@ -104,6 +104,7 @@ pub(super) async fn run_step(
         }
         Step::ProbeOrder(p) => probe_order(ctx, p).await,
         Step::Sleep(s) => {
+            let _counted = ctx.waiting();
             if s.scaled {
                 ctx.sleep_scaled(s.seconds).await;
             } else {

@@ -152,6 +152,8 @@ async fn context_for(wait_ms: u64, target_url: &str, triggers: &str) -> (StepCon
         core: sandbox.core.clone(),
         pending: Vec::new(),
         repetition: None,
+        waited: Waited::default(),
+        wait_share: 1.0,
     };
     (ctx, sandbox)
 }
@@ -258,4 +260,46 @@ async fn a_trigger_that_answers_when_done_does_not_hang_the_journey() {
         ),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn a_sleep_counts_what_it_waited_and_a_sleep_cut_short_counts_its_part() {
+    let (mut ctx, sandbox) = context(1000).await;
+    let waited = ctx.waited.clone();
+    let sleep = |seconds| {
+        Step::Sleep(crate::suite::Sleep {
+            seconds,
+            scaled: false,
+        })
+    };
+    run_step(&sleep(0.05), &mut ctx, &sandbox, &NoActors)
+        .await
+        .unwrap();
+    let after_one = waited.ms();
+    assert!((50.0..1000.0).contains(&after_one), "{after_one}");
+    // The run is cut short 50 ms into a 60 s sleep: 50 ms of it were waited, not 60 s.
+    let cut = tokio::time::timeout(
+        Duration::from_millis(50),
+        run_step(&sleep(60.0), &mut ctx, &sandbox, &NoActors),
+    )
+    .await;
+    assert!(cut.is_err());
+    let cut_part = waited.ms() - after_one;
+    assert!((50.0..1000.0).contains(&cut_part), "{cut_part}");
+}
+
+#[tokio::test]
+async fn a_load_repetition_counts_its_share_of_the_rounds() {
+    let (mut ctx, sandbox) = context(1000).await;
+    // 10 repetitions, 5 at a time: 2 rounds, each repetition a fifth of its sleep.
+    ctx.wait_share = 2.0 / 10.0;
+    let step = Step::Sleep(crate::suite::Sleep {
+        seconds: 0.1,
+        scaled: false,
+    });
+    run_step(&step, &mut ctx, &sandbox, &NoActors)
+        .await
+        .unwrap();
+    let share = ctx.waited.ms();
+    assert!((20.0..200.0).contains(&share), "{share}");
 }

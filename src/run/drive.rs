@@ -127,6 +127,7 @@ pub(super) async fn drive(
                 lane,
             });
             let recorder = Recorder::new(journal.clone());
+            let waited = driver::Waited::default();
             let target = Arc::new(target.value.clone());
             let tracker = StepTracker {
                 inner: sink,
@@ -160,6 +161,7 @@ pub(super) async fn drive(
                         actors,
                         &recorder,
                         &tracker,
+                        &waited,
                     ) => {
                         // The target may have died during the scenario's last step: the
                         // scenario broke off because of it, not because of the integration's code.
@@ -255,6 +257,7 @@ pub(super) async fn drive(
             if result.is_ok() && report.interrupted.is_none() {
                 driver::settle_late_traffic(journal).await;
             }
+            report.scripted_wait_ms = Some(waited.ms());
             result
         }
     };

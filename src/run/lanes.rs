@@ -113,7 +113,12 @@ pub(crate) fn merge(
 ) -> Result<(), String> {
     let mut result = Ok(());
     let mut scenarios = Vec::new();
+    // Lanes wait side by side: the run waited as long as its longest-waiting lane.
+    report.scripted_wait_ms = None;
     for (k, (lane, lane_result)) in lanes.into_iter().enumerate() {
+        if let Some(waited) = lane.scripted_wait_ms {
+            report.scripted_wait_ms = Some(report.scripted_wait_ms.unwrap_or(0.0).max(waited));
+        }
         if k == 0 {
             report.target.base_url = lane.target.base_url.clone();
         }
@@ -141,6 +146,43 @@ pub(crate) fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_run_waited_as_long_as_its_longest_waiting_lane() {
+        let suite = load_bundled_suite("smartpay").unwrap().value;
+        let empty = || {
+            RunReport::begin(
+                crate::report::SuiteInfo {
+                    id: "s".into(),
+                    title: "s".into(),
+                    provider: "smartpay".into(),
+                    source: "s.yaml".into(),
+                },
+                crate::report::TargetInfo {
+                    name: "t".into(),
+                    source: "t.yaml".into(),
+                    base_url: String::new(),
+                },
+            )
+        };
+        let lane = |waited: Option<f64>| {
+            let mut report = empty();
+            report.scripted_wait_ms = waited;
+            (report, Ok(()))
+        };
+        let mut report = empty();
+        merge(
+            &mut report,
+            &suite,
+            vec![lane(Some(1200.0)), lane(Some(3400.0)), lane(None)],
+        )
+        .unwrap();
+        assert_eq!(report.scripted_wait_ms, Some(3400.0));
+        // No lane drove a scenario: no figure, not zero.
+        let mut report = empty();
+        merge(&mut report, &suite, vec![lane(None)]).unwrap();
+        assert_eq!(report.scripted_wait_ms, None);
+    }
 
     #[test]
     fn lanes_are_balanced_and_a_dependent_scenario_follows_the_first() {

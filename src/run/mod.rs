@@ -391,7 +391,6 @@ pub async fn run_with(
     if let Err(e) = result {
         report.run_error = Some(e);
     }
-    report.scripted_wait_ms = Some(scripted_wait_ms(&suite, &plan, &report.scenarios));
     if let Err(e) = journal.flush() {
         report.run_error.get_or_insert(e.to_string());
     }
@@ -430,25 +429,6 @@ pub async fn run_with(
         secrets,
         started,
     )
-}
-
-/// The waits the suite scripted in the scenarios the run drove (a scenario not applicable
-/// waits nothing), in milliseconds: lanes wait at the same time, so the lane that waits
-/// longest. A load scenario waits once per round of `concurrency` repetitions.
-fn scripted_wait_ms(suite: &Suite, plan: &[Vec<usize>], driven: &[ScenarioResult]) -> f64 {
-    let scale = suite.settings.time_scale;
-    let lane_wait = |lane: &Vec<usize>| -> f64 {
-        lane.iter()
-            .map(|p| &suite.scenarios[*p])
-            .filter(|s| {
-                driven
-                    .iter()
-                    .any(|d| d.id == s.id && d.not_applicable.is_none())
-            })
-            .map(|s| lanes::scripted_wait_s(s, scale) * s.rounds() as f64)
-            .sum()
-    };
-    plan.iter().map(lane_wait).fold(0.0, f64::max) * 1000.0
 }
 
 #[cfg(test)]
