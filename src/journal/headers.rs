@@ -21,6 +21,14 @@ impl Headers {
         Headers::default()
     }
 
+    /// Room for `headers` headers of `bytes` bytes of names and values in all.
+    pub fn with_capacity(bytes: usize, headers: usize) -> Headers {
+        Headers {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(headers),
+        }
+    }
+
     pub fn push(&mut self, name: &str, value: &str) {
         self.text.push_str(name);
         let name_end = self.text.len() as u32;
