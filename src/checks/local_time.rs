@@ -154,9 +154,8 @@ fn digits<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
 }
 
 /// What is wrong with a request's local date and time. Put into words only for the offenders
-/// a rule keeps: traffic with a wrong clock breaks the rule on every request.
-/// What was wrong, with the values as the request held them: put into words only for the
-/// offenders a verdict names (a journal may hold a million that are wrong the same way).
+/// a rule keeps: traffic with a wrong clock breaks the rule on every request. The values are
+/// the request's own, not copies.
 enum Problem<'a> {
     Missing,
     DateForm(Cow<'a, str>),

@@ -94,16 +94,21 @@ impl Text {
     }
 }
 
+/// Bytes as text, invalid UTF-8 replaced: checked whole first, for the valid text nearly every
+/// body and header is (`from_utf8_lossy` walks valid text chunk by chunk, slower; its
+/// `Utf8Chunks` was 1.1% of the sandbox's CPU samples under load).
+pub fn text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 impl Body {
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let keep = bytes.len().min(BODY_KEEP_BYTES);
-        // Checked whole first: `from_utf8_lossy` walks valid text chunk by chunk, slower.
-        let text = match std::str::from_utf8(&bytes[..keep]) {
-            Ok(text) => text.to_owned(),
-            Err(_) => String::from_utf8_lossy(&bytes[..keep]).into_owned(),
-        };
         Body {
-            text: Text::of(text),
+            text: Text::of(text_of(&bytes[..keep]).into_owned()),
             size: bytes.len(),
             truncated: bytes.len() > keep,
             parsed: OnceLock::new(),

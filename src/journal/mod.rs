@@ -11,7 +11,7 @@ pub mod reader;
 mod record;
 mod writer;
 
-pub use body::{Body, BODY_KEEP_BYTES};
+pub use body::{text_of, Body, BODY_KEEP_BYTES};
 pub use headers::Headers;
 pub use reader::Index;
 pub use record::*;

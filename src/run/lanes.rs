@@ -114,11 +114,11 @@ pub(crate) fn merge(
     let mut result = Ok(());
     let mut scenarios = Vec::new();
     // Lanes wait side by side: the run waited as long as its longest-waiting lane.
-    report.scripted_wait_ms = None;
+    report.scripted_wait_ms = lanes
+        .iter()
+        .filter_map(|(lane, _)| lane.scripted_wait_ms)
+        .reduce(f64::max);
     for (k, (lane, lane_result)) in lanes.into_iter().enumerate() {
-        if let Some(waited) = lane.scripted_wait_ms {
-            report.scripted_wait_ms = Some(report.scripted_wait_ms.unwrap_or(0.0).max(waited));
-        }
         if k == 0 {
             report.target.base_url = lane.target.base_url.clone();
         }

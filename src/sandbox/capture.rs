@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 
 use super::{lock, SandboxCore};
 use crate::journal::{
-    Actor, Body, Direction, Exchange, Facts, Headers, Request as JRequest, Response,
+    text_of, Actor, Body, Direction, Exchange, Facts, Headers, Request as JRequest, Response,
 };
 
 /// How much of a connection's current request a [`Tap`] keeps, to journal a refused one.
@@ -286,11 +286,7 @@ fn headers_of(map: &HeaderMap) -> Headers {
     let bytes = map.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     let mut headers = Headers::with_capacity(bytes, map.len());
     for (k, v) in map.iter().filter(|(k, _)| k.as_str() != ACTOR_HEADER) {
-        // Checked whole first, as a body is (`from_utf8_lossy` walks valid text slower).
-        match std::str::from_utf8(v.as_bytes()) {
-            Ok(value) => headers.push(k.as_str(), value),
-            Err(_) => headers.push(k.as_str(), &String::from_utf8_lossy(v.as_bytes())),
-        }
+        headers.push(k.as_str(), &text_of(v.as_bytes()));
     }
     headers
 }
