@@ -267,9 +267,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Builds every check of a suite; the errors name the check (index, id) and what was wrong.
 pub fn build_all(suite: &Suite) -> Result<Vec<Box<dyn Rule>>, BuildErrors> {
+    let all: Vec<usize> = (0..suite.checks.len()).collect();
+    build_some(suite, &all)
+}
+
+/// Builds the checks at these places of the suite, in that order.
+fn build_some(suite: &Suite, checks: &[usize]) -> Result<Vec<Box<dyn Rule>>, BuildErrors> {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
-    for (i, spec) in suite.checks.iter().enumerate() {
+    for &i in checks {
+        let spec = &suite.checks[i];
         match build(spec, suite) {
             Ok(r) => rules.push(r),
             Err(e) => errors.push((i, e)),
@@ -410,8 +417,22 @@ pub fn evaluate(
 /// entries rather than an iterator of them).
 pub struct Evaluation<'s> {
     suite: &'s Suite,
+    groups: Vec<Group<'s>>,
+}
+
+/// Some of a suite's checks, judged apart from the others: each group can read the journal on
+/// its own core ([`crate::journal::reader::for_each_staged`]).
+pub struct Group<'s> {
+    /// The checks' places in the suite.
+    checks: Vec<usize>,
     // One set of rules per lane of a `--jobs N` run (one set for a run one after another).
     lanes: lanes::Lanes<BuildRules<'s>>,
+}
+
+impl Group<'_> {
+    pub fn observe(&mut self, entry: &Entry) -> Result<(), BuildErrors> {
+        self.lanes.observe(entry)
+    }
 }
 
 /// How a lane's set of rules is built.
@@ -419,23 +440,56 @@ type BuildRules<'s> = Box<dyn FnMut() -> Result<Vec<Box<dyn Rule>>, BuildErrors>
 
 impl<'s> Evaluation<'s> {
     pub fn new(suite: &'s Suite) -> Result<Self, BuildErrors> {
-        let build: BuildRules<'s> = Box::new(move || build_all(suite));
+        Evaluation::in_groups(suite, 1)
+    }
+
+    /// The checks dealt into `groups` groups (check 1 to the first, check 2 to the second...),
+    /// to be fed apart ([`Evaluation::groups_mut`]). The verdicts are the same whatever the
+    /// groups: each check sees every entry, in order, either way.
+    pub fn in_groups(suite: &'s Suite, groups: usize) -> Result<Self, BuildErrors> {
+        let n = groups.clamp(1, suite.checks.len().max(1));
+        let mut built = Vec::new();
+        let mut errors = BuildErrors::new();
+        for g in 0..n {
+            let checks: Vec<usize> = (g..suite.checks.len()).step_by(n).collect();
+            let these = checks.clone();
+            let build: BuildRules<'s> = Box::new(move || build_some(suite, &these));
+            match lanes::Lanes::new(build) {
+                Ok(lanes) => built.push(Group { checks, lanes }),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if !errors.is_empty() {
+            errors.sort_by_key(|(i, _)| *i);
+            return Err(errors);
+        }
         Ok(Evaluation {
             suite,
-            lanes: lanes::Lanes::new(build)?,
+            groups: built,
         })
     }
 
     pub fn observe(&mut self, entry: &Entry) -> Result<(), BuildErrors> {
-        self.lanes.observe(entry)
+        self.groups.iter_mut().try_for_each(|g| g.observe(entry))
+    }
+
+    /// The groups, to feed each on its own.
+    pub fn groups_mut(&mut self) -> &mut [Group<'s>] {
+        &mut self.groups
     }
 
     /// The verdicts, check by check in the suite's order; a check the traffic gave nothing to
     /// judge is skipped with that reason.
     pub fn finish(self) -> Vec<CheckResult> {
         let mut results = Vec::new();
-        let checks = self.suite.checks.len();
-        for (spec, mut findings) in self.suite.checks.iter().zip(self.lanes.finish(checks)) {
+        let mut by_check: Vec<Vec<Finding>> = vec![Vec::new(); self.suite.checks.len()];
+        for group in self.groups {
+            let findings = group.lanes.finish(group.checks.len());
+            for (&i, findings) in group.checks.iter().zip(findings) {
+                by_check[i] = findings;
+            }
+        }
+        for (spec, mut findings) in self.suite.checks.iter().zip(by_check) {
             if findings.is_empty() {
                 findings.push(Finding::skip(
                     "nothing in the traffic for this rule to judge",

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::{Finding, Rule};
-use crate::journal::Entry;
+use crate::journal::{same_text, Entry};
 
 /// Passes a rule only the entries of the named scenarios.
 pub struct Scoped {
@@ -74,7 +74,7 @@ impl<S: Default> PerScenario<S> {
     /// The state of a scenario ("" is outside any scenario), created on first use.
     pub fn get(&mut self, scenario: &str) -> &mut S {
         // Most exchanges are of the scenario the one before was of: the newest first.
-        if let Some(i) = self.items.iter().rposition(|(s, _)| s == scenario) {
+        if let Some(i) = self.items.iter().rposition(|(s, _)| same_text(s, scenario)) {
             return &mut self.items[i].1;
         }
         self.items.push((scenario.to_owned(), S::default()));

@@ -6,6 +6,7 @@
 //! of the operation came in between: an integration retrying two events at once (A fails,
 //! B fails, A again, B again) repeats each value after its own failure, which is right.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
@@ -163,8 +164,10 @@ impl Rule for UniqueField {
         };
         let key = hash_of((scope, &*value));
         let operation = hash_of(op);
-        match self.seen.get_mut(&key) {
-            Some(seen) => {
+        // One look-up for both cases: a look-up, then an insert, probed the table twice.
+        match self.seen.entry(key) {
+            Entry::Occupied(mut seen) => {
+                let seen = seen.get_mut();
                 let is_retry = self.params.allow_on_retry
                     && seen.last_failed
                     && seen.last_operation == operation;
@@ -181,15 +184,12 @@ impl Rule for UniqueField {
                 seen.last_operation = operation;
                 seen.last_failed = failed;
             }
-            None => {
-                self.seen.insert(
-                    key,
-                    Seen {
-                        first: ex.seq,
-                        last_operation: operation,
-                        last_failed: failed,
-                    },
-                );
+            Entry::Vacant(place) => {
+                place.insert(Seen {
+                    first: ex.seq,
+                    last_operation: operation,
+                    last_failed: failed,
+                });
             }
         }
     }

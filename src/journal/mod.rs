@@ -7,6 +7,7 @@
 mod attribution;
 mod body;
 mod headers;
+mod line;
 pub mod reader;
 mod record;
 mod writer;

@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 
+use super::line::EXCHANGE_TAG;
 use super::{Entry, Exchange, JournalError};
 
 /// How much of the file one parsing job takes (more when a single line is longer).
@@ -36,16 +38,20 @@ struct Chunk {
 /// (counted from the chunk's first line, from 0).
 type Parsed = Result<(Vec<Located>, usize), (usize, serde_json::Error)>;
 
-/// How the writer begins an exchange's line: the tag first.
-const EXCHANGE_TAG: &[u8] = br#"{"type":"exchange","#;
-
-/// One line's entry. An exchange's line is read as an exchange directly: serde reads an
-/// internally tagged enum by first copying the whole line into a tree of its own (every string
-/// allocated twice), which was most of what reading a journal cost. The tag is blanked out in
-/// place (JSON allows the spaces), so nothing is copied; a line written otherwise is read the
-/// general way.
+/// One line's entry. An exchange's line is read by hand ([`super::line`]) when it is laid out
+/// as the writer lays it out, which is most of what judging a journal saves; otherwise it is
+/// read by serde_json as an exchange directly: serde reads an internally tagged enum by first
+/// copying the whole line into a tree of its own (every string allocated twice). The tag is
+/// blanked out in place (JSON allows the spaces), so nothing is copied; a line written
+/// otherwise still is read the general way.
 fn parse_entry(text: &mut [u8]) -> serde_json::Result<Entry> {
-    if text.starts_with(EXCHANGE_TAG) {
+    if text.starts_with(EXCHANGE_TAG.as_bytes()) {
+        if let Some(ex) = std::str::from_utf8(text)
+            .ok()
+            .and_then(super::line::exchange)
+        {
+            return Ok(Entry::Exchange(Box::new(ex)));
+        }
         let n = EXCHANGE_TAG.len();
         text[..n - 1].fill(b' ');
         text[n - 1] = b'{';
@@ -167,33 +173,53 @@ fn read_chunks(
 /// Hands every entry of the journal at `path` to `each`, in journal order, with where its
 /// line is. Stops at the first line that is not a journal entry (its line number in the error)
 /// or when `each` fails.
-///
-/// The thread that parsed a chunk is the one that hands its entries to `each`, when its turn
-/// comes (chunks in file order), and frees them after: the entries are still in its cache.
-/// Handing them to one judging thread instead made that thread the slowest of all: perf put
-/// most of its time in the cache misses of reading entries another core had just written, and
-/// in freeing them.
 pub fn for_each<E: From<JournalError> + Send>(
     path: &Path,
-    each: impl FnMut(&Located) -> Result<(), E> + Send,
+    mut each: impl FnMut(&Located) -> Result<(), E> + Send,
+) -> Result<(), E> {
+    for_each_staged(path, vec![&mut each])
+}
+
+/// A stage of [`for_each_staged`]: what it does with each entry.
+pub type Stage<'a, E> = &'a mut (dyn FnMut(&Located) -> Result<(), E> + Send);
+
+/// [`for_each`] with the work on each entry split in stages, each of which sees every entry
+/// in journal order: stage 2 can read one chunk while stage 1 reads the next, on another core.
+/// Stops at the first bad line or the first error of any stage.
+///
+/// The thread that parsed a chunk is the one that takes it through the stages, each when the
+/// chunk's turn comes there (chunks in file order), and frees it after: the entries are still
+/// in its cache. Handing them to one judging thread instead made that thread the slowest of
+/// all: perf put most of its time in the cache misses of reading entries another core had just
+/// written, and in freeing them. With all the checks in one stage, that stage was the slowest
+/// again: every chunk waited for it in turn, while the other core sat idle.
+pub fn for_each_staged<E: From<JournalError> + Send>(
+    path: &Path,
+    stages: Vec<Stage<'_, E>>,
 ) -> Result<(), E> {
     let file = File::open(path).map_err(|source| JournalError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let workers = std::thread::available_parallelism()
+    let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
+    // More threads than cores: a thread waiting for a stage's turn leaves its core to one that
+    // parses.
+    let workers = cores + stages.len().min(4);
     let path_buf: PathBuf = path.to_owned();
-    let turn = Turn {
-        state: Mutex::new(TurnState {
-            next: 0,
-            lines_before: 0,
-            each,
-            stopped: None,
-        }),
-        changed: Condvar::new(),
+    let turns = Turns {
+        stages: stages
+            .into_iter()
+            .map(|each| StageTurn {
+                state: Mutex::new(StageState { next: 0, each }),
+                changed: Condvar::new(),
+            })
+            .collect(),
+        lines_before: Mutex::new(0),
+        stopped: Mutex::new(None),
+        stopping: AtomicBool::new(false),
     };
     let read = std::thread::scope(|scope| {
         let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Chunk>(workers * 2);
@@ -201,7 +227,7 @@ pub fn for_each<E: From<JournalError> + Send>(
         let reader = scope.spawn(|| read_chunks(file, &path_buf, jobs_tx, spare_rx));
         let jobs_rx = Arc::new(Mutex::new(jobs_rx));
         for _ in 0..workers {
-            let (jobs_rx, spare_tx, turn) = (Arc::clone(&jobs_rx), spare_tx.clone(), &turn);
+            let (jobs_rx, spare_tx, turns) = (Arc::clone(&jobs_rx), spare_tx.clone(), &turns);
             scope.spawn(move || loop {
                 let chunk = match jobs_rx.lock() {
                     Ok(rx) => rx.recv(),
@@ -213,7 +239,7 @@ pub fn for_each<E: From<JournalError> + Send>(
                 let parsed = parse_chunk(&mut chunk);
                 // The entries own their text: the buffer can be filled again.
                 let _ = spare_tx.try_send(chunk.bytes);
-                if !turn.hand_over(chunk.index, parsed, path) {
+                if !turns.take_through(chunk.index, parsed, path) {
                     return;
                 }
             });
@@ -222,69 +248,107 @@ pub fn for_each<E: From<JournalError> + Send>(
         drop(spare_tx);
         reader.join().unwrap_or(Ok(()))
     });
-    let state = turn.state.into_inner().unwrap_or_else(|e| e.into_inner());
-    if let Some(stopped) = state.stopped {
+    let stopped = turns
+        .stopped
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(stopped) = stopped {
         return stopped;
     }
     read.map_err(E::from)
 }
 
-/// Whose turn it is to hand entries to the caller: the chunks' in file order.
-struct Turn<F, E> {
-    state: Mutex<TurnState<F, E>>,
+/// Whose turn it is at each stage: the chunks' in file order.
+struct Turns<'a, E> {
+    stages: Vec<StageTurn<'a, E>>,
+    /// Lines in the chunks that passed the first stage (a bad line's number counts them).
+    lines_before: Mutex<usize>,
+    /// Why the reading stopped: a bad line or a stage's error (the first).
+    stopped: Mutex<Option<Result<(), E>>>,
+    stopping: AtomicBool,
+}
+
+struct StageTurn<'a, E> {
+    state: Mutex<StageState<'a, E>>,
     changed: Condvar,
 }
 
-struct TurnState<F, E> {
+struct StageState<'a, E> {
     /// The chunk whose entries go next.
     next: usize,
-    /// Lines in the chunks handed over so far (a bad line's number counts them).
-    lines_before: usize,
-    each: F,
-    /// Why the reading stopped: a bad line or the caller's error.
-    stopped: Option<Result<(), E>>,
+    each: Stage<'a, E>,
 }
 
-impl<F, E> Turn<F, E>
-where
-    E: From<JournalError>,
-    F: FnMut(&Located) -> Result<(), E>,
-{
-    /// Waits for chunk `index`'s turn, hands its entries over and frees them. False once the
-    /// reading has stopped.
-    fn hand_over(&self, index: usize, parsed: Parsed, path: &Path) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        while state.next != index && state.stopped.is_none() {
-            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-        if state.stopped.is_some() {
-            return false;
-        }
+impl<'a, E: From<JournalError>> Turns<'a, E> {
+    /// Takes chunk `index` through every stage, each when its turn comes, then frees it. False
+    /// once the reading has stopped.
+    fn take_through(&self, index: usize, parsed: Parsed, path: &Path) -> bool {
         let entries = match parsed {
             Ok((entries, lines)) => {
-                let state = &mut *state;
-                if let Some(Err(e)) = entries.iter().map(&mut state.each).find(Result::is_err) {
-                    state.stopped = Some(Err(e));
+                for (s, stage) in self.stages.iter().enumerate() {
+                    let Some(mut state) = self.wait_turn(stage, index) else {
+                        return false;
+                    };
+                    if s == 0 {
+                        *self.lines_before.lock().unwrap_or_else(|e| e.into_inner()) += lines;
+                    }
+                    let failed = entries.iter().map(&mut *state.each).find(Result::is_err);
+                    state.next += 1;
+                    drop(state);
+                    stage.changed.notify_all();
+                    if let Some(Err(e)) = failed {
+                        self.stop(Err(e));
+                        return false;
+                    }
                 }
-                state.lines_before += lines;
                 entries
             }
             Err((line, source)) => {
-                state.stopped = Some(Err(E::from(JournalError::Parse {
+                // Named once every chunk before it passed the first stage: its lines counted.
+                let Some(state) = self.wait_turn(&self.stages[0], index) else {
+                    return false;
+                };
+                let before = *self.lines_before.lock().unwrap_or_else(|e| e.into_inner());
+                drop(state);
+                self.stop(Err(E::from(JournalError::Parse {
                     path: path.to_owned(),
-                    line: state.lines_before + line + 1,
+                    line: before + line + 1,
                     source,
                 })));
-                Vec::new()
+                return false;
             }
         };
-        state.next += 1;
-        let going_on = state.stopped.is_none();
-        drop(state);
-        self.changed.notify_all();
-        // Freed here, after the turn is passed on: the next chunk's thread need not wait.
+        // Freed here, after the turns are passed on: no other chunk's thread waits on it.
         drop(entries);
-        going_on
+        true
+    }
+
+    /// The stage, once it is chunk `index`'s turn there; `None` once the reading stopped.
+    fn wait_turn<'s>(
+        &self,
+        stage: &'s StageTurn<'a, E>,
+        index: usize,
+    ) -> Option<std::sync::MutexGuard<'s, StageState<'a, E>>> {
+        let mut state = stage.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.next != index && !self.stopping.load(Ordering::Acquire) {
+            state = stage.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        (!self.stopping.load(Ordering::Acquire)).then_some(state)
+    }
+
+    /// Stops the reading with `why` (unless it stopped already) and wakes every waiting thread.
+    fn stop(&self, why: Result<(), E>) {
+        let mut stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        if stopped.is_none() {
+            *stopped = Some(why);
+        }
+        drop(stopped);
+        self.stopping.store(true, Ordering::Release);
+        for stage in &self.stages {
+            // Taken so that no thread is between its check of `stopping` and its wait.
+            drop(stage.state.lock().unwrap_or_else(|e| e.into_inner()));
+            stage.changed.notify_all();
+        }
     }
 }
 
@@ -322,7 +386,8 @@ impl Index {
             self.first_at = Some(ex.at.clone());
         }
         let last = self.exchanges.last().map(|e| e.scenario);
-        let scenario = match last.filter(|id| self.scenarios[*id as usize] == ex.scenario) {
+        let same = |id: &u32| super::same_text(&self.scenarios[*id as usize], &ex.scenario);
+        let scenario = match last.filter(same) {
             // Most exchanges are of the scenario the one before was of.
             Some(id) => id,
             None => match self.scenario_ids.get(&ex.scenario) {
@@ -548,6 +613,62 @@ mod tests {
         let path = write(dir.path(), &format!("{good}{{not json at all}}\n"));
         let err = read_lines(&path, &[(good.len() as u64, 17)]).unwrap_err();
         assert!(matches!(err, JournalError::Parse { line: 4, .. }), "{err}");
+    }
+
+    #[test]
+    fn every_stage_sees_every_entry_in_order_and_any_stage_can_stop_the_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..60_000)
+            .map(|i| line(&start(&i.to_string())) + "\n")
+            .collect();
+        let path = write(dir.path(), &text);
+        let want: Vec<String> = (0..60_000).map(|i| i.to_string()).collect();
+        let scenario = |l: &Located| match &l.entry {
+            Entry::ScenarioStart(s) => s.scenario.clone(),
+            _ => unreachable!(),
+        };
+        let mut seen = [Vec::new(), Vec::new(), Vec::new()];
+        let [a, b, c] = &mut seen;
+        let collect = |into: &mut Vec<String>, l: &Located| {
+            into.push(scenario(l));
+            Ok::<_, JournalError>(())
+        };
+        let mut stage_a = |l: &Located| collect(a, l);
+        let mut stage_b = |l: &Located| collect(b, l);
+        let mut stage_c = |l: &Located| collect(c, l);
+        for_each_staged(&path, vec![&mut stage_a, &mut stage_b, &mut stage_c]).unwrap();
+        for stage in &seen {
+            assert_eq!(stage, &want);
+        }
+
+        // The second stage fails at its 20,000th entry: the reading stops with its error.
+        let (mut first, mut second) = (0, 0);
+        let mut stage_a = |_: &Located| {
+            first += 1;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        };
+        let mut stage_b = |_: &Located| {
+            second += 1;
+            if second == 20_000 {
+                Err("enough".into())
+            } else {
+                Ok(())
+            }
+        };
+        let err = for_each_staged(&path, vec![&mut stage_a, &mut stage_b]).unwrap_err();
+        assert_eq!(err.to_string(), "enough");
+        assert_eq!(second, 20_000);
+        assert!((20_000..60_000).contains(&first), "{first}");
+
+        // A bad line is named by its number whatever the stages.
+        let bad = format!("{text}{{not json\n");
+        let path = write(dir.path(), &bad);
+        let (mut ok_a, mut ok_b) = (|_: &Located| Ok(()), |_: &Located| Ok(()));
+        let err = for_each_staged::<JournalError>(&path, vec![&mut ok_a, &mut ok_b]).unwrap_err();
+        assert!(
+            matches!(err, JournalError::Parse { line: 60_001, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -382,6 +382,15 @@ impl Exchange {
     }
 }
 
+/// Whether two strings are equal, an empty one compared without a call to `memcmp`: two
+/// empty strings (the scenario of every exchange outside one) point nowhere, and glibc's
+/// `memcmp` on this AMD machine compares them with a masked load of that address, which the
+/// processor turns down only through a slow assist. perf put 6% of judging a million
+/// exchanges there, in two comparisons of `""` with `""`.
+pub fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a.is_empty() || a == b)
+}
+
 /// A short, stable stand-in for a secret (a token, a key): the same secret always gives the same
 /// fingerprint, so reports can show reuse without showing the value.
 pub fn fingerprint(secret: &str) -> String {

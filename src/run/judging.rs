@@ -160,6 +160,19 @@ pub fn judge_indexed(
     suite: &Suite,
     journal_path: &Path,
 ) -> Result<(Vec<CheckResult>, journal::Index), String> {
+    // A stage per check (and the index beside them): with every check in one stage, that
+    // stage was the slowest part of judging, every chunk waiting for it in turn while the
+    // other core sat idle. Apart, the checks of one chunk are judged while the next chunk is
+    // parsed or judged by other checks.
+    judge_in_groups(suite, journal_path, suite.checks.len())
+}
+
+/// [`judge_indexed`] with the checks dealt into `groups` stages.
+fn judge_in_groups(
+    suite: &Suite,
+    journal_path: &Path,
+    groups: usize,
+) -> Result<(Vec<CheckResult>, journal::Index), String> {
     enum Stop {
         Journal(journal::JournalError),
         Build(checks::BuildErrors),
@@ -176,16 +189,32 @@ pub fn judge_indexed(
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let mut evaluation = checks::Evaluation::new(suite).map_err(build_errors)?;
+    let mut evaluation = checks::Evaluation::in_groups(suite, groups).map_err(build_errors)?;
     let mut index = journal::Index::default();
-    journal::reader::for_each(journal_path, |located| {
+    let mut index_stage = |located: &journal::reader::Located| {
         index.add(located);
-        evaluation.observe(&located.entry).map_err(Stop::Build)
-    })
-    .map_err(|stop| match stop {
+        Ok(())
+    };
+    let mut group_stages: Vec<_> = evaluation
+        .groups_mut()
+        .iter_mut()
+        .map(|group| {
+            move |located: &journal::reader::Located| {
+                group.observe(&located.entry).map_err(Stop::Build)
+            }
+        })
+        .collect();
+    let mut stages: Vec<journal::reader::Stage<'_, Stop>> = vec![&mut index_stage];
+    stages.extend(
+        group_stages
+            .iter_mut()
+            .map(|s| s as journal::reader::Stage<'_, Stop>),
+    );
+    journal::reader::for_each_staged(journal_path, stages).map_err(|stop| match stop {
         Stop::Journal(e) => e.to_string(),
         Stop::Build(errors) => build_errors(errors),
     })?;
+    drop(group_stages);
     Ok((evaluation.finish(), index))
 }
 
@@ -197,4 +226,110 @@ pub fn failing_ids(report: &RunReport) -> BTreeSet<String> {
         .filter(|c| c.outcome == Outcome::Failed)
         .map(|c| c.id.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{api, harness, journal};
+    use crate::journal::{Direction, TokenState};
+
+    /// A varied journal: token fetches (a partnerReference repeated now and then), status
+    /// queries with good and bad local times, callbacks and probes, spread over the bundled
+    /// suite's scenarios and over many chunks of the reader.
+    fn varied_journal(exchanges: usize) -> Vec<journal::Entry> {
+        let scenarios = [
+            "token_renewal",
+            "purchase_captured",
+            "purchase_declined",
+            "forged_callback",
+            "status_flaky",
+        ];
+        let mut out = Vec::new();
+        for i in 0..exchanges {
+            let scenario = scenarios[(i / 500) % scenarios.len()];
+            let at = i as f64 * 3.0;
+            let reference = format!("order-{}", if i % 97 == 0 { 0 } else { i });
+            let ex = match i % 4 {
+                0 => api(
+                    "issue_token",
+                    "POST",
+                    "/user/golive-merchant-01/issue",
+                    &format!(
+                        r#"{{"password":"p","partnerReference":"{reference}","localDate":"2026-01-01","localTime":"120000"}}"#
+                    ),
+                )
+                .header("Accept-Language", "en-US"),
+                1 | 2 => api(
+                    "payment_status",
+                    "GET",
+                    &format!(
+                        "/payment/P{i}/status?partnerReference={reference}&localDate=2026-12-0{}&localTime=1200{:02}",
+                        1 + i % 3,
+                        i % 60
+                    ),
+                    "",
+                )
+                .token(if i % 13 == 0 { TokenState::Expired } else { TokenState::Valid })
+                .payment(&format!("P{}", i / 8))
+                .state(if i % 3 == 0 { "CAPTURED" } else { "PENDING" })
+                .status(if i % 11 == 0 { 500 } else { 200 }),
+                _ => harness("callback", "POST", "/kontocloud/callback")
+                    .facts(|f| f.forged = i % 8 == 3)
+                    .payment(&format!("P{}", i / 8))
+                    .state("CAPTURED"),
+            };
+            let ex = if i % 4 == 3 {
+                ex.order_paid(i % 5 == 0)
+            } else {
+                ex
+            };
+            out.push(ex.scenario(scenario).at(at).wall("2026-12-01T12:00:00Z"));
+        }
+        let mut entries = journal(out);
+        for e in &mut entries {
+            if let journal::Entry::Exchange(ex) = e {
+                if ex.role == "callback" {
+                    ex.direction = Direction::ToTarget;
+                }
+            }
+        }
+        entries
+    }
+
+    #[test]
+    fn the_checks_judged_apart_give_the_verdicts_they_give_together() {
+        let text = include_str!("../../suites/kontocloud-go-live.yaml");
+        let suite = crate::suite::parse_suite(text, Path::new("kontocloud-go-live.yaml"))
+            .unwrap()
+            .value;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let entries = varied_journal(12_000);
+        let lines: String = entries
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
+            .collect();
+        // Several of the reader's chunks.
+        assert!(lines.len() > 4 << 20, "{} bytes", lines.len());
+        std::fs::write(&path, lines).unwrap();
+
+        let together = checks::evaluate(&suite, entries.into_iter()).unwrap();
+        let outcomes: Vec<_> = together.iter().map(|c| c.outcome).collect();
+        assert!(
+            outcomes.contains(&Outcome::Failed) && outcomes.contains(&Outcome::Passed),
+            "{outcomes:?}"
+        );
+        let view = |results: &[CheckResult]| {
+            results
+                .iter()
+                .map(|c| serde_json::to_string(c).unwrap())
+                .collect::<Vec<_>>()
+        };
+        for groups in [1, 2, 5, suite.checks.len()] {
+            let (apart, index) = judge_in_groups(&suite, &path, groups).unwrap();
+            assert_eq!(view(&apart), view(&together), "{groups} groups");
+            assert_eq!(index.exchanges().len(), 12_000);
+        }
+    }
 }
