@@ -294,12 +294,16 @@ impl<'a, E: From<JournalError>> Turns<'a, E> {
                     }
                     let failed = entries.iter().map(&mut *state.each).find(Result::is_err);
                     state.next += 1;
-                    drop(state);
-                    stage.changed.notify_all();
                     if let Some(Err(e)) = failed {
-                        self.stop(Err(e));
+                        // Stopped before the turn is passed on: the next chunk's thread must
+                        // find the reading stopped, not hand the stage more entries.
+                        self.record_stop(Err(e));
+                        drop(state);
+                        self.wake_all();
                         return false;
                     }
+                    drop(state);
+                    stage.changed.notify_all();
                 }
                 entries
             }
@@ -309,12 +313,13 @@ impl<'a, E: From<JournalError>> Turns<'a, E> {
                     return false;
                 };
                 let before = *self.lines_before.lock().unwrap_or_else(|e| e.into_inner());
-                drop(state);
-                self.stop(Err(E::from(JournalError::Parse {
+                self.record_stop(Err(E::from(JournalError::Parse {
                     path: path.to_owned(),
                     line: before + line + 1,
                     source,
                 })));
+                drop(state);
+                self.wake_all();
                 return false;
             }
         };
@@ -336,14 +341,19 @@ impl<'a, E: From<JournalError>> Turns<'a, E> {
         (!self.stopping.load(Ordering::Acquire)).then_some(state)
     }
 
-    /// Stops the reading with `why` (unless it stopped already) and wakes every waiting thread.
-    fn stop(&self, why: Result<(), E>) {
+    /// Stops the reading with `why` (unless it stopped already). Called with the stage's turn
+    /// still held; [`Turns::wake_all`] once it is let go.
+    fn record_stop(&self, why: Result<(), E>) {
         let mut stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
         if stopped.is_none() {
             *stopped = Some(why);
         }
         drop(stopped);
         self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Wakes every thread waiting for a turn, to find the reading stopped.
+    fn wake_all(&self) {
         for stage in &self.stages {
             // Taken so that no thread is between its check of `stopping` and its wait.
             drop(stage.state.lock().unwrap_or_else(|e| e.into_inner()));
