@@ -50,15 +50,7 @@ struct Wire {
 
 impl From<Wire> for Body {
     fn from(wire: Wire) -> Body {
-        Body {
-            text: Text {
-                literal: Some(wire.text.into()),
-                decoded: OnceLock::new(),
-            },
-            size: wire.size,
-            truncated: wire.truncated,
-            parsed: OnceLock::new(),
-        }
+        Body::of_literal(wire.text.into(), wire.size, wire.truncated)
     }
 }
 
@@ -119,7 +111,10 @@ impl Body {
                 parsed: OnceLock::new(),
             };
         }
-        let literal = Box::from(literal);
+        Body::of_literal(Box::from(literal), size, truncated)
+    }
+
+    fn of_literal(literal: Box<str>, size: usize, truncated: bool) -> Body {
         Body {
             text: Text {
                 literal: Some(literal),
