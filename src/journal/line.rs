@@ -737,6 +737,10 @@ mod tests {
         #[test]
         fn every_line_the_writer_writes_reads_as_serde_reads_it(ex in exchanges()) {
             let line = line_of(&ex);
+            // The journal thread's own writer writes serde_json's line, byte for byte.
+            let mut by_hand = Vec::new();
+            super::super::line_writer::write_exchange(&mut by_hand, &ex).unwrap();
+            prop_assert_eq!(String::from_utf8(by_hand).unwrap(), line.clone());
             let read = exchange(&line);
             prop_assert_eq!(&read, &Some(ex));
             prop_assert_eq!(read, by_serde(&line));

@@ -8,6 +8,7 @@ mod attribution;
 mod body;
 mod headers;
 mod line;
+mod line_writer;
 pub mod reader;
 mod record;
 mod writer;

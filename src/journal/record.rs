@@ -395,13 +395,17 @@ pub fn same_text(a: &str, b: &str) -> bool {
 /// fingerprint, so reports can show reuse without showing the value.
 pub fn fingerprint(secret: &str) -> String {
     use sha2::{Digest, Sha256};
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(secret.as_bytes());
-    // `fp:` and the first four bytes in hex, written in place: the sandbox fingerprints the
-    // token of every call it answers.
+    fingerprint_of([digest[0], digest[1], digest[2], digest[3]])
+}
+
+/// `fp:` and the first four bytes of a secret's SHA-256 in hex, written in place: the sandbox
+/// fingerprints the token of every call it answers, and keeps only those bytes of a live one.
+pub fn fingerprint_of(first_bytes: [u8; 4]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(11);
     out.push_str("fp:");
-    for b in &digest[..4] {
+    for b in first_bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0xf)]));
     }

@@ -144,10 +144,22 @@ impl OperationSchemas {
 /// value is a string, as on the wire.
 pub fn query_object(query: Option<&str>) -> Value {
     let mut map = serde_json::Map::new();
-    if let Some(q) = query {
-        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-            map.insert(k.into_owned(), Value::String(v.into_owned()));
+    // Pair by pair, and a piece with nothing escaped copied as it is: `form_urlencoded` decodes
+    // every byte of every piece, and a status poll's query went through it on every request
+    // (3% of the sandbox's CPU samples under load). A piece with `%` or `+` is decoded by it.
+    let piece = |s: &str| -> String {
+        if s.bytes().any(|b| b == b'%' || b == b'+') {
+            form_urlencoded::parse(format!("s={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        } else {
+            s.to_owned()
         }
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        map.insert(piece(key), Value::String(piece(value)));
     }
     Value::Object(map)
 }
@@ -197,6 +209,19 @@ mod tests {
         assert_eq!(f.errors.len(), 2, "{:?}", f.errors);
         assert!(f.errors.iter().any(|e| e.starts_with("payment.amount")));
         assert!(f.errors.iter().any(|e| e.contains("password")));
+    }
+
+    proptest::proptest! {
+        /// Read as `form_urlencoded` reads a query, whatever it holds: escapes, pluses, pieces
+        /// without `=`, empty pairs, a name given twice.
+        #[test]
+        fn a_query_reads_as_form_urlencoded_reads_it(q in "([a-c=&+%]|%[0-9A-Fa-f]{2}|%C3%A9|é)*") {
+            let mut want = serde_json::Map::new();
+            for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+                want.insert(k.into_owned(), Value::String(v.into_owned()));
+            }
+            proptest::prop_assert_eq!(query_object(Some(&q)), Value::Object(want));
+        }
     }
 
     #[test]

@@ -138,7 +138,7 @@ async fn token(State(sb): State<Arc<ToySandbox>>, Json(body): Json<Value>) -> Re
     }
     let token = format!("toy.{}", random_text(24));
     let (now, lifetime) = (sb.core.now_ms(), sb.core.token_lifetime_s());
-    lock(&sb.tokens).issue(token.clone(), now + lifetime * 1000.0, (), now);
+    lock(&sb.tokens).issue(&token, now + lifetime * 1000.0, (), now);
     Json(json!({ "token": token, "expires_in": lifetime })).facts(facts)
 }
 
