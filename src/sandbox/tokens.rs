@@ -5,9 +5,9 @@
 //! a token is known by its SHA-256 (computed once per issue and once per call presenting it),
 //! whose first four bytes are also its journal fingerprint. It keeps:
 //! - live tokens as 128 bits of their digest, with their expiry and what the profile attached
-//!   to them (~35 B each, against ~170 B for the text, its fingerprint and a hashed string key: a sandbox issuing 60,000 tokens a second of 10 minutes holds them all);
-//!   expired ones are swept out whenever the book has doubled since the last sweep (amortised
-//!   O(1));
+//!   to them (~35 B each, against ~170 B for the text, its fingerprint and a hashed string
+//!   key: a sandbox issuing 60,000 tokens a second of 10 minutes holds them all); expired ones
+//!   are swept out whenever the book has doubled since the last sweep (amortised O(1));
 //! - the [`RECENTLY_EXPIRED`] most recently swept tokens as 64 bits of their digest with their
 //!   expiry (~40 B each, about 4 MB at most), so their reuse is still answered as *expired*,
 //!   with how long ago. A token older than that is answered as unknown: 401 either way, and by
