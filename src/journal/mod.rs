@@ -15,6 +15,7 @@ mod writer;
 
 pub use body::{text_of, Body, BODY_KEEP_BYTES};
 pub use headers::Headers;
+pub(crate) use line_writer::string as json_string;
 pub use reader::Index;
 pub use record::*;
 pub use writer::{read, read_path, Journal, JournalError};

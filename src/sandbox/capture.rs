@@ -305,8 +305,8 @@ pub(crate) async fn capture(
     request: Request,
     next: Next,
 ) -> AxumResponse {
-    let at_ms = core.now_ms();
     let started = Instant::now();
+    let at_ms = core.journal.ms_at(started);
     let (parts, body) = request.into_parts();
     let url = parts
         .uri
@@ -499,7 +499,7 @@ async fn answer_and_record(
             "the client closed the connection before the answer; the sandbox finished the request, as the real API does".to_owned()
         });
     }
-    let mut exchange = Exchange {
+    let exchange = Exchange {
         seq: 0,
         scenario: String::new(),
         direction: Direction::ToSandbox,
@@ -515,11 +515,8 @@ async fn answer_and_record(
     };
     // Late traffic of an earlier scenario (its payment's status, a retried event) is tagged
     // with it and teaches the running scenario nothing.
-    core.journal.attribute(&mut exchange);
-    if core.journal.is_running(&exchange) {
-        core.learn(&exchange);
-    }
-    core.journal.record(exchange);
+    core.journal
+        .record_learning(exchange, |exchange| core.learn(exchange));
     AxumResponse::from_parts(parts, AxumBody::from(bytes))
 }
 

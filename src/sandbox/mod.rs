@@ -208,15 +208,7 @@ pub fn json_answer(
     use axum::http::{header, HeaderValue};
     use axum::response::IntoResponse;
     match serde_json::to_vec(value) {
-        Ok(bytes) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => json_bytes_answer(status, bytes),
         Err(e) => (
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             [(
@@ -227,6 +219,24 @@ pub fn json_answer(
         )
             .into_response(),
     }
+}
+
+/// An answer of JSON already written (by a profile that writes its envelope itself).
+pub fn json_bytes_answer(
+    status: axum::http::StatusCode,
+    json: Vec<u8>,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response()
 }
 
 /// Now, as RFC 3339 UTC.

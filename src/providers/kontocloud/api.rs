@@ -1,6 +1,6 @@
-//! KontoCloud's simulated API: the profile's state, the answer envelope every JSON answer
-//! shares, the prologue every JSON call goes through, and its two JSON operations (1.45 Issue
-//! Token, 1.41 Get Payment Status). The e-wallet's pages are in `ewallet`.
+//! KontoCloud's simulated API: the profile's state, the prologue every JSON call goes through,
+//! and its two JSON operations (1.45 Issue Token, 1.41 Get Payment Status). The envelope their
+//! answers share is in `envelope`, the e-wallet's pages in `ewallet`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -8,12 +8,11 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::ewallet;
 use super::steps::{PaymentScript, SandboxSettings};
 use super::{date_and_time, OPERATIONS, OP_ISSUE_TOKEN, OP_PAYMENT_STATUS};
+use super::{envelope, ewallet};
 use crate::journal::{Facts, IssuedToken, TokenState};
 use crate::sandbox::request_schema::{query_object, OperationSchemas, RequestFindings};
 use crate::sandbox::tokens::TokenBook;
@@ -154,53 +153,6 @@ impl KontoCloudSandbox {
     }
 }
 
-/// The answer envelope every KontoCloud response shares: the operation's own fields (none of
-/// them an envelope field), then the envelope's. Serialized as it is, not built as a map of
-/// values first: that map was a tenth of what the sandbox spent on an answer.
-fn envelope(
-    status: StatusCode,
-    partner_reference: Option<&str>,
-    code: &str,
-    description: &str,
-    unrecognized: &[String],
-    body: Map<String, Value>,
-) -> Response {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Envelope<'a> {
-        #[serde(flatten)]
-        body: Map<String, Value>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        partner_reference: Option<&'a str>,
-        sys_date: String,
-        sys_time: String,
-        response_code: &'a str,
-        response_description: &'a str,
-        additional_information: Information<'a>,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Information<'a> {
-        request_id: String,
-        #[serde(skip_serializing_if = "<[String]>::is_empty")]
-        unrecognized_fields: &'a [String],
-    }
-    let (sys_date, sys_time) = date_and_time(0);
-    let envelope = Envelope {
-        body,
-        partner_reference,
-        sys_date,
-        sys_time,
-        response_code: code,
-        response_description: description,
-        additional_information: Information {
-            request_id: crate::sandbox::random_uuid().simple().to_string(),
-            unrecognized_fields: unrecognized,
-        },
-    };
-    crate::sandbox::json_answer(status, &envelope)
-}
-
 /// A JSON call past its prologue: what its answer carries.
 struct Call {
     /// Journaled with the answer.
@@ -221,13 +173,13 @@ impl Call {
         description: &str,
         body: Map<String, Value>,
     ) -> Response {
-        envelope(
+        envelope::answer(
             status,
             self.partner_reference.as_deref(),
             code,
             description,
             &self.findings.unrecognized,
-            body,
+            &body,
         )
         .facts(self.facts)
     }
@@ -252,13 +204,13 @@ impl Call {
     /// An answer given before the fields are looked at (a refused token, an injected fault):
     /// it lists no unrecognised fields.
     fn refuse(self, status: StatusCode, code: &str, description: &str) -> Response {
-        envelope(
+        envelope::answer(
             status,
             self.partner_reference.as_deref(),
             code,
             description,
             &[],
-            Map::new(),
+            &Map::new(),
         )
         .facts(self.facts)
     }
@@ -274,13 +226,13 @@ async fn issue_token(
     let mut facts = Facts::of(OP_ISSUE_TOKEN);
     let Ok(json) = serde_json::from_slice::<Value>(&body) else {
         facts.schema_errors = vec!["body: not JSON".into()];
-        return envelope(
+        return envelope::answer(
             StatusCode::BAD_REQUEST,
             None,
             "0001",
             "Request body is not valid JSON.",
             &[],
-            Map::new(),
+            &Map::new(),
         )
         .facts(facts);
     };

@@ -9,8 +9,9 @@
 //! The folder:
 //! - this file: what the provider is (its ids, its operation table, [`KontoCloud`]);
 //! - `steps`: what its `shopper:` and `sandbox:` steps may say;
-//! - `api`: the simulated API's state, answer envelope and JSON operations (Issue Token, Get
-//!   Payment Status); `ewallet`: the e-wallet's pages the shopper's browser goes through;
+//! - `api`: the simulated API's state and JSON operations (Issue Token, Get Payment Status);
+//!   `envelope`: the answer envelope they share; `ewallet`: the e-wallet's pages the shopper's
+//!   browser goes through;
 //! - `actors`: the journeys golive plays as the shopper;
 //! - `reference/`: the built-in reference shop;
 //! - `tests`: the sandbox's unit tests.
@@ -20,6 +21,7 @@
 
 mod actors;
 mod api;
+mod envelope;
 mod ewallet;
 pub mod reference;
 mod steps;
