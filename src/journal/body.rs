@@ -25,18 +25,30 @@ pub struct Body {
     pub size: usize,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// Boxed: held in line, a `Value` (an ordered map's worth) made an exchange too large
+    /// for the allocator's small sizes (1 KiB), and every move of one longer.
     #[serde(skip)]
-    parsed: OnceLock<Option<Value>>,
+    parsed: OnceLock<Option<Box<Value>>>,
 }
 
-/// A body's text: decoded (built in this process, or asked for once), or still the JSON string
-/// literal a journal line held.
-#[derive(Clone, Default)]
-struct Text {
-    /// JSON as the line held it, checked by the line's reader: a string literal, quotes and
-    /// escapes as written (or, in a line written by hand, any other value).
-    literal: Option<Box<str>>,
-    decoded: OnceLock<String>,
+/// A body's text: decoded (built in this process), or still the JSON string literal a journal
+/// line held, decoded when first asked for if it has escapes. Decoded text is held as it is,
+/// not in a set once-cell: setting one is a `Once` call, twice an exchange on the request path.
+#[derive(Clone)]
+enum Text {
+    Decoded(String),
+    Literal {
+        /// JSON as the line held it, checked by the line's reader: a string literal, quotes
+        /// and escapes as written (or, in a line written by hand, any other value).
+        literal: Box<str>,
+        decoded: OnceLock<String>,
+    },
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text::Decoded(String::new())
+    }
 }
 
 /// How a body is written in a journal line: `text` read as the line has it.
@@ -59,26 +71,19 @@ fn text_as_string<S: serde::Serializer>(text: &Text, serializer: S) -> Result<S:
 }
 
 impl Text {
-    fn of(text: String) -> Text {
-        Text {
-            literal: None,
-            decoded: OnceLock::from(text),
-        }
-    }
-
     fn get(&self) -> &str {
-        if let Some(text) = self.decoded.get() {
+        let (literal, decoded) = match self {
+            Text::Decoded(text) => return text,
+            Text::Literal { literal, decoded } => (&**literal, decoded),
+        };
+        if let Some(text) = decoded.get() {
             return text;
         }
-        let Some(literal) = &self.literal else {
-            return "";
-        };
-        let literal = &**literal;
         let inner = literal.strip_prefix('"').and_then(|l| l.strip_suffix('"'));
         match inner {
             // Nothing escaped: the literal's inside is the text.
             Some(inner) if !inner.contains('\\') => inner,
-            _ => self.decoded.get_or_init(|| {
+            _ => decoded.get_or_init(|| {
                 // The line's parser checked the literal; one it cannot decode (a lone
                 // surrogate a hand-written journal may hold) is shown as written.
                 serde_json::from_str::<String>(literal)
@@ -105,7 +110,7 @@ impl Body {
         // The empty text (every GET's body) held without allocating.
         if literal == r#""""# {
             return Body {
-                text: Text::of(String::new()),
+                text: Text::default(),
                 size,
                 truncated,
                 parsed: OnceLock::new(),
@@ -116,8 +121,8 @@ impl Body {
 
     fn of_literal(literal: Box<str>, size: usize, truncated: bool) -> Body {
         Body {
-            text: Text {
-                literal: Some(literal),
+            text: Text::Literal {
+                literal,
                 decoded: OnceLock::new(),
             },
             size,
@@ -129,7 +134,7 @@ impl Body {
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let keep = bytes.len().min(BODY_KEEP_BYTES);
         Body {
-            text: Text::of(text_of(&bytes[..keep]).into_owned()),
+            text: Text::Decoded(text_of(&bytes[..keep]).into_owned()),
             size: bytes.len(),
             truncated: bytes.len() > keep,
             parsed: OnceLock::new(),
@@ -143,14 +148,14 @@ impl Body {
 
     /// The text, to change (a report masks secrets in it, cuts it shorter).
     pub fn text_mut(&mut self) -> &mut String {
-        if self.text.decoded.get().is_none() {
-            let text = self.text.get().to_owned();
-            // Reading a literal with escapes may have decoded it just now: the same text.
-            let _ = self.text.decoded.set(text);
+        if let Text::Literal { .. } = self.text {
+            self.text = Text::Decoded(self.text.get().to_owned());
         }
-        self.text.literal = None;
         self.parsed = OnceLock::new();
-        self.text.decoded.get_mut().expect("decoded above")
+        match &mut self.text {
+            Text::Decoded(text) => text,
+            Text::Literal { .. } => unreachable!("decoded above"),
+        }
     }
 
     /// The body as JSON, when it is whole and JSON. Parsed the first time it is asked for:
@@ -167,9 +172,9 @@ impl Body {
                 if self.truncated || text.trim().is_empty() {
                     return None;
                 }
-                serde_json::from_str(text).ok()
+                serde_json::from_str(text).ok().map(Box::new)
             })
-            .as_ref()
+            .as_deref()
     }
 }
 

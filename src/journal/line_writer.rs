@@ -16,11 +16,26 @@ use super::record::{
 use super::{Body, Headers};
 
 /// Appends `ex`'s journal line (without its newline) to `out`.
+#[cfg(test)]
 pub(super) fn write_exchange(out: &mut Vec<u8>, ex: &Exchange) -> Result<(), serde_json::Error> {
+    write_exchange_head(out, ex.seq, &ex.scenario);
+    write_exchange_rest(out, ex)
+}
+
+/// The start of an exchange's line: what the journal decides under its locks (the number,
+/// the scenario), so the rest can be written before it takes them.
+pub(super) fn write_exchange_head(out: &mut Vec<u8>, seq: u64, scenario: &str) {
     out.extend_from_slice(br#"{"type":"exchange","seq":"#);
-    number_u64(out, ex.seq);
+    number_u64(out, seq);
     out.extend_from_slice(br#","scenario":"#);
-    string(out, &ex.scenario);
+    string(out, scenario);
+}
+
+/// The rest of an exchange's line, after its [`write_exchange_head`].
+pub(super) fn write_exchange_rest(
+    out: &mut Vec<u8>,
+    ex: &Exchange,
+) -> Result<(), serde_json::Error> {
     out.extend_from_slice(br#","direction":""#);
     out.extend_from_slice(direction(ex.direction).as_bytes());
     out.extend_from_slice(br#"","actor":""#);

@@ -9,6 +9,7 @@ mod body;
 mod headers;
 mod line;
 mod line_writer;
+mod pipe;
 pub mod reader;
 mod record;
 mod writer;

@@ -1,41 +1,31 @@
 //! Appending to the journal, and reading it back.
 //!
-//! The request path never writes: [`Journal::record`] numbers the exchange, keeps it in the
-//! live window and hands it to a writer thread over a bounded channel. The thread serializes
-//! and writes through a buffer, and flushes at least every [`FLUSH_EVERY`], at every scenario
-//! boundary, on [`Journal::flush`] and when the last clone is dropped: a killed run leaves a
-//! journal at most that far behind. A full channel makes the sender wait (back-pressure), so no
-//! entry is ever dropped.
+//! The request path never waits on the disk: [`Journal::record`] numbers the exchange, keeps
+//! it in the live window and appends its line to the buffer a writer thread takes every tick
+//! ([`super::pipe`]). The line is written (serialized) on the recording thread, before any
+//! lock but for its number and scenario. The file is at most a tick (2 ms) behind while
+//! traffic flows, so a killed run leaves a journal well inside 100 ms of its end; a full
+//! buffer makes recorders wait (back-pressure), so no entry is ever dropped.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::attribution::Attribution;
+use super::line_writer::{write_exchange_head, write_exchange_rest};
+use super::pipe::Pipe;
 use super::record::{Entry, Exchange, ScenarioEnd, ScenarioStart};
 
 /// How many exchanges of the running scenario stay in memory for the driver's waits. An
 /// integration that floods the sandbox cannot grow memory past this; the file keeps everything.
 const LIVE_WINDOW: usize = 2_000;
-
-/// The longest an entry waits in the writer's buffer before it reaches the file.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
-
-/// Entries in flight to the writer thread. Large enough that a burst of requests never waits
-/// on the disk; small enough (entries are shared with the live window, so each costs a pointer
-/// here) that a stalled disk cannot grow memory without bound.
-const CHANNEL_CAPACITY: usize = 16_384;
-
-/// The writer's buffer: a few hundred exchanges per `write` system call.
-const WRITE_BUFFER: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -57,56 +47,20 @@ pub enum JournalError {
     },
 }
 
-/// What the writer thread is handed.
-enum Message {
-    Start(ScenarioStart),
-    Exchange(Arc<Exchange>),
-    End(ScenarioEnd),
-    /// Write everything before this, flush, and answer with the first write error of the run.
-    Flush(mpsc::Sender<Option<String>>),
-}
-
-/// One journal line, borrowed: serializes exactly as [`Entry`] does, without cloning the
-/// exchange the live window shares.
+/// One journal line, borrowed: serializes exactly as [`Entry`] does.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum EntryRef<'a> {
     ScenarioStart(&'a ScenarioStart),
+    #[cfg_attr(not(test), allow(dead_code))]
     Exchange(&'a Exchange),
     ScenarioEnd(&'a ScenarioEnd),
 }
 
-/// The sending end of the writer thread. Dropping it (with the last clone of the journal)
-/// closes the channel, lets the thread write and flush what is left, and waits for it.
-struct Pipe {
-    sender: Option<SyncSender<Message>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Pipe {
-    fn send(&self, message: Message) {
-        let Some(sender) = &self.sender else {
-            return;
-        };
-        match sender.try_send(message) {
-            Ok(()) => {}
-            // Back-pressure: the disk is behind; wait for room rather than drop the entry.
-            Err(TrySendError::Full(message)) => {
-                let _ = sender.send(message);
-            }
-            // The thread is gone only if it panicked; its error is reported by `flush`.
-            Err(TrySendError::Disconnected(_)) => {}
-        }
-    }
-}
-
-impl Drop for Pipe {
-    fn drop(&mut self) {
-        self.sender.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+thread_local! {
+    /// The line a recording thread writes an exchange's line into before it takes the
+    /// journal's locks: reused, so a line costs no allocation.
+    static LINE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// What every lane shares: the file and the numbering.
@@ -146,6 +100,10 @@ pub struct Journal {
     started: Instant,
     started_wall: time::OffsetDateTime,
     path: Option<PathBuf>,
+    /// The lane's number, as its exchanges' facts carry it (fixed when the lane opens).
+    lane_number: u32,
+    /// Whether lines go to a file (not in a journal kept only in memory).
+    writes: bool,
 }
 
 impl Journal {
@@ -161,36 +119,20 @@ impl Journal {
             path: path.to_owned(),
             source,
         })?;
-        let (sender, receiver) = mpsc::sync_channel(CHANNEL_CAPACITY);
-        let out = BufWriter::with_capacity(WRITE_BUFFER, file);
-        let thread = std::thread::Builder::new()
-            .name("golive-journal".into())
-            .spawn(move || write_entries(receiver, out))
-            .map_err(|source| JournalError::Write {
-                path: path.to_owned(),
-                source,
-            })?;
-        Ok(Self::new(
-            Pipe {
-                sender: Some(sender),
-                thread: Some(thread),
-            },
-            Some(path.to_owned()),
-        ))
+        let pipe = Pipe::to_file(file).map_err(|source| JournalError::Write {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self::new(pipe, Some(path.to_owned())))
     }
 
     /// A journal kept nowhere but the live window: for unit tests of the sandbox.
     pub fn in_memory() -> Self {
-        Self::new(
-            Pipe {
-                sender: None,
-                thread: None,
-            },
-            None,
-        )
+        Self::new(Pipe::nowhere(), None)
     }
 
     fn new(pipe: Pipe, path: Option<PathBuf>) -> Self {
+        let writes = pipe.writes();
         Journal {
             inner: Arc::new(Mutex::new(Inner {
                 pipe,
@@ -206,6 +148,8 @@ impl Journal {
             started: Instant::now(),
             started_wall: time::OffsetDateTime::now_utc(),
             path,
+            lane_number: 0,
+            writes,
         }
     }
 
@@ -229,11 +173,13 @@ impl Journal {
             started: self.started,
             started_wall: self.started_wall,
             path: self.path.clone(),
+            lane_number: number,
+            writes: self.writes,
         }
     }
 
     /// This journal keeps no exchange in memory: for `golive sandbox`, where no driver waits on
-    /// the traffic. Each exchange then lives only until the writer has written it; in a window
+    /// the traffic. Each exchange then lives only until its line is written; in a window
     /// of [`LIVE_WINDOW`], the one evicted for each new exchange was freed cold, on whichever
     /// worker recorded the new one (4% of the standalone sandbox's CPU samples under load).
     pub fn without_live_window(self) -> Self {
@@ -282,13 +228,17 @@ impl Journal {
         lane.scenario = start.scenario.clone();
         lane.live.clear();
         lane.attribution.start_scenario();
-        self.lock().pipe.send(Message::Start(start));
+        self.lock()
+            .pipe
+            .append(|out| entry_line(out, &EntryRef::ScenarioStart(&start)));
     }
 
     pub fn end_scenario(&self, end: ScenarioEnd) {
         let mut lane = self.lane_lock();
         lane.scenario.clear();
-        self.lock().pipe.send(Message::End(end));
+        self.lock()
+            .pipe
+            .append(|out| entry_line(out, &EntryRef::ScenarioEnd(&end)));
     }
 
     /// The running scenario's actors are about to use a payment (e.g. forge a callback with
@@ -303,8 +253,9 @@ impl Journal {
     /// set one): the scenario whose payment it is about, else the running one (see
     /// [`super::attribution`]). Returns the number.
     ///
-    /// Numbering and sending happen under one short lock so the file is in sequence order; no
-    /// I/O happens under it (the writer thread serializes and writes). Only the running
+    /// The line is written before any lock but for its head (number, scenario), and appended
+    /// under the lock that numbers it, so the file is in sequence order; no I/O happens under
+    /// it (the writer thread writes, a tick later). Only the running
     /// scenario's exchanges enter the live window its waits read: late traffic of an earlier
     /// scenario never counts for the next.
     pub fn record(&self, exchange: Exchange) -> u64 {
@@ -316,6 +267,15 @@ impl Journal {
     /// it, and under the one look at the lane that tags it (the sandbox records every exchange
     /// this way; each look is a lock every connection's task contends for).
     pub fn record_learning(&self, mut exchange: Exchange, learn: impl FnOnce(&Exchange)) -> u64 {
+        exchange.facts.lane = self.lane_number;
+        // All of the line but its number and scenario, before any lock is taken.
+        let mut rest = LINE.take();
+        rest.clear();
+        let written = if self.writes {
+            write_exchange_rest(&mut rest, &exchange).map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        };
         let (seq, live) = {
             // The lane first, then the file: always in this order.
             let mut lane = self.lane_lock();
@@ -327,27 +287,37 @@ impl Journal {
             if running {
                 learn(&exchange);
             }
-            exchange.facts.lane = lane.number;
             let mut inner = self.lock();
             let seq = inner.next_seq;
             inner.next_seq += 1;
             exchange.seq = seq;
             lane.last_seq = seq;
-            let exchange = Arc::new(exchange);
+            inner.pipe.append(|out| {
+                written.clone()?;
+                write_exchange_head(out, seq, &exchange.scenario);
+                out.extend_from_slice(&rest);
+                out.push(b'\n');
+                Ok(())
+            });
             let live = running && lane.live_capacity > 0;
-            if live {
-                if lane.live.len() >= lane.live_capacity {
-                    lane.live.pop_front();
+            if live || inner.watch.is_some() {
+                let exchange = Arc::new(exchange);
+                if let Some(watch) = &inner.watch {
+                    // Never waits: a watcher that falls behind misses exchanges, the run
+                    // does not.
+                    let _ = watch.try_send(exchange.clone());
                 }
-                lane.live.push_back(exchange.clone());
+                if live {
+                    if lane.live.len() >= lane.live_capacity {
+                        lane.live.pop_front();
+                    }
+                    lane.live.push_back(exchange);
+                }
             }
-            if let Some(watch) = &inner.watch {
-                // Never waits: a watcher that falls behind misses exchanges, the run does not.
-                let _ = watch.try_send(exchange.clone());
-            }
-            inner.pipe.send(Message::Exchange(exchange));
+            // Otherwise the exchange is freed here, on the thread that made it.
             (seq, live)
         };
+        LINE.set(rest);
         // Waits read only the live window: an exchange kept out of it wakes nobody (and
         // `notify_waiters` takes a lock every connection's task contends for).
         if live {
@@ -412,14 +382,11 @@ impl Journal {
     /// Waits until every entry appended so far is in the file; reports a write failure seen at
     /// any point of the run.
     pub fn flush(&self) -> Result<(), JournalError> {
-        let (ack, done) = mpsc::channel();
-        {
-            let inner = self.lock();
-            if inner.pipe.sender.is_none() {
-                return Ok(());
-            }
-            inner.pipe.send(Message::Flush(ack));
-        }
+        // Asked under the lock, so it comes after every entry appended before; waited for
+        // outside it, so recorders go on meanwhile.
+        let Some(done) = self.lock().pipe.ask_flush() else {
+            return Ok(());
+        };
         let error = match done.recv() {
             Ok(error) => error,
             Err(_) => Some("the journal writer stopped".to_string()),
@@ -444,87 +411,11 @@ impl Journal {
     }
 }
 
-/// How long the writer sleeps between drains while entries keep coming. Sleeping (rather than
-/// waiting on the channel) means a request handing over its exchange wakes no thread: at most
-/// one wake-up per tick, whatever the request rate, instead of one system call and context
-/// switch per exchange. Well inside [`FLUSH_EVERY`], so the file is never further behind.
-const DRAIN_EVERY: Duration = Duration::from_millis(2);
-
-/// The writer thread: serializes each entry into the buffer, and flushes when the oldest
-/// unflushed entry is [`FLUSH_EVERY`] old, at scenario boundaries, when asked, and at the end.
-///
-/// It blocks on the channel only when idle (nothing arrived in the last tick and the buffer
-/// is clean); while traffic flows it drains what is there, then sleeps a tick.
-fn write_entries(receiver: mpsc::Receiver<Message>, mut out: BufWriter<File>) {
-    let mut error: Option<String> = None;
-    // When the oldest entry not yet flushed was written (None: the buffer is clean).
-    let mut dirty_since: Option<Instant> = None;
-    // Whether the last drain found anything: traffic is flowing, so tick rather than block.
-    let mut flowing = false;
-    let mut line: Vec<u8> = Vec::with_capacity(4096);
-    fn flush(out: &mut BufWriter<File>, error: &mut Option<String>) {
-        if let Err(e) = out.flush() {
-            error.get_or_insert(e.to_string());
-        }
-    }
-    loop {
-        let message = match receiver.try_recv() {
-            Ok(m) => m,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                if dirty_since.is_some_and(|s| s.elapsed() >= FLUSH_EVERY) {
-                    flush(&mut out, &mut error);
-                    dirty_since = None;
-                }
-                if flowing || dirty_since.is_some() {
-                    flowing = false;
-                    std::thread::sleep(DRAIN_EVERY);
-                    continue;
-                }
-                match receiver.recv() {
-                    Ok(m) => m,
-                    Err(_) => break,
-                }
-            }
-        };
-        flowing = true;
-        let (entry, boundary) = match &message {
-            Message::Start(s) => (EntryRef::ScenarioStart(s), true),
-            Message::Exchange(e) => (EntryRef::Exchange(e), false),
-            Message::End(e) => (EntryRef::ScenarioEnd(e), true),
-            Message::Flush(ack) => {
-                flush(&mut out, &mut error);
-                dirty_since = None;
-                let _ = ack.send(error.clone());
-                continue;
-            }
-        };
-        // Into a reused line first, then one copy into the file's buffer: serde_json writes a
-        // string in many small pieces (one per escape), each cheap on a Vec but a buffered
-        // writer's call on a `BufWriter<File>` (the journal thread's top cost when profiled).
-        line.clear();
-        let written = match entry {
-            EntryRef::Exchange(ex) => super::line_writer::write_exchange(&mut line, ex),
-            other => serde_json::to_writer(&mut line, &other),
-        };
-        let written = written.map_err(|e| e.to_string()).and_then(|_| {
-            line.push(b'\n');
-            out.write_all(&line).map_err(|e| e.to_string())
-        });
-        if let Err(e) = written {
-            error.get_or_insert(e);
-        }
-        if boundary || dirty_since.is_some_and(|s| s.elapsed() >= FLUSH_EVERY) {
-            flush(&mut out, &mut error);
-            dirty_since = None;
-        } else if dirty_since.is_none() {
-            dirty_since = Some(Instant::now());
-        }
-    }
-    flush(&mut out, &mut error);
-    if let Some(e) = error {
-        tracing::error!("the journal could not be written: {e}");
-    }
+/// A scenario boundary's line (serde_json: two a scenario).
+fn entry_line(out: &mut Vec<u8>, entry: &EntryRef<'_>) -> Result<(), String> {
+    serde_json::to_writer(&mut *out, entry).map_err(|e| e.to_string())?;
+    out.push(b'\n');
+    Ok(())
 }
 
 /// Whether two scenario names are the same, without `memcmp` when both are empty (between
@@ -576,6 +467,7 @@ pub fn read_path(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn exchange(url: &str) -> Exchange {
         // From JSON, so fields other helpers add to `Exchange` (with serde defaults) do not
@@ -681,7 +573,7 @@ mod tests {
 
     #[test]
     fn entries_reach_the_file_without_an_explicit_flush() {
-        // What a killed run leaves: the writer flushes on its own, at most FLUSH_EVERY late.
+        // What a killed run leaves: the writer writes on its own, a tick late at most.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
         let journal = Journal::create(&path).unwrap();
@@ -711,8 +603,8 @@ mod tests {
             at_ms: 0.0,
             token_lifetime_s: None,
         });
-        // More entries than the channel holds, from several threads: senders wait, none drop.
-        let per_thread = CHANNEL_CAPACITY;
+        // Many entries from several threads at once: none dropped, none out of order.
+        let per_thread = 16_384;
         std::thread::scope(|s| {
             for t in 0..4 {
                 let journal = journal.clone();

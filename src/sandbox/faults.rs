@@ -113,7 +113,23 @@ impl SandboxCore {
         facts: &mut Facts,
         default_code: &str,
     ) -> Option<Injected> {
-        let fault = self.faults.take(operation)?;
+        let fault = self.take_fault(operation)?;
+        self.serve_fault(fault, facts, default_code).await
+    }
+
+    /// The fault pending for this call of `operation`, counted served: for a profile that
+    /// serves it apart (a future that waits out a delay only where there is one).
+    pub fn take_fault(&self, operation: &str) -> Option<Fault> {
+        self.faults.take(operation)
+    }
+
+    /// [`SandboxCore::inject`] of a fault already taken.
+    pub async fn serve_fault(
+        &self,
+        fault: Fault,
+        facts: &mut Facts,
+        default_code: &str,
+    ) -> Option<Injected> {
         if let Some(ms) = fault.delay_ms {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }

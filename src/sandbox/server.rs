@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::capture::{capture, journal_refused, Tap};
+use super::capture::{journal_refused, CaptureLayer, Tap};
 use super::{ProviderSandbox, SandboxCore};
 use crate::journal::Facts;
 
@@ -117,7 +117,7 @@ impl Sandbox {
             .method_not_allowed_fallback(move |m: Method, u: Uri| async move {
                 unserved(&m, u.path(), &also_served())
             })
-            .layer(axum::middleware::from_fn_with_state(core.clone(), capture));
+            .layer(CaptureLayer::new(core.clone()));
         let task = ServerTask::spawn(|stopped| serve(listener, app, core.clone(), stopped));
         Ok(Sandbox {
             core,
