@@ -12,8 +12,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tower_layer::Layer;
 
-use super::capture::{journal_refused, CaptureLayer, Tap};
+use super::capture::{journal_refused, Capture, CaptureLayer, Tap};
 use super::{ProviderSandbox, SandboxCore};
 use crate::journal::Facts;
 
@@ -112,12 +113,14 @@ impl Sandbox {
             }
         };
         let also_served = served.clone();
-        let app = router
+        let router = router
             .fallback(move |m: Method, u: Uri| async move { unserved(&m, u.path(), &served()) })
             .method_not_allowed_fallback(move |m: Method, u: Uri| async move {
                 unserved(&m, u.path(), &also_served())
-            })
-            .layer(CaptureLayer::new(core.clone()));
+            });
+        // Around the router, not layered onto each route: a route layer is a boxed service
+        // cloned (and its future boxed) for every request, twice over.
+        let app = CaptureLayer::new(core.clone()).layer(router);
         let task = ServerTask::spawn(|stopped| serve(listener, app, core.clone(), stopped));
         Ok(Sandbox {
             core,
@@ -144,7 +147,7 @@ impl Sandbox {
 /// what was received and the status hyper answered, instead of vanishing.
 async fn serve(
     listener: TcpListener,
-    app: axum::Router,
+    app: Capture<axum::Router>,
     core: Arc<SandboxCore>,
     mut stopped: oneshot::Receiver<()>,
 ) {
