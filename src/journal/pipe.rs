@@ -59,6 +59,15 @@ impl Shared {
         // Nothing is left half-done under this lock by a panic that matters more than the run.
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Wakes the writer if it blocked for want of lines: a system call only then, not for
+    /// every line while they flow.
+    fn wake_idle_writer(&self, pending: &mut Pending) {
+        if pending.writer_idle {
+            pending.writer_idle = false;
+            self.wake.notify_one();
+        }
+    }
 }
 
 /// The recording end of the writer thread. Dropping it (with the last clone of the journal)
@@ -117,10 +126,7 @@ impl Pipe {
             pending.lines.truncate(before);
             pending.error.get_or_insert(e);
         }
-        if pending.writer_idle {
-            pending.writer_idle = false;
-            shared.wake.notify_one();
-        }
+        shared.wake_idle_writer(&mut pending);
     }
 
     /// Asks for everything appended so far to be written: the answer (the run's first error,
@@ -132,10 +138,7 @@ impl Pipe {
         // A stopped writer answers nobody: the dropped sender says so.
         if !pending.closed {
             pending.acks.push(ack);
-            if pending.writer_idle {
-                pending.writer_idle = false;
-                shared.wake.notify_one();
-            }
+            shared.wake_idle_writer(&mut pending);
         }
         Some(done)
     }

@@ -411,7 +411,7 @@ impl Journal {
     }
 }
 
-/// A scenario boundary's line (serde_json: two a scenario).
+/// A scenario boundary's line, by serde_json (two lines a scenario: not worth writing by hand).
 fn entry_line(out: &mut Vec<u8>, entry: &EntryRef<'_>) -> Result<(), String> {
     serde_json::to_writer(&mut *out, entry).map_err(|e| e.to_string())?;
     out.push(b'\n');

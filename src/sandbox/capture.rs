@@ -618,6 +618,13 @@ mod tests {
         (answering, progress)
     }
 
+    /// A handler that takes `ms`, then says it finished, then answers 200.
+    async fn done_after(ms: u64, done: tokio::sync::oneshot::Sender<()>) -> AxumResponse {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let _ = done.send(());
+        StatusCode::OK.into_response()
+    }
+
     async fn answer(answering: Answering) -> AxumResponse {
         let Ok(response) = answering.await;
         response
@@ -660,14 +667,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_the_connection_let_go_of_finishes_on_its_own() {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let (answering, progress) = answering(
-            async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let _ = done_tx.send(());
-                StatusCode::OK.into_response()
-            },
-            ANSWERING,
-        );
+        let (answering, progress) = answering(done_after(50, done_tx), ANSWERING);
         // The client gives up after 5 ms: the server drops the answer it was awaiting.
         let gave_up = tokio::time::timeout(Duration::from_millis(5), answering).await;
         assert!(gave_up.is_err());
@@ -680,15 +680,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_let_go_of_before_its_body_was_read_is_dropped_with_it() {
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        let (answering, progress) = answering(
-            async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let _ = done_tx.send(());
-                StatusCode::OK.into_response()
-            },
-            READING,
-        );
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let (answering, progress) = answering(done_after(20, done_tx), READING);
         let gave_up = tokio::time::timeout(Duration::from_millis(5), answering).await;
         assert!(gave_up.is_err());
         assert_eq!(progress.load(Ordering::Acquire), READING);

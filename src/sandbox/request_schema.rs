@@ -52,15 +52,13 @@ impl RequestSchema {
         match (&self.top, instance) {
             // The top level as `unknown_fields` walks it, its properties at hand.
             (Some(properties), Value::Object(map)) => {
-                for (k, v) in map {
-                    match properties.iter().find(|(name, _)| name == k) {
-                        Some((_, s)) if v.is_object() || v.is_array() => {
-                            unknown_fields(&self.schema, s, v, k, out)
-                        }
-                        Some(_) => {}
-                        None => out.push(k.clone()),
-                    }
-                }
+                let property = |k: &str| {
+                    properties
+                        .iter()
+                        .find(|(name, _)| name == k)
+                        .map(|(_, s)| s)
+                };
+                unknown_in_object(&self.schema, map, property, "", out)
             }
             _ => unknown_fields(&self.schema, &self.schema, instance, "", out),
         }
@@ -101,24 +99,7 @@ fn unknown_fields(root: &Value, schema: &Value, instance: &Value, at: &str, out:
             let Some(props) = schema.get("properties").and_then(Value::as_object) else {
                 return;
             };
-            // A field's dotted path is written only when it is needed: for an unknown field,
-            // or to descend into an object or array (most fields are known scalars).
-            let path = |k: &str| {
-                if at.is_empty() {
-                    k.to_owned()
-                } else {
-                    format!("{at}.{k}")
-                }
-            };
-            for (k, v) in map {
-                match props.get(k) {
-                    Some(s) if v.is_object() || v.is_array() => {
-                        unknown_fields(root, s, v, &path(k), out)
-                    }
-                    Some(_) => {}
-                    None => out.push(path(k)),
-                }
-            }
+            unknown_in_object(root, map, |k| props.get(k), at, out)
         }
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
@@ -128,6 +109,33 @@ fn unknown_fields(root: &Value, schema: &Value, instance: &Value, at: &str, out:
             }
         }
         _ => {}
+    }
+}
+
+/// An object's keys that `property` (the schema's properties at this level) does not know,
+/// and, below the known ones, what their own schemas do not know.
+fn unknown_in_object<'s>(
+    root: &Value,
+    map: &serde_json::Map<String, Value>,
+    property: impl Fn(&str) -> Option<&'s Value>,
+    at: &str,
+    out: &mut Vec<String>,
+) {
+    // A field's dotted path is written only when it is needed: for an unknown field, or to
+    // descend into an object or array (most fields are known scalars).
+    let path = |k: &str| {
+        if at.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{at}.{k}")
+        }
+    };
+    for (k, v) in map {
+        match property(k) {
+            Some(s) if v.is_object() || v.is_array() => unknown_fields(root, s, v, &path(k), out),
+            Some(_) => {}
+            None => out.push(path(k)),
+        }
     }
 }
 
